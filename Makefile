@@ -1,0 +1,61 @@
+# schakel - two commands on a fresh machine:  `make demo`  and  `make test`.
+# Everything (virtualenv, Python packages, the Apache Kafka jars, the broker itself) is set up by these targets.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+# Keep broker data, logs and the jar cache inside the checkout (both git-ignored).
+export SCHAKEL_DATA_DIR  ?= $(CURDIR)/var
+export SCHAKEL_CACHE_DIR ?= $(CURDIR)/.cache
+
+.PHONY: help system venv install broker lint typecheck test demo bench clean
+
+help:
+	@echo "make demo   set everything up and run the hub with simulated partners"
+	@echo "make test   set everything up, then ruff, mypy (strict) and pytest against the real broker"
+	@echo "make bench  benchmarks, each reported as a ratio against a baseline measured in the same run"
+	@echo "make clean  stop the local broker and remove the virtualenv, caches and local data"
+
+# Debian packages the project needs (Java 17+, Maven, PostgreSQL); installs only what is missing.
+system:
+	@bash deploy/system-packages.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(VENV)/.deps: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	touch $@
+
+venv: $(VENV)/.deps
+
+# The strict editable install links each module file into build/; re-link so new modules are seen.
+install: system venv
+	@flock $(VENV)/.install.lock $(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict 2>/dev/null
+
+broker: install
+	$(BIN)/schakel kafka up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy -p schakel
+	$(BIN)/mypy tests
+
+# The test session starts the broker if none answers, and stops it again if it started it.
+test: lint typecheck
+	$(BIN)/pytest
+
+demo: broker
+	$(BIN)/schakel demo
+
+bench: broker
+	$(BIN)/python -m tests.bench
+
+clean:
+	-$(BIN)/schakel kafka down
+	rm -rf $(VENV) build .cache var .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,1 @@
+"""The connector contract partner systems plug into, its runtime, and one connector per partner."""

@@ -1,0 +1,25 @@
+"""The ``schakel`` command line: one entry point, one sub-command group per package."""
+
+from __future__ import annotations
+
+import typer
+
+from schakel.deploy.kafka.cli import app as kafka_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="schakel",
+    help="schakel - the integration hub of the Zorg & Veiligheid network.\n\n"
+    "Partners' events travel over Apache Kafka; before anything is delivered, the consent processor decides per "
+    "recipient what it may see under its covenant, and lineage records why.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(kafka_app, name="kafka")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

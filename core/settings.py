@@ -1,0 +1,94 @@
+"""Configuration: one model, read from ``SCHAKEL_*`` environment variables.
+
+Every setting has a default that works on a laptop with the local broker (``schakel kafka up``). In production,
+set at least ``SCHAKEL_KAFKA_BOOTSTRAP`` and ``SCHAKEL_PSEUDONYM_KEY``; the default key is public and only fit
+for development, and the hub warns when it runs with it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Settings", "settings"]
+
+DEVELOPMENT_PSEUDONYM_KEY = "schakel-development-key-not-for-production"
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    import os
+
+    return Path(os.environ.get(variable) or Path.home() / fallback) / "schakel"
+
+
+class Settings(BaseSettings):
+    """All of schakel's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHAKEL_", env_file=None, extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    topic_prefix: str = Field(default="schakel.", description="Prefix of every topic the hub owns.")
+    partitions: int = Field(default=4, ge=1, le=1000, description="Partitions of topics the hub creates.")
+    replication_factor: int = Field(default=1, ge=1, le=10)
+
+    data_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"),
+        description="Broker data and logs, worker state, the default lineage store.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"),
+        description="Downloaded Apache Kafka jars.",
+    )
+
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
+        description="Secret from which subject pseudonyms (keys, lineage) and per-recipient pseudonyms derive.",
+    )
+    covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
+    lineage_url: str | None = Field(
+        default=None, description="postgresql://... for PostgreSQL; default: SQLite under data_dir."
+    )
+    source_urns: dict[str, str] = Field(
+        default_factory=dict,
+        description="CloudEvents `source` URN per organisation code (NL GOV profile); missing ones get a default.",
+    )
+
+    @property
+    def kafka_dir(self) -> Path:
+        """Where the local broker keeps its data, logs and pid file."""
+        return self.data_dir / "kafka"
+
+    def topic(self, name: str) -> str:
+        """The full name of one of the hub's topics, e.g. ``topic("dlq")`` -> ``schakel.dlq``."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_client_config(self) -> dict[str, object]:
+        """Connection settings in the keyword form kafka-python and aiokafka share."""
+        config: dict[str, object] = {
+            "bootstrap_servers": self.kafka_bootstrap,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism is not None:
+            config["sasl_mechanism"] = self.kafka_sasl_mechanism
+            config["sasl_plain_username"] = self.kafka_sasl_username
+            config["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return config
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Deployment: the local single-node Apache Kafka broker, and the production shapes."""

@@ -1,0 +1,372 @@
+"""The lifecycle of the local broker: fetch the jars, format storage once, start, wait, stop.
+
+The broker is the pinned Apache Kafka release from ``pom.xml``, fetched with Maven into the cache directory and run
+as a single-node KRaft broker (combined broker and controller) bound to loopback. Its data, logs and pid file live
+under ``<data_dir>/kafka``. The controller listens on the broker's port + 1.
+
+Every bad situation is a :class:`BrokerError` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from schakel.errors import SchakelError
+from schakel.settings import Settings
+
+__all__ = ["BrokerError", "BrokerStatus", "LocalBroker", "kafka_version"]
+
+MINIMUM_JAVA = 17
+_LOG_TAIL_LINES = 25
+
+
+class BrokerError(SchakelError):
+    """The local broker could not be fetched, started, reached or stopped."""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``schakel kafka status`` reports."""
+
+    bootstrap: str
+    answering: bool
+    pid: int | None
+    """The pid of the broker this installation started, if it is running."""
+    stale_pid_file: bool = False
+
+    @property
+    def managed(self) -> bool:
+        """True when the broker answering is the one this installation started."""
+        return self.pid is not None
+
+
+def _resource(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def kafka_version() -> str:
+    """The Apache Kafka version pinned in ``pom.xml``."""
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", _resource("pom.xml"))
+    if match is None:  # pragma: no cover - the shipped pom always has it
+        raise BrokerError("deploy/kafka/pom.xml does not pin <kafka.version>")
+    return match.group(1)
+
+
+def _host_port(bootstrap: str) -> tuple[str, int]:
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        raise BrokerError(f"bootstrap address {first!r} is not host:port")
+    return host, int(port)
+
+
+def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _speaks_kafka(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when whatever listens at host:port answers a Kafka ApiVersions request (v0) in kind."""
+    client_id = b"schakel-probe"
+    body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.sendall(struct.pack(">i", len(body)) + body)
+            header = connection.recv(8)
+    except OSError:
+        return False
+    return len(header) == 8 and struct.unpack(">ii", header)[1] == 7
+
+
+def _answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:
+    """True when a Kafka broker at ``bootstrap`` answers a metadata request."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    host, port = _host_port(bootstrap)
+    if not _speaks_kafka(host, port, timeout):
+        return False
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), client_id="schakel-probe"
+        )
+    except (KafkaError, OSError):
+        return False
+    try:
+        admin.list_topics()
+    except (KafkaError, OSError):
+        return False
+    else:
+        return True
+    finally:
+        admin.close()
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    if not path.exists():
+        return "(no log written)"
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join(text[-lines:]) or "(log is empty)"
+
+
+class LocalBroker:
+    """The single-node broker behind ``schakel kafka up|status|down``.
+
+    ``java`` and ``mvn`` name the executables to use; they default to the ones on ``PATH`` (``JAVA_HOME`` wins for
+    java when set).
+    """
+
+    def __init__(self, settings: Settings, *, java: str | None = None, mvn: str | None = None) -> None:
+        self.settings = settings
+        self.host, self.port = _host_port(settings.kafka_bootstrap)
+        self.controller_port = self.port + 1
+        self.version = kafka_version()
+        self.home = settings.kafka_dir
+        self.lib_dir = settings.cache_dir / f"kafka-{self.version}" / "lib"
+        self.pid_file = self.home / "broker.pid"
+        self.log_dir = self.home / "logs"
+        self.log_file = self.log_dir / "server.log"
+        self.stdout_file = self.log_dir / "stdout.log"
+        self._java = java
+        self._mvn = mvn
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -- prerequisites -------------------------------------------------------------------------------------------
+
+    def java(self) -> str:
+        """The java executable, checked to be Java 17 or newer."""
+        java = self._java
+        if java is None:
+            java_home = os.environ.get("JAVA_HOME")
+            java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+        if java is None or not Path(java).exists():
+            raise BrokerError(
+                f"Java is missing: Apache Kafka {self.version} needs Java {MINIMUM_JAVA} or newer "
+                "(install a JDK, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME)"
+            )
+        try:
+            probe = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
+        except OSError as error:
+            raise BrokerError(f"Java at {java} does not run: {error}") from error
+        match = re.search(r'version "(\d+)(?:\.(\d+))?', probe.stderr + probe.stdout)
+        if match is None:
+            raise BrokerError(f"could not tell the version of Java at {java}")
+        major = int(match.group(1))
+        if major == 1 and match.group(2):  # "1.8.0" style
+            major = int(match.group(2))
+        if major < MINIMUM_JAVA:
+            raise BrokerError(
+                f"Java {major} at {java} is too old: Apache Kafka {self.version} needs Java {MINIMUM_JAVA} or newer"
+            )
+        return java
+
+    def ensure_jars(self) -> Path:
+        """Fetch the pinned broker and its dependencies from Maven Central once; return the lib directory."""
+        complete = self.lib_dir / ".complete"
+        if complete.exists():
+            return self.lib_dir
+        mvn = self._mvn or shutil.which("mvn")
+        if mvn is None:
+            raise BrokerError(
+                f"Apache Kafka {self.version} is not in the cache ({self.lib_dir}) and Maven is missing to fetch it "
+                "(install Maven, e.g. `apt-get install maven`)"
+            )
+        staging = self.lib_dir.with_name("lib.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        pom = staging.parent / "pom.xml"
+        pom.write_text(_resource("pom.xml"), encoding="utf-8")
+        command = [
+            mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+        ]  # fmt: skip
+        try:
+            fetched = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise BrokerError(f"could not run Maven to fetch Apache Kafka {self.version}: {error}") from error
+        if fetched.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+            said = "\n".join((fetched.stdout + fetched.stderr).strip().splitlines()[-10:])
+            raise BrokerError(
+                f"Maven could not fetch Apache Kafka {self.version} from Maven Central and there is no cache at "
+                f"{self.lib_dir}. Is Maven Central reachable? Maven said:\n{said}"
+            )
+        shutil.rmtree(self.lib_dir, ignore_errors=True)
+        staging.rename(self.lib_dir)
+        complete.touch()
+        return self.lib_dir
+
+    # -- state ---------------------------------------------------------------------------------------------------
+
+    def _recorded_pid(self) -> tuple[int | None, bool]:
+        """The pid in the pid file if that process is our broker; and whether a stale pid file was found."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None, self.pid_file.exists()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None, True
+        if "kafka.Kafka" in cmdline and str(self.home) in cmdline:
+            return pid, False
+        return None, True
+
+    def status(self) -> BrokerStatus:
+        pid, stale = self._recorded_pid()
+        return BrokerStatus(
+            bootstrap=self.bootstrap,
+            answering=_answers_metadata(self.bootstrap),
+            pid=pid,
+            stale_pid_file=stale,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def _java_command(self, java: str, main: str, *args: str, heap: str = "256m") -> list[str]:
+        return [
+            java, f"-Xmx{heap}", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.log_dir}",
+            "-cp", f"{self.lib_dir}/*", main, *args,
+        ]  # fmt: skip
+
+    def _write_config(self) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        properties = self.home / "server.properties"
+        properties.write_text(
+            _resource("server.properties").format(
+                host=self.host,
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dirs=self.home / "data",
+            ),
+            encoding="utf-8",
+        )
+        (self.home / "log4j2.properties").write_text(_resource("log4j2.properties"), encoding="utf-8")
+        return properties
+
+    def _format_once(self, java: str, properties: Path) -> None:
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        command = self._java_command(
+            java, "kafka.tools.StorageTool", "format", "-t", encoded, "-c", str(properties), "--standalone"
+        )
+        formatted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if formatted.returncode != 0:
+            raise BrokerError(f"formatting the broker's storage failed:\n{formatted.stdout}{formatted.stderr}")
+
+    def up(self, timeout: float = 60.0) -> str:
+        """Start the broker unless one answers already; return a sentence saying what happened."""
+        pid, stale = self._recorded_pid()
+        if pid is not None and _answers_metadata(self.bootstrap):
+            return f"Kafka is already up at {self.bootstrap} (pid {pid})"
+        if pid is None and _answers_metadata(self.bootstrap):
+            return f"a Kafka broker not started by schakel already answers at {self.bootstrap}; using it"
+        if pid is not None:
+            # Ours, but not answering (yet): wait for it rather than starting a second one.
+            return self._wait_ready(pid, timeout)
+        if stale:
+            self.pid_file.unlink(missing_ok=True)
+        for port in (self.port, self.controller_port):
+            if _port_open(self.host, port):
+                raise BrokerError(
+                    f"port {self.host}:{port} is already taken by something that is not a Kafka broker; "
+                    "stop it or point SCHAKEL_KAFKA_BOOTSTRAP at another port"
+                )
+        java = self.java()
+        self.ensure_jars()
+        properties = self._write_config()
+        self._format_once(java, properties)
+        with self.stdout_file.open("ab") as out:
+            process = subprocess.Popen(
+                self._java_command(java, "kafka.Kafka", str(properties), heap="512m"),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(process.pid))
+        return self._wait_ready(process.pid, timeout)
+
+    def _wait_ready(self, pid: int, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                self.pid_file.unlink(missing_ok=True)
+                raise BrokerError(f"the broker exited during start-up; last lines of its log:\n{self._log_tails()}")
+            if _answers_metadata(self.bootstrap, timeout=1.0):
+                return f"Kafka {self.version} is up at {self.bootstrap} (pid {pid})"
+            time.sleep(0.25)
+        _stop(pid, grace=5.0)
+        self.pid_file.unlink(missing_ok=True)
+        raise BrokerError(
+            f"the broker did not answer at {self.bootstrap} within {timeout:.0f} s and was stopped; "
+            f"last lines of its log:\n{self._log_tails()}"
+        )
+
+    def _log_tails(self) -> str:
+        return (
+            "\n".join(f"--- {path}\n{_tail(path)}" for path in (self.log_file, self.stdout_file) if path.exists())
+            or "(no log written)"
+        )
+
+    def down(self, timeout: float = 30.0) -> str:
+        """Stop the broker this installation started; return a sentence saying what happened."""
+        pid, stale = self._recorded_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            if stale:
+                return "Kafka was not running (removed a stale pid file)"
+            return "Kafka was not running"
+        forced = _stop(pid, grace=timeout)
+        self.pid_file.unlink(missing_ok=True)
+        return f"Kafka stopped (pid {pid}{', killed after the grace period' if forced else ''})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - exists, owned by someone else
+        return True
+    # A zombie child of ours is not alive for our purposes.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def _stop(pid: int, grace: float) -> bool:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; True when it had to be killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return False
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    while _alive(pid):
+        time.sleep(0.05)
+    return True

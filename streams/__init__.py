@@ -1,0 +1,1 @@
+"""The hub: Faust agents that decode, decide per recipient and deliver; wiring only."""

@@ -1,0 +1,33 @@
+"""Fixtures shared by every test area.
+
+The Kafka-backed tests run against the real local broker from ``deploy/kafka``: the session fixture reuses a broker
+that already answers at ``SCHAKEL_KAFKA_BOOTSTRAP`` and otherwise starts one, and stops only what it started.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from schakel.deploy.kafka.broker import LocalBroker
+from schakel.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The bootstrap address of a running broker."""
+    broker = LocalBroker(Settings())
+    started = not broker.status().answering
+    if started:
+        broker.up(timeout=120)
+    yield broker.bootstrap
+    if started:
+        broker.down()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topic names and group ids, so tests never see each other's data."""
+    return uuid.uuid4().hex[:10]
