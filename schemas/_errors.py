@@ -1,0 +1,45 @@
+"""The errors of :mod:`schakel.schemas`, all under :class:`SchemaError` and so under the root ``SchakelError``.
+
+A message names the event (type, id) where it is known, the field (as a dotted path) and the rule it breaks - never
+the value: a BSN, a name or a text about a person must not reach a log through an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from schakel.errors import SchakelError
+
+__all__ = ["CompatibilityError", "DecodeError", "EventInvalid", "RegistryError", "SchemaError", "UnknownSchema"]
+
+
+class SchemaError(SchakelError):
+    """Base class of the errors of the event catalogue and its codec."""
+
+    def __init__(self, message: str, reasons: Iterable[str] = ()) -> None:
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        super().__init__(message if not self.reasons else f"{message}: {'; '.join(self.reasons)}")
+
+
+class EventInvalid(SchemaError):  # noqa: N818 - the name other packages code against
+    """An event (JSON form, model input, or a record to encode) breaks the catalogue's rules.
+
+    ``reasons`` holds one entry per problem, ``<field path>: <rule>``.
+    """
+
+
+class DecodeError(SchemaError):
+    """Bytes could not be decoded into an event: not a known wire format, truncated, garbage, an unknown schema, or a
+    record that breaks the event rules. Nothing partially decoded is ever returned."""
+
+
+class UnknownSchema(DecodeError):  # noqa: N818 - the name other packages code against
+    """The writer schema (fingerprint or registry id) is not known to this reader."""
+
+
+class RegistryError(SchemaError):
+    """The schema registry could not be reached or refused a request."""
+
+
+class CompatibilityError(SchemaError):
+    """A schema change breaks backward or forward compatibility with its last released version."""
