@@ -1,1 +1,61 @@
-"""Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs."""
+"""Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.
+
+The hub writes one :class:`LineageRecord` per (event, candidate recipient) decision and the sink connectors one per
+delivery receipt to the ``lineage`` topic; ``schakel lineage ingest`` feeds them into a :class:`LineageStore`
+(:func:`open_store`: SQLite by default, PostgreSQL when ``SCHAKEL_LINEAGE_URL`` says so), where each record is
+hash-chained per topic partition (:mod:`schakel.lineage.chain` says why). The store answers a trace, the AVG art. 15
+report and the disclosure register, and exports the Logboek Dataverwerkingen shape.
+"""
+
+from schakel.lineage.activities import load_processing_activities, processing_activity
+from schakel.lineage.answers import (
+    Disclosure,
+    DisclosureRegister,
+    Hop,
+    PartnerSection,
+    SubjectReport,
+    TraceReport,
+)
+from schakel.lineage.chain import LineagePosition
+from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym
+from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind
+from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.scan import Finding, scan_for_personal_data
+from schakel.lineage.store import (
+    AppendResult,
+    BrokenRecord,
+    ChainHead,
+    LineageStore,
+    StoreUnavailableError,
+    VerifyResult,
+    open_store,
+)
+
+__all__ = [
+    "AppendResult",
+    "BrokenRecord",
+    "ChainHead",
+    "Disclosure",
+    "DisclosureRegister",
+    "Finding",
+    "Hop",
+    "InvalidBsnError",
+    "InvalidRecordError",
+    "LineageError",
+    "LineagePosition",
+    "LineageRecord",
+    "LineageStore",
+    "PartnerSection",
+    "RecordKind",
+    "StoreUnavailableError",
+    "SubjectReport",
+    "TraceReport",
+    "VerifyResult",
+    "is_bsn",
+    "load_processing_activities",
+    "open_store",
+    "processing_activity",
+    "render_subject_report_html",
+    "scan_for_personal_data",
+    "subject_pseudonym",
+]

@@ -1,0 +1,289 @@
+"""The answers compliance needs, built from lineage records: a trace, the art. 15 report, the disclosure register.
+
+Pure functions over records, so that the SQLite and PostgreSQL stores give the same answers and the answers are
+tested without a database. The answers name fields and organisations, never values: there are no values in lineage.
+
+Judgement calls:
+
+- A *disclosure* is a decision that sent at least one field (``permit`` or ``partial``). Its delivery state comes from
+  the matching receipt: ``delivered``, ``dead-lettered`` (decided, but never reached the partner) or ``pending`` (no
+  receipt yet). The art. 15 report counts a field as *shared* unless its delivery was dead-lettered: what was decided
+  and possibly delivered is what a citizen must be told about; a dead-lettered delivery is shown, marked as such.
+- A receipt without a decision (the decision record lost or not yet ingested) is still a disclosure: the partner got
+  the data, so the citizen must see it.
+- A ``deny`` shares nothing; its withheld fields are listed so the citizen sees what was refused and why.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from schakel.lineage.record import LineageRecord, RecordKind
+
+__all__ = [
+    "ORGANISATION_NAMES",
+    "Disclosure",
+    "DisclosureRegister",
+    "Hop",
+    "PartnerSection",
+    "SubjectReport",
+    "TraceReport",
+    "build_disclosure_register",
+    "build_subject_report",
+    "build_trace",
+]
+
+ORGANISATION_NAMES = {
+    "gemeente-sociaal": "Gemeente, sociaal domein",
+    "gemeente-veiligheid": "Gemeente, veiligheidsdomein",
+    "politie": "Politie",
+    "om": "Openbaar Ministerie",
+    "reclassering": "Reclassering",
+    "rvdk": "Raad voor de Kinderbescherming",
+    "ggz": "GGZ-instelling",
+    "zvh": "Zorg- en Veiligheidshuis",
+}
+
+_SENT = frozenset({"permit", "partial"})
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Hop(_Answer):
+    """One step of an event's way through the hub: a decision about one recipient, or one delivery receipt."""
+
+    record_id: str
+    kind: RecordKind
+    name: str
+    status: str
+    recipient: str
+    outcome: str | None
+    start_time: datetime
+    end_time: datetime
+    trace_id: str | None
+    span_id: str | None
+    parent_span_id: str | None
+    fields_sent: tuple[str, ...]
+    fields_withheld: tuple[str, ...]
+    purpose: str
+    legal_basis: tuple[str, ...]
+    policy: str | None
+    rule: str | None
+    reasons: tuple[str, ...]
+    processing_activity_id: str | None
+    source_topic: str | None
+    source_partition: int | None
+    source_offset: int | None
+
+
+class TraceReport(_Answer):
+    """``schakel lineage trace EVENT_ID``: every hop of one event, in time order."""
+
+    event_id: UUID
+    event_type: str | None
+    sender: str | None
+    data_subject_key: str | None
+    trace_ids: tuple[str, ...]
+    hops: tuple[Hop, ...]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.hops)
+
+
+class Disclosure(_Answer):
+    """One decision to share (part of) an event with a partner, with what became of the delivery."""
+
+    event_id: UUID
+    event_type: str
+    sender: str
+    recipient: str
+    decided_at: datetime
+    outcome: str | None
+    fields_sent: tuple[str, ...]
+    fields_withheld: tuple[str, ...]
+    purpose: str
+    legal_basis: tuple[str, ...]
+    policy: str | None
+    rule: str | None
+    reasons: tuple[str, ...]
+    processing_activity_id: str | None
+    delivery: str
+    """``delivered``, ``dead-lettered``, ``pending`` (no receipt yet) or ``none`` (nothing was to be sent)."""
+    delivered_at: datetime | None
+    trace_id: str | None
+
+
+class PartnerSection(_Answer):
+    """What one partner received about the person (and what it was refused)."""
+
+    recipient: str
+    recipient_name: str
+    event_types: tuple[str, ...]
+    fields_shared: tuple[str, ...]
+    fields_withheld: tuple[str, ...]
+    purposes: tuple[str, ...]
+    legal_bases: tuple[str, ...]
+    first_shared: datetime | None
+    last_shared: datetime | None
+    decisions: tuple[Disclosure, ...]
+
+
+class SubjectReport(_Answer):
+    """The AVG art. 15 report: per partner, which event types and fields were shared, when, why, on which basis."""
+
+    data_subject_id: str
+    generated_at: datetime
+    partners: tuple[PartnerSection, ...]
+    records: int
+
+
+class DisclosureRegister(_Answer):
+    """``schakel lineage disclosures --to ORG --since DATE``: what one partner was given."""
+
+    recipient: str
+    since: datetime | None
+    disclosures: tuple[Disclosure, ...]
+
+
+def _hop(record: LineageRecord) -> Hop:
+    return Hop(
+        record_id=record.record_id,
+        kind=record.kind,
+        name=record.name,
+        status=record.status,
+        recipient=record.recipient,
+        outcome=record.outcome,
+        start_time=record.start_time,
+        end_time=record.end_time,
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        parent_span_id=record.parent_span_id,
+        fields_sent=record.fields_sent,
+        fields_withheld=record.fields_withheld,
+        purpose=record.purpose,
+        legal_basis=record.legal_basis,
+        policy=record.policy_reference,
+        rule=record.rule,
+        reasons=record.reasons,
+        processing_activity_id=record.processing_activity_id,
+        source_topic=record.source_topic,
+        source_partition=record.source_partition,
+        source_offset=record.source_offset,
+    )
+
+
+def _order(record: LineageRecord) -> tuple[datetime, int, str]:
+    return (record.start_time, 0 if record.kind is RecordKind.DECISION else 1, record.recipient)
+
+
+def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport:
+    """The trace of one event from its lineage records (others are ignored)."""
+    mine = sorted((r for r in records if r.event_id == event_id), key=_order)
+    first = mine[0] if mine else None
+    return TraceReport(
+        event_id=event_id,
+        event_type=first.event_type if first else None,
+        sender=first.sender if first else None,
+        data_subject_key=first.data_subject_key if first else None,
+        trace_ids=tuple(dict.fromkeys(r.trace_id for r in mine if r.trace_id)),
+        hops=tuple(_hop(r) for r in mine),
+    )
+
+
+def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[Disclosure]:
+    decisions: dict[tuple[UUID, str], LineageRecord] = {}
+    receipts: dict[tuple[UUID, str], LineageRecord] = {}
+    for record in records:
+        target = decisions if record.kind is RecordKind.DECISION else receipts
+        target[(record.event_id, record.recipient)] = record
+    result: list[Disclosure] = []
+    for key in decisions.keys() | receipts.keys():
+        decision, receipt = decisions.get(key), receipts.get(key)
+        base = decision or receipt
+        assert base is not None
+        sends = decision.outcome in _SENT if decision is not None else True
+        if sent_only and not sends:
+            continue
+        if not sends:
+            delivery = "none"
+        elif receipt is None:
+            delivery = "pending"
+        else:
+            delivery = receipt.outcome or "delivered"
+        result.append(
+            Disclosure(
+                event_id=base.event_id,
+                event_type=base.event_type,
+                sender=base.sender,
+                recipient=base.recipient,
+                decided_at=base.end_time,
+                outcome=decision.outcome if decision is not None else None,
+                fields_sent=base.fields_sent,
+                fields_withheld=base.fields_withheld,
+                purpose=base.purpose,
+                legal_basis=base.legal_basis,
+                policy=base.policy_reference,
+                rule=base.rule,
+                reasons=base.reasons,
+                processing_activity_id=base.processing_activity_id,
+                delivery=delivery,
+                delivered_at=receipt.end_time if receipt is not None and delivery == "delivered" else None,
+                trace_id=base.trace_id,
+            )
+        )
+    result.sort(key=lambda d: (d.decided_at, d.recipient, str(d.event_id)))
+    return result
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(values)))
+
+
+def build_subject_report(
+    data_subject_id: str, records: Iterable[LineageRecord], *, now: datetime | None = None
+) -> SubjectReport:
+    """The art. 15 report for one pseudonym; records about anyone else are ignored."""
+    mine = [r for r in records if r.data_subject_id == data_subject_id]
+    per_partner: dict[str, list[Disclosure]] = defaultdict(list)
+    for disclosure in _disclosures(mine, sent_only=False):
+        per_partner[disclosure.recipient].append(disclosure)
+    sections = []
+    for recipient in sorted(per_partner):
+        decisions = per_partner[recipient]
+        shared = [d for d in decisions if d.delivery in {"delivered", "pending"}]
+        sections.append(
+            PartnerSection(
+                recipient=recipient,
+                recipient_name=ORGANISATION_NAMES.get(recipient, recipient),
+                event_types=_unique(d.event_type for d in shared),
+                fields_shared=_unique(f for d in shared for f in d.fields_sent),
+                fields_withheld=_unique(f for d in decisions for f in d.fields_withheld),
+                purposes=_unique(d.purpose for d in shared),
+                legal_bases=_unique(b for d in shared for b in d.legal_basis),
+                first_shared=min((d.decided_at for d in shared), default=None),
+                last_shared=max((d.decided_at for d in shared), default=None),
+                decisions=tuple(decisions),
+            )
+        )
+    return SubjectReport(
+        data_subject_id=data_subject_id,
+        generated_at=now or datetime.now(UTC),
+        partners=tuple(sections),
+        records=len(mine),
+    )
+
+
+def build_disclosure_register(
+    recipient: str, since: datetime | None, records: Iterable[LineageRecord]
+) -> DisclosureRegister:
+    """Every disclosure to ``recipient`` decided at or after ``since``."""
+    mine = [r for r in records if r.recipient == recipient and (since is None or r.end_time >= since)]
+    return DisclosureRegister(recipient=recipient, since=since, disclosures=tuple(_disclosures(mine, sent_only=True)))

@@ -1,0 +1,269 @@
+"""The lineage record: one per (event, candidate recipient) decision and one per delivery receipt.
+
+The hub writes these to the ``lineage`` topic as UTF-8 JSON (:meth:`LineageRecord.to_bytes`); the lineage store reads
+them back with :meth:`LineageRecord.from_bytes`. A record names fields, never their values, and carries the subject's
+keyed pseudonym, never a BSN. Two guards make that hard to get wrong by accident: field names must look like
+identifiers, and a ``data_subject_id`` that looks like a BSN (nine digits) is refused. Validation errors never echo
+the input (``hide_input_in_errors``), so a refused record cannot leak into a log through its error message.
+
+The fields map onto two Logius standards:
+
+- *Logboek Dataverwerkingen*: ``trace_id``, ``span_id``, ``parent_span_id``, ``name``, ``status``, ``start_time``,
+  ``end_time`` and the attributes ``dpl.core.processing_activity_id`` (a URI into the AVG art. 30 register),
+  ``dpl.core.data_subject_id`` and ``dpl.core.data_subject_id_type`` - see :meth:`LineageRecord.to_logboek`.
+- *Authorization Decision Log*: one record per decision, a denial is a normal outcome (``status`` stays ``ok``), and
+  the policy reference is versioned (``covenant_id`` @ ``covenant_version``, ``rule``) - see
+  :meth:`LineageRecord.to_decision_log`.
+
+Judgement calls: times are normalised to UTC on the way in (the record's meaning does not change, and one
+canonical form keeps the hash chain reproducible); a record without a W3C trace id still exports with one, derived
+from the event id (a UUID is exactly 16 bytes), so a partner's logbook never receives an empty required field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schakel.errors import SchakelError
+
+__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind"]
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,127}$")
+_HEX = re.compile(r"^[0-9a-f]+$")
+_BSN_LIKE = re.compile(r"^\d{8,9}$")
+
+DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
+RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered"})
+
+
+class LineageError(SchakelError):
+    """Base class of the lineage package's errors."""
+
+
+class InvalidRecordError(LineageError):
+    """Bytes on the ``lineage`` topic are not a valid lineage record (the message names where, never what)."""
+
+
+class RecordKind(StrEnum):
+    """What a lineage record is about."""
+
+    DECISION = "decision"
+    RECEIPT = "receipt"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("time must carry a time zone")
+    return value.astimezone(UTC)
+
+
+class LineageRecord(BaseModel):
+    """One decision of the consent processor about one candidate recipient, or one delivery receipt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    record_id: str = Field(description='Deterministic "{event_id}/{recipient}/{kind}": the idempotency key.')
+    kind: RecordKind
+    trace_id: str | None = Field(default=None, description="W3C trace id, 32 lowercase hex digits.")
+    span_id: str | None = Field(default=None, description="W3C span id, 16 lowercase hex digits.")
+    parent_span_id: str | None = None
+    name: str = Field(description='The action, e.g. "schakel.consent.decide" or "schakel.delivery.receipt".')
+    status: str = Field(pattern=r"^(ok|error)$", description="A denial is a normal outcome: status ok.")
+    start_time: datetime
+    end_time: datetime
+    event_id: UUID
+    event_type: str
+    sender: str
+    recipient: str
+    outcome: str | None = Field(description="permit|partial|deny (decisions); delivered|dead-lettered (receipts).")
+    fields_sent: tuple[str, ...] = ()
+    fields_withheld: tuple[str, ...] = ()
+    purpose: str
+    legal_basis: tuple[str, ...] = ()
+    covenant_id: str | None = None
+    covenant_version: str | None = None
+    rule: str | None = None
+    reasons: tuple[str, ...] = ()
+    processing_activity_id: str | None = Field(default=None, description="dpl.core.processing_activity_id")
+    data_subject_id: str = Field(min_length=1, description="The hub-wide subject pseudonym, never a BSN.")
+    data_subject_key: str = Field(pattern=r"^(bsn|case)$", description="What the pseudonym was derived from.")
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @field_validator("trace_id")
+    @classmethod
+    def _trace_id(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 32 or not _HEX.match(value)):
+            raise ValueError("trace_id must be 32 lowercase hex digits")
+        return value
+
+    @field_validator("span_id", "parent_span_id")
+    @classmethod
+    def _span_id(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 16 or not _HEX.match(value)):
+            raise ValueError("span ids must be 16 lowercase hex digits")
+        return value
+
+    @field_validator("fields_sent", "fields_withheld")
+    @classmethod
+    def _field_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _FIELD_NAME.match(name):
+                raise ValueError("fields_sent and fields_withheld hold field names (identifiers), never values")
+        return value
+
+    @field_validator("data_subject_id")
+    @classmethod
+    def _not_a_bsn(cls, value: str) -> str:
+        if _BSN_LIKE.match(value):
+            raise ValueError("data_subject_id must be a pseudonym, never a BSN")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LineageRecord:
+        expected = f"{self.event_id}/{self.recipient}/{self.kind.value}"
+        if self.record_id != expected:
+            raise ValueError('record_id must be "{event_id}/{recipient}/{kind}"')
+        allowed = DECISION_OUTCOMES if self.kind is RecordKind.DECISION else RECEIPT_OUTCOMES
+        if self.outcome is not None and self.outcome not in allowed:
+            raise ValueError(f"outcome of a {self.kind.value} must be one of {sorted(allowed)}")
+        if self.end_time < self.start_time:
+            raise ValueError("end_time is before start_time")
+        return self
+
+    # -- wire form -------------------------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The value written to the ``lineage`` topic: canonical UTF-8 JSON (sorted keys, no spaces)."""
+        return self.canonical_json().encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LineageRecord:
+        """Parse a value from the ``lineage`` topic; :class:`InvalidRecordError` when it is not a valid record."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
+            raise InvalidRecordError(f"not a lineage record ({problems})") from None
+
+    def canonical_json(self) -> str:
+        """The one text form the hash chain is computed over: JSON with sorted keys and no insignificant spaces."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    # -- standards -------------------------------------------------------------------------------------------------
+
+    @property
+    def export_trace_id(self) -> str:
+        """The trace id, or one derived from the event id when the hub had none (a UUID is 16 bytes)."""
+        return self.trace_id or self.event_id.hex
+
+    @property
+    def export_span_id(self) -> str:
+        """The span id, or a stable one derived from the record id when the hub had none."""
+        return self.span_id or hashlib.sha256(self.record_id.encode()).hexdigest()[:16]
+
+    @property
+    def policy_reference(self) -> str | None:
+        """``covenant@version`` - the versioned policy the decision applied."""
+        if self.covenant_id is None:
+            return None
+        return f"{self.covenant_id}@{self.covenant_version}" if self.covenant_version else self.covenant_id
+
+    def to_logboek(self) -> dict[str, Any]:
+        """This record in the Logius *Logboek Dataverwerkingen* shape (one JSON object per line on export).
+
+        The standard's ``attributes`` carry the reserved ``dpl.core.*`` keys; everything schakel adds lives under the
+        ``schakel.`` prefix so that a partner's logbook can keep or drop it. ``status`` uses the standard's enum
+        (``Ok`` / ``Error``): a denial is a correctly handled processing, so it is ``Ok``.
+        """
+        attributes: dict[str, Any] = {
+            "dpl.core.processing_activity_id": self.processing_activity_id,
+            "dpl.core.data_subject_id": self.data_subject_id,
+            "dpl.core.data_subject_id_type": f"schakel-pseudonym:{self.data_subject_key}",
+            "schakel.record_id": self.record_id,
+            "schakel.kind": self.kind.value,
+            "schakel.event.id": str(self.event_id),
+            "schakel.event.type": self.event_type,
+            "schakel.sender": self.sender,
+            "schakel.recipient": self.recipient,
+            "schakel.outcome": self.outcome,
+            "schakel.fields_sent": list(self.fields_sent),
+            "schakel.fields_withheld": list(self.fields_withheld),
+            "schakel.purpose": self.purpose,
+            "schakel.legal_basis": list(self.legal_basis),
+            "schakel.policy": self.policy_reference,
+            "schakel.rule": self.rule,
+            "schakel.reasons": list(self.reasons),
+        }
+        if self.source_topic is not None:
+            attributes["schakel.source.topic"] = self.source_topic
+            attributes["schakel.source.partition"] = self.source_partition
+            attributes["schakel.source.offset"] = self.source_offset
+        return {
+            "trace_id": self.export_trace_id,
+            "span_id": self.export_span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": self.name,
+            "status": "Ok" if self.status == "ok" else "Error",
+            "start_time": _iso(self.start_time),
+            "end_time": _iso(self.end_time),
+            "resource": {"attributes": {"service.name": "schakel", "schakel.component": _component(self)}},
+            "attributes": attributes,
+        }
+
+    def to_decision_log(self) -> dict[str, Any] | None:
+        """A decision in the Logius *Authorization Decision Log* shape (AuthZEN request/response); None for receipts.
+
+        The request names the subject by its pseudonym and the resource by event type and id - never the event's
+        values - which the standard allows ("portions of the request MAY be omitted for privacy reasons").
+        """
+        if self.kind is not RecordKind.DECISION:
+            return None
+        return {
+            "trace_id": self.export_trace_id,
+            "span_id": self.export_span_id,
+            "timestamp": _iso(self.end_time),
+            "request_type": "evaluation",
+            "request": {
+                "subject": {"type": "organisation", "id": self.recipient},
+                "action": {"name": "receive", "properties": {"purpose": self.purpose}},
+                "resource": {
+                    "type": self.event_type,
+                    "id": str(self.event_id),
+                    "properties": {"sender": self.sender, "data_subject_id": self.data_subject_id},
+                },
+            },
+            "response": {
+                "decision": self.outcome in {"permit", "partial"},
+                "context": {
+                    "outcome": self.outcome,
+                    "fields_sent": list(self.fields_sent),
+                    "fields_withheld": list(self.fields_withheld),
+                    "reasons": list(self.reasons),
+                    "legal_basis": list(self.legal_basis),
+                },
+            },
+            "policies": [{"id": self.covenant_id, "version": self.covenant_version, "rule": self.rule}],
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _component(record: LineageRecord) -> str:
+    return "consent-processor" if record.kind is RecordKind.DECISION else f"sink-connector:{record.recipient}"

@@ -1,0 +1,502 @@
+"""The lineage store: every lineage record, hash-chained, in SQLite (default) or PostgreSQL.
+
+:func:`open_store` picks the backend: no URL means one SQLite file under the data directory (embedded, nothing to
+set up); a ``postgresql://`` URL (``SCHAKEL_LINEAGE_URL``) means PostgreSQL. Both use the same tables and the same
+SQL, so the two answer identically.
+
+Writes are idempotent, which makes replaying the ``lineage`` topic harmless: a message at or below a chain's last
+ingested offset is skipped, and so is a record whose ``record_id`` is already stored (the hub may re-emit a decision
+after a restart: the first one stored is the record of what happened). Skipping happens before chaining, so a replay
+neither changes the store nor the chain.
+
+The store keeps each record as columns (queried by event, subject pseudonym and recipient) plus its link in a chain
+(see :mod:`schakel.lineage.chain`). :meth:`LineageStore.verify` rebuilds every record from its columns and recomputes
+the chain, so a change to any column of any record, a deleted record or two swapped records is found, and the first
+broken record is named.
+
+Durability: SQLite runs in WAL mode with ``synchronous=FULL`` and PostgreSQL commits synchronously, because the
+ingest loop commits Kafka offsets right after the store commits: a store commit that could be lost on power failure
+would lose lineage for good.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+from uuid import UUID
+
+from schakel.lineage.answers import (
+    DisclosureRegister,
+    SubjectReport,
+    TraceReport,
+    build_disclosure_register,
+    build_subject_report,
+    build_trace,
+)
+from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash
+from schakel.lineage.record import LineageError, LineageRecord, RecordKind
+
+__all__ = [
+    "SQLITE_FILE",
+    "AppendResult",
+    "BrokenRecord",
+    "ChainHead",
+    "LineageStore",
+    "StoreUnavailableError",
+    "VerifyResult",
+    "open_store",
+]
+
+SQLITE_FILE = "lineage.sqlite3"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_PAGE = 2000
+
+# The record's own fields, in column order; the list-valued ones are stored as compact JSON arrays.
+RECORD_COLUMNS = (
+    "record_id",
+    "kind",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "event_id",
+    "event_type",
+    "sender",
+    "recipient",
+    "outcome",
+    "fields_sent",
+    "fields_withheld",
+    "purpose",
+    "legal_basis",
+    "covenant_id",
+    "covenant_version",
+    "rule",
+    "reasons",
+    "processing_activity_id",
+    "data_subject_id",
+    "data_subject_key",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
+_LIST_COLUMNS = frozenset({"fields_sent", "fields_withheld", "legal_basis", "reasons"})
+_TIME_COLUMNS = frozenset({"start_time", "end_time"})
+CHAIN_COLUMNS = ("chain", "seq", "lineage_offset", "prev_hash", "hash")
+ALL_COLUMNS = CHAIN_COLUMNS + RECORD_COLUMNS
+_ALL = ", ".join(ALL_COLUMNS)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS lineage_record (
+        chain TEXT NOT NULL, seq BIGINT NOT NULL, lineage_offset BIGINT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+        record_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, trace_id TEXT, span_id TEXT, parent_span_id TEXT,
+        name TEXT NOT NULL, status TEXT NOT NULL, start_time TEXT NOT NULL, end_time TEXT NOT NULL,
+        event_id TEXT NOT NULL, event_type TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL, outcome TEXT,
+        fields_sent TEXT NOT NULL, fields_withheld TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
+        covenant_id TEXT, covenant_version TEXT, rule TEXT, reasons TEXT NOT NULL, processing_activity_id TEXT,
+        data_subject_id TEXT NOT NULL, data_subject_key TEXT NOT NULL,
+        source_topic TEXT, source_partition BIGINT, source_offset BIGINT,
+        PRIMARY KEY (chain, seq))""",
+    "CREATE INDEX IF NOT EXISTS lineage_record_event ON lineage_record (event_id)",
+    "CREATE INDEX IF NOT EXISTS lineage_record_subject ON lineage_record (data_subject_id)",
+    "CREATE INDEX IF NOT EXISTS lineage_record_recipient ON lineage_record (recipient, end_time)",
+    """CREATE TABLE IF NOT EXISTS lineage_chain (
+        chain TEXT PRIMARY KEY, next_seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT)""",
+)
+
+
+class StoreUnavailableError(LineageError):
+    """The lineage store cannot be opened or reached."""
+
+
+class AppendResult(NamedTuple):
+    """What one :meth:`LineageStore.append` did."""
+
+    appended: int
+    duplicates: int
+
+
+class ChainHead(NamedTuple):
+    """The end of one chain: how many records it has, the last hash, the last topic offset ingested."""
+
+    next_seq: int
+    hash: str
+    last_offset: int | None
+
+
+@dataclass(frozen=True)
+class BrokenRecord:
+    """Where a chain breaks. ``record_id`` is None when what is missing is the end of the chain itself."""
+
+    chain: str
+    seq: int
+    record_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        who = f"record {self.record_id}" if self.record_id else "the chain head"
+        return f"chain {self.chain}, position {self.seq}: {who}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of recomputing every chain."""
+
+    checked: int
+    chains: int
+    broken: tuple[BrokenRecord, ...] = field(default_factory=tuple)
+    """The first break of each broken chain, in chain order."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+    @property
+    def first_broken(self) -> BrokenRecord | None:
+        return self.broken[0] if self.broken else None
+
+
+def _time_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def _time_value(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def record_row(record: LineageRecord) -> tuple[Any, ...]:
+    """The record's columns, in :data:`RECORD_COLUMNS` order."""
+    data = record.model_dump()
+    row: list[Any] = []
+    for name in RECORD_COLUMNS:
+        value = data[name]
+        if name in _LIST_COLUMNS:
+            value = json.dumps(list(value), separators=(",", ":"), ensure_ascii=False)
+        elif name in _TIME_COLUMNS:
+            value = _time_text(value)
+        elif name in {"event_id", "kind"}:
+            value = str(value)
+        row.append(value)
+    return tuple(row)
+
+
+def record_from_row(row: Sequence[Any]) -> LineageRecord:
+    """Rebuild a record from its columns (:data:`RECORD_COLUMNS` order); pydantic validates it again."""
+    data: dict[str, Any] = {}
+    for name, value in zip(RECORD_COLUMNS, row, strict=True):
+        if name in _LIST_COLUMNS:
+            value = tuple(json.loads(value))
+        elif name in _TIME_COLUMNS:
+            value = _time_value(value)
+        data[name] = value
+    return LineageRecord.model_validate(data)
+
+
+class _Dialect:
+    """What differs between SQLite and PostgreSQL: the placeholder, the write lock, the connection."""
+
+    name = "sqlite"
+    placeholder = "?"
+    begin = "BEGIN IMMEDIATE"  # take SQLite's single write lock up front: heads cannot change under us
+    lock_suffix = ""
+
+    def sql(self, text: str) -> str:
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+
+class _Postgres(_Dialect):
+    name = "postgresql"
+    placeholder = "%s"
+    begin = "BEGIN"
+    lock_suffix = " FOR UPDATE"  # one writer per chain at a time; different chains proceed in parallel
+
+
+class LineageStore:
+    """The lineage store; open one with :func:`open_store`. Thread-safe (one connection behind a lock)."""
+
+    def __init__(self, connection: Any, dialect: _Dialect, where: str) -> None:
+        self._connection = connection
+        self._dialect = dialect
+        self._lock = threading.RLock()
+        self.where = where
+        """Where the store lives, without credentials (for messages)."""
+        self._create_schema()
+
+    # -- plumbing --------------------------------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect.name
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(self._dialect.sql(sql), tuple(params))
+        return cursor
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return [tuple(row) for row in self._execute(sql, params).fetchall()]
+
+    def _create_schema(self) -> None:
+        with self._lock:
+            self._execute(self._dialect.begin)
+            try:
+                for statement in _SCHEMA:
+                    self._execute(statement)
+            except Exception:
+                self._execute("ROLLBACK")
+                raise
+            self._execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._connection.close()
+
+    def __enter__(self) -> LineageStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+
+    def append(self, items: Iterable[tuple[LineageRecord, LineagePosition | None]]) -> AppendResult:
+        """Store records with their position on the ``lineage`` topic (None when they did not come from it).
+
+        One transaction for the whole batch; when it returns, the records are durable. Replayed messages and
+        records already stored are skipped (counted as duplicates) and do not enter the chain.
+        """
+        batch = list(items)
+        if not batch:
+            return AppendResult(0, 0)
+        insert = self._dialect.sql(
+            f"INSERT INTO lineage_record ({', '.join(ALL_COLUMNS)}) VALUES ({', '.join('?' * len(ALL_COLUMNS))})"  # noqa: S608 - constant column names
+        )
+        with self._lock:
+            self._execute(self._dialect.begin)
+            try:
+                result = self._append_locked(batch, insert)
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+            self._execute("COMMIT")
+        return result
+
+    def _append_locked(self, batch: list[tuple[LineageRecord, LineagePosition | None]], insert: str) -> AppendResult:
+        heads = self._lock_heads({chain_key(position) for _, position in batch})
+        stored = self._existing_ids([record.record_id for record, _ in batch])
+        rows: list[tuple[Any, ...]] = []
+        duplicates = 0
+        for record, position in batch:
+            chain = chain_key(position)
+            head = heads[chain]
+            offset = None if position is None else position.offset
+            replayed = offset is not None and head.last_offset is not None and offset <= head.last_offset
+            if replayed or record.record_id in stored:
+                duplicates += 1
+                if offset is not None and not replayed:
+                    heads[chain] = head._replace(last_offset=offset)
+                continue
+            digest = link_hash(chain, head.next_seq, offset, head.hash, record.canonical_json())
+            rows.append((chain, head.next_seq, offset, head.hash, digest, *record_row(record)))
+            stored.add(record.record_id)
+            heads[chain] = ChainHead(head.next_seq + 1, digest, offset if offset is not None else head.last_offset)
+        if rows:
+            self._connection.cursor().executemany(insert, rows)
+        self._connection.cursor().executemany(
+            self._dialect.sql("UPDATE lineage_chain SET next_seq = ?, head_hash = ?, last_offset = ? WHERE chain = ?"),
+            [(head.next_seq, head.hash, head.last_offset, chain) for chain, head in heads.items()],
+        )
+        return AppendResult(len(rows), duplicates)
+
+    def _lock_heads(self, chains: set[str]) -> dict[str, ChainHead]:
+        heads: dict[str, ChainHead] = {}
+        for chain in sorted(chains):  # a fixed order, so two PostgreSQL writers cannot deadlock
+            self._execute(
+                "INSERT INTO lineage_chain (chain, next_seq, head_hash, last_offset) VALUES (?, 0, ?, NULL) "
+                "ON CONFLICT (chain) DO NOTHING",
+                (chain, GENESIS),
+            )
+            row = self._execute(
+                "SELECT next_seq, head_hash, last_offset FROM lineage_chain WHERE chain = ?"  # noqa: S608
+                f"{self._dialect.lock_suffix}",
+                (chain,),
+            ).fetchone()
+            heads[chain] = ChainHead(int(row[0]), str(row[1]), None if row[2] is None else int(row[2]))
+        return heads
+
+    def _existing_ids(self, record_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(record_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self._execute(
+                f"SELECT record_id FROM lineage_record WHERE record_id IN ({', '.join('?' * len(chunk))})",  # noqa: S608
+                chunk,
+            ).fetchall()
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    # -- tamper evidence -------------------------------------------------------------------------------------------
+
+    def heads(self) -> dict[str, ChainHead]:
+        """Every chain's head: publish these (or keep them elsewhere) to anchor the chains outside the store."""
+        rows = self._query("SELECT chain, next_seq, head_hash, last_offset FROM lineage_chain ORDER BY chain")
+        return {str(r[0]): ChainHead(int(r[1]), str(r[2]), None if r[3] is None else int(r[3])) for r in rows}
+
+    def _chain_rows(self, chain: str) -> Iterator[tuple[Any, ...]]:
+        last = -1
+        while True:
+            page = self._query(
+                f"SELECT {_ALL} FROM lineage_record WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (chain, last, _PAGE),
+            )
+            yield from page
+            if len(page) < _PAGE:
+                return
+            last = int(page[-1][1])
+
+    def verify(self) -> VerifyResult:
+        """Recompute every chain from the records' columns; name the first broken record of each broken chain."""
+        heads = self.heads()
+        chains = sorted(set(heads) | {str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record")})
+        checked = 0
+        broken: list[BrokenRecord] = []
+        for chain in chains:
+            count, problem = self._verify_chain(chain, heads.get(chain))
+            checked += count
+            if problem is not None:
+                broken.append(problem)
+        return VerifyResult(checked=checked, chains=len(chains), broken=tuple(broken))
+
+    def _verify_chain(self, chain: str, head: ChainHead | None) -> tuple[int, BrokenRecord | None]:
+        expected, previous, count = 0, GENESIS, 0
+        n_chain = len(CHAIN_COLUMNS)
+        for row in self._chain_rows(chain):
+            count += 1
+            seq, offset, prev_hash, digest, record_id = int(row[1]), row[2], row[3], row[4], str(row[n_chain])
+            if seq != expected:
+                return count, BrokenRecord(chain, expected, record_id, f"sequence gap: found position {seq}")
+            if prev_hash != previous:
+                return count, BrokenRecord(chain, seq, record_id, "does not link to the record before it")
+            try:
+                record = record_from_row(row[n_chain:])
+            except Exception:  # any column an editor broke: type, JSON, a validator
+                return count, BrokenRecord(chain, seq, record_id, "its columns no longer form a valid record")
+            position = None if offset is None else int(offset)
+            recomputed = link_hash(chain, seq, position, previous, record.canonical_json())
+            if recomputed != digest:
+                return count, BrokenRecord(chain, seq, record_id, "its content does not match its hash")
+            previous, expected = digest, expected + 1
+        if head is None:
+            return count, BrokenRecord(chain, expected, None, "the chain head is missing")
+        if head.next_seq != expected or head.hash != previous:
+            return count, BrokenRecord(
+                chain, expected, None, f"the chain head expects {head.next_seq} records, the store has {expected}"
+            )
+        return count, None
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """How many records the store holds."""
+        return int(self._query("SELECT COUNT(*) FROM lineage_record")[0][0])
+
+    def _records(self, where: str, params: Sequence[Any]) -> list[LineageRecord]:
+        rows = self._query(f"SELECT {', '.join(RECORD_COLUMNS)} FROM lineage_record WHERE {where}", params)  # noqa: S608
+        records = []
+        for row in rows:
+            try:
+                records.append(record_from_row(row))
+            except Exception as error:
+                raise LineageError(
+                    f"record {row[0]} in the store is not valid any more; run `schakel lineage verify`"
+                ) from error
+        return records
+
+    def records(self) -> Iterator[LineageRecord]:
+        """Every record, chain by chain in chain order."""
+        chains = [str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record ORDER BY chain")]
+        for chain in chains:
+            for row in self._chain_rows(chain):
+                yield record_from_row(row[len(CHAIN_COLUMNS) :])
+
+    def raw_rows(self) -> Iterator[dict[str, Any]]:
+        """Every stored row as column -> value, exactly as stored (for scans over everything the store holds)."""
+        chains = [str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record ORDER BY chain")]
+        for chain in chains:
+            for row in self._chain_rows(chain):
+                yield dict(zip(ALL_COLUMNS, row, strict=True))
+
+    def trace(self, event_id: UUID) -> TraceReport:
+        """Every hop of one event: decisions and receipts with times, fields sent and withheld, trace ids."""
+        return build_trace(event_id, self._records("event_id = ?", (str(event_id),)))
+
+    def subject_report(self, pseudonym: str) -> SubjectReport:
+        """The AVG art. 15 report for the subject with this pseudonym (pseudonymise a BSN first)."""
+        return build_subject_report(pseudonym, self._records("data_subject_id = ?", (pseudonym,)))
+
+    def disclosures(self, recipient: str, since: datetime | None = None) -> DisclosureRegister:
+        """The disclosure register: what ``recipient`` was given, decided at or after ``since``."""
+        if since is None:
+            records = self._records("recipient = ?", (recipient,))
+        else:
+            records = self._records("recipient = ? AND end_time >= ?", (recipient, _time_text(since)))
+        return build_disclosure_register(recipient, since, records)
+
+    def export_logboek(self, out: IO[str], *, kind: RecordKind | None = None) -> int:
+        """Write every record as one Logboek Dataverwerkingen JSON object per line; return how many."""
+        written = 0
+        for record in self.records():
+            if kind is not None and record.kind is not kind:
+                continue
+            out.write(json.dumps(record.to_logboek(), ensure_ascii=False, separators=(",", ":")))
+            out.write("\n")
+            written += 1
+        return written
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
+
+
+def open_store(url: str | None, data_dir: Path) -> LineageStore:
+    """Open (and create if needed) the lineage store.
+
+    ``url`` None: SQLite in ``<data_dir>/lineage.sqlite3``; ``sqlite:///path``: SQLite at that path;
+    ``postgresql://...`` (or ``postgres://``): PostgreSQL.
+    """
+    if url is None or url.startswith("sqlite:"):
+        path = data_dir / SQLITE_FILE if url is None else Path(url.removeprefix("sqlite:").removeprefix("//"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+        except (OSError, sqlite3.Error) as error:
+            raise StoreUnavailableError(f"cannot open the SQLite lineage store at {path}: {error}") from None
+        return LineageStore(connection, _Dialect(), str(path))
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        try:
+            pg_connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as error:
+            raise StoreUnavailableError(
+                f"cannot reach the PostgreSQL lineage store at {_redacted(url)}: {error}"
+            ) from None
+        return LineageStore(pg_connection, _Postgres(), _redacted(url))
+    raise StoreUnavailableError(f"unsupported lineage store URL scheme: {url.partition(':')[0]!r}")
