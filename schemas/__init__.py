@@ -5,7 +5,13 @@
   :func:`field_sensitivities`, which the consent processor reads.
 - The typed models: :class:`Event` (one subclass per type, e.g. :class:`SignalEvent`), a payload model per type
   (:class:`SignalPayload`, ...), :func:`parse_event` for the JSON form, and :meth:`Event.to_json` back.
+- The codec: :class:`Codec` (Avro single-object encoding by default, the Confluent wire format with a
+  :class:`SchemaRegistryClient`), ``encode``/``decode`` for models and ``encode_json``/``decode_json`` for the
+  JSON form (the hub's hot path).
+- The CloudEvents Kafka binding: :func:`cloudevent_headers` and :func:`read_cloudevent_headers`.
 - :mod:`schakel.schemas.examples`: realistic example events with synthetic BSNs.
+- Errors: :class:`SchemaError` and below it :class:`EventInvalid`, :class:`DecodeError` (:class:`UnknownSchema`),
+  :class:`RegistryError`, :class:`CompatibilityError`.
 """
 
 from schakel.schemas._catalogue import (
@@ -21,6 +27,16 @@ from schakel.schemas._catalogue import (
     fingerprint,
     released_versions,
 )
+from schakel.schemas._cloudevents import (
+    CONTENT_TYPE_CONFLUENT,
+    CONTENT_TYPE_SINGLE_OBJECT,
+    DEFAULT_SOURCE_URN_PREFIX,
+    CloudEventAttributes,
+    cloudevent_headers,
+    read_cloudevent_headers,
+    source_urn,
+)
+from schakel.schemas._codec import SINGLE_OBJECT_MAGIC, Codec, WireFormat, record_name_strategy
 from schakel.schemas._errors import (
     CompatibilityError,
     DecodeError,
@@ -65,16 +81,23 @@ from schakel.schemas._models import (
     format_time,
     parse_event,
 )
+from schakel.schemas._registry import HttpSchemaRegistry, InMemorySchemaRegistry, SchemaRegistryClient
 
 __all__ = [
+    "CONTENT_TYPE_CONFLUENT",
+    "CONTENT_TYPE_SINGLE_OBJECT",
+    "DEFAULT_SOURCE_URN_PREFIX",
     "EVENT_CLASSES",
     "MAX_CLOCK_SKEW",
     "NAMESPACE",
     "PAYLOAD_MODELS",
+    "SINGLE_OBJECT_MAGIC",
     "Action",
     "ActionStatus",
     "CaseClosedEvent",
     "CaseClosedPayload",
+    "CloudEventAttributes",
+    "Codec",
     "CompatibilityError",
     "ConsentChangeEvent",
     "ConsentChangeKind",
@@ -88,6 +111,8 @@ __all__ = [
     "FeedbackEvent",
     "FeedbackPayload",
     "FraudType",
+    "HttpSchemaRegistry",
+    "InMemorySchemaRegistry",
     "InformationContributionEvent",
     "InformationContributionPayload",
     "Organisation",
@@ -96,6 +121,7 @@ __all__ = [
     "ReferralPayload",
     "RegistryError",
     "SchemaError",
+    "SchemaRegistryClient",
     "SchemaVersion",
     "SecrecyGround",
     "Sensitivity",
@@ -111,11 +137,16 @@ __all__ = [
     "TriageOutcome",
     "UnknownSchema",
     "Urgency",
+    "WireFormat",
     "catalogue",
+    "cloudevent_headers",
     "event_schema",
     "field_sensitivities",
     "fingerprint",
     "format_time",
     "parse_event",
+    "read_cloudevent_headers",
+    "record_name_strategy",
     "released_versions",
+    "source_urn",
 ]

@@ -77,6 +77,7 @@ __all__ = [
     "TriageDecisionPayload",
     "TriageOutcome",
     "Urgency",
+    "event_id_label",
     "format_time",
     "parse_event",
     "validation_reasons",
@@ -442,7 +443,7 @@ def parse_event(data: Mapping[str, Any]) -> Event:
         raise EventInvalid("event is invalid", ["event: must be a JSON object"])
     raw_type = data.get("type")
     event_class = _CLASS_BY_NAME.get(raw_type) if isinstance(raw_type, str) else None
-    identity = _identity(data)
+    identity = event_id_label(data)
     if event_class is None:
         known = ", ".join(t.value for t in EventType)
         raise EventInvalid(f"event{identity} is invalid", [f"type: must be one of {known}"])
@@ -452,7 +453,7 @@ def parse_event(data: Mapping[str, Any]) -> Event:
         raise EventInvalid(f"{raw_type} event{identity} is invalid", validation_reasons(error)) from None
 
 
-def _identity(data: Mapping[str, Any]) -> str:
+def event_id_label(data: Mapping[str, Any]) -> str:
     """`` <uuid>`` when the event carries a well-formed id (event ids are not personal data), else empty."""
     raw = data.get("id")
     if isinstance(raw, str):
