@@ -1,0 +1,140 @@
+"""Dead-letter records written by the connector runtime, and resending one recipient's dead-lettered copies.
+
+A dead-letter record keeps the original key and value and adds headers that say why (``schakel.streams.records.
+DeadLetter``: reason, error class, original topic, partition, offset, time) - never a value about a person. A sink's
+dead letter also keeps the egress record's own headers (CloudEvents ids, ``schakel-recipient``, ``traceparent``), so
+that :func:`resend` can put the copy back on its egress topic exactly as the hub wrote it. The sink's idempotency store
+drops a resent copy that was delivered meanwhile, so resending twice is harmless.
+
+A source's dead letter (a partner file or outbox row that could not become an event) carries the partner's raw bytes
+as its value, the ingress topic it was meant for as ``schakel-original-topic``, and partition and offset -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import TopicPartition
+
+from schakel.connectors import _kafka
+from schakel.settings import Settings
+from schakel.streams.records import DeadLetter, Headers, Message, header
+from schakel.streams.topics import HubTopics
+
+__all__ = ["DLQ_HEADERS", "RESENT_HEADER", "ResendReport", "dead_letter_message", "resend"]
+
+DLQ_HEADERS = frozenset(
+    {
+        "schakel-error-class",
+        "schakel-reason",
+        "schakel-original-topic",
+        "schakel-original-partition",
+        "schakel-original-offset",
+        "schakel-dead-lettered-at",
+        "schakel-event-id",
+        "schakel-origin",
+    }
+)
+RESENT_HEADER = "schakel-resent-from"
+_MAX_REASON = 300
+
+
+def dead_letter_message(
+    settings: Settings,
+    *,
+    key: bytes | None,
+    value: bytes,
+    headers: Sequence[tuple[str, bytes]],
+    letter: DeadLetter,
+    origin: str | None = None,
+) -> Message:
+    """The record for the ``dlq`` topic: original key, value and headers, plus the dead-letter headers."""
+    kept = [(name, data) for name, data in headers if name not in DLQ_HEADERS]
+    letter_headers = DeadLetter(
+        error_class=letter.error_class,
+        reason=letter.reason[:_MAX_REASON],
+        topic=letter.topic,
+        partition=letter.partition,
+        offset=letter.offset,
+        event_id=letter.event_id,
+        time=letter.time,
+    ).headers()
+    extra: Headers = [("schakel-origin", origin.encode())] if origin else []
+    return Message(topic=HubTopics.of(settings).dlq, key=key, value=value, headers=[*kept, *letter_headers, *extra])
+
+
+@dataclass(frozen=True)
+class ResendReport:
+    """What :func:`resend` did: copies put back, per event id, and dead letters read."""
+
+    resent: tuple[str, ...]
+    scanned: int
+
+
+async def resend(
+    settings: Settings, recipient: str, *, event_id: str | None = None, timeout: float = 30.0
+) -> ResendReport:
+    """Put every dead-lettered copy for ``recipient`` (or only ``event_id``) back on ``egress.<recipient>``.
+
+    Reads the ``dlq`` topic from its beginning up to its end as of the call (no consumer group: resending commits
+    nothing and does not disturb other readers).
+    """
+    topics = HubTopics.of(settings)
+    egress = topics.egress(recipient)
+    consumer = _kafka.consumer(settings, group_id=None, client_id=f"schakel-resend-{recipient}")
+    producer = _kafka.producer(settings, client_id=f"schakel-resend-{recipient}")
+    await consumer.start()
+    await producer.start()
+    resent: list[str] = []
+    scanned = 0
+    try:
+        partitions = await _partitions(consumer, topics.dlq, timeout)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        futures = []
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=int(timeout * 1000))
+            if not batch:
+                break
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
+                    scanned += 1
+                    headers = list(record.headers or [])
+                    if header(headers, "schakel-original-topic") != egress:
+                        continue
+                    letter_event = header(headers, "schakel-event-id")
+                    if event_id is not None and letter_event != event_id:
+                        continue
+                    original = [(name, data) for name, data in headers if name not in DLQ_HEADERS]
+                    original = [(n, d) for n, d in original if n != RESENT_HEADER]
+                    original.append((RESENT_HEADER, f"{tp.partition}:{record.offset}".encode()))
+                    futures.append(await producer.send(egress, key=record.key, value=record.value, headers=original))
+                    resent.append(letter_event or "")
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return ResendReport(resent=tuple(resent), scanned=scanned)
+
+
+async def _partitions(consumer: object, topic: str, timeout: float) -> list[TopicPartition]:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = consumer.partitions_for_topic(topic)  # type: ignore[attr-defined]
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        if loop.time() > deadline:
+            return []
+        await consumer._client.force_metadata_update()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)

@@ -1,0 +1,219 @@
+"""Declarative mapping between a partner system's records and the event catalogue, in both directions.
+
+A partner record is a flat object in the partner's own words (the police's ``registratie`` with ``bsn``,
+``gedragsomschrijving``, ``urgentie``). A :class:`RecordMapping` names, per partner record type, which partner field
+becomes which catalogue field, and how coded values translate (``urgentie: hoog`` -> ``urgency: high``). The same
+table renders an egress copy back into the partner's words for the sink.
+
+Judgement calls:
+
+- **Deterministic event ids**: ``uuid5(org/type/reference)`` from the partner's own record reference, so a record
+  offered twice (a webhook retry, a file re-read after a crash, an outbox row re-polled) is the same event twice and
+  is deduplicated downstream. A record without its reference is refused.
+- **Unknown fields carrying a value are refused** (``invalid-record``), so a partner never loses data silently
+  through a typo; empty ones (a CSV's other columns) are ignored.
+- **Rejections never echo values**: reasons name fields and rules (the catalogue's ``EventInvalid`` reasons), never
+  what the partner sent.
+- **Outbound**, a type the partner's table does not name travels under catalogue names; payload fields the table does
+  not name travel under ``aanvullend`` (catalogue names), so a copy always carries everything the hub decided to send.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from schakel.connectors.contract import Delivery, governed_fields_with_value
+from schakel.connectors.errors import RecordRejected
+from schakel.schemas import Event, EventInvalid, EventType, Organisation, Theme, parse_event
+from schakel.schemas.examples import PURPOSES, synthetic_bsn
+
+__all__ = ["DEFAULT_ENVELOPE", "EVENT_ID_NAMESPACE", "THEME_WORDS", "RecordMapping", "TypeMapping"]
+
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d7e-3a51-4b8e-9a4c-5c6b7a2f0d10")
+
+DEFAULT_ENVELOPE: Mapping[str, str] = {
+    "bsn": "subject.bsn",
+    "naam": "subject.name",
+    "geboortedatum": "subject.birth_date",
+    "zaaknummer": "case_id",
+    "doel": "purpose",
+    "thema": "theme",
+    "tijdstip": "time",
+    "aan": "addressees",
+}
+
+THEME_WORDS: Mapping[str, str] = {"cter": "CTER", "lvb": "LVB", "geldezel": "MONEY_MULE", "overig": "OTHER"}
+YES_NO: Mapping[str, Any] = {"ja": True, "nee": False}
+FEEDBACK_STATUS: Mapping[str, str] = {
+    "gepland": "planned",
+    "bezig": "in_progress",
+    "gereed": "done",
+    "niet_uitgevoerd": "not_done",
+}
+URGENCY: Mapping[str, str] = {"laag": "low", "normaal": "normal", "hoog": "high", "acuut": "acute"}
+CONSENT_CHANGE: Mapping[str, str] = {"gegeven": "given", "ingetrokken": "withdrawn"}
+REQUEST_KIND: Mapping[str, str] = {
+    "inzage": "access",
+    "verwijdering": "erasure",
+    "bezwaar": "objection",
+    "correctie": "rectification",
+}
+
+
+@dataclass(frozen=True)
+class TypeMapping:
+    """One partner record type: the catalogue type, partner field -> payload field, and an example record."""
+
+    event_type: EventType
+    fields: Mapping[str, str]
+    example: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordMapping:
+    """A partner's record types and field names, and the translation of its coded values."""
+
+    organisation: Organisation
+    type_field: str
+    reference_field: str
+    types: Mapping[str, TypeMapping]
+    envelope: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ENVELOPE))
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    lists: frozenset[str] = frozenset({"aan"})
+    default_theme: Theme = Theme.OTHER
+
+    # -- inbound ---------------------------------------------------------------------------------------------------
+
+    def event_id(self, word: str, reference: str) -> uuid.UUID:
+        """The deterministic event id of the partner's record ``reference`` of type ``word``."""
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.organisation}/{word}/{reference}")
+
+    def to_event(self, data: Mapping[str, Any], *, default_theme: Theme | None = None) -> Event:
+        """The event for one partner record; RecordRejected (unknown-event-type / invalid-record) for bad input."""
+        word = data.get(self.type_field)
+        if word is None:
+            raise RecordRejected("unknown-event-type", f"the field {self.type_field} is missing")
+        mapping = self.types.get(str(word))
+        if mapping is None:
+            raise RecordRejected(
+                "unknown-event-type", f"{self.type_field} must be one of: {', '.join(sorted(self.types))}"
+            )
+        reference = data.get(self.reference_field)
+        if reference in (None, ""):
+            raise RecordRejected("invalid-record", f"the field {self.reference_field} is missing")
+        known = {self.type_field, self.reference_field, *self.envelope, *mapping.fields}
+        unknown = sorted(k for k, v in data.items() if k not in known and v not in (None, ""))
+        if unknown:
+            raise RecordRejected("invalid-record", f"unknown fields for {word}: {', '.join(unknown[:10])}")
+        form: dict[str, Any] = {
+            "id": str(self.event_id(str(word), str(reference))),
+            "type": mapping.event_type.value,
+            "source": self.organisation.value,
+            "time": datetime.now(UTC).isoformat(),
+            "subject": {},
+            "addressees": [],
+            "payload": {},
+        }
+        for partner_field, path in self.envelope.items():
+            value = self._inbound_value(partner_field, data.get(partner_field))
+            if value is not None:
+                _put(form, path, value)
+        for partner_field, payload_field in mapping.fields.items():
+            value = self._inbound_value(partner_field, data.get(partner_field))
+            if value is not None:
+                form["payload"][payload_field] = value
+        theme = Theme(form.get("theme") or (default_theme or self.default_theme))
+        form["theme"] = theme.value
+        form.setdefault("purpose", PURPOSES[theme])
+        try:
+            return parse_event(form)
+        except EventInvalid as error:
+            reasons = "; ".join(error.reasons) or "the record does not make a valid event"
+            raise RecordRejected("invalid-record", reasons) from None
+
+    def _inbound_value(self, partner_field: str, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if partner_field in self.lists and isinstance(value, str):
+            value = [part.strip() for part in value.split(";") if part.strip()]
+        table = self.values.get(partner_field)
+        if table is None and partner_field == "thema":
+            table = THEME_WORDS
+        if table is not None:
+            if isinstance(value, list):
+                return [table.get(str(v).lower(), v) for v in value]
+            if isinstance(value, str) and value.lower() in table:
+                return table[value.lower()]
+        return value
+
+    # -- outbound --------------------------------------------------------------------------------------------------
+
+    def render(self, delivery: Delivery) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The copy in the partner's words, and the governed fields it carries (for the receipt)."""
+        form = delivery.form
+        word, mapping = self._type_for(str(form.get("type")))
+        document: dict[str, Any] = {
+            self.type_field: word,
+            "event_id": delivery.event_id,
+            "bron": form.get("source"),
+            "pseudoniem": (form.get("subject") or {}).get("pseudonym"),
+        }
+        for partner_field, path in self.envelope.items():
+            document[partner_field] = self._outbound_value(partner_field, _get(form, path))
+        payload = dict(form.get("payload") or {})
+        named = mapping.fields if mapping else {}
+        for partner_field, payload_field in named.items():
+            document[partner_field] = self._outbound_value(partner_field, payload.pop(payload_field, None))
+        extra = {name: value for name, value in payload.items() if value is not None}
+        if extra:
+            document["aanvullend"] = extra
+        return document, governed_fields_with_value(form)
+
+    def _type_for(self, event_type: str) -> tuple[str, TypeMapping | None]:
+        for word, mapping in self.types.items():
+            if mapping.event_type.value == event_type:
+                return word, mapping
+        return event_type, None
+
+    def _outbound_value(self, partner_field: str, value: Any) -> Any:
+        table = self.values.get(partner_field) or (THEME_WORDS if partner_field == "thema" else None)
+        if table is None or value is None:
+            return value
+        reverse = {v: k for k, v in table.items()}
+        if isinstance(value, list):
+            return [reverse.get(v, v) for v in value]
+        return reverse.get(value, value)
+
+    # -- examples --------------------------------------------------------------------------------------------------
+
+    def example(self, word: str | None = None, *, rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+        """A plausible record of type ``word`` (default: the first), with a fresh reference and a synthetic BSN."""
+        rng = rng or random.Random()
+        word = word or next(iter(self.types))
+        record: dict[str, Any] = {self.type_field: word, self.reference_field: f"{rng.getrandbits(48):012x}"}
+        record.update(self.types[word].example)
+        if "bsn" in self.envelope and "bsn" not in record:
+            record["bsn"] = synthetic_bsn(rng)
+        record.update(overrides)
+        return record
+
+
+def _put(form: dict[str, Any], path: str, value: Any) -> None:
+    head, _, tail = path.partition(".")
+    if tail:
+        form.setdefault(head, {})[tail] = value
+    else:
+        form[head] = value
+
+
+def _get(form: Mapping[str, Any], path: str) -> Any:
+    head, _, tail = path.partition(".")
+    value = form.get(head)
+    if tail:
+        return (value or {}).get(tail) if isinstance(value, Mapping) else None
+    return value

@@ -1,0 +1,41 @@
+"""Retry policy of the sink runtime: exponential backoff with jitter and a maximum.
+
+Judgement call: "full jitter" on a fraction of the delay (``jitter=0.5`` waits between 50% and 100% of the
+exponential step), so that sinks that failed together do not retry in lock-step, while the delay still grows.
+"""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["RetryPolicy"]
+
+
+class RetryPolicy(BaseModel):
+    """How often and how patiently the runtime retries one delivery before it dead-letters it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=8, ge=1, le=1000, description="Attempts in all, the first one included.")
+    initial_backoff: float = Field(default=0.5, gt=0, le=3600, description="Seconds before the second attempt.")
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_backoff: float = Field(default=30.0, gt=0, le=3600, description="Cap on one wait, in seconds.")
+    jitter: float = Field(default=0.5, ge=0.0, le=1.0, description="Fraction of each wait that is randomised.")
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
+        step = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, attempt - 1))
+        draw = (rng or random).random()
+        return step * (1.0 - self.jitter * draw)
+
+    def gives_up_after(self, attempt: int) -> bool:
+        """True when attempt number ``attempt`` was the last one allowed."""
+        return attempt >= self.max_attempts
+
+    def worst_case_seconds(self) -> float:
+        """The longest the runtime can wait for one copy (no jitter), e.g. to size max.poll.interval.ms."""
+        return sum(
+            min(self.max_backoff, self.initial_backoff * self.multiplier**i) for i in range(self.max_attempts - 1)
+        )

@@ -1,0 +1,327 @@
+"""The sink runtime: consume ``egress.<org>``, deliver each copy once, retry, dead-letter, write receipts, commit.
+
+Judgement calls:
+
+- **Batches, committed as a whole.** The runner fetches up to ``max_batch`` records, delivers them, and commits the
+  batch's offsets only when every copy in it was delivered or dead-lettered. A crash in between re-delivers the
+  batch, and the idempotency store (:class:`~schakel.connectors.ledger.DeliveryLedger`) turns each copy already
+  delivered into a no-op. Fetching the next batch only after this one is settled is the backpressure: a slow
+  partner slows consumption, it does not grow memory.
+- **Per-subject ordering, bounded concurrency.** Within a batch, copies with the same key (the recipient's pseudonym
+  of the subject) are delivered one after another in offset order; different subjects go in parallel, at most
+  ``max_in_flight`` at a time. A copy that is finally dead-lettered does not block that subject's later copies:
+  the dead letter records it and ``schakel connectors resend`` puts it back.
+- **Receipts are not lost.** The receipt (a ``LineageRecord`` of kind RECEIPT) is written after the partner acked;
+  the ledger remembers whether it was written, so a crash between the two re-emits it on the re-delivery (its
+  ``record_id`` is deterministic, so the lineage store keeps one).
+- **No personal data in reasons.** A dead-letter reason is the sink's :class:`DeliveryError` message (the contract
+  says those never carry personal data) or, for any other exception, only its class name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from schakel.connectors import _kafka
+from schakel.connectors.contract import Connector, ConnectorConfig, Delivery, Sink
+from schakel.connectors.deadletter import dead_letter_message
+from schakel.connectors.errors import ConnectorConfigError, DeliveryError, PermanentDeliveryError
+from schakel.connectors.ledger import DeliveryLedger
+from schakel.connectors.metrics import ConnectorMetrics, Health
+from schakel.lineage import LineageRecord, RecordKind
+from schakel.schemas import Codec
+from schakel.settings import Settings
+from schakel.streams.records import DeadLetter, EgressCopy, Message, header
+from schakel.streams.topics import HubTopics
+
+__all__ = ["SUBJECT_KEY_HEADER", "SinkRunner", "ledger_path"]
+
+_log = logging.getLogger(__name__)
+
+SUBJECT_KEY_HEADER = "schakel-subject-key"
+"""Optional egress header: ``bsn`` or ``case`` - what the hub pseudonym derives from (default ``bsn``)."""
+
+
+def ledger_path(settings: Settings, connector: str) -> Path:
+    """Where a sink's idempotency store lives: ``<data_dir>/connectors/<prefix>/<connector>/deliveries.sqlite3``."""
+    return settings.data_dir / "connectors" / settings.topic_prefix.rstrip(".") / connector / "deliveries.sqlite3"
+
+
+class SinkRunner:
+    """Runs one connector's sink against its ``egress.<org>`` topic until :meth:`stop` (or cancellation)."""
+
+    def __init__(
+        self,
+        connector: Connector[Any],
+        config: ConnectorConfig,
+        settings: Settings,
+        *,
+        sink: Sink | None = None,
+        metrics: ConnectorMetrics | None = None,
+        session_timeout_ms: int = 10_000,
+        rng: random.Random | None = None,
+    ) -> None:
+        if sink is None:
+            if connector.sink is None:
+                raise ConnectorConfigError(f"connector {connector.name} has no sink")
+            sink = connector.sink(config)
+        self.connector = connector
+        self.organisation = connector.organisation
+        self.config = config
+        self.settings = settings
+        self.sink = sink
+        self.topics = HubTopics.of(settings)
+        self.topic = self.topics.egress(connector.organisation)
+        self.group_id = _kafka.group_id(settings, connector.organisation)
+        self.metrics = metrics or ConnectorMetrics(connector.name, connector.organisation)
+        self.health = Health(connector=f"{connector.name}-sink")
+        self.ledger = DeliveryLedger(ledger_path(settings, connector.name))
+        self._codec = Codec()
+        self._rng = rng or random.Random()
+        self._session_timeout_ms = session_timeout_ms
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and return from :meth:`run`."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume, deliver and commit until stopped."""
+        poll_ms = max(300_000, int(self.config.retry.worst_case_seconds() * 1000 * 4))
+        consumer = _kafka.consumer(
+            self.settings,
+            self.topic,
+            group_id=self.group_id,
+            client_id=f"schakel-sink-{self.connector.name}",
+            max_poll_interval_ms=poll_ms,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 5),
+            rebalance_timeout_ms=poll_ms,
+        )
+        producer = _kafka.producer(self.settings, client_id=f"schakel-sink-{self.connector.name}")
+        await self.sink.start()
+        try:
+            await producer.start()
+            try:
+                await consumer.start()
+                try:
+                    self.health.running = True
+                    self.health.started_at = datetime.now(UTC)
+                    await self._loop(consumer, producer)
+                finally:
+                    self.health.running = False
+                    await consumer.stop()
+            finally:
+                await producer.stop()
+        finally:
+            await self.sink.stop()
+            self.ledger.close()
+
+    async def _loop(self, consumer: Any, producer: Any) -> None:
+        while not self._stopping.is_set():
+            batch = await consumer.getmany(timeout_ms=300, max_records=self.config.max_batch)
+            if consumer.assignment():
+                self.ready.set()
+            if batch:
+                await self._deliver_batch(batch, producer)
+                offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
+                try:
+                    await consumer.commit(offsets)
+                except (CommitFailedError, KafkaError) as error:  # rebalanced meanwhile: the new owner re-delivers
+                    self.health.failed(error)
+                    _log.warning("commit failed on %s (%s); records will be re-delivered", self.topic, error)
+            await self._update_lag(consumer)
+
+    async def _update_lag(self, consumer: Any) -> None:
+        lag = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            with contextlib.suppress(KafkaError, AssertionError):
+                lag += max(0, high - await consumer.position(tp))
+        self.metrics.lag.set(lag)
+
+    async def _deliver_batch(self, batch: dict[TopicPartition, list[Any]], producer: Any) -> None:
+        chains: dict[tuple[int, bytes | None], list[Any]] = defaultdict(list)
+        for tp, records in batch.items():
+            for record in records:
+                chains[(tp.partition, record.key)].append(record)
+        window = asyncio.Semaphore(self.config.max_in_flight)
+
+        async def chain(records: list[Any]) -> None:
+            for record in records:
+                async with window:
+                    await self._handle(record, producer)
+
+        await asyncio.gather(*(chain(records) for records in chains.values()))
+
+    async def _handle(self, record: Any, producer: Any) -> None:
+        headers: list[tuple[str, bytes]] = list(record.headers or [])
+        started = datetime.now(UTC)
+        try:
+            copy = EgressCopy.from_record(record.topic, record.key, record.value, headers, codec=self._codec)
+        except Exception as error:  # a corrupt egress record: nothing to deliver, keep it for inspection
+            await self._dead_letter(record, None, "undecodable egress record", type(error).__name__, producer)
+            return
+        if str(copy.recipient) != self.organisation:
+            await self._dead_letter(
+                record, copy, "egress copy addressed to another recipient", "WrongRecipient", producer
+            )
+            return
+        event_id, recipient = copy.event_id, str(copy.recipient)
+        if self.ledger.delivered(event_id, recipient):
+            self.metrics.duplicates.inc()
+            if not self.ledger.receipt_written(event_id, recipient):
+                await self._receipt(record, copy, "delivered", started, (), producer)
+            return
+        delivery = Delivery(
+            event_id=event_id,
+            recipient=recipient,
+            event_type=str(copy.form.get("type")),
+            form=copy.form,
+            subject_pseudonym=copy.subject_pseudonym,
+            traceparent=copy.traceparent,
+        )
+        attempt = 1
+        while True:
+            self.metrics.in_flight.inc()
+            try:
+                await self.sink.deliver(replace(delivery, attempt=attempt))
+            except asyncio.CancelledError:
+                raise
+            except PermanentDeliveryError as error:
+                await self._dead_letter(
+                    record,
+                    copy,
+                    f"partner refused: {error}",
+                    type(error).__name__,
+                    producer,
+                    attempts=attempt,
+                    started=started,
+                )
+                return
+            except Exception as error:
+                self.health.failed(error)
+                if self.config.retry.gives_up_after(attempt):
+                    said = str(error) if isinstance(error, DeliveryError) else "unexpected error"
+                    await self._dead_letter(
+                        record,
+                        copy,
+                        f"gave up after {attempt} attempts: {said}",
+                        type(error).__name__,
+                        producer,
+                        attempts=attempt,
+                        started=started,
+                    )
+                    return
+                self.metrics.retried.inc()
+                await asyncio.sleep(self.config.retry.backoff(attempt, self._rng))
+                attempt += 1
+                continue
+            finally:
+                self.metrics.in_flight.dec()
+            break
+        self.ledger.record(event_id, recipient, "delivered", attempt)
+        self.metrics.delivered.inc()
+        await self._receipt(record, copy, "delivered", started, self.sink.fields_sent(delivery), producer)
+
+    async def _dead_letter(
+        self,
+        record: Any,
+        copy: EgressCopy | None,
+        reason: str,
+        error_class: str,
+        producer: Any,
+        *,
+        attempts: int = 0,
+        started: datetime | None = None,
+    ) -> None:
+        letter = DeadLetter(
+            error_class=error_class,
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_id=copy.event_id if copy else None,
+        )
+        message = dead_letter_message(
+            self.settings, key=record.key, value=record.value, headers=list(record.headers or []), letter=letter
+        )
+        await _send(producer, message)
+        self.metrics.dead_lettered.inc()
+        _log.warning("dead-lettered %s offset %s: %s", record.topic, record.offset, reason)
+        if copy is not None:
+            self.ledger.record(copy.event_id, str(copy.recipient), "dead-lettered", attempts)
+            await self._receipt(
+                record, copy, "dead-lettered", started or datetime.now(UTC), (), producer, reasons=(error_class,)
+            )
+
+    async def _receipt(
+        self,
+        record: Any,
+        copy: EgressCopy,
+        outcome: str,
+        started: datetime,
+        fields_sent: Sequence[str],
+        producer: Any,
+        *,
+        reasons: Sequence[str] = (),
+    ) -> None:
+        form = copy.form
+        trace_id, span_id = _trace_ids(copy.traceparent)
+        subject = copy.subject_pseudonym or (record.key or b"unknown").decode("utf-8", "replace")
+        receipt = LineageRecord(
+            record_id=f"{copy.event_id}/{copy.recipient}/receipt",
+            kind=RecordKind.RECEIPT,
+            trace_id=trace_id,
+            parent_span_id=span_id,
+            name="schakel.delivery.receipt",
+            status="ok" if outcome == "delivered" else "error",
+            start_time=started,
+            end_time=datetime.now(UTC),
+            event_id=copy.event_id,
+            event_type=str(form.get("type")),
+            sender=str(form.get("source")),
+            recipient=str(copy.recipient),
+            outcome=outcome,
+            fields_sent=tuple(fields_sent),
+            purpose=str(form.get("purpose")),
+            reasons=tuple(reasons),
+            data_subject_id=subject,
+            data_subject_key=header(copy.headers, SUBJECT_KEY_HEADER) or "bsn",
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+        )
+        message = Message(topic=self.topics.lineage, key=subject.encode(), value=receipt.to_bytes(), headers=[])
+        await _send(producer, message)
+        self.ledger.mark_receipt(copy.event_id, str(copy.recipient))
+
+
+async def _send(producer: Any, message: Message) -> None:
+    await producer.send_and_wait(message.topic, key=message.key, value=message.value, headers=message.headers)
+
+
+def _trace_ids(traceparent: str | None) -> tuple[str | None, str | None]:
+    """(trace id, parent span id) from a W3C traceparent, or (None, None)."""
+    if not traceparent:
+        return None, None
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None, None
+    return parts[1].lower(), parts[2].lower()

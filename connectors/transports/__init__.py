@@ -1,0 +1,19 @@
+"""The built-in transports: HTTP (signed webhook in, POST out), file drop (JSON/CSV directory), database outbox."""
+
+from schakel.connectors.transports.database import DatabaseConfig, InboxTableSink, OutboxSource
+from schakel.connectors.transports.filedrop import FileDropConfig, FileDropSink, FileDropSource
+from schakel.connectors.transports.http import HttpPostSink, OutboundHttpConfig, WebhookConfig, WebhookSource, sign
+
+__all__ = [
+    "DatabaseConfig",
+    "FileDropConfig",
+    "FileDropSink",
+    "FileDropSource",
+    "HttpPostSink",
+    "InboxTableSink",
+    "OutboundHttpConfig",
+    "OutboxSource",
+    "WebhookConfig",
+    "WebhookSource",
+    "sign",
+]
