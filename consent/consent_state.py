@@ -1,0 +1,145 @@
+"""The subject's consent state: which organisation may, with the person's consent, receive data for which purpose.
+
+The hub keeps one :class:`ConsentState` per person (in a Faust table keyed by the subject pseudonym) and folds
+every ``ConsentChange`` event into it with :meth:`ConsentState.apply`. The state keeps the history of changes per
+(grantee, purpose), not only the latest, so that a decision is a function of the time it is taken for:
+
+- a consent counts from the ``time`` of the ConsentChange that gave it, until its ``valid_until`` (exclusive);
+- a withdrawal counts from its own ``time``: it stops every later delivery that rested on the consent and never
+  changes a decision for an earlier moment (what was lawfully shared stays shared, and lineage says so);
+- the latest change at or before the decision's time wins; a new consent after a withdrawal counts again.
+
+Applying the same ConsentChange twice (Kafka redelivers at least once) changes nothing: changes are keyed by the
+event id. The consent's purpose is the ConsentChange's envelope ``purpose``. Which partner may *receive* a
+ConsentChange event is a separate matter, decided by covenant rules like any other event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schakel.consent.decision import Reason
+from schakel.schemas import Event, EventType, Organisation
+
+__all__ = ["ConsentRecord", "ConsentState"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One recorded change of consent for one grantee and purpose."""
+
+    time: datetime
+    given: bool
+    valid_until: datetime | None
+    event_id: str
+    recorded_by: Organisation
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(),
+            "change": "given" if self.given else "withdrawn",
+            "valid_until": self.valid_until.isoformat() if self.valid_until is not None else None,
+            "event_id": self.event_id,
+            "recorded_by": self.recorded_by.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConsentRecord:
+        change = data["change"]
+        if change not in ("given", "withdrawn"):
+            raise ValueError("consent change must be 'given' or 'withdrawn'")
+        time = datetime.fromisoformat(data["time"])
+        valid_until = datetime.fromisoformat(data["valid_until"]) if data.get("valid_until") else None
+        if time.tzinfo is None or (valid_until is not None and valid_until.tzinfo is None):
+            raise ValueError("consent times must carry a timezone")
+        return cls(time, change == "given", valid_until, str(data["event_id"]), Organisation(data["recorded_by"]))
+
+
+_Key = tuple[Organisation, str]
+
+
+class ConsentState:
+    """Immutable consent history of one person: (grantee, purpose) -> changes in time order."""
+
+    __slots__ = ("_grants",)
+    _grants: dict[_Key, tuple[ConsentRecord, ...]]
+
+    def __init__(self, grants: dict[_Key, tuple[ConsentRecord, ...]] | None = None) -> None:
+        object.__setattr__(self, "_grants", dict(grants or {}))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("ConsentState is immutable; apply() returns a new one")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConsentState) and self._grants == other._grants
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._grants.items()))
+
+    def __repr__(self) -> str:  # no personal data in it: organisation codes, purposes, counts
+        return f"ConsentState({ {f'{org.value}/{purpose}': len(c) for (org, purpose), c in self._grants.items()} })"
+
+    def apply(self, event: Event) -> ConsentState:
+        """The state after ``event``: changed for a ConsentChange, the same state for any other event."""
+        if event.type != EventType.CONSENT_CHANGE:
+            return self
+        payload: Any = event.payload
+        given = str(payload.change) == "given"
+        event_id = str(event.id)
+        record = ConsentRecord(event.time, given, payload.valid_until, event_id, event.source)
+        grants = dict(self._grants)
+        changed = False
+        for grantee in dict.fromkeys(payload.grantees):
+            key = (Organisation(grantee), event.purpose)
+            history = grants.get(key, ())
+            if any(r.event_id == event_id for r in history):
+                continue
+            grants[key] = tuple(sorted((*history, record), key=lambda r: (r.time, r.event_id)))
+            changed = True
+        return ConsentState(grants) if changed else self
+
+    def check(self, grantee: Organisation, purpose: str, at: datetime) -> Reason | None:
+        """None if the consent for ``grantee`` and ``purpose`` holds at ``at``; otherwise why not."""
+        history = self._grants.get((grantee, purpose))
+        if not history:
+            return Reason.CONSENT_MISSING
+        for record in reversed(history):
+            if record.time <= at:
+                if not record.given:
+                    return Reason.CONSENT_WITHDRAWN
+                if record.valid_until is not None and at >= record.valid_until:
+                    return Reason.CONSENT_EXPIRED
+                return None
+        return Reason.CONSENT_MISSING
+
+    def holds(self, grantee: Organisation, purpose: str, at: datetime) -> bool:
+        """Whether the consent for ``grantee`` and ``purpose`` holds at ``at``."""
+        return self.check(grantee, purpose, at) is None
+
+    def history(self, grantee: Organisation, purpose: str) -> tuple[ConsentRecord, ...]:
+        """The recorded changes for ``grantee`` and ``purpose``, oldest first."""
+        return self._grants.get((grantee, purpose), ())
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (kept in the hub's Faust table)."""
+        return {
+            "version": 1,
+            "grants": [
+                {"grantee": org.value, "purpose": purpose, "changes": [r.to_json() for r in records]}
+                for (org, purpose), records in sorted(self._grants.items())
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConsentState:
+        """The state from its JSON form; raises ValueError (or KeyError) on a malformed form."""
+        if data.get("version") != 1:
+            raise ValueError("unknown consent-state version")
+        grants: dict[_Key, tuple[ConsentRecord, ...]] = {}
+        for grant in data.get("grants", []):
+            key = (Organisation(grant["grantee"]), str(grant["purpose"]))
+            records = [ConsentRecord.from_json(change) for change in grant["changes"]]
+            grants[key] = tuple(sorted(records, key=lambda r: (r.time, r.event_id)))
+        return cls(grants)

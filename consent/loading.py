@@ -1,0 +1,450 @@
+"""Loading covenant files: strict, so that a mistake in a covenant stops the hub instead of leaking data.
+
+One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's covenants). The format::
+
+    id: cter                                  # slug, unique in the directory
+    title: {nl: "...", en: "..."}
+    based_on: "NCTV modelconvenant ..."       # optional
+    valid_from: 2025-01-01                    # in force from the start of this day (Dutch time) ...
+    valid_until: 2027-12-31                   # ... to the end of this one; null = open-ended
+    partners: {kernpartners: [gemeente-veiligheid, politie, om], ...}   # role -> organisation codes
+    purposes: {cter-person-centred: {nl: "...", en: "..."}}
+    retention: "..."                          # optional, for readers
+    rules:
+      - id: "3"
+        title: "..."
+        events: [Signal]
+        from: [gemeente-sociaal]
+        to: [politie]
+        purpose: cter-person-centred
+        fields: [observed_behaviour, urgency]   # names from schakel.schemas.field_sensitivities
+        legal_basis: {general: [AVG 6(1)(e), WGS 2.1], criminal: [AVG 10, UAVG 33]}
+        conditions: {consent: false, secrecy_grounds: [], addressed: false}   # optional
+        note: "..."                           # optional, for readers
+
+Everything is checked, and every problem is reported (not only the first) with the file, the rule and what is
+wrong: unknown keys, organisations, event types, fields, purposes and citations; a sender or recipient that is not a
+partner; a sensitive field (BSN, health, belief, criminal, youth) without a basis for that category in each sender's
+regime (:mod:`schakel.consent.legal`); a GGZ rule without a consent or secrecy-ground condition; a secrecy-ground
+condition on an event type that cannot record one; invalid dates; duplicate keys, rule ids or covenant ids.
+
+Dates are read as text and parsed here (YAML's own date parsing would fail on ``2025-02-30`` without saying where).
+A covenant's version is the first 12 hex digits of the SHA-256 of its content in canonical JSON (sorted keys): a
+change of meaning changes the version, a change of comments or layout does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import date
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from schakel.consent.covenant import SECRECY_GROUNDS, Conditions, Covenant, Rule
+from schakel.consent.errors import CovenantError
+from schakel.consent.legal import GENERAL, LEGAL_BASES, regime_of
+from schakel.schemas import EventType, Organisation, Sensitivity, field_sensitivities
+
+if TYPE_CHECKING:
+    from schakel.consent.policy import Policy
+
+__all__ = ["covenant_version", "load_covenants", "load_policy", "parse_covenant", "shipped_covenants_dir"]
+
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
+_COVENANT_KEYS = frozenset(
+    {"id", "title", "based_on", "valid_from", "valid_until", "partners", "purposes", "retention", "rules"}
+)
+_RULE_KEYS = frozenset(
+    {"id", "title", "events", "from", "to", "purpose", "fields", "legal_basis", "conditions", "note"}
+)
+_CONDITION_KEYS = frozenset({"consent", "secrecy_grounds", "addressed"})
+_SENSITIVE = tuple(s.value for s in Sensitivity if s is not Sensitivity.PLAIN)
+_CATEGORIES = (GENERAL, *_SENSITIVE)
+_CATEGORY_WORDS = {
+    Sensitivity.BSN.value: "the BSN",
+    Sensitivity.HEALTH.value: "health data (AVG art. 9)",
+    Sensitivity.BELIEF.value: "belief data (AVG art. 9)",
+    Sensitivity.CRIMINAL.value: "criminal data (AVG art. 10)",
+    Sensitivity.YOUTH.value: "youth data",
+    GENERAL: "the sharing as such",
+}
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps, and with duplicate keys as errors."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return dict(loader.construct_mapping(node, deep=True))
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def shipped_covenants_dir() -> Path:
+    """The directory of the covenants that ship with schakel."""
+    return Path(str(files("schakel.consent.covenants")))
+
+
+def load_policy(directory: Path | None = None) -> Policy:
+    """Load every covenant in ``directory`` (None: the shipped ones) and compile them into a :class:`Policy`.
+
+    Raises :class:`CovenantError` listing every problem if any file does not load."""
+    from schakel.consent.policy import Policy
+
+    return Policy(load_covenants(directory))
+
+
+def load_covenants(directory: Path | None = None) -> tuple[Covenant, ...]:
+    """Load and check every ``*.yaml`` / ``*.yml`` covenant file in ``directory`` (None: the shipped ones)."""
+    directory = shipped_covenants_dir() if directory is None else Path(directory)
+    if not directory.is_dir():
+        raise CovenantError([f"{directory}: not a directory of covenant files"])
+    paths = sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
+    if not paths:
+        raise CovenantError([f"{directory}: no covenant files (*.yaml); without covenants nothing may be shared"])
+    problems: list[str] = []
+    covenants: list[Covenant] = []
+    first_file: dict[str, str] = {}
+    for path in paths:
+        try:
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - safe loader
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
+            continue
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            problems.append(f"{path}: not valid YAML{where}: {problem}")
+            continue
+        try:
+            covenant = parse_covenant(document, str(path))
+        except CovenantError as exc:
+            problems.extend(exc.problems)
+            continue
+        if covenant.id in first_file:
+            problems.append(f"{path}: covenant id '{covenant.id}' is also the id of {first_file[covenant.id]}")
+            continue
+        first_file[covenant.id] = str(path)
+        covenants.append(covenant)
+    if problems:
+        raise CovenantError(problems)
+    return tuple(covenants)
+
+
+def covenant_version(document: Mapping[str, Any]) -> str:
+    """The version of a covenant: a hash of its content (canonical JSON), 12 hex digits."""
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: list[str] = []
+
+    def add(self, where: str | None, what: str) -> None:
+        self.lines.append(f"{self.source}: {where}: {what}" if where else f"{self.source}: {what}")
+
+
+def parse_covenant(document: object, source: str) -> Covenant:
+    """Check one covenant document (the parsed YAML) and build the :class:`Covenant`; ``source`` names it in
+    error messages. Raises :class:`CovenantError` listing every problem."""
+    problems = _Problems(source)
+    if not isinstance(document, dict):
+        raise CovenantError([f"{source}: a covenant file must be a mapping (id, title, valid_from, ..., rules)"])
+    for key in sorted(set(document) - _COVENANT_KEYS, key=str):
+        problems.add(None, f"unknown key '{key}' (allowed: {', '.join(sorted(_COVENANT_KEYS))})")
+
+    covenant_id = document.get("id")
+    if not isinstance(covenant_id, str) or not _SLUG.match(covenant_id):
+        problems.add(None, f"'id' must be a slug like 'cter' (lowercase letters, digits, '-'), not {covenant_id!r}")
+        covenant_id = "?"
+    title_nl, title_en = _texts(document.get("title"), "title", None, problems)
+    based_on = document.get("based_on")
+    if based_on is not None and not isinstance(based_on, str):
+        problems.add(None, "'based_on' must be text")
+        based_on = None
+    valid_from = _date(document.get("valid_from"), "valid_from", problems, required=True)
+    valid_until = _date(document.get("valid_until"), "valid_until", problems, required=False)
+    if valid_from is not None and valid_until is not None and valid_until < valid_from:
+        problems.add(None, f"valid_until {valid_until} is before valid_from {valid_from}")
+
+    partners = _partners(document.get("partners"), problems)
+    all_partners = frozenset(org for orgs in partners.values() for org in orgs)
+    purposes = _purposes(document.get("purposes"), problems)
+
+    raw_rules = document.get("rules")
+    rules: list[Rule] = []
+    if not isinstance(raw_rules, list) or not raw_rules:
+        problems.add(None, "'rules' must be a non-empty list")
+        raw_rules = []
+    seen_ids: set[str] = set()
+    for index, raw in enumerate(raw_rules, start=1):
+        rule = _rule(raw, index, all_partners, purposes, problems)
+        if rule is None:
+            continue
+        if rule.id in seen_ids:
+            problems.add(f"rule {rule.id}", "duplicate rule id")
+            continue
+        seen_ids.add(rule.id)
+        rules.append(rule)
+
+    if problems.lines or valid_from is None:
+        raise CovenantError(problems.lines or [f"{source}: 'valid_from' is missing"])
+    return Covenant(
+        id=covenant_id,
+        version=covenant_version(document),
+        source=source,
+        title_nl=title_nl,
+        title_en=title_en,
+        based_on=based_on,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        partners=partners,
+        purposes={slug: text for slug, text in purposes.items()},
+        rules=tuple(rules),
+    )
+
+
+def _texts(value: object, key: str, where: str | None, problems: _Problems) -> tuple[str, str]:
+    """A text in Dutch and English: ``{nl: ..., en: ...}`` or one string for both."""
+    if isinstance(value, str) and value.strip():
+        return value, value
+    if isinstance(value, dict) and set(value) == {"nl", "en"} and all(isinstance(v, str) for v in value.values()):
+        return value["nl"], value["en"]
+    problems.add(where, f"'{key}' must be text or {{nl: ..., en: ...}}")
+    return "", ""
+
+
+def _date(value: object, key: str, problems: _Problems, *, required: bool) -> date | None:
+    if value is None:
+        if required:
+            problems.add(None, f"'{key}' is missing (a date like 2025-01-31)")
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.add(None, f"'{key}' is not a valid date (YYYY-MM-DD): {value!r}")
+    return None
+
+
+def _organisation(value: object, where: str | None, what: str, problems: _Problems) -> Organisation | None:
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return Organisation(value)
+    except ValueError:
+        known = ", ".join(o.value for o in Organisation)
+        problems.add(where, f"unknown organisation {value!r} in {what} (known: {known})")
+        return None
+
+
+def _partners(value: object, problems: _Problems) -> dict[str, tuple[Organisation, ...]]:
+    if not isinstance(value, dict) or not value:
+        problems.add(None, "'partners' must map roles to lists of organisation codes")
+        return {}
+    partners: dict[str, tuple[Organisation, ...]] = {}
+    for role, codes in value.items():
+        if not isinstance(codes, list) or not codes:
+            problems.add(None, f"partners.{role} must be a non-empty list of organisation codes")
+            continue
+        orgs = [_organisation(code, None, f"partners.{role}", problems) for code in codes]
+        partners[str(role)] = tuple(org for org in orgs if org is not None)
+    return partners
+
+
+def _purposes(value: object, problems: _Problems) -> dict[str, str]:
+    if not isinstance(value, dict) or not value:
+        problems.add(None, "'purposes' must map purpose slugs to descriptions")
+        return {}
+    purposes: dict[str, str] = {}
+    for slug, text in value.items():
+        if not isinstance(slug, str) or not _SLUG.match(slug):
+            problems.add(None, f"purpose {slug!r} is not a slug (lowercase letters, digits, '-')")
+            continue
+        nl, _ = _texts(text, f"purposes.{slug}", None, problems)
+        purposes[slug] = nl
+    return purposes
+
+
+def _string_list(value: object, key: str, where: str, problems: _Problems, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (not value and not allow_empty):
+        problems.add(where, f"'{key}' must be a {'' if allow_empty else 'non-empty '}list of names")
+        return []
+    if len(set(value)) != len(value):
+        problems.add(where, f"'{key}' names something twice")
+    return list(dict.fromkeys(value))
+
+
+def _rule(
+    raw: object,
+    index: int,
+    partners: frozenset[Organisation],
+    purposes: Mapping[str, str],
+    problems: _Problems,
+) -> Rule | None:
+    if not isinstance(raw, dict):
+        problems.add(f"rule #{index}", "a rule must be a mapping (id, title, events, from, to, ...)")
+        return None
+    raw_id = raw.get("id")
+    rule_id = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id).strip() else None
+    where = f"rule {rule_id}" if rule_id else f"rule #{index}"
+    before = len(problems.lines)
+    if rule_id is None:
+        problems.add(where, "'id' is missing")
+    for key in sorted(set(raw) - _RULE_KEYS, key=str):
+        problems.add(where, f"unknown key '{key}' (allowed: {', '.join(sorted(_RULE_KEYS))})")
+    title, _ = _texts(raw.get("title"), "title", where, problems)
+
+    event_types: list[EventType] = []
+    for name in _string_list(raw.get("events"), "events", where, problems):
+        try:
+            event_types.append(EventType(name))
+        except ValueError:
+            problems.add(where, f"unknown event type '{name}' (known: {', '.join(t.value for t in EventType)})")
+
+    def organisations(key: str) -> list[Organisation]:
+        found: list[Organisation] = []
+        for code in _string_list(raw.get(key), key, where, problems):
+            org = _organisation(code, where, f"'{key}'", problems)
+            if org is None:
+                continue
+            if org not in partners:
+                problems.add(where, f"organisation '{org.value}' in '{key}' is not a partner of this covenant")
+                continue
+            found.append(org)
+        return found
+
+    senders = organisations("from")
+    recipients = organisations("to")
+    if senders and recipients and set(senders) == set(recipients) == {senders[0]}:
+        problems.add(where, "a rule cannot only let an organisation send to itself")
+
+    purpose = raw.get("purpose")
+    if not isinstance(purpose, str) or purpose not in purposes:
+        problems.add(where, f"purpose {purpose!r} is not one of the covenant's purposes ({', '.join(purposes)})")
+        purpose = "?"
+
+    fields = _string_list(raw.get("fields"), "fields", where, problems, allow_empty=True)
+    needed: dict[str, list[str]] = {}  # category -> fields that need it
+    for event_type in event_types:
+        governed = field_sensitivities(event_type)
+        for name in fields:
+            sensitivity = governed.get(name)
+            if sensitivity is None:
+                known = ", ".join(governed)
+                problems.add(where, f"unknown field '{name}' for event type {event_type.value} (known: {known})")
+            elif sensitivity is not Sensitivity.PLAIN:
+                needed.setdefault(sensitivity.value, []).append(name)
+
+    legal_basis = _legal_basis(raw.get("legal_basis"), where, problems)
+    for category in (GENERAL, *needed):
+        for sender in senders:
+            regime = regime_of(sender)
+            if not any(regime in LEGAL_BASES[c].regimes for c in legal_basis.get(category, ())):
+                if category == GENERAL:
+                    what = f"no general legal basis in the {regime.value} regime of sender '{sender.value}'"
+                else:
+                    names = ", ".join(f"'{n}'" for n in dict.fromkeys(needed[category]))
+                    what = (
+                        f"field {names} ({category}) is allowed without a legal basis for "
+                        f"{_CATEGORY_WORDS[category]} in the {regime.value} regime of sender '{sender.value}'"
+                    )
+                problems.add(where, what)
+
+    conditions = _conditions(raw.get("conditions"), where, problems)
+    for event_type in event_types:
+        governed = field_sensitivities(event_type)
+        if conditions.secrecy_grounds and "secrecy_ground" not in governed:
+            problems.add(where, f"a secrecy-ground condition, but {event_type.value} cannot record a secrecy ground")
+        if "conflict_of_duties" in conditions.secrecy_grounds and "deliberation_ref" not in governed:
+            problems.add(where, f"conflict_of_duties accepted, but {event_type.value} cannot refer to a deliberation")
+    if Organisation.GGZ in senders and not (conditions.consent or conditions.secrecy_grounds):
+        problems.add(
+            where,
+            "sender 'ggz' is bound by professional secrecy: the rule needs a 'consent' or 'secrecy_grounds' condition",
+        )
+
+    if len(problems.lines) > before or rule_id is None:
+        return None
+    return Rule(
+        id=rule_id,
+        title=title,
+        event_types=tuple(event_types),
+        senders=tuple(senders),
+        recipients=tuple(recipients),
+        purpose=purpose,
+        fields=tuple(fields),
+        legal_basis=legal_basis,
+        conditions=conditions,
+    )
+
+
+def _legal_basis(value: object, where: str, problems: _Problems) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        problems.add(where, f"'legal_basis' must map categories ({', '.join(_CATEGORIES)}) to lists of citations")
+        return {}
+    result: dict[str, tuple[str, ...]] = {}
+    for category, citations in value.items():
+        if category not in _CATEGORIES:
+            problems.add(where, f"unknown legal-basis category {category!r} (known: {', '.join(_CATEGORIES)})")
+            continue
+        good: list[str] = []
+        for citation in _string_list(citations, f"legal_basis.{category}", where, problems):
+            basis = LEGAL_BASES.get(citation)
+            if basis is None:
+                problems.add(where, f"unknown legal basis '{citation}' (known: {', '.join(LEGAL_BASES)})")
+            elif category not in basis.categories:
+                problems.add(where, f"'{citation}' cannot justify {_CATEGORY_WORDS[category]}")
+            else:
+                good.append(citation)
+        result[category] = tuple(good)
+    return result
+
+
+def _conditions(value: object, where: str, problems: _Problems) -> Conditions:
+    if value is None:
+        return Conditions()
+    if not isinstance(value, dict):
+        problems.add(where, "'conditions' must be a mapping (consent, secrecy_grounds, addressed)")
+        return Conditions()
+    for key in sorted(set(value) - _CONDITION_KEYS, key=str):
+        problems.add(where, f"unknown condition '{key}' (known: {', '.join(sorted(_CONDITION_KEYS))})")
+    flags: dict[str, bool] = {}
+    for key in ("consent", "addressed"):
+        flag = value.get(key, False)
+        if not isinstance(flag, bool):
+            problems.add(where, f"condition '{key}' must be true or false")
+            flag = False
+        flags[key] = flag
+    grounds = _string_list(value.get("secrecy_grounds", []), "secrecy_grounds", where, problems, allow_empty=True)
+    for ground in grounds:
+        if ground not in SECRECY_GROUNDS:
+            problems.add(where, f"unknown secrecy ground '{ground}' (known: {', '.join(SECRECY_GROUNDS)})")
+    return Conditions(
+        consent=flags["consent"],
+        addressed=flags["addressed"],
+        secrecy_grounds=tuple(g for g in grounds if g in SECRECY_GROUNDS),
+    )

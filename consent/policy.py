@@ -1,0 +1,352 @@
+"""The decision engine: covenants compiled into an index, and one pure decision per (event, recipient).
+
+How a decision is reached (the judgement calls are marked *why*):
+
+1. **Index.** At load time every rule is unrolled into entries keyed by ``(event type, sender, recipient,
+   purpose)``. A decision looks up its key (one dict lookup) and evaluates only the few rules under it, so its cost
+   does not grow with covenants and rules that do not apply. A second set, keyed without the purpose, only tells a
+   purpose mismatch from no rule at all (for the reason code).
+2. **Purpose binding.** The event's envelope ``purpose`` must equal the rule's purpose exactly. *Why:* doelbinding
+   - a sender shares for one purpose, and data shared for case consultation may not ride on a CTER rule.
+3. **Conditions.** A rule counts only if its covenant is in force at ``at`` (the decision time, not the event
+   time: a covenant that ended yesterday permits nothing today), the recipient was addressed where the rule
+   demands it, the event records an accepted secrecy ground where the rule demands one (``consent`` also needs the
+   consent on file for the recipient, ``conflict_of_duties`` a ``deliberation_ref``), and the subject's consent
+   holds at ``at`` for this recipient and purpose where the rule is consent-conditioned.
+4. **Several satisfied rules: one wins, none are merged.** The satisfied rule that sends the most of the event's
+   present fields wins (ties: the covenant that comes first by file name, then the rule that comes first in the
+   file). *Why:* every sent field must rest on one named rule, legal basis and covenant@version that lineage records
+   and an AVG art. 15 answer can show; a union would mix bases. Covenant authors layer rules as supersets (a
+   consent-conditioned rule repeats the fields of the rule without the condition and adds the sensitive ones), so
+   "most fields" picks the richest lawful one. Reasons of rules that did not hold are added to the decision, so a
+   partial says *why* the richer rule did not apply (e.g. ``consent-missing``).
+5. **Fields.** Only the winning rule's fields pass; every other present field is withheld, including fields the
+   catalogue does not govern. Special categories, criminal data and the BSN can only pass where a rule names them,
+   and the loader refuses such a rule without a basis for that category, so the engine needs no extra check.
+   A field without a value is neither sent nor withheld. Envelope metadata always travels with a delivered copy.
+6. **Deny by default.** No key, no rule in force, or no satisfied rule: ``deny``, nothing at all is sent. A denial
+   that a rule's condition caused names that rule (the first one evaluated) and carries every failed condition's
+   reason; a denial without any rule names none.
+7. **Candidates.** The addressees the sender named; otherwise every organisation that some rule of a covenant in
+   force lets receive this event type from this sender, whatever the purpose (so a purpose mismatch is a recorded
+   denial, not silence). The sender is never its own implicit candidate. No organisation is special in code: the
+   ZVH (process director) receives referrals and signals because the covenants say so, and a ``ConsentChange``
+   event is delivered only where a rule names it (the hub applies it to the consent state regardless).
+
+Decisions are deterministic: same event, recipient, consent state and time, same decision. The engine holds a
+one-event cache of the event's present fields (so :meth:`Policy.decide_all` reads the event once) and a cache of
+outcomes per (rule, present fields); neither changes results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+from schakel.consent.consent_state import ConsentState
+from schakel.consent.covenant import Covenant, Rule
+from schakel.consent.decision import Decision, Outcome, Reason
+from schakel.consent.legal import GENERAL, LEGAL_BASES, regime_of
+from schakel.schemas import Event, EventType, Organisation, Sensitivity, field_sensitivities
+
+__all__ = ["Policy"]
+
+_REASON_ORDER = {reason: index for index, reason in enumerate(Reason)}
+_ORGANISATION_ORDER = {org: index for index, org in enumerate(Organisation)}
+_WITHHELD_REASON = {
+    Sensitivity.HEALTH: Reason.SPECIAL_CATEGORY_WITHHELD,
+    Sensitivity.BELIEF: Reason.SPECIAL_CATEGORY_WITHHELD,
+    Sensitivity.CRIMINAL: Reason.CRIMINAL_DATA_WITHHELD,
+    Sensitivity.YOUTH: Reason.YOUTH_DATA_WITHHELD,
+    Sensitivity.BSN: Reason.BSN_PSEUDONYMISED,
+}
+_CATEGORY_ORDER = (
+    Sensitivity.BSN,
+    Sensitivity.HEALTH,
+    Sensitivity.BELIEF,
+    Sensitivity.CRIMINAL,
+    Sensitivity.YOUTH,
+)
+_OUTCOME_CACHE_LIMIT = 4096
+
+
+def _ordered(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    return tuple(sorted(set(reasons), key=_REASON_ORDER.__getitem__))
+
+
+class _TypeFields:
+    """The governed fields of one event type, in catalogue order, and how to read them from an event."""
+
+    __slots__ = ("getter", "names", "payload_names", "sensitivity")
+
+    def __init__(self, event_type: EventType) -> None:
+        self.sensitivity = dict(field_sensitivities(event_type))
+        self.names = tuple(self.sensitivity)
+        paths = [name if name.startswith("subject.") else f"payload.{name}" for name in self.names]
+        self.getter = attrgetter(*paths)
+        self.payload_names = frozenset(n for n in self.names if not n.startswith("subject."))
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    sent: tuple[str, ...]
+    withheld: tuple[str, ...]
+    legal_basis: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+
+
+class _Entry:
+    """One rule compiled for one (event type, sender): everything a decision needs, precomputed."""
+
+    __slots__ = (
+        "_cache",
+        "addressed",
+        "bases",
+        "consent",
+        "covenant_id",
+        "covenant_version",
+        "fields",
+        "order",
+        "rule_id",
+        "secrecy_grounds",
+        "type_fields",
+        "valid_from",
+        "valid_until",
+    )
+
+    def __init__(self, covenant: Covenant, rule_index: int, sender: Organisation, type_fields: _TypeFields) -> None:
+        rule = covenant.rules[rule_index]
+        self.covenant_id = covenant.id
+        self.covenant_version = covenant.version
+        self.rule_id = rule.id
+        self.order = rule_index
+        self.fields = frozenset(rule.fields)
+        self.valid_from = covenant.in_force_from
+        self.valid_until = covenant.in_force_until
+        self.consent = rule.conditions.consent
+        self.secrecy_grounds = frozenset(rule.conditions.secrecy_grounds)
+        self.addressed = rule.conditions.addressed
+        self.type_fields = type_fields
+        regime = regime_of(sender)
+        self.bases: dict[str, tuple[str, ...]] = {
+            category: tuple(c for c in citations if regime in LEGAL_BASES[c].regimes)
+            for category, citations in rule.legal_basis.items()
+        }
+        self._cache: dict[frozenset[str], _Outcome] = {}
+
+    def check(self, event: Any, recipient: Organisation, consent: ConsentState, at: datetime) -> Reason | None:
+        """None if the rule holds for this event, recipient, consent and time; otherwise the first reason why not."""
+        if not self.valid_from <= at < self.valid_until:
+            return Reason.COVENANT_NOT_IN_FORCE
+        if self.addressed and recipient not in event.addressees:
+            return Reason.NOT_ADDRESSED
+        if self.secrecy_grounds:
+            payload = event.payload
+            ground = payload.secrecy_ground
+            if ground is None:
+                return Reason.SECRECY_GROUND_MISSING
+            if ground not in self.secrecy_grounds:
+                return Reason.SECRECY_GROUND_NOT_ACCEPTED
+            if ground == "conflict_of_duties" and not payload.deliberation_ref:
+                return Reason.DELIBERATION_MISSING
+            if ground == "consent":
+                refused = consent.check(recipient, event.purpose, at)
+                if refused is not None:
+                    return refused
+        if self.consent:
+            return consent.check(recipient, event.purpose, at)
+        return None
+
+    def outcome(self, present: frozenset[str]) -> _Outcome:
+        """What passes of an event whose governed fields with a value are ``present`` (cached)."""
+        found = self._cache.get(present)
+        if found is not None:
+            return found
+        names = self.type_fields.names
+        sensitivity = self.type_fields.sensitivity
+        sent = tuple(n for n in names if n in present and n in self.fields)
+        withheld = tuple(n for n in names if n in present and n not in self.fields)
+        categories = {sensitivity[n] for n in sent}
+        bases = list(self.bases.get(GENERAL, ()))
+        for category in _CATEGORY_ORDER:
+            if category in categories:
+                bases.extend(self.bases.get(category.value, ()))
+        reasons = [Reason.PERMITTED]
+        if withheld:
+            reasons.append(Reason.FIELDS_WITHHELD)
+            reasons.extend(_WITHHELD_REASON[sensitivity[n]] for n in withheld if sensitivity[n] in _WITHHELD_REASON)
+        found = _Outcome(sent, withheld, tuple(dict.fromkeys(bases)), _ordered(reasons))
+        if len(self._cache) >= _OUTCOME_CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[present] = found
+        return found
+
+
+_Key = tuple[EventType, Organisation, Organisation, str]
+
+
+class Policy:
+    """The compiled covenants. Build it with :func:`~schakel.consent.load_policy` (or from :class:`Covenant`
+    values); then :meth:`candidates`, :meth:`decide` and :meth:`decide_all` are pure and need no I/O."""
+
+    def __init__(self, covenants: Iterable[Covenant]) -> None:
+        self.covenants: tuple[Covenant, ...] = tuple(sorted(covenants, key=lambda c: (c.source, c.id)))
+        self._by_id = {c.id: c for c in self.covenants}
+        self._types = {t: _TypeFields(t) for t in EventType}
+        self._unknown_names: dict[type, tuple[str, ...]] = {}
+        self._last: tuple[Any, frozenset[str], tuple[str, ...]] | None = None
+        by_key: dict[_Key, list[_Entry]] = {}
+        triples: set[tuple[EventType, Organisation, Organisation]] = set()
+        receivers: dict[tuple[EventType, Organisation], dict[Organisation, list[tuple[datetime, datetime]]]] = {}
+        for covenant_index, covenant in enumerate(self.covenants):
+            for rule_index, rule in enumerate(covenant.rules):
+                for event_type in rule.event_types:
+                    for sender in rule.senders:
+                        entry = _Entry(covenant, rule_index, sender, self._types[event_type])
+                        entry.order = covenant_index * 1_000_000 + rule_index
+                        for recipient in rule.recipients:
+                            if recipient == sender:
+                                continue
+                            by_key.setdefault((event_type, sender, recipient, rule.purpose), []).append(entry)
+                            triples.add((event_type, sender, recipient))
+                            spans = receivers.setdefault((event_type, sender), {}).setdefault(recipient, [])
+                            spans.append((covenant.in_force_from, covenant.in_force_until))
+        self._by_key: dict[_Key, tuple[_Entry, ...]] = {
+            key: tuple(sorted(entries, key=lambda e: e.order)) for key, entries in by_key.items()
+        }
+        self._triples = frozenset(triples)
+        self._receivers = {
+            pair: tuple(
+                (org, tuple(spans)) for org, spans in sorted(by_org.items(), key=lambda kv: _ORGANISATION_ORDER[kv[0]])
+            )
+            for pair, by_org in receivers.items()
+        }
+
+    def covenant(self, covenant_id: str) -> Covenant:
+        """The covenant with this id (KeyError if there is none)."""
+        return self._by_id[covenant_id]
+
+    def rules_for(
+        self, event_type: EventType, sender: Organisation, recipient: Organisation, purpose: str
+    ) -> tuple[tuple[Covenant, Rule], ...]:
+        """The rules that could apply to this event type, sender, recipient and purpose (in evaluation order)."""
+        found: dict[tuple[str, str], tuple[Covenant, Rule]] = {}
+        for entry in self._by_key.get((event_type, sender, recipient, purpose), ()):
+            covenant = self._by_id[entry.covenant_id]
+            found.setdefault((entry.covenant_id, entry.rule_id), (covenant, covenant.rule(entry.rule_id)))
+        return tuple(found.values())
+
+    @property
+    def rule_count(self) -> int:
+        """The number of rules over all covenants."""
+        return sum(len(c.rules) for c in self.covenants)
+
+    def candidates(self, event: Event, at: datetime) -> tuple[Organisation, ...]:
+        """The organisations to decide for: the event's addressees, or else every organisation that a rule of a
+        covenant in force at ``at`` lets receive this event type from this sender (catalogue order)."""
+        if event.addressees:
+            return tuple(dict.fromkeys(event.addressees))
+        entries = self._receivers.get((event.type, event.source), ())
+        return tuple(org for org, spans in entries if any(start <= at < end for start, end in spans))
+
+    def decide_all(self, event: Event, consent: ConsentState, at: datetime) -> tuple[Decision, ...]:
+        """One decision per candidate recipient, denials included."""
+        return tuple(self.decide(event, recipient, consent, at) for recipient in self.candidates(event, at))
+
+    def decide(self, event: Event, recipient: Organisation, consent: ConsentState, at: datetime) -> Decision:
+        """What ``recipient`` may receive of ``event`` at ``at`` (timezone-aware), given the subject's consent."""
+        if at.tzinfo is None:
+            raise ValueError("the decision time must carry a timezone")
+        last = self._last
+        if last is not None and last[0] is event:
+            present, unknown = last[1], last[2]
+        else:
+            present, unknown = self._read(event)
+        purpose = event.purpose
+        entries = self._by_key.get((event.type, event.source, recipient, purpose))
+        if entries is None:
+            reason = (
+                Reason.PURPOSE_MISMATCH if (event.type, event.source, recipient) in self._triples else Reason.NO_RULE
+            )
+            return self._deny(event, recipient, present, unknown, None, (reason,))
+
+        best: _Entry | None = None
+        best_outcome: _Outcome | None = None
+        failed: list[tuple[_Entry, Reason]] = []
+        for entry in entries:
+            why = entry.check(event, recipient, consent, at)
+            if why is not None:
+                failed.append((entry, why))
+                continue
+            outcome = entry.outcome(present)
+            if best_outcome is None or len(outcome.sent) > len(best_outcome.sent):
+                best, best_outcome = entry, outcome
+        if best is None or best_outcome is None:
+            return self._deny(event, recipient, present, unknown, failed[0][0], _ordered(why for _, why in failed))
+
+        withheld = best_outcome.withheld
+        reasons = best_outcome.reasons
+        if unknown or failed:
+            extra: list[Reason] = [why for _, why in failed]
+            if unknown:
+                withheld = withheld + unknown
+                extra += [Reason.FIELDS_WITHHELD, Reason.UNKNOWN_FIELDS_WITHHELD]
+            reasons = _ordered((*reasons, *extra))
+        return Decision(
+            event.id,
+            recipient,
+            Outcome.PARTIAL if withheld else Outcome.PERMIT,
+            best_outcome.sent,
+            withheld,
+            best.covenant_id,
+            best.covenant_version,
+            best.rule_id,
+            purpose,
+            best_outcome.legal_basis,
+            reasons,
+        )
+
+    def _read(self, event: Event) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The governed fields that carry a value, and the names of ungoverned payload fields that carry one."""
+        type_fields = self._types[event.type]
+        values = type_fields.getter(event)
+        present = frozenset([name for name, value in zip(type_fields.names, values, strict=True) if value is not None])
+        payload = event.payload
+        unknown_names = self._unknown_names.get(type(payload))
+        if unknown_names is None:
+            declared = getattr(type(payload), "model_fields", {})
+            unknown_names = tuple(n for n in declared if n not in type_fields.payload_names)
+            self._unknown_names[type(payload)] = unknown_names
+        unknown = tuple(n for n in unknown_names if getattr(payload, n, None) is not None)
+        extra = getattr(payload, "__pydantic_extra__", None)
+        if extra:
+            unknown += tuple(n for n, v in extra.items() if v is not None and n not in unknown)
+        self._last = (event, present, unknown)
+        return present, unknown
+
+    def _deny(
+        self,
+        event: Event,
+        recipient: Organisation,
+        present: frozenset[str],
+        unknown: tuple[str, ...],
+        entry: _Entry | None,
+        reasons: tuple[Reason, ...],
+    ) -> Decision:
+        names = self._types[event.type].names
+        return Decision(
+            event.id,
+            recipient,
+            Outcome.DENY,
+            (),
+            tuple(n for n in names if n in present) + unknown,
+            entry.covenant_id if entry else None,
+            entry.covenant_version if entry else None,
+            entry.rule_id if entry else None,
+            event.purpose,
+            (),
+            reasons,
+        )
