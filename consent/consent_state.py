@@ -100,6 +100,16 @@ class ConsentState:
             changed = True
         return ConsentState(grants) if changed else self
 
+    def merge(self, other: ConsentState) -> ConsentState:
+        """The union of two histories (the same change, by event id, counted once)."""
+        grants = dict(self._grants)
+        for key, records in other._grants.items():
+            known = {r.event_id for r in grants.get(key, ())}
+            added = [r for r in records if r.event_id not in known]
+            if added:
+                grants[key] = tuple(sorted((*grants.get(key, ()), *added), key=lambda r: (r.time, r.event_id)))
+        return ConsentState(grants)
+
     def check(self, grantee: Organisation, purpose: str, at: datetime) -> Reason | None:
         """None if the consent for ``grantee`` and ``purpose`` holds at ``at``; otherwise why not."""
         history = self._grants.get((grantee, purpose))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from schakel.consent.cli import app as consent_app
 from schakel.deploy.kafka.cli import app as kafka_app
 
 __all__ = ["app", "main"]
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(consent_app, name="consent")
 
 
 def main() -> None:
