@@ -1,8 +1,8 @@
 """From a citizen's BSN to the subject pseudonym the lineage records carry.
 
 A BSN is checked (nine digits, 11-test) and pseudonymised before any lookup, with the same keyed function the hub
-uses (``schakel.consent.Pseudonymizer(key).subject(bsn)``, key = ``SCHAKEL_PSEUDONYM_KEY``), so the store is only
-ever asked about a pseudonym. Error messages never contain the BSN.
+uses (``schakel.consent.Pseudonymizer(key).subject(bsn)``, key = ``SCHAKEL_PSEUDONYM_KEY`` as UTF-8 bytes), so the
+store is only ever asked about a pseudonym. Error messages never contain the BSN.
 """
 
 from __future__ import annotations
@@ -38,4 +38,4 @@ def subject_pseudonym(bsn: str, key: str | None = None) -> str:
     pseudonymizer = getattr(consent, "Pseudonymizer", None)
     if pseudonymizer is None:
         raise LineageError("schakel.consent.Pseudonymizer is not available: cannot pseudonymise a BSN")
-    return str(pseudonymizer(secret).subject(bsn))
+    return str(pseudonymizer(secret.encode()).subject(bsn))

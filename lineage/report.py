@@ -40,11 +40,16 @@ def _list(values: tuple[str, ...]) -> str:
     return escape(", ".join(values)) if values else '<span class="muted">geen</span>'
 
 
+def _reasons(reasons: tuple[str, ...]) -> str:
+    return f'<br><span class="muted">{escape(", ".join(reasons))}</span>' if reasons else ""
+
+
 def _row(d: Disclosure) -> str:
     return (
         "<tr>"
         f"<td>{_time(d.decided_at)}</td><td>{escape(d.event_type)}</td><td>{escape(d.sender)}</td>"
-        f"<td>{escape(_OUTCOME.get(d.outcome, d.outcome or '-'))}</td><td>{_list(d.fields_sent)}</td>"
+        f"<td>{escape(_OUTCOME.get(d.outcome, d.outcome or '-'))}{_reasons(d.reasons)}</td>"
+        f"<td>{_list(d.fields_sent)}</td>"
         f"<td>{_list(d.fields_withheld)}</td><td>{escape(d.purpose)}</td><td>{_list(d.legal_basis)}</td>"
         f"<td>{escape(d.policy or '-')}{' / ' + escape(d.rule) if d.rule else ''}</td>"
         f"<td>{escape(_DELIVERY.get(d.delivery, d.delivery))}</td>"

@@ -273,10 +273,14 @@ class LineageStore:
     def append(self, items: Iterable[tuple[LineageRecord, LineagePosition | None]]) -> AppendResult:
         """Store records with their position on the ``lineage`` topic (None when they did not come from it).
 
+        Within a chain, records are chained in offset order.
+
         One transaction for the whole batch; when it returns, the records are durable. Replayed messages and
         records already stored are skipped (counted as duplicates) and do not enter the chain.
         """
-        batch = list(items)
+        # Kafka hands out each partition in offset order; sort anyway, so that a caller's order cannot make a later
+        # offset hide an earlier one from the replay check (stable: records without a position keep their order).
+        batch = sorted(items, key=lambda item: (chain_key(item[1]), -1 if item[1] is None else item[1].offset))
         if not batch:
             return AppendResult(0, 0)
         insert = self._dialect.sql(

@@ -1,0 +1,78 @@
+"""Lineage records for tests, built the way the hub and the sink connectors build them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from schakel.lineage import LineageRecord, RecordKind
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+SUBJECT_A = "a" * 64
+SUBJECT_B = "b" * 64
+
+
+def decision(
+    *,
+    event_id: UUID | None = None,
+    recipient: str = "politie",
+    subject: str = SUBJECT_A,
+    outcome: str = "permit",
+    fields_sent: tuple[str, ...] = ("urgency", "observed_behaviour"),
+    fields_withheld: tuple[str, ...] = (),
+    event_type: str = "Signal",
+    sender: str = "gemeente-veiligheid",
+    purpose: str = "cter-person-centred",
+    legal_basis: tuple[str, ...] = ("AVG art. 6(1)(e)", "AVG art. 10"),
+    at: datetime = T0,
+    reasons: tuple[str, ...] = (),
+    trace_id: str | None = None,
+) -> LineageRecord:
+    """One consent decision about one recipient."""
+    event_id = event_id or uuid4()
+    return LineageRecord(
+        record_id=f"{event_id}/{recipient}/{RecordKind.DECISION}",
+        kind=RecordKind.DECISION,
+        trace_id=trace_id or event_id.hex,
+        span_id=uuid4().hex[:16],
+        parent_span_id=None,
+        name="schakel.consent.decide",
+        status="ok",
+        start_time=at,
+        end_time=at + timedelta(milliseconds=3),
+        event_id=event_id,
+        event_type=event_type,
+        sender=sender,
+        recipient=recipient,
+        outcome=outcome,
+        fields_sent=() if outcome == "deny" else fields_sent,
+        fields_withheld=fields_withheld,
+        purpose=purpose,
+        legal_basis=legal_basis,
+        covenant_id="cter-noord-holland",
+        covenant_version="2025.1",
+        rule="cter-signal-to-police",
+        reasons=reasons,
+        processing_activity_id="urn:nl:zvh-noord-holland:avg30:verwerking:persoonsgerichte-aanpak-cter",
+        data_subject_id=subject,
+        data_subject_key="bsn",
+        source_topic="schakel.internal.accepted",
+        source_partition=1,
+        source_offset=42,
+    )
+
+
+def receipt(of: LineageRecord, *, outcome: str = "delivered", after: timedelta = timedelta(seconds=1)) -> LineageRecord:
+    """The sink connector's delivery receipt for a decision."""
+    return of.model_copy(
+        update={
+            "record_id": f"{of.event_id}/{of.recipient}/{RecordKind.RECEIPT}",
+            "kind": RecordKind.RECEIPT,
+            "name": "schakel.delivery.receipt",
+            "outcome": outcome,
+            "span_id": uuid4().hex[:16],
+            "parent_span_id": of.span_id,
+            "start_time": of.end_time + after,
+            "end_time": of.end_time + after + timedelta(milliseconds=20),
+        }
+    )

@@ -1,0 +1,106 @@
+"""``schakel lineage ...`` end to end on a SQLite store under a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from schakel.lineage import LineagePosition, LineageRecord, open_store, subject_pseudonym
+from schakel.lineage.cli import app
+from schakel.lineage.store import SQLITE_FILE
+from schakel.settings import settings
+from tests.lineage.factory import SUBJECT_B, decision, receipt
+
+BSN = "111222333"
+OTHER_BSN = "123456782"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SCHAKEL_LINEAGE_URL", raising=False)
+    settings.cache_clear()
+    yield tmp_path
+    settings.cache_clear()
+
+
+def _fill(data_dir: Path) -> list[LineageRecord]:
+    subject = subject_pseudonym(BSN)
+    records = [
+        decision(subject=subject, recipient="politie", fields_withheld=("ideology",)),
+        decision(subject=subject, recipient="ggz", outcome="deny", fields_withheld=("urgency",)),
+        decision(subject=subject_pseudonym(OTHER_BSN), recipient="om", fields_sent=("iban",)),
+    ]
+    with open_store(None, data_dir) as store:
+        store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+        store.append([(receipt(records[0]), LineagePosition("schakel.lineage", 0, 3))])
+    return records
+
+
+def test_verify_names_the_first_broken_record(data_dir: Path) -> None:
+    records = _fill(data_dir)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "intact: 4 records" in ok.output
+    raw = sqlite3.connect(data_dir / SQLITE_FILE)
+    raw.execute("UPDATE lineage_record SET fields_withheld = '[]' WHERE record_id = ?", (records[1].record_id,))
+    raw.commit()
+    broken = runner.invoke(app, ["verify"])
+    assert broken.exit_code == 1
+    assert records[1].record_id in broken.output
+
+
+def test_trace_and_disclosures(data_dir: Path) -> None:
+    records = _fill(data_dir)
+    runner = CliRunner()
+    traced = runner.invoke(app, ["trace", str(records[0].event_id), "--json"])
+    assert traced.exit_code == 0, traced.output
+    hops = json.loads(traced.output)["hops"]
+    assert [(h["kind"], h["recipient"]) for h in hops] == [("decision", "politie"), ("receipt", "politie")]
+    assert runner.invoke(app, ["trace", "not-a-uuid"]).exit_code == 2
+    register = runner.invoke(app, ["disclosures", "--to", "om", "--since", "2026-01-01", "--json"])
+    assert register.exit_code == 0, register.output
+    assert [d["fields_sent"] for d in json.loads(register.output)["disclosures"]] == [["iban"]]
+
+
+def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
+    _fill(data_dir)
+    out = data_dir / "inzage.html"
+    result = CliRunner().invoke(app, ["subject", "--bsn", "-", "--format", "html", "--out", str(out)], input=BSN + "\n")
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "Politie" in page
+    assert "GGZ-instelling" in page
+    assert "Openbaar Ministerie" not in page  # only the other person's data went to the OM
+    assert BSN not in page
+    as_json = CliRunner().invoke(app, ["subject", "--bsn", BSN])
+    assert json.loads(as_json.output)["data_subject_id"] == subject_pseudonym(BSN)
+    invalid = CliRunner().invoke(app, ["subject", "--bsn", "123456789"])
+    assert invalid.exit_code == 2
+    assert "123456789" not in invalid.output
+
+
+def test_export_writes_logboek_lines(data_dir: Path) -> None:
+    _fill(data_dir)
+    out = data_dir / "logboek.jsonl"
+    result = CliRunner().invoke(app, ["export", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 4
+    assert {line["attributes"]["dpl.core.data_subject_id_type"] for line in lines} == {"schakel-pseudonym:bsn"}
+    assert SUBJECT_B not in out.read_text(encoding="utf-8")
+
+
+def test_scan_exits_clean_on_a_clean_store(data_dir: Path) -> None:
+    _fill(data_dir)
+    names = data_dir / "names.txt"
+    names.write_text("Jansen\nde Vries\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["scan", "--names", str(names)])
+    assert result.exit_code == 0, result.output
+    assert '{"findings": 0}' in result.output
