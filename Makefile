@@ -48,6 +48,7 @@ typecheck: install
 
 # The test session starts the broker if none answers, and stops it again if it started it.
 test: lint typecheck
+	$(BIN)/schakel schemas check
 	$(BIN)/pytest
 
 demo: broker

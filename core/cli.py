@@ -7,6 +7,7 @@ import typer
 from schakel.consent.cli import app as consent_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
+from schakel.schemas.cli import app as schemas_app
 
 __all__ = ["app", "main"]
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(lineage_app, name="lineage")
 

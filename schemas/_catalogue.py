@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -35,9 +37,11 @@ __all__ = [
     "Theme",
     "catalogue",
     "crc64_avro",
+    "current_versions",
     "event_schema",
     "field_sensitivities",
     "fingerprint",
+    "load_released",
     "released_versions",
     "schema_versions",
 ]
@@ -192,6 +196,7 @@ class SchemaVersion:
         return f"{NAMESPACE}.{self.event_type.value}"
 
 
+_TYPE_NAMES = frozenset(t.value for t in EventType)
 _RELEASED = re.compile(r"^(?P<type>[A-Za-z]+)\.v(?P<version>[1-9][0-9]*)\.avsc$")
 
 
@@ -201,18 +206,39 @@ def _version(event_type: EventType, version: int, schema: dict[str, Any], releas
     return SchemaVersion(event_type, version, MappingProxyType(schema), canonical, fp, released)
 
 
-@cache
-def released_versions() -> Mapping[EventType, tuple[SchemaVersion, ...]]:
-    """Every released version per event type, oldest first, from ``released/<Type>.v<N>.avsc``."""
+def load_released(folder: Traversable | Path) -> Mapping[EventType, tuple[SchemaVersion, ...]]:
+    """Every released version per event type in ``folder`` (files ``<Type>.v<N>.avsc``), oldest first."""
     found: dict[EventType, list[SchemaVersion]] = {t: [] for t in EventType}
-    for entry in resources.files("schakel.schemas.released").iterdir():
+    for entry in folder.iterdir():
         match = _RELEASED.match(entry.name)
-        if match is None:
+        if match is None or match["type"] not in _TYPE_NAMES:
             continue
         event_type = EventType(match["type"])
         schema = json.loads(entry.read_text(encoding="utf-8"))
         found[event_type].append(_version(event_type, int(match["version"]), schema, released=True))
     return MappingProxyType({t: tuple(sorted(v, key=lambda s: s.version)) for t, v in found.items()})
+
+
+@cache
+def released_versions() -> Mapping[EventType, tuple[SchemaVersion, ...]]:
+    """Every released version per event type, oldest first, from the package's ``released/<Type>.v<N>.avsc``."""
+    return load_released(resources.files("schakel.schemas.released"))
+
+
+def current_versions(released: Mapping[EventType, tuple[SchemaVersion, ...]]) -> Mapping[EventType, SchemaVersion]:
+    """The catalogue's current schema per type, numbered against ``released`` (see :func:`catalogue`)."""
+    current: dict[EventType, SchemaVersion] = {}
+    for event_type in EventType:
+        schema = _composed(event_type)
+        history = released[event_type]
+        canonical = to_parsing_canonical_form(schema)
+        same = [v for v in history if v.canonical == canonical]
+        if same:
+            current[event_type] = _version(event_type, same[-1].version, copy.deepcopy(schema), released=True)
+        else:
+            latest = history[-1].version if history else 0
+            current[event_type] = _version(event_type, latest + 1, copy.deepcopy(schema), released=False)
+    return MappingProxyType(current)
 
 
 @cache
@@ -222,18 +248,7 @@ def catalogue() -> Mapping[EventType, SchemaVersion]:
     Its version number is that of the released file with the same canonical form, or - while the catalogue holds
     changes not yet released - one more than the newest released version, with ``released`` false.
     """
-    current: dict[EventType, SchemaVersion] = {}
-    for event_type in EventType:
-        schema = _composed(event_type)
-        history = released_versions()[event_type]
-        canonical = to_parsing_canonical_form(schema)
-        same = [v for v in history if v.canonical == canonical]
-        if same:
-            current[event_type] = _version(event_type, same[-1].version, copy.deepcopy(schema), released=True)
-        else:
-            latest = history[-1].version if history else 0
-            current[event_type] = _version(event_type, latest + 1, copy.deepcopy(schema), released=False)
-    return MappingProxyType(current)
+    return current_versions(released_versions())
 
 
 def schema_versions() -> Iterator[SchemaVersion]:

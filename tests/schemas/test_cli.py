@@ -1,0 +1,136 @@
+"""``schakel schemas``: list, check (including a failing check against an older release), release, validate."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from schakel.schemas import EventType, catalogue, event_schema
+from schakel.schemas.cli import app
+from schakel.schemas.examples import example_form
+
+runner = CliRunner()
+
+
+def test_list_prints_every_type_with_version_and_fingerprint() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for event_type, version in catalogue().items():
+        line = next(line for line in result.output.splitlines() if line.startswith(event_type.value + " "))
+        assert f"v{version.version}" in line
+        assert version.fingerprint.hex() in line
+    assert "diagnosis:health" in result.output
+
+
+def test_list_json() -> None:
+    rows = json.loads(runner.invoke(app, ["list", "--json"]).output)
+    assert [row["type"] for row in rows] == [t.value for t in EventType]
+    assert rows[0]["fields"]["subject.bsn"] == "bsn"
+
+
+def test_check_passes_on_the_shipped_catalogue() -> None:
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "schema check passed" in result.output
+
+
+def released_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "released"
+    folder.mkdir()
+    for entry in resources.files("schakel.schemas.released").iterdir():
+        if entry.name.endswith(".avsc"):
+            (folder / entry.name).write_text(entry.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+def test_check_fails_naming_schema_and_incompatibility(tmp_path: Path) -> None:
+    folder = released_copy(tmp_path)
+    # Pretend the released Signal v1 had an urgency the current catalogue dropped, and a required field.
+    old = event_schema(EventType.SIGNAL)
+    payload = old["fields"][-1]["type"]
+    payload["fields"][5]["type"][1]["symbols"].append("whenever")
+    payload["fields"].append({"name": "legacy", "type": "string", "sensitivity": "plain"})
+    (folder / "Signal.v1.avsc").write_text(json.dumps(old), encoding="utf-8")
+    result = runner.invoke(app, ["check", "--released", str(folder)])
+    assert result.exit_code == 1
+    assert "Signal: changed, INCOMPATIBLE with v1" in result.output
+    assert "Signal: backward" in result.output
+    assert "payload.urgency" in result.output
+    assert "whenever" in result.output
+    assert "Signal: forward" in result.output
+    assert "payload.legacy" in result.output
+    assert "Referral: unchanged since v1" in result.output
+    # and release refuses
+    assert runner.invoke(app, ["release", "--released", str(folder)]).exit_code == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{t.value}.v1.avsc" for t in EventType)
+
+
+def test_release_freezes_a_compatible_change(tmp_path: Path) -> None:
+    folder = released_copy(tmp_path)
+    old = event_schema(EventType.FEEDBACK)
+    old["fields"][-1]["type"]["fields"].append(
+        {"name": "retired", "type": ["null", "string"], "default": None, "sensitivity": "plain"}
+    )
+    (folder / "Feedback.v1.avsc").write_text(json.dumps(old), encoding="utf-8")
+    result = runner.invoke(app, ["check", "--released", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "Feedback: changed, compatible with v1 (release as v2)" in result.output
+    result = runner.invoke(app, ["release", "--released", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "released Feedback.v2.avsc" in result.output
+    assert json.loads((folder / "Feedback.v2.avsc").read_text()) == event_schema(EventType.FEEDBACK)
+    assert "Feedback: unchanged since v2" in runner.invoke(app, ["check", "--released", str(folder)]).output
+
+
+def test_a_new_type_without_release_is_reported(tmp_path: Path) -> None:
+    folder = released_copy(tmp_path)
+    (folder / "CaseClosed.v1.avsc").unlink()
+    result = runner.invoke(app, ["check", "--released", str(folder)])
+    assert result.exit_code == 0
+    assert "CaseClosed: new type, not yet released" in result.output
+
+
+def test_validate_ok_and_invalid(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(example_form(EventType.REFERRAL)))
+    result = runner.invoke(app, ["validate", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "OK Referral" in result.output
+
+    bad = tmp_path / "bad.json"
+    form = example_form(EventType.SIGNAL, subject={"bsn": "123456789", "name": "Jan Secret"})
+    form["payload"]["iban"] = "NL00BANK0123456789"
+    bad.write_text(json.dumps([example_form(), form]))
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.json[0]: OK Signal" in result.output
+    assert "bad.json[1]: INVALID" in result.output
+    assert "subject.bsn: must be nine digits that pass the 11-test" in result.output
+    assert "payload.iban" in result.output
+    assert "123456789" not in result.output
+    assert "Jan Secret" not in result.output
+
+
+def test_validate_not_json_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = runner.invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 1
+    assert "not valid JSON" in result.output
+    assert runner.invoke(app, ["validate", str(tmp_path / "absent.json")]).exit_code == 2
+
+
+def test_validate_reads_stdin() -> None:
+    result = runner.invoke(app, ["validate", "-"], input=json.dumps(example_form(EventType.FEEDBACK)))
+    assert result.exit_code == 0, result.output
+    assert "OK Feedback" in result.output
+
+
+def test_schakel_command_has_the_schemas_group() -> None:
+    from schakel.cli import app as root
+
+    result = runner.invoke(root, ["schemas", "check"])
+    assert result.exit_code == 0, result.output
