@@ -17,7 +17,7 @@ ConsentChange event is a separate matter, decided by covenant rules like any oth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from schakel.consent.decision import Reason
@@ -54,6 +54,8 @@ class ConsentRecord:
         valid_until = datetime.fromisoformat(data["valid_until"]) if data.get("valid_until") else None
         if time.tzinfo is None or (valid_until is not None and valid_until.tzinfo is None):
             raise ValueError("consent times must carry a timezone")
+        time = time.astimezone(UTC)
+        valid_until = valid_until.astimezone(UTC) if valid_until is not None else None
         return cls(time, change == "given", valid_until, str(data["event_id"]), Organisation(data["recorded_by"]))
 
 
@@ -88,7 +90,8 @@ class ConsentState:
         payload: Any = event.payload
         given = str(payload.change) == "given"
         event_id = str(event.id)
-        record = ConsentRecord(event.time, given, payload.valid_until, event_id, event.source)
+        valid_until = payload.valid_until.astimezone(UTC) if payload.valid_until is not None else None
+        record = ConsentRecord(event.time.astimezone(UTC), given, valid_until, event_id, event.source)
         grants = dict(self._grants)
         changed = False
         for grantee in dict.fromkeys(payload.grantees):

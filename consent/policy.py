@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -124,8 +124,9 @@ class _Entry:
         self.rule_id = rule.id
         self.order = rule_index
         self.fields = frozenset(rule.fields)
-        self.valid_from = covenant.in_force_from
-        self.valid_until = covenant.in_force_until
+        # In UTC: comparing datetimes that share one tzinfo object skips utcoffset() (zoneinfo lookups).
+        self.valid_from = covenant.in_force_from.astimezone(UTC)
+        self.valid_until = covenant.in_force_until.astimezone(UTC)
         self.consent = rule.conditions.consent
         self.secrecy_grounds = frozenset(rule.conditions.secrecy_grounds)
         self.addressed = rule.conditions.addressed
@@ -186,6 +187,11 @@ class _Entry:
 
 
 _Key = tuple[EventType, Organisation, Organisation, str]
+_Read = tuple[Any, frozenset[str], tuple[str, ...], tuple[str, ...]]
+_make = Decision._make
+_DENY, _PARTIAL, _PERMIT = Outcome.DENY, Outcome.PARTIAL, Outcome.PERMIT
+_NO_RULE = (Reason.NO_RULE,)
+_PURPOSE_MISMATCH = (Reason.PURPOSE_MISMATCH,)
 
 
 class Policy:
@@ -197,7 +203,7 @@ class Policy:
         self._by_id = {c.id: c for c in self.covenants}
         self._types = {t: _TypeFields(t) for t in EventType}
         self._unknown_names: dict[type, tuple[str, ...]] = {}
-        self._last: tuple[Any, frozenset[str], tuple[str, ...]] | None = None
+        self._last: _Read | None = None
         by_key: dict[_Key, list[_Entry]] = {}
         triples: set[tuple[EventType, Organisation, Organisation]] = set()
         receivers: dict[tuple[EventType, Organisation], dict[Organisation, list[tuple[datetime, datetime]]]] = {}
@@ -213,7 +219,7 @@ class Policy:
                             by_key.setdefault((event_type, sender, recipient, rule.purpose), []).append(entry)
                             triples.add((event_type, sender, recipient))
                             spans = receivers.setdefault((event_type, sender), {}).setdefault(recipient, [])
-                            spans.append((covenant.in_force_from, covenant.in_force_until))
+                            spans.append((entry.valid_from, entry.valid_until))
         self._by_key: dict[_Key, tuple[_Entry, ...]] = {
             key: tuple(sorted(entries, key=lambda e: e.order)) for key, entries in by_key.items()
         }
@@ -249,6 +255,7 @@ class Policy:
         covenant in force at ``at`` lets receive this event type from this sender (catalogue order)."""
         if event.addressees:
             return tuple(dict.fromkeys(event.addressees))
+        at = at.astimezone(UTC)
         entries = self._receivers.get((event.type, event.source), ())
         return tuple(org for org, spans in entries if any(start <= at < end for start, end in spans))
 
@@ -258,47 +265,65 @@ class Policy:
 
     def decide(self, event: Event, recipient: Organisation, consent: ConsentState, at: datetime) -> Decision:
         """What ``recipient`` may receive of ``event`` at ``at`` (timezone-aware), given the subject's consent."""
-        if at.tzinfo is None:
-            raise ValueError("the decision time must carry a timezone")
+        if at.tzinfo is not UTC:
+            if at.tzinfo is None:
+                raise ValueError("the decision time must carry a timezone")
+            at = at.astimezone(UTC)
         last = self._last
-        if last is not None and last[0] is event:
-            present, unknown = last[1], last[2]
-        else:
-            present, unknown = self._read(event)
+        if last is None or last[0] is not event:
+            last = self._read(event)
+        event_type = event.type
+        source = event.source
         purpose = event.purpose
-        entries = self._by_key.get((event.type, event.source, recipient, purpose))
+        entries = self._by_key.get((event_type, source, recipient, purpose))
         if entries is None:
-            reason = (
-                Reason.PURPOSE_MISMATCH if (event.type, event.source, recipient) in self._triples else Reason.NO_RULE
-            )
-            return self._deny(event, recipient, present, unknown, None, (reason,))
+            reason = _PURPOSE_MISMATCH if (event_type, source, recipient) in self._triples else _NO_RULE
+            return _make(event.id, recipient, _DENY, (), last[2], None, None, None, purpose, (), reason)
 
+        present = last[1]
         best: _Entry | None = None
         best_outcome: _Outcome | None = None
-        failed: list[tuple[_Entry, Reason]] = []
+        failed: list[tuple[_Entry, Reason]] | None = None
         for entry in entries:
             why = entry.check(event, recipient, consent, at)
             if why is not None:
+                if failed is None:
+                    failed = []
                 failed.append((entry, why))
                 continue
             outcome = entry.outcome(present)
             if best_outcome is None or len(outcome.sent) > len(best_outcome.sent):
                 best, best_outcome = entry, outcome
         if best is None or best_outcome is None:
-            return self._deny(event, recipient, present, unknown, failed[0][0], _ordered(why for _, why in failed))
+            assert failed is not None  # entries is never empty
+            first = failed[0][0]
+            return _make(
+                event.id,
+                recipient,
+                _DENY,
+                (),
+                last[2],
+                first.covenant_id,
+                first.covenant_version,
+                first.rule_id,
+                purpose,
+                (),
+                _ordered(why for _, why in failed),
+            )
 
         withheld = best_outcome.withheld
         reasons = best_outcome.reasons
+        unknown = last[3]
         if unknown or failed:
-            extra: list[Reason] = [why for _, why in failed]
+            extra: list[Reason] = [why for _, why in failed or ()]
             if unknown:
                 withheld = withheld + unknown
                 extra += [Reason.FIELDS_WITHHELD, Reason.UNKNOWN_FIELDS_WITHHELD]
             reasons = _ordered((*reasons, *extra))
-        return Decision(
+        return _make(
             event.id,
             recipient,
-            Outcome.PARTIAL if withheld else Outcome.PERMIT,
+            _PARTIAL if withheld else _PERMIT,
             best_outcome.sent,
             withheld,
             best.covenant_id,
@@ -309,11 +334,12 @@ class Policy:
             reasons,
         )
 
-    def _read(self, event: Event) -> tuple[frozenset[str], tuple[str, ...]]:
-        """The governed fields that carry a value, and the names of ungoverned payload fields that carry one."""
+    def _read(self, event: Event) -> _Read:
+        """Read the event once: its present governed fields, those in catalogue order followed by the ungoverned
+        payload fields that carry a value (what a denial withholds), and the ungoverned ones alone."""
         type_fields = self._types[event.type]
         values = type_fields.getter(event)
-        present = frozenset([name for name, value in zip(type_fields.names, values, strict=True) if value is not None])
+        ordered = tuple([name for name, value in zip(type_fields.names, values, strict=True) if value is not None])
         payload = event.payload
         unknown_names = self._unknown_names.get(type(payload))
         if unknown_names is None:
@@ -324,29 +350,6 @@ class Policy:
         extra = getattr(payload, "__pydantic_extra__", None)
         if extra:
             unknown += tuple(n for n, v in extra.items() if v is not None and n not in unknown)
-        self._last = (event, present, unknown)
-        return present, unknown
-
-    def _deny(
-        self,
-        event: Event,
-        recipient: Organisation,
-        present: frozenset[str],
-        unknown: tuple[str, ...],
-        entry: _Entry | None,
-        reasons: tuple[Reason, ...],
-    ) -> Decision:
-        names = self._types[event.type].names
-        return Decision(
-            event.id,
-            recipient,
-            Outcome.DENY,
-            (),
-            tuple(n for n in names if n in present) + unknown,
-            entry.covenant_id if entry else None,
-            entry.covenant_version if entry else None,
-            entry.rule_id if entry else None,
-            event.purpose,
-            (),
-            reasons,
-        )
+        read: _Read = (event, frozenset(ordered), ordered + unknown, unknown)
+        self._last = read
+        return read
