@@ -23,7 +23,6 @@ from the event id (a UUID is exactly 16 bytes), so a partner's logbook never rec
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,6 +30,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import to_json
 
 from schakel.errors import SchakelError
 
@@ -161,8 +161,13 @@ class LineageRecord(BaseModel):
             raise InvalidRecordError(f"not a lineage record ({problems})") from None
 
     def canonical_json(self) -> str:
-        """The one text form the hash chain is computed over: JSON with sorted keys and no insignificant spaces."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """The one text form the hash chain is computed over: JSON with sorted keys and no insignificant spaces.
+
+        Byte for byte what ``json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False)`` gives (so any JSON library can recompute it), serialised by pydantic-core for speed.
+        """
+        data = self.model_dump(mode="json")
+        return to_json({key: data[key] for key in sorted(data)}).decode("utf-8")
 
     # -- standards -------------------------------------------------------------------------------------------------
 
