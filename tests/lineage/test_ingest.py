@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from uuid import uuid4
 
@@ -80,3 +82,36 @@ def test_ingest_mirrors_the_topic_and_replay_changes_nothing(
     assert [hop.record_id for hop in store.trace(to_om.event_id).hops] == [to_om.record_id, its_receipt.record_id]
     assert store.subject_report(to_om.data_subject_id).records == 5
     assert store.trace(uuid4()).hops == ()
+
+
+def test_follow_mode_keeps_ingesting_until_stopped(
+    kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore]
+) -> None:
+    topic = f"test.lineage.follow.{unique}"
+    store = store_factory("sqlite")
+    stop = threading.Event()
+    outcome: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(
+            ingest(
+                store,
+                topic=topic,
+                kafka_config={"bootstrap_servers": kafka_bootstrap},
+                group_id=unique,
+                follow=True,
+                stop=stop,
+            )
+        )
+    )
+    records = _topic_with_records(kafka_bootstrap, topic)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while store.count() < len(records) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert store.count() == len(records)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert store.verify().ok
