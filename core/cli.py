@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from schakel.connectors.cli import app as connectors_app
 from schakel.consent.cli import app as consent_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
 from schakel.schemas.cli import app as schemas_app
+from schakel.streams import cli as streams_cli
 
 __all__ = ["app", "main"]
 
@@ -23,9 +25,16 @@ app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
+app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
+for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cli.dlq, streams_cli.topics):
+    app.command()(_command)
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

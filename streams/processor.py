@@ -1,0 +1,238 @@
+"""What the hub does with one ingress record, apart from Kafka: accept or dead-letter it, then decide and project.
+
+:meth:`Processor.accept` decodes and validates the record and checks that the sender is who the topic says and that
+the record is keyed by the subject's pseudonym; anything else becomes a :class:`DeadLetter`. :meth:`Processor.decide`
+asks the consent policy for one decision per candidate recipient and turns them into records to produce: a projected
+copy for each permitted recipient and one lineage record per decision, denials included. The Faust wiring in
+``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
+
+Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
+expired, or consent withdrawn, by the time the hub delivers stops the delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind
+
+from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project
+from schakel.lineage import LineageRecord, RecordKind, processing_activity
+from schakel.schemas import Codec, Event, EventType, SchemaError, cloudevent_headers
+from schakel.settings import Settings
+from schakel.streams.records import (
+    OUTCOME_HEADER,
+    RECIPIENT_HEADER,
+    SUBJECT_HEADER,
+    DeadLetter,
+    Headers,
+    Message,
+    subject_key,
+    trace_headers,
+)
+from schakel.streams.topics import HubTopics, organisation_of
+
+__all__ = ["Accepted", "Processor", "Record"]
+
+_DECIDE_SPAN = "schakel.consent.decide"
+
+
+@dataclass(frozen=True)
+class Record:
+    """An ingress record as read from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A valid event from the sender its topic belongs to, with the subject's hub pseudonym."""
+
+    record: Record
+    event: Event
+    pseudonym: str
+    subject_key_kind: str
+
+
+class Processor:
+    """Accepts ingress records and turns accepted events into egress copies and lineage records."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        *,
+        codec: Codec | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.codec = codec or Codec()
+        self.topics = HubTopics.of(settings)
+        self.pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+        self.clock = clock
+        self._tracer = trace.get_tracer("schakel.streams")
+
+    # -- accept --------------------------------------------------------------------------------------------------
+
+    def accept(self, record: Record) -> Accepted | DeadLetter:
+        """Decode and check one ingress record; a record that fails any check becomes a dead letter."""
+        sender = organisation_of(record.topic, self.topics.prefix)
+        if sender is None:
+            return self._dead(record, "UnknownTopic", "the record is not on a partner's ingress topic")
+        try:
+            event = self.codec.decode(record.value)
+        except SchemaError as error:
+            return self._dead(record, type(error).__name__, str(error))
+        if event.source != sender:
+            return self._dead(
+                record,
+                "SpoofedSource",
+                f"event source {event.source} differs from the sender of ingress topic {record.topic}",
+                event,
+            )
+        key_kind = "bsn" if event.subject.bsn else "case"
+        pseudonym = self.pseudonymizer.subject(subject_key(event))
+        if record.key != pseudonym.encode():
+            return self._dead(
+                record,
+                "WrongPartitionKey",
+                "the record key is not the subject's pseudonym, so its partition cannot keep the subject's order",
+                event,
+            )
+        return Accepted(record, event, pseudonym, key_kind)
+
+    def _dead(self, record: Record, error_class: str, reason: str, event: Event | None = None) -> DeadLetter:
+        return DeadLetter(
+            error_class=error_class,
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_id=str(event.id) if event is not None else None,
+            time=self.clock(),
+        )
+
+    def dead_letter_message(self, record: Record, dead: DeadLetter) -> Message:
+        """The dead-letter record: the original bytes as they came, with the reason in the headers."""
+        return Message(self.topics.dlq, record.key, record.value, dead.headers())
+
+    # -- decide --------------------------------------------------------------------------------------------------
+
+    def consent_after(self, accepted: Accepted, state: ConsentState) -> ConsentState:
+        """The subject's consent state once this event is taken into account."""
+        if accepted.event.type == EventType.CONSENT_CHANGE:
+            return state.apply(accepted.event)
+        return state
+
+    def decide(self, accepted: Accepted, consent: ConsentState) -> list[Message]:
+        """One decision per candidate recipient; a copy for each permitted one, a lineage record for each."""
+        event = accepted.event
+        now = self.clock()
+        parent = propagate.extract(_carrier(accepted.record.headers))
+        messages: list[Message] = []
+        with self._tracer.start_as_current_span(
+            f"{accepted.record.topic} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": accepted.record.topic,
+                "messaging.destination.partition.id": str(accepted.record.partition),
+                "messaging.kafka.offset": accepted.record.offset,
+                "messaging.message.id": str(event.id),
+                "schakel.event_type": str(event.type),
+                "schakel.sender": str(event.source),
+            },
+        ):
+            for decision in self._decisions(event, consent, now):
+                messages.extend(self._deliver(accepted, decision, now))
+        return messages
+
+    def _decisions(self, event: Event, consent: ConsentState, now: datetime) -> Sequence[Decision]:
+        with self._tracer.start_as_current_span(_DECIDE_SPAN) as span:
+            decisions = self.policy.decide_all(event, consent, now)
+            span.set_attribute("schakel.candidates", len(decisions))
+            return decisions
+
+    def _deliver(self, accepted: Accepted, decision: Decision, now: datetime) -> list[Message]:
+        messages: list[Message] = []
+        recipient = decision.recipient
+        with self._tracer.start_as_current_span(
+            f"{self.topics.egress(recipient)} publish",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": self.topics.egress(recipient),
+                "messaging.message.id": str(accepted.event.id),
+                "schakel.recipient": str(recipient),
+                "schakel.outcome": str(decision.outcome),
+                "schakel.fields_withheld": list(decision.fields_withheld),
+            },
+        ) as span:
+            if decision.outcome is not Outcome.DENY:
+                messages.append(self._copy(accepted, decision))
+            messages.append(self._lineage(accepted, decision, span, now))
+        return messages
+
+    def _copy(self, accepted: Accepted, decision: Decision) -> Message:
+        form = project(accepted.event, decision, self.pseudonymizer)
+        headers: Headers = [
+            *cloudevent_headers(form, self.settings.source_urns),
+            *trace_headers(),
+            (RECIPIENT_HEADER, str(decision.recipient).encode()),
+            (SUBJECT_HEADER, accepted.pseudonym.encode()),
+            (OUTCOME_HEADER, str(decision.outcome).encode()),
+        ]
+        key = form["subject"].get("pseudonym") or accepted.pseudonym
+        return Message(self.topics.egress(decision.recipient), str(key).encode(), self.codec.encode_json(form), headers)
+
+    def _lineage(self, accepted: Accepted, decision: Decision, span: trace.Span, now: datetime) -> Message:
+        event = accepted.event
+        span_context = span.get_span_context()
+        parent = trace.get_current_span(context.get_current()).get_span_context()
+        record = LineageRecord(
+            record_id=f"{event.id}/{decision.recipient}/{RecordKind.DECISION}",
+            kind=RecordKind.DECISION,
+            trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
+            span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
+            parent_span_id=f"{parent.span_id:016x}" if parent.is_valid and parent != span_context else None,
+            name=_DECIDE_SPAN,
+            status="ok",
+            start_time=now,
+            end_time=self.clock(),
+            event_id=event.id,
+            event_type=str(event.type),
+            sender=str(event.source),
+            recipient=str(decision.recipient),
+            outcome=str(decision.outcome),
+            fields_sent=decision.fields_sent,
+            fields_withheld=decision.fields_withheld,
+            purpose=event.purpose,
+            legal_basis=decision.legal_basis,
+            covenant_id=decision.covenant_id,
+            covenant_version=decision.covenant_version,
+            rule=decision.rule,
+            reasons=tuple(str(reason) for reason in decision.reasons),
+            processing_activity_id=processing_activity(event.purpose),
+            data_subject_id=accepted.pseudonym,
+            data_subject_key=accepted.subject_key_kind,
+            source_topic=accepted.record.topic,
+            source_partition=accepted.record.partition,
+            source_offset=accepted.record.offset,
+        )
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+
+
+def _carrier(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    return {name: value.decode("latin-1") for name, value in headers if name in ("traceparent", "tracestate")}

@@ -1,0 +1,163 @@
+"""The shape of the hub's Kafka records: what a connector writes to ingress, what the hub writes to egress and dlq.
+
+Ingress: key = the hub-wide subject pseudonym (UTF-8), value = the event in Avro single-object encoding, headers =
+CloudEvents (``ce_*``) plus W3C ``traceparent``. Egress: key = the recipient's own pseudonym of the subject, value =
+the projected copy (withheld fields null) in the same encoding, headers = CloudEvents plus ``traceparent`` plus
+``schakel-recipient``, ``schakel-subject`` (hub pseudonym, for delivery receipts) and ``schakel-outcome``.
+Dead letters: the original key and value, with headers that say why (never personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate
+
+from schakel.consent import Pseudonymizer
+from schakel.schemas import Codec, Event, Organisation, cloudevent_headers
+from schakel.settings import Settings
+from schakel.streams.topics import HubTopics
+
+__all__ = [
+    "RECIPIENT_HEADER",
+    "SUBJECT_HEADER",
+    "DeadLetter",
+    "EgressCopy",
+    "Headers",
+    "Message",
+    "header",
+    "ingress_message",
+    "subject_key",
+    "trace_headers",
+]
+
+Headers = list[tuple[str, bytes]]
+
+RECIPIENT_HEADER = "schakel-recipient"
+SUBJECT_HEADER = "schakel-subject"
+OUTCOME_HEADER = "schakel-outcome"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers = field(default_factory=list)
+
+
+def header(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None, name: str) -> str | None:
+    """The value of one header as text, or None."""
+    if not headers:
+        return None
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in items:
+        if key == name:
+            return value.decode("utf-8", errors="replace") if value is not None else None
+    return None
+
+
+def trace_headers() -> Headers:
+    """The current OpenTelemetry context as W3C ``traceparent`` (and ``tracestate``) headers."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return [(name, value.encode()) for name, value in carrier.items()]
+
+
+def subject_key(event: Event) -> str:
+    """The identifier the subject's pseudonym derives from: the BSN, or the case id when the sender has none."""
+    if event.subject.bsn:
+        return event.subject.bsn
+    return f"case:{event.case_id}"
+
+
+def ingress_message(event: Event, settings: Settings, *, codec: Codec | None = None) -> Message:
+    """The record a connector (or ``schakel send``) writes for ``event`` on its sender's ingress topic."""
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+    return Message(
+        topic=HubTopics.of(settings).ingress(event.source),
+        key=pseudonymizer.subject(subject_key(event)).encode(),
+        value=(codec or Codec()).encode(event),
+        headers=[*cloudevent_headers(event, settings.source_urns), *trace_headers()],
+    )
+
+
+@dataclass(frozen=True)
+class EgressCopy:
+    """A projected copy as a sink connector receives it from ``egress.<org>``."""
+
+    event_id: str
+    recipient: Organisation
+    form: dict[str, Any]
+    subject_pseudonym: str | None
+    outcome: str | None
+    traceparent: str | None
+    headers: Headers
+
+    @classmethod
+    def from_record(
+        cls,
+        topic: str,
+        key: bytes | None,  # noqa: ARG003 - the record's fields in Kafka's order; the key is the form's pseudonym
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
+        *,
+        codec: Codec,
+    ) -> EgressCopy:
+        form = codec.decode_json(value)
+        recipient = header(headers, RECIPIENT_HEADER)
+        return cls(
+            event_id=str(form["id"]),
+            recipient=Organisation(recipient) if recipient else Organisation(topic.rsplit(".", 1)[-1]),
+            form=form,
+            subject_pseudonym=header(headers, SUBJECT_HEADER),
+            outcome=header(headers, OUTCOME_HEADER),
+            traceparent=header(headers, "traceparent"),
+            headers=list(headers),
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why a record went to the dead-letter queue. Its headers name the reason, never a value from the record."""
+
+    error_class: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None = None
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def headers(self) -> Headers:
+        pairs = {
+            "schakel-error-class": self.error_class,
+            "schakel-reason": self.reason,
+            "schakel-original-topic": self.topic,
+            "schakel-original-partition": str(self.partition),
+            "schakel-original-offset": str(self.offset),
+            "schakel-dead-lettered-at": self.time.isoformat(),
+        }
+        if self.event_id:
+            pairs["schakel-event-id"] = self.event_id
+        return [(name, value.encode()) for name, value in pairs.items()]
+
+    @classmethod
+    def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> DeadLetter:
+        def need(name: str) -> str:
+            return header(headers, name) or ""
+
+        return cls(
+            error_class=need("schakel-error-class"),
+            reason=need("schakel-reason"),
+            topic=need("schakel-original-topic"),
+            partition=int(need("schakel-original-partition") or -1),
+            offset=int(need("schakel-original-offset") or -1),
+            event_id=header(headers, "schakel-event-id"),
+            time=datetime.fromisoformat(need("schakel-dead-lettered-at") or datetime.now(UTC).isoformat()),
+        )

@@ -1,0 +1,104 @@
+"""The hub's topics, and creating them.
+
+Every partner has an ``ingress.<org>`` topic (its connector writes there) and an ``egress.<org>`` topic (what it
+may receive). ``lineage`` holds one record per decision and per delivery receipt; ``dlq`` holds what could not be
+processed, with the reason in its headers. All carry the configured prefix (default ``schakel.``).
+
+All ingress topics have the same partition count as the consent table's changelog, and every ingress record is keyed
+by the subject's pseudonym: the same person lands on the same partition number of every ingress topic, so one worker
+holds that person's consent state and sees their events in order (see ``schakel.streams.hub``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from schakel.schemas import Organisation
+from schakel.settings import Settings
+
+__all__ = ["HubTopics", "create_topics", "organisation_of"]
+
+_INGRESS = "ingress."
+_EGRESS = "egress."
+
+
+@dataclass(frozen=True)
+class HubTopics:
+    """The names of the hub's topics under one prefix."""
+
+    prefix: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> HubTopics:
+        return cls(settings.topic_prefix)
+
+    def ingress(self, org: Organisation | str) -> str:
+        return f"{self.prefix}{_INGRESS}{org}"
+
+    def egress(self, org: Organisation | str) -> str:
+        return f"{self.prefix}{_EGRESS}{org}"
+
+    @property
+    def lineage(self) -> str:
+        return f"{self.prefix}lineage"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}dlq"
+
+    def all_ingress(self) -> list[str]:
+        return [self.ingress(org) for org in Organisation]
+
+    def all_egress(self) -> list[str]:
+        return [self.egress(org) for org in Organisation]
+
+    def all(self) -> list[str]:
+        return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq]
+
+
+def organisation_of(topic: str, prefix: str) -> Organisation | None:
+    """The organisation whose ingress or egress topic this is, or None."""
+    for kind in (_INGRESS, _EGRESS):
+        head = f"{prefix}{kind}"
+        if topic.startswith(head):
+            try:
+                return Organisation(topic[len(head) :])
+            except ValueError:
+                return None
+    return None
+
+
+def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
+    """Create the hub's topics (or ``names``) that do not exist yet; return those created.
+
+    Partitions and replication factor come from the settings. ``lineage`` and ``dlq`` keep their records for a
+    long time: they are the evidence.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    topics = HubTopics.of(settings)
+    wanted = names if names is not None else topics.all()
+    admin = KafkaAdminClient(**settings.kafka_client_config(), client_id="schakel-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return []
+        long_lived = {topics.lineage, topics.dlq}
+        new = [
+            NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs={"retention.ms": "-1"} if name in long_lived else {},
+            )
+            for name in missing
+        ]
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker created them at the same moment
+            admin.create_topics(new)
+        return missing
+    finally:
+        admin.close()

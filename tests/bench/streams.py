@@ -1,0 +1,290 @@
+"""The hub against the client's limit for the same shape of work, on the same local broker in the same run.
+
+(a) *bare*: a plain aiokafka program that reads each ingress record and writes as many output records as the hub
+writes for it (one per delivered copy and one per lineage record), without decoding or deciding;
+(b) *hub*: a real ``schakel run`` worker.
+
+Throughput: a backlog of events is preloaded, the consumer starts, and events/s is measured from the first output to
+the last. Latency: events are then produced at half the bare program's measured maximum rate; p50/p99 are the times
+from producing an event to reading its last output record. Ratios: hub/bare for throughput, hub/bare for p99.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka import KafkaProducer
+
+from schakel.consent import Outcome, load_policy
+from schakel.schemas import EventType, Theme
+from schakel.schemas.examples import example_event
+from schakel.settings import Settings
+from schakel.streams.records import Message, ingress_message
+from schakel.streams.topics import HubTopics, create_topics
+
+EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
+LATENCY_SECONDS = float(os.environ.get("SCHAKEL_BENCH_LATENCY_SECONDS", "10"))
+THEMES = (Theme.CTER, Theme.LVB, Theme.MONEY_MULE)
+
+
+@dataclass
+class Result:
+    events_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _settings(name: str) -> Settings:
+    base = Settings()
+    return base.model_copy(
+        update={"topic_prefix": f"bench{name}{uuid.uuid4().hex[:6]}.", "data_dir": Path(tempfile.mkdtemp())}
+    )
+
+
+def _messages(settings: Settings, count: int) -> tuple[list[Message], int]:
+    """Events for the workload and the number of output records the hub writes for them."""
+    policy = load_policy()
+    events = [example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)]) for n in range(count)]
+    outputs = 0
+    from datetime import UTC, datetime
+
+    from schakel.consent import ConsentState
+
+    for event in events:
+        decisions = policy.decide_all(event, ConsentState(), datetime.now(UTC))
+        outputs += len(decisions) + sum(1 for d in decisions if d.outcome is not Outcome.DENY)
+    return [ingress_message(event, settings) for event in events], outputs
+
+
+def _produce(settings: Settings, messages: list[Message], rate: float | None = None) -> dict[str, float]:
+    """Produce (at ``rate`` events/s if given); return the send time per event id."""
+    producer = KafkaProducer(**settings.kafka_client_config(), acks="all", linger_ms=5)
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    for number, message in enumerate(messages):
+        if rate:
+            wait = start + number / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        event_id = dict(message.headers)["ce_id"].decode()
+        sent[event_id] = time.time()
+        producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
+    producer.flush()
+    producer.close()
+    return sent
+
+
+async def _watch(settings: Settings, topics: list[str], expected: int, timeout: float) -> list[tuple[str, float]]:
+    """Read output records until ``expected`` arrived; return (event id, arrival time) per record."""
+    consumer = AIOKafkaConsumer(
+        *topics, **settings.kafka_client_config(), group_id=f"watch-{uuid.uuid4().hex}", auto_offset_reset="latest"
+    )
+    await consumer.start()
+    seen: list[tuple[str, float]] = []
+    try:
+        await _until_assigned(consumer)
+        deadline = time.monotonic() + timeout
+        while len(seen) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.time()
+            for records in batch.values():
+                for record in records:
+                    headers = dict(record.headers)
+                    event_id = headers.get("ce_id") or headers.get("bench-id") or b""
+                    seen.append((event_id.decode(), now))
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def _until_assigned(consumer: AIOKafkaConsumer) -> None:
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=100)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+
+
+def _latencies(sent: dict[str, float], seen: list[tuple[str, float]]) -> tuple[float, float]:
+    last: dict[str, float] = {}
+    for event_id, arrived in seen:
+        if event_id in sent:
+            last[event_id] = max(last.get(event_id, 0.0), arrived)
+    samples = sorted((last[e] - sent[e]) * 1000 for e in last)
+    if not samples:
+        return float("nan"), float("nan")
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> None:
+    """Read every ingress record and write ``per_event`` outputs for it, copying its headers; no decoding."""
+    topics = HubTopics.of(settings)
+    consumer = AIOKafkaConsumer(
+        *topics.all_ingress(),
+        **settings.kafka_client_config(),
+        group_id=f"{settings.topic_prefix}bare",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(**settings.kafka_client_config(), acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    owed = 0.0
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=500)
+            for records in batch.values():
+                for record in records:
+                    owed += per_event
+                    while owed >= 1:
+                        owed -= 1
+                        await producer.send(topics.lineage, record.value, key=record.key, headers=record.headers)
+            if batch:
+                await producer.flush()
+                await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def _measure(
+    settings: Settings, messages: list[Message], outputs: int, start: Callable[[], Callable[[], None]]
+) -> Result:
+    topics = HubTopics.of(settings)
+    watched = [*topics.all_egress(), topics.lineage]
+    create_topics(settings)
+    stop = start()
+    try:
+        # Warm up (group join, first fetch) with a few events, then the backlog.
+        warm = messages[:50]
+        asyncio.run(_watch_after(settings, watched, warm, outputs * len(warm) // len(messages), 60))
+        backlog = messages[50:]
+        expected = outputs * len(backlog) // len(messages)
+        seen = asyncio.run(_watch_after(settings, watched, backlog, expected, 300, preload=True))
+        times = sorted(arrived for _, arrived in seen)
+        rate = len(backlog) / max(times[-1] - times[0], 1e-6) if times else 0.0
+        return Result(rate, float("nan"), float("nan"))
+    finally:
+        stop()
+
+
+async def _watch_after(
+    settings: Settings,
+    topics: list[str],
+    messages: list[Message],
+    expected: int,
+    timeout: float,
+    *,
+    preload: bool = False,
+    rate: float | None = None,
+) -> list[tuple[str, float]]:
+    watcher = asyncio.create_task(_watch(settings, topics, expected, timeout))
+    await asyncio.sleep(2.0)
+    await asyncio.to_thread(_produce, settings, messages, rate)
+    return await watcher
+
+
+def _latency(
+    settings: Settings, messages: list[Message], outputs: int, rate: float, start: Callable[[], Callable[[], None]]
+) -> tuple[float, float]:
+    topics = HubTopics.of(settings)
+    watched = [*topics.all_egress(), topics.lineage]
+    create_topics(settings)
+    stop = start()
+    try:
+        asyncio.run(_watch_after(settings, watched, messages[:50], outputs * 50 // len(messages), 60))
+        count = min(len(messages) - 50, max(int(rate * LATENCY_SECONDS), 50))
+        chosen = messages[50 : 50 + count]
+        sent: dict[str, float] = {}
+
+        async def run() -> list[tuple[str, float]]:
+            watcher = asyncio.create_task(_watch(settings, watched, outputs * count // len(messages), 120))
+            await asyncio.sleep(2.0)
+            sent.update(await asyncio.to_thread(_produce, settings, chosen, rate))
+            return await watcher
+
+        return _latencies(sent, asyncio.run(run()))
+    finally:
+        stop()
+
+
+def _start_bare(settings: Settings, per_event: float) -> Callable[[], Callable[[], None]]:
+    def start() -> Callable[[], None]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.streams", "bare", settings.topic_prefix, str(per_event)],
+            start_new_session=True,
+        )
+        return lambda: _stop(process)
+
+    return start
+
+
+def _start_hub(settings: Settings) -> Callable[[], Callable[[], None]]:
+    def start() -> Callable[[], None]:
+        env = {**os.environ, "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix, "SCHAKEL_DATA_DIR": str(settings.data_dir)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "schakel.cli", "run"], env=env, start_new_session=True, stdout=subprocess.DEVNULL
+        )
+        return lambda: _stop(process)
+
+    return start
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def main() -> None:
+    results: dict[str, Result] = {}
+    for name in ("bare", "hub"):
+        settings = _settings(name)
+        messages, outputs = _messages(settings, EVENTS)
+        per_event = outputs / len(messages)
+        start = _start_bare(settings, per_event) if name == "bare" else _start_hub(settings)
+        results[name] = _measure(settings, messages, outputs, start)
+        print(
+            f"{name:5} throughput: {results[name].events_per_second:9.0f} events/s "
+            f"({per_event:.2f} output records per event)",
+            flush=True,
+        )
+    rate = results["bare"].events_per_second / 2
+    for name in ("bare", "hub"):
+        settings = _settings(name + "lat")
+        messages, outputs = _messages(settings, max(int(rate * LATENCY_SECONDS) + 50, 200))
+        per_event = outputs / len(messages)
+        start = _start_bare(settings, per_event) if name == "bare" else _start_hub(settings)
+        p50, p99 = _latency(settings, messages, outputs, rate, start)
+        results[name].p50_ms, results[name].p99_ms = p50, p99
+        print(f"{name:5} latency at {rate:.0f} events/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
+    bare, hub = results["bare"], results["hub"]
+    print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
+    print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
+    prefix, per = sys.argv[2], float(sys.argv[3])
+    stop_event = asyncio.Event()
+    bench_settings = Settings().model_copy(update={"topic_prefix": prefix})
+
+    async def _run_bare() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop_event.set)
+        await _bare(bench_settings, per, stop_event)
+
+    asyncio.run(_run_bare())

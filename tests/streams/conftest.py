@@ -1,0 +1,186 @@
+"""A real hub worker (``schakel run`` in a subprocess) on topics of its own, and a deduplicating test sink."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from schakel.schemas import Codec, Event
+from schakel.settings import Settings
+from schakel.streams.records import DeadLetter, EgressCopy, Message, ingress_message
+from schakel.streams.topics import HubTopics, create_topics
+
+
+@dataclass
+class Worker:
+    """One ``schakel run`` process."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "schakel.cli", "run"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no final commit."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@dataclass
+class DedupSink:
+    """Reads egress topics like a sink connector: drops duplicates by (event id, recipient)."""
+
+    settings: Settings
+    topics: list[str]
+    alive: Callable[[], bool] = lambda: True
+    received: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    duplicates: int = 0
+    _consumer: KafkaConsumer | None = None
+
+    def _open(self) -> KafkaConsumer:
+        if self._consumer is None:
+            consumer = KafkaConsumer(**self.settings.kafka_client_config(), enable_auto_commit=False)
+            consumer.assign(
+                [
+                    TopicPartition(topic, partition)
+                    for topic in self.topics
+                    for partition in range(self.settings.partitions)
+                ]
+            )
+            consumer.seek_to_beginning()
+            self._consumer = consumer
+        return self._consumer
+
+    def drain(self, until: int, timeout: float = 90.0, quiet: float = 3.0) -> None:
+        """Read until ``until`` distinct copies arrived (and ``quiet`` s passed with nothing new), or ``timeout``."""
+        consumer, codec = self._open(), Codec()
+        deadline = time.monotonic() + timeout
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            assert self.alive(), "every hub worker has exited"
+            batch = consumer.poll(timeout_ms=250)
+            for records in batch.values():
+                for record in records:
+                    copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers, codec=codec)
+                    key = (copy.event_id, str(copy.recipient))
+                    if key in self.received:
+                        self.duplicates += 1
+                    else:
+                        self.received[key] = copy.form
+                        last_new = time.monotonic()
+            if len(self.received) >= until and time.monotonic() - last_new >= quiet:
+                return
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+
+
+def read_all(settings: Settings, topic: str, quiet: float = 3.0, timeout: float = 60.0) -> list[Any]:
+    """Every record of ``topic`` until nothing new came for ``quiet`` seconds."""
+    consumer = KafkaConsumer(**settings.kafka_client_config(), enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, partition) for partition in range(settings.partitions)])
+    consumer.seek_to_beginning()
+    records: list[Any] = []
+    deadline, last = time.monotonic() + timeout, time.monotonic()
+    try:
+        while time.monotonic() < deadline and time.monotonic() - last < quiet:
+            for batch in consumer.poll(timeout_ms=250).values():
+                records.extend(batch)
+                last = time.monotonic()
+    finally:
+        consumer.close()
+    return records
+
+
+def dead_letters(settings: Settings, quiet: float = 3.0) -> list[DeadLetter]:
+    return [
+        DeadLetter.from_headers(record.headers)
+        for record in read_all(settings, HubTopics.of(settings).dlq, quiet=quiet)
+    ]
+
+
+@dataclass
+class Hub:
+    """A hub on topics of its own: settings, a producer that writes as connectors do, its workers."""
+
+    settings: Settings
+    env: dict[str, str]
+    tmp: Path
+    producer: KafkaProducer
+    workers: list[Worker] = field(default_factory=list)
+
+    def worker(self) -> Worker:
+        worker = Worker(self.env, self.tmp / f"worker-{len(self.workers)}.log")
+        self.workers.append(worker)
+        worker.start()
+        return worker
+
+    def send(self, event: Event) -> None:
+        self.produce(ingress_message(event, self.settings))
+
+    def produce(self, message: Message) -> None:
+        self.producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
+
+    def flush(self) -> None:
+        self.producer.flush()
+
+    def sink(self) -> DedupSink:
+        return DedupSink(self.settings, HubTopics.of(self.settings).all_egress(), alive=self.running)
+
+    def running(self) -> bool:
+        return any(w.process is not None and w.process.poll() is None for w in self.workers)
+
+    def logs(self) -> str:
+        return "\n".join(worker.log.read_text(errors="replace")[-3000:] for worker in self.workers)
+
+
+@pytest.fixture
+def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Hub]:
+    env = {
+        **os.environ,
+        "SCHAKEL_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SCHAKEL_TOPIC_PREFIX": f"t{unique}.",
+        "SCHAKEL_PARTITIONS": "2",
+        "SCHAKEL_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{unique}.", partitions=2, data_dir=tmp_path / "data"
+    )
+    create_topics(settings)
+    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    running = Hub(settings, env, tmp_path, producer)
+    yield running
+    producer.close()
+    for worker in running.workers:
+        worker.stop()

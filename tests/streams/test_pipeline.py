@@ -1,0 +1,153 @@
+"""The hub end to end against the real broker and a real worker process."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, project
+from schakel.lineage import LineageRecord
+from schakel.schemas import Codec, Event, EventType, Organisation, Theme
+from schakel.schemas.examples import example_event, example_form
+from schakel.streams.records import Message, ingress_message, subject_key
+from schakel.streams.topics import HubTopics
+from tests.streams.conftest import Hub, dead_letters, read_all
+
+pytestmark = pytest.mark.kafka
+
+
+def _expected(hub: Hub, events: list[Event]) -> tuple[dict[tuple[str, str], dict[str, Any]], set[tuple[str, str]]]:
+    """What each recipient may receive, and every (event, candidate) pair, as the consent processor decides."""
+    policy = load_policy()
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    states: dict[str, ConsentState] = {}
+    copies: dict[tuple[str, str], dict[str, Any]] = {}
+    candidates: set[tuple[str, str]] = set()
+    for event in events:
+        subject = subject_key(event)
+        state = states.get(subject, ConsentState())
+        if event.type == EventType.CONSENT_CHANGE:
+            state = states[subject] = state.apply(event)
+        for decision in policy.decide_all(event, state, datetime.now(UTC)):
+            candidates.add((str(event.id), str(decision.recipient)))
+            if decision.outcome is not Outcome.DENY:
+                copies[(str(event.id), str(decision.recipient))] = project(event, decision, pseudonymizer)
+    return copies, candidates
+
+
+def _scenario(theme: Theme) -> list[Event]:
+    if theme is Theme.CTER:
+        signal = example_event(EventType.SIGNAL, theme=Theme.CTER)
+        same: dict[str, Any] = {"subject": signal.subject.model_dump(mode="json"), "case_id": signal.case_id}
+        return [
+            signal,
+            example_event(EventType.REFERRAL, theme=Theme.CTER, **same),
+            example_event(EventType.INFORMATION_CONTRIBUTION, theme=Theme.CTER, **same),
+            example_event(EventType.CONSULTATION_OUTCOME, theme=Theme.CTER, **same),
+        ]
+    return [example_event(EventType.SIGNAL, theme=theme)]
+
+
+@pytest.mark.parametrize("theme", [Theme.CTER, Theme.LVB, Theme.MONEY_MULE])
+def test_each_recipient_receives_exactly_what_the_decision_allows(hub: Hub, theme: Theme) -> None:
+    events = _scenario(theme)
+    expected, candidates = _expected(hub, events)
+    assert candidates, "the scenario must have candidate recipients"
+    hub.worker()
+    for event in events:
+        hub.send(event)
+    hub.flush()
+
+    sink = hub.sink()
+    sink.drain(until=len(expected))
+    sink.close()
+    assert sink.received.keys() == expected.keys(), hub.logs()
+    for key, form in expected.items():
+        assert sink.received[key] == form, f"copy {key} differs from the decision's projection"
+
+    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    assert {(str(record.event_id), record.recipient) for record in lineage} == candidates
+    assert Counter(record.record_id for record in lineage).most_common(1)[0][1] == 1
+    for record in lineage:
+        assert record.outcome in {"permit", "partial", "deny"}
+        assert record.data_subject_id not in json.dumps(list(expected.values()))  # not a recipient pseudonym
+
+
+def _with_value(message: Message, value: bytes) -> Message:
+    return Message(message.topic, message.key, value, message.headers)
+
+
+def test_bad_input_is_dead_lettered_with_its_reason_and_the_stream_goes_on(hub: Hub) -> None:
+    codec = Codec()
+    good = example_event(EventType.SIGNAL, theme=Theme.MONEY_MULE)
+    template = ingress_message(good, hub.settings)
+    encoded = template.value
+    unknown_fingerprint = encoded[:2] + struct.pack("<Q", 0xDEADBEEF) + encoded[10:]
+    spoofed = example_event(EventType.SIGNAL, theme=Theme.CTER)  # source is politie ...
+    spoofed_message = ingress_message(spoofed, hub.settings)
+    spoofed_message = Message(
+        HubTopics.of(hub.settings).ingress(Organisation.GGZ),  # ... but it arrives on ggz's ingress
+        spoofed_message.key,
+        spoofed_message.value,
+        spoofed_message.headers,
+    )
+    invalid_bsn_form = example_form(EventType.SIGNAL, theme=Theme.LVB)
+    invalid_bsn_form["subject"]["bsn"] = "123456789"  # fails the 11-test
+    invalid_bsn = _with_value(template, codec.encode_json(invalid_bsn_form))
+
+    bad = [
+        ("garbage", _with_value(template, b"\x00garbage that is not avro at all")),
+        ("truncated", _with_value(template, encoded[: len(encoded) // 2])),
+        ("unknown fingerprint", _with_value(template, unknown_fingerprint)),
+        ("spoofed source", spoofed_message),
+        ("invalid bsn", invalid_bsn),
+    ]
+    for _, message in bad:
+        hub.produce(message)
+    hub.send(good)
+    hub.flush()
+    hub.worker()
+
+    expected, _ = _expected(hub, [good])
+    sink = hub.sink()
+    sink.drain(until=len(expected))
+    sink.close()
+    assert set(sink.received) == set(expected), hub.logs()
+
+    letters = dead_letters(hub.settings)
+    assert len(letters) == len(bad)
+    by_offset = sorted(letters, key=lambda letter: (letter.topic, letter.offset))
+    reasons = " | ".join(f"{letter.error_class}: {letter.reason}" for letter in by_offset)
+    for letter in letters:
+        assert letter.reason
+        assert letter.error_class
+        assert letter.topic.startswith(HubTopics.of(hub.settings).prefix + "ingress.")
+        assert letter.offset >= 0
+    assert any(letter.error_class == "SpoofedSource" for letter in letters), reasons
+    assert invalid_bsn_form["subject"]["bsn"] not in reasons, "a dead-letter reason must not echo personal data"
+
+
+def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hub: Hub) -> None:
+    themes = [Theme.CTER, Theme.LVB, Theme.MONEY_MULE]
+    events = [example_event(EventType.SIGNAL, theme=themes[number % 3]) for number in range(2000)]
+    expected, _ = _expected(hub, events)
+    for event in events:
+        hub.send(event)
+    hub.flush()
+
+    first = hub.worker()
+    sink = hub.sink()
+    sink.drain(until=len(expected) // 4, quiet=0.0, timeout=120)
+    assert 0 < len(sink.received) < len(expected), "the worker must be killed mid-stream"
+    first.kill()
+    hub.worker()
+    sink.drain(until=len(expected), timeout=180)
+    sink.close()
+
+    assert sink.received.keys() == expected.keys(), hub.logs()
+    assert all(sink.received[key] == form for key, form in expected.items())
