@@ -32,7 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _EVENT = typer.Option(..., "--event", help="The event in its JSON form (a file).")
 _TO = typer.Option(..., "--to", help="The recipient's organisation code, e.g. politie.")
@@ -168,13 +168,16 @@ def matrix(
     selected = [c for c in policy.covenants if covenant is None or c.id == covenant]
     if not selected:
         raise _fail(f"no covenant {covenant!r} (known: {', '.join(c.id for c in policy.covenants)})")
+    # A wide table: never narrower than 150 columns, also when piped (rich would assume 80).
+    console = Console(highlight=False, width=max(_out.width, 150))
     for item in selected:
         until = item.valid_until.isoformat() if item.valid_until else "open-ended"
+        purposes = ", ".join(item.purposes)
         table = Table(
-            title=f"{item.title_en}\n{item.ref}, in force {item.valid_from.isoformat()} - {until}",
+            title=f"{item.title_en}\n{item.ref}, in force {item.valid_from.isoformat()} - {until}; purpose {purposes}",
             show_lines=True,
         )
-        for column in ("rule", "event types", "from", "to", "purpose", "fields", "legal basis", "conditions"):
+        for column in ("rule", "event types", "from", "to", "fields", "legal basis", "conditions"):
             table.add_column(column, overflow="fold")
         for rule in item.rules:
             conditions = []
@@ -190,9 +193,8 @@ def matrix(
                 "\n".join(t.value for t in rule.event_types),
                 "\n".join(o.value for o in rule.senders),
                 "\n".join(o.value for o in rule.recipients),
-                rule.purpose,
                 "\n".join(rule.fields) or "(envelope only)",
                 bases,
                 "\n".join(conditions) or "-",
             )
-        _out.print(table)
+        console.print(table)

@@ -1,0 +1,98 @@
+"""Pseudonyms and the projected copy a recipient receives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from schakel.consent import ConsentError, ConsentState, Policy, Pseudonymizer, project, subject_key
+from schakel.schemas import Codec, EventType, Organisation, SignalPayload
+
+from .helpers import AT, BSN, OTHER_BSN, full_event
+
+Org = Organisation
+KEY = b"test-key-for-pseudonyms-0123456789"
+
+
+def test_pseudonyms_are_keyed_deterministic_and_per_recipient() -> None:
+    first, again, other_key = Pseudonymizer(KEY), Pseudonymizer(KEY), Pseudonymizer(KEY + b"!")
+    key = f"bsn:{BSN}"
+    assert first.subject(key) == again.subject(key)
+    assert first.for_recipient(key, Org.POLITIE) == again.for_recipient(key, Org.POLITIE)
+    assert first.for_recipient(key, Org.POLITIE) != first.for_recipient(key, Org.OM)
+    assert first.for_recipient(key, Org.POLITIE) != first.subject(key)
+    assert first.for_recipient(key, Org.POLITIE) != other_key.for_recipient(key, Org.POLITIE)
+    assert first.for_recipient(key, Org.POLITIE) != first.for_recipient(f"bsn:{OTHER_BSN}", Org.POLITIE)
+    assert BSN not in first.subject(key) + first.for_recipient(key, Org.POLITIE)
+    assert KEY.decode() not in repr(first)
+
+
+def test_short_key_is_refused() -> None:
+    with pytest.raises(ConsentError):
+        Pseudonymizer(b"short")
+
+
+def test_subject_key_falls_back_to_the_case() -> None:
+    with_bsn = full_event(EventType.SIGNAL, Org.POLITIE, "money-mule-prevention")
+    without = full_event(EventType.SIGNAL, Org.POLITIE, "money-mule-prevention", bsn=None, case_id="MM-2026-7")
+    assert subject_key(with_bsn) == f"bsn:{BSN}"
+    assert subject_key(without) == "case:MM-2026-7"
+
+
+def test_projection_nulls_what_is_withheld_and_adds_the_recipients_pseudonym(policy: Policy) -> None:
+    pseudonyms = Pseudonymizer(KEY)
+    event = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, "cter-person-centred")
+    decision = policy.decide(event, Org.POLITIE, ConsentState(), AT)
+    copy = project(event, decision, pseudonyms)
+    assert isinstance(event.payload, SignalPayload)
+    assert copy["payload"]["observed_behaviour"] == event.payload.observed_behaviour
+    assert copy["payload"]["urgency"] == "high"
+    assert copy["payload"]["ideology"] is None
+    assert copy["payload"]["description"] is None
+    assert copy["subject"]["bsn"] is None
+    assert copy["subject"]["name"] is None
+    assert copy["subject"]["pseudonym"] == pseudonyms.for_recipient(f"bsn:{BSN}", Org.POLITIE)
+    assert copy["id"] == str(event.id)
+    assert copy["case_id"] == event.case_id
+    assert copy["purpose"] == event.purpose
+    text = json.dumps(copy)
+    assert BSN not in text
+    assert "Sam de Vries" not in text
+    assert "extremist" not in text
+    # The projected copy is a valid JSON form for the egress codec.
+    assert Codec().decode_json(Codec().encode_json(copy))["subject"]["bsn"] is None
+
+
+def test_projection_keeps_the_bsn_where_the_rule_names_it(policy: Policy) -> None:
+    event = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, "cter-person-centred")
+    decision = policy.decide(event, Org.GEMEENTE_VEILIGHEID, ConsentState(), AT)
+    copy = project(event, decision, Pseudonymizer(KEY))
+    assert isinstance(event.payload, SignalPayload)
+    assert copy["subject"]["bsn"] == BSN
+    assert copy["payload"]["ideology"] == event.payload.ideology
+    assert copy["payload"]["lvb_indication"] is None
+
+
+def test_projection_for_a_denial_is_refused(policy: Policy) -> None:
+    event = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, "cter-person-centred")
+    decision = policy.decide(event, Org.GGZ, ConsentState(), AT)
+    with pytest.raises(ConsentError, match="denied"):
+        project(event, decision, Pseudonymizer(KEY))
+
+
+def test_projection_of_another_event_is_refused(policy: Policy) -> None:
+    event = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, "cter-person-centred")
+    other = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, "cter-person-centred")
+    decision = policy.decide(event, Org.POLITIE, ConsentState(), AT)
+    with pytest.raises(ConsentError, match="applied to event"):
+        project(other, decision, Pseudonymizer(KEY))
+
+
+def test_two_partners_cannot_link_their_pseudonyms(policy: Policy) -> None:
+    pseudonyms = Pseudonymizer(KEY)
+    event = full_event(EventType.SIGNAL, Org.POLITIE, "money-mule-prevention", bsn=None, case_id="MM-2026-7")
+    copies = [project(event, d, pseudonyms) for d in policy.decide_all(event, ConsentState(), AT) if d.delivers]
+    assert len(copies) >= 2
+    seen = [c["subject"]["pseudonym"] for c in copies]
+    assert len(set(seen)) == len(seen)
