@@ -17,7 +17,7 @@ from schakel.lineage.answers import (
     TraceReport,
 )
 from schakel.lineage.chain import LineagePosition
-from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym
+from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import Finding, scan_for_personal_data
@@ -58,4 +58,5 @@ __all__ = [
     "render_subject_report_html",
     "scan_for_personal_data",
     "subject_pseudonym",
+    "subject_pseudonyms",
 ]

@@ -17,7 +17,7 @@ Judgement calls:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -140,6 +140,8 @@ class SubjectReport(_Answer):
     """The AVG art. 15 report: per partner, which event types and fields were shared, when, why, on which basis."""
 
     data_subject_id: str
+    data_subject_ids: tuple[str, ...]
+    """Every pseudonym of the person that was looked up (the first is ``data_subject_id``)."""
     generated_at: datetime
     partners: tuple[PartnerSection, ...]
     records: int
@@ -248,10 +250,12 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def build_subject_report(
-    data_subject_id: str, records: Iterable[LineageRecord], *, now: datetime | None = None
+    data_subject_id: str | Sequence[str], records: Iterable[LineageRecord], *, now: datetime | None = None
 ) -> SubjectReport:
-    """The art. 15 report for one pseudonym; records about anyone else are ignored."""
-    mine = [r for r in records if r.data_subject_id == data_subject_id]
+    """The art. 15 report for one person, named by one pseudonym or by all the pseudonyms of that one person (see
+    :func:`schakel.lineage.pseudonym.subject_pseudonyms`); records about anyone else are ignored."""
+    ids = (data_subject_id,) if isinstance(data_subject_id, str) else tuple(data_subject_id)
+    mine = [r for r in records if r.data_subject_id in ids]
     per_partner: dict[str, list[Disclosure]] = defaultdict(list)
     for disclosure in _disclosures(mine, sent_only=False):
         per_partner[disclosure.recipient].append(disclosure)
@@ -274,7 +278,8 @@ def build_subject_report(
             )
         )
     return SubjectReport(
-        data_subject_id=data_subject_id,
+        data_subject_id=ids[0],
+        data_subject_ids=ids,
         generated_at=now or datetime.now(UTC),
         partners=tuple(sections),
         records=len(mine),

@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
 from aiohttp import web
 
-from schakel.lineage.pseudonym import InvalidBsnError, subject_pseudonym
+from schakel.lineage.pseudonym import InvalidBsnError, subject_pseudonyms
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.store import LineageStore
 
 __all__ = ["create_app", "parse_since"]
 
 _STORE: web.AppKey[LineageStore] = web.AppKey("store", LineageStore)
-_PSEUDONYMISE: web.AppKey[Callable[[str], str]] = web.AppKey("pseudonymise")
+_PSEUDONYMISE: web.AppKey[Callable[[str], Sequence[str]]] = web.AppKey("pseudonymise")
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -84,10 +84,10 @@ async def _subject(request: web.Request) -> web.Response:
     if not isinstance(bsn, str):
         return _error(400, 'expected a JSON body {"bsn": "..."}')
     try:
-        pseudonym = request.app[_PSEUDONYMISE](bsn)
+        pseudonyms = request.app[_PSEUDONYMISE](bsn)
     except InvalidBsnError as error:
         return _error(400, str(error))
-    report = await asyncio.to_thread(request.app[_STORE].subject_report, pseudonym)
+    report = await asyncio.to_thread(request.app[_STORE].subject_report, pseudonyms)
     if request.query.get("format") == "html":
         return web.Response(text=render_subject_report_html(report), content_type="text/html")
     return _json(report)
@@ -111,8 +111,10 @@ async def _export(request: web.Request) -> web.Response:
     return web.Response(text=buffer.getvalue(), content_type="application/x-ndjson")
 
 
-def create_app(store: LineageStore, pseudonymise: Callable[[str], str] = subject_pseudonym) -> web.Application:
-    """The HTTP API over one store (``pseudonymise`` turns a BSN into the subject pseudonym)."""
+def create_app(
+    store: LineageStore, pseudonymise: Callable[[str], Sequence[str]] = subject_pseudonyms
+) -> web.Application:
+    """The HTTP API over one store (``pseudonymise`` turns a BSN into the person's pseudonyms)."""
     app = web.Application()
     app[_STORE] = store
     app[_PSEUDONYMISE] = pseudonymise

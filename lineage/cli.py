@@ -14,7 +14,7 @@ from rich.console import Console
 
 from schakel.lineage.api import create_app, parse_since
 from schakel.lineage.ingest import DEFAULT_GROUP_ID, ingest
-from schakel.lineage.pseudonym import subject_pseudonym
+from schakel.lineage.pseudonym import subject_pseudonyms
 from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import scan_for_personal_data
@@ -130,12 +130,12 @@ def subject(
     if bsn == "-":
         bsn = sys.stdin.readline()
     try:
-        pseudonym = subject_pseudonym(bsn)
+        pseudonyms = subject_pseudonyms(bsn)
     except LineageError as error:
         _err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     with _store() as store:
-        report = store.subject_report(pseudonym)
+        report = store.subject_report(pseudonyms)
     if output_format == "html":
         _write(render_subject_report_html(report), out)
     else:

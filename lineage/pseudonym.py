@@ -8,11 +8,12 @@ store is only ever asked about a pseudonym. Error messages never contain the BSN
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from schakel.lineage.record import LineageError
 from schakel.settings import settings
 
-__all__ = ["InvalidBsnError", "is_bsn", "subject_pseudonym"]
+__all__ = ["InvalidBsnError", "is_bsn", "subject_pseudonym", "subject_pseudonyms"]
 
 
 class InvalidBsnError(LineageError):
@@ -28,14 +29,35 @@ def is_bsn(text: str) -> bool:
     return total % 11 == 0 and total != 0
 
 
-def subject_pseudonym(bsn: str, key: str | None = None) -> str:
-    """The hub-wide pseudonym of the subject with this BSN (the key defaults to ``SCHAKEL_PSEUDONYM_KEY``)."""
-    bsn = bsn.strip()
-    if not is_bsn(bsn):
-        raise InvalidBsnError("the given BSN is not valid (nine digits passing the 11-test)")
+def _pseudonymizer(key: str | None) -> Any:
     secret = key if key is not None else settings().pseudonym_key.get_secret_value()
     consent = importlib.import_module("schakel.consent")
     pseudonymizer = getattr(consent, "Pseudonymizer", None)
     if pseudonymizer is None:
         raise LineageError("schakel.consent.Pseudonymizer is not available: cannot pseudonymise a BSN")
-    return str(pseudonymizer(secret.encode()).subject(bsn))
+    return pseudonymizer(secret.encode())
+
+
+def _checked(bsn: str) -> str:
+    bsn = bsn.strip()
+    if not is_bsn(bsn):
+        raise InvalidBsnError("the given BSN is not valid (nine digits passing the 11-test)")
+    return bsn
+
+
+def subject_pseudonym(bsn: str, key: str | None = None) -> str:
+    """The hub-wide pseudonym of the subject with this BSN (the key defaults to ``SCHAKEL_PSEUDONYM_KEY``)."""
+    return str(_pseudonymizer(key).subject(_checked(bsn)))
+
+
+def subject_pseudonyms(bsn: str, key: str | None = None) -> tuple[str, ...]:
+    """Every pseudonym the hub may have filed this person under: of the bare BSN (the agreed contract) and of
+    ``bsn:<BSN>`` (the prefixed subject key ``schakel.consent.subject_key`` documents).
+
+    Both derive from the same BSN, so both name this person and nobody else (a case-keyed pseudonym derives from
+    ``case:<id>``, which is neither). Looking up both means the art. 15 report cannot come back empty merely
+    because the hub and this package disagree on the key's spelling - an empty report would be a false answer.
+    """
+    pseudonymizer = _pseudonymizer(key)
+    bsn = _checked(bsn)
+    return tuple(dict.fromkeys(str(pseudonymizer.subject(k)) for k in (bsn, f"bsn:{bsn}")))

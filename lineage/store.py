@@ -456,9 +456,14 @@ class LineageStore:
         """Every hop of one event: decisions and receipts with times, fields sent and withheld, trace ids."""
         return build_trace(event_id, self._records("event_id = ?", (str(event_id),)))
 
-    def subject_report(self, pseudonym: str) -> SubjectReport:
-        """The AVG art. 15 report for the subject with this pseudonym (pseudonymise a BSN first)."""
-        return build_subject_report(pseudonym, self._records("data_subject_id = ?", (pseudonym,)))
+    def subject_report(self, pseudonym: str | Sequence[str]) -> SubjectReport:
+        """The AVG art. 15 report for the subject with this pseudonym, or these pseudonyms of one person
+        (pseudonymise a BSN first: :func:`schakel.lineage.pseudonym.subject_pseudonyms`)."""
+        ids = [pseudonym] if isinstance(pseudonym, str) else list(dict.fromkeys(pseudonym))
+        if not ids:
+            raise LineageError("a subject report needs at least one pseudonym")
+        records = self._records(f"data_subject_id IN ({', '.join('?' * len(ids))})", ids)
+        return build_subject_report(ids, records)
 
     def disclosures(self, recipient: str, since: datetime | None = None) -> DisclosureRegister:
         """The disclosure register: what ``recipient`` was given, decided at or after ``since``."""

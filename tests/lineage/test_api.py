@@ -16,11 +16,11 @@ from tests.lineage.factory import SUBJECT_A, SUBJECT_B, decision, receipt
 BSN = "111222333"
 
 
-def _pseudonymise(bsn: str) -> str:
+def _pseudonymise(bsn: str) -> tuple[str, ...]:
     """A stand-in for the hub's keyed pseudonym: the API must look up what this returns, and only that."""
     if not is_bsn(bsn):
         raise InvalidBsnError("the given BSN is not valid (nine digits passing the 11-test)")
-    return SUBJECT_A if bsn == BSN else SUBJECT_B
+    return (SUBJECT_A,) if bsn == BSN else (SUBJECT_B,)
 
 
 def _run(store: LineageStore, scenario: Callable[[TestClient[Request, Application]], Awaitable[None]]) -> None:
