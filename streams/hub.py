@@ -23,7 +23,7 @@ from typing import Any
 
 import faust
 
-from schakel.consent import ConsentState, Policy
+from schakel.consent import ConsentState, Outcome, Policy
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
@@ -93,7 +93,7 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
                 stored = consent.get(record.key)
                 state = ConsentState.from_json(stored) if stored is not None else ConsentState()
                 after = processor.consent_after(accepted, state)
-                outputs = processor.decide(accepted, after)
+                routed = processor.decide(accepted, after)
                 if after is not state:
                     consent[record.key] = after.to_json()
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
@@ -109,9 +109,16 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
             telemetry.DEAD_LETTERED.labels(org=str(org)).inc()
             await send(processor.dead_letter_message(record, accepted))
             return
-        for output in outputs:
+        for output in routed.messages:
             await send(output)
-        _count(outputs, topics)
+        for decision in routed.decisions:
+            recipient = str(decision.recipient)
+            if decision.outcome is Outcome.DENY:
+                telemetry.DENIED.labels(org=recipient).inc()
+                continue
+            telemetry.DELIVERED.labels(org=recipient).inc()
+            if decision.outcome is Outcome.PARTIAL:
+                telemetry.WITHHELD.labels(org=recipient).inc()
 
     @app.agent(ingress, name="hub")
     async def hub(stream: faust.StreamT[bytes]) -> None:
@@ -129,14 +136,3 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
     app.timer(interval=5.0)(report_lag)
 
     return app
-
-
-def _count(outputs: list[Message], topics: HubTopics) -> None:
-    for output in outputs:
-        recipient = organisation_of(output.topic, topics.prefix)
-        if recipient is None:
-            continue
-        telemetry.DELIVERED.labels(org=str(recipient)).inc()
-        outcome = dict(output.headers).get("schakel-outcome")
-        if outcome == b"partial":
-            telemetry.WITHHELD.labels(org=str(recipient)).inc()

@@ -35,7 +35,7 @@ from schakel.streams.records import (
 )
 from schakel.streams.topics import HubTopics, organisation_of
 
-__all__ = ["Accepted", "Processor", "Record"]
+__all__ = ["Accepted", "Processor", "Record", "Routed"]
 
 _DECIDE_SPAN = "schakel.consent.decide"
 
@@ -60,6 +60,14 @@ class Accepted:
     event: Event
     pseudonym: str
     subject_key_kind: str
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The decisions taken for one event, and the records that carry them out."""
+
+    decisions: Sequence[Decision]
+    messages: list[Message]
 
 
 class Processor:
@@ -133,7 +141,7 @@ class Processor:
             return state.apply(accepted.event)
         return state
 
-    def decide(self, accepted: Accepted, consent: ConsentState) -> list[Message]:
+    def decide(self, accepted: Accepted, consent: ConsentState) -> Routed:
         """One decision per candidate recipient; a copy for each permitted one, a lineage record for each."""
         event = accepted.event
         now = self.clock()
@@ -154,9 +162,10 @@ class Processor:
                 "schakel.sender": str(event.source),
             },
         ):
-            for decision in self._decisions(event, consent, now):
+            decisions = self._decisions(event, consent, now)
+            for decision in decisions:
                 messages.extend(self._deliver(accepted, decision, now))
-        return messages
+        return Routed(decisions, messages)
 
     def _decisions(self, event: Event, consent: ConsentState, now: datetime) -> Sequence[Decision]:
         with self._tracer.start_as_current_span(_DECIDE_SPAN) as span:

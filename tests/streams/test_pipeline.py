@@ -151,3 +151,36 @@ def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hu
 
     assert sink.received.keys() == expected.keys(), hub.logs()
     assert all(sink.received[key] == form for key, form in expected.items())
+
+
+def test_a_withdrawal_stops_the_signal_that_follows_it_at_once(hub: Hub) -> None:
+    """Consent withdrawn, then at once a signal about the same person: the withdrawn recipient does not get it."""
+    theme, sender = Theme.MONEY_MULE, Organisation.GEMEENTE_SOCIAAL.value
+    first = example_event(EventType.SIGNAL, theme=theme, source=sender)
+    person: dict[str, Any] = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
+
+    def consent(change: str) -> Event:
+        payload = {"change": change, "grantees": ["politie"], "valid_until": None}
+        return example_event(EventType.CONSENT_CHANGE, theme=theme, source=sender, payload=payload, **person)
+
+    second = example_event(EventType.SIGNAL, theme=theme, source=sender, **person)
+    events = [consent("given"), first, consent("withdrawn"), second]
+    expected, _ = _expected(hub, events)
+    assert (str(first.id), "politie") in expected, "with consent on file, politie may receive the first signal"
+    assert (str(second.id), "politie") not in expected
+
+    for event in events:
+        hub.send(event)
+    hub.flush()
+    hub.worker()
+    sink = hub.sink()
+    sink.drain(until=len(expected))
+    sink.close()
+
+    assert (str(first.id), "politie") in sink.received
+    assert (str(second.id), "politie") not in sink.received, "a withdrawn consent must stop the next delivery"
+    assert sink.received.keys() == expected.keys()
+    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    denial = next(r for r in lineage if r.event_id == second.id and r.recipient == "politie")
+    assert denial.outcome == "deny"
+    assert denial.reasons
