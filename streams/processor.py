@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind
 
-from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project
+from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
 from schakel.lineage import LineageRecord, RecordKind, processing_activity
 from schakel.schemas import Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
@@ -30,7 +30,6 @@ from schakel.streams.records import (
     DeadLetter,
     Headers,
     Message,
-    subject_key,
     trace_headers,
 )
 from schakel.streams.topics import HubTopics, organisation_of

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry import propagate
 
-from schakel.consent import Pseudonymizer
+from schakel.consent import Pseudonymizer, subject_key
 from schakel.schemas import Codec, Event, Organisation, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics
@@ -30,7 +30,6 @@ __all__ = [
     "Message",
     "header",
     "ingress_message",
-    "subject_key",
     "trace_headers",
 ]
 
@@ -67,13 +66,6 @@ def trace_headers() -> Headers:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return [(name, value.encode()) for name, value in carrier.items()]
-
-
-def subject_key(event: Event) -> str:
-    """The identifier the subject's pseudonym derives from: the BSN, or the case id when the sender has none."""
-    if event.subject.bsn:
-        return event.subject.bsn
-    return f"case:{event.case_id}"
 
 
 def ingress_message(event: Event, settings: Settings, *, codec: Codec | None = None) -> Message:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, project
+from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, project, subject_key
 from schakel.lineage import LineageRecord
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
-from schakel.streams.records import Message, ingress_message, subject_key
+from schakel.streams.records import Message, ingress_message
 from schakel.streams.topics import HubTopics
 from tests.streams.conftest import Hub, dead_letters, read_all
 
