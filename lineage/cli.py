@@ -66,6 +66,9 @@ def ingest_command(
             )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
+        except LineageError as error:
+            _err.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from error
         _out.print(
             f"{result.messages} messages: {result.appended} stored, {result.duplicates} already stored, "
             f"{result.rejected} rejected; the store holds {store.count()} records"
@@ -77,8 +80,13 @@ def verify() -> None:
     """Recompute every hash chain; name the first broken record (exit 1 when one is broken)."""
     with _store() as store:
         result = store.verify()
+        heads = store.heads()
     if result.ok:
         _out.print(f"intact: {result.checked} records in {result.chains} chains")
+        # Keep these somewhere the store's administrators cannot write: they anchor the chains, so that even a
+        # rewrite of a whole chain's tail (hashes recomputed) shows up against them.
+        for chain, head in heads.items():
+            _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         return
     _out.print(f"[red]BROKEN[/red]: first broken record: {result.first_broken}")
     for broken in result.broken[1:]:

@@ -21,8 +21,10 @@ would lose lineage for good.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -300,8 +302,14 @@ class LineageStore:
             self._execute(self._dialect.begin)
             try:
                 result = self._append_locked(batch, insert)
-            except BaseException:
-                self._execute("ROLLBACK")
+            except BaseException as error:
+                with contextlib.suppress(Exception):  # the connection may be gone; the error below says why
+                    self._execute("ROLLBACK")
+                if isinstance(error, Exception) and _is_database_error(error):
+                    raise StoreUnavailableError(
+                        f"writing to the lineage store at {self.where} failed ({type(error).__name__}: {error}); "
+                        "nothing of this batch was stored"
+                    ) from error
                 raise
             self._execute("COMMIT")
         return result
@@ -483,6 +491,14 @@ class LineageStore:
             out.write("\n")
             written += 1
         return written
+
+
+def _is_database_error(error: Exception) -> bool:
+    """A DB-API error of either driver (psycopg is only imported when PostgreSQL is in use)."""
+    if isinstance(error, sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.Error)
 
 
 def _redacted(url: str) -> str:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
-from schakel.lineage import LineagePosition, LineageStore, RecordKind
+from schakel.lineage import LineagePosition, LineageStore, RecordKind, StoreUnavailableError, open_store
+from schakel.lineage.store import SQLITE_FILE
 from tests.lineage.factory import SUBJECT_A, SUBJECT_B, T0, decision, receipt
 
 TOPIC = "schakel.lineage"
@@ -120,3 +123,23 @@ def test_sqlite_and_postgresql_store_identical_chains(store_factory: Callable[[s
     postgres.append(batch)
     assert sqlite.heads() == postgres.heads()
     assert list(sqlite.raw_rows()) == list(postgres.raw_rows())
+
+
+def test_a_failed_write_stores_nothing_and_says_so(tmp_path: Path) -> None:
+    with open_store(None, tmp_path) as store:
+        store.append([(decision(), _at(0, 0))])
+        heads = store.heads()
+        raw = sqlite3.connect(tmp_path / SQLITE_FILE)
+        raw.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON lineage_record WHEN NEW.recipient = 'om' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        raw.commit()
+        with pytest.raises(StoreUnavailableError, match="nothing of this batch was stored"):
+            store.append([(decision(recipient="politie"), _at(0, 1)), (decision(recipient="om"), _at(0, 2))])
+        assert store.count() == 1
+        assert store.heads() == heads
+        raw.execute("DROP TRIGGER refuse")
+        raw.commit()
+        assert store.append([(decision(recipient="om"), _at(0, 2))]).appended == 1
+        assert store.verify().ok
