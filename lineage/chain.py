@@ -8,6 +8,11 @@ from the topic and get the same hashes - and it lets several ingest workers writ
 global lock. The price: the chain orders records within a partition, not across partitions; across partitions,
 records are ordered by their own times, which the chain protects as part of each record.
 
+**The store links the chain, not the hub.** Hub workers run in parallel and restart; a hash over "the previous
+record" computed in the hub would need a coordinated, crash-safe notion of "previous" across workers. Kafka already
+gives one: the order of a partition is total and immutable. So the hub writes plain records, and the store links
+them in partition order as it ingests - which also makes every stored link reproducible from the topic.
+
 Records appended without a topic position (tests, a direct import) form one more chain, ``local``.
 
 Each link is ``sha256("schakel-lineage-v1" | chain | seq | offset | previous hash | canonical record JSON)``; the
