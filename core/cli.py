@@ -31,6 +31,17 @@ for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cl
     app.command()(_command)
 
 
+@app.command()
+def demo(
+    once: bool = typer.Option(False, "--once", help="Play the scenarios once, print a summary and exit."),
+) -> None:
+    """Run the hub with every partner connector and a simulated system for each, and play the three themes."""
+    from schakel.deploy.demo import main as play
+    from schakel.settings import settings
+
+    raise typer.Exit(play(settings(), once=once))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
@@ -160,61 +161,58 @@ class Processor:
                 "schakel.event_type": str(event.type),
                 "schakel.sender": str(event.source),
             },
-        ):
-            decisions = self._decisions(event, consent, now)
+        ) as processing:
+            with self._tracer.start_as_current_span(_DECIDE_SPAN) as deciding:
+                decisions = self.policy.decide_all(event, consent, now)
+                deciding.set_attribute("schakel.candidates", len(decisions))
+            form = event.to_json()
+            envelope = cloudevent_headers(form, self.settings.source_urns)
             for decision in decisions:
-                messages.extend(self._deliver(accepted, decision, now))
+                if decision.outcome is Outcome.DENY:
+                    messages.append(self._lineage(accepted, decision, deciding, processing, now))
+                    continue
+                with self._tracer.start_as_current_span(
+                    f"{self.topics.egress(decision.recipient)} publish",
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.operation.type": "send",
+                        "messaging.destination.name": self.topics.egress(decision.recipient),
+                        "messaging.message.id": str(event.id),
+                        "schakel.recipient": str(decision.recipient),
+                        "schakel.outcome": str(decision.outcome),
+                        "schakel.fields_withheld": list(decision.fields_withheld),
+                    },
+                ) as publishing:
+                    messages.append(self._copy(accepted, decision, form, envelope))
+                    messages.append(self._lineage(accepted, decision, publishing, processing, now))
         return Routed(decisions, messages)
 
-    def _decisions(self, event: Event, consent: ConsentState, now: datetime) -> Sequence[Decision]:
-        with self._tracer.start_as_current_span(_DECIDE_SPAN) as span:
-            decisions = self.policy.decide_all(event, consent, now)
-            span.set_attribute("schakel.candidates", len(decisions))
-            return decisions
-
-    def _deliver(self, accepted: Accepted, decision: Decision, now: datetime) -> list[Message]:
-        messages: list[Message] = []
-        recipient = decision.recipient
-        with self._tracer.start_as_current_span(
-            f"{self.topics.egress(recipient)} publish",
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "send",
-                "messaging.destination.name": self.topics.egress(recipient),
-                "messaging.message.id": str(accepted.event.id),
-                "schakel.recipient": str(recipient),
-                "schakel.outcome": str(decision.outcome),
-                "schakel.fields_withheld": list(decision.fields_withheld),
-            },
-        ) as span:
-            if decision.outcome is not Outcome.DENY:
-                messages.append(self._copy(accepted, decision))
-            messages.append(self._lineage(accepted, decision, span, now))
-        return messages
-
-    def _copy(self, accepted: Accepted, decision: Decision) -> Message:
-        form = project(accepted.event, decision, self.pseudonymizer)
+    def _copy(self, accepted: Accepted, decision: Decision, form: dict[str, Any], envelope: Headers) -> Message:
+        projected = project(accepted.event, decision, self.pseudonymizer, form)
         headers: Headers = [
-            *cloudevent_headers(form, self.settings.source_urns),
+            *envelope,
             *trace_headers(),
             (RECIPIENT_HEADER, str(decision.recipient).encode()),
             (SUBJECT_HEADER, accepted.pseudonym.encode()),
             (OUTCOME_HEADER, str(decision.outcome).encode()),
         ]
-        key = form["subject"].get("pseudonym") or accepted.pseudonym
-        return Message(self.topics.egress(decision.recipient), str(key).encode(), self.codec.encode_json(form), headers)
+        key = str(projected["subject"]["pseudonym"]).encode()
+        return Message(self.topics.egress(decision.recipient), key, self.codec.encode_json(projected), headers)
 
-    def _lineage(self, accepted: Accepted, decision: Decision, span: trace.Span, now: datetime) -> Message:
+    def _lineage(
+        self, accepted: Accepted, decision: Decision, span: trace.Span, parent: trace.Span, now: datetime
+    ) -> Message:
+        """The lineage record of one decision; ``span`` carried it out (a publish, or the decision for a denial)."""
         event = accepted.event
         span_context = span.get_span_context()
-        parent = trace.get_current_span(context.get_current()).get_span_context()
+        parent_context = parent.get_span_context()
         record = LineageRecord(
             record_id=f"{event.id}/{decision.recipient}/{RecordKind.DECISION}",
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
-            parent_span_id=f"{parent.span_id:016x}" if parent.is_valid and parent != span_context else None,
+            parent_span_id=f"{parent_context.span_id:016x}" if parent_context.is_valid else None,
             name=_DECIDE_SPAN,
             status="ok",
             start_time=now,

@@ -103,9 +103,13 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
     assert {record.recipient for record in lineage} == {str(d.recipient) for d in routed.decisions}
     permitted = [d for d in routed.decisions if d.outcome is not Outcome.DENY]
     assert {m.topic for m in copies} == {f"unit.egress.{d.recipient}" for d in permitted}
+    spans_by_id = {f"{span.context.span_id:016x}": span for span in spans.get_finished_spans()}
     for record in lineage:
         assert record.trace_id == TRACE_ID, "lineage names the trace the source connector started"
         assert record.source_offset == 7
+        assert record.span_id in spans_by_id
+        assert record.parent_span_id in spans_by_id
+        assert spans_by_id[record.parent_span_id].name.endswith(" process")
 
     for copy in copies:
         traceparent = header(copy.headers, "traceparent")

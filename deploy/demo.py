@@ -1,0 +1,335 @@
+"""``schakel demo``: the whole hub at work on this machine, with a simulated system for every partner.
+
+It starts (on the broker at ``SCHAKEL_KAFKA_BOOTSTRAP``) a hub worker, the lineage ingest into the lineage store,
+and all eight partner connectors with their simulated partner systems, then plays realistic scenarios:
+
+- CTER, the person-centred approach: police signal -> referral by the municipality's safety domain -> the ZVH's
+  triage -> GGZ's consent and contribution -> the agreed plan -> probation's feedback;
+- an LVB signal from the social domain, with the person's consent;
+- a money-mule signal from the police, with the account number.
+
+Each step is submitted by a partner system in that partner's own words; what is shown comes back from the running
+system: the hub's decision per candidate recipient (from the ``lineage`` topic: outcome, fields sent and withheld,
+reasons), and the sink connector's delivery receipt once the partner system acknowledged the copy. ``--once`` plays
+the scenarios once, prints a summary and exits 0 when every permitted copy reached its partner system; without it,
+the scenarios are played again with new people until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.table import Table
+
+from schakel.connectors.running import RunningConnector, start_connector
+from schakel.lineage import LineageRecord, RecordKind
+from schakel.schemas import Organisation
+from schakel.schemas.examples import synthetic_bsn
+from schakel.settings import Settings
+from schakel.streams.topics import HubTopics, create_topics
+
+__all__ = ["Demo", "Step", "scenarios"]
+
+_WAIT = 45.0
+_NAMES = ("Sam de Vries", "Noor Jansen", "Daan Bakker", "Lotte Visser", "Milan Smit", "Sara Meijer")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One record a partner system emits, in the partner's own words."""
+
+    partner: Organisation
+    word: str
+    fields: dict[str, Any]
+    story: str
+
+
+def scenarios(rng: random.Random) -> list[tuple[str, list[Step]]]:
+    """The three themes, each about a new (synthetic) person."""
+
+    def person(theme: str) -> dict[str, Any]:
+        return {
+            "bsn": synthetic_bsn(rng),
+            "naam": rng.choice(_NAMES),
+            "geboortedatum": f"{rng.randrange(1990, 2009)}-0{rng.randrange(1, 10)}-1{rng.randrange(10)}",
+            "zaaknummer": f"ZVH-2026-{rng.randrange(10000):04d}",
+            "thema": theme,
+        }
+
+    cter, lvb, mule = person("cter"), person("lvb"), person("geldezel")
+    police, safety, zvh = Organisation.POLITIE, Organisation.GEMEENTE_VEILIGHEID, Organisation.ZVH
+    return [
+        (
+            "CTER - person-centred approach",
+            [
+                Step(
+                    police,
+                    "registratie",
+                    {
+                        **cter,
+                        "gedragsomschrijving": "Deelt oproepen tot geweld in besloten groepen.",
+                        "ideologie": "Jihadistisch gedachtegoed.",
+                        "urgentie": "hoog",
+                    },
+                    "the police register worrying behaviour",
+                ),
+                Step(safety, "aanmelding", dict(cter), "the municipality's safety domain refers the case"),
+                Step(zvh, "triage", dict(cter), "the ZVH accepts the case for case consultation"),
+                Step(
+                    Organisation.GGZ,
+                    "toestemming",
+                    {**cter, "wijziging": "gegeven", "ontvangers": "zvh;gemeente-veiligheid"},
+                    "the client consents to sharing with the ZVH and the safety domain",
+                ),
+                Step(Organisation.GGZ, "bijdrage", dict(cter), "GGZ contributes, on the client's consent"),
+                Step(zvh, "casusafspraken", dict(cter), "the case consultation agrees a plan"),
+                Step(Organisation.RECLASSERING, "terugkoppeling", dict(cter), "probation reports on its action"),
+            ],
+        ),
+        (
+            "LVB - criminal exploitation",
+            [
+                Step(
+                    Organisation.GEMEENTE_SOCIAAL,
+                    "toestemming",
+                    {**lvb, "wijziging": "gegeven", "ontvangers": "politie;zvh"},
+                    "the person consents to the police and the ZVH being told",
+                ),
+                Step(Organisation.GEMEENTE_SOCIAAL, "zorgsignaal", dict(lvb), "the social domain signals exploitation"),
+            ],
+        ),
+        (
+            "Money mules",
+            [Step(police, "registratie", dict(mule), "the police find an account lent to criminals")],
+        ),
+    ]
+
+
+@dataclass
+class _Watch:
+    """Lineage records by event id, as they arrive."""
+
+    decisions: dict[str, list[LineageRecord]] = field(default_factory=lambda: defaultdict(list))
+    receipts: dict[str, list[LineageRecord]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, record: LineageRecord) -> None:
+        bucket = self.decisions if record.kind is RecordKind.DECISION else self.receipts
+        if all(seen.record_id != record.record_id for seen in bucket[str(record.event_id)]):
+            bucket[str(record.event_id)].append(record)
+
+
+class Demo:
+    """The running system: hub worker, lineage ingest, connectors with their simulated partner systems."""
+
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self.settings = settings
+        self.console = console
+        self.topics = HubTopics.of(settings)
+        self.root = settings.data_dir / "demo"
+        self.watch = _Watch()
+        self.connectors: dict[Organisation, RunningConnector] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.totals: Counter[str] = Counter()
+        self.missing: list[str] = []
+
+    def _spawn(self, name: str, *args: str) -> None:
+        log = (self.root / f"{name}.log").open("ab")
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "schakel.cli", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        )
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(create_topics, self.settings)
+        self._spawn("hub", "run")
+        self._spawn("lineage-ingest", "lineage", "ingest", "--follow")
+        for org in Organisation:
+            running = await start_connector(org.value, settings=self.settings, simulate=self.root / "partners")
+            await running.wait_ready()
+            self.connectors[org] = running
+        self.console.print(
+            f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
+            f"running on {self.settings.kafka_bootstrap} (logs in {self.root})"
+        )
+
+    async def stop(self) -> None:
+        for running in self.connectors.values():
+            with contextlib.suppress(Exception):
+                await running.stop()
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                await asyncio.to_thread(process.wait, 30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    async def follow_lineage(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.topics.lineage,
+            **self.settings.kafka_client_config(),
+            group_id=f"schakel-demo-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        self.watch.add(LineageRecord.from_bytes(record.value))
+        finally:
+            await consumer.stop()
+
+    async def play(self, title: str, steps: list[Step]) -> None:
+        self.console.rule(f"[bold]{title}")
+        for step in steps:
+            await self._play(step)
+
+    async def _play(self, step: Step) -> None:
+        partner = self.connectors[step.partner].simulation
+        assert partner is not None
+        record = partner.example(step.word, **step.fields)
+        submission = await partner.submit(record)
+        self.totals["sent"] += 1
+        if not submission.accepted:
+            self.console.print(f"[red]{step.partner} could not submit {step.word}: {submission.reason}")
+            self.missing.append(f"{step.partner} {step.word}")
+            return
+        event_id = submission.event_id or str(partner.mapping.to_event(record).id)
+        decisions = await self._decisions(event_id)
+        expected = {record.recipient for record in decisions if record.outcome != "deny"}
+        receipts = await self._receipts(event_id, expected)
+        self._show(step, event_id, decisions, receipts)
+
+    async def _decisions(self, event_id: str) -> list[LineageRecord]:
+        """The hub's decisions for one event: wait for the first, then until none came for a second."""
+        deadline, count, stable_since = time.monotonic() + _WAIT, 0, time.monotonic()
+        while time.monotonic() < deadline:
+            now_count = len(self.watch.decisions[event_id])
+            if now_count != count:
+                count, stable_since = now_count, time.monotonic()
+            elif count and time.monotonic() - stable_since >= 1.0:
+                break
+            await asyncio.sleep(0.1)
+        return sorted(self.watch.decisions[event_id], key=lambda record: record.recipient)
+
+    async def _receipts(self, event_id: str, expected: set[str]) -> dict[str, LineageRecord]:
+        deadline = time.monotonic() + _WAIT
+        while time.monotonic() < deadline:
+            receipts = {record.recipient: record for record in self.watch.receipts[event_id]}
+            if expected <= receipts.keys():
+                return receipts
+            await asyncio.sleep(0.2)
+        return {record.recipient: record for record in self.watch.receipts[event_id]}
+
+    def _show(
+        self, step: Step, event_id: str, decisions: list[LineageRecord], receipts: dict[str, LineageRecord]
+    ) -> None:
+        kind = decisions[0].event_type if decisions else "?"
+        self.console.print(
+            f"\n[bold cyan]{step.partner}[/bold cyan] sends [bold]{step.word}[/bold] -> {kind} "
+            f"[dim]{event_id[:8]}[/dim]: {step.story}"
+        )
+        table = Table(show_edge=False, pad_edge=False, box=None)
+        for column in ("recipient", "decision", "sent", "withheld", "why", "delivered"):
+            table.add_column(column, overflow="fold")
+        for record in decisions:
+            receipt = receipts.get(record.recipient)
+            colour = {"permit": "green", "partial": "yellow", "deny": "red"}.get(record.outcome or "", "white")
+            delivered = "-" if record.outcome == "deny" else ("[green]yes[/green]" if receipt else "[red]no[/red]")
+            table.add_row(
+                record.recipient,
+                f"[{colour}]{record.outcome}[/{colour}]",
+                f"{len(record.fields_sent)} fields",
+                ", ".join(_short(name) for name in record.fields_withheld) or "-",
+                ", ".join(reason for reason in record.reasons if reason != "permitted") or "-",
+                delivered,
+            )
+            self.totals[str(record.outcome)] += 1
+            if record.outcome != "deny":
+                self.totals["delivered" if receipt else "not delivered"] += 1
+                if not receipt:
+                    self.missing.append(f"{event_id[:8]} -> {record.recipient}")
+        if not decisions:
+            self.missing.append(f"{event_id[:8]}: no decision")
+        self.console.print(table)
+        if decisions:
+            self.console.print(
+                f"  [dim]covenant {decisions[0].covenant_id or '-'}, trace {decisions[0].trace_id}; "
+                f"schakel lineage trace {event_id}[/dim]"
+            )
+
+    def summary(self) -> bool:
+        """Print the totals; True when every permitted copy reached its partner system."""
+        self.console.rule("[bold]summary")
+        received = {
+            str(org): len(running.simulation.received())
+            for org, running in self.connectors.items()
+            if running.simulation is not None
+        }
+        self.console.print(
+            f"events sent {self.totals['sent']}; decisions: permit {self.totals['permit']}, "
+            f"partial {self.totals['partial']}, deny {self.totals['deny']}; copies delivered "
+            f"{self.totals['delivered']}, not delivered {self.totals['not delivered']}"
+        )
+        self.console.print("received by each partner system: " + ", ".join(f"{k} {v}" for k, v in received.items()))
+        if self.missing:
+            self.console.print(f"[red]missing: {'; '.join(self.missing)}")
+        return not self.missing and self.totals["delivered"] > 0
+
+
+def _short(field_name: str) -> str:
+    return field_name.removeprefix("subject.")
+
+
+async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -> bool:
+    """Start everything, play the scenarios (once, or until cancelled), stop everything."""
+    console = Console()
+    demo = Demo(settings, console)
+    rng = random.Random(seed)
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await demo.start()
+        watcher = asyncio.create_task(demo.follow_lineage())
+        await asyncio.sleep(1.0)
+        while True:
+            for title, steps in scenarios(rng):
+                await demo.play(title, steps)
+            if once:
+                return demo.summary()
+            await asyncio.sleep(3.0)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await demo.stop()
+
+
+def main(settings: Settings, *, once: bool) -> int:
+    try:
+        ok = asyncio.run(run_demo(settings, once=once))
+    except KeyboardInterrupt:
+        return 0
+    return 0 if ok else 1
