@@ -149,7 +149,7 @@ async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> No
                     owed += per_event
                     while owed >= 1:
                         owed -= 1
-                        await producer.send(topics.lineage, record.value, key=record.key, headers=record.headers)
+                        await producer.send(topics.lineage, record.value, key=record.key, headers=list(record.headers))
             if batch:
                 await producer.flush()
                 await consumer.commit()
