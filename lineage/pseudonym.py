@@ -1,15 +1,13 @@
 """From a citizen's BSN to the subject pseudonym the lineage records carry.
 
 A BSN is checked (nine digits, 11-test) and pseudonymised before any lookup, with the same keyed function the hub
-uses (``schakel.consent.Pseudonymizer(key).subject(bsn)``, key = ``SCHAKEL_PSEUDONYM_KEY`` as UTF-8 bytes), so the
-store is only ever asked about a pseudonym. Error messages never contain the BSN.
+uses (``schakel.consent.Pseudonymizer(key).subject("bsn:" + bsn)``, key = ``SCHAKEL_PSEUDONYM_KEY`` as UTF-8
+bytes), so the store is only ever asked about a pseudonym. Error messages never contain the BSN.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from schakel.consent import Pseudonymizer
 from schakel.lineage.record import LineageError
 from schakel.settings import settings
 
@@ -29,13 +27,9 @@ def is_bsn(text: str) -> bool:
     return total % 11 == 0 and total != 0
 
 
-def _pseudonymizer(key: str | None) -> Any:
+def _pseudonymizer(key: str | None) -> Pseudonymizer:
     secret = key if key is not None else settings().pseudonym_key.get_secret_value()
-    consent = importlib.import_module("schakel.consent")
-    pseudonymizer = getattr(consent, "Pseudonymizer", None)
-    if pseudonymizer is None:
-        raise LineageError("schakel.consent.Pseudonymizer is not available: cannot pseudonymise a BSN")
-    return pseudonymizer(secret.encode())
+    return Pseudonymizer(secret.encode())
 
 
 def _checked(bsn: str) -> str:
@@ -46,18 +40,13 @@ def _checked(bsn: str) -> str:
 
 
 def subject_pseudonym(bsn: str, key: str | None = None) -> str:
-    """The hub-wide pseudonym of the subject with this BSN (the key defaults to ``SCHAKEL_PSEUDONYM_KEY``)."""
-    return str(_pseudonymizer(key).subject(_checked(bsn)))
+    """The hub-wide pseudonym of the subject with this BSN (the key defaults to ``SCHAKEL_PSEUDONYM_KEY``).
+
+    The hub keys a person by ``schakel.consent.subject_key``: ``bsn:<BSN>``; this derives the same pseudonym.
+    """
+    return _pseudonymizer(key).subject(f"bsn:{_checked(bsn)}")
 
 
 def subject_pseudonyms(bsn: str, key: str | None = None) -> tuple[str, ...]:
-    """Every pseudonym the hub may have filed this person under: of the bare BSN (the agreed contract) and of
-    ``bsn:<BSN>`` (the prefixed subject key ``schakel.consent.subject_key`` documents).
-
-    Both derive from the same BSN, so both name this person and nobody else (a case-keyed pseudonym derives from
-    ``case:<id>``, which is neither). Looking up both means the art. 15 report cannot come back empty merely
-    because the hub and this package disagree on the key's spelling - an empty report would be a false answer.
-    """
-    pseudonymizer = _pseudonymizer(key)
-    bsn = _checked(bsn)
-    return tuple(dict.fromkeys(str(pseudonymizer.subject(k)) for k in (bsn, f"bsn:{bsn}")))
+    """The pseudonyms to look this person up under (one: a person's events are keyed by the BSN when known)."""
+    return (subject_pseudonym(bsn, key),)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from schakel.consent import Pseudonymizer
 from schakel.lineage import LineagePosition, LineageRecord, open_store, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.cli import app
 from schakel.lineage.store import SQLITE_FILE
-from schakel.settings import settings
+from schakel.settings import Settings, settings
 from tests.lineage.factory import SUBJECT_B, decision, receipt
 
 BSN = "111222333"
@@ -106,15 +107,14 @@ def test_scan_exits_clean_on_a_clean_store(data_dir: Path) -> None:
     assert '{"findings": 0}' in result.output
 
 
-def test_subject_report_finds_the_person_under_either_spelling_of_the_subject_key(data_dir: Path) -> None:
-    bare, prefixed = subject_pseudonyms(BSN)
-    assert bare == subject_pseudonym(BSN)
-    assert bare != prefixed
-    other = subject_pseudonyms(OTHER_BSN)
-    assert not set(other) & {bare, prefixed}
+def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
+    (mine,) = subject_pseudonyms(BSN)
+    assert mine == Pseudonymizer(Settings().pseudonym_key.get_secret_value().encode()).subject(f"bsn:{BSN}")
+    (other,) = subject_pseudonyms(OTHER_BSN)
+    assert other != mine
     records = [
-        decision(subject=prefixed, recipient="reclassering", fields_sent=("contribution",)),
-        decision(subject=other[1], recipient="om", fields_sent=("iban",)),
+        decision(subject=mine, recipient="reclassering", fields_sent=("contribution",)),
+        decision(subject=other, recipient="om", fields_sent=("iban",)),
     ]
     with open_store(None, data_dir) as store:
         store.append([(r, None) for r in records])
@@ -122,4 +122,4 @@ def test_subject_report_finds_the_person_under_either_spelling_of_the_subject_ke
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert [p["recipient"] for p in report["partners"]] == ["reclassering"]
-    assert report["data_subject_ids"] == [bare, prefixed]
+    assert report["data_subject_ids"] == [mine]
