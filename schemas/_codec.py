@@ -29,7 +29,15 @@ from typing import Any, Literal
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from schakel.schemas._catalogue import NAMESPACE, EventType, SchemaVersion, catalogue, fingerprint, schema_versions
-from schakel.schemas._convert import Converter, compile_converter, explain, plain
+from schakel.schemas._convert import (
+    ConversionError,
+    Converter,
+    compile_decoder,
+    conversion_path,
+    explain,
+    json_schema,
+    plain,
+)
 from schakel.schemas._errors import DecodeError, EventInvalid, RegistryError, SchemaError, UnknownSchema
 from schakel.schemas._models import Event, event_id_label, parse_event
 from schakel.schemas._registry import SchemaRegistryClient
@@ -46,10 +54,6 @@ def record_name_strategy(event_type: EventType) -> str:
     return f"{NAMESPACE}.{event_type.value}"
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
 def _parse(schema: Any) -> dict[str, Any]:
     parsed: Any = parse_schema(schema)
     assert isinstance(parsed, dict)
@@ -62,10 +66,12 @@ class _Writer:
 
     event_type: EventType
     version: SchemaVersion
-    parsed: dict[str, Any]
+    parsed: dict[str, Any]  # the internal schema: JSON-form logical types, see _convert
     header: bytes
-    to_avro: Converter
-    fields: frozenset[str]
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -73,37 +79,43 @@ class _Reader:
     """Everything needed to read one writer schema into the current version of its type."""
 
     event_type: EventType
-    writer: dict[str, Any]
-    reader: dict[str, Any] | None  # None: the writer schema is the current one, no resolution needed
-    to_json: Converter
+    schema: Mapping[str, Any]  # the writer schema as published
+    writer: dict[str, Any]  # the writer schema without logical types
+    reader: dict[str, Any] | None  # the current schema without logical types; None when it is the writer schema
+    to_json: Converter  # the current schema's logical types to the JSON form, in place
+
+    def explain_conversion(self, body: bytes, error: ConversionError) -> str:
+        """Slow path after a value that its logical type cannot hold: which field, and what is wrong."""
+        current = _writers()[self.event_type].version.schema
+        try:
+            record = schemaless_reader(BytesIO(body), self.writer, self.reader)
+        except Exception:  # cannot happen after a successful first read; kept so the slow path never raises
+            return f"body: a value {error.rule}"
+        problem = conversion_path(dict(current), record)
+        return f"body: a value {error.rule}" if problem is None else f"{'.'.join(problem.path)}: {problem.rule}"
 
 
 @cache
 def _writers() -> Mapping[EventType, _Writer]:
-    writers = {}
-    for event_type, version in catalogue().items():
-        schema = plain(dict(version.schema))
-        to_avro = compile_converter(dict(version.schema), encode=True) or _identity
-        writers[event_type] = _Writer(
-            event_type,
-            version,
-            _parse(schema),
-            SINGLE_OBJECT_MAGIC + version.fingerprint,
-            to_avro,
-            frozenset(field["name"] for field in version.schema["fields"]),
+    return {
+        event_type: _Writer(
+            event_type, version, _parse(json_schema(dict(version.schema))), SINGLE_OBJECT_MAGIC + version.fingerprint
         )
-    return writers
+        for event_type, version in catalogue().items()
+    }
+
+
+@cache
+def _current_plain(event_type: EventType) -> tuple[dict[str, Any], Converter]:
+    schema = dict(_writers()[event_type].version.schema)
+    return _parse(plain(schema)), compile_decoder(schema) or _identity
 
 
 def _reader_for(event_type: EventType, writer_schema: Mapping[str, Any]) -> _Reader:
-    current = _writers()[event_type]
-    same = json.dumps(plain(dict(writer_schema)), sort_keys=True) == json.dumps(
-        plain(dict(current.version.schema)), sort_keys=True
-    )
-    to_json = compile_converter(dict(current.version.schema), encode=False) or _identity
-    if same:
-        return _Reader(event_type, current.parsed, None, to_json)
-    return _Reader(event_type, _parse(plain(dict(writer_schema))), current.parsed, to_json)
+    current, to_json = _current_plain(event_type)
+    if fingerprint(writer_schema) == _writers()[event_type].version.fingerprint:
+        return _Reader(event_type, writer_schema, current, None, to_json)
+    return _Reader(event_type, writer_schema, _parse(plain(dict(writer_schema))), current, to_json)
 
 
 @cache
@@ -170,9 +182,7 @@ class Codec:
         out = BytesIO()
         out.write(header)
         try:
-            if not writer.fields.issuperset(form):
-                raise ValueError("unknown field")
-            schemaless_writer(out, writer.parsed, writer.to_avro(form), strict_allow_default=True)
+            schemaless_writer(out, writer.parsed, form, strict_allow_default=True)
         except Exception:  # fastavro raises many kinds; each becomes one typed error below
             reasons = explain(dict(writer.version.schema), form) or ["record does not match the schema"]
             raise EventInvalid(
@@ -245,9 +255,9 @@ class Codec:
             raise DecodeError(f"{reader.event_type.value} event cannot be decoded", ["type: does not match the schema"])
         try:
             form: dict[str, Any] = reader.to_json(record)
-        except (ValueError, OverflowError, TypeError):
+        except ConversionError as error:
             raise DecodeError(
-                f"{reader.event_type.value} event cannot be decoded", ["body: a time or date is out of range"]
+                f"{reader.event_type.value} event cannot be decoded", [reader.explain_conversion(data[offset:], error)]
             ) from None
         return form
 

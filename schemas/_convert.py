@@ -1,74 +1,131 @@
-"""Between the JSON form and fastavro's records, compiled once per schema, and the explanation of a bad record.
+"""Between the JSON form and fastavro's records, and the explanation of a bad record.
 
-The codec hands fastavro a copy of each schema with the logical types removed (``_plain``): the bytes are the same
-(a logical type only annotates a primitive) and the fingerprint too (the Parsing Canonical Form drops logical types),
-but fastavro then neither builds ``datetime``/``UUID`` objects that the JSON form would turn back into strings nor
-checks them twice. The converters compiled here do the only work left: ISO-8601 times <-> microseconds since the
-epoch and ISO dates <-> days since the epoch, on exactly the fields that hold them.
+The JSON form holds times, dates and UUIDs as strings. Instead of copying each record in Python to turn them into
+``datetime``/``date``/``UUID`` objects that fastavro then turns into numbers, the writing side of the codec hands
+fastavro an *internal* copy of each schema (:func:`json_schema`) in which the logical types ``timestamp-micros``,
+``timestamp-millis``, ``date`` and ``uuid`` are renamed ``schakel-json-<name>``; this module registers fastavro
+custom logical types under those names that convert ISO-8601 strings to numbers and back directly. The bytes are the
+same - a logical type only annotates a primitive - and so is the fingerprint, because the Parsing Canonical Form drops
+logical types. Other users of fastavro in the process are not affected: the names are schakel's own.
 
-:func:`explain` runs only after a failure: it walks a record against its schema and names each field that breaks it
-and the rule, without the value.
+Reading takes the other road (:func:`compile_decoder`): fastavro reads with no logical types at all and a compiled
+converter visits only the fields that hold one; that measured faster than the custom logical types on that side.
+
+:func:`explain` runs only after an encoding failure: it walks a record against its (public) schema and names each
+field that breaks it and the rule, without the value. :func:`conversion_path` does the same after a decoding failure.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-__all__ = ["Converter", "compile_converter", "explain", "plain"]
+from fastavro.read import LOGICAL_READERS
+from fastavro.write import LOGICAL_WRITERS
 
-Converter = Callable[[Any], Any]
+__all__ = ["ConversionError", "compile_decoder", "conversion_path", "explain", "json_schema", "plain"]
+
+Converter = Callable[..., Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _LOGICAL = {"timestamp-micros", "timestamp-millis", "date", "uuid", "time-micros", "time-millis"}
+_PREFIX = "schakel-json-"
 
 
 def plain(schema: Any) -> Any:
     """``schema`` without logical types (JSON form of a schema in, JSON form out)."""
+    return _rename(schema, lambda schema: schema["type"])
+
+
+def json_schema(schema: Any) -> Any:
+    """``schema`` with its logical types replaced by schakel's JSON-form ones (see the module docstring)."""
+
+    def rename(schema: dict[str, Any]) -> Any:
+        if schema["logicalType"] in _ENCODERS:
+            return {**schema, "logicalType": _PREFIX + schema["logicalType"]}
+        return schema["type"]
+
+    return _rename(schema, rename)
+
+
+def _rename(schema: Any, logical: Callable[[dict[str, Any]], Any]) -> Any:
     if isinstance(schema, list):
-        return [plain(branch) for branch in schema]
+        return [_rename(branch, logical) for branch in schema]
     if isinstance(schema, dict):
         if schema.get("logicalType") in _LOGICAL and isinstance(schema.get("type"), str):
-            return schema["type"]
-        return {key: plain(value) if key in ("type", "fields", "items", "values") else value
+            return logical(schema)
+        return {key: _rename(value, logical) if key in ("type", "fields", "items", "values") else value
                 for key, value in schema.items()}  # fmt: skip
     return schema
 
 
-def _time_to_micros(value: str) -> int:
+class ConversionError(ValueError):
+    """A value that its logical type cannot hold; ``path`` is filled in by :func:`conversion_path`."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self.path: list[str] = []
+
+
+def _time_to_micros(value: str, *_: Any) -> int:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("naive time")
     return (parsed - _EPOCH) // _MICROSECOND
 
 
-def _micros_to_time(value: int) -> str:
-    return (_EPOCH_NAIVE + timedelta(microseconds=value)).isoformat() + "Z"
-
-
-def _millis_to_time(value: int) -> str:
-    return (_EPOCH_NAIVE + timedelta(milliseconds=value)).isoformat() + "Z"
-
-
-def _time_to_millis(value: str) -> int:
+def _time_to_millis(value: str, *_: Any) -> int:
     return _time_to_micros(value) // 1000
 
 
-def _date_to_days(value: str) -> int:
+def _date_to_days(value: str, *_: Any) -> int:
     return date.fromisoformat(value).toordinal() - _EPOCH_ORDINAL
 
 
-def _days_to_date(value: int) -> str:
-    return date.fromordinal(value + _EPOCH_ORDINAL).isoformat()
+# The canonical form, as every schakel writer produces it; anything else goes to the slower full parse.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
 
 
-def _uuid(value: str) -> str:
-    UUID(value)
+def _check_uuid(value: str, *_: Any) -> str:
+    if _CANONICAL_UUID(value) is None:
+        UUID(value)
+    return value
+
+
+def _micros_to_time(value: int, *_: Any) -> str:
+    try:
+        return (_EPOCH_NAIVE + timedelta(microseconds=value)).isoformat() + "Z"
+    except (OverflowError, ValueError):
+        raise ConversionError("is out of range for a time") from None
+
+
+def _millis_to_time(value: int, *_: Any) -> str:
+    try:
+        return (_EPOCH_NAIVE + timedelta(milliseconds=value)).isoformat() + "Z"
+    except (OverflowError, ValueError):
+        raise ConversionError("is out of range for a time") from None
+
+
+def _days_to_date(value: int, *_: Any) -> str:
+    try:
+        return date.fromordinal(value + _EPOCH_ORDINAL).isoformat()
+    except (OverflowError, ValueError):
+        raise ConversionError("is out of range for a date") from None
+
+
+def _read_uuid(value: str, *_: Any) -> str:
+    if _CANONICAL_UUID(value) is None:
+        try:
+            UUID(value)
+        except ValueError:
+            raise ConversionError("is not a UUID") from None
     return value
 
 
@@ -76,55 +133,126 @@ _ENCODERS: Mapping[str, Converter] = {
     "timestamp-micros": _time_to_micros,
     "timestamp-millis": _time_to_millis,
     "date": _date_to_days,
-    "uuid": _uuid,
+    "uuid": _check_uuid,
 }
 _DECODERS: Mapping[str, Converter] = {
     "timestamp-micros": _micros_to_time,
     "timestamp-millis": _millis_to_time,
     "date": _days_to_date,
+    "uuid": _read_uuid,
 }
+_PRIMITIVE_OF = {"timestamp-micros": "long", "timestamp-millis": "long", "date": "int", "uuid": "string"}
 
 
-def compile_converter(schema: Any, encode: bool, named: dict[str, Converter | None] | None = None) -> Converter | None:
-    """A function converting a datum of ``schema`` from the JSON form to fastavro's record (``encode``) or back, or
-    None where nothing needs converting. Encoding copies what it changes; decoding changes fastavro's fresh record in
-    place."""
+def _register() -> None:
+    # fastavro calls writers as f(datum, schema) and readers as f(datum, writer_schema, reader_schema)
+    for logical, primitive in _PRIMITIVE_OF.items():
+        LOGICAL_WRITERS[f"{primitive}-{_PREFIX}{logical}"] = _ENCODERS[logical]
+        LOGICAL_READERS[f"{primitive}-{_PREFIX}{logical}"] = _DECODERS[logical]
+
+
+_register()
+
+
+def compile_decoder(schema: Any, named: dict[str, Converter | None] | None = None) -> Converter | None:
+    """A function that turns a record read with :func:`plain` of ``schema`` into the JSON form, in place (ISO-8601
+    strings for times and dates, UUIDs checked); None where nothing needs converting.
+
+    For reading, this measured about 10% faster than letting fastavro call the custom logical types field by field:
+    only the few fields that hold a logical type are visited.
+    """
     named = {} if named is None else named
     if isinstance(schema, str):
         return named.get(schema) or named.get(schema.rsplit(".", 1)[-1])
     if isinstance(schema, list):
-        converters = [(branch, compile_converter(branch, encode, named)) for branch in schema]
-        active = [(branch, c) for branch, c in converters if c is not None]
+        branches = [compile_decoder(branch, named) for branch in schema]
+        active = [converter for converter in branches if converter is not None]
         if not active:
             return None
-        if len(schema) == 2 and "null" in schema and len(active) == 1:
-            inner = active[0][1]
-            return lambda value: None if value is None else inner(value)
-        raise ValueError("a union with more than one branch needing conversion is not supported")
+        if len(schema) != 2 or "null" not in schema:
+            raise ValueError("only [null, T] unions may hold logical types")
+        inner = active[0]
+        return lambda value: None if value is None else inner(value)
     kind = schema["type"]
     logical = schema.get("logicalType")
     if isinstance(kind, str) and logical is not None:
-        return (_ENCODERS if encode else _DECODERS).get(logical)
+        return _DECODERS.get(logical)
     if kind == "record":
-        fields: list[tuple[str, Converter]] = []
         full_name = _full_name(schema)
-        named[full_name] = None  # a recursive reference converts nothing further
-        for field in schema["fields"]:
-            converter = compile_converter(field["type"], encode, named)
-            if converter is not None:
-                fields.append((field["name"], converter))
-        result = _record_converter(tuple(fields), encode) if fields else None
-        named[full_name] = result
-        named[schema["name"]] = result
+        named[full_name] = named[schema["name"]] = None  # a recursive reference converts nothing further
+        fields = tuple(
+            (field["name"], converter)
+            for field in schema["fields"]
+            if (converter := compile_decoder(field["type"], named)) is not None
+        )
+        result = _record_decoder(fields) if fields else None
+        named[full_name] = named[schema["name"]] = result
         return result
     if kind == "array":
-        item = compile_converter(schema["items"], encode, named)
+        item = compile_decoder(schema["items"], named)
         return None if item is None else (lambda value: [item(entry) for entry in value])
     if kind == "map":
-        entry = compile_converter(schema["values"], encode, named)
-        return None if entry is None else (lambda value: {k: entry(v) for k, v in value.items()})
+        entry = compile_decoder(schema["values"], named)
+        return None if entry is None else (lambda value: {key: entry(item) for key, item in value.items()})
     if isinstance(kind, (dict, list)):
-        return compile_converter(kind, encode, named)
+        return compile_decoder(kind, named)
+    return None
+
+
+def _record_decoder(fields: tuple[tuple[str, Converter], ...]) -> Converter:
+    def decode_record(value: Any) -> Any:
+        for name, converter in fields:
+            value[name] = converter(value[name])
+        return value
+
+    return decode_record
+
+
+def conversion_path(schema: Any, record: Any, named: dict[str, Any] | None = None) -> ConversionError | None:
+    """After a failed read: read ``record`` (read with :func:`plain` of ``schema``) and return the first value its
+    logical type cannot hold, with its path; None when every value converts."""
+    named = {} if named is None else named
+    if isinstance(schema, str):
+        found = named.get(schema) or named.get(schema.rsplit(".", 1)[-1])
+        return None if found is None else conversion_path(found, record, named)
+    if isinstance(schema, list):
+        branches = [branch for branch in schema if branch != "null"]
+        return None if record is None or len(branches) != 1 else conversion_path(branches[0], record, named)
+    kind = schema["type"]
+    logical = schema.get("logicalType")
+    if isinstance(kind, str) and logical in _DECODERS:
+        try:
+            _DECODERS[logical](record)
+        except ConversionError as error:
+            return error
+        except (TypeError, ValueError):
+            return ConversionError(f"is not a valid {logical}")
+        return None
+    if kind == "record":
+        named[schema["name"]] = schema
+        named[_full_name(schema)] = schema
+        for field in schema["fields"]:
+            problem = conversion_path(field["type"], record.get(field["name"]), named)
+            if problem is not None:
+                problem.path.insert(0, field["name"])
+                return problem
+        return None
+    if kind == "array":
+        for index, entry in enumerate(record):
+            problem = conversion_path(schema["items"], entry, named)
+            if problem is not None:
+                problem.path.insert(0, str(index))
+                return problem
+        return None
+    if kind == "map":
+        for key, entry in record.items():
+            problem = conversion_path(schema["values"], entry, named)
+            if problem is not None:
+                problem.path.insert(0, str(key))
+                return problem
+        return None
+    if isinstance(kind, (dict, list)):
+        return conversion_path(kind, record, named)
     return None
 
 
@@ -132,26 +260,6 @@ def _full_name(schema: Mapping[str, Any]) -> str:
     name: str = schema["name"]
     namespace = schema.get("namespace")
     return f"{namespace}.{name}" if namespace and "." not in name else name
-
-
-def _record_converter(fields: tuple[tuple[str, Converter], ...], encode: bool) -> Converter:
-    if encode:
-
-        def encode_record(value: Any) -> Any:
-            out = dict(value)
-            for name, converter in fields:
-                if name in out:
-                    out[name] = converter(out[name])
-            return out
-
-        return encode_record
-
-    def decode_record(value: Any) -> Any:
-        for name, converter in fields:
-            value[name] = converter(value[name])
-        return value
-
-    return decode_record
 
 
 # ---- explanations (slow path, after a failure) ---------------------------------------------------------------------
