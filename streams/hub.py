@@ -57,6 +57,7 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         table_standby_replicas=1,
+        broker_credentials=_credentials(settings),
     )
     ingress = app.topic(
         *topics.all_ingress(),
@@ -136,3 +137,20 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
     app.timer(interval=5.0)(report_lag)
 
     return app
+
+
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """Faust's form of the SASL/SSL settings, for a secured production cluster."""
+    import ssl
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if settings.kafka_sasl_mechanism is None:
+        return faust.SSLCredentials(ssl.create_default_context())
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=ssl.create_default_context() if protocol == "SASL_SSL" else None,
+    )

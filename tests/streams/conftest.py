@@ -29,10 +29,12 @@ class Worker:
     log: Path
     process: subprocess.Popen[bytes] | None = None
 
+    metrics_port: int = 0
+
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "schakel.cli", "run"],
+                [sys.executable, "-m", "schakel.cli", "run", "--metrics-port", str(self.metrics_port)],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -139,8 +141,8 @@ class Hub:
     producer: KafkaProducer
     workers: list[Worker] = field(default_factory=list)
 
-    def worker(self) -> Worker:
-        worker = Worker(self.env, self.tmp / f"worker-{len(self.workers)}.log")
+    def worker(self, metrics_port: int = 0) -> Worker:
+        worker = Worker(self.env, self.tmp / f"worker-{len(self.workers)}.log", metrics_port=metrics_port)
         self.workers.append(worker)
         worker.start()
         return worker

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import struct
+import subprocess
+import sys
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,7 +116,8 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_the_stream_goes_on(hub: 
         hub.produce(message)
     hub.send(good)
     hub.flush()
-    hub.worker()
+    port = _free_port()
+    hub.worker(metrics_port=port)
 
     expected, _ = _expected(hub, [good])
     sink = hub.sink()
@@ -130,6 +136,28 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_the_stream_goes_on(hub: 
         assert letter.offset >= 0
     assert any(letter.error_class == "SpoofedSource" for letter in letters), reasons
     assert invalid_bsn_form["subject"]["bsn"] not in reasons, "a dead-letter reason must not echo personal data"
+
+    metrics = _scrape(port)
+    assert _metric(metrics, "schakel_dead_lettered_total") == len(bad)
+    assert _metric(metrics, "schakel_events_in_total") == len(bad) + 1
+    assert _metric(metrics, "schakel_delivered_total") == len(expected)
+    assert str(good.subject.bsn) not in metrics
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def _metric(text: str, name: str) -> float:
+    """The sum of a counter over its labels."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
 def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hub: Hub) -> None:
@@ -184,3 +212,42 @@ def test_a_withdrawal_stops_the_signal_that_follows_it_at_once(hub: Hub) -> None
     denial = next(r for r in lineage if r.event_id == second.id and r.recipient == "politie")
     assert denial.outcome == "deny"
     assert denial.reasons
+
+
+def test_two_workers_share_the_partitions_and_deliver_everything(hub: Hub) -> None:
+    events = [example_event(EventType.SIGNAL, theme=Theme.CTER) for _ in range(400)]
+    expected, _ = _expected(hub, events)
+    hub.worker()
+    hub.worker()
+    for event in events:
+        hub.send(event)
+    hub.flush()
+    sink = hub.sink()
+    sink.drain(until=len(expected), timeout=180)
+    sink.close()
+    assert sink.received.keys() == expected.keys(), hub.logs()
+    assert all(worker.process is not None and worker.process.poll() is None for worker in hub.workers)
+
+
+def test_send_and_tail_commands_work_as_a_partner_would(hub: Hub, tmp_path: Path) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.MONEY_MULE)
+    expected, _ = _expected(hub, [event])
+    recipient = sorted(recipient for _, recipient in expected)[0]
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event.to_json()))
+    hub.worker()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "schakel.cli", *args], env=hub.env, capture_output=True, text=True, timeout=120
+        )
+
+    sent = cli("send", "--as", str(event.source), str(event_file))
+    assert sent.returncode == 0, sent.stderr
+    assert str(event.id) in sent.stdout
+    tailed = cli("tail", "--to", recipient, "--count", "1", "--timeout", "60")
+    assert tailed.returncode == 0, tailed.stderr
+    assert [json.loads(line) for line in tailed.stdout.splitlines()] == [expected[(str(event.id), recipient)]]
+
+    refused = cli("send", "--as", "politie", str(tmp_path / "missing.json"))
+    assert refused.returncode != 0
