@@ -43,13 +43,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
 from schakel.consent.consent_state import ConsentState
 from schakel.consent.covenant import Covenant, Rule
 from schakel.consent.decision import Decision, Outcome, Reason
-from schakel.consent.legal import GENERAL, LEGAL_BASES, regime_of
+from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
 from schakel.schemas import Event, EventType, Organisation, Sensitivity, field_sensitivities
 
 __all__ = ["Policy"]
@@ -98,6 +99,19 @@ class _Outcome:
     reasons: tuple[Reason, ...]
 
 
+@cache
+def _type_fields(event_type: EventType) -> _TypeFields:
+    return _TypeFields(event_type)
+
+
+def _bases_for(rule: Rule, regime: Regime) -> dict[str, tuple[str, ...]]:
+    """The rule's citations that belong to the sender's regime, per category."""
+    return {
+        category: tuple(c for c in citations if regime in LEGAL_BASES[c].regimes)
+        for category, citations in rule.legal_basis.items()
+    }
+
+
 class _Entry:
     """One rule compiled for one (event type, sender): everything a decision needs, precomputed."""
 
@@ -117,25 +131,26 @@ class _Entry:
         "valid_until",
     )
 
-    def __init__(self, covenant: Covenant, rule_index: int, sender: Organisation, type_fields: _TypeFields) -> None:
-        rule = covenant.rules[rule_index]
+    def __init__(
+        self,
+        covenant: Covenant,
+        rule: Rule,
+        order: int,
+        span: tuple[datetime, datetime],
+        bases: dict[str, tuple[str, ...]],
+        type_fields: _TypeFields,
+    ) -> None:
         self.covenant_id = covenant.id
         self.covenant_version = covenant.version
         self.rule_id = rule.id
-        self.order = rule_index
+        self.order = order
         self.fields = frozenset(rule.fields)
-        # In UTC: comparing datetimes that share one tzinfo object skips utcoffset() (zoneinfo lookups).
-        self.valid_from = covenant.in_force_from.astimezone(UTC)
-        self.valid_until = covenant.in_force_until.astimezone(UTC)
+        self.valid_from, self.valid_until = span
         self.consent = rule.conditions.consent
         self.secrecy_grounds = frozenset(rule.conditions.secrecy_grounds)
         self.addressed = rule.conditions.addressed
         self.type_fields = type_fields
-        regime = regime_of(sender)
-        self.bases: dict[str, tuple[str, ...]] = {
-            category: tuple(c for c in citations if regime in LEGAL_BASES[c].regimes)
-            for category, citations in rule.legal_basis.items()
-        }
+        self.bases = bases
         self._cache: dict[frozenset[str], _Outcome] = {}
 
     def check(self, event: Any, recipient: Organisation, consent: ConsentState, at: datetime) -> Reason | None:
@@ -201,18 +216,21 @@ class Policy:
     def __init__(self, covenants: Iterable[Covenant]) -> None:
         self.covenants: tuple[Covenant, ...] = tuple(sorted(covenants, key=lambda c: (c.source, c.id)))
         self._by_id = {c.id: c for c in self.covenants}
-        self._types = {t: _TypeFields(t) for t in EventType}
+        self._types = {t: _type_fields(t) for t in EventType}
         self._unknown_names: dict[type, tuple[str, ...]] = {}
         self._last: _Read | None = None
         by_key: dict[_Key, list[_Entry]] = {}
         triples: set[tuple[EventType, Organisation, Organisation]] = set()
         receivers: dict[tuple[EventType, Organisation], dict[Organisation, list[tuple[datetime, datetime]]]] = {}
         for covenant_index, covenant in enumerate(self.covenants):
+            # In UTC: comparing datetimes that share one tzinfo object skips utcoffset() (zoneinfo lookups).
+            span = (covenant.in_force_from.astimezone(UTC), covenant.in_force_until.astimezone(UTC))
             for rule_index, rule in enumerate(covenant.rules):
+                order = covenant_index * 1_000_000 + rule_index
+                bases = {regime: _bases_for(rule, regime) for regime in {regime_of(s) for s in rule.senders}}
                 for event_type in rule.event_types:
                     for sender in rule.senders:
-                        entry = _Entry(covenant, rule_index, sender, self._types[event_type])
-                        entry.order = covenant_index * 1_000_000 + rule_index
+                        entry = _Entry(covenant, rule, order, span, bases[regime_of(sender)], self._types[event_type])
                         for recipient in rule.recipients:
                             if recipient == sender:
                                 continue
