@@ -112,6 +112,17 @@ def _bases_for(rule: Rule, regime: Regime) -> dict[str, tuple[str, ...]]:
     }
 
 
+def _merged(spans: list[tuple[datetime, datetime]]) -> tuple[tuple[datetime, datetime], ...]:
+    """The union of validity spans as few disjoint ones (many rules share one covenant's span)."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(set(spans)):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
 class _Entry:
     """One rule compiled for one (event type, sender): everything a decision needs, precomputed."""
 
@@ -244,7 +255,8 @@ class Policy:
         self._triples = frozenset(triples)
         self._receivers = {
             pair: tuple(
-                (org, tuple(spans)) for org, spans in sorted(by_org.items(), key=lambda kv: _ORGANISATION_ORDER[kv[0]])
+                (org, _merged(spans))
+                for org, spans in sorted(by_org.items(), key=lambda kv: _ORGANISATION_ORDER[kv[0]])
             )
             for pair, by_org in receivers.items()
         }
