@@ -32,6 +32,7 @@ from schakel.schemas._catalogue import NAMESPACE, EventType, SchemaVersion, cata
 from schakel.schemas._convert import (
     ConversionError,
     Converter,
+    array_paths,
     compile_decoder,
     conversion_path,
     explain,
@@ -68,6 +69,7 @@ class _Writer:
     version: SchemaVersion
     parsed: dict[str, Any]  # the internal schema: JSON-form logical types, see _convert
     header: bytes
+    arrays: tuple[tuple[str, ...], ...]  # paths of array fields, see _convert.array_paths
 
 
 def _identity(value: Any) -> Any:
@@ -99,7 +101,11 @@ class _Reader:
 def _writers() -> Mapping[EventType, _Writer]:
     return {
         event_type: _Writer(
-            event_type, version, _parse(json_schema(dict(version.schema))), SINGLE_OBJECT_MAGIC + version.fingerprint
+            event_type,
+            version,
+            _parse(json_schema(dict(version.schema))),
+            SINGLE_OBJECT_MAGIC + version.fingerprint,
+            array_paths(version.schema),
         )
         for event_type, version in catalogue().items()
     }
@@ -182,6 +188,12 @@ class Codec:
         out = BytesIO()
         out.write(header)
         try:
+            for path in writer.arrays:
+                value: Any = form
+                for key in path:
+                    value = value.get(key) if isinstance(value, Mapping) else None
+                if isinstance(value, (str, bytes, Mapping)):
+                    raise TypeError("not an array")
             schemaless_writer(out, writer.parsed, form, strict_allow_default=True)
         except Exception:  # fastavro raises many kinds; each becomes one typed error below
             reasons = explain(dict(writer.version.schema), form) or ["record does not match the schema"]

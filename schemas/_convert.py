@@ -26,7 +26,9 @@ from uuid import UUID
 from fastavro.read import LOGICAL_READERS
 from fastavro.write import LOGICAL_WRITERS
 
-__all__ = ["ConversionError", "compile_decoder", "conversion_path", "explain", "json_schema", "plain"]
+from schakel.schemas._errors import field_label
+
+__all__ = ["ConversionError", "array_paths", "compile_decoder", "conversion_path", "explain", "json_schema", "plain"]
 
 Converter = Callable[..., Any]
 
@@ -208,6 +210,27 @@ def _record_decoder(fields: tuple[tuple[str, Converter], ...]) -> Converter:
     return decode_record
 
 
+def array_paths(schema: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
+    """The paths, through records only, of the array fields of a record schema, e.g. ``("payload", "grantees")``.
+
+    fastavro writes any iterable as an array, so a string ``"ggz"`` would become ``["g", "g", "z"]``; the codec
+    checks these paths for a string or an object before it writes.
+    """
+    found: list[tuple[str, ...]] = []
+
+    def walk(record: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for field in record["fields"]:
+            kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
+            for kind in kinds:
+                if isinstance(kind, dict) and kind.get("type") == "array":
+                    found.append((*prefix, field["name"]))
+                elif isinstance(kind, dict) and kind.get("type") == "record":
+                    walk(kind, (*prefix, field["name"]))
+
+    walk(schema, ())
+    return tuple(found)
+
+
 def conversion_path(schema: Any, record: Any, named: dict[str, Any] | None = None) -> ConversionError | None:
     """After a failed read: read ``record`` (read with :func:`plain` of ``schema``) and return the first value its
     logical type cannot hold, with its path; None when every value converts."""
@@ -323,7 +346,8 @@ def _explain_record(schema: Mapping[str, Any], datum: Any, path: str, named: dic
         return [f"{where}: must be an object"]
     reasons = []
     names = {field["name"] for field in schema["fields"]}
-    reasons += [f"{path + '.' if path else ''}{key}: unknown field" for key in datum if key not in names]
+    prefix = f"{path}." if path else ""
+    reasons += [f"{prefix}{field_label(key)}: unknown field" for key in datum if key not in names]
     for field in schema["fields"]:
         sub = f"{path}.{field['name']}" if path else field["name"]
         if field["name"] not in datum:

@@ -6,11 +6,30 @@ the value: a BSN, a name or a text about a person must not reach a log through a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from schakel.errors import SchakelError
 
-__all__ = ["CompatibilityError", "DecodeError", "EventInvalid", "RegistryError", "SchemaError", "UnknownSchema"]
+__all__ = [
+    "CompatibilityError",
+    "DecodeError",
+    "EventInvalid",
+    "RegistryError",
+    "SchemaError",
+    "UnknownSchema",
+    "field_label",
+]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+
+def field_label(key: object) -> str:
+    """A key for an error message: shown when it looks like a field name, else withheld - a sender may put data
+    where a field name belongs."""
+    if isinstance(key, int):
+        return str(key)
+    return key if isinstance(key, str) and _IDENTIFIER.match(key) else "<field name withheld>"
 
 
 class SchemaError(SchakelError):

@@ -41,7 +41,7 @@ from pydantic import (
 )
 
 from schakel.schemas._catalogue import EventType, Organisation, Theme
-from schakel.schemas._errors import EventInvalid
+from schakel.schemas._errors import EventInvalid, field_label
 from schakel.schemas._rules import is_valid_bsn, is_valid_iban, normalise_iban
 
 __all__ = [
@@ -426,7 +426,7 @@ def validation_reasons(error: ValidationError) -> list[str]:
     """One ``<field path>: <rule>`` per problem, without the offending values."""
     reasons = []
     for problem in error.errors(include_input=False, include_url=False):
-        path = ".".join(str(part) for part in problem["loc"]) or "event"
+        path = ".".join(field_label(part) for part in problem["loc"]) or "event"
         message = _QUOTING_ERRORS.get(problem["type"], problem["msg"])
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
