@@ -87,6 +87,7 @@ _TEXT = {
         "also": "A rule that would send more did not apply: {why}.",
         "and": "and",
         "rule": "rule",
+        "accepts": "it accepts",
     },
     "nl": {
         "may": "{recipient} mag {fields} van deze {type} van {sender} ontvangen op grond van {covenant} regel {rule} "
@@ -102,6 +103,7 @@ _TEXT = {
         "also": "Een regel die meer zou verstrekken was niet van toepassing: {why}.",
         "and": "en",
         "rule": "regel",
+        "accepts": "wel aanvaard",
     },
 }
 
@@ -125,6 +127,10 @@ def explain(decision: Decision, event: Event, policy: Policy, lang: str = "en") 
     }
     condition_reasons = [r for r in decision.reasons if r in reason_text]
     why = "; ".join(reason_text[r].format(**names) for r in condition_reasons)
+    if Reason.SECRECY_GROUND_NOT_ACCEPTED in condition_reasons and decision.rule is not None:
+        rule = policy.covenant(decision.covenant_id or "").rule(decision.rule)
+        if rule.conditions.secrecy_grounds:
+            why += f" ({text['accepts']}: {', '.join(rule.conditions.secrecy_grounds)})"
     lines: list[str] = []
     if decision.outcome is Outcome.DENY:
         lines.append(text["nothing"].format(why=why or reason_text[Reason.NO_RULE].format(**names), **names))

@@ -145,3 +145,18 @@ def test_matrix_of_an_unknown_covenant(tmp_path: Path) -> None:
     result = runner.invoke(app, ["consent", "matrix", "--covenant", "nope"])
     assert result.exit_code == 2
     assert "no covenant 'nope'" in result.stderr
+
+
+def test_explain_names_the_secrecy_grounds_a_rule_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "ggz.json"
+    form = event_form(
+        EventType.INFORMATION_CONTRIBUTION, Org.GGZ, "cter-person-centred", payload={"secrecy_ground": "consent"}
+    )
+    path.write_text(json.dumps(form))
+    result = runner.invoke(
+        app, ["consent", "explain", "--event", str(path), "--to", "politie", "--at", "2026-06-01T12:00:00Z"]
+    )
+    assert result.exit_code == 0
+    assert "politie may receive nothing of this InformationContribution from ggz" in result.stdout
+    assert "(it accepts: legal_duty, conflict_of_duties)" in result.stdout
+    assert "cter rule 15" in result.stdout

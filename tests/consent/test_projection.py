@@ -96,3 +96,15 @@ def test_two_partners_cannot_link_their_pseudonyms(policy: Policy) -> None:
     assert len(copies) >= 2
     seen = [c["subject"]["pseudonym"] for c in copies]
     assert len(set(seen)) == len(seen)
+
+
+def test_projection_from_a_shared_form_leaves_it_alone(policy: Policy) -> None:
+    pseudonyms = Pseudonymizer(KEY)
+    event = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, "cter-person-centred")
+    form = event.to_json()
+    original = json.dumps(form, sort_keys=True)
+    copies = [project(event, d, pseudonyms, form) for d in policy.decide_all(event, ConsentState(), AT) if d.delivers]
+    assert len(copies) >= 2
+    assert json.dumps(form, sort_keys=True) == original
+    decisions = [d for d in policy.decide_all(event, ConsentState(), AT) if d.delivers]
+    assert copies == [project(event, d, pseudonyms) for d in decisions]
