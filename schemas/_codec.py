@@ -47,6 +47,7 @@ __all__ = ["SINGLE_OBJECT_MAGIC", "Codec", "WireFormat", "record_name_strategy"]
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 _CONFLUENT_MAGIC = 0
+_NOT_ARRAYS = (str, bytes, dict)
 WireFormat = Literal["single-object", "confluent"]
 
 
@@ -69,7 +70,7 @@ class _Writer:
     version: SchemaVersion
     parsed: dict[str, Any]  # the internal schema: JSON-form logical types, see _convert
     header: bytes
-    arrays: tuple[tuple[str, ...], ...]  # paths of array fields, see _convert.array_paths
+    arrays: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (record path, its array fields), see array_paths
 
 
 def _identity(value: Any) -> Any:
@@ -188,12 +189,14 @@ class Codec:
         out = BytesIO()
         out.write(header)
         try:
-            for path in writer.arrays:
+            for parent, names in writer.arrays:  # fastavro would write a string as an array of its characters
                 value: Any = form
-                for key in path:
-                    value = value.get(key) if isinstance(value, Mapping) else None
-                if isinstance(value, (str, bytes, Mapping)):
-                    raise TypeError("not an array")
+                for key in parent:
+                    value = value.get(key) if isinstance(value, dict) else None
+                if isinstance(value, dict):
+                    for name in names:
+                        if isinstance(value.get(name), _NOT_ARRAYS):
+                            raise TypeError("not an array")
             schemaless_writer(out, writer.parsed, form, strict_allow_default=True)
         except Exception:  # fastavro raises many kinds; each becomes one typed error below
             reasons = explain(dict(writer.version.schema), form) or ["record does not match the schema"]

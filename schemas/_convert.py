@@ -210,22 +210,26 @@ def _record_decoder(fields: tuple[tuple[str, Converter], ...]) -> Converter:
     return decode_record
 
 
-def array_paths(schema: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
-    """The paths, through records only, of the array fields of a record schema, e.g. ``("payload", "grantees")``.
+def array_paths(schema: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """The array fields of a record schema, grouped by the path (through records only) of the record holding them:
+    ``(((), ("addressees",)), (("payload",), ("grantees",)))``.
 
     fastavro writes any iterable as an array, so a string ``"ggz"`` would become ``["g", "g", "z"]``; the codec
-    checks these paths for a string or an object before it writes.
+    checks these fields for a string or an object before it writes.
     """
-    found: list[tuple[str, ...]] = []
+    found: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
 
     def walk(record: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        names = []
         for field in record["fields"]:
             kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
             for kind in kinds:
                 if isinstance(kind, dict) and kind.get("type") == "array":
-                    found.append((*prefix, field["name"]))
+                    names.append(field["name"])
                 elif isinstance(kind, dict) and kind.get("type") == "record":
                     walk(kind, (*prefix, field["name"]))
+        if names:
+            found.insert(0, (prefix, tuple(names)))
 
     walk(schema, ())
     return tuple(found)
