@@ -10,8 +10,9 @@ Judgement calls, written down:
 - **Regimes.** The police (``politie``) processes under the Wpg and the public prosecutor (``om``) under the Wjsg,
   not the AVG; every other partner under the AVG/UAVG. A basis belongs to one regime, or to all (the WGS, which
   governs the partnership itself, and the Wabb, which governs BSN use by everyone). A rule with several senders must
-  cite, for every category it lets pass, a basis in each sender's regime; a decision lists only the bases of the
-  actual sender's regime.
+  cite, for every category it lets pass, a basis in each sender's regime - for the sharing as such one of the
+  sender's own regime, which the WGS supplements but does not replace; a decision lists only the bases of the actual
+  sender's regime.
 - **Youth data** is not a special category in the AVG, but the catalogue labels it and children's data deserve the
   same care, so a rule that lets youth data pass must cite a youth basis too (fail-closed).
 - **The BSN** may be used only where a law provides for it (UAVG 46, Wabb 10), so a rule that lets ``subject.bsn``

@@ -48,7 +48,7 @@ import yaml
 
 from schakel.consent.covenant import SECRECY_GROUNDS, Conditions, Covenant, Rule
 from schakel.consent.errors import CovenantError
-from schakel.consent.legal import GENERAL, LEGAL_BASES, regime_of
+from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
 from schakel.schemas import EventType, Organisation, Sensitivity, field_sensitivities
 
 if TYPE_CHECKING:
@@ -363,7 +363,11 @@ def _rule(
     for category in (GENERAL, *needed):
         for sender in senders:
             regime = regime_of(sender)
-            if not any(regime in LEGAL_BASES[c].regimes for c in legal_basis.get(category, ())):
+            # The sharing as such needs a basis of the sender's own regime: the WGS (all regimes) supplements it.
+            fits = [LEGAL_BASES[c].regimes for c in legal_basis.get(category, ())]
+            if category == GENERAL:
+                fits = [regimes for regimes in fits if regimes != frozenset(Regime)]
+            if not any(regime in regimes for regimes in fits):
                 if category == GENERAL:
                     what = f"no general legal basis in the {regime.value} regime of sender '{sender.value}'"
                 else:

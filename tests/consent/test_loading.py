@@ -167,6 +167,15 @@ def test_police_sender_needs_a_police_law_basis(tmp_path: Path) -> None:
     assert any("'ideology' (belief)" in p and "Wpg regime" in p for p in problems)
 
 
+def test_the_partnership_law_does_not_replace_the_senders_own_regime(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["rules"][0].update({"from": ["politie"], "to": ["gemeente-veiligheid"], "fields": ["urgency"]})
+        d["rules"][0]["legal_basis"] = {"general": ["AVG 6(1)(e)", "WGS 2.1"]}
+
+    problem = _broken(tmp_path, change)
+    assert "rule 1: no general legal basis in the Wpg regime of sender 'politie'" in problem
+
+
 def test_invalid_date(tmp_path: Path) -> None:
     problem = _broken(tmp_path, lambda d: d.update({"valid_until": "2027-02-30"}))
     assert "'valid_until' is not a valid date" in problem
