@@ -175,7 +175,10 @@ def crc64_avro(data: bytes) -> int:
 def fingerprint(schema: Mapping[str, Any] | str) -> bytes:
     """The 8-byte fingerprint of a schema as single-object encoding writes it: CRC-64-AVRO of the Parsing
     Canonical Form, little-endian."""
-    canonical = to_parsing_canonical_form(schema if isinstance(schema, str) else dict(schema))
+    return _fingerprint(to_parsing_canonical_form(schema if isinstance(schema, str) else dict(schema)))
+
+
+def _fingerprint(canonical: str) -> bytes:
     return crc64_avro(canonical.encode("utf-8")).to_bytes(8, "little")
 
 
@@ -202,8 +205,7 @@ _RELEASED = re.compile(r"^(?P<type>[A-Za-z]+)\.v(?P<version>[1-9][0-9]*)\.avsc$"
 
 def _version(event_type: EventType, version: int, schema: dict[str, Any], released: bool) -> SchemaVersion:
     canonical = to_parsing_canonical_form(schema)
-    fp = crc64_avro(canonical.encode("utf-8")).to_bytes(8, "little")
-    return SchemaVersion(event_type, version, MappingProxyType(schema), canonical, fp, released)
+    return SchemaVersion(event_type, version, MappingProxyType(schema), canonical, _fingerprint(canonical), released)
 
 
 def load_released(folder: Traversable | Path) -> Mapping[EventType, tuple[SchemaVersion, ...]]:

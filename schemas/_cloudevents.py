@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from schakel.schemas._catalogue import NAMESPACE, EventType, Organisation
-from schakel.schemas._errors import DecodeError
+from schakel.schemas._errors import DecodeError, EventInvalid
 from schakel.schemas._models import Event
 
 __all__ = [
@@ -39,6 +39,9 @@ DEFAULT_SOURCE_URN_PREFIX = "urn:nld:zorg-en-veiligheid:"
 CONTENT_TYPE_SINGLE_OBJECT = "application/avro; encoding=single-object"
 CONTENT_TYPE_CONFLUENT = "application/vnd.confluent.avro"
 _TYPE_PREFIX = f"{NAMESPACE}."
+_TYPES = {_TYPE_PREFIX + t.value: t for t in EventType}
+_ORGANISATIONS = {o.value: o for o in Organisation}
+_BY_NAME = {t.value: t for t in EventType}
 
 
 def _configured_urns() -> Mapping[str, str]:
@@ -62,6 +65,18 @@ def cloudevent_headers(
 ) -> list[tuple[str, bytes]]:
     """The Kafka headers of the CloudEvents binary binding for an event (model or JSON form)."""
     form = event_or_form.to_json() if isinstance(event_or_form, Event) else event_or_form
+    reasons = [
+        f"{name}: {rule}"
+        for name, rule, ok in (
+            ("id", "required", bool(form.get("id"))),
+            ("time", "required", bool(form.get("time"))),
+            ("type", "must be an event type of the catalogue", form.get("type") in _BY_NAME),
+            ("source", "must be an organisation code", form.get("source") in _ORGANISATIONS),
+        )
+        if not ok
+    ]
+    if reasons:
+        raise EventInvalid("cannot make CloudEvents headers", reasons)
     return [
         ("ce_specversion", SPEC_VERSION.encode()),
         ("ce_id", str(form["id"]).encode()),
@@ -111,10 +126,8 @@ def read_cloudevent_headers(
             reasons.append("ce_id: must be a UUID")
     raw_type = found.get("ce_type", "")
     if raw_type:
-        name = raw_type.removeprefix(_TYPE_PREFIX)
-        if raw_type.startswith(_TYPE_PREFIX) and name in EventType.__members__.values():
-            event_type = EventType(name)
-        else:
+        event_type = _TYPES.get(raw_type)
+        if event_type is None:
             reasons.append("ce_type: not an event type of the catalogue")
     try:
         time = datetime.fromisoformat(found.get("ce_time", ""))
@@ -127,7 +140,7 @@ def read_cloudevent_headers(
         raise DecodeError("CloudEvents headers are invalid", reasons)
     urns = _configured_urns() if source_urns is None else source_urns
     by_urn = {DEFAULT_SOURCE_URN_PREFIX + o.value: o for o in Organisation}
-    by_urn |= {urn: Organisation(code) for code, urn in urns.items() if code in Organisation.__members__.values()}
+    by_urn |= {urn: _ORGANISATIONS[code] for code, urn in urns.items() if code in _ORGANISATIONS}
     source = found["ce_source"]
     return CloudEventAttributes(
         SPEC_VERSION, event_id, event_type, source, by_urn.get(source), time, found.get("content-type")

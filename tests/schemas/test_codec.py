@@ -210,3 +210,15 @@ def test_read_cloudevent_headers_names_what_is_wrong() -> None:
     for expected in ("ce_specversion: must be 1.0", "ce_id: must be a UUID", "ce_type: not an event type",
                      "ce_source: missing", "ce_time: missing"):  # fmt: skip
         assert expected in message
+
+
+def test_cloudevent_headers_of_a_broken_form() -> None:
+    with pytest.raises(EventInvalid) as caught:
+        cloudevent_headers({"type": "Gossip", "source": "nasa"}, source_urns={})
+    for expected in (
+        "id: required",
+        "time: required",
+        "type: must be an event type",
+        "source: must be an organisation",
+    ):
+        assert expected in str(caught.value)
