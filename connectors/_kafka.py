@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schakel.settings import Settings
 
@@ -35,6 +36,20 @@ def consumer(settings: Settings, *topics: str, group_id: str | None, client_id: 
         auto_offset_reset="earliest",
         **extra,
     )
+
+
+async def partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 30.0) -> list[TopicPartition]:
+    """The partitions of ``topic`` (empty when it does not appear within ``timeout`` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        cluster = await consumer._client.fetch_all_metadata()
+        found = cluster.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        if loop.time() > deadline:
+            return []
+        await asyncio.sleep(0.2)
 
 
 def group_id(settings: Settings, org: str) -> str:

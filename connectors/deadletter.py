@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import TopicPartition
-
 from schakel.connectors import _kafka
 from schakel.settings import Settings
 from schakel.streams.records import DeadLetter, Headers, Message, header
@@ -89,7 +87,7 @@ async def resend(
     resent: list[str] = []
     scanned = 0
     try:
-        partitions = await _partitions(consumer, topics.dlq, timeout)
+        partitions = await _kafka.partitions(consumer, topics.dlq, timeout)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -123,18 +121,3 @@ async def resend(
         await producer.stop()
         await consumer.stop()
     return ResendReport(resent=tuple(resent), scanned=scanned)
-
-
-async def _partitions(consumer: object, topic: str, timeout: float) -> list[TopicPartition]:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        found = consumer.partitions_for_topic(topic)  # type: ignore[attr-defined]
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        if loop.time() > deadline:
-            return []
-        await consumer._client.force_metadata_update()  # type: ignore[attr-defined]
-        await asyncio.sleep(0.1)

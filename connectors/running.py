@@ -38,12 +38,12 @@ __all__ = ["RunningConnector", "simulation_for", "start_connector"]
 _log = logging.getLogger(__name__)
 
 
-def simulation_for(name: str, state_root: Path) -> SimulatedPartner:
-    """A handle on connector ``name``'s simulated partner system under ``state_root`` (any process may hold one)."""
-    connector = load(name)
-    if connector.simulation is None:
-        raise ConnectorConfigError(f"connector {name} ships no simulated partner system")
-    return connector.simulation(state_root / name)
+def simulation_for(connector: str | Connector[Any], state_root: Path) -> SimulatedPartner:
+    """A handle on a connector's simulated partner system under ``state_root`` (any process may hold one)."""
+    loaded = load(connector) if isinstance(connector, str) else connector
+    if loaded.simulation is None:
+        raise ConnectorConfigError(f"connector {loaded.name} ships no simulated partner system")
+    return loaded.simulation(state_root / loaded.name)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class RunningConnector:
 
 
 async def start_connector(
-    name: str,
+    name: str | Connector[Any],
     *,
     settings: Settings,
     config: Mapping[str, Any] | None = None,
@@ -118,18 +118,21 @@ async def start_connector(
     metrics_port: int | None = None,
     session_timeout_ms: int = 10_000,
 ) -> RunningConnector:
-    """Start connector ``name``: config from ``config`` (merged over the simulation's), ``config_path``, or its config
-    file; with ``simulate``, its simulated partner system under ``simulate/<name>`` too. Creates the topics it needs."""
-    connector = load(name)
+    """Start a connector (by entry-point name, or the object).
+
+    Its config comes from ``config`` (merged over the simulation's), ``config_path``, or its config file; with
+    ``simulate``, its simulated partner system runs too, under ``simulate/<name>``. Creates the topics it needs.
+    """
+    connector = load(name) if isinstance(name, str) else name
     simulation: SimulatedPartner | None = None
     data: dict[str, Any] = {}
     if simulate is not None:
-        simulation = simulation_for(name, simulate)
+        simulation = simulation_for(connector, simulate)
         data = simulation.connector_config()
     if config_path is None and config is None and simulate is None:
-        config_path = config_file(settings, name)
+        config_path = config_file(settings, connector.name)
         if config_path is None:
-            raise ConnectorConfigError(f"connector {name} has no config file; give --config or --simulate")
+            raise ConnectorConfigError(f"connector {connector.name} has no config file; give --config or --simulate")
     validated = (
         load_config(connector, config_path) if config_path is not None else connector.config(_merge(data, config or {}))
     )

@@ -3,7 +3,8 @@
 Every simulated system keeps its state on disk under one state directory, so the process that runs the connector
 (``schakel connectors run ORG --simulate``) and the process that drives the demo or a test can both use it:
 ``submit`` makes the partner system emit a record, ``received`` reads what the hub delivered to it (in arrival
-order, duplicates included - a partner system counts every delivery it got), ``set_available`` takes it down and
+order; each system honours the idempotency key the sink passes on, as real partner systems should),
+``set_available`` takes it down and
 brings it back. ``connector_config`` is the connector configuration that points at this system.
 
 - :class:`SimulatedHttpPartner`: posts signed records to the connector's webhook; runs an HTTP service that receives
@@ -87,7 +88,7 @@ class SimulatedPartner(ABC):
 
     @abstractmethod
     def received(self) -> list[dict[str, Any]]:
-        """Every document the hub delivered to this system, in arrival order, duplicates included."""
+        """Every copy the hub delivered to this system, in arrival order (the system keeps each copy once)."""
 
     @abstractmethod
     def set_available(self, available: bool) -> None:
@@ -143,6 +144,8 @@ class SimulatedHttpPartner(SimulatedPartner):
         self._runner: web.AppRunner | None = None
         self._log = state_dir / "received.jsonl"
         self._down = state_dir / "down"
+        self._latency = state_dir / "latency"
+        self._seen: set[str | None] | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -175,11 +178,31 @@ class SimulatedHttpPartner(SimulatedPartner):
         body = await request.read()
         if request.headers.get(SIGNATURE_HEADER) != sign(self.facts["delivery_secret"], body):
             return web.json_response({"error": "bad signature"}, status=401)
+        if self._latency.exists():
+            await asyncio.sleep(float(self._latency.read_text() or 0))
         document = json.loads(body)
-        entry = {"idempotency_key": request.headers.get("Idempotency-Key"), "document": document}
+        key = request.headers.get("Idempotency-Key")
+        if self._seen is None:
+            self._seen = {entry.get("idempotency_key") for entry in self._entries()}
+        entry = {"idempotency_key": key, "duplicate": key in self._seen, "document": document}
+        self._seen.add(key)
         with open(self._log, "a", encoding="utf-8") as log:
             log.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        return web.json_response({"ontvangen": True}, status=200)
+        return web.json_response({"ontvangen": True, "herhaling": entry["duplicate"]}, status=200)
+
+    def set_latency(self, seconds: float) -> None:
+        """Make the partner's service answer this much slower (a slow partner)."""
+        self._latency.write_text(str(seconds))
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if not self._log.exists():
+            return []
+        lines = self._log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def attempts(self) -> int:
+        """Every POST the service accepted, repeats (same Idempotency-Key) included."""
+        return len(self._entries())
 
     async def submit(self, record: Mapping[str, Any]) -> Submission:
         body = json.dumps(dict(record), ensure_ascii=False).encode()
@@ -204,10 +227,8 @@ class SimulatedHttpPartner(SimulatedPartner):
         return Submission(False, status, error=answer.get("error"), reason=answer.get("reason"))
 
     def received(self) -> list[dict[str, Any]]:
-        if not self._log.exists():
-            return []
-        lines = self._log.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line)["document"] for line in lines if line.strip()]
+        """What the partner system holds: each copy once (like a real API, it honours the Idempotency-Key)."""
+        return [entry["document"] for entry in self._entries() if not entry.get("duplicate")]
 
     def set_available(self, available: bool) -> None:
         if available:

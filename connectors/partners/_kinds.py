@@ -56,7 +56,11 @@ def _mapper(mapping: RecordMapping, config: PartnerConfig) -> Any:
     return to_event
 
 
-def http_connector(mapping: RecordMapping, config_model: type[HttpPartnerConfig], description: str) -> Connector[Any]:
+def http_connector(
+    mapping: RecordMapping, config_model: type[HttpPartnerConfig], description: str, *, name: str | None = None
+) -> Connector[Any]:
+    """A connector over this transport; ``name`` defaults to the organisation code."""
+
     def source(config: HttpPartnerConfig) -> Source:
         return WebhookSource(config.webhook, _mapper(mapping, config))
 
@@ -67,7 +71,7 @@ def http_connector(mapping: RecordMapping, config_model: type[HttpPartnerConfig]
         return SimulatedHttpPartner(mapping, state_dir)
 
     return Connector(
-        name=mapping.organisation.value,
+        name=name or mapping.organisation.value,
         organisation=mapping.organisation.value,
         description=description,
         config_model=config_model,
@@ -78,8 +82,10 @@ def http_connector(mapping: RecordMapping, config_model: type[HttpPartnerConfig]
 
 
 def filedrop_connector(
-    mapping: RecordMapping, config_model: type[FileDropPartnerConfig], description: str
+    mapping: RecordMapping, config_model: type[FileDropPartnerConfig], description: str, *, name: str | None = None
 ) -> Connector[Any]:
+    """A connector over this transport; ``name`` defaults to the organisation code."""
+
     def source(config: FileDropPartnerConfig) -> Source:
         return FileDropSource(config.inbound, _mapper(mapping, config))
 
@@ -90,7 +96,7 @@ def filedrop_connector(
         return SimulatedFileDropPartner(mapping, state_dir)
 
     return Connector(
-        name=mapping.organisation.value,
+        name=name or mapping.organisation.value,
         organisation=mapping.organisation.value,
         description=description,
         config_model=config_model,
@@ -101,8 +107,10 @@ def filedrop_connector(
 
 
 def database_connector(
-    mapping: RecordMapping, config_model: type[DatabasePartnerConfig], description: str
+    mapping: RecordMapping, config_model: type[DatabasePartnerConfig], description: str, *, name: str | None = None
 ) -> Connector[Any]:
+    """A connector over this transport; ``name`` defaults to the organisation code."""
+
     def source(config: DatabasePartnerConfig) -> Source:
         return OutboxSource(config.outbox, _mapper(mapping, config))
 
@@ -113,7 +121,7 @@ def database_connector(
         return SimulatedDatabasePartner(mapping, state_dir)
 
     return Connector(
-        name=mapping.organisation.value,
+        name=name or mapping.organisation.value,
         organisation=mapping.organisation.value,
         description=description,
         config_model=config_model,

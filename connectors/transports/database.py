@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -35,6 +37,8 @@ from schakel.connectors.contract import Delivery, PartnerRecord, Settlement, Sin
 from schakel.connectors.errors import RecordRejected, TransientDeliveryError
 
 __all__ = ["OUTBOX_DDL", "DatabaseConfig", "InboxTableSink", "OutboxSource", "inbox_ddl"]
+
+_log = logging.getLogger(__name__)
 
 OUTBOX_DDL = (
     "CREATE TABLE IF NOT EXISTS {table} (id {pk}, record TEXT NOT NULL, created_at TEXT, "
@@ -69,7 +73,7 @@ class DatabaseConfig(BaseModel):
     def sqlite_path(self) -> Path:
         if not self.url.startswith("sqlite:///"):
             raise ValueError("not a sqlite:/// url")
-        return Path(self.url.removeprefix("sqlite://"))
+        return Path(self.url.removeprefix("sqlite:///"))  # sqlite:///relative, sqlite:////absolute
 
 
 class _Database:
@@ -91,7 +95,7 @@ class _Database:
             path = self.config.sqlite_path
             if not self._create and not path.exists():
                 raise sqlite3.OperationalError("database file is missing")
-            uri = f"file:{path}?mode={'rwc' if self._create else 'rw'}"
+            uri = f"file:{quote(str(path.resolve()))}?mode={'rwc' if self._create else 'rw'}"
             self._sqlite = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
 
     async def close(self) -> None:
@@ -140,7 +144,8 @@ class OutboxSource(Source):
                     "ORDER BY id LIMIT ?",
                     (self._after, self.config.batch),
                 )
-            except Exception:  # the partner database is away: try again later
+            except Exception as error:  # the partner database is away: try again later
+                _log.warning("outbox %s unreadable (%s); retrying", table, type(error).__name__)
                 await self._db.close()
                 await asyncio.sleep(self.config.poll_interval)
                 continue

@@ -1,0 +1,136 @@
+"""``schakel connectors list|new|run|resend``: what is installed, a new connector package, running one, resending."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schakel.connectors.errors import ConnectorError
+from schakel.connectors.registry import config_dir, config_file, installed, load
+from schakel.settings import settings
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Connectors: the partner systems' way in and out of the hub (entry-point group schakel.connectors).",
+    no_args_is_help=True,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {error}", highlight=False)
+    return typer.Exit(1)
+
+
+@app.command("list")
+def list_connectors() -> None:
+    """Show the installed connectors, and whether each has a config file."""
+    table = Table("name", "organisation", "what", "package", "configured")
+    found = installed()
+    for entry in found:
+        try:
+            connector = load(entry.name)
+            organisation, what = connector.organisation, connector.description
+        except ConnectorError as error:
+            organisation, what = "?", f"[red]broken: {error}[/red]"
+        path = config_file(settings(), entry.name)
+        table.add_row(entry.name, organisation, what, entry.distribution or "?", str(path) if path else "-")
+    _out.print(table)
+    _out.print(f"{len(found)} installed; config files are read from {config_dir(settings())}", highlight=False)
+
+
+@app.command()
+def new(
+    name: str = typer.Argument(..., help="Connector name, e.g. 'veilig-thuis' (lowercase, hyphens)."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Where to create the package folder."),
+    organisation: str = typer.Option("", help="Organisation code it serves (default: the name)."),
+) -> None:
+    """Scaffold a connector package (source, sink, config, simulated partner, contract tests)."""
+    from schakel.connectors.scaffold import scaffold
+
+    try:
+        root = scaffold(name, directory, organisation=organisation or name)
+    except ConnectorError as error:
+        raise _fail(error) from error
+    _out.print(f"created {root}", highlight=False)
+    _out.print(f"next: pip install -e {root} && pytest {root / 'tests'}", highlight=False)
+
+
+@app.command()
+def run(
+    name: str = typer.Argument(..., help="The connector (see `schakel connectors list`)."),
+    config: Path | None = typer.Option(None, "--config", help="Config file (YAML/JSON); default: the config dir."),
+    simulate: bool = typer.Option(False, "--simulate", help="Run against the connector's simulated partner system."),
+    state_dir: Path | None = typer.Option(None, help="Where simulated partner systems keep their state."),
+    source: bool = typer.Option(True, "--source/--no-source", help="Run the source (partner -> hub)."),
+    sink: bool = typer.Option(True, "--sink/--no-sink", help="Run the sink (hub -> partner)."),
+    metrics_port: int | None = typer.Option(None, help="Serve /healthz and /metrics on this port."),
+    session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
+) -> None:
+    """Run a connector until SIGTERM or Ctrl-C."""
+    from schakel.connectors.running import start_connector
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(ImportError):
+        from schakel.streams.telemetry import configure_tracing
+
+        configure_tracing(f"schakel-connector-{name}")
+    the_settings = settings()
+    simulate_root = (state_dir or the_settings.data_dir / "simulation") if simulate else None
+
+    async def main() -> None:
+        running = await start_connector(
+            name,
+            settings=the_settings,
+            config_path=config,
+            simulate=simulate_root,
+            source=source,
+            sink=sink,
+            metrics_port=metrics_port,
+            session_timeout_ms=session_timeout_ms,
+        )
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopped.set)
+        try:
+            await running.wait_ready(timeout=60)
+            where = f" (metrics on port {running.metrics_port})" if running.metrics_port else ""
+            _out.print(f"connector {name} running{where}", highlight=False)
+            waiter = asyncio.create_task(stopped.wait())
+            runners = asyncio.create_task(running.run_until_stopped())
+            done, _ = await asyncio.wait({waiter, runners}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if runners in done:
+                runners.result()
+            else:
+                runners.cancel()
+        finally:
+            await running.stop()
+
+    try:
+        asyncio.run(main())
+    except ConnectorError as error:
+        raise _fail(error) from error
+    _out.print(f"connector {name} stopped", highlight=False)
+
+
+@app.command()
+def resend(
+    to: str = typer.Option(..., "--to", help="The recipient organisation whose dead-lettered copies to resend."),
+    event_id: str | None = typer.Option(None, help="Only this event."),
+) -> None:
+    """Put a recipient's dead-lettered copies back on its egress topic (its sink drops what was delivered since)."""
+    from schakel.connectors.deadletter import resend as resend_copies
+
+    report = asyncio.run(resend_copies(settings(), to, event_id=event_id))
+    _out.print(f"resent {len(report.resent)} of {report.scanned} dead letters to {to}", highlight=False)

@@ -1,0 +1,411 @@
+"""The contract test kit: an abstract pytest test case every connector subclasses to prove it honours the contract.
+
+::
+
+    from schakel.connectors.testing import ConnectorContract
+    from my_connector import CONNECTOR
+
+    class TestMyConnector(ConnectorContract):
+        connector = CONNECTOR
+
+Each test runs the connector in-process against a real Kafka broker (``SCHAKEL_KAFKA_BOOTSTRAP``, default
+127.0.0.1:9092) and its own simulated partner system, under a unique topic prefix and a temporary data dir. It
+proves: the source puts the mapped event on ``ingress.<org>`` (key = subject pseudonym, CloudEvents headers); the
+sink delivers egress copies in per-subject order and writes a receipt for each; a duplicate is dropped; a partner that
+is down is retried until it is back; past the maximum a copy is dead-lettered with its reason (no personal data in
+headers) and can be resent; bad partner input gets a clear error and affects nothing else.
+
+Override :meth:`ConnectorContract.check_event` for connector-specific assertions on the mapped event, and the
+``contract_bootstrap`` fixture to start a broker first (this project's tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schakel.connectors import _kafka
+from schakel.connectors.contract import Connector
+from schakel.connectors.deadletter import resend
+from schakel.connectors.running import RunningConnector, start_connector
+from schakel.connectors.simulation import SimulatedPartner
+from schakel.consent import Pseudonymizer
+from schakel.consent import subject_key as key_of_subject
+from schakel.schemas import Codec, Event, EventType, Organisation, cloudevent_headers, parse_event
+from schakel.schemas.examples import example_form
+from schakel.settings import Settings
+from schakel.streams.records import Message, header
+from schakel.streams.topics import HubTopics, create_topics
+
+__all__ = [
+    "FAST_RETRY",
+    "ConnectorContract",
+    "egress_message",
+    "eventually",
+    "projected_form",
+    "read_topic",
+    "write",
+]
+
+FAST_RETRY: Mapping[str, Any] = {"initial_backoff": 0.05, "max_backoff": 0.2, "multiplier": 2.0, "jitter": 0.5}
+_TIMEOUT = 45.0
+
+
+async def eventually(check: Callable[[], Any], timeout: float = _TIMEOUT, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+        value = check()
+    return value
+
+
+async def read_topic(
+    settings: Settings, topic: str, count: int, *, timeout: float = _TIMEOUT, where: Callable[[Any], bool] | None = None
+) -> list[Any]:
+    """The first ``count`` records of ``topic`` (matching ``where``), read from the beginning without a group."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        partitions = await _kafka.partitions(consumer, topic, timeout)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                found.extend(r for r in records if where is None or where(r))
+    finally:
+        await consumer.stop()
+    if len(found) < count:
+        raise AssertionError(f"{topic}: {len(found)} of {count} records within {timeout}s")
+    return found
+
+
+async def write(settings: Settings, *messages: Message) -> None:
+    """Produce messages and wait for the broker's acknowledgement."""
+    producer = AIOKafkaProducer(**settings.kafka_client_config(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send_and_wait(message.topic, key=message.key, value=message.value, headers=message.headers)
+    finally:
+        await producer.stop()
+
+
+def projected_form(
+    event_type: EventType | str = EventType.SIGNAL,
+    *,
+    recipient: str,
+    settings: Settings,
+    subject_key: str,
+    withheld: tuple[str, ...] = (),
+    seed: int | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A projected copy's JSON form as the hub writes it for ``recipient``: BSN removed, recipient pseudonym set,
+    ``withheld`` payload fields null."""
+    form = parse_event(example_form(event_type, seed=seed, **overrides)).to_json()
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+    form["subject"] = {
+        **form["subject"],
+        "bsn": None,
+        "pseudonym": pseudonymizer.for_recipient(subject_key, Organisation(recipient)),
+    }
+    for name in withheld:
+        form["payload"][name] = None
+    return form
+
+
+def egress_message(form: Mapping[str, Any], *, recipient: str, settings: Settings, subject_key: str) -> Message:
+    """The egress record the hub writes for a projected copy (the record format agreed with the hub)."""
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+    recipient_pseudonym = str(form["subject"]["pseudonym"])
+    return Message(
+        topic=HubTopics.of(settings).egress(recipient),
+        key=recipient_pseudonym.encode(),
+        value=Codec().encode_json(form),
+        headers=[
+            *cloudevent_headers(form, settings.source_urns),
+            ("traceparent", f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode()),
+            ("schakel-recipient", recipient.encode()),
+            ("schakel-subject", pseudonymizer.subject(subject_key).encode()),
+            ("schakel-outcome", b"permit"),
+        ],
+    )
+
+
+class ConnectorContract:
+    """Subclass with ``connector = <your Connector>`` (or ``connector_name`` for an installed one)."""
+
+    connector: ClassVar[Connector[Any] | None] = None
+    connector_name: ClassVar[str | None] = None
+
+    # -- fixtures and helpers ----------------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def contract_bootstrap(self) -> str:
+        """The broker to use; override to start one first."""
+        return Settings().kafka_bootstrap
+
+    @pytest.fixture
+    def contract_settings(self, contract_bootstrap: str, tmp_path: Path) -> Settings:
+        settings = Settings(
+            kafka_bootstrap=contract_bootstrap,
+            topic_prefix=f"contract-{uuid.uuid4().hex[:10]}.",
+            partitions=2,
+            data_dir=tmp_path / "data",
+        )
+        topics = HubTopics.of(settings)
+        org = self.the_connector().organisation
+        create_topics(settings, [topics.ingress(org), topics.egress(org), topics.dlq, topics.lineage])
+        return settings
+
+    def the_connector(self) -> Connector[Any]:
+        if self.connector is not None:
+            return self.connector
+        if self.connector_name is None:
+            raise TypeError("set `connector` or `connector_name` on the ConnectorContract subclass")
+        from schakel.connectors.registry import load
+
+        return load(self.connector_name)
+
+    @asynccontextmanager
+    async def running(
+        self,
+        settings: Settings,
+        *,
+        source: bool = False,
+        sink: bool = False,
+        max_attempts: int = 50,
+        state: Path | None = None,
+    ) -> AsyncIterator[RunningConnector]:
+        """The connector running in-process against its simulated partner system (state under the data dir)."""
+        config = {"retry": {**FAST_RETRY, "max_attempts": max_attempts}}
+        running = await start_connector(
+            self.the_connector(),
+            settings=settings,
+            config=config,
+            simulate=state or settings.data_dir / "simulation",
+            source=source,
+            sink=sink,
+            session_timeout_ms=6000,
+        )
+        try:
+            await running.wait_ready(timeout=_TIMEOUT)
+            yield running
+        finally:
+            await running.stop()
+
+    def copy_for(self, settings: Settings, subject_key: str, **kwargs: Any) -> tuple[dict[str, Any], Message]:
+        org = self.the_connector().organisation
+        form = projected_form(recipient=org, settings=settings, subject_key=subject_key, **kwargs)
+        return form, egress_message(form, recipient=org, settings=settings, subject_key=subject_key)
+
+    def check_event(self, partner: SimulatedPartner, record: Mapping[str, Any], event: Event) -> None:
+        """Connector-specific checks of the event mapped from ``record``; default: the record mapping's fields."""
+        mapping = getattr(partner, "mapping", None)
+        if mapping is None:
+            return
+        word = record[mapping.type_field]
+        assert event.type is mapping.types[word].event_type
+        assert event.id == mapping.event_id(word, str(record[mapping.reference_field]))
+        payload = event.payload.model_dump(mode="json")
+        for partner_field, payload_field in mapping.types[word].fields.items():
+            if record.get(partner_field) not in (None, ""):
+                assert payload[payload_field] is not None, f"{partner_field} did not reach {payload_field}"
+                table = mapping.values.get(partner_field)
+                if table and str(record[partner_field]).lower() in table:
+                    assert payload[payload_field] == table[str(record[partner_field]).lower()]
+
+    @staticmethod
+    def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        asyncio.run(scenario())
+
+    # -- the contract ------------------------------------------------------------------------------------------------
+
+    def test_source_puts_the_mapped_event_on_its_ingress_topic(self, contract_settings: Settings) -> None:
+        settings = contract_settings
+        org = self.the_connector().organisation
+
+        async def scenario() -> None:
+            async with self.running(settings, source=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                record = partner.example()
+                submitted = await partner.submit(record)
+                assert submitted.accepted, submitted
+                [message] = await read_topic(settings, HubTopics.of(settings).ingress(org), 1)
+            event = Codec().decode(message.value)
+            assert str(event.source) == org
+            pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+            assert message.key == pseudonymizer.subject(key_of_subject(event)).encode()
+            assert header(message.headers, "ce_id") == str(event.id)
+            if event.subject.bsn:
+                assert event.subject.bsn not in (message.key or b"").decode()
+            self.check_event(partner, record, event)
+
+        self.run(scenario)
+
+    def test_sink_delivers_in_subject_order_and_writes_receipts(self, contract_settings: Settings) -> None:
+        settings = contract_settings
+        org = self.the_connector().organisation
+
+        async def scenario() -> None:
+            first = [self.copy_for(settings, "bsn:999990019", seed=i, withheld=("description",)) for i in range(3)]
+            other = self.copy_for(settings, "bsn:999990020", seed=7)
+            await write(settings, *(message for _, message in [*first, other]))
+            async with self.running(settings, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                received = await eventually(lambda: len(partner.received()) >= 4 and partner.received())
+                receipts = await read_topic(settings, HubTopics.of(settings).lineage, 4)
+                assert running.metrics.value("delivered") == 4
+            ids = [str(document.get("event_id")) for document in received]
+            assert len(ids) == 4
+            assert set(ids) == {form["id"] for form, _ in [*first, other]}
+            same_subject = [i for i in ids if i in {form["id"] for form, _ in first}]
+            assert same_subject == [form["id"] for form, _ in first], "one subject's copies arrived out of order"
+            for document in received:
+                assert document.get("bsn") is None, "a BSN the hub withheld reached the partner"
+                assert json.dumps(document).count("pseudoniem") <= 1
+            from schakel.lineage import LineageRecord
+
+            parsed = [LineageRecord.from_bytes(r.value) for r in receipts]
+            assert {p.record_id for p in parsed} == {f"{form['id']}/{org}/receipt" for form, _ in [*first, other]}
+            assert all(p.outcome == "delivered" and p.recipient == org for p in parsed)
+            assert all("description" not in p.fields_sent for p in parsed if str(p.event_id) != other[0]["id"])
+            subject = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode()).subject("bsn:999990019")
+            assert {p.data_subject_id for p in parsed if str(p.event_id) == first[0][0]["id"]} == {subject}
+
+        self.run(scenario)
+
+    def test_a_duplicate_copy_is_dropped_even_after_a_restart(self, contract_settings: Settings) -> None:
+        settings = contract_settings
+
+        async def scenario() -> None:
+            form, message = self.copy_for(settings, "bsn:999990032")
+            await write(settings, message, message)
+            async with self.running(settings, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                await eventually(lambda: running.metrics.value("duplicates_dropped") >= 1)
+            await write(settings, message)  # the hub (or a resend) writes it once more, after a restart
+            async with self.running(settings, sink=True) as running:
+                await eventually(lambda: running.metrics.value("duplicates_dropped") >= 1)
+                assert running.metrics.value("delivered") == 0
+            delivered = [d for d in partner.received() if str(d.get("event_id")) == form["id"]]
+            assert len(delivered) == 1
+
+        self.run(scenario)
+
+    def test_a_partner_down_for_a_while_gets_the_copy_when_it_returns(self, contract_settings: Settings) -> None:
+        settings = contract_settings
+
+        async def scenario() -> None:
+            form, message = self.copy_for(settings, "bsn:999990044")
+            async with self.running(settings, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                partner.set_available(False)
+                await write(settings, message)
+                await eventually(lambda: running.metrics.value("retried") >= 3)
+                assert partner.received() == []
+                partner.set_available(True)
+                await eventually(lambda: running.metrics.value("delivered") >= 1)
+                assert running.metrics.value("dead_lettered") == 0
+            assert [str(d.get("event_id")) for d in partner.received()] == [form["id"]]
+
+        self.run(scenario)
+
+    def test_past_the_maximum_the_copy_is_dead_lettered_and_can_be_resent(self, contract_settings: Settings) -> None:
+        settings = contract_settings
+        org = self.the_connector().organisation
+        topics = HubTopics.of(settings)
+
+        async def scenario() -> None:
+            form, message = self.copy_for(settings, "bsn:999990056")
+            async with self.running(settings, sink=True, max_attempts=3) as running:
+                partner = running.simulation
+                assert partner is not None
+                partner.set_available(False)
+                await write(settings, message)
+                [letter] = await read_topic(settings, topics.dlq, 1)
+                await eventually(lambda: running.metrics.value("dead_lettered") >= 1)
+                assert running.metrics.value("retried") == 2
+            headers = dict(letter.headers)
+            assert headers["schakel-original-topic"].decode() == topics.egress(org)
+            assert int(headers["schakel-original-offset"]) >= 0
+            assert int(headers["schakel-original-partition"]) >= 0
+            assert "gave up after 3 attempts" in headers["schakel-reason"].decode()
+            assert headers["schakel-error-class"]
+            assert headers["schakel-dead-lettered-at"]
+            assert headers["schakel-event-id"].decode() == form["id"]
+            for value in headers.values():
+                assert b"999990056" not in value
+                assert str(form["subject"]["name"]).encode() not in value
+            receipts = await read_topic(settings, topics.lineage, 1)
+            from schakel.lineage import LineageRecord
+
+            assert LineageRecord.from_bytes(receipts[0].value).outcome == "dead-lettered"
+            partner.set_available(True)
+            report = await resend(settings, org)
+            assert report.resent == (form["id"],)
+            async with self.running(settings, sink=True) as running:
+                await eventually(lambda: running.metrics.value("delivered") >= 1)
+            assert [str(d.get("event_id")) for d in partner.received()] == [form["id"]]
+
+        self.run(scenario)
+
+    def test_bad_partner_input_gets_a_clear_error_and_affects_nothing_else(self, contract_settings: Settings) -> None:
+        settings = contract_settings
+        topics = HubTopics.of(settings)
+        org = self.the_connector().organisation
+
+        async def scenario() -> None:
+            async with self.running(settings, source=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                malformed = await partner.submit_raw(b'{"soort": "registratie", ', name="kapot.json")
+                unknown = await partner.submit(
+                    {
+                        **partner.example(),
+                        getattr(getattr(partner, "mapping", None), "type_field", "type"): "onbekend-soort",
+                    }
+                )
+                good_record = partner.example()
+                good = await partner.submit(good_record)
+                assert good.accepted, good
+                expected_codes = []
+                for submission, code in ((malformed, "malformed-json"), (unknown, "unknown-event-type")):
+                    if submission.status is not None:  # a synchronous transport answers at once
+                        assert not submission.accepted
+                        assert submission.status in range(400, 500)
+                        assert submission.error == code
+                        assert submission.reason
+                    else:
+                        expected_codes.append(code)
+                [ingress] = await read_topic(settings, topics.ingress(org), 1)
+                event = Codec().decode(ingress.value)
+                self.check_event(partner, good_record, event)
+                if expected_codes:
+                    letters = await read_topic(settings, topics.dlq, len(expected_codes))
+                    assert sorted(header(r.headers, "schakel-error-class") or "" for r in letters) == expected_codes
+                    assert all(header(r.headers, "schakel-reason") for r in letters)
+                await eventually(lambda: running.metrics.value("produced") == 1)
+                assert running.metrics.value("rejected") >= len(expected_codes)
+
+        self.run(scenario)

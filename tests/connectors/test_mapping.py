@@ -1,0 +1,103 @@
+"""Partner records in the partners' own words become catalogue events, and copies go back in those words."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from schakel.connectors.contract import Delivery
+from schakel.connectors.errors import RecordRejected
+from schakel.connectors.mapping import RecordMapping
+from schakel.connectors.partners import politie
+from schakel.schemas import EventType, Organisation, parse_event
+from schakel.schemas.examples import example_form
+
+_ORGS = [o.value for o in Organisation]
+
+
+def _mapping(org: str) -> RecordMapping:
+    mapping: RecordMapping = importlib.import_module(f"schakel.connectors.partners.{org.replace('-', '_')}").MAPPING
+    return mapping
+
+
+@pytest.mark.parametrize("org", _ORGS)
+def test_every_record_type_of_every_partner_maps_to_a_valid_event(org: str) -> None:
+    mapping = _mapping(org)
+    assert mapping.organisation.value == org
+    for word, type_mapping in mapping.types.items():
+        event = mapping.to_event(mapping.example(word))
+        assert event.type is type_mapping.event_type
+        assert event.source.value == org
+
+
+def test_the_police_registratie_becomes_a_signal_in_catalogue_terms() -> None:
+    record = {
+        "soort": "registratie",
+        "registratienummer": "PL1300-2026-000123",
+        "bsn": "999990019",
+        "gedragsomschrijving": "Werft jongeren als geldezel.",
+        "urgentie": "acuut",
+        "thema": "geldezel",
+        "rekeningnummer": "NL91ABNA0417164300",
+        "fraudevorm": "vriend_in_nood",
+        "mutatiedatum": "2026-11-29T10:00:00+01:00",
+    }
+    event = politie.MAPPING.to_event(record)
+    assert event.type is EventType.SIGNAL
+    assert event.subject.bsn == "999990019"
+    dumped = event.payload.model_dump(mode="json")
+    assert dumped["observed_behaviour"] == "Werft jongeren als geldezel."
+    assert dumped["urgency"] == "acute"
+    assert dumped["fraud_type"] == "friend_in_need"
+    assert event.theme.value == "MONEY_MULE"
+    assert event.purpose == "money-mule-prevention"
+    assert event.time.isoformat().startswith("2026-11-29T09:00:00")
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "names"),
+    [
+        ({"soort": "proces-verbaal"}, "unknown-event-type", "registratie"),
+        ({"soort": None}, "unknown-event-type", "soort"),
+        ({"registratienummer": None}, "invalid-record", "registratienummer"),
+        ({"schoenmaat": "44"}, "invalid-record", "schoenmaat"),
+        ({"urgentie": "morgen"}, "invalid-record", "urgency"),
+        ({"bsn": "123456789"}, "invalid-record", "subject.bsn"),
+    ],
+)
+def test_bad_records_are_refused_with_a_code_and_a_reason_that_echoes_no_value(
+    change: dict[str, object], code: str, names: str
+) -> None:
+    record = {**politie.MAPPING.example("registratie"), **change}
+    with pytest.raises(RecordRejected) as refused:
+        politie.MAPPING.to_event(record)
+    assert refused.value.code == code
+    assert names in refused.value.reason
+    assert "123456789" not in str(refused.value)
+    assert "morgen" not in str(refused.value)
+
+
+def test_a_copy_goes_back_in_the_partners_words_with_withheld_fields_empty() -> None:
+    form = parse_event(example_form(EventType.SIGNAL, "MONEY_MULE")).to_json()
+    form["subject"] = {**form["subject"], "bsn": None, "pseudonym": "recipient-pseudonym-1"}
+    form["payload"]["observed_behaviour"] = None
+    delivery = Delivery(form["id"], "politie", "Signal", form, "hub-subject-1", None)
+    document, fields = politie.MAPPING.render(delivery)
+    assert document["soort"] == "registratie"
+    assert document["pseudoniem"] == "recipient-pseudonym-1"
+    assert document["bsn"] is None
+    assert document["gedragsomschrijving"] is None
+    assert document["urgentie"] == {"high": "hoog"}.get(form["payload"]["urgency"], document["urgentie"])
+    assert "observed_behaviour" not in fields
+    assert "subject.bsn" not in fields
+    assert "iban" in fields
+
+
+def test_a_type_the_partner_does_not_send_still_reaches_it_under_catalogue_names() -> None:
+    form = parse_event(example_form(EventType.TRIAGE_DECISION, "CTER")).to_json()
+    delivery = Delivery(form["id"], "politie", "TriageDecision", form, None, None)
+    document, fields = politie.MAPPING.render(delivery)
+    assert document["soort"] == "TriageDecision"
+    assert document["aanvullend"]["outcome"] == form["payload"]["outcome"]
+    assert "outcome" in fields
