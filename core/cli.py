@@ -6,7 +6,6 @@ import typer
 
 from schakel.connectors.cli import app as connectors_app
 from schakel.consent.cli import app as consent_app
-from schakel.connectors.cli import app as connectors_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
 from schakel.schemas.cli import app as schemas_app
@@ -24,7 +23,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(kafka_app, name="kafka")
-app.add_typer(connectors_app, name="connectors")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
