@@ -25,8 +25,10 @@ One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's cov
 Everything is checked, and every problem is reported (not only the first) with the file, the rule and what is
 wrong: unknown keys, organisations, event types, fields, purposes and citations; a sender or recipient that is not a
 partner; a sensitive field (BSN, health, belief, criminal, youth) without a basis for that category in each sender's
-regime (:mod:`schakel.consent.legal`); a GGZ rule without a consent or secrecy-ground condition; a secrecy-ground
-condition on an event type that cannot record one; invalid dates; duplicate keys, rule ids or covenant ids.
+regime (:mod:`schakel.consent.legal`); a GGZ rule without a secrecy-ground condition where the event type records
+the ground (``InformationContribution``), or without a consent or secrecy-ground condition where it cannot (then the
+client's consent on file is the recorded ground); a secrecy-ground condition on an event type that cannot record
+one; invalid dates; duplicate keys, rule ids or covenant ids.
 
 Dates are read as text and parsed here (YAML's own date parsing would fail on ``2025-02-30`` without saying where).
 A covenant's version is the first 12 hex digits of the SHA-256 of its content in canonical JSON (sorted keys): a
@@ -385,11 +387,20 @@ def _rule(
             problems.add(where, f"a secrecy-ground condition, but {event_type.value} cannot record a secrecy ground")
         if "conflict_of_duties" in conditions.secrecy_grounds and "deliberation_ref" not in governed:
             problems.add(where, f"conflict_of_duties accepted, but {event_type.value} cannot refer to a deliberation")
-    if Organisation.GGZ in senders and not (conditions.consent or conditions.secrecy_grounds):
-        problems.add(
-            where,
-            "sender 'ggz' is bound by professional secrecy: the rule needs a 'consent' or 'secrecy_grounds' condition",
-        )
+    if Organisation.GGZ in senders:
+        recordable = [t.value for t in event_types if "secrecy_ground" in field_sensitivities(t)]
+        if recordable and not conditions.secrecy_grounds:
+            problems.add(
+                where,
+                f"sender 'ggz' is bound by professional secrecy and {', '.join(recordable)} records the ground: "
+                "the rule needs a 'secrecy_grounds' condition",
+            )
+        elif not (conditions.consent or conditions.secrecy_grounds):
+            problems.add(
+                where,
+                "sender 'ggz' is bound by professional secrecy: the rule needs a 'consent' or 'secrecy_grounds' "
+                "condition",
+            )
 
     if len(problems.lines) > before or rule_id is None:
         return None

@@ -200,6 +200,21 @@ def test_ggz_rule_without_a_secrecy_condition(tmp_path: Path) -> None:
     assert "professional secrecy" in problem
 
 
+def test_ggz_consent_alone_is_not_enough_where_the_event_records_the_ground(tmp_path: Path) -> None:
+    problem = _broken(tmp_path, lambda d: d["rules"][1].update({"conditions": {"consent": True}}))
+    assert "rule 2" in problem
+    assert "InformationContribution records the ground" in problem
+
+
+def test_ggz_signal_may_rest_on_consent_on_file(tmp_path: Path) -> None:
+    document = copy.deepcopy(_VALID)
+    document["rules"][0]["from"] = ["ggz"]
+    document["rules"][0]["conditions"] = {"consent": True}
+    _write(tmp_path, document)
+    (covenant,) = load_covenants(tmp_path)
+    assert covenant.rules[0].conditions.consent
+
+
 def test_secrecy_condition_on_a_type_that_cannot_record_a_ground(tmp_path: Path) -> None:
     def change(d: dict[str, Any]) -> None:
         d["rules"][0]["conditions"] = {"secrecy_grounds": ["legal_duty"]}
