@@ -1,4 +1,5 @@
-"""``schakel schemas``: the catalogue with versions and fingerprints, the evolution check, and event validation."""
+"""``schakel schemas``: the catalogue with versions and fingerprints, the full schemas, the evolution check, and
+event validation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from schakel.schemas._catalogue import catalogue, field_sensitivities
+from schakel.schemas._catalogue import EventType, catalogue, field_sensitivities, released_versions
 from schakel.schemas._errors import EventInvalid
 from schakel.schemas._evolution import check_catalogue, release
 from schakel.schemas._models import parse_event
@@ -58,6 +59,27 @@ def list_schemas(
         typer.echo(f"{event_type.value:<26}{number:<10}{version.fingerprint.hex():<32}{labels}")
     if not all(version.released for version in versions.values()):
         typer.echo("* changed since the last release; `schakel schemas check`, then `schakel schemas release`")
+
+
+@app.command("show")
+def show(
+    event_type: Annotated[str, typer.Argument(help="An event type, e.g. Signal.")],
+    version: Annotated[int | None, typer.Option(help="A released version (default: the current schema).")] = None,
+) -> None:
+    """Print one type's full Avro schema (JSON), e.g. to register it by hand or to hand it to a partner."""
+    if event_type not in {t.value for t in EventType}:
+        typer.echo(f"unknown event type {event_type!r}: one of {', '.join(t.value for t in EventType)}", err=True)
+        raise typer.Exit(2)
+    chosen = EventType(event_type)
+    if version is None:
+        schema = dict(catalogue()[chosen].schema)
+    else:
+        found = [v for v in released_versions()[chosen] if v.version == version]
+        if not found:
+            typer.echo(f"{chosen.value} has no released version {version}", err=True)
+            raise typer.Exit(2)
+        schema = dict(found[0].schema)
+    typer.echo(json.dumps(schema, indent=2, ensure_ascii=False))
 
 
 @app.command("check")

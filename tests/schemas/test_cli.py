@@ -134,3 +134,12 @@ def test_schakel_command_has_the_schemas_group() -> None:
 
     result = runner.invoke(root, ["schemas", "check"])
     assert result.exit_code == 0, result.output
+
+
+def test_show_prints_the_full_schema() -> None:
+    result = runner.invoke(app, ["show", "Signal"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == event_schema(EventType.SIGNAL)
+    assert json.loads(runner.invoke(app, ["show", "Feedback", "--version", "1"]).output)["name"] == "Feedback"
+    assert runner.invoke(app, ["show", "Gossip"]).exit_code == 2
+    assert runner.invoke(app, ["show", "Signal", "--version", "99"]).exit_code == 2
