@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -32,7 +33,7 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
 
 
 @asynccontextmanager
-async def _running(name: str, settings: Settings, **kwargs: object) -> AsyncIterator[RunningConnector]:
+async def _running(name: str, settings: Settings, **kwargs: Any) -> AsyncIterator[RunningConnector]:
     running = await start_connector(
         name, settings=settings, simulate=settings.data_dir / "simulation", session_timeout_ms=6000, **kwargs
     )
