@@ -230,7 +230,8 @@ class Codec:
             ) from None
 
     def decode_json(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
-        """Bytes to the event's JSON form, checked against the schema only. Raises :class:`DecodeError`."""
+        """Bytes to the event's JSON form, checked against the schema only. Raises :class:`DecodeError`, or
+        :class:`RegistryError` when Confluent-format data needs a schema from a registry that cannot answer now."""
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise DecodeError("cannot decode", ["data: must be bytes"])
@@ -285,7 +286,9 @@ class Codec:
         try:
             schema = json.loads(self.registry.schema(schema_id))
         except RegistryError as error:
-            raise UnknownSchema("cannot decode", [f"header: schema id {schema_id}: {error}"]) from None
+            if error.status != 404:
+                raise  # the registry cannot answer now: a retry may succeed, so this is no decoding error
+            raise UnknownSchema("cannot decode", [f"header: schema id {schema_id} is not in the registry"]) from None
         except ValueError:
             raise UnknownSchema("cannot decode", [f"header: schema id {schema_id} is not JSON"]) from None
         try:

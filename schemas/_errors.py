@@ -57,7 +57,12 @@ class UnknownSchema(DecodeError):  # noqa: N818 - the name other packages code a
 
 
 class RegistryError(SchemaError):
-    """The schema registry could not be reached or refused a request."""
+    """The schema registry could not be reached or refused a request. ``status`` is the HTTP status when it
+    answered (404: no such schema or subject), None when it could not be reached - worth a retry, not a dead letter."""
+
+    def __init__(self, message: str, reasons: Iterable[str] = (), status: int | None = None) -> None:
+        super().__init__(message, reasons)
+        self.status = status
 
 
 class CompatibilityError(SchemaError):

@@ -34,7 +34,8 @@ class SchemaRegistryClient(Protocol):
         ...
 
     def schema(self, schema_id: int) -> str:
-        """The Avro schema JSON text registered under ``schema_id``. Raises :class:`RegistryError`."""
+        """The Avro schema JSON text registered under ``schema_id``. Raises :class:`RegistryError` (with ``status``
+        404 when the registry has no such id)."""
         ...
 
 
@@ -57,7 +58,9 @@ class HttpSchemaRegistry:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 answer = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
-            raise RegistryError(f"schema registry answered {error.code} to {method} {path}") from None
+            raise RegistryError(
+                f"schema registry answered {error.code} to {method} {path}", status=error.code
+            ) from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise RegistryError(
                 f"schema registry at {self.url} failed on {method} {path}: {type(error).__name__}"
@@ -108,4 +111,4 @@ class InMemorySchemaRegistry:
         try:
             return self._schemas[schema_id]
         except KeyError:
-            raise RegistryError(f"schema id {schema_id} is not registered") from None
+            raise RegistryError(f"schema id {schema_id} is not registered", status=404) from None
