@@ -233,12 +233,11 @@ def current_versions(released: Mapping[EventType, tuple[SchemaVersion, ...]]) ->
     for event_type in EventType:
         schema = _composed(event_type)
         history = released[event_type]
-        canonical = to_parsing_canonical_form(schema)
-        same = [v for v in history if v.canonical == canonical]
-        if same:
-            current[event_type] = _version(event_type, same[-1].version, copy.deepcopy(schema), released=True)
+        newest = history[-1] if history else None
+        if newest is not None and newest.canonical == to_parsing_canonical_form(schema):
+            current[event_type] = _version(event_type, newest.version, copy.deepcopy(schema), released=True)
         else:
-            latest = history[-1].version if history else 0
+            latest = newest.version if newest is not None else 0
             current[event_type] = _version(event_type, latest + 1, copy.deepcopy(schema), released=False)
     return MappingProxyType(current)
 
@@ -247,8 +246,8 @@ def current_versions(released: Mapping[EventType, tuple[SchemaVersion, ...]]) ->
 def catalogue() -> Mapping[EventType, SchemaVersion]:
     """The current version of each event type's schema.
 
-    Its version number is that of the released file with the same canonical form, or - while the catalogue holds
-    changes not yet released - one more than the newest released version, with ``released`` false.
+    Its version number is that of the newest released file when their canonical forms are equal, or - while the
+    catalogue holds changes not yet released - one more, with ``released`` false.
     """
     return current_versions(released_versions())
 

@@ -2,7 +2,8 @@
 
 A type whose current schema equals its newest released file is unchanged. A changed type must stay fully compatible
 (backward and forward, see ``_compatibility``) with its newest released version; once it is, ``schakel schemas
-release`` freezes it as the next version. A released file is never edited, so older versions stay readable.
+release`` freezes it as the next version. A released file is never edited, so older versions stay readable; the
+check also walks the released chain (v1 -> v2 -> ...) to catch an edit that slipped in.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from schakel.schemas._catalogue import EventType, SchemaVersion, current_versions, load_released
@@ -58,8 +60,13 @@ def check_catalogue(released_dir: Path | None = None) -> list[EvolutionResult]:
             results.append(EvolutionResult(event_type, current, None))
             continue
         newest = history[-1]
-        problems = () if current.released else tuple(check_compatibility(dict(current.schema), dict(newest.schema)))
-        results.append(EvolutionResult(event_type, current, newest, problems))
+        problems = [] if current.released else check_compatibility(dict(current.schema), dict(newest.schema))
+        for older, newer in pairwise(history):  # the released chain itself, in case of edits
+            problems += [
+                Incompatibility(p.direction, p.path, f"released v{older.version} -> v{newer.version}: {p.problem}")
+                for p in check_compatibility(dict(newer.schema), dict(older.schema))
+            ]
+        results.append(EvolutionResult(event_type, current, newest, tuple(problems)))
     return results
 
 

@@ -111,3 +111,21 @@ def test_released_files_parse_as_json() -> None:
     for entry in resources.files("schakel.schemas.released").iterdir():
         if entry.name.endswith(".avsc"):
             assert json.loads(entry.read_text(encoding="utf-8"))["type"] == "record"
+
+
+def test_the_package_is_pure() -> None:
+    """schemas imports nothing from Kafka, Faust, the hub or the connectors (style rule 2)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, schakel.schemas, schakel.schemas.cli, schakel.schemas.examples\n"
+        "from schakel.schemas import Codec, cloudevent_headers\n"
+        "from schakel.schemas.examples import example_event\n"
+        "Codec().decode(Codec().encode(example_event())); cloudevent_headers(example_event())\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('kafka', 'aiokafka', 'faust', 'mode')\n"
+        "       or m.startswith(('schakel.streams', 'schakel.connectors', 'schakel.consent', 'schakel.lineage'))]\n"
+        "print(bad)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"

@@ -143,3 +143,28 @@ def test_show_prints_the_full_schema() -> None:
     assert json.loads(runner.invoke(app, ["show", "Feedback", "--version", "1"]).output)["name"] == "Feedback"
     assert runner.invoke(app, ["show", "Gossip"]).exit_code == 2
     assert runner.invoke(app, ["show", "Signal", "--version", "99"]).exit_code == 2
+
+
+def test_check_walks_the_released_chain(tmp_path: Path) -> None:
+    folder = released_copy(tmp_path)
+    # v2 equal to the catalogue, but v1 (edited after the fact) had a required field v2 lacks
+    (folder / "CaseClosed.v2.avsc").write_text(json.dumps(event_schema(EventType.CASE_CLOSED)), encoding="utf-8")
+    old = event_schema(EventType.CASE_CLOSED)
+    old["fields"][-1]["type"]["fields"].append({"name": "legacy", "type": "string", "sensitivity": "plain"})
+    (folder / "CaseClosed.v1.avsc").write_text(json.dumps(old), encoding="utf-8")
+    result = runner.invoke(app, ["check", "--released", str(folder)])
+    assert result.exit_code == 1
+    assert "CaseClosed: forward" in result.output
+    assert "released v1 -> v2" in result.output
+    assert "payload.legacy" in result.output
+
+
+def test_a_catalogue_rolled_back_to_an_older_release_is_a_new_version(tmp_path: Path) -> None:
+    folder = released_copy(tmp_path)
+    newer = event_schema(EventType.FEEDBACK)
+    newer["fields"][-1]["type"]["fields"].append(
+        {"name": "extra", "type": ["null", "string"], "default": None, "sensitivity": "plain"}
+    )
+    (folder / "Feedback.v2.avsc").write_text(json.dumps(newer), encoding="utf-8")
+    result = runner.invoke(app, ["check", "--released", str(folder)])
+    assert "Feedback: changed, compatible with v2 (release as v3)" in result.output
