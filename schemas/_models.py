@@ -443,14 +443,13 @@ def parse_event(data: Mapping[str, Any]) -> Event:
         raise EventInvalid("event is invalid", ["event: must be a JSON object"])
     raw_type = data.get("type")
     event_class = _CLASS_BY_NAME.get(raw_type) if isinstance(raw_type, str) else None
-    identity = event_id_label(data)
     if event_class is None:
         known = ", ".join(t.value for t in EventType)
-        raise EventInvalid(f"event{identity} is invalid", [f"type: must be one of {known}"])
+        raise EventInvalid(f"event{event_id_label(data)} is invalid", [f"type: must be one of {known}"])
     try:
         return event_class.model_validate(data)
     except ValidationError as error:
-        raise EventInvalid(f"{raw_type} event{identity} is invalid", validation_reasons(error)) from None
+        raise EventInvalid(f"{raw_type} event{event_id_label(data)} is invalid", validation_reasons(error)) from None
 
 
 def event_id_label(data: Mapping[str, Any]) -> str:
