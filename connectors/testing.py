@@ -49,6 +49,7 @@ from schakel.streams.topics import HubTopics, create_topics
 __all__ = [
     "FAST_RETRY",
     "ConnectorContract",
+    "copy_message",
     "egress_message",
     "eventually",
     "projected_form",
@@ -148,6 +149,12 @@ def egress_message(form: Mapping[str, Any], *, recipient: str, settings: Setting
     )
 
 
+def copy_message(settings: Settings, recipient: str, subject_key: str, **kwargs: Any) -> tuple[dict[str, Any], Message]:
+    """A projected copy for ``recipient`` and its egress record (see :func:`projected_form` for ``kwargs``)."""
+    form = projected_form(recipient=recipient, settings=settings, subject_key=subject_key, **kwargs)
+    return form, egress_message(form, recipient=recipient, settings=settings, subject_key=subject_key)
+
+
 class ConnectorContract:
     """Subclass with ``connector = <your Connector>`` (or ``connector_name`` for an installed one)."""
 
@@ -211,9 +218,7 @@ class ConnectorContract:
             await running.stop()
 
     def copy_for(self, settings: Settings, subject_key: str, **kwargs: Any) -> tuple[dict[str, Any], Message]:
-        org = self.the_connector().organisation
-        form = projected_form(recipient=org, settings=settings, subject_key=subject_key, **kwargs)
-        return form, egress_message(form, recipient=org, settings=settings, subject_key=subject_key)
+        return copy_message(settings, self.the_connector().organisation, subject_key, **kwargs)
 
     def check_event(self, partner: SimulatedPartner, record: Mapping[str, Any], event: Event) -> None:
         """Connector-specific checks of the event mapped from ``record``; default: the record mapping's fields."""
