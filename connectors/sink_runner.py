@@ -11,9 +11,11 @@ Judgement calls:
   of the subject) are delivered one after another in offset order; different subjects go in parallel, at most
   ``max_in_flight`` at a time. A copy that is finally dead-lettered does not block that subject's later copies:
   the dead letter records it and ``schakel connectors resend`` puts it back.
-- **Receipts are not lost.** The receipt (a ``LineageRecord`` of kind RECEIPT) is written after the partner acked;
-  the ledger remembers whether it was written, so a crash between the two re-emits it on the re-delivery (its
-  ``record_id`` is deterministic, so the lineage store keeps one).
+- **Receipts are not lost.** The receipt (a ``LineageRecord`` of kind RECEIPT) is produced after the partner acked;
+  the batch's offsets are committed only after the broker acknowledged all its receipts, and the ledger remembers
+  which were written, so a crash in between re-emits them on the re-delivery (the ``record_id`` is deterministic,
+  so the lineage store keeps one). Receipts are not awaited one by one: that would cap a sink at one broker round
+  trip per copy.
 - **No personal data in reasons.** A dead-letter reason is the sink's :class:`DeliveryError` message (the contract
   says those never carry personal data) or, for any other exception, only its class name.
 """
@@ -93,6 +95,7 @@ class SinkRunner:
         self._rng = rng or random.Random()
         self._session_timeout_ms = session_timeout_ms
         self._stopping = asyncio.Event()
+        self._receipts: list[tuple[Any, str, str]] = []
         self.ready = asyncio.Event()
 
     def stop(self) -> None:
@@ -138,6 +141,7 @@ class SinkRunner:
                 self.ready.set()
             if batch:
                 await self._deliver_batch(batch, producer)
+                await self._receipts_written()
                 offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
                 try:
                     await consumer.commit(offsets)
@@ -309,8 +313,15 @@ class SinkRunner:
             source_offset=record.offset,
         )
         message = Message(topic=self.topics.lineage, key=subject.encode(), value=receipt.to_bytes(), headers=[])
-        await _send(producer, message)
-        self.ledger.mark_receipt(copy.event_id, str(copy.recipient))
+        future = await producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
+        self._receipts.append((future, copy.event_id, str(copy.recipient)))
+
+    async def _receipts_written(self) -> None:
+        """Wait for the batch's receipts to be acknowledged (before its offsets are committed) and remember them."""
+        pending, self._receipts = self._receipts, []
+        for future, event_id, recipient in pending:
+            await future
+            self.ledger.mark_receipt(event_id, recipient)
 
 
 async def _send(producer: Any, message: Message) -> None:
