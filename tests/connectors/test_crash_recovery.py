@@ -1,6 +1,9 @@
-"""A sink killed with SIGKILL mid-stream and restarted (a real ``schakel connectors run`` subprocess): no copy lost,
-none held twice by the partner system, each subject's copies in order, and the re-delivery after the crash mostly
-dropped by the sink's idempotency store rather than sent again."""
+"""Connectors killed with SIGKILL mid-stream and restarted (real ``schakel connectors run`` subprocesses).
+
+The sink: no copy lost, none held twice by the partner system, each subject's copies in order, and the re-delivery
+after the crash mostly dropped by the sink's idempotency store rather than sent again. The source (file drop): no
+record lost - a file claimed before the crash is processed after it, under the same event ids.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from schakel.connectors.running import simulation_for
-from schakel.connectors.simulation import SimulatedHttpPartner
-from schakel.connectors.testing import egress_message, projected_form, write
+from schakel.connectors.simulation import SimulatedFileDropPartner, SimulatedHttpPartner
+from schakel.connectors.testing import egress_message, projected_form, read_topic, write
+from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics, create_topics
 
@@ -27,7 +31,9 @@ _COPIES = 240
 _SUBJECTS = 8
 
 
-def _start(settings: Settings, state: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    settings: Settings, state: Path, log: Path, name: str = "politie", part: str = "--no-source"
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SCHAKEL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -37,7 +43,7 @@ def _start(settings: Settings, state: Path, log: Path) -> subprocess.Popen[bytes
     }
     command = [
         str(Path(sys.executable).with_name("schakel")),
-        *("connectors", "run", "politie", "--simulate", "--state-dir", str(state), "--no-source"),
+        *("connectors", "run", name, "--simulate", "--state-dir", str(state), part),
         *("--session-timeout-ms", "6000"),
     ]
     with open(log, "ab") as output:
@@ -107,3 +113,48 @@ def test_a_killed_sink_loses_nothing_and_delivers_nothing_twice(
     # Without the idempotency store the whole uncommitted batch would be POSTed again; with it, at most the copies
     # that were in flight at the moment of the kill are.
     assert partner.attempts() - _COPIES <= 16
+
+
+def test_a_killed_file_drop_source_loses_no_record(kafka_bootstrap: str, unique: str, tmp_path: Path) -> None:
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, topic_prefix=f"crashsrc-{unique}.", partitions=2, data_dir=tmp_path / "data"
+    )
+    topics = HubTopics.of(settings)
+    create_topics(settings, [topics.egress("rvdk"), topics.ingress("rvdk"), topics.dlq, topics.lineage])
+    state = tmp_path / "simulation"
+    partner = simulation_for("rvdk", state)
+    assert isinstance(partner, SimulatedFileDropPartner)
+    records = [partner.example("zorgmelding") for _ in range(60)]
+    expected = {str(partner.mapping.event_id("zorgmelding", r["raadsnummer"])) for r in records}
+    for record in records:
+        asyncio.run(partner.submit(record))
+
+    def processed() -> int:
+        return len(list((partner.to_hub / "processed").glob("*.json")))
+
+    log = tmp_path / "connector.log"
+    first = _start(settings, state, log, "rvdk", "--no-sink")
+    try:
+        _wait(lambda: (partner.to_hub / "processed").exists() and processed() >= 5, 60, first, log)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert processed() < len(records), "the kill came too late to test anything"
+
+    second = _start(settings, state, log, "rvdk", "--no-sink")
+    try:
+        _wait(lambda: processed() >= len(records), 120, second, log)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(20)
+        except subprocess.TimeoutExpired:
+            second.kill()
+
+    on_topic = asyncio.run(read_topic(settings, topics.ingress("rvdk"), len(records)))
+    ids = {str(Codec().decode(r.value).id) for r in on_topic}
+    assert ids == expected, "a record was lost (or an event id changed on the replay)"
+    assert list((partner.to_hub / "work").iterdir()) == []
+    assert list((partner.to_hub / "failed").iterdir()) == []
