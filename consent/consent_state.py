@@ -7,7 +7,9 @@ every ``ConsentChange`` event into it with :meth:`ConsentState.apply`. The state
 - a consent counts from the ``time`` of the ConsentChange that gave it, until its ``valid_until`` (exclusive);
 - a withdrawal counts from its own ``time``: it stops every later delivery that rested on the consent and never
   changes a decision for an earlier moment (what was lawfully shared stays shared, and lineage says so);
-- the latest change at or before the decision's time wins; a new consent after a withdrawal counts again.
+- the latest change at or before the decision's time wins; a new consent after a withdrawal counts again;
+- two changes with the same time count in the order they were applied - the order the subject's partition holds
+  them in, which is the order their sender wrote them (sorting is stable; the JSON form keeps that order).
 
 Applying the same ConsentChange twice (Kafka redelivers at least once) changes nothing: changes are keyed by the
 event id. The consent's purpose is the ConsentChange's envelope ``purpose``. Which partner may *receive* a
@@ -24,6 +26,10 @@ from schakel.consent.decision import Reason
 from schakel.schemas import Event, EventType, Organisation
 
 __all__ = ["ConsentRecord", "ConsentState"]
+
+
+def _by_time(record: ConsentRecord) -> datetime:
+    return record.time
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,7 @@ class ConsentState:
             history = grants.get(key, ())
             if any(r.event_id == event_id for r in history):
                 continue
-            grants[key] = tuple(sorted((*history, record), key=lambda r: (r.time, r.event_id)))
+            grants[key] = tuple(sorted((*history, record), key=_by_time))
             changed = True
         return ConsentState(grants) if changed else self
 
@@ -110,7 +116,7 @@ class ConsentState:
             known = {r.event_id for r in grants.get(key, ())}
             added = [r for r in records if r.event_id not in known]
             if added:
-                grants[key] = tuple(sorted((*grants.get(key, ()), *added), key=lambda r: (r.time, r.event_id)))
+                grants[key] = tuple(sorted((*grants.get(key, ()), *added), key=_by_time))
         return ConsentState(grants)
 
     def check(self, grantee: Organisation, purpose: str, at: datetime) -> Reason | None:
@@ -154,5 +160,5 @@ class ConsentState:
         for grant in data.get("grants", []):
             key = (Organisation(grant["grantee"]), str(grant["purpose"]))
             records = [ConsentRecord.from_json(change) for change in grant["changes"]]
-            grants[key] = tuple(sorted(records, key=lambda r: (r.time, r.event_id)))
+            grants[key] = tuple(sorted(records, key=_by_time))
         return cls(grants)
