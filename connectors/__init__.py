@@ -36,7 +36,7 @@ from schakel.connectors.mapping import RecordMapping, TypeMapping
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.connectors.registry import ENTRY_POINT_GROUP, installed, load, load_config
 from schakel.connectors.retry import RetryPolicy
-from schakel.connectors.running import RunningConnector, simulation_for, start_connector
+from schakel.connectors.running import RunningConnector, simulation_for, start_connector, start_simulated_partners
 from schakel.connectors.simulation import (
     SimulatedDatabasePartner,
     SimulatedFileDropPartner,
@@ -85,4 +85,5 @@ __all__ = [
     "resend",
     "simulation_for",
     "start_connector",
+    "start_simulated_partners",
 ]

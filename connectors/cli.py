@@ -67,7 +67,7 @@ def new(
 
 @app.command()
 def run(
-    name: str = typer.Argument(..., help="The connector (see `schakel connectors list`)."),
+    name: str = typer.Argument(..., help="The connector (see `schakel connectors list`), or `all`."),
     config: Path | None = typer.Option(None, "--config", help="Config file (YAML/JSON); default: the config dir."),
     simulate: bool = typer.Option(False, "--simulate", help="Run against the connector's simulated partner system."),
     state_dir: Path | None = typer.Option(None, help="Where simulated partner systems keep their state."),
@@ -76,8 +76,8 @@ def run(
     metrics_port: int | None = typer.Option(None, help="Serve /healthz and /metrics on this port."),
     session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
 ) -> None:
-    """Run a connector until SIGTERM or Ctrl-C."""
-    from schakel.connectors.running import start_connector
+    """Run a connector (or all of them) until SIGTERM or Ctrl-C."""
+    from schakel.connectors.running import RunningConnector, start_connector
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(ImportError):
@@ -87,35 +87,44 @@ def run(
     the_settings = settings()
     simulate_root = (state_dir or the_settings.data_dir / "simulation") if simulate else None
 
+    names = [entry.name for entry in installed()] if name == "all" else [name]
+    if config is not None and len(names) > 1:
+        raise _fail(ConnectorError("--config names one connector's file; `all` reads each one's from the config dir"))
+
     async def main() -> None:
-        running = await start_connector(
-            name,
-            settings=the_settings,
-            config_path=config,
-            simulate=simulate_root,
-            source=source,
-            sink=sink,
-            metrics_port=metrics_port,
-            session_timeout_ms=session_timeout_ms,
-        )
+        started: list[RunningConnector] = []
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopped.set)
         try:
-            await running.wait_ready(timeout=60)
-            where = f" (metrics on port {running.metrics_port})" if running.metrics_port else ""
-            _out.print(f"connector {name} running{where}", highlight=False)
+            for each in names:
+                running = await start_connector(
+                    each,
+                    settings=the_settings,
+                    config_path=config,
+                    simulate=simulate_root,
+                    source=source,
+                    sink=sink,
+                    metrics_port=metrics_port if len(names) == 1 else None,
+                    session_timeout_ms=session_timeout_ms,
+                )
+                started.append(running)
+                await running.wait_ready(timeout=60)
+                where = f" (health and metrics on port {running.metrics_port})" if running.metrics_port else ""
+                _out.print(f"connector {each} running{where}", highlight=False)
             waiter = asyncio.create_task(stopped.wait())
-            runners = asyncio.create_task(running.run_until_stopped())
-            done, _ = await asyncio.wait({waiter, runners}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if runners in done:
-                runners.result()
-            else:
-                runners.cancel()
+            runners = [asyncio.create_task(running.run_until_stopped()) for running in started]
+            done, _ = await asyncio.wait({waiter, *runners}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiter, *runners):
+                if task not in done:
+                    task.cancel()
+            for task in runners:
+                if task in done:
+                    task.result()
         finally:
-            await running.stop()
+            for running in started:
+                await running.stop()
 
     try:
         asyncio.run(main())

@@ -33,7 +33,7 @@ from schakel.connectors.source_runner import SourceRunner
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics, create_topics
 
-__all__ = ["RunningConnector", "simulation_for", "start_connector"]
+__all__ = ["RunningConnector", "simulation_for", "start_connector", "start_simulated_partners"]
 
 _log = logging.getLogger(__name__)
 
@@ -162,3 +162,25 @@ async def start_connector(
         healths: list[Health] = [r.health for r in (running.source, running.sink) if r is not None]
         running._web, running.metrics_port = await serve_health(healths, metrics, port=metrics_port)
     return running
+
+
+async def start_simulated_partners(
+    settings: Settings, state_root: Path, names: list[str] | None = None, **kwargs: Any
+) -> dict[str, RunningConnector]:
+    """Every installed connector (or those named), each with its simulated partner system, in this process.
+
+    For the demo: ``running["politie"].simulation.submit(record)`` makes the police system emit a registration,
+    ``running["ggz"].simulation.received()`` shows what reached GGZ. Stop each with ``await r.stop()``.
+    """
+    from schakel.connectors.registry import installed
+
+    started: dict[str, RunningConnector] = {}
+    try:
+        for name in names or [entry.name for entry in installed()]:
+            started[name] = await start_connector(name, settings=settings, simulate=state_root, **kwargs)
+        await asyncio.gather(*(running.wait_ready() for running in started.values()))
+    except BaseException:
+        for running in started.values():
+            await running.stop()
+        raise
+    return started

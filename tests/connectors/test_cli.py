@@ -1,16 +1,25 @@
-"""``schakel connectors list|new|resend``: what is installed and configured, a scaffold whose own tests pass."""
+"""``schakel connectors list|new|run``: what is installed and configured, a scaffold whose own tests pass, and all
+simulated partners with their connectors in one process (what the demo starts)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from schakel.cli import app
+from schakel.connectors.running import simulation_for
+from schakel.connectors.testing import read_topic
+from schakel.schemas import Codec
+from schakel.settings import Settings
+from schakel.streams.topics import HubTopics
 
 _SHIPPED = ("gemeente-sociaal", "gemeente-veiligheid", "politie", "om", "reclassering", "rvdk", "ggz", "zvh")
 
@@ -57,3 +66,37 @@ def test_a_scaffolded_connector_passes_its_own_contract_tests(kafka_bootstrap: s
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "6 passed" in run.stdout
+
+
+@pytest.mark.kafka
+def test_run_all_simulated_partners_as_one_process_for_the_demo(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"all-{unique}.", data_dir=tmp_path / "data")
+    env = {
+        **os.environ,
+        "SCHAKEL_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix,
+        "SCHAKEL_DATA_DIR": str(settings.data_dir),
+    }
+    state = tmp_path / "simulation"
+    log = tmp_path / "run.log"
+    command = [str(Path(sys.executable).with_name("schakel")), "connectors", "run", "all", "--simulate"]
+    with open(log, "wb") as output:
+        process = subprocess.Popen([*command, "--state-dir", str(state)], env=env, stdout=output, stderr=output)
+    try:
+        deadline = time.monotonic() + 120
+        while log.read_text().count(" running") < len(_SHIPPED):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        police = simulation_for("politie", state)
+        submitted = asyncio.run(police.submit(police.example()))
+        assert submitted.accepted, submitted
+        records = asyncio.run(read_topic(settings, HubTopics.of(settings).ingress("politie"), 1))
+        assert str(Codec().decode(records[0].value).id) == submitted.event_id
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    assert process.returncode == 0, log.read_text()
+    assert "stopped" in log.read_text()
