@@ -36,6 +36,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from opentelemetry import propagate, trace
 
 from schakel.connectors import _kafka
 from schakel.connectors.contract import Connector, ConnectorConfig, Delivery, Sink
@@ -52,6 +53,7 @@ from schakel.streams.topics import HubTopics
 __all__ = ["SUBJECT_KEY_HEADER", "SinkRunner", "ledger_path"]
 
 _log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("schakel.connectors")
 
 SUBJECT_KEY_HEADER = "schakel-subject-key"
 """Optional egress header: ``bsn`` or ``case`` - what the hub pseudonym derives from (default ``bsn``)."""
@@ -193,6 +195,22 @@ class SinkRunner:
             if not self.ledger.receipt_written(event_id, recipient):
                 await self._receipt(record, copy, "delivered", started, (), producer)
             return
+        parent = propagate.extract({"traceparent": copy.traceparent} if copy.traceparent else {})
+        with _tracer.start_as_current_span(
+            "schakel.connector.deliver",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.source.name": record.topic,
+                "schakel.event.id": event_id,
+                "schakel.recipient": recipient,
+            },
+        ):
+            await self._deliver(record, copy, started, producer)
+
+    async def _deliver(self, record: Any, copy: EgressCopy, started: datetime, producer: Any) -> None:
+        """Deliver one copy with retries; dead-letter it past the maximum; write its receipt."""
+        event_id, recipient = copy.event_id, str(copy.recipient)
         delivery = Delivery(
             event_id=event_id,
             recipient=recipient,
@@ -287,13 +305,20 @@ class SinkRunner:
         reasons: Sequence[str] = (),
     ) -> None:
         form = copy.form
-        trace_id, span_id = _trace_ids(copy.traceparent)
+        trace_id, parent_span_id = _trace_ids(copy.traceparent)
+        current = trace.get_current_span().get_span_context()
+        span_id = f"{current.span_id:016x}" if current.is_valid else None
+        if span_id == parent_span_id:  # no tracing SDK in this process: no span of our own
+            span_id = None
+        if current.is_valid:
+            trace_id = f"{current.trace_id:032x}"
         subject = copy.subject_pseudonym or (record.key or b"unknown").decode("utf-8", "replace")
         receipt = LineageRecord(
             record_id=f"{copy.event_id}/{copy.recipient}/receipt",
             kind=RecordKind.RECEIPT,
             trace_id=trace_id,
-            parent_span_id=span_id,
+            span_id=span_id,
+            parent_span_id=parent_span_id,
             name="schakel.delivery.receipt",
             status="ok" if outcome == "delivered" else "error",
             start_time=started,
