@@ -1,5 +1,5 @@
-"""``schakel connectors list|new|run``: what is installed and configured, a scaffold whose own tests pass, and all
-simulated partners with their connectors in one process (what the demo starts)."""
+"""``schakel connectors list|new|run|resend``: what is installed and configured, a scaffold whose own tests pass,
+all simulated partners with their connectors in one process (what the demo starts), and resending dead letters."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from schakel.cli import app
+from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.running import simulation_for
-from schakel.connectors.testing import read_topic
+from schakel.connectors.testing import copy_message, read_topic, write
 from schakel.schemas import Codec
 from schakel.settings import Settings
-from schakel.streams.topics import HubTopics
+from schakel.streams.records import DeadLetter
+from schakel.streams.topics import HubTopics, create_topics
 
 _SHIPPED = ("gemeente-sociaal", "gemeente-veiligheid", "politie", "om", "reclassering", "rvdk", "ggz", "zvh")
 
@@ -100,3 +102,40 @@ def test_run_all_simulated_partners_as_one_process_for_the_demo(
         process.wait(60)
     assert process.returncode == 0, log.read_text()
     assert "stopped" in log.read_text()
+
+
+@pytest.mark.kafka
+def test_resend_puts_only_that_recipients_dead_letters_back(kafka_bootstrap: str, unique: str, tmp_path: Path) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rs-{unique}.", data_dir=tmp_path / "data")
+    topics = HubTopics.of(settings)
+    create_topics(settings, [topics.dlq, topics.egress("politie"), topics.egress("ggz")])
+    letters = []
+    for recipient in ("politie", "ggz", "politie"):
+        form, message = copy_message(settings, recipient, f"bsn:{unique}")
+        letter = DeadLetter("TransientDeliveryError", "gave up after 8 attempts", message.topic, 0, 7, form["id"])
+        letters.append(
+            dead_letter_message(settings, key=message.key, value=message.value, headers=message.headers, letter=letter)
+        )
+    asyncio.run(write(settings, *letters))
+    env = {
+        **os.environ,
+        "SCHAKEL_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix,
+        "SCHAKEL_DATA_DIR": str(settings.data_dir),
+    }
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("schakel")), "connectors", "resend", "--to", "politie"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "resent 2 of 3 dead letters to politie" in run.stdout
+    back = asyncio.run(read_topic(settings, topics.egress("politie"), 2))
+    assert sorted(r.value for r in back) == sorted(letters[i].value for i in (0, 2))
+    for record in back:
+        names = [name for name, _ in record.headers]
+        assert "schakel-reason" not in names
+        assert "schakel-resent-from" in names
+        assert "ce_id" in names
