@@ -1,0 +1,112 @@
+"""The sink runtime with an in-memory sink: bounded in-flight work, one delivery at a time per subject, a permanent
+refusal dead-lettered at once, and a corrupt egress record dead-lettered without stopping the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from schakel.connectors.contract import Connector, ConnectorConfig, Delivery, Sink
+from schakel.connectors.errors import PermanentDeliveryError
+from schakel.connectors.retry import RetryPolicy
+from schakel.connectors.sink_runner import SinkRunner
+from schakel.connectors.testing import copy_message, eventually, read_topic, write
+from schakel.settings import Settings
+from schakel.streams.records import Message, header
+from schakel.streams.topics import HubTopics, create_topics
+
+pytestmark = pytest.mark.kafka
+
+
+class _SlowSink(Sink):
+    """Records how many deliveries run at once, overall and per subject; refuses event ids it is told to."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.running = 0
+        self.most = 0
+        self.per_subject: Counter[str | None] = Counter()
+        self.overlap_within_a_subject = False
+        self.delivered: list[Delivery] = []
+        self.attempts: Counter[str] = Counter()
+        self.refuse = refuse
+
+    async def deliver(self, delivery: Delivery) -> None:
+        self.attempts[delivery.event_id] += 1
+        if delivery.event_id in self.refuse:
+            raise PermanentDeliveryError("partner answered HTTP 400")
+        subject = delivery.subject_pseudonym
+        self.running += 1
+        self.per_subject[subject] += 1
+        self.most = max(self.most, self.running)
+        self.overlap_within_a_subject |= self.per_subject[subject] > 1
+        await asyncio.sleep(0.02)
+        self.per_subject[subject] -= 1
+        self.running -= 1
+        self.delivered.append(delivery)
+
+
+_CONNECTOR: Connector[ConnectorConfig] = Connector(
+    name="geheugen", organisation="politie", description="in-memory test sink", config_model=ConnectorConfig
+)
+
+
+@pytest.fixture
+def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rt-{unique}.", partitions=3, data_dir=tmp_path / "data"
+    )
+    topics = HubTopics.of(settings)
+    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
+    return settings
+
+
+async def _run(settings: Settings, sink: _SlowSink, config: ConnectorConfig, until: object) -> SinkRunner:
+    runner = SinkRunner(_CONNECTOR, config, settings, sink=sink, session_timeout_ms=6000)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(until)  # type: ignore[arg-type]
+    finally:
+        runner.stop()
+        await task
+    return runner
+
+
+def test_in_flight_work_is_bounded_and_each_subject_is_served_in_order(hub: Settings) -> None:
+    copies = [copy_message(hub, "politie", f"bsn:{n % 8}", seed=n) for n in range(48)]
+    sink = _SlowSink()
+
+    async def scenario() -> None:
+        await write(hub, *(message for _, message in copies))
+        await _run(hub, sink, ConnectorConfig(max_in_flight=3), lambda: len(sink.delivered) == 48)
+
+    asyncio.run(scenario())
+    assert sink.most == 3, "at most max_in_flight deliveries at once, and more than one when subjects differ"
+    assert not sink.overlap_within_a_subject
+    for subject in {d.subject_pseudonym for d in sink.delivered}:
+        ids = [d.event_id for d in sink.delivered if d.subject_pseudonym == subject]
+        expected = [form["id"] for form, message in copies if header(message.headers, "schakel-subject") == subject]
+        assert ids == expected
+
+
+def test_a_refusal_is_dead_lettered_at_once_and_a_corrupt_record_does_not_stop_the_rest(hub: Settings) -> None:
+    refused_form, refused = copy_message(hub, "politie", "bsn:1", seed=1)
+    good_form, good = copy_message(hub, "politie", "bsn:1", seed=2)
+    corrupt = Message(topic=good.topic, key=good.key, value=b"\x00 not an egress copy", headers=good.headers)
+    sink = _SlowSink(refuse=frozenset({refused_form["id"]}))
+    config = ConnectorConfig(retry=RetryPolicy(max_attempts=5, initial_backoff=0.01))
+
+    async def scenario() -> None:
+        await write(hub, refused, corrupt, good)
+        runner = await _run(hub, sink, config, lambda: len(sink.delivered) == 1)
+        assert runner.metrics.value("dead_lettered") == 2
+        assert runner.metrics.value("retried") == 0
+
+    asyncio.run(scenario())
+    assert [d.event_id for d in sink.delivered] == [good_form["id"]]
+    assert sink.attempts[refused_form["id"]] == 1
+    letters = asyncio.run(read_topic(hub, HubTopics.of(hub).dlq, 2))
+    reasons = sorted(header(r.headers, "schakel-reason") or "" for r in letters)
+    assert reasons == ["partner refused: partner answered HTTP 400", "undecodable egress record"]
