@@ -155,11 +155,15 @@ class SourceRunner:
 
         return asyncio.create_task(acknowledged())
 
-    async def _failed(self, record: PartnerRecord, error: BaseException, window: asyncio.Semaphore) -> None:
+    async def _failed(
+        self, record: PartnerRecord, error: BaseException, window: asyncio.Semaphore | None = None
+    ) -> None:
+        """The broker did not take the record: settle it as failed, so the transport offers it again later."""
         self.health.failed(error)
         _log.warning("broker did not acknowledge a record from %s (%s)", record.origin, type(error).__name__)
         await _settle(record, Settlement("failed"))
-        window.release()
+        if window is not None:
+            window.release()
 
     async def _reject(self, record: PartnerRecord, problem: RecordRejected, producer: Any) -> None:
         self.metrics.rejected.inc()
@@ -178,7 +182,7 @@ class SourceRunner:
             try:
                 await producer.send_and_wait(message.topic, key=None, value=message.value, headers=message.headers)
             except Exception as error:
-                await self._failed(record, error, asyncio.Semaphore())
+                await self._failed(record, error)
                 return
         await _settle(record, Settlement("rejected", problem=problem))
 
