@@ -101,3 +101,17 @@ def test_a_type_the_partner_does_not_send_still_reaches_it_under_catalogue_names
     assert document["soort"] == "TriageDecision"
     assert document["aanvullend"]["outcome"] == form["payload"]["outcome"]
     assert "outcome" in fields
+
+
+def test_without_a_bsn_the_case_number_keys_the_subject() -> None:
+    record = {**politie.MAPPING.example("registratie"), "bsn": None, "zaaknummer": "GELDEZEL-2026-0042"}
+    event = politie.MAPPING.to_event(record)
+    assert event.subject.bsn is None
+    assert event.case_id == "GELDEZEL-2026-0042"
+
+
+def test_a_record_with_neither_bsn_nor_case_number_is_refused() -> None:
+    record = {**politie.MAPPING.example("registratie"), "bsn": None}
+    with pytest.raises(RecordRejected) as refused:
+        politie.MAPPING.to_event(record)
+    assert refused.value.code == "invalid-record"
