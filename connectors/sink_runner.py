@@ -174,7 +174,14 @@ class SinkRunner:
                 async with window:
                     await self._handle(record, producer)
 
-        await asyncio.gather(*(chain(records) for records in chains.values()))
+        tasks = [asyncio.create_task(chain(records)) for records in chains.values()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:  # a broker failure (dead letter, receipt): stop the batch, commit nothing, re-deliver
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def _handle(self, record: Any, producer: Any) -> None:
         headers: list[tuple[str, bytes]] = list(record.headers or [])
