@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schakel.connectors.running import RunningConnector, start_connector
+from schakel.consent import load_policy
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Organisation
 from schakel.schemas.examples import synthetic_bsn
@@ -83,11 +85,18 @@ def scenarios(rng: random.Random) -> list[tuple[str, list[Step]]]:
                         "gedragsomschrijving": "Deelt oproepen tot geweld in besloten groepen.",
                         "ideologie": "Jihadistisch gedachtegoed.",
                         "urgentie": "hoog",
+                        "rekeningnummer": None,
+                        "fraudevorm": None,
                     },
                     "the police register worrying behaviour",
                 ),
                 Step(safety, "aanmelding", dict(cter), "the municipality's safety domain refers the case"),
-                Step(zvh, "triage", dict(cter), "the ZVH accepts the case for case consultation"),
+                Step(
+                    zvh,
+                    "triage",
+                    {**cter, "aan": "gemeente-veiligheid"},
+                    "the ZVH accepts the case and tells the referrer",
+                ),
                 Step(
                     Organisation.GGZ,
                     "toestemming",
@@ -95,7 +104,12 @@ def scenarios(rng: random.Random) -> list[tuple[str, list[Step]]]:
                     "the client consents to sharing with the ZVH and the safety domain",
                 ),
                 Step(Organisation.GGZ, "bijdrage", dict(cter), "GGZ contributes, on the client's consent"),
-                Step(zvh, "casusafspraken", dict(cter), "the case consultation agrees a plan"),
+                Step(
+                    zvh,
+                    "casusafspraken",
+                    {**cter, "aan": "gemeente-veiligheid;politie;om;reclassering;ggz"},
+                    "the case consultation agrees a plan with the partners at the table",
+                ),
                 Step(Organisation.RECLASSERING, "terugkoppeling", dict(cter), "probation reports on its action"),
             ],
         ),
@@ -143,6 +157,7 @@ class Demo:
         self.connectors: dict[Organisation, RunningConnector] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
         self.totals: Counter[str] = Counter()
+        self.policy = load_policy(settings.covenants_dir)
         self.missing: list[str] = []
 
     def _spawn(self, name: str, *args: str) -> None:
@@ -216,21 +231,18 @@ class Demo:
             self.console.print(f"[red]{step.partner} could not submit {step.word}: {submission.reason}")
             self.missing.append(f"{step.partner} {step.word}")
             return
-        event_id = submission.event_id or str(partner.mapping.to_event(record).id)
-        decisions = await self._decisions(event_id)
+        event = partner.mapping.to_event(record)
+        event_id = submission.event_id or str(event.id)
+        candidates = len(self.policy.candidates(event, datetime.now(UTC)))
+        decisions = await self._decisions(event_id, candidates) if candidates else []
         expected = {record.recipient for record in decisions if record.outcome != "deny"}
         receipts = await self._receipts(event_id, expected)
-        self._show(step, event_id, decisions, receipts)
+        self._show(step, event_id, decisions, receipts, candidates)
 
-    async def _decisions(self, event_id: str) -> list[LineageRecord]:
-        """The hub's decisions for one event: wait for the first, then until none came for a second."""
-        deadline, count, stable_since = time.monotonic() + _WAIT, 0, time.monotonic()
-        while time.monotonic() < deadline:
-            now_count = len(self.watch.decisions[event_id])
-            if now_count != count:
-                count, stable_since = now_count, time.monotonic()
-            elif count and time.monotonic() - stable_since >= 1.0:
-                break
+    async def _decisions(self, event_id: str, candidates: int) -> list[LineageRecord]:
+        """The hub's decisions for one event: one per candidate recipient, as the policy names them."""
+        deadline = time.monotonic() + _WAIT
+        while len(self.watch.decisions[event_id]) < candidates and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         return sorted(self.watch.decisions[event_id], key=lambda record: record.recipient)
 
@@ -244,9 +256,14 @@ class Demo:
         return {record.recipient: record for record in self.watch.receipts[event_id]}
 
     def _show(
-        self, step: Step, event_id: str, decisions: list[LineageRecord], receipts: dict[str, LineageRecord]
+        self,
+        step: Step,
+        event_id: str,
+        decisions: list[LineageRecord],
+        receipts: dict[str, LineageRecord],
+        candidates: int,
     ) -> None:
-        kind = decisions[0].event_type if decisions else "?"
+        kind = decisions[0].event_type if decisions else "event"
         self.console.print(
             f"\n[bold cyan]{step.partner}[/bold cyan] sends [bold]{step.word}[/bold] -> {kind} "
             f"[dim]{event_id[:8]}[/dim]: {step.story}"
@@ -271,14 +288,17 @@ class Demo:
                 self.totals["delivered" if receipt else "not delivered"] += 1
                 if not receipt:
                     self.missing.append(f"{event_id[:8]} -> {record.recipient}")
-        if not decisions:
-            self.missing.append(f"{event_id[:8]}: no decision")
+        if len(decisions) < candidates:
+            self.missing.append(f"{event_id[:8]}: {len(decisions)} of {candidates} decisions")
+        if not candidates:
+            self.console.print("  no partner may receive this; the hub keeps it (consent state) and delivers nothing")
+            return
         self.console.print(table)
-        if decisions:
-            self.console.print(
-                f"  [dim]covenant {decisions[0].covenant_id or '-'}, trace {decisions[0].trace_id}; "
-                f"schakel lineage trace {event_id}[/dim]"
-            )
+        covenants = sorted({f"{r.covenant_id} rule {r.rule}" for r in decisions if r.covenant_id and r.rule})
+        self.console.print(
+            f"  [dim]{'; '.join(covenants) or 'no covenant applies'} - trace {decisions[0].trace_id}; "
+            f"schakel lineage trace {event_id}[/dim]"
+        )
 
     def summary(self) -> bool:
         """Print the totals; True when every permitted copy reached its partner system."""
