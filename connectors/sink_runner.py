@@ -47,7 +47,7 @@ from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Codec
 from schakel.settings import Settings
-from schakel.streams.records import DeadLetter, EgressCopy, Message, header
+from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
 from schakel.streams.topics import HubTopics
 
 __all__ = ["SUBJECT_KEY_HEADER", "SinkRunner", "ledger_path"]
@@ -55,7 +55,6 @@ __all__ = ["SUBJECT_KEY_HEADER", "SinkRunner", "ledger_path"]
 _log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("schakel.connectors")
 
-SUBJECT_KEY_HEADER = "schakel-subject-key"
 """Optional egress header: ``bsn`` or ``case`` - what the hub pseudonym derives from (default ``bsn``)."""
 
 

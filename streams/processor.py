@@ -28,6 +28,7 @@ from schakel.streams.records import (
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
     SUBJECT_HEADER,
+    SUBJECT_KEY_HEADER,
     DeadLetter,
     Headers,
     Message,
@@ -195,6 +196,7 @@ class Processor:
             *trace_headers(),
             (RECIPIENT_HEADER, str(decision.recipient).encode()),
             (SUBJECT_HEADER, accepted.pseudonym.encode()),
+            (SUBJECT_KEY_HEADER, accepted.subject_key_kind.encode()),
             (OUTCOME_HEADER, str(decision.outcome).encode()),
         ]
         key = str(projected["subject"]["pseudonym"]).encode()

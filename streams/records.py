@@ -3,7 +3,8 @@
 Ingress: key = the hub-wide subject pseudonym (UTF-8), value = the event in Avro single-object encoding, headers =
 CloudEvents (``ce_*``) plus W3C ``traceparent``. Egress: key = the recipient's own pseudonym of the subject, value =
 the projected copy (withheld fields null) in the same encoding, headers = CloudEvents plus ``traceparent`` plus
-``schakel-recipient``, ``schakel-subject`` (hub pseudonym, for delivery receipts) and ``schakel-outcome``.
+``schakel-recipient``, ``schakel-subject`` (hub pseudonym, for delivery receipts), ``schakel-subject-key`` (``bsn``
+or ``case``: what that pseudonym derives from) and ``schakel-outcome``.
 Dead letters: the original key and value, with headers that say why (never personal data).
 """
 
@@ -24,6 +25,7 @@ from schakel.streams.topics import HubTopics
 __all__ = [
     "RECIPIENT_HEADER",
     "SUBJECT_HEADER",
+    "SUBJECT_KEY_HEADER",
     "DeadLetter",
     "EgressCopy",
     "Headers",
@@ -37,6 +39,7 @@ Headers = list[tuple[str, bytes]]
 
 RECIPIENT_HEADER = "schakel-recipient"
 SUBJECT_HEADER = "schakel-subject"
+SUBJECT_KEY_HEADER = "schakel-subject-key"
 OUTCOME_HEADER = "schakel-outcome"
 
 

@@ -116,6 +116,7 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
         assert traceparent is not None
         assert traceparent.split("-")[1] == TRACE_ID, "the trace continues to the sink connector"
         assert header(copy.headers, "schakel-subject") == accepted.pseudonym
+        assert header(copy.headers, "schakel-subject-key") == "bsn"
         assert header(copy.headers, "ce_id") == str(event.id)
 
     finished = spans.get_finished_spans()
