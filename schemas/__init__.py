@@ -1,6 +1,6 @@
 """The event catalogue (Avro schema files) and its codec. Pure: no Kafka, no I/O beyond reading its own files.
 
-- The catalogue: ``catalogue/*.avsc`` (the envelope and one payload record per type), the enums of the domain
+- The catalogue: ``avro/*.avsc`` (the envelope and one payload record per type), the enums of the domain
   (:class:`Organisation`, :class:`EventType`, :class:`Theme`, :class:`Sensitivity`) and
   :func:`field_sensitivities`, which the consent processor reads.
 - The typed models: :class:`Event` (one subclass per type, e.g. :class:`SignalEvent`), a payload model per type

@@ -1,6 +1,6 @@
 """The catalogue: the enums of the domain, each event type's full Avro schema, its fingerprint and its versions.
 
-Each event type's full schema is composed from two files in ``catalogue/``: ``Envelope.avsc`` (the fields every event
+Each event type's full schema is composed from two files in ``avro/``: ``Envelope.avsc`` (the fields every event
 shares, including the ``Subject`` record and the ``Theme`` enum) and ``<Type>.avsc`` (the type's payload record). The
 full record is named after the type (``nl.zorgveiligheid.schakel.Signal``) and holds the envelope's fields followed by
 ``payload``. Composition keeps one copy of the envelope; the released files in ``released/`` keep the composed result,
@@ -104,8 +104,8 @@ def _read(package: str, name: str) -> dict[str, Any]:
 
 @cache
 def _composed(event_type: EventType) -> dict[str, Any]:
-    envelope = _read("schakel.schemas.catalogue", "Envelope.avsc")
-    payload = _read("schakel.schemas.catalogue", f"{event_type.value}.avsc")
+    envelope = _read("schakel.schemas.avro", "Envelope.avsc")
+    payload = _read("schakel.schemas.avro", f"{event_type.value}.avsc")
     payload_doc = payload.get("doc", "")
     return {
         "type": "record",
