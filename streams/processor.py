@@ -205,11 +205,16 @@ class Processor:
     def _lineage(
         self, accepted: Accepted, decision: Decision, span: trace.Span, parent: trace.Span, now: datetime
     ) -> Message:
-        """The lineage record of one decision; ``span`` carried it out (a publish, or the decision for a denial)."""
+        """The lineage record of one decision; ``span`` carried it out (a publish, or the decision for a denial).
+
+        Built without re-validation: every value comes from the typed decision and event, on the hot path. The
+        record's own checks (no BSN-like subject id, field names only) still run wherever it is read back - the
+        lineage store validates every record it ingests, and tests/streams checks the hub's records that way.
+        """
         event = accepted.event
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
-        record = LineageRecord(
+        record = LineageRecord.model_construct(
             record_id=f"{event.id}/{decision.recipient}/{RecordKind.DECISION}",
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
