@@ -53,6 +53,7 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         producer_acks=-1,
+        producer_linger_ms=5,
         broker_commit_interval=0.5,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,

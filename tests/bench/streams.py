@@ -272,6 +272,11 @@ def main() -> None:
         p50, p99 = _latency(settings, messages, outputs, rate, start)
         results[name].p50_ms, results[name].p99_ms = p50, p99
         print(f"{name:5} latency at {rate:.0f} events/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
+    own = results["hub"].events_per_second / 2
+    settings = _settings("hubown")
+    messages, outputs = _messages(settings, max(int(own * LATENCY_SECONDS) + 50, 200))
+    p50, p99 = _latency(settings, messages, outputs, own, _start_hub(settings))
+    print(f"hub   latency at {own:.0f} events/s (half its own maximum): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     bare, hub = results["bare"], results["hub"]
     print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
     print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
