@@ -22,12 +22,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaProducer
 
-from schakel.consent import Outcome, load_policy
+from schakel.consent import ConsentState, Outcome, load_policy
+from schakel.lineage import open_store
 from schakel.schemas import EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
@@ -58,10 +60,6 @@ def _messages(settings: Settings, count: int) -> tuple[list[Message], int]:
     policy = load_policy()
     events = [example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)]) for n in range(count)]
     outputs = 0
-    from datetime import UTC, datetime
-
-    from schakel.consent import ConsentState
-
     for event in events:
         decisions = policy.decide_all(event, ConsentState(), datetime.now(UTC))
         outputs += len(decisions) + sum(1 for d in decisions if d.outcome is not Outcome.DENY)
@@ -280,6 +278,26 @@ def main() -> None:
     bare, hub = results["bare"], results["hub"]
     print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
     print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
+    _lineage_keeps_up(hub.events_per_second * _decisions_per_event())
+
+
+def _decisions_per_event() -> float:
+    policy = load_policy()
+    events = [example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)]) for n in range(300)]
+    return sum(len(policy.decide_all(e, ConsentState(), datetime.now(UTC))) for e in events) / len(events)
+
+
+def _lineage_keeps_up(pipeline_rate: float) -> None:
+    """The lineage store's write rate (SQLite, durable) against the rate the hub above produced lineage records."""
+    from tests.bench import lineage
+
+    items = lineage._records(20_000)
+    with tempfile.TemporaryDirectory(prefix="schakel-bench-") as directory, open_store(None, Path(directory)) as store:
+        rate = lineage._rate(len(items), lineage._store_run(store, items))
+    print(
+        f"lineage: store writes {rate:,.0f} records/s, the hub produced {pipeline_rate:,.0f} lineage records/s; "
+        f"ratio {rate / pipeline_rate:.1f} (goal >= 1.0)"
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
