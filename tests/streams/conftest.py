@@ -186,3 +186,18 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Hub]:
     producer.close()
     for worker in running.workers:
         worker.stop()
+    _delete_topics(settings)
+
+
+def _delete_topics(settings: Settings) -> None:
+    """Remove the test's topics (Faust's internal ones too): a broker with thousands of leftover partitions starts
+    slowly."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(**settings.kafka_client_config())
+    try:
+        mine = [name for name in admin.list_topics() if name.startswith(settings.topic_prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
