@@ -27,7 +27,7 @@ app = typer.Typer(
     help="Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.",
     no_args_is_help=True,
 )
-_out = Console(highlight=False)
+_out = Console(highlight=False, markup=False)  # field lists print as [a, b], not as markup
 _err = Console(stderr=True, highlight=False)
 
 
@@ -88,7 +88,7 @@ def verify() -> None:
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         return
-    _out.print(f"[red]BROKEN[/red]: first broken record: {result.first_broken}")
+    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red")
     for broken in result.broken[1:]:
         _out.print(f"also broken: {broken}")
     raise typer.Exit(1)
