@@ -66,7 +66,9 @@ def test_trace_and_disclosures(data_dir: Path) -> None:
     assert [(h["kind"], h["recipient"]) for h in hops] == [("decision", "politie"), ("receipt", "politie")]
     assert runner.invoke(app, ["trace", "not-a-uuid"]).exit_code == 2
     readable = runner.invoke(app, ["trace", str(records[0].event_id)])
-    for name in records[0].fields_sent:
+    assert records[0].fields_sent
+    assert records[0].fields_withheld == ("ideology",)
+    for name in (*records[0].fields_sent, "ideology"):
         assert name in readable.output, "field lists must print as text, not be eaten as console markup"
     register = runner.invoke(app, ["disclosures", "--to", "om", "--since", "2026-01-01", "--json"])
     assert register.exit_code == 0, register.output
