@@ -6,12 +6,14 @@ that already answers at ``SCHAKEL_KAFKA_BOOTSTRAP`` and otherwise starts one, an
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from schakel.deploy.kafka.broker import LocalBroker
+from schakel.deploy.postgres import LocalPostgres
 from schakel.settings import Settings
 
 
@@ -31,3 +33,19 @@ def kafka_bootstrap() -> Iterator[str]:
 def unique() -> str:
     """A short unique suffix for topic names and group ids, so tests never see each other's data."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a running PostgreSQL server's maintenance database: ``SCHAKEL_TEST_POSTGRES_URL``, or a throw-away
+    server on loopback for this session."""
+    configured = os.environ.get("SCHAKEL_TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    server = LocalPostgres()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

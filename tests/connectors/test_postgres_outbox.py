@@ -21,25 +21,25 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 def test_outbox_and_inbox_on_postgresql(
-    connectors_postgres: str, kafka_bootstrap: str, unique: str, tmp_path: Path
+    postgres_server: str, kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"pg-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     outbox, inbox = f"outbox_{unique}", f"inbox_{unique}"
-    with psycopg.connect(connectors_postgres, autocommit=True) as db:
+    with psycopg.connect(postgres_server, autocommit=True) as db:
         db.execute(OUTBOX_DDL.format(table=outbox, pk="BIGSERIAL PRIMARY KEY"))
         db.execute(inbox_ddl(inbox, postgres=True))
         record = zvh.MAPPING.example("triage")
         db.execute(f"INSERT INTO {outbox} (record) VALUES (%s)", (json.dumps(record),))  # noqa: S608
     config = {
-        "outbox": {"url": connectors_postgres, "table": outbox, "poll_interval": 0.1},
-        "inbox": {"url": connectors_postgres, "table": inbox},
+        "outbox": {"url": postgres_server, "table": outbox, "poll_interval": 0.1},
+        "inbox": {"url": postgres_server, "table": inbox},
     }
     form, message = copy_message(settings, "zvh", "bsn:999990068")
 
     def rows(sql: str) -> list[tuple[object, ...]]:
-        with psycopg.connect(connectors_postgres, autocommit=True) as db:
+        with psycopg.connect(postgres_server, autocommit=True) as db:
             return list(db.execute(sql).fetchall())
 
     async def scenario() -> None:

@@ -7,7 +7,6 @@ store lives in a database of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,25 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schakel.deploy.postgres import LocalPostgres
 from schakel.lineage import LineageStore, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a running PostgreSQL server's maintenance database."""
-    configured = os.environ.get("SCHAKEL_TEST_POSTGRES_URL")
-    if configured:
-        yield configured
-        return
-    server = LocalPostgres()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def _database_url(server: str, name: str) -> str:
