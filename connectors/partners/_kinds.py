@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,20 +56,15 @@ def _mapper(mapping: RecordMapping, config: PartnerConfig) -> Any:
     return to_event
 
 
-def http_connector(
-    mapping: RecordMapping, config_model: type[HttpPartnerConfig], description: str, *, name: str | None = None
+def _connector(
+    mapping: RecordMapping,
+    config_model: type[PartnerConfig],
+    description: str,
+    name: str | None,
+    source: Callable[[Any], Source],
+    sink: Callable[[Any], Sink],
+    simulation: Callable[[Path], SimulatedPartner],
 ) -> Connector[Any]:
-    """A connector over this transport; ``name`` defaults to the organisation code."""
-
-    def source(config: HttpPartnerConfig) -> Source:
-        return WebhookSource(config.webhook, _mapper(mapping, config))
-
-    def sink(config: HttpPartnerConfig) -> Sink:
-        return HttpPostSink(config.delivery, mapping.render)
-
-    def simulation(state_dir: Path) -> SimulatedPartner:
-        return SimulatedHttpPartner(mapping, state_dir)
-
     return Connector(
         name=name or mapping.organisation.value,
         organisation=mapping.organisation.value,
@@ -78,54 +73,49 @@ def http_connector(
         source=source,
         sink=sink,
         simulation=simulation,
+    )
+
+
+def http_connector(
+    mapping: RecordMapping, config_model: type[HttpPartnerConfig], description: str, *, name: str | None = None
+) -> Connector[Any]:
+    """A connector over the HTTP transport; ``name`` defaults to the organisation code."""
+    return _connector(
+        mapping,
+        config_model,
+        description,
+        name,
+        source=lambda config: WebhookSource(config.webhook, _mapper(mapping, config)),
+        sink=lambda config: HttpPostSink(config.delivery, mapping.render),
+        simulation=lambda state_dir: SimulatedHttpPartner(mapping, state_dir),
     )
 
 
 def filedrop_connector(
     mapping: RecordMapping, config_model: type[FileDropPartnerConfig], description: str, *, name: str | None = None
 ) -> Connector[Any]:
-    """A connector over this transport; ``name`` defaults to the organisation code."""
-
-    def source(config: FileDropPartnerConfig) -> Source:
-        return FileDropSource(config.inbound, _mapper(mapping, config))
-
-    def sink(config: FileDropPartnerConfig) -> Sink:
-        return FileDropSink(config.outbound, mapping.render)
-
-    def simulation(state_dir: Path) -> SimulatedPartner:
-        return SimulatedFileDropPartner(mapping, state_dir)
-
-    return Connector(
-        name=name or mapping.organisation.value,
-        organisation=mapping.organisation.value,
-        description=description,
-        config_model=config_model,
-        source=source,
-        sink=sink,
-        simulation=simulation,
+    """A connector over the file-drop transport; ``name`` defaults to the organisation code."""
+    return _connector(
+        mapping,
+        config_model,
+        description,
+        name,
+        source=lambda config: FileDropSource(config.inbound, _mapper(mapping, config)),
+        sink=lambda config: FileDropSink(config.outbound, mapping.render),
+        simulation=lambda state_dir: SimulatedFileDropPartner(mapping, state_dir),
     )
 
 
 def database_connector(
     mapping: RecordMapping, config_model: type[DatabasePartnerConfig], description: str, *, name: str | None = None
 ) -> Connector[Any]:
-    """A connector over this transport; ``name`` defaults to the organisation code."""
-
-    def source(config: DatabasePartnerConfig) -> Source:
-        return OutboxSource(config.outbox, _mapper(mapping, config))
-
-    def sink(config: DatabasePartnerConfig) -> Sink:
-        return InboxTableSink(config.inbox, mapping.render)
-
-    def simulation(state_dir: Path) -> SimulatedPartner:
-        return SimulatedDatabasePartner(mapping, state_dir)
-
-    return Connector(
-        name=name or mapping.organisation.value,
-        organisation=mapping.organisation.value,
-        description=description,
-        config_model=config_model,
-        source=source,
-        sink=sink,
-        simulation=simulation,
+    """A connector over the database outbox transport; ``name`` defaults to the organisation code."""
+    return _connector(
+        mapping,
+        config_model,
+        description,
+        name,
+        source=lambda config: OutboxSource(config.outbox, _mapper(mapping, config)),
+        sink=lambda config: InboxTableSink(config.inbox, mapping.render),
+        simulation=lambda state_dir: SimulatedDatabasePartner(mapping, state_dir),
     )
