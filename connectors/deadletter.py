@@ -12,28 +12,19 @@ as its value, the ingress topic it was meant for as ``schakel-original-topic``, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schakel.connectors import _kafka
 from schakel.settings import Settings
-from schakel.streams.records import DeadLetter, Headers, Message, header
+from schakel.streams.records import DEAD_LETTER_HEADERS, DeadLetter, Message, header
 from schakel.streams.topics import HubTopics
 
 __all__ = ["DLQ_HEADERS", "RESENT_HEADER", "ResendReport", "dead_letter_message", "resend"]
 
-DLQ_HEADERS = frozenset(
-    {
-        "schakel-error-class",
-        "schakel-reason",
-        "schakel-original-topic",
-        "schakel-original-partition",
-        "schakel-original-offset",
-        "schakel-dead-lettered-at",
-        "schakel-event-id",
-        "schakel-origin",
-    }
-)
+ORIGIN_HEADER = "schakel-origin"
+DLQ_HEADERS = DEAD_LETTER_HEADERS | {ORIGIN_HEADER}
 RESENT_HEADER = "schakel-resent-from"
 _MAX_REASON = 300
 
@@ -48,18 +39,12 @@ def dead_letter_message(
     origin: str | None = None,
 ) -> Message:
     """The record for the ``dlq`` topic: original key, value and headers, plus the dead-letter headers."""
-    kept = [(name, data) for name, data in headers if name not in DLQ_HEADERS]
-    letter_headers = DeadLetter(
-        error_class=letter.error_class,
-        reason=letter.reason[:_MAX_REASON],
-        topic=letter.topic,
-        partition=letter.partition,
-        offset=letter.offset,
-        event_id=letter.event_id,
-        time=letter.time,
-    ).headers()
-    extra: Headers = [("schakel-origin", origin.encode())] if origin else []
-    return Message(topic=HubTopics.of(settings).dlq, key=key, value=value, headers=[*kept, *letter_headers, *extra])
+    kept = [(name, data) for name, data in headers if name != ORIGIN_HEADER]
+    short = dataclasses.replace(letter, reason=letter.reason[:_MAX_REASON])
+    message = short.message(HubTopics.of(settings).dlq, key, value, kept)
+    if origin:
+        message.headers.append((ORIGIN_HEADER, origin.encode()))
+    return message
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from schakel.settings import Settings
 from schakel.streams.topics import HubTopics
 
 __all__ = [
+    "DEAD_LETTER_HEADERS",
     "RECIPIENT_HEADER",
     "SUBJECT_HEADER",
     "SUBJECT_KEY_HEADER",
@@ -117,6 +118,20 @@ class EgressCopy:
         )
 
 
+DEAD_LETTER_HEADERS = frozenset(
+    {
+        "schakel-error-class",
+        "schakel-reason",
+        "schakel-original-topic",
+        "schakel-original-partition",
+        "schakel-original-offset",
+        "schakel-dead-lettered-at",
+        "schakel-event-id",
+    }
+)
+"""The headers :meth:`DeadLetter.headers` writes."""
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """Why a record went to the dead-letter queue. Its headers name the reason, never a value from the record."""
@@ -141,6 +156,14 @@ class DeadLetter:
         if self.event_id:
             pairs["schakel-event-id"] = self.event_id
         return [(name, value.encode()) for name, value in pairs.items()]
+
+    def message(
+        self, topic: str, key: bytes | None, value: bytes, original_headers: Sequence[tuple[str, bytes]] = ()
+    ) -> Message:
+        """The dead-letter record: the original key and value as they came, ``original_headers`` less any earlier
+        dead-letter headers, and this letter's headers."""
+        kept = [(name, data) for name, data in original_headers if name not in DEAD_LETTER_HEADERS]
+        return Message(topic, key, value, [*kept, *self.headers()])
 
     @classmethod
     def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> DeadLetter:
