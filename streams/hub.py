@@ -39,9 +39,9 @@ for _noisy in ("aiokafka", "faust", "mode"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
-def create_app(settings: Settings, policy: Policy, *, processor: Processor | None = None) -> faust.App:
+def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
-    processor = processor or Processor(settings, policy)
+    processor = Processor(settings, policy)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -90,26 +90,21 @@ def create_app(settings: Settings, policy: Policy, *, processor: Processor | Non
         org = organisation_of(record.topic, topics.prefix)
         telemetry.EVENTS_IN.labels(org=str(org)).inc()
         try:
-            accepted = processor.accept(record)
-            if isinstance(accepted, Accepted):
+            outcome = processor.accept(record)
+            if isinstance(outcome, Accepted):
                 stored = consent.get(record.key)
                 state = ConsentState.from_json(stored) if stored is not None else ConsentState()
-                after = processor.consent_after(accepted, state)
-                routed = processor.decide(accepted, after)
+                after = processor.consent_after(outcome, state)
+                routed = processor.decide(outcome, after)
                 if after is not state:
                     consent[record.key] = after.to_json()
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
             _log.exception("processing failed for %s[%d]@%d", record.topic, record.partition, record.offset)
-            accepted = DeadLetter(
-                error_class=type(error).__name__,
-                reason="the hub failed to process this record (see the worker log for the defect)",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
-        if isinstance(accepted, DeadLetter):
+            defect = "the hub failed to process this record (see the worker log for the defect)"
+            outcome = processor.dead_letter(record, type(error).__name__, defect)
+        if isinstance(outcome, DeadLetter):
             telemetry.DEAD_LETTERED.labels(org=str(org)).inc()
-            await send(processor.dead_letter_message(record, accepted))
+            await send(processor.dead_letter_message(record, outcome))
             return
         for output in routed.messages:
             await send(output)

@@ -96,13 +96,13 @@ class Processor:
         """Decode and check one ingress record; a record that fails any check becomes a dead letter."""
         sender = organisation_of(record.topic, self.topics.prefix)
         if sender is None:
-            return self._dead(record, "UnknownTopic", "the record is not on a partner's ingress topic")
+            return self.dead_letter(record, "UnknownTopic", "the record is not on a partner's ingress topic")
         try:
             event = self.codec.decode(record.value)
         except SchemaError as error:
-            return self._dead(record, type(error).__name__, str(error))
+            return self.dead_letter(record, type(error).__name__, str(error))
         if event.source != sender:
-            return self._dead(
+            return self.dead_letter(
                 record,
                 "SpoofedSource",
                 f"event source {event.source} differs from the sender of ingress topic {record.topic}",
@@ -111,7 +111,7 @@ class Processor:
         key_kind = "bsn" if event.subject.bsn else "case"
         pseudonym = self.pseudonymizer.subject(subject_key(event))
         if record.key != pseudonym.encode():
-            return self._dead(
+            return self.dead_letter(
                 record,
                 "WrongPartitionKey",
                 "the record key is not the subject's pseudonym, so its partition cannot keep the subject's order",
@@ -119,7 +119,8 @@ class Processor:
             )
         return Accepted(record, event, pseudonym, key_kind)
 
-    def _dead(self, record: Record, error_class: str, reason: str, event: Event | None = None) -> DeadLetter:
+    def dead_letter(self, record: Record, error_class: str, reason: str, event: Event | None = None) -> DeadLetter:
+        """Why ``record`` goes to the dead-letter queue (a reason, never a value from the record)."""
         return DeadLetter(
             error_class=error_class,
             reason=reason,
@@ -132,7 +133,7 @@ class Processor:
 
     def dead_letter_message(self, record: Record, dead: DeadLetter) -> Message:
         """The dead-letter record: the original bytes as they came, with the reason in the headers."""
-        return Message(self.topics.dlq, record.key, record.value, dead.headers())
+        return dead.message(self.topics.dlq, record.key, record.value)
 
     # -- decide --------------------------------------------------------------------------------------------------
 
