@@ -39,14 +39,13 @@ from schakel.connectors.running import RunningConnector, start_connector
 from schakel.consent import load_policy
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Organisation
-from schakel.schemas.examples import synthetic_bsn
+from schakel.schemas.examples import SYNTHETIC_NAMES, synthetic_bsn
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics, create_topics
 
 __all__ = ["Demo", "Step", "scenarios"]
 
 _WAIT = 45.0
-_NAMES = ("Sam de Vries", "Noor Jansen", "Daan Bakker", "Lotte Visser", "Milan Smit", "Sara Meijer")
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def scenarios(rng: random.Random) -> list[tuple[str, list[Step]]]:
     def person(theme: str) -> dict[str, Any]:
         return {
             "bsn": synthetic_bsn(rng),
-            "naam": rng.choice(_NAMES),
+            "naam": rng.choice(SYNTHETIC_NAMES),
             "geboortedatum": f"{rng.randrange(1990, 2009)}-0{rng.randrange(1, 10)}-1{rng.randrange(10)}",
             "zaaknummer": f"ZVH-2026-{rng.randrange(10000):04d}",
             "thema": theme,

@@ -20,7 +20,7 @@ from schakel.schemas._catalogue import EventType, Organisation, Theme
 from schakel.schemas._models import Event, format_time, parse_event
 from schakel.schemas._rules import is_valid_bsn
 
-__all__ = ["PURPOSES", "example_event", "example_form", "synthetic_bsn"]
+__all__ = ["PURPOSES", "SYNTHETIC_NAMES", "example_event", "example_form", "synthetic_bsn"]
 
 PURPOSES: Mapping[Theme, str] = {
     Theme.CTER: "cter-person-centred",
@@ -41,7 +41,7 @@ _SOURCES: Mapping[EventType, Organisation] = {
     EventType.SUBJECT_REQUEST: Organisation.ZVH,
 }
 
-_NAMES = ("Sam de Vries", "Noor Jansen", "Daan Bakker", "Lotte Visser", "Milan Smit", "Sara Meijer")
+SYNTHETIC_NAMES = ("Sam de Vries", "Noor Jansen", "Daan Bakker", "Lotte Visser", "Milan Smit", "Sara Meijer")
 
 
 def synthetic_bsn(rng: random.Random | None = None) -> str:
@@ -127,7 +127,7 @@ def example_form(
         "time": format_time(now),
         "subject": {
             "bsn": synthetic_bsn(rng),
-            "name": rng.choice(_NAMES),
+            "name": rng.choice(SYNTHETIC_NAMES),
             "birth_date": "2006-03-14",
             "pseudonym": None,
         },

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from schakel.deploy.demo import _NAMES
 from schakel.lineage import open_store, scan_for_personal_data
+from schakel.schemas.examples import SYNTHETIC_NAMES
 
 pytestmark = pytest.mark.kafka
 
@@ -47,5 +47,5 @@ def test_demo_plays_every_theme_and_leaves_no_personal_data_in_lineage(
     assert caught_up.returncode == 0, caught_up.stderr
     with open_store(None, tmp_path) as store:
         assert store.count() > 0
-        assert scan_for_personal_data(store, _NAMES) == []
+        assert scan_for_personal_data(store, SYNTHETIC_NAMES) == []
         assert store.verify().first_broken is None
