@@ -28,7 +28,7 @@ from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import DeadLetter, Message
-from schakel.streams.topics import HubTopics, organisation_of
+from schakel.streams.topics import HubTopics, ingress_sender
 
 __all__ = ["create_app"]
 
@@ -87,7 +87,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             value=message.value,
             headers=list(message.headers or ()),
         )
-        org = organisation_of(record.topic, topics.prefix)
+        org = ingress_sender(record.topic, topics.prefix)
         telemetry.EVENTS_IN.labels(org=str(org)).inc()
         try:
             outcome = processor.accept(record)

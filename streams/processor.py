@@ -34,7 +34,7 @@ from schakel.streams.records import (
     Message,
     trace_headers,
 )
-from schakel.streams.topics import HubTopics, organisation_of
+from schakel.streams.topics import HubTopics, ingress_sender
 
 __all__ = ["Accepted", "Processor", "Record", "Routed"]
 
@@ -94,7 +94,7 @@ class Processor:
 
     def accept(self, record: Record) -> Accepted | DeadLetter:
         """Decode and check one ingress record; a record that fails any check becomes a dead letter."""
-        sender = organisation_of(record.topic, self.topics.prefix)
+        sender = ingress_sender(record.topic, self.topics.prefix)
         if sender is None:
             return self.dead_letter(record, "UnknownTopic", "the record is not on a partner's ingress topic")
         try:

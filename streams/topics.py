@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from schakel.schemas import Organisation
 from schakel.settings import Settings
 
-__all__ = ["HubTopics", "create_topics", "organisation_of"]
+__all__ = ["HubTopics", "create_topics", "ingress_sender"]
 
 _INGRESS = "ingress."
 _EGRESS = "egress."
@@ -57,16 +57,15 @@ class HubTopics:
         return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq]
 
 
-def organisation_of(topic: str, prefix: str) -> Organisation | None:
-    """The organisation whose ingress or egress topic this is, or None."""
-    for kind in (_INGRESS, _EGRESS):
-        head = f"{prefix}{kind}"
-        if topic.startswith(head):
-            try:
-                return Organisation(topic[len(head) :])
-            except ValueError:
-                return None
-    return None
+def ingress_sender(topic: str, prefix: str) -> Organisation | None:
+    """The partner whose ingress topic this is, or None (an egress or any other topic has no sender)."""
+    head = f"{prefix}{_INGRESS}"
+    if not topic.startswith(head):
+        return None
+    try:
+        return Organisation(topic[len(head) :])
+    except ValueError:
+        return None
 
 
 def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:

@@ -69,6 +69,7 @@ def test_a_valid_event_is_accepted_with_the_subjects_pseudonym(processor: Proces
     ("change", "error_class"),
     [
         ({"topic": "unit.somewhere-else"}, "UnknownTopic"),
+        ({"topic": HubTopics("unit.").egress(Organisation.POLITIE)}, "UnknownTopic"),
         ({"topic": HubTopics("unit.").ingress(Organisation.OM)}, "SpoofedSource"),
         ({"key": b"not-the-pseudonym"}, "WrongPartitionKey"),
         ({"value": b"\xc3\x01 too short"}, None),
