@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from schakel.connectors.running import RunningConnector, start_connector
+from schakel.connectors.running import RunningConnector, start_simulated_partners
 from schakel.consent import load_policy
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Organisation
@@ -176,10 +176,10 @@ class Demo:
         await asyncio.to_thread(create_topics, self.settings)
         self._spawn("hub", "run")
         self._spawn("lineage-ingest", "lineage", "ingest", "--follow")
-        for org in Organisation:
-            running = await start_connector(org.value, settings=self.settings, simulate=self.root / "partners")
-            await running.wait_ready()
-            self.connectors[org] = running
+        started = await start_simulated_partners(
+            self.settings, self.root / "partners", [org.value for org in Organisation]
+        )
+        self.connectors = {Organisation(name): running for name, running in started.items()}
         self.console.print(
             f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
             f"running on {self.settings.kafka_bootstrap} (logs in {self.root})"
