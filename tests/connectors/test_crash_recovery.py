@@ -124,7 +124,8 @@ def test_a_killed_file_drop_source_loses_no_record(kafka_bootstrap: str, unique:
     state = tmp_path / "simulation"
     partner = simulation_for("rvdk", state)
     assert isinstance(partner, SimulatedFileDropPartner)
-    records = [partner.example("zorgmelding") for _ in range(60)]
+    # Enough files that the source is still busy when it is killed, even on a fast, idle machine.
+    records = [partner.example("zorgmelding") for _ in range(600)]
     expected = {str(partner.mapping.event_id("zorgmelding", r["raadsnummer"])) for r in records}
     for record in records:
         asyncio.run(partner.submit(record))
