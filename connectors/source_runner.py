@@ -25,7 +25,7 @@ from opentelemetry import trace
 
 from schakel.connectors import _kafka
 from schakel.connectors.contract import Connector, ConnectorConfig, PartnerRecord, Settlement, Source
-from schakel.connectors.deadletter import dead_letter_message
+from schakel.connectors.deadletter import dead_letter_message, excerpt
 from schakel.connectors.errors import ConnectorConfigError, RecordRejected
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.schemas import Codec
@@ -169,11 +169,12 @@ class SourceRunner:
         self.metrics.rejected.inc()
         _log.info("rejected a record from %s: %s", record.origin, problem.code)
         if getattr(self.source, "dead_letters_rejects", True):
+            value, cut = excerpt(record.raw)
             message = dead_letter_message(
                 self.settings,
                 key=None,
-                value=record.raw,
-                headers=[],
+                value=value,
+                headers=cut,
                 letter=DeadLetter(
                     error_class=problem.code, reason=problem.reason, topic=self.topic, partition=-1, offset=-1
                 ),
