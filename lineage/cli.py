@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from contextlib import ExitStack
@@ -205,12 +206,36 @@ def scan(
         raise typer.Exit(1)
 
 
+def _loopback(host: str) -> bool:
+    """True for an address only this machine can reach (a literal loopback address or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command()
 def serve(
     port: int = typer.Option(8470, "--port", help="TCP port."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    allow_unauthenticated: bool = typer.Option(
+        False,
+        "--allow-unauthenticated",
+        help="Bind a non-loopback address although the API has no authentication (put an authenticating proxy in "
+        "front of it).",
+    ),
 ) -> None:
-    """Serve the answers over HTTP for the console."""
+    """Serve the answers over HTTP for the console (loopback only, unless --allow-unauthenticated)."""
+    if not _loopback(host) and not allow_unauthenticated:
+        _err.print(
+            f"[red]refused:[/red] --host {host} is not a loopback address. The lineage API has no authentication "
+            "and answers which partners received data about a person (by BSN); anyone who can reach the address "
+            "could ask. Keep it on 127.0.0.1 behind an authenticating proxy, or pass --allow-unauthenticated if "
+            "such a proxy is the only way in."
+        )
+        raise typer.Exit(2)
     from aiohttp import web
 
     with _store() as store:
