@@ -129,7 +129,8 @@ def test_a_reused_file_name_never_replaces_the_file_in_flight(tmp_path: Path) ->
         [first] = await _take(records, 1)
         (source.inbox / "export.json").write_bytes(_good("second"))  # the partner re-uses the name
         [second] = await _take(records, 1)
-        assert first.data is not None and second.data is not None
+        assert first.data is not None
+        assert second.data is not None
         assert first.data[rvdk.MAPPING.reference_field] == "first"
         assert second.data[rvdk.MAPPING.reference_field] == "second"
         assert len(list(source.work.iterdir())) == 2
