@@ -10,6 +10,7 @@ command -v mvn >/dev/null || missing+=(maven)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v openssl >/dev/null || missing+=(openssl)  # test certificates (the webhook's mutual TLS)
 python3.11 -c 'import venv, ensurepip' 2>/dev/null || command -v python3.11 >/dev/null || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

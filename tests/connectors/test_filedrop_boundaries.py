@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from schakel.connectors.contract import PartnerRecord, Settlement
+from schakel.connectors.contract import PartnerRecord, Settlement, Source
 from schakel.connectors.partners import rvdk
 from schakel.connectors.transports.filedrop import FileDropConfig, FileDropSource
 
@@ -25,12 +25,18 @@ def _source(root: Path, **config: Any) -> FileDropSource:
     return FileDropSource(FileDropConfig(directory=root, poll_interval=0.05, **config), rvdk.MAPPING.to_event)
 
 
+def _records(source: Source) -> AsyncGenerator[PartnerRecord, None]:
+    return cast(AsyncGenerator[PartnerRecord, None], source.records())
+
+
 async def _take(records: AsyncIterator[PartnerRecord], count: int) -> list[PartnerRecord]:
     return [await asyncio.wait_for(anext(records), 10) for _ in range(count)]
 
 
 def _good(reference: str = "r1") -> bytes:
-    return json.dumps(rvdk.MAPPING.example(**{rvdk.MAPPING.reference_field: reference})).encode()
+    record = rvdk.MAPPING.example()
+    record[rvdk.MAPPING.reference_field] = reference
+    return json.dumps(record).encode()
 
 
 @pytest.fixture
@@ -54,7 +60,7 @@ def test_links_in_inbox_are_never_claimed_or_followed_and_do_not_stop_the_source
         (inbox / "folder.json").mkdir()
         os.mkfifo(inbox / "pipe.json")
         (inbox / "good.json").write_bytes(_good())
-        records = source.records()
+        records = _records(source)
         [record] = await _take(records, 1)
         assert record.data is not None
         assert record.problem is None
@@ -81,7 +87,7 @@ def test_a_link_in_work_is_refused_without_being_read(tmp_path: Path, outside: P
         source = _source(root)
         await source.start()
         (source.work / f"{'0' * 16}~leak.json").symlink_to(outside)
-        records = source.records()
+        records = _records(source)
         [record] = await _take(records, 1)
         assert record.problem is not None
         assert record.problem.code == "not-a-file"
@@ -104,7 +110,7 @@ def test_links_planted_at_the_names_the_hub_writes_are_not_followed(tmp_path: Pa
         (source.failed / ".bad.json.reason.txt.tmp").symlink_to(outside)  # the old predictable temporary name
         (source.failed / "bad.json.reason.txt").symlink_to(outside)  # the final name
         (source.inbox / "bad.json").write_bytes(b"{not json")
-        records = source.records()
+        records = _records(source)
         [record] = await _take(records, 1)
         assert record.problem is not None
         await record.settle(Settlement("rejected", problem=record.problem))
@@ -124,7 +130,7 @@ def test_a_reused_file_name_never_replaces_the_file_in_flight(tmp_path: Path) ->
     async def scenario() -> None:
         source = _source(root)
         await source.start()
-        records = source.records()
+        records = _records(source)
         (source.inbox / "export.json").write_bytes(_good("first"))
         [first] = await _take(records, 1)
         (source.inbox / "export.json").write_bytes(_good("second"))  # the partner re-uses the name
@@ -155,7 +161,7 @@ def test_the_size_is_checked_before_reading(tmp_path: Path) -> None:
         with open(sparse, "wb") as handle:
             handle.truncate(2 * 1024**3)  # 2 GB, sparse: reading it would take the process to 2 GB
         os.rename(sparse, source.inbox / "huge.json")
-        records = source.records()
+        records = _records(source)
         [record] = await _take(records, 1)
         assert record.problem is not None
         assert record.problem.code == "oversized-body"
@@ -172,7 +178,7 @@ def test_a_file_the_broker_did_not_take_stays_in_work_and_waits(tmp_path: Path) 
         source = _source(root)
         await source.start()
         (source.inbox / "export.json").write_bytes(_good())
-        records = source.records()
+        records = _records(source)
         [record] = await _take(records, 1)
         await record.settle(Settlement("failed"))
         [claimed] = list(source.work.iterdir())

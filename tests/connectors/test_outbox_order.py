@@ -7,15 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import psycopg
 import pytest
 
-from schakel.connectors.contract import PartnerRecord, Settlement
+from schakel.connectors.contract import PartnerRecord, Settlement, Source
 from schakel.connectors.partners import zvh
 from schakel.connectors.transports.database import OUTBOX_DDL, DatabaseConfig, OutboxSource
+
+
+def _records(source: Source) -> AsyncGenerator[PartnerRecord, None]:
+    return cast(AsyncGenerator[PartnerRecord, None], source.records())
 
 
 async def _next(records: AsyncIterator[PartnerRecord]) -> PartnerRecord:
@@ -23,7 +28,9 @@ async def _next(records: AsyncIterator[PartnerRecord]) -> PartnerRecord:
 
 
 def _record(reference: str) -> str:
-    return json.dumps(zvh.MAPPING.example("triage", **{zvh.MAPPING.reference_field: reference}))
+    record = zvh.MAPPING.example("triage")
+    record[zvh.MAPPING.reference_field] = reference
+    return json.dumps(record)
 
 
 async def _reference(records: AsyncIterator[PartnerRecord]) -> str:
@@ -41,7 +48,7 @@ def test_a_lower_id_committed_after_a_higher_one_is_read_on_postgresql(postgres_
     source = OutboxSource(DatabaseConfig(url=postgres_server, table=table, poll_interval=0.05), zvh.MAPPING.to_event)
 
     async def scenario() -> None:
-        records = source.records()
+        records = _records(source)
         slow = await psycopg.AsyncConnection.connect(postgres_server)  # a transaction: commits when told
         fast = await psycopg.AsyncConnection.connect(postgres_server, autocommit=True)
         try:
@@ -73,7 +80,7 @@ def test_a_lower_id_committed_after_a_higher_one_is_read_on_sqlite(tmp_path: Pat
             db.execute("INSERT INTO outbox (id, record) VALUES (?, ?)", (row_id, _record(reference)))
 
     async def scenario() -> None:
-        records = source.records()
+        records = _records(source)
         try:
             insert(5, "higher")
             assert await _reference(records) == "higher"
@@ -97,7 +104,7 @@ def test_a_row_in_flight_is_not_offered_twice_and_a_failed_one_rests(tmp_path: P
     source = OutboxSource(DatabaseConfig(url=f"sqlite:///{path}", poll_interval=0.05), zvh.MAPPING.to_event)
 
     async def scenario() -> None:
-        records = source.records()
+        records = _records(source)
         try:
             first, second = await _next(records), await _next(records)
             assert first.origin != second.origin, "a row in flight was offered again"
