@@ -58,6 +58,7 @@ class Submission:
     error: str | None = None
     reason: str | None = None
     event_id: str | None = None
+    handle: str | None = None  # where an asynchronous transport's answer will be: a file name, an outbox row id
 
 
 class SimulatedPartner(ABC):
@@ -88,6 +89,13 @@ class SimulatedPartner(ABC):
     @abstractmethod
     async def submit_raw(self, raw: bytes, *, name: str = "record.json") -> Submission:
         """Emit raw bytes (malformed input tests): a body, a file, or an outbox row's text."""
+
+    def refusal(self, submission: Submission) -> tuple[str, str] | None:
+        """The code and reason the hub refused a submission with, once known (None: not refused, or not yet). A
+        synchronous transport answers at once; a file drop writes a reason file, an outbox marks the row."""
+        if submission.status is not None and not submission.accepted:
+            return submission.error or "", submission.reason or ""
+        return None
 
     @abstractmethod
     def received(self) -> list[dict[str, Any]]:
@@ -279,7 +287,23 @@ class SimulatedFileDropPartner(SimulatedPartner):
         temporary = inbox / f".{name}.tmp"
         temporary.write_bytes(raw)
         os.replace(temporary, inbox / name)
-        return Submission(True)
+        return Submission(True, handle=name)
+
+    async def submit_sparse(self, size: int, *, name: str) -> Submission:
+        """Drop a file of ``size`` bytes that takes no disk space (an over-limit file without writing one)."""
+        inbox = self.to_hub / "inbox"
+        temporary = inbox / f".{name}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.truncate(size)
+        os.replace(temporary, inbox / name)
+        return Submission(True, handle=name)
+
+    def refusal(self, submission: Submission) -> tuple[str, str] | None:
+        if submission.handle is None or self.outcome(submission.handle) != "failed":
+            return super().refusal(submission)
+        text = (self.to_hub / "failed" / f"{submission.handle}.reason.txt").read_text(encoding="utf-8")
+        _, code, reason = text.splitlines()[0].split(": ", 2)
+        return code, reason
 
     def received(self) -> list[dict[str, Any]]:
         folder = self.from_hub if self.from_hub.exists() else self._offline
@@ -328,15 +352,32 @@ class SimulatedDatabasePartner(SimulatedPartner):
         return await self.submit_raw(json.dumps(dict(record), ensure_ascii=False).encode())
 
     async def submit_raw(self, raw: bytes, *, name: str = "record.json") -> Submission:  # noqa: ARG002
-        def write() -> None:
-            with sqlite3.connect(self.outbox, timeout=10) as db:
-                db.execute(
-                    "INSERT INTO outbox (record, created_at) VALUES (?, ?)",
-                    (raw.decode("utf-8", errors="replace"), datetime.now(UTC).isoformat()),
-                )
+        """An outbox row holding ``raw`` - as text when it is UTF-8, else as the bytes themselves (a partner's
+        database can hold anything in a column)."""
+        try:
+            value: str | bytes = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw
 
-        await asyncio.to_thread(write)
-        return Submission(True)
+        def write() -> int:
+            with sqlite3.connect(self.outbox, timeout=10) as db:
+                cursor = db.execute(
+                    "INSERT INTO outbox (record, created_at) VALUES (?, ?)", (value, datetime.now(UTC).isoformat())
+                )
+                return int(cursor.lastrowid or 0)
+
+        row_id = await asyncio.to_thread(write)
+        return Submission(True, handle=str(row_id))
+
+    def refusal(self, submission: Submission) -> tuple[str, str] | None:
+        if submission.handle is None:
+            return super().refusal(submission)
+        with sqlite3.connect(self.outbox, timeout=10) as db:
+            row = db.execute("SELECT failed_reason FROM outbox WHERE id = ?", (int(submission.handle),)).fetchone()
+        if not row or not row[0]:
+            return None
+        code, _, reason = str(row[0]).partition(": ")
+        return code, reason
 
     def outbox_rows(self) -> list[dict[str, Any]]:
         """The outbox as the partner sees it: id, sent_at, failed_reason per row."""
