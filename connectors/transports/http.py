@@ -339,9 +339,11 @@ class WebhookSource(Source):
             if not settled.done():
                 settled.set_result(settlement)
 
-        await self._queue.put(PartnerRecord(data=data, origin="webhook", raw=body, on_settled=on_settled))
+        record = PartnerRecord(data=data, origin="webhook", raw=body, on_settled=on_settled)
+        deadline = asyncio.get_running_loop().time() + self.config.answer_timeout
         try:
-            outcome = await asyncio.wait_for(settled, self.config.answer_timeout)
+            await asyncio.wait_for(self._queue.put(record), self.config.answer_timeout)
+            outcome = await asyncio.wait_for(settled, max(0.0, deadline - asyncio.get_running_loop().time()))
         except TimeoutError:
             return _problem(503, "unavailable", "the hub could not take the record in time; retry")
         if outcome.kind == "accepted":

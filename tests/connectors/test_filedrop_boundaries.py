@@ -192,3 +192,18 @@ def test_a_file_the_broker_did_not_take_stays_in_work_and_waits(tmp_path: Path) 
         await records.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_source_whose_inbox_is_gone_stops_and_says_so(tmp_path: Path) -> None:
+    from schakel.connectors.errors import ConnectorError
+
+    root = tmp_path / "drop"
+
+    async def scenario() -> None:
+        source = _source(root)
+        await source.start()
+        source.inbox.rmdir()  # the share was unmounted
+        with pytest.raises(ConnectorError, match="inbox/ is gone"):
+            await _take(_records(source), 1)
+
+    asyncio.run(scenario())
