@@ -271,7 +271,11 @@ class WebhookSource(Source):
         guard = self._open.get(request.transport) if request.transport is not None else None
         if guard is not None:
             guard.request_started()
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as answer:  # 404, 405, ...: also the connection's last answer
+            answer.force_close()
+            raise
         response.force_close()
         return response
 

@@ -246,6 +246,23 @@ def test_slow_headers_are_not_waited_for() -> None:
     asyncio.run(scenario())
 
 
+def test_every_connection_serves_one_request_even_a_404() -> None:
+    """After its one answer the server closes the connection, so a kept-alive connection cannot dribble a second
+    request's headers past the header timeout."""
+
+    async def scenario() -> None:
+        async with _webhook(header_timeout=60) as (source, _):
+            reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+            writer.write(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(4096), 20)
+            assert answer.startswith(b"HTTP/1.1 404")
+            assert await _closed_by_server(reader)
+            writer.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_slow_body_is_answered_408() -> None:
     async def scenario() -> None:
         async with _webhook(body_timeout=0.5) as (source, _):
@@ -357,5 +374,45 @@ def test_mutual_tls_maps_the_client_certificate_to_the_partner(tmp_path: Path) -
             assert await post(url, client("other")) == 403
             with pytest.raises(aiohttp.ClientError):
                 await post(url, client(None))
+
+    asyncio.run(scenario())
+
+
+def test_outbound_tls_is_verified(tmp_path: Path) -> None:
+    _certificates(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    received: list[bytes] = []
+
+    async def scenario() -> None:
+        async def partner(request: web.Request) -> web.Response:
+            received.append(await request.read())
+            return web.json_response({"ok": True})
+
+        app = web.Application()
+        app.router.add_post("/in", partner)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context)
+        await site.start()
+        url = f"https://127.0.0.1:{runner.addresses[0][1]}/in"
+        try:
+            untrusting = HttpPostSink(OutboundHttpConfig(url=url, secret=SECRET))
+            await untrusting.start()
+            try:
+                with pytest.raises(TransientDeliveryError, match="unreachable"):
+                    await untrusting.deliver(_delivery())
+            finally:
+                await untrusting.stop()
+            assert received == [], "a copy went to a partner whose certificate was not verified"
+            trusting = HttpPostSink(OutboundHttpConfig(url=url, secret=SECRET, ca_file=tmp_path / "ca.crt"))
+            await trusting.start()
+            try:
+                await trusting.deliver(_delivery())
+            finally:
+                await trusting.stop()
+        finally:
+            await runner.cleanup()
+        assert len(received) == 1
 
     asyncio.run(scenario())
