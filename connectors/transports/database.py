@@ -114,6 +114,7 @@ class _Database:
                 raise sqlite3.OperationalError("database file is missing")
             uri = f"file:{quote(str(path.resolve()))}?mode={'rwc' if self._create else 'rw'}"
             self._sqlite = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+            self._sqlite.text_factory = bytes  # a TEXT cell holding invalid UTF-8 is one row's problem, not the query's
 
     async def close(self) -> None:
         if self._sqlite is not None:

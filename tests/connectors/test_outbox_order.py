@@ -118,3 +118,26 @@ def test_a_row_in_flight_is_not_offered_twice_and_a_failed_one_rests(tmp_path: P
             await source.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_text_cell_holding_invalid_utf8_is_refused_and_the_next_row_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(OUTBOX_DDL.format(table="outbox", pk="INTEGER PRIMARY KEY"))
+        db.execute("INSERT INTO outbox (record) VALUES (CAST(x'7bff22' AS TEXT))")  # '{', 0xff, '"' typed TEXT
+        db.execute("INSERT INTO outbox (record) VALUES (?)", (_record("after"),))
+    source = OutboxSource(DatabaseConfig(url=f"sqlite:///{path}", poll_interval=0.05), zvh.MAPPING.to_event)
+
+    async def scenario() -> None:
+        records = _records(source)
+        try:
+            bad = await _next(records)
+            assert bad.problem is not None
+            assert bad.problem.code == "malformed-json"
+            await bad.settle(Settlement("rejected", problem=bad.problem))
+            assert await _reference(records) == "after"
+        finally:
+            await records.aclose()
+            await source.stop()
+
+    asyncio.run(scenario())
