@@ -139,3 +139,11 @@ def test_a_reference_that_is_not_text_or_a_number_is_refused() -> None:
 )
 def test_partner_labels(key: object, shown: str | None) -> None:
     assert partner_label(key) == (shown or "<field name withheld>")
+
+
+def test_the_depth_scan_cannot_be_made_quadratic() -> None:
+    """An unterminated string of escaped quotes made a backtracking scan try every quote as a new start (20,000 of
+    them took 28 s); the possessive scan reads it once. A regression shows as the test run's timeout, not a timer."""
+    with pytest.raises(RecordRejected) as refused:
+        load_json_object(b'{"a": "' + b'\\"' * 100_000)
+    assert refused.value.code == "malformed-json"
