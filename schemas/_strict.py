@@ -14,8 +14,9 @@ So the codec reads with this module instead (:func:`compile_reader`, once per sc
 5. strings that are not valid UTF-8 (Python's strict decoder: no surrogates, no over-long forms);
 6. arrays and maps that claim more items than bytes remain (a memory bomb, or plain truncation);
 7. a truncated record, and bytes left after it (:func:`read_binary`; the codec checks the same);
-8. **non-canonical encodings**: a varint longer than its value needs (``82 00`` for 1), and arrays or maps written
-   in more than one block or with a negative block count and byte size.
+8. **non-canonical encodings**: a varint longer than its value needs (``82 00`` for 1), arrays or maps written
+   in more than one block or with a negative block count and byte size, and a map that repeats a key;
+9. values nested deeper than Python's recursion allows (a recursive schema), instead of crashing.
 
 *Why 8, although the specification allows those forms:* one value has exactly one encoding, so every accepted record
 re-encodes to the very bytes that arrived (the property ``tests/schemas/test_strict.py`` proves with hypothesis), a
@@ -385,6 +386,8 @@ def read_all(reader: Reader, body: bytes) -> Any:
         rejected = _rejection(error, "")
         rejected.path.clear()
         raise rejected from None
+    except RecursionError:
+        raise MalformedError("values are nested too deeply") from None
     if end != len(body):
         raise MalformedError(f"{len(body) - end} bytes left after the record")
     return value

@@ -232,6 +232,13 @@ def test_the_generic_entry_point_reads_every_schema_kind() -> None:
         read_binary({"type": "map", "values": "null"}, b"\x04\x02k\x02k\x00")
 
 
+def test_deep_nesting_of_a_recursive_schema_is_rejected_not_a_crash() -> None:
+    schema = {"type": "record", "name": "Node", "fields": [{"name": "next", "type": ["null", "Node"]}]}
+    assert read_binary(schema, b"\x02\x02\x00") == {"next": {"next": {"next": None}}}
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        read_binary(schema, b"\x02" * 100_000 + b"\x00")
+
+
 @st.composite
 def _mutated(draw: st.DrawFn, event_type: EventType) -> tuple[bytes, bytes]:
     data = CODEC.encode_json(draw(event_forms(event_type)))
