@@ -49,6 +49,7 @@ from schakel.connectors.contract import Delivery, PartnerRecord, Settlement, Sin
 from schakel.connectors.errors import RecordRejected, TransientDeliveryError
 from schakel.connectors.intake import check_size, load_json_object
 from schakel.connectors.retry import Backoff
+from schakel.schemas import MAX_EVENT_BYTES
 
 __all__ = ["OUTBOX_DDL", "DatabaseConfig", "InboxTableSink", "OutboxSource", "inbox_ddl"]
 
@@ -79,7 +80,9 @@ class DatabaseConfig(BaseModel):
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     batch: int = Field(default=100, ge=1, le=10_000)
     max_record_bytes: int = Field(
-        default=1024 * 1024, ge=1024, description="Largest outbox record read; checked in the query, before reading."
+        default=MAX_EVENT_BYTES,
+        ge=1024,
+        description="Largest outbox record read; checked in the query, before reading.",
     )
 
     @property

@@ -66,7 +66,10 @@ class FileDropConfig(BaseModel):
     directory: Path
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     max_file_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024, description="Largest file read; checked before reading."
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest file read; checked before reading. A file holds many records: each event is bounded by "
+        "the schemas' MAX_EVENT_BYTES when it is encoded.",
     )
 
 

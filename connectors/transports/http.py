@@ -45,6 +45,7 @@ from schakel.connectors.contract import Delivery, PartnerRecord, Settlement, Sin
 from schakel.connectors.errors import PermanentDeliveryError, RecordRejected, TransientDeliveryError
 from schakel.connectors.intake import load_json_object
 from schakel.connectors.signing import ReplayCache, ReplayCacheFull, signed_headers, verify
+from schakel.schemas import MAX_EVENT_BYTES
 
 __all__ = ["HttpPostSink", "OutboundHttpConfig", "WebhookConfig", "WebhookSource", "WebhookTls", "certificate_subject"]
 
@@ -90,7 +91,7 @@ class WebhookConfig(BaseModel):
     path: str = "/events"
     secret: SecretStr = Field(description="The partner's HMAC-SHA256 key (whsec_<base64> or any text).")
     previous_secrets: tuple[SecretStr, ...] = Field(default=(), description="Keys still honoured during a rotation.")
-    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=MAX_EVENT_BYTES, ge=1024, description="The schemas' maximum event size.")
     answer_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for the broker before 503.")
     header_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds for the request headers.")
     body_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds for the whole body.")

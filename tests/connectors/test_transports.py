@@ -16,7 +16,7 @@ import pytest
 from schakel.connectors.running import RunningConnector, start_connector
 from schakel.connectors.simulation import SimulatedDatabasePartner, SimulatedFileDropPartner, SimulatedHttpPartner
 from schakel.connectors.testing import eventually, read_topic
-from schakel.schemas import Codec
+from schakel.schemas import MAX_EVENT_BYTES, Codec
 from schakel.settings import Settings
 from schakel.streams.records import header
 from schakel.streams.topics import HubTopics
@@ -52,7 +52,7 @@ def test_the_webhook_answers_bad_input_with_4xx_and_a_reason(hub: Settings) -> N
             body = json.dumps(record).encode()
             wrong = await partner.post(body, headers=partner.signed(body, keys=["not-the-partner-secret"]))
             missing = await partner.post(body, headers={})
-            oversized_body = json.dumps({**record, "toelichting": "x" * 300_000}).encode()
+            oversized_body = json.dumps({**record, "toelichting": "x" * (MAX_EVENT_BYTES + 1)}).encode()
             oversized = await partner.post(oversized_body)
             not_an_object = await partner.submit_raw(b"[1, 2, 3]")
             good = await partner.submit(record)
