@@ -15,6 +15,13 @@ sink delivers egress copies in per-subject order and writes a receipt for each; 
 is down is retried until it is back; past the maximum a copy is dead-lettered with its reason (no personal data in
 headers) and can be resent; bad partner input gets a clear error and affects nothing else.
 
+It also feeds the source the poison corpus (:func:`poison_corpus`: hostile encodings and structures, wrong types,
+references, fields and values, an input over the transport's size limit, and CSV files for a file drop) and asserts
+for every case the code and reason the partner sees, that nothing of it reached the ingress topic, that the next good
+record did, and that no value about a person appears in a reason, a dead-letter header or a log line. A simulated
+partner system of your own reports refusals through :meth:`SimulatedPartner.refusal` (the shipped HTTP, file-drop
+and database simulations do).
+
 Override :meth:`ConnectorContract.check_event` for connector-specific assertions on the mapped event, and the
 ``contract_bootstrap`` fixture to start a broker first (this project's tests do).
 """
