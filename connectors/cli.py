@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from schakel.connectors.errors import ConnectorError
 from schakel.connectors.registry import config_dir, config_file, installed, load
+from schakel.output import print_rows
 from schakel.settings import settings
 
 __all__ = ["app"]
@@ -32,20 +32,31 @@ def _fail(error: Exception) -> typer.Exit:
 
 
 @app.command("list")
-def list_connectors() -> None:
+def list_connectors(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per connector (JSON lines)."),
+) -> None:
     """Show the installed connectors, and whether each has a config file."""
-    table = Table("name", "organisation", "what", "package", "configured")
+    rows: list[dict[str, object]] = []
     found = installed()
     for entry in found:
         try:
             connector = load(entry.name)
             organisation, what = connector.organisation, connector.description
         except ConnectorError as error:
-            organisation, what = "?", f"[red]broken: {error}[/red]"
+            organisation, what = "?", f"broken: {error}"
         path = config_file(settings(), entry.name)
-        table.add_row(entry.name, organisation, what, entry.distribution or "?", str(path) if path else "-")
-    _out.print(table)
-    _out.print(f"{len(found)} installed; config files are read from {config_dir(settings())}", highlight=False)
+        rows.append(
+            {
+                "name": entry.name,
+                "organisation": organisation,
+                "what": what,
+                "package": entry.distribution or "?",
+                "configured": str(path) if path else None,
+            }
+        )
+    print_rows(("name", "organisation", "what", "package", "configured"), rows, as_json=as_json)
+    if not as_json:
+        _err.print(f"{len(found)} installed; config files are read from {config_dir(settings())}", highlight=False)
 
 
 @app.command()

@@ -14,14 +14,33 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Settings", "settings"]
+__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Settings", "checkout_root", "settings"]
 
 DEVELOPMENT_PSEUDONYM_KEY = "schakel-development-key-not-for-production"
 
 
-def _xdg(variable: str, fallback: str) -> Path:
+def checkout_root() -> Path | None:
+    """The source checkout this package is installed from (an editable install), or None.
+
+    The strict editable install links each module into ``build/``; the link resolves to ``<checkout>/core/``.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if (root / "Makefile").is_file() and (root / "setup.py").is_file() and (root / "core" / "settings.py").is_file():
+        return root
+    return None
+
+
+def _local_dir(checkout_folder: str, variable: str, fallback: str) -> Path:
+    """A checkout's own folder (``var/``, ``.cache/``) when installed from one, else the XDG directory.
+
+    Why: ``make demo``, ``make test`` and a command typed by hand from the checkout must find the same broker, pid
+    file, stores and logs; an environment variable that only the Makefile sets cannot promise that.
+    """
     import os
 
+    root = checkout_root()
+    if root is not None:
+        return root / checkout_folder
     return Path(os.environ.get(variable) or Path.home() / fallback) / "schakel"
 
 
@@ -43,11 +62,11 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=10)
 
     data_dir: Path = Field(
-        default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"),
+        default_factory=lambda: _local_dir("var", "XDG_DATA_HOME", ".local/share"),
         description="Broker data and logs, worker state, the default lineage store.",
     )
     cache_dir: Path = Field(
-        default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"),
+        default_factory=lambda: _local_dir(".cache", "XDG_CACHE_HOME", ".cache"),
         description="Downloaded Apache Kafka jars.",
     )
 
