@@ -22,8 +22,8 @@ app = typer.Typer(
     help="Connectors: the partner systems' way in and out of the hub (entry-point group schakel.connectors).",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(error: Exception) -> typer.Exit:

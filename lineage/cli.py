@@ -27,8 +27,8 @@ app = typer.Typer(
     help="Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.",
     no_args_is_help=True,
 )
-_out = Console(highlight=False, markup=False)  # field lists print as [a, b], not as markup
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, markup=False, soft_wrap=True)  # field lists print as [a, b], not as markup
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _store() -> LineageStore:

@@ -21,7 +21,7 @@ __all__ = ["dlq", "run", "send", "tail", "topics"]
 
 # The hub's modules (Faust, the codec, the policy) load inside the commands, so that `schakel --help` stays quick.
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> typer.Exit:

@@ -14,8 +14,8 @@ app = typer.Typer(
     help="The local single-node Apache Kafka broker (KRaft, loopback only), fetched from Maven Central.",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _broker() -> LocalBroker:
