@@ -158,6 +158,7 @@ class Demo:
         self.totals: Counter[str] = Counter()
         self.policy = load_policy(settings.covenants_dir)
         self.missing: list[str] = []
+        self.received_before: dict[str, int] = {}
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.root / f"{name}.log").open("ab")
@@ -180,6 +181,7 @@ class Demo:
             self.settings, self.root / "partners", [org.value for org in Organisation]
         )
         self.connectors = {Organisation(name): running for name, running in started.items()}
+        self.received_before = self._received()
         self.console.print(
             f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
             f"running on {self.settings.kafka_bootstrap} (logs in {self.root})"
@@ -292,6 +294,12 @@ class Demo:
         if not candidates:
             self.console.print("  no partner may receive this; the hub keeps it (consent state) and delivers nothing")
             return
+        if not decisions:
+            self.console.print(
+                f"  [yellow]the hub has not decided within {_WAIT:.0f} s[/yellow] (it may still be working through "
+                "records an earlier run left on the topics; `schakel status` shows its lag)"
+            )
+            return
         self.console.print(table)
         covenants = sorted({f"{r.covenant_id} rule {r.rule}" for r in decisions if r.covenant_id and r.rule})
         self.console.print(
@@ -299,20 +307,26 @@ class Demo:
             f"schakel lineage trace {event_id}[/dim]"
         )
 
-    def summary(self) -> bool:
-        """Print the totals; True when every permitted copy reached its partner system."""
-        self.console.rule("[bold]summary")
-        received = {
+    def _received(self) -> dict[str, int]:
+        """How many copies each simulated partner system holds (its state outlives a run)."""
+        return {
             str(org): len(running.simulation.received())
             for org, running in self.connectors.items()
             if running.simulation is not None
         }
+
+    def summary(self) -> bool:
+        """Print the totals of this run; True when every permitted copy reached its partner system."""
+        self.console.rule("[bold]summary")
+        received = {org: count - self.received_before.get(org, 0) for org, count in self._received().items()}
         self.console.print(
             f"events sent {self.totals['sent']}; decisions: permit {self.totals['permit']}, "
             f"partial {self.totals['partial']}, deny {self.totals['deny']}; copies delivered "
             f"{self.totals['delivered']}, not delivered {self.totals['not delivered']}"
         )
-        self.console.print("received by each partner system: " + ", ".join(f"{k} {v}" for k, v in received.items()))
+        self.console.print(
+            "received by each partner system in this run: " + ", ".join(f"{k} {v}" for k, v in received.items())
+        )
         if self.missing:
             self.console.print(f"[red]missing: {'; '.join(self.missing)}")
         return not self.missing and self.totals["delivered"] > 0

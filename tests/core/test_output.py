@@ -73,7 +73,8 @@ def test_json_prints_one_object_per_row(command: list[str]) -> None:
     result = _piped(*command, "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert rows and all(isinstance(row, dict) for row in rows)
+    assert rows
+    assert all(isinstance(row, dict) for row in rows)
     assert len(rows) == len(plain) - 1
 
 
