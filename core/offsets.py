@@ -46,7 +46,6 @@ def consumer(settings: Settings, *, timeout_ms: int = 10_000) -> Iterator[Any]:
         group_id=None,
         enable_auto_commit=False,
         request_timeout_ms=max(timeout_ms, 1000) + 500,
-        api_version_auto_timeout_ms=timeout_ms,
     )
     try:
         yield client
