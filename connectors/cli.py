@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from pathlib import Path
 
@@ -90,7 +89,6 @@ def run(
     """Run a connector (or all of them) until SIGTERM or Ctrl-C."""
     from schakel.connectors.running import RunningConnector, start_connector
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(ImportError):
         from schakel.streams.telemetry import configure_tracing
 

@@ -27,6 +27,17 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
+
+
+@app.callback()
+def _logging() -> None:
+    """Every command logs through one handler: quiet about the Kafka clients' weather, JSON on request."""
+    from schakel.logs import configure_logging
+    from schakel.settings import settings
+
+    configure_logging(log_format=settings().log_format)
+
+
 for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cli.dlq, streams_cli.topics):
     app.command()(_command)
 

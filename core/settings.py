@@ -83,6 +83,10 @@ class Settings(BaseSettings):
         description="CloudEvents `source` URN per organisation code (NL GOV profile); missing ones get a default.",
     )
 
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line with the current trace and span ids."
+    )
+
     @property
     def kafka_dir(self) -> Path:
         """Where the local broker keeps its data, logs and pid file."""

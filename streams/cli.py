@@ -37,6 +37,7 @@ def run(
     import faust
 
     from schakel.consent import load_policy
+    from schakel.logs import handler
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
     from schakel.streams.topics import create_topics
@@ -52,7 +53,16 @@ def run(
     telemetry.configure_tracing()
     telemetry.serve_metrics(metrics_port)
     app = create_app(config, policy)
-    worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True, redirect_stdouts=False)
+    level = loglevel.upper()
+    worker = faust.Worker(
+        app,
+        loglevel=level,
+        quiet=True,
+        redirect_stdouts=False,
+        # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).
+        logging_config={"version": 1, "disable_existing_loggers": False, "root": {"level": level, "handlers": []}},
+        loghandlers=[handler(level, config.log_format)],
+    )
     worker.execute_from_commandline()
 
 
