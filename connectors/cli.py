@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from schakel.connectors.errors import ConnectorError
+from schakel.connectors.presence import announce, withdraw
 from schakel.connectors.registry import config_dir, config_file, installed, load
 from schakel.output import print_rows
 from schakel.settings import settings
@@ -83,7 +84,9 @@ def run(
     state_dir: Path | None = typer.Option(None, help="Where simulated partner systems keep their state."),
     source: bool = typer.Option(True, "--source/--no-source", help="Run the source (partner -> hub)."),
     sink: bool = typer.Option(True, "--sink/--no-sink", help="Run the sink (hub -> partner)."),
-    metrics_port: int | None = typer.Option(None, help="Serve /healthz and /metrics on this port."),
+    metrics_port: int | None = typer.Option(
+        None, help="Serve /healthz and /metrics on this port (default: a free port, recorded for `schakel status`)."
+    ),
     session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
 ) -> None:
     """Run a connector (or all of them) until SIGTERM or Ctrl-C."""
@@ -102,6 +105,7 @@ def run(
 
     async def main() -> None:
         started: list[RunningConnector] = []
+        announced: list[Path] = []
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -115,11 +119,14 @@ def run(
                     simulate=simulate_root,
                     source=source,
                     sink=sink,
-                    metrics_port=metrics_port if len(names) == 1 else None,
+                    # Always serve /healthz (on a free port unless one is given): `schakel status` asks it.
+                    metrics_port=metrics_port if len(names) == 1 and metrics_port is not None else 0,
                     session_timeout_ms=session_timeout_ms,
                 )
                 started.append(running)
                 await running.wait_ready(timeout=60)
+                if running.metrics_port is not None:
+                    announced.append(announce(the_settings, each, running.connector.organisation, running.metrics_port))
                 where = f" (health and metrics on port {running.metrics_port})" if running.metrics_port else ""
                 _out.print(f"connector {each} running{where}", highlight=False)
             waiter = asyncio.create_task(stopped.wait())
@@ -132,6 +139,8 @@ def run(
                 if task in done:
                     task.result()
         finally:
+            for path in announced:
+                withdraw(path)
             for running in started:
                 await running.stop()
 

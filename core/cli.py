@@ -43,6 +43,25 @@ for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cl
 
 
 @app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
+) -> None:
+    """One view of the hub: broker, workers and lag, dead letters, covenants, lineage store, connectors' health.
+
+    Exit code 1 when something is wrong (the rows named "problem" say what, and how to put it right).
+    """
+    from schakel.health import problems, rows
+    from schakel.output import print_rows
+    from schakel.settings import settings
+    from schakel.status import gather
+
+    gathered = gather(settings())
+    print_rows(("part", "item", "state", "detail"), rows(gathered), as_json=as_json)
+    if problems(gathered):
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     once: bool = typer.Option(False, "--once", help="Play the scenarios once, print a summary and exit."),
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from schakel.settings import Settings
 
-__all__ = ["TopicPositions", "consumer", "group_lag", "positions"]
+__all__ = ["TopicPositions", "consumer", "group_lag", "group_members", "positions"]
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,30 @@ def positions(settings: Settings, topic: str, *, since: datetime | None = None) 
     return TopicPositions(topic, beginning, end), recent
 
 
-def group_lag(settings: Settings, group: str, topics: list[str]) -> dict[str, int | None]:
-    """Per topic, how many records ``group`` has not committed yet; None when the group has no offset there."""
+def _admin(settings: Settings) -> Any:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=10_000)
+    return KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=10_000)
+
+
+def group_members(settings: Settings, group: str) -> list[str]:
+    """The members of a consumer group, as ``client-id@host`` (empty when the group has none or does not exist)."""
+    admin = _admin(settings)
     try:
-        committed = admin.list_consumer_group_offsets(group)
+        described = admin.describe_groups([group]).get(group) or {}
+    finally:
+        admin.close()
+    return sorted(
+        f"{member.get('client_id', '?')}@{str(member.get('client_host', '?')).lstrip('/')}"
+        for member in described.get("members") or []
+    )
+
+
+def group_lag(settings: Settings, group: str, topics: list[str]) -> dict[str, int | None]:
+    """Per topic, how many records ``group`` has not committed yet; None when the group has no offset there."""
+    admin = _admin(settings)
+    try:
+        committed = admin.list_group_offsets(group).get(group) or {}
     finally:
         admin.close()
     lag: dict[str, int | None] = {}
