@@ -35,7 +35,8 @@ _TRANSIENT = re.compile(
     r"NotLeaderForPartition|NotLeaderOrFollower|LeaderNotAvailable|NotCoordinator|CoordinatorNotAvailable"
     r"|CoordinatorLoadInProgress|GroupCoordinatorNotAvailable|coordinator .*(dead|unknown|changed)"
     r"|RebalanceInProgress|Heartbeat failed|Failed fetch offsets|OffsetCommit failed.*(Rebalance|coordinator)"
-    r"|UnknownMemberId|Marking the coordinator dead|Topic .* not found in cluster metadata",
+    r"|UnknownMemberId|Marking the coordinator dead|Topic .* not found in cluster metadata"
+    r"|Unable to decode member_(metadata|assignment)",
     re.IGNORECASE,
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")

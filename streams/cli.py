@@ -54,14 +54,14 @@ def run(
     telemetry.serve_metrics(metrics_port)
     app = create_app(config, policy)
     level = loglevel.upper()
+    # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).
+    app.conf.loghandlers = [handler(level, config.log_format)]
     worker = faust.Worker(
         app,
         loglevel=level,
         quiet=True,
         redirect_stdouts=False,
-        # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).
         logging_config={"version": 1, "disable_existing_loggers": False, "root": {"level": level, "handlers": []}},
-        loghandlers=[handler(level, config.log_format)],
     )
     worker.execute_from_commandline()
 
