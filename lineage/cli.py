@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import IO, Annotated
 from uuid import UUID
 
 import typer
+from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.lineage.api import create_app, parse_since
@@ -19,6 +21,8 @@ from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
+from schakel.offsets import group_lag
+from schakel.output import print_rows
 from schakel.settings import settings
 
 __all__ = ["app"]
@@ -38,6 +42,55 @@ def _store() -> LineageStore:
     except LineageError as error:
         _err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
+
+
+_HOP_COLUMNS = (
+    "time",
+    "kind",
+    "recipient",
+    "outcome",
+    "fields_sent",
+    "fields_withheld",
+    "policy",
+    "rule",
+    "reasons",
+    "span_id",
+)
+_DISCLOSURE_COLUMNS = (
+    "decided_at",
+    "event_type",
+    "sender",
+    "outcome",
+    "fields_sent",
+    "purpose",
+    "legal_basis",
+    "policy",
+    "delivery",
+    "event_id",
+)
+
+
+def _say_if_behind(store: LineageStore) -> None:
+    """Say (on standard error) when the store is empty or behind the lineage topic, and how to fill it.
+
+    The answers come from the store, which only ``schakel lineage ingest`` fills: without it, "no lineage" may only
+    mean "not ingested yet". When no broker answers, only the empty store can be told.
+    """
+    config = settings()
+    fill = "fill it with `schakel lineage ingest` (keep it current with `schakel lineage ingest --follow`)"
+    if store.count() == 0:
+        _err.print(f"note: the lineage store is empty; {fill}")
+        return
+    host, _, port = config.kafka_bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+        lag = group_lag(config, DEFAULT_GROUP_ID, [config.topic("lineage")])
+    except (OSError, ValueError, KafkaError):
+        return
+    behind = sum(value or 0 for value in lag.values())
+    if behind or None in lag.values():
+        how_far = f"{behind} records" if behind else "records"
+        _err.print(f"note: the lineage store is {how_far} behind the lineage topic; {fill}")
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -97,7 +150,7 @@ def verify() -> None:
 @app.command()
 def trace(
     event_id: str = typer.Argument(..., help="The event's id (UUID)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """Every hop of one event: decisions and receipts, times, fields sent and withheld, trace ids."""
     try:
@@ -107,20 +160,26 @@ def trace(
         raise typer.Exit(2) from None
     with _store() as store:
         report = store.trace(uuid)
-    if as_json:
-        _out.print_json(report.model_dump_json())
-    elif not report.found:
-        _out.print(f"no lineage for event {uuid}")
-    else:
+        _say_if_behind(store)
+    if not as_json:
         traces = ", ".join(report.trace_ids) or "-"
-        _out.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
-        for hop in report.hops:
-            _out.print(
-                f"  {hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}  {hop.kind.value:8} "
-                f"-> {hop.recipient:20} {hop.outcome or '-':13} sent [{', '.join(hop.fields_sent)}] "
-                f"withheld [{', '.join(hop.fields_withheld)}] {hop.policy or ''} {hop.rule or ''} "
-                f"reasons [{', '.join(hop.reasons)}] span {hop.span_id or '-'}"
-            )
+        _err.print(
+            f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}"
+            if report.found
+            else f"no lineage for event {uuid}"
+        )
+    print_rows(
+        _HOP_COLUMNS,
+        (
+            {
+                **hop.model_dump(mode="json"),
+                "kind": hop.kind.value,
+                "time": f"{hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}",
+            }
+            for hop in report.hops
+        ),
+        as_json=as_json,
+    )
     if not report.found:
         raise typer.Exit(3)
 
@@ -144,6 +203,7 @@ def subject(
         raise typer.Exit(2) from error
     with _store() as store:
         report = store.subject_report(pseudonyms)
+        _say_if_behind(store)
     if output_format == "html":
         _write(render_subject_report_html(report), out)
     else:
@@ -154,7 +214,7 @@ def subject(
 def disclosures(
     to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """The disclosure register: what one partner was given."""
     try:
@@ -164,16 +224,11 @@ def disclosures(
         raise typer.Exit(2) from None
     with _store() as store:
         register = store.disclosures(to, start)
-    if as_json:
-        _out.print_json(register.model_dump_json())
-        return
-    period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
-    _out.print(f"{len(register.disclosures)} disclosures to {to}{period}")
-    for d in register.disclosures:
-        _out.print(
-            f"  {d.decided_at:%Y-%m-%d %H:%M:%S} {d.event_type:24} from {d.sender:20} {d.outcome or '-':8} "
-            f"[{', '.join(d.fields_sent)}] {d.purpose} {', '.join(d.legal_basis)} {d.policy or ''} {d.delivery}"
-        )
+        _say_if_behind(store)
+    if not as_json:
+        period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
+        _err.print(f"{len(register.disclosures)} disclosures to {to}{period}")
+    print_rows(_DISCLOSURE_COLUMNS, (d.model_dump(mode="json") for d in register.disclosures), as_json=as_json)
 
 
 @app.command()

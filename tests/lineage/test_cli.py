@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient, KafkaProducer
 from typer.testing import CliRunner
 
 from schakel.consent import Pseudonymizer
@@ -15,6 +16,7 @@ from schakel.lineage import LineagePosition, LineageRecord, open_store, subject_
 from schakel.lineage.cli import app
 from schakel.lineage.store import SQLITE_FILE
 from schakel.settings import Settings, settings
+from schakel.streams.topics import create_topics
 from tests.lineage.factory import SUBJECT_B, decision, receipt
 
 BSN = "111222333"
@@ -62,7 +64,7 @@ def test_trace_and_disclosures(data_dir: Path) -> None:
     runner = CliRunner()
     traced = runner.invoke(app, ["trace", str(records[0].event_id), "--json"])
     assert traced.exit_code == 0, traced.output
-    hops = json.loads(traced.output)["hops"]
+    hops = [json.loads(line) for line in traced.stdout.splitlines()]
     assert [(h["kind"], h["recipient"]) for h in hops] == [("decision", "politie"), ("receipt", "politie")]
     assert runner.invoke(app, ["trace", "not-a-uuid"]).exit_code == 2
     readable = runner.invoke(app, ["trace", str(records[0].event_id)])
@@ -72,7 +74,7 @@ def test_trace_and_disclosures(data_dir: Path) -> None:
         assert name in readable.output, "field lists must print as text, not be eaten as console markup"
     register = runner.invoke(app, ["disclosures", "--to", "om", "--since", "2026-01-01", "--json"])
     assert register.exit_code == 0, register.output
-    assert [d["fields_sent"] for d in json.loads(register.output)["disclosures"]] == [["iban"]]
+    assert [json.loads(line)["fields_sent"] for line in register.stdout.splitlines()] == [["iban"]]
 
 
 def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
@@ -86,7 +88,7 @@ def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
     assert "Openbaar Ministerie" not in page  # only the other person's data went to the OM
     assert BSN not in page
     as_json = CliRunner().invoke(app, ["subject", "--bsn", BSN])
-    assert json.loads(as_json.output)["data_subject_id"] == subject_pseudonym(BSN)
+    assert json.loads(as_json.stdout)["data_subject_id"] == subject_pseudonym(BSN)
     invalid = CliRunner().invoke(app, ["subject", "--bsn", "123456789"])
     assert invalid.exit_code == 2
     assert "123456789" not in invalid.output
@@ -109,7 +111,7 @@ def test_scan_exits_clean_on_a_clean_store(data_dir: Path) -> None:
     names.write_text("Jansen\nde Vries\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["scan", "--names", str(names)])
     assert result.exit_code == 0, result.output
-    assert '{"findings": 0}' in result.output
+    assert '{"findings": 0}' in result.stdout
 
 
 def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
@@ -125,6 +127,41 @@ def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
         store.append([(r, None) for r in records])
     result = CliRunner().invoke(app, ["subject", "--bsn", BSN])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [p["recipient"] for p in report["partners"]] == ["reclassering"]
     assert report["data_subject_ids"] == [mine]
+
+
+def test_an_empty_store_says_how_to_fill_it(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["trace", "6c1b9a52-4f55-4b8e-9d0e-8c7f1e2a3b4c"])
+    assert result.exit_code == 3
+    assert "the lineage store is empty" in result.stderr
+    assert "schakel lineage ingest" in result.stderr
+    assert result.stdout.splitlines()[0].startswith("time\tkind\trecipient")
+
+
+@pytest.mark.kafka
+def test_a_store_behind_the_topic_says_how_to_catch_up(
+    data_dir: Path, kafka_bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = _fill(data_dir)
+    monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", f"t{unique}.")
+    settings.cache_clear()
+    config = settings()
+    create_topics(config, [config.topic("lineage")])
+    producer = KafkaProducer(**config.kafka_client_config())
+    try:
+        for record in records:
+            producer.send(config.topic("lineage"), value=record.to_bytes())
+        producer.flush()
+    finally:
+        producer.close()
+    try:
+        result = CliRunner().invoke(app, ["trace", str(records[0].event_id)])
+    finally:
+        admin = KafkaAdminClient(**config.kafka_client_config())
+        admin.delete_topics([config.topic("lineage")])
+        admin.close()
+    assert result.exit_code == 0, result.output
+    assert "behind the lineage topic" in result.stderr
+    assert "schakel lineage ingest --follow" in result.stderr
