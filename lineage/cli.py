@@ -7,7 +7,7 @@ import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, cast
 from uuid import UUID
 
 import typer
@@ -21,8 +21,8 @@ from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
-from schakel.offsets import group_lag
-from schakel.output import print_rows
+from schakel.offsets import group_lag, positions
+from schakel.output import Advance, is_terminal, print_rows, progress
 from schakel.settings import settings
 
 __all__ = ["app"]
@@ -93,6 +93,30 @@ def _say_if_behind(store: LineageStore) -> None:
         _err.print(f"note: the lineage store is {how_far} behind the lineage topic; {fill}")
 
 
+def _backlog(group_id: str) -> int | None:
+    """How many lineage records the ingest has not read yet (for its progress bar), or None if unknown."""
+    config = settings()
+    try:
+        lag = group_lag(config, group_id, [config.topic("lineage")])
+        if None in lag.values():
+            return positions(config, config.topic("lineage"))[0].held
+    except (OSError, KafkaError):
+        return None
+    return sum(value or 0 for value in lag.values())
+
+
+class _Counted:
+    """Passes writes through to ``target`` and reports each written line to a progress bar."""
+
+    def __init__(self, target: IO[str], advance: Advance) -> None:
+        self.target, self.advance = target, advance
+
+    def write(self, text: str) -> int:
+        if lines := text.count("\n"):
+            self.advance(lines)
+        return self.target.write(text)
+
+
 def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
@@ -108,7 +132,16 @@ def ingest_command(
 ) -> None:
     """Read the lineage topic into the store (offsets committed after each store commit)."""
     config = settings()
-    with _store() as store:
+    backlog = _backlog(group_id)
+    with _store() as store, progress("ingesting lineage", backlog) as advance:
+        done = 0
+
+        def batch(messages: int) -> None:
+            # The bar shows the catching up; past the backlog (new records, --follow) it stays full and counts on.
+            nonlocal done
+            done += messages
+            advance(messages, total=done if backlog is not None and done > backlog else None)
+
         try:
             result = ingest(
                 store,
@@ -116,6 +149,7 @@ def ingest_command(
                 kafka_config=config.kafka_client_config(),
                 group_id=group_id,
                 follow=follow,
+                on_batch=batch,
             )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
@@ -239,7 +273,10 @@ def export(
     with ExitStack() as stack:
         store = stack.enter_context(_store())
         target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
-        written = store.export_logboek(target)
+        # No bar when the records themselves go to the terminal.
+        shown = None if out is None and is_terminal() else store.count()
+        advance = stack.enter_context(progress("exporting lineage", shown)) if shown is not None else None
+        written = store.export_logboek(target if advance is None else cast(IO[str], _Counted(target, advance)))
     _err.print(f"exported {written} records")
 
 

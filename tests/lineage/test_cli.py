@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +170,32 @@ def test_a_store_behind_the_topic_says_how_to_catch_up(
     assert result.exit_code == 0, result.output
     assert "behind the lineage topic" in result.stderr
     assert "schakel lineage ingest --follow" in result.stderr
+
+
+def _export(data_dir: Path, stderr: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "schakel.cli", "lineage", "export", "--out", str(data_dir / "out.jsonl")],
+        env={**os.environ, "SCHAKEL_DATA_DIR": str(data_dir), "COLUMNS": "100"},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def test_export_shows_progress_on_a_terminal_and_nothing_on_a_pipe(data_dir: Path) -> None:
+    _fill(data_dir)
+    piped = _export(data_dir, subprocess.PIPE)
+    _, said = piped.communicate(timeout=120)
+    assert said.decode() == "exported 4 records\n"
+
+    leader, follower = pty.openpty()
+    shown = _export(data_dir, follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    with contextlib.suppress(OSError):  # the terminal closes when the command exits
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    os.close(leader)
+    assert shown.wait(timeout=120) == 0
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert "exporting lineage" in terminal
+    assert "4/4" in terminal
