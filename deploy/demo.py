@@ -29,12 +29,14 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from schakel.connectors.presence import announce, withdraw
 from schakel.connectors.running import RunningConnector, start_simulated_partners
 from schakel.consent import load_policy
 from schakel.lineage import LineageRecord, RecordKind
@@ -159,6 +161,7 @@ class Demo:
         self.policy = load_policy(settings.covenants_dir)
         self.missing: list[str] = []
         self.received_before: dict[str, int] = {}
+        self.announced: list[Path] = []
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.root / f"{name}.log").open("ab")
@@ -178,9 +181,15 @@ class Demo:
         self._spawn("hub", "run")
         self._spawn("lineage-ingest", "lineage", "ingest", "--follow")
         started = await start_simulated_partners(
-            self.settings, self.root / "partners", [org.value for org in Organisation]
+            self.settings, self.root / "partners", [org.value for org in Organisation], metrics_port=0
         )
         self.connectors = {Organisation(name): running for name, running in started.items()}
+        # Like `schakel connectors run`: each connector's /healthz is announced for `schakel status`.
+        self.announced = [
+            announce(self.settings, name, running.connector.organisation, running.metrics_port)
+            for name, running in started.items()
+            if running.metrics_port is not None
+        ]
         self.received_before = self._received()
         self.console.print(
             f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
@@ -188,6 +197,8 @@ class Demo:
         )
 
     async def stop(self) -> None:
+        for path in self.announced:
+            withdraw(path)
         for running in self.connectors.values():
             with contextlib.suppress(Exception):
                 await running.stop()
@@ -342,6 +353,11 @@ async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -
     demo = Demo(settings, console)
     rng = random.Random(seed)
     watcher: asyncio.Task[None] | None = None
+    # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does: the hub worker, the ingest and the
+    # connectors are stopped too, and each connector's presence file is removed, instead of being left running.
+    playing = asyncio.current_task()
+    if playing is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, playing.cancel)
     try:
         await demo.start()
         watcher = asyncio.create_task(demo.follow_lineage())
@@ -363,6 +379,6 @@ async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -
 def main(settings: Settings, *, once: bool) -> int:
     try:
         ok = asyncio.run(run_demo(settings, once=once))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     return 0 if ok else 1
