@@ -78,11 +78,12 @@ def test_json_prints_one_object_per_row(command: list[str]) -> None:
     assert len(rows) == len(plain) - 1
 
 
-def test_a_terminal_gets_a_table() -> None:
-    shown = _in_terminal("connectors", "list")
+@pytest.mark.parametrize("command", _TABLES, ids=" ".join)
+def test_a_terminal_gets_a_table(command: list[str]) -> None:
+    shown = _in_terminal(*command)
     assert "\t" not in shown
     assert any(char in shown for char in "│┃━─")
-    assert "gemeente-sociaal" in shown
+    assert "gemeente-sociaal" in shown or "Signal" in shown
 
 
 def test_print_rows_keeps_one_row_on_one_line() -> None:
