@@ -160,11 +160,26 @@ def tail(
     records = _records(
         config, HubTopics.of(config).egress(to), last=count, from_beginning=from_beginning, follow=follow, idle=timeout
     )
+    if follow:
+        _say_if_no_hub(config)
+    printed = 0
     with contextlib.suppress(KeyboardInterrupt):
         for record in records:
             copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers or [], codec=codec)
             sys.stdout.write(json.dumps(copy.form, ensure_ascii=False) + "\n")
             sys.stdout.flush()
+            printed += 1
+    if not printed and not follow:
+        _err.print(f"no copies for {to} on {HubTopics.of(config).egress(to)}", highlight=False)
+        _say_if_no_hub(config)
+
+
+def _say_if_no_hub(config: Settings) -> None:
+    """Copies only appear while a hub worker runs: say so when none does."""
+    from schakel.offsets import group_members
+
+    if not group_members(config, f"{config.topic_prefix}hub"):  # the Faust app id (streams/hub.py)
+        _err.print("no hub worker is running: start one with `schakel run`", highlight=False)
 
 
 def dlq(

@@ -86,3 +86,10 @@ def test_tail_of_a_topic_that_does_not_exist_says_how_to_create_it(hub: Hub) -> 
     assert result.returncode == 1
     assert "does not exist" in result.stderr
     assert "schakel topics" in result.stderr
+
+
+def test_tail_with_nothing_delivered_says_that_no_hub_worker_runs(hub: Hub) -> None:
+    result = _cli(hub, "tail", "--to", "ggz")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "no hub worker is running: start one with `schakel run`" in result.stderr
