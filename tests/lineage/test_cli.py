@@ -199,3 +199,50 @@ def test_export_shows_progress_on_a_terminal_and_nothing_on_a_pipe(data_dir: Pat
     terminal = b"".join(chunks).decode(errors="replace")
     assert "exporting lineage" in terminal
     assert "4/4" in terminal
+
+
+def _in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as its standard output and error; its exit code and what it wrote."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "schakel.cli", *args], env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    with contextlib.suppress(OSError):  # the terminal closes when the command exits
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=300), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.kafka
+def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
+    data_dir: Path, kafka_bootstrap: str, unique: str
+) -> None:
+    config = Settings(topic_prefix=f"t{unique}.", data_dir=data_dir)
+    create_topics(config, [config.topic("lineage")])
+    producer = KafkaProducer(**config.kafka_client_config())
+    for record in [decision(recipient="politie") for _ in range(30)]:
+        producer.send(config.topic("lineage"), value=record.to_bytes())
+    producer.flush()
+    producer.close()
+    env = {**os.environ, "SCHAKEL_TOPIC_PREFIX": config.topic_prefix, "SCHAKEL_DATA_DIR": str(data_dir)}
+    try:
+        code, terminal = _in_terminal(["lineage", "ingest", "--group", f"g{unique}-tty"], env)
+        piped = subprocess.run(
+            [sys.executable, "-m", "schakel.cli", "lineage", "ingest", "--group", f"g{unique}-pipe"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        admin = KafkaAdminClient(**config.kafka_client_config())
+        admin.delete_topics([config.topic("lineage")])
+        admin.close()
+    assert code == 0, terminal
+    assert "ingesting lineage" in terminal
+    assert "30/30" in terminal
+    assert piped.returncode == 0, piped.stderr
+    assert "ingesting" not in piped.stdout + piped.stderr
+    assert "30 messages: 0 stored, 30 already stored" in piped.stdout
