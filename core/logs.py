@@ -93,7 +93,7 @@ class QuietFilter(logging.Filter):
         if said is None:
             return False
         record.msg, record.args, record.exc_info, record.exc_text = said, None, None, None
-        record.name = "schakel.kafka"
+        record.name, record.levelno, record.levelname = "schakel.kafka", logging.WARNING, "WARNING"
         return True
 
     def _watch(self) -> None:
