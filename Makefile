@@ -8,6 +8,10 @@ BIN    := $(VENV)/bin
 # Broker data, logs and the jar cache stay inside the checkout (var/, .cache/, both git-ignored): the settings find
 # them from the installed package (see core/settings.py), so a command typed by hand sees what make sees.
 
+# The demo, the tests and the benchmarks run with the public development pseudonym key, which a hub worker or a
+# connector refuses anywhere else (see core/settings.py).
+demo test bench: export SCHAKEL_ENVIRONMENT := development
+
 .PHONY: help system venv install broker lint typecheck test demo bench clean
 
 help:
