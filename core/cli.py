@@ -32,10 +32,16 @@ app.add_typer(lineage_app, name="lineage")
 @app.callback()
 def _logging() -> None:
     """Every command logs through one handler: quiet about the Kafka clients' weather, JSON on request."""
+    from pydantic import ValidationError
+
     from schakel.logs import configure_logging
     from schakel.settings import settings
 
-    configure_logging(log_format=settings().log_format)
+    try:
+        log_format = settings().log_format
+    except ValidationError:  # the command that needs the settings says what is wrong with them
+        log_format = "text"
+    configure_logging(log_format=log_format)
 
 
 for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cli.dlq, streams_cli.topics):
