@@ -287,10 +287,14 @@ class ConnectorContract:
             for document in received:
                 assert document.get("bsn") is None, "a BSN the hub withheld reached the partner"
                 assert json.dumps(document).count("pseudoniem") <= 1
-            from schakel.lineage import LineageRecord
+            from schakel.lineage import LineageRecord, RecordKind, record_id
 
             parsed = [LineageRecord.from_bytes(r.value) for r in receipts]
-            assert {p.record_id for p in parsed} == {f"{form['id']}/{org}/receipt" for form, _ in [*first, other]}
+            sources = {form["id"]: str(form["source"]) for form, _ in [*first, other]}
+            assert {str(p.event_id) for p in parsed} == set(sources)
+            for p in parsed:  # an event is its source and its id (and subject): see schakel.lineage.record_id
+                sender = sources[str(p.event_id)]
+                assert p.record_id == record_id(sender, p.event_id, p.data_subject_id, org, RecordKind.RECEIPT)
             assert all(p.outcome == "delivered" and p.recipient == org for p in parsed)
             assert all("description" not in p.fields_sent for p in parsed if str(p.event_id) != other[0]["id"])
             subject = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode()).subject("bsn:999990019")
