@@ -96,7 +96,8 @@ def create_topics(settings: Settings, names: list[str] | None = None) -> list[st
         missing = [name for name in wanted if name not in existing]
         retention = topic_retention(settings)
         if topics.dlq in wanted and topics.dlq in existing:
-            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topics.dlq, retention[topics.dlq])])
+            dlq = ConfigResource(ConfigResourceType.TOPIC, topics.dlq, retention[topics.dlq])
+            admin.alter_configs([dlq], raise_on_unknown=False)
         if not missing:
             return []
         new = [
