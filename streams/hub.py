@@ -1,8 +1,9 @@
-"""The Faust application: one agent over every partner's ingress topic, one table of subjects' consent state.
+"""The Faust application: one agent over every partner's ingress topic; tables of subjects' consent state and ids.
 
 Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The agent reads
 each ingress record, lets the processor accept it or dead-letter it, keeps the subject's consent state in the
-``consent`` table (fed by ``ConsentChange`` events), and produces what the processor returns.
+``consent`` table (fed by ``ConsentChange`` events) and the ids each sender used for the subject in ``event-ids``
+(``schakel.streams.identity``), and produces what the processor returns.
 
 Ordering and co-partitioning: connectors key every ingress record by the subject's pseudonym (records keyed
 otherwise are dead-lettered), every ingress topic and the table's changelog have the same partition count, and Faust
@@ -18,9 +19,15 @@ unacknowledged meanwhile: the worker stalls rather than skip a record. Faust com
 unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
 acknowledged in offset order per partition (:class:`_InOrder`): Faust's commit skips an unacknowledged record at the
 head of a partition that has no committed offset yet (its ``_new_offset`` only checks head gaps against a truthy
-committed offset), which a test of a refused dead letter caught. Every copy carries its
-event id and recipient, and sinks drop duplicates (idempotent delivery); the lineage store is idempotent by record
-id. Faust's ``exactly_once`` mode is not offered: its transactional producer has open bugs (see the field notes).
+committed offset), which a test of a refused dead letter caught.
+
+Judgement call: the consent table and the ``event-ids`` index are updated when an event is decided, before its
+outputs are confirmed; if they are then refused, the event is dead-lettered with its state change kept - a resend of
+the dead letter applies the same change again, which is idempotent, and is not an id conflict (same content).
+
+Every copy carries its sender, event id, subject and recipient, and sinks drop duplicates (idempotent delivery); the
+lineage store is idempotent by record id. Faust's ``exactly_once`` mode is not offered: its transactional producer
+has open bugs (see the field notes).
 """
 
 from __future__ import annotations
