@@ -321,6 +321,30 @@ class ConnectorContract:
 
         self.run(scenario)
 
+    def test_two_senders_events_with_one_id_are_two_copies(self, contract_settings: Settings) -> None:
+        """An event is its source and its id: one id chosen by two partners, about two people, reaches the partner
+        system twice - neither the sink's idempotency store nor the transport drops the second as a duplicate."""
+        settings = contract_settings
+        own = self.the_connector().organisation
+        senders = [org.value for org in Organisation if org.value != own][:2]
+        shared_id = str(uuid.uuid4())
+
+        async def scenario() -> None:
+            messages = [
+                self.copy_for(settings, f"bsn:{bsn}", seed=number, source=sender, id=shared_id)[1]
+                for number, (sender, bsn) in enumerate(zip(senders, ("999990019", "999990032"), strict=True))
+            ]
+            await write(settings, *messages)
+            async with self.running(settings, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                await eventually(lambda: running.metrics.value("delivered") >= 2)
+                assert running.metrics.value("duplicates_dropped") == 0
+                delivered = [d for d in partner.received() if shared_id in json.dumps(d)]
+                assert len(delivered) == 2
+
+        self.run(scenario)
+
     def test_a_partner_down_for_a_while_gets_the_copy_when_it_returns(self, contract_settings: Settings) -> None:
         settings = contract_settings
 
