@@ -14,7 +14,7 @@ from rich.console import Console
 
 from schakel.errors import SchakelError
 from schakel.schemas import Organisation
-from schakel.settings import DEVELOPMENT_PSEUDONYM_KEY, Settings, settings
+from schakel.settings import Settings, settings
 
 __all__ = ["dlq", "run", "send", "tail", "topics"]
 
@@ -41,9 +41,8 @@ def run(
     from schakel.streams.topics import create_topics
 
     config = settings()
-    if config.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY:
-        _err.print("[yellow]warning:[/yellow] running with the public development pseudonym key")
     try:
+        config.refuse_development_key()
         policy = load_policy(config.covenants_dir)
         create_topics(config)
     except SchakelError as error:
@@ -62,8 +61,8 @@ def send(
     """Publish an event into a partner's ingress topic, exactly as its connector does."""
     from kafka import KafkaProducer
 
-    from schakel.schemas import parse_event
-    from schakel.streams.records import MAX_RECORD_BYTES, ingress_message
+    from schakel.schemas import MAX_EVENT_BYTES, parse_event
+    from schakel.streams.records import ingress_message
     from schakel.streams.topics import HubTopics
 
     config = settings()
@@ -78,8 +77,8 @@ def send(
     except SchakelError as error:  # the schemas' reasons name fields and rules, never values
         raise _fail(f"{event_file}: {error}") from None
     message = ingress_message(event, config)
-    if len(message.value) > MAX_RECORD_BYTES:
-        raise _fail(f"{event_file}: the event is larger than the hub's maximum of {MAX_RECORD_BYTES} bytes")
+    if len(message.value) > MAX_EVENT_BYTES:
+        raise _fail(f"{event_file}: the event is larger than the hub's maximum of {MAX_EVENT_BYTES} bytes")
     topic = HubTopics.of(config).ingress(as_)
     producer = KafkaProducer(**config.kafka_client_config(), acks="all")
     try:

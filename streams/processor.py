@@ -6,12 +6,13 @@ asks the consent policy for one decision per candidate recipient and turns them 
 copy for each permitted recipient and one lineage record per decision, denials included. The Faust wiring in
 ``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
 
-Entry and exit are bounded: a record larger than :data:`~schakel.streams.records.MAX_RECORD_BYTES` is dead-lettered
-before it is decoded, and :meth:`Processor.unproducible` refuses a set of outputs of which one would exceed the
-producer's request limit - the input is dead-lettered instead, before any of them is sent, so nothing is partly
-delivered. What a dead letter keeps is said in ``schakel.streams.records``; its reasons are this module's fixed texts
-or the codec's (field and rule), never a value the partner supplied. It keeps the event id - from the event, or from
-the ``ce_id`` header when the bytes could not be decoded and the header holds a UUID - so a partner can match it.
+Entry and exit are bounded: a record larger than :data:`schakel.schemas.MAX_EVENT_BYTES` is refused by the codec
+before it is parsed and dead-lettered without its value, and :meth:`Processor.unproducible` refuses a set of outputs
+of which one would exceed the producer's request limit - the input is dead-lettered instead, before any of them is
+sent, so nothing is partly delivered. What a dead letter keeps is said in ``schakel.streams.records``; its reasons are
+this module's fixed texts or the codec's (field and rule), never a value the partner supplied. It keeps the event id -
+from the event, or from the ``ce_id`` header when the bytes could not be decoded and the header holds a UUID - so a
+partner can match it.
 
 Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
 expired, or consent withdrawn, by the time the hub delivers stops the delivery.
@@ -30,11 +31,10 @@ from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
-from schakel.schemas import Codec, Event, EventType, SchemaError, cloudevent_headers
+from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
-    MAX_RECORD_BYTES,
     MAX_REQUEST_BYTES,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
@@ -109,10 +109,6 @@ class Processor:
         sender = ingress_sender(record.topic, self.topics.prefix)
         if sender is None:
             return self.dead_letter(record, "UnknownTopic", "the record is not on a partner's ingress topic")
-        if len(record.value) > MAX_RECORD_BYTES:
-            return self.dead_letter(
-                record, "RecordTooLarge", f"the record is larger than the hub's maximum of {MAX_RECORD_BYTES} bytes"
-            )
         try:
             event = self.codec.decode(record.value)
         except SchemaError as error:
@@ -151,7 +147,7 @@ class Processor:
     def dead_letter_message(self, record: Record, dead: DeadLetter, *, keep_value: bool = True) -> Message:
         """The dead-letter record: keyed by the subject's hub pseudonym (or not at all - never the original key),
         the original value while it fits (``keep_value=False``: positions and reason only), the reason in headers."""
-        value = record.value if keep_value and len(record.value) <= MAX_RECORD_BYTES else b""
+        value = record.value if keep_value and len(record.value) <= MAX_EVENT_BYTES else b""
         key = dead.subject.encode() if dead.subject else None
         return dead.message(self.topics.dlq, key, value)
 

@@ -8,11 +8,12 @@ or ``case``: what that pseudonym derives from) and ``schakel-outcome``.
 Dead letters (the hub's): key = the hub pseudonym of the subject when the event could be read, otherwise none - never
 the original key, where a raw BSN or a name has been seen; value = the original bytes, kept for a resend until the
 ``dlq`` topic's retention removes them (``SCHAKEL_DLQ_RETENTION_DAYS``), or empty when the record was larger than
-:data:`MAX_RECORD_BYTES`; headers that say why (fixed reasons and positions, never a value from the record).
+:data:`schakel.schemas.MAX_EVENT_BYTES`; headers that say why (fixed reasons and positions, never a value from the
+record).
 
-:data:`MAX_RECORD_BYTES` bounds every ingress record the hub accepts. Judgement call: 512 KiB, half the producer's
-request limit (:data:`MAX_REQUEST_BYTES`), so that a projected copy of an accepted event (never larger than the event
-plus its headers) always fits, and far above the largest event the models' bounded texts and lists allow.
+The schemas' :data:`~schakel.schemas.MAX_EVENT_BYTES` (512 KiB, refused by the codec before it parses) bounds every
+ingress record; it is about half the hub producer's request limit (:data:`MAX_REQUEST_BYTES`), so a projected copy of
+an accepted event (never larger than the event plus its headers) and its dead letter always fit.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from schakel.streams.topics import HubTopics
 
 __all__ = [
     "DEAD_LETTER_HEADERS",
-    "MAX_RECORD_BYTES",
     "MAX_REQUEST_BYTES",
     "RECIPIENT_HEADER",
     "SUBJECT_HEADER",
@@ -47,9 +47,6 @@ __all__ = [
 ]
 
 Headers = list[tuple[str, bytes]]
-
-MAX_RECORD_BYTES = 512 * 1024
-"""The largest ingress record value the hub accepts; a larger one is dead-lettered without its value."""
 
 MAX_REQUEST_BYTES = 1_000_000
 """The hub producer's request limit (Faust's default, set explicitly): no output record may be larger."""

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from schakel.consent import ConsentState, load_policy
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import DEAD_LETTER_HEADERS, DeadLetter, Message
+from tests.streams.conftest import SPANS
 from tests.streams.corpus import CASES, PERSONAL, Case, good_message, person_form
 
-_exporter = InMemorySpanExporter()
+_exporter = SPANS  # one exporter for the area: the SDK is configured once per process
 
 
 @pytest.fixture(scope="module", autouse=True)

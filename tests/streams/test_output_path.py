@@ -16,9 +16,9 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from schakel.consent import ConsentState, Outcome, load_policy
-from schakel.schemas import Codec, Event, EventType, Organisation, Theme
+from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
-from schakel.streams.records import MAX_RECORD_BYTES, Message, ingress_message
+from schakel.streams.records import Message, ingress_message
 from schakel.streams.topics import HubTopics
 from tests.streams.conftest import Hub, dead_letters, read_all
 
@@ -73,7 +73,7 @@ def test_too_large_inputs_and_refused_outputs_are_dead_lettered_and_the_stream_g
     action = dict(form["payload"]["actions"][0], description="Many long actions. " * 190)
     form["payload"]["actions"] = [dict(action, action_id=f"A-{n}") for n in range(240)]
     big = codec.encode_json(form)
-    assert MAX_RECORD_BYTES < len(big) < 1_000_000
+    assert MAX_EVENT_BYTES < len(big) < 1_000_000
     template = ingress_message(example_event(EventType.SIGNAL, theme=Theme.CTER), hub.settings)
     too_large = Message(topics.ingress(Organisation.POLITIE), template.key, big, template.headers)
     garbage = Message(template.topic, template.key, b"\x00garbage " * 100_000, [])
@@ -92,7 +92,7 @@ def test_too_large_inputs_and_refused_outputs_are_dead_lettered_and_the_stream_g
 
     _wait(lambda: len(dead_letters(hub.settings, quiet=0.5)) >= 3, "three dead letters", hub)
     letters = {letter.error_class: letter for letter in dead_letters(hub.settings, quiet=0.5)}
-    assert set(letters) - {"RecordTooLarge"} == {"MessageSizeTooLargeError"}, letters
+    assert set(letters) == {"DecodeError", "MessageSizeTooLargeError"}, letters
     assert letters["MessageSizeTooLargeError"].event_id == str(refused.id)
     assert letters["MessageSizeTooLargeError"].reason == (
         "the hub could not produce all copies and lineage records of this record"
