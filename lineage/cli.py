@@ -46,6 +46,7 @@ def _store() -> LineageStore:
 
 _HOP_COLUMNS = (
     "time",
+    "from",
     "kind",
     "recipient",
     "outcome",
@@ -175,7 +176,7 @@ def verify() -> None:
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         return
-    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red")
+    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red", soft_wrap=True)
     for broken in result.broken[1:]:
         _out.print(f"also broken: {broken}")
     raise typer.Exit(1)
@@ -197,17 +198,19 @@ def trace(
         _say_if_behind(store)
     if not as_json:
         traces = ", ".join(report.trace_ids) or "-"
-        _err.print(
-            f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}"
-            if report.found
-            else f"no lineage for event {uuid}"
-        )
+        if not report.found:
+            _err.print(f"no lineage for event {uuid}")
+        elif report.sender is not None:
+            _err.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
+        else:  # an event is its source and its id: several senders chose this id, each hop names its own
+            _err.print(f"event id {uuid}, used by {len(report.senders)} senders; trace {traces}")
     print_rows(
         _HOP_COLUMNS,
         (
             {
                 **hop.model_dump(mode="json"),
                 "kind": hop.kind.value,
+                "from": f"{hop.sender}/{hop.event_type}",
                 "time": f"{hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}",
             }
             for hop in report.hops

@@ -142,7 +142,7 @@ def test_an_empty_store_says_how_to_fill_it(data_dir: Path) -> None:
     assert result.exit_code == 3
     assert "the lineage store is empty" in result.stderr
     assert "schakel lineage ingest" in result.stderr
-    assert result.stdout.splitlines()[0].startswith("time\tkind\trecipient")
+    assert result.stdout.splitlines()[0].startswith("time\tfrom\tkind\trecipient")
 
 
 @pytest.mark.kafka
@@ -246,3 +246,20 @@ def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
     assert piped.returncode == 0, piped.stderr
     assert "ingesting" not in piped.stdout + piped.stderr
     assert "30 messages: 0 stored, 30 already stored" in piped.stdout
+
+
+def test_one_id_from_two_senders_is_two_events_in_the_store_and_the_trace_names_each_sender(data_dir: Path) -> None:
+    police = decision(subject=subject_pseudonym(BSN), recipient="zvh", sender="politie")
+    municipality = decision(
+        event_id=police.event_id, subject=subject_pseudonym(OTHER_BSN), recipient="zvh", sender="gemeente-sociaal"
+    )
+    with open_store(None, data_dir) as store:
+        stored = store.append(
+            [(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate([police, municipality])]
+        )
+        assert len(list(store.records())) == 2, f"one record merged into the other: {stored}"
+    traced = CliRunner().invoke(app, ["trace", str(police.event_id)])
+    assert traced.exit_code == 0, traced.output
+    assert "used by 2 senders" in traced.output
+    assert "politie/Signal" in traced.output
+    assert "gemeente-sociaal/Signal" in traced.output
