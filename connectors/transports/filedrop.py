@@ -27,14 +27,16 @@ Nothing outside the drop folder is read or written:
 A JSON file holds one object or a list of objects; a CSV file has a header row, ``,`` or ``;`` separated, UTF-8
 (see :mod:`schakel.connectors.intake` for everything a file is refused for).
 
-Outbound: the sink writes ``<directory>/<time>-<event id>.json`` (time first, so a partner that reads in name order
-reads in delivery order), via a temporary dot-file and a link. A missing directory (share not mounted) is transient.
+Outbound: the sink writes ``<directory>/<time>-<event id>-<key digest>.json`` (time first, so a partner that reads in
+name order reads in delivery order; the digest of the whole idempotency key keeps two senders' events with one id
+apart), via a temporary dot-file and a link. A missing directory (share not mounted) is transient.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import json
 import os
 import secrets
@@ -323,7 +325,9 @@ class FileDropSink(Sink):
         directory = self.config.directory
         if not directory.is_dir():
             raise TransientDeliveryError("partner directory is not available")
-        suffix = f"-{delivery.event_id}.json"
+        # The event id names the file; a digest of the whole idempotency key (sender, id, subject, recipient) keeps
+        # two partners' events with the same id apart.
+        suffix = f"-{delivery.event_id}-{hashlib.sha256(delivery.idempotency_key.encode()).hexdigest()[:12]}.json"
         if any(directory.glob(f"*{suffix}")):  # the partner has it already (idempotency key in the name)
             return
         document = self._render(delivery)[0] if self._render else dict(delivery.form)
