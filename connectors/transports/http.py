@@ -20,9 +20,10 @@ unauthenticated body is nothing the hub should keep.
 
 Outbound: ``POST`` of the partner's JSON document with ``Idempotency-Key`` (sender/event id/subject/recipient), the
 Standard Webhooks headers (``webhook-id`` = the idempotency key; one signature per configured secret) and
-``traceparent``. Redirects are never followed (the body and its signature go to the configured URL only), TLS is verified (``ca_file`` for a
-private CA), and plain ``http://`` is allowed to loopback only. 2xx is delivered; a 3xx, 408, 425, 429, 5xx and
-network errors are transient (retried, then dead-lettered with the status as reason); any other 4xx is permanent.
+``traceparent``. Redirects are never followed (the body and its signature go to the configured URL only), TLS is
+verified (``ca_file`` for a private CA), and plain ``http://`` is allowed to loopback only. 2xx is delivered; a 3xx,
+408, 425, 429, 5xx and network errors are transient (retried, then dead-lettered with the status as reason); any
+other 4xx is permanent.
 """
 
 from __future__ import annotations
