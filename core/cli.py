@@ -6,6 +6,7 @@ import typer
 
 from schakel.connectors.cli import app as connectors_app
 from schakel.consent.cli import app as consent_app
+from schakel.console.cli import app as console_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
 from schakel.schemas.cli import app as schemas_app
@@ -27,6 +28,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
+app.add_typer(console_app, name="console")
 for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cli.dlq, streams_cli.topics):
     app.command()(_command)
 
