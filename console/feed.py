@@ -41,6 +41,11 @@ _log = logging.getLogger("schakel.console.feed")
 _DECISIONS_KEPT = 100_000
 
 
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("the console's feed stopped: %s", type(task.exception()).__name__)
+
+
 class Feed:
     """Reads the topics above and serves their contents to the pages and the live streams."""
 
@@ -94,6 +99,7 @@ class Feed:
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="schakel-console-feed")
+        self._task.add_done_callback(_report_crash)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -104,11 +110,13 @@ class Feed:
             await self._consumer.stop()
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        await consumer.topics()  # refreshes the metadata
+        # aiokafka's public partitions_for_topic only knows subscribed topics; the full metadata answers for any
+        # topic (schakel.connectors does the same).
+        cluster = await consumer._client.fetch_all_metadata()
         found = {
             TopicPartition(topic, partition)
             for topic in self._wanted()
-            for partition in consumer.partitions_for_topic(topic) or ()
+            for partition in cluster.partitions_for_topic(topic) or ()
         }
         new = found - self._assigned
         if new:

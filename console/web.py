@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -430,8 +429,25 @@ async def _dead_letters(request: web.Request) -> web.StreamResponse:
 # -- the app ------------------------------------------------------------------------------------------------------
 
 
-def _static_dir() -> Path:
-    return Path(str(resources.files("schakel.console") / "static"))
+_STATIC_TYPES = {"console.js": "text/javascript", "console.css": "text/css"}
+
+
+def _static_files() -> dict[str, bytes]:
+    """The console's own assets, read once: a fixed list of names, so no path from a request reaches the disk."""
+    folder = resources.files("schakel.console") / "static"
+    return {name: (folder / name).read_bytes() for name in _STATIC_TYPES}
+
+
+def _static(files: dict[str, bytes]) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in files:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=files[name], content_type=_STATIC_TYPES[name], headers={"Cache-Control": "max-age=300"}
+        )
+
+    return serve
 
 
 async def _stop_streams(app: web.Application) -> None:
@@ -484,5 +500,5 @@ def create_app(state: ConsoleState, secret_key: bytes, *, manage_feed: bool = Tr
     add.add_post("/compliance/subject", _subject)
     add.add_get("/compliance/verify", _verify)
     add.add_get("/compliance/dead-letters", _dead_letters)
-    add.add_static("/static", _static_dir(), append_version=False)
+    add.add_get("/static/{name}", _static(_static_files()))
     return app
