@@ -36,12 +36,13 @@ for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cl
 @app.command()
 def demo(
     once: bool = typer.Option(False, "--once", help="Play the scenarios once, print a summary and exit."),
+    console_port: int = typer.Option(8480, help="Serve the web console on this port (0: no console; --once: none)."),
 ) -> None:
     """Run the hub with every partner connector and a simulated system for each, and play the three themes."""
     from schakel.deploy.demo import main as play
     from schakel.settings import settings
 
-    raise typer.Exit(play(settings(), once=once))
+    raise typer.Exit(play(settings(), once=once, console_port=console_port))
 
 
 def main() -> None:
