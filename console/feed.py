@@ -171,6 +171,16 @@ class Feed:
         waiting = self._pending.pop(key, None)
         if waiting is not None:
             self._publish(waiting[0].decided(note))
+        elif key[0] in self._known.get(lineage.recipient, ()):
+            self._late(lineage.recipient, key[0], note)
+
+    def _late(self, recipient: str, event_id: str, note: DecisionNote) -> None:
+        """A decision read after its copy was shown without one: the pages show it from now on."""
+        items = self._items[recipient]
+        for index, item in enumerate(items):
+            if item.event_id == event_id and item.decision is None:
+                items[index] = item.decided(note)
+                return
 
     def _take_copy(self, topic: str, value: bytes) -> None:
         recipient = topic.rsplit(".", 1)[-1]
