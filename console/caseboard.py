@@ -1,7 +1,9 @@
 """The ZVH process director's case board: each case from referral to closure, and which ones wait too long. Pure.
 
 Built from what the ZVH received (its inbox: referrals, contributions, feedback) and what it sent itself (triage
-decisions, agreed plans, closures). Cases are followed by case id; an event without one belongs to no case here.
+decisions, agreed plans, closures). Cases are followed by case id; an event without one belongs to no case here, and
+a case id with neither a referral nor a ZVH triage decision (only signals or feedback so far) is not on the board:
+the case process starts with the referral.
 
 Stages, in order: referral received -> triage (accepted, redirected or rejected) -> consultation and plan -> closed.
 Feedback is listed per partner and action status. Judgement calls on the protocol (:data:`PROTOCOL`), to be set by
@@ -105,6 +107,11 @@ def build_board(events: Iterable[InboxItem], now: datetime) -> list[BoardCase]:
     for event in events:
         if event.case_id:
             per_case.setdefault(event.case_id, {})[event.event_id] = event
-    cases = [_case(case_id, list(items.values()), now) for case_id, items in per_case.items()]
+    started = {"Referral", "TriageDecision"}
+    cases = [
+        _case(case_id, list(items.values()), now)
+        for case_id, items in per_case.items()
+        if any(item.event_type in started for item in items.values())
+    ]
     cases.sort(key=lambda c: (not c.overdue, c.stage == "closed", c.stage_since))
     return cases

@@ -75,8 +75,10 @@ def test_board_stages_and_flags() -> None:
         item_from_copy("zvh", _at(_form("Feedback", "B", status="done"), T0 + timedelta(days=8)), T0),
         item_from_copy("zvh", _at(_form(case_id="C"), T0), T0),
         item_from_copy("zvh", _at(_form("CaseClosed", "C"), T0 + timedelta(days=3)), T0),
+        item_from_copy("zvh", _at(_form("Feedback", "D", status="done"), T0), T0),
     ]
     board = {case.case_id: case for case in build_board(events, T0 + timedelta(days=9))}
+    assert set(board) == {"A", "B", "C"}  # D has no referral: its case process has not started
     assert (board["A"].stage, board["A"].overdue) == ("referred", True)  # triage day 8 Dec has passed
     assert (board["B"].stage, board["B"].triage_outcome, board["B"].overdue) == ("triaged", "accepted", False)
     assert board["B"].feedback == (("gemeente-veiligheid", "done"),)
