@@ -85,6 +85,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "reason": ("Reden", "Reason"),
     "partner": ("Partner", "Partner"),
     "since": ("Vanaf", "Since"),
+    "until": ("Tot en met", "Until"),
     "delivery": ("Aflevering", "Delivery"),
     "disclosures.none": ("Geen verstrekkingen in deze periode.", "No disclosures in this period."),
     "subject.intro": (

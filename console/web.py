@@ -25,7 +25,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 from uuid import UUID
@@ -370,20 +370,27 @@ async def _denials(request: web.Request) -> web.StreamResponse:
 async def _disclosures(request: web.Request) -> web.StreamResponse:
     await _require(request, Page.DISCLOSURES)
     recipient = request.query.get("to", "")
-    since_text = request.query.get("since", "")
+    since_text, until_text = request.query.get("since", ""), request.query.get("until", "")
     register = None
     if recipient in {str(org) for org in Organisation}:
         try:
             since = parse_since(since_text)
+            until = parse_since(until_text)
         except ValueError:
             raise web.HTTPBadRequest() from None
         register = await asyncio.to_thread(_state(request).store.disclosures, recipient, since)
+        if until is not None:  # the period includes its last day
+            end = until + timedelta(days=1)
+            register = register.model_copy(
+                update={"disclosures": tuple(d for d in register.disclosures if d.decided_at < end)}
+            )
     return await _page(
         request,
         "disclosures.html.j2",
         organisations=[str(org) for org in Organisation],
         recipient=recipient,
         since=since_text,
+        until=until_text,
         register=register,
     )
 

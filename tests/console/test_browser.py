@@ -272,6 +272,8 @@ def test_compliance_pages_show_names_never_values(
     page.goto("/compliance/disclosures?to=zvh")
     expect(page.locator("table tbody tr")).not_to_have_count(0)
     _shot(page, screenshots, "disclosures")
+    page.goto("/compliance/disclosures?to=zvh&until=2025-12-31")
+    expect(page.locator("table tbody tr")).to_have_count(0)
     page.goto("/compliance/dead-letters")
     _shot(page, screenshots, "dead-letters")
     for url in ("/compliance/trace?event=" + feedback["id"], "/compliance/disclosures?to=zvh"):
