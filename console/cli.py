@@ -40,6 +40,7 @@ def serve(
 
     config = settings()
     try:
+        config.refuse_development_key()  # the art. 15 form pseudonymises a BSN with it
         state = build_state(config)
     except SchakelError as error:
         raise _fail(error) from error
