@@ -121,8 +121,10 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         _delete_topics(settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: sync Playwright keeps an event loop running in this thread while it is open, and tests of other
+    areas that call ``asyncio.run()`` must not run inside it."""
     executable = shutil.which("chromium-headless-shell")
     assert executable, "chromium-headless-shell is missing: run `make system` (deploy/system-packages.sh)"
     with sync_playwright() as playwright:
