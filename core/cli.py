@@ -6,6 +6,7 @@ import typer
 
 from schakel.connectors.cli import app as connectors_app
 from schakel.consent.cli import app as consent_app
+from schakel.console.cli import app as console_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
 from schakel.schemas.cli import app as schemas_app
@@ -27,6 +28,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
+app.add_typer(console_app, name="console")
 
 
 @app.callback()
@@ -70,6 +72,7 @@ def status(
 @app.command()
 def demo(
     once: bool = typer.Option(False, "--once", help="Play the scenarios once, print a summary and exit."),
+    console_port: int = typer.Option(8480, help="Serve the web console on this port (0: no console; --once: none)."),
 ) -> None:
     """Run the hub with every partner connector and a simulated system for each, and play the three themes."""
     from schakel.deploy.demo import main as play
@@ -81,7 +84,7 @@ def demo(
     except SettingsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    raise typer.Exit(play(config, once=once))
+    raise typer.Exit(play(config, once=once, console_port=console_port))
 
 
 def main() -> None:

@@ -13,6 +13,12 @@ system: the hub's decision per candidate recipient (from the ``lineage`` topic: 
 reasons), and the sink connector's delivery receipt once the partner system acknowledged the copy. ``--once`` plays
 the scenarios once, prints a summary and exits 0 when every permitted copy reached its partner system; without it,
 the scenarios are played again with new people until Ctrl-C.
+
+Without ``--once`` the web console runs too (``schakel console`` on ``console_port``, 0: none), with demo accounts in
+an accounts file of the demo's own: a case manager per organisation (``<org>-cm``), the ZVH's process director
+(``zvh-procesregisseur``) and a compliance officer (``zvh-compliance``), all with one password made for this run and
+printed with the address. ``--once`` is the end-to-end check (``tests/deploy``) and leaves the console out; the
+console has its own browser tests.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -149,8 +156,9 @@ class _Watch:
 class Demo:
     """The running system: hub worker, lineage ingest, connectors with their simulated partner systems."""
 
-    def __init__(self, settings: Settings, console: Console) -> None:
+    def __init__(self, settings: Settings, console: Console, *, console_port: int = 0) -> None:
         self.settings = settings
+        self.console_port = console_port
         self.console = console
         self.topics = HubTopics.of(settings)
         self.root = settings.data_dir / "demo"
@@ -163,7 +171,7 @@ class Demo:
         self.received_before: dict[str, int] = {}
         self.announced: list[Path] = []
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = (self.root / f"{name}.log").open("ab")
         self.processes.append(
             subprocess.Popen(
@@ -171,8 +179,32 @@ class Demo:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
+        )
+
+    async def _start_console(self) -> None:
+        """The web console with fresh demo accounts (one password for this run), and where to find it."""
+        from schakel.console.access import Role
+        from schakel.console.accounts import AccountsFile
+
+        path = self.root / "console-accounts.json"
+        path.unlink(missing_ok=True)
+        accounts = AccountsFile(path)
+        password = secrets.token_urlsafe(12)
+        demo_accounts = [(f"{org}-cm", org, [Role.CASE_MANAGER]) for org in Organisation]
+        demo_accounts += [
+            ("zvh-procesregisseur", Organisation.ZVH, [Role.PROCESS_DIRECTOR]),
+            ("zvh-compliance", Organisation.ZVH, [Role.COMPLIANCE]),
+        ]
+        for username, org, roles in demo_accounts:
+            await asyncio.to_thread(accounts.add, username, org, roles, password)
+        self._spawn("console", "console", "--port", str(self.console_port), env={"SCHAKEL_CONSOLE_ACCOUNTS": str(path)})
+        self.console.print(
+            f"[bold]console[/bold]: http://127.0.0.1:{self.console_port}  accounts: "
+            + ", ".join(name for name, _, _ in demo_accounts)
+            + f"  password: {password}",
+            highlight=False,
         )
 
     async def start(self) -> None:
@@ -191,6 +223,8 @@ class Demo:
             if running.metrics_port is not None
         ]
         self.received_before = self._received()
+        if self.console_port:
+            await self._start_console()
         self.console.print(
             f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
             f"running on {self.settings.kafka_bootstrap} (logs in {self.root})"
@@ -347,10 +381,10 @@ def _short(field_name: str) -> str:
     return field_name.removeprefix("subject.")
 
 
-async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -> bool:
+async def run_demo(settings: Settings, *, once: bool, seed: int | None = None, console_port: int = 0) -> bool:
     """Start everything, play the scenarios (once, or until cancelled), stop everything."""
     console = Console()
-    demo = Demo(settings, console)
+    demo = Demo(settings, console, console_port=0 if once else console_port)
     rng = random.Random(seed)
     watcher: asyncio.Task[None] | None = None
     # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does: the hub worker, the ingest and the
@@ -376,9 +410,9 @@ async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -
         await demo.stop()
 
 
-def main(settings: Settings, *, once: bool) -> int:
+def main(settings: Settings, *, once: bool, console_port: int = 0) -> int:
     try:
-        ok = asyncio.run(run_demo(settings, once=once))
+        ok = asyncio.run(run_demo(settings, once=once, console_port=console_port))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     return 0 if ok else 1
