@@ -44,7 +44,7 @@ from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.errors import ConnectorConfigError, DeliveryError, PermanentDeliveryError
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
@@ -320,7 +320,7 @@ class SinkRunner:
             trace_id = f"{current.trace_id:032x}"
         subject = copy.subject_pseudonym or (record.key or b"unknown").decode("utf-8", "replace")
         receipt = LineageRecord(
-            record_id=f"{copy.event_id}/{copy.recipient}/receipt",
+            record_id=record_id(copy.event_id, str(copy.recipient), RecordKind.RECEIPT),
             kind=RecordKind.RECEIPT,
             trace_id=trace_id,
             span_id=span_id,
@@ -337,6 +337,7 @@ class SinkRunner:
             fields_sent=tuple(fields_sent),
             purpose=str(form.get("purpose")),
             reasons=tuple(reasons),
+            processing_activity_id=processing_activity(str(form.get("purpose"))),
             data_subject_id=subject,
             data_subject_key=header(copy.headers, SUBJECT_KEY_HEADER) or "bsn",
             source_topic=record.topic,

@@ -18,7 +18,7 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
-from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind
+from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind, record_id
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
@@ -27,6 +27,7 @@ from schakel.lineage.store import (
     ChainHead,
     LineageStore,
     StoreUnavailableError,
+    UnstorableRecordError,
     VerifyResult,
     open_store,
 )
@@ -50,11 +51,13 @@ __all__ = [
     "StoreUnavailableError",
     "SubjectReport",
     "TraceReport",
+    "UnstorableRecordError",
     "VerifyResult",
     "is_bsn",
     "load_processing_activities",
     "open_store",
     "processing_activity",
+    "record_id",
     "render_subject_report_html",
     "scan_for_personal_data",
     "subject_pseudonym",

@@ -36,14 +36,18 @@ _PSEUDONYMISE: web.AppKey[Callable[[str], Sequence[str]]] = web.AppKey("pseudony
 
 
 def parse_since(text: str | None) -> datetime | None:
-    """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 time; None for none."""
+    """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 time, in UTC; None for none (ValueError: not a time in range)."""
     if not text:
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         value = datetime.combine(date.fromisoformat(text), datetime.min.time())
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first instant UTC can name
+        raise ValueError("the time is out of range") from None
 
 
 def _json(model: Any, status: int = 200) -> web.Response:

@@ -73,6 +73,8 @@ def ingest_command(
             f"{result.messages} messages: {result.appended} stored, {result.duplicates} already stored, "
             f"{result.rejected} rejected; the store holds {store.count()} records"
         )
+        for chain in result.segments:
+            _out.print(f"the lineage topic was recreated (offsets went back): started chain segment {chain}")
 
 
 @app.command()
@@ -135,13 +137,7 @@ def subject(
     if output_format not in {"json", "html"}:
         _err.print("[red]error:[/red] --format is json or html")
         raise typer.Exit(2)
-    if bsn == "-":
-        bsn = sys.stdin.readline()
-    try:
-        pseudonyms = subject_pseudonyms(bsn)
-    except LineageError as error:
-        _err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    pseudonyms = _person(bsn)
     with _store() as store:
         report = store.subject_report(pseudonyms)
     if output_format == "html":
@@ -150,20 +146,33 @@ def subject(
         _write(report.model_dump_json(indent=2) + "\n", out)
 
 
+def _person(bsn: str) -> tuple[str, ...]:
+    """The pseudonyms to start from for a BSN given as an option ('-': one line of standard input)."""
+    if bsn == "-":
+        bsn = sys.stdin.readline()
+    try:
+        return subject_pseudonyms(bsn)
+    except LineageError as error:
+        _err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
 @app.command()
 def disclosures(
     to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
+    bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The disclosure register: what one partner was given."""
+    """The disclosure register: what one partner was given (about one person, every identifier linked to them)."""
     try:
         start = parse_since(since)
     except ValueError:
-        _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time")
+        _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time in range")
         raise typer.Exit(2) from None
+    person = None if bsn is None else _person(bsn)
     with _store() as store:
-        register = store.disclosures(to, start)
+        register = store.disclosures(to, start, person=person)
     if as_json:
         _out.print_json(register.model_dump_json())
         return
@@ -179,12 +188,15 @@ def disclosures(
 @app.command()
 def export(
     out: Annotated[Path | None, typer.Option("--out", help="File to write; default standard output.")] = None,
+    bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
 ) -> None:
-    """Every record in the Logboek Dataverwerkingen shape, one JSON object per line."""
+    """Every record (or every record about one person) in the Logboek Dataverwerkingen shape, one JSON object per
+    line."""
+    person = None if bsn is None else _person(bsn)
     with ExitStack() as stack:
         store = stack.enter_context(_store())
         target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
-        written = store.export_logboek(target)
+        written = store.export_logboek(target, person=person)
     _err.print(f"exported {written} records")
 
 

@@ -8,6 +8,10 @@ copy for each permitted recipient and one lineage record per decision, denials i
 
 Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
 expired, or consent withdrawn, by the time the hub delivers stops the delivery.
+
+An event that carries both a BSN and a case id tells the hub that the two identifiers are one person: beside its
+decisions it gets one lineage ``link`` record with the two hub pseudonyms (each made by ``subject_key`` from the one
+identifier), so that the compliance answers find the person's case-keyed records too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
-from schakel.lineage import LineageRecord, RecordKind, processing_activity
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.records import (
@@ -39,6 +43,7 @@ from schakel.streams.topics import HubTopics, ingress_sender
 __all__ = ["Accepted", "Processor", "Record", "Routed"]
 
 _DECIDE_SPAN = "schakel.consent.decide"
+_LINK_NAME = "schakel.subject.link"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,13 @@ class Processor:
                 record,
                 "SpoofedSource",
                 f"event source {event.source} differs from the sender of ingress topic {record.topic}",
+                event,
+            )
+        if not event.subject.bsn and not event.case_id:
+            return self.dead_letter(
+                record,
+                "EventInvalid",
+                "the event carries neither subject.bsn nor case_id: the hub cannot key its person",
                 event,
             )
         key_kind = "bsn" if event.subject.bsn else "case"
@@ -190,7 +202,48 @@ class Processor:
                     for decision in permitted:
                         messages.append(self._copy(accepted, decision, form, envelope))
                         messages.append(self._lineage(accepted, decision, publishing, processing, now))
+            if event.subject.bsn and event.case_id:
+                messages.append(self._link(accepted, processing, now))
         return Routed(decisions, messages)
+
+    def _link(self, accepted: Accepted, span: trace.Span, now: datetime) -> Message:
+        """The lineage record that says the event's BSN and case id are one person (pseudonyms only)."""
+        event = accepted.event
+        case_only = event.model_copy(update={"subject": event.subject.model_copy(update={"bsn": None})})
+        context = span.get_span_context()
+        record = LineageRecord.model_construct(
+            record_id=record_id(event.id, str(event.source), RecordKind.LINK),
+            kind=RecordKind.LINK,
+            trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
+            span_id=f"{context.span_id:016x}" if context.is_valid else None,
+            parent_span_id=None,
+            name=_LINK_NAME,
+            status="ok",
+            start_time=now,
+            end_time=now,
+            event_id=event.id,
+            event_type=str(event.type),
+            sender=str(event.source),
+            recipient=str(event.source),
+            outcome=None,
+            fields_sent=(),
+            fields_withheld=(),
+            purpose=event.purpose,
+            legal_basis=(),
+            covenant_id=None,
+            covenant_version=None,
+            rule=None,
+            reasons=(),
+            processing_activity_id=processing_activity(event.purpose),
+            data_subject_id=accepted.pseudonym,
+            data_subject_key=accepted.subject_key_kind,
+            linked_subject_id=self.pseudonymizer.subject(subject_key(case_only)),
+            linked_subject_key="case",
+            source_topic=accepted.record.topic,
+            source_partition=accepted.record.partition,
+            source_offset=accepted.record.offset,
+        )
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
 
     def _copy(self, accepted: Accepted, decision: Decision, form: dict[str, Any], envelope: Headers) -> Message:
         projected = project(accepted.event, decision, self.pseudonymizer, form)
@@ -218,7 +271,7 @@ class Processor:
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
         record = LineageRecord.model_construct(
-            record_id=f"{event.id}/{decision.recipient}/{RecordKind.DECISION}",
+            record_id=record_id(event.id, str(decision.recipient), RecordKind.DECISION),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,

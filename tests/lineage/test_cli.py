@@ -128,3 +128,10 @@ def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
     report = json.loads(result.output)
     assert [p["recipient"] for p in report["partners"]] == ["reclassering"]
     assert report["data_subject_ids"] == [mine]
+
+
+def test_a_since_before_the_first_utc_instant_is_a_usage_error(data_dir: Path) -> None:
+    _fill(data_dir)
+    result = CliRunner().invoke(app, ["disclosures", "--to", "om", "--since", "0001-01-01T00:00:00+01:00"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
