@@ -15,11 +15,12 @@ them in partition order as it ingests - which also makes every stored link repro
 
 Records appended without a topic position (tests, a direct import) form one more chain, ``local``.
 
-**A recreated topic starts a new segment.** When the lineage topic is deleted and created again, its offsets start
-over. The store tells that from a replay: a replayed message at an offset it has already chained is the record it
-holds there (or one it holds elsewhere by record id); a new record at such an offset can only come from another
-topic. Then the partition's chain continues as a new segment, ``<topic>#<partition>/<n>`` (``/`` is not allowed in
-a topic name), and the old segment stays as it was. Each segment is a chain of its own.
+**A recreated topic starts a new segment.** When the lineage topic is deleted and created again, it has a new topic
+id and its offsets start over. The store tells that from a replay by either: a topic id other than the one the
+segment was read from, or a new record at an offset the segment already covers (a replayed message there is the
+record the store holds at that offset, or one it holds elsewhere by record id). Then the partition's chain continues
+as a new segment, ``<topic>#<partition>/<n>`` (``/`` is not allowed in a topic name), and the old segment stays as it
+was. Each segment is a chain of its own.
 
 Each link is ``sha256("schakel-lineage-v2" | chain | seq | offset | previous hash | stored row)``, where the stored
 row is the record's columns exactly as the store holds them (:func:`row_text`); the first link's previous hash is 64
@@ -50,6 +51,8 @@ class LineagePosition(NamedTuple):
     topic: str
     partition: int
     offset: int
+    topic_id: str | None = None
+    """The topic's id (Kafka gives a recreated topic a new one), when the consumer knows it."""
 
 
 def chain_key(position: LineagePosition | None) -> str:

@@ -92,10 +92,11 @@ def ingest(
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=500, max_records=max_batch)
+            topic_id = _topic_id(consumer, topic) if polled else None
             batch = ingest_batch(
                 store,
                 (
-                    (LineagePosition(message.topic, message.partition, message.offset), message.value)
+                    (LineagePosition(message.topic, message.partition, message.offset, topic_id), message.value)
                     for messages in polled.values()
                     for message in messages
                 ),
@@ -122,6 +123,17 @@ def ingest(
     finally:
         consumer.close(autocommit=False)
     return result
+
+
+def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:
+    """The topic's id from the consumer's cluster metadata, None when unknown.
+
+    Judgement call: kafka-python keeps it on its client's cluster metadata, which is not public API; without it the
+    store still tells a recreated topic by its offsets going back.
+    """
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    topic_id = getattr(cluster, "topic_id", lambda _: None)(topic)
+    return None if topic_id is None else str(topic_id)
 
 
 def ingest_batch(

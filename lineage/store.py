@@ -135,12 +135,12 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS lineage_record_offset ON lineage_record (chain, lineage_offset)",
     """CREATE TABLE IF NOT EXISTS lineage_chain (
         chain TEXT PRIMARY KEY, next_seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT,
-        segment_of TEXT NOT NULL, segment BIGINT NOT NULL)""",
+        segment_of TEXT NOT NULL, segment BIGINT NOT NULL, topic_id TEXT)""",
 )
 # A store made before chain v2 lacks these; its hashes are v1, so it cannot be verified by this code.
 _SCHEMA_PROBES = (
     "SELECT linked_subject_id FROM lineage_record WHERE 1 = 0",
-    "SELECT segment_of FROM lineage_chain WHERE 1 = 0",
+    "SELECT segment_of, topic_id FROM lineage_chain WHERE 1 = 0",
 )
 
 
@@ -394,9 +394,10 @@ class LineageStore:
     def _append_locked(self, batch: list[tuple[LineageRecord, LineagePosition | None]], insert: str) -> AppendResult:
         current: dict[str, tuple[str, int]] = {}  # partition chain -> (chain of its current segment, segment)
         heads: dict[str, ChainHead] = {}
+        topic_ids: dict[str, str | None] = {}  # chain -> the id of the topic it was read from, when known
         for base in sorted({chain_key(position) for _, position in batch}):  # fixed order: writers cannot deadlock
-            chain, segment, head = self._lock_current(base)
-            current[base], heads[chain] = (chain, segment), head
+            chain, segment, head, topic_id = self._lock_current(base)
+            current[base], heads[chain], topic_ids[chain] = (chain, segment), head, topic_id
         stored = self._existing_ids([record.record_id for record, _ in batch])
         at_offsets = self._ids_at_offsets(
             [
@@ -415,21 +416,26 @@ class LineageStore:
             chain, segment = current[base]
             head = heads[chain]
             offset = None if position is None else position.offset
-            if offset is not None and head.last_offset is not None and offset <= head.last_offset:
+            topic_id = None if position is None else position.topic_id
+            recreated = topic_id is not None and topic_ids[chain] not in (None, topic_id)
+            if not recreated and offset is not None and head.last_offset is not None and offset <= head.last_offset:
                 there = at_offsets.get((chain, offset))
                 if there == record.record_id or (there is None and record.record_id in stored):
                     duplicates += 1  # a replay: this very record is stored
                     continue
-                # A record this chain has never seen, at an offset it already covers: the topic was recreated.
+                recreated = True  # a record this chain has never seen, at an offset it already covers
+            if recreated:
                 chain, segment = segment_chain(base, segment + 1), segment + 1
                 self._execute(
                     "INSERT INTO lineage_chain (chain, next_seq, head_hash, last_offset, segment_of, segment) "
                     "VALUES (?, 0, ?, NULL, ?, ?)",
                     (chain, GENESIS, base, segment),
                 )
-                current[base] = (chain, segment)
+                current[base], topic_ids[chain] = (chain, segment), topic_id
                 head = heads[chain] = ChainHead(0, GENESIS, None)
                 started.append(chain)
+            elif topic_id is not None:
+                topic_ids[chain] = topic_id
             if record.record_id in stored:
                 duplicates += 1
                 continue
@@ -448,13 +454,15 @@ class LineageStore:
         if rows:
             self._dialect.insert_rows(self._connection, insert, rows)
         self._connection.cursor().executemany(
-            self._dialect.sql("UPDATE lineage_chain SET next_seq = ?, head_hash = ?, last_offset = ? WHERE chain = ?"),
-            [(head.next_seq, head.hash, head.last_offset, chain) for chain, head in heads.items()],
+            self._dialect.sql(
+                "UPDATE lineage_chain SET next_seq = ?, head_hash = ?, last_offset = ?, topic_id = ? WHERE chain = ?"
+            ),
+            [(head.next_seq, head.hash, head.last_offset, topic_ids[chain], chain) for chain, head in heads.items()],
         )
         return AppendResult(len(rows), duplicates, rejected, tuple(started))
 
-    def _lock_current(self, base: str) -> tuple[str, int, ChainHead]:
-        """Lock a partition's chain and return its current segment: (chain, segment number, head)."""
+    def _lock_current(self, base: str) -> tuple[str, int, ChainHead, str | None]:
+        """Lock a partition's chain and return its current segment: (chain, segment number, head, topic id)."""
         self._execute(
             "INSERT INTO lineage_chain (chain, next_seq, head_hash, last_offset, segment_of, segment) "
             "VALUES (?, 0, ?, NULL, ?, 0) ON CONFLICT (chain) DO NOTHING",
@@ -463,12 +471,12 @@ class LineageStore:
         # The first segment's row is the partition's lock; the newest segment is the one to append to.
         self._execute(f"SELECT chain FROM lineage_chain WHERE chain = ?{self._dialect.lock_suffix}", (base,))  # noqa: S608
         newest = (
-            "SELECT chain, segment, next_seq, head_hash, last_offset FROM lineage_chain WHERE segment_of = ? "
+            "SELECT chain, segment, next_seq, head_hash, last_offset, topic_id FROM lineage_chain WHERE segment_of = ? "
             "ORDER BY segment DESC LIMIT 1"
         )
         row = self._execute(newest + self._dialect.lock_suffix, (base,)).fetchone()
         head = ChainHead(int(row[2]), str(row[3]), None if row[4] is None else int(row[4]))
-        return str(row[0]), int(row[1]), head
+        return str(row[0]), int(row[1]), head, None if row[5] is None else str(row[5])
 
     def _existing_ids(self, record_ids: list[str]) -> set[str]:
         found: set[str] = set()

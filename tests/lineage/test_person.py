@@ -7,7 +7,7 @@ import io
 import json
 from uuid import uuid4
 
-from schakel.lineage import LineageStore
+from schakel.lineage import LineageStore, render_subject_report_html
 from tests.lineage.factory import SUBJECT_A, SUBJECT_B, decision, link, receipt
 
 CASE_1 = "c1" * 16
@@ -67,3 +67,10 @@ def test_disclosures_and_export_about_one_person_follow_links(store: LineageStor
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert written == len(lines) == 22  # 20 decisions and receipts, and the 2 links
     assert {line["attributes"]["dpl.core.data_subject_id"] for line in lines} == {SUBJECT_A, CASE_1}
+
+
+def test_the_readable_report_says_under_which_identifiers_it_found_records(store: LineageStore) -> None:
+    _one_person_four_events(store)
+    page = render_subject_report_html(store.subject_report(SUBJECT_A))
+    assert "uit 20 registraties (10 via uw burgerservicenummer, 10 via zaaknummers)" in page
+    assert CASE_1 not in page

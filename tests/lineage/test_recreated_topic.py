@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from schakel.lineage import LineagePosition, LineageStore
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from schakel.lineage import LineagePosition, LineageRecord, LineageStore
+from schakel.lineage.ingest import ingest
+from schakel.settings import Settings
 from tests.lineage.factory import decision, receipt
 
 TOPIC = "schakel.lineage"
@@ -46,4 +57,69 @@ def test_a_duplicate_at_a_recreated_offset_still_opens_the_segment_for_the_new_r
     store.append([(made, None)])  # stored elsewhere (the local chain)
     again = store.append([(made, LineagePosition(TOPIC, 0, 0)), (decision(), LineagePosition(TOPIC, 0, 1))])
     assert (again.appended, again.duplicates, again.segments) == (1, 1, (f"{TOPIC}#0/1",))
+    assert store.verify().ok
+
+
+def _create(config: dict[str, Any], topic: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        admin = KafkaAdminClient(**config)
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+            return
+        except TopicAlreadyExistsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # the deletion is still under way
+        finally:
+            admin.close()
+
+
+def _produce(config: dict[str, Any], topic: str, records: list[LineageRecord]) -> None:
+    producer = KafkaProducer(**config)
+    try:
+        for record in records:
+            producer.send(topic, key=b"k", value=record.to_bytes())
+        producer.flush()
+    finally:
+        producer.close()
+
+
+@pytest.mark.kafka
+def test_ingest_tells_a_recreated_topic_from_a_replay(
+    kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore]
+) -> None:
+    config = Settings().kafka_client_config()
+    topic = f"test.lineage.recreated.{unique}"
+    store = store_factory("sqlite")
+    _create(config, topic)
+    _produce(config, topic, [decision(recipient="om") for _ in range(3)])
+    assert ingest(store, topic=topic, kafka_config=config, group_id=unique).appended == 3
+
+    admin = KafkaAdminClient(**config)
+    try:
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
+    _create(config, topic)
+    new = [decision(recipient="om") for _ in range(2)]
+    _produce(config, topic, new)
+
+    result = ingest(store, topic=topic, kafka_config=config, group_id=unique)
+    assert (result.appended, result.duplicates, result.segments) == (2, 0, [f"{topic}#0/1"])
+    assert all(store.trace(record.event_id).found for record in new)
+    assert store.verify().ok
+    # A replay of the recreated topic by another group is a replay.
+    replay = ingest(store, topic=topic, kafka_config=config, group_id=f"{unique}-replay")
+    assert (replay.appended, replay.duplicates, replay.segments) == (0, 2, [])
+
+
+def test_a_new_topic_id_starts_a_new_segment_even_past_the_old_offsets(store: LineageStore) -> None:
+    old = [(decision(), LineagePosition(TOPIC, 0, offset, "id-1")) for offset in range(2)]
+    assert store.append(old).segments == ()
+    new = [(decision(), LineagePosition(TOPIC, 0, offset, "id-2")) for offset in range(5, 7)]
+    assert store.append(new).segments == (f"{TOPIC}#0/1",)
+    assert store.append([(decision(), LineagePosition(TOPIC, 0, 7, "id-2"))]).segments == ()
+    assert store.append([(decision(), LineagePosition(TOPIC, 0, 8))]).segments == ()  # no id known: no change
+    assert store.heads()[f"{TOPIC}#0/1"].next_seq == 4
     assert store.verify().ok
