@@ -18,7 +18,14 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
-from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind, record_id
+from schakel.lineage.record import (
+    InvalidRecordError,
+    LineageError,
+    LineageRecord,
+    RecordKind,
+    record_id,
+    recordable_purpose,
+)
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
@@ -58,6 +65,7 @@ __all__ = [
     "open_store",
     "processing_activity",
     "record_id",
+    "recordable_purpose",
     "render_subject_report_html",
     "scan_for_personal_data",
     "subject_pseudonym",

@@ -49,7 +49,7 @@ from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
 from schakel.schemas import EventType, Organisation
 
-__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind", "record_id"]
+__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind", "record_id", "recordable_purpose"]
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -94,6 +94,11 @@ def record_id(event_id: UUID | str, party: str, kind: RecordKind | str) -> str:
     ``party`` is the recipient of a decision or receipt, and the sender of the event for a link.
     """
     return f"{event_id}/{party}/{RecordKind(kind).value}"
+
+
+def recordable_purpose(purpose: str) -> bool:
+    """Whether a lineage record can carry this purpose (a code: lower-case words joined by hyphens, no digits)."""
+    return len(purpose) <= 64 and re.fullmatch(_PURPOSE, purpose) is not None
 
 
 def _utc(value: datetime) -> datetime:

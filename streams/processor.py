@@ -25,7 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
-from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
 from schakel.schemas import Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.records import (
@@ -120,6 +120,9 @@ class Processor:
                 "the event carries neither subject.bsn nor case_id: the hub cannot key its person",
                 event,
             )
+        if not recordable_purpose(event.purpose):
+            # Fail closed: a decision that lineage would refuse to record must not be taken.
+            return self.dead_letter(record, "EventInvalid", "the purpose is not a code lineage can record", event)
         key_kind = "bsn" if event.subject.bsn else "case"
         pseudonym = self.pseudonymizer.subject(subject_key(event))
         if record.key != pseudonym.encode():

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from schakel.lineage import InvalidRecordError, LineagePosition, LineageRecord, LineageStore
+from schakel.lineage import (
+    InvalidRecordError,
+    LineagePosition,
+    LineageRecord,
+    LineageStore,
+    StoreUnavailableError,
+    open_store,
+)
 from schakel.lineage.ingest import ingest, ingest_batch
 from schakel.settings import Settings
 from tests.lineage.factory import decision, receipt
@@ -187,3 +196,26 @@ def test_bad_records_in_the_middle_of_a_batch_do_not_stop_ingest(
     # The offsets were committed past the bad records: the same group has nothing left to read.
     again = ingest(store, topic=topic, kafka_config=config, group_id=unique)
     assert again.messages == 0
+
+
+@pytest.mark.postgres
+def test_a_store_that_went_away_is_retried_until_it_answers(postgres_database: str, tmp_path: Path) -> None:
+    with open_store(postgres_database, tmp_path) as store, psycopg.connect(postgres_database, autocommit=True) as admin:
+        assert store.append([(_valid(1), LineagePosition("t", 0, 0))]).appended == 1
+        # The server drops the store's connection (a restart, a failover): the next batch waits and reconnects.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        result = ingest_batch(store, [(LineagePosition("t", 0, 1), _valid(2).to_bytes())], give_up_after=60)
+        assert result is not None
+        assert result.appended == 1
+        assert store.count() == 2
+        assert store.verify().ok
+
+
+def test_an_unreachable_store_stops_a_batch_import_after_its_patience(tmp_path: Path) -> None:
+    with open_store(None, tmp_path) as store:
+        store.close()  # a store that cannot answer at all
+        with pytest.raises(StoreUnavailableError):
+            ingest_batch(store, [(LineagePosition("t", 0, 0), _valid(1).to_bytes())], give_up_after=0)

@@ -204,3 +204,15 @@ def test_an_edit_that_changes_what_queries_read_breaks_verify(
     assert not result.ok
     assert result.first_broken is not None
     assert result.first_broken.chain == "schakel.lineage#0"
+
+
+def test_a_removed_segment_of_a_recreated_topic_is_detected(store_and_raw: tuple[LineageStore, _Raw]) -> None:
+    store, raw = store_and_raw
+    for round_ in range(3):  # the topic, recreated twice
+        store.append([(decision(at=T0 + timedelta(minutes=round_)), LineagePosition("schakel.lineage", 0, 0))])
+    assert store.verify().ok
+    raw.run("DELETE FROM lineage_record WHERE chain = ?", ("schakel.lineage#0/1",))
+    raw.run("DELETE FROM lineage_chain WHERE chain = ?", ("schakel.lineage#0/1",))
+    broken = store.verify().first_broken
+    assert broken is not None
+    assert "segment 1" in broken.reason

@@ -191,3 +191,11 @@ def test_an_event_with_only_a_subject_pseudonym_is_a_validation_failure(processo
     assert isinstance(dead, DeadLetter)
     assert dead.error_class == "EventInvalid"
     assert "neither" in dead.reason
+
+
+def test_a_purpose_lineage_cannot_record_is_a_validation_failure(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, purpose="jan-jansen-111222333")
+    dead = processor.accept(_record(processor, event))
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "EventInvalid"
+    assert "111222333" not in dead.reason
