@@ -4,7 +4,9 @@ The hub writes one :class:`LineageRecord` per (event, candidate recipient) decis
 delivery receipt to the ``lineage`` topic; ``schakel lineage ingest`` feeds them into a :class:`LineageStore`
 (:func:`open_store`: SQLite by default, PostgreSQL when ``SCHAKEL_LINEAGE_URL`` says so), where each record is
 hash-chained per topic partition (:mod:`schakel.lineage.chain` says why). The store answers a trace, the AVG art. 15
-report and the disclosure register, and exports the Logboek Dataverwerkingen shape.
+report and the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
+record when an event names one person by two identifiers (a BSN and a case id), so that the answers about a person
+cover every identifier the hub knows them by.
 """
 
 from schakel.lineage.activities import load_processing_activities, processing_activity

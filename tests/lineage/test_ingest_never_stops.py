@@ -10,6 +10,7 @@ middle of a batch do not stop ingest, and the offsets are committed past them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,17 @@ def test_an_unreachable_store_stops_a_batch_import_after_its_patience(tmp_path: 
         store.close()  # a store that cannot answer at all
         with pytest.raises(StoreUnavailableError):
             ingest_batch(store, [(LineagePosition("t", 0, 0), _valid(1).to_bytes())], give_up_after=0)
+
+
+def test_ingest_logs_positions_and_field_names_never_keys_or_values(
+    store_factory: Callable[[str], LineageStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = store_factory("sqlite")
+    data = {**json.loads(_valid(1).to_bytes()), "Jan Jansen 123456782": "x", "purpose": "jan-jansen-111222333"}
+    with caplog.at_level(logging.WARNING, logger="schakel.lineage.ingest"):
+        ingest_batch(store, [(LineagePosition("schakel.lineage", 2, 41), json.dumps(data).encode())])
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "partition 2 offset 41" in line
+    assert "purpose" in line
+    for secret in ("Jan", "jansen", "123456782", "111222333"):
+        assert secret not in line
