@@ -63,5 +63,11 @@ def test_the_answers_over_http(store: LineageStore) -> None:
         export = await client.get("/lineage/export")
         lines = [json.loads(line) for line in (await export.text()).splitlines()]
         assert len(lines) == 3
+        about = await client.post("/lineage/export", json={"bsn": BSN})
+        assert len((await about.text()).splitlines()) == 2
+        register = await client.post("/lineage/disclosures", params={"to": "politie"}, json={"bsn": BSN})
+        assert [d["event_id"] for d in (await register.json())["disclosures"]] == [str(mine.event_id)]
+        assert (await client.post("/lineage/disclosures", params={"to": "om"}, json={"bsn": BSN})).status == 200
+        assert (await client.post("/lineage/export", json={"bsn": "123456789"})).status == 400
 
     _run(store, scenario)
