@@ -25,6 +25,7 @@ from schakel.lineage.record import (
     LineageError,
     LineageRecord,
     RecordKind,
+    event_key,
     record_id,
     recordable_purpose,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "TraceReport",
     "UnstorableRecordError",
     "VerifyResult",
+    "event_key",
     "is_bsn",
     "load_processing_activities",
     "open_store",

@@ -26,6 +26,12 @@ A third kind of record, ``link``, says that two hub pseudonyms are one person: t
 event carries both a BSN and a case id. It names the two pseudonyms and what each derives from (``bsn``/``case``),
 never the identifiers themselves; the compliance answers follow links to find every record about a person.
 
+An event is its ``source`` and its ``id`` (CloudEvents): the record id is ``{sender}/{event_id}/{data_subject_id}/
+{recipient}/{kind}`` (:func:`record_id`), so two partners that choose the same id never share a record. The subject's
+pseudonym is part of it because the hub detects a source reusing an id for different content only within one
+subject's partition (``schakel.streams.identity``): a source that reuses an id for another person still gets two
+distinct sets of records, and nothing is merged or suppressed.
+
 Judgement calls: times are normalised to UTC on the way in (the record's meaning does not change, and one
 canonical form keeps the hash chain reproducible); a record without a W3C trace id still exports with one, derived
 from the event id (a UUID is exactly 16 bytes), so a partner's logbook never receives an empty required field.
@@ -49,7 +55,15 @@ from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
 from schakel.schemas import EventType, Organisation
 
-__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind", "record_id", "recordable_purpose"]
+__all__ = [
+    "InvalidRecordError",
+    "LineageError",
+    "LineageRecord",
+    "RecordKind",
+    "event_key",
+    "record_id",
+    "recordable_purpose",
+]
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -88,17 +102,19 @@ class RecordKind(StrEnum):
     LINK = "link"
 
 
-def record_id(event_id: UUID | str, party: str, kind: RecordKind | str) -> str:
-    """The one place a record id is made: ``{event_id}/{party}/{kind}`` - the store's idempotency key.
-
-    ``party`` is the recipient of a decision or receipt, and the sender of the event for a link.
-    """
-    return f"{event_id}/{party}/{RecordKind(kind).value}"
-
-
 def recordable_purpose(purpose: str) -> bool:
     """Whether a lineage record can carry this purpose (a code: lower-case words joined by hyphens, no digits)."""
     return len(purpose) <= 64 and re.fullmatch(_PURPOSE, purpose) is not None
+
+
+def event_key(sender: str, event_id: UUID | str, data_subject_id: str) -> str:
+    """One event as the hub and its sinks tell events apart: ``{sender}/{event_id}/{data_subject_id}``."""
+    return f"{sender}/{event_id}/{data_subject_id}"
+
+
+def record_id(sender: str, event_id: UUID | str, data_subject_id: str, recipient: str, kind: RecordKind) -> str:
+    """The deterministic id (the idempotency key) of the lineage record of one event, recipient and kind."""
+    return f"{event_key(sender, event_id, data_subject_id)}/{recipient}/{kind.value}"
 
 
 def _utc(value: datetime) -> datetime:
@@ -115,7 +131,10 @@ class LineageRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    record_id: str = Field(max_length=256, description="record_id(event_id, party, kind): the idempotency key.")
+    record_id: str = Field(
+        max_length=256,
+        description='Deterministic "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}": the idempotency key.',
+    )
     kind: RecordKind
     trace_id: str | None = Field(default=None, description="W3C trace id, 32 lowercase hex digits.")
     span_id: str | None = Field(default=None, description="W3C span id, 16 lowercase hex digits.")
@@ -214,12 +233,14 @@ class LineageRecord(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> LineageRecord:
-        party = self.sender if self.kind is RecordKind.LINK else self.recipient
-        if self.record_id != record_id(self.event_id, party, self.kind):
-            raise ValueError("record_id must be record_id(event_id, party, kind)")
+        expected = record_id(self.sender, self.event_id, self.data_subject_id, self.recipient, self.kind)
+        if self.record_id != expected:
+            raise ValueError('record_id must be "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}"')
         if self.kind is RecordKind.LINK:
             if self.outcome is not None or self.linked_subject_id is None or self.linked_subject_key is None:
                 raise ValueError("a link names a second pseudonym and its key, and has no outcome")
+            if self.recipient != self.sender:
+                raise ValueError("a link is the sender's: its recipient is the sender")
         else:
             allowed = DECISION_OUTCOMES if self.kind is RecordKind.DECISION else RECEIPT_OUTCOMES
             if self.outcome is not None and self.outcome not in allowed:

@@ -32,7 +32,7 @@ def decision(
     """One consent decision about one recipient."""
     event_id = event_id or uuid4()
     return LineageRecord(
-        record_id=f"{event_id}/{recipient}/{RecordKind.DECISION}",
+        record_id=record_id(sender, event_id, subject, recipient, RecordKind.DECISION),
         kind=RecordKind.DECISION,
         trace_id=trace_id or event_id.hex,
         span_id=uuid4().hex[:16],
@@ -67,7 +67,7 @@ def receipt(of: LineageRecord, *, outcome: str = "delivered", after: timedelta =
     """The sink connector's delivery receipt for a decision."""
     return of.model_copy(
         update={
-            "record_id": f"{of.event_id}/{of.recipient}/{RecordKind.RECEIPT}",
+            "record_id": record_id(of.sender, of.event_id, of.data_subject_id, of.recipient, RecordKind.RECEIPT),
             "kind": RecordKind.RECEIPT,
             "name": "schakel.delivery.receipt",
             "outcome": outcome,
@@ -83,7 +83,7 @@ def link(*, subject: str, case_subject: str, event_id: UUID | None = None, at: d
     """The hub's link record: an event carried both a BSN (``subject``) and a case id (``case_subject``)."""
     event_id = event_id or uuid4()
     return LineageRecord(
-        record_id=record_id(event_id, "gemeente-veiligheid", RecordKind.LINK),
+        record_id=record_id("gemeente-veiligheid", event_id, subject, "gemeente-veiligheid", RecordKind.LINK),
         kind=RecordKind.LINK,
         name="schakel.subject.link",
         status="ok",

@@ -135,3 +135,20 @@ def test_a_since_before_the_first_utc_instant_is_a_usage_error(data_dir: Path) -
     result = CliRunner().invoke(app, ["disclosures", "--to", "om", "--since", "0001-01-01T00:00:00+01:00"])
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_one_id_from_two_senders_is_two_events_in_the_store_and_the_trace_names_each_sender(data_dir: Path) -> None:
+    police = decision(subject=subject_pseudonym(BSN), recipient="zvh", sender="politie")
+    municipality = decision(
+        event_id=police.event_id, subject=subject_pseudonym(OTHER_BSN), recipient="zvh", sender="gemeente-sociaal"
+    )
+    with open_store(None, data_dir) as store:
+        stored = store.append(
+            [(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate([police, municipality])]
+        )
+        assert len(list(store.records())) == 2, f"one record merged into the other: {stored}"
+    traced = CliRunner().invoke(app, ["trace", str(police.event_id)])
+    assert traced.exit_code == 0, traced.output
+    assert "used by 2 senders" in traced.output
+    assert "politie/Signal" in traced.output
+    assert "gemeente-sociaal/Signal" in traced.output

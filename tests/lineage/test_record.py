@@ -19,7 +19,8 @@ BSN = "111222333"  # passes the 11-test
 def test_bytes_round_trip_keeps_every_field() -> None:
     record = decision(fields_withheld=("ideology",), reasons=("consent-missing",))
     assert LineageRecord.from_bytes(record.to_bytes()) == record
-    assert json.loads(record.to_bytes())["record_id"] == f"{record.event_id}/politie/decision"
+    expected = f"{record.sender}/{record.event_id}/{record.data_subject_id}/politie/decision"
+    assert json.loads(record.to_bytes())["record_id"] == expected
 
 
 def test_times_are_normalised_to_utc() -> None:
@@ -156,7 +157,7 @@ def test_a_receipt_names_an_error_class_as_its_reason() -> None:
 def test_a_link_names_two_pseudonyms_and_nothing_else() -> None:
     made = link(subject="a" * 32, case_subject="c" * 32)
     assert LineageRecord.from_bytes(made.to_bytes()) == made
-    assert made.record_id == record_id(made.event_id, made.sender, RecordKind.LINK)
+    assert made.record_id == record_id(made.sender, made.event_id, made.data_subject_id, made.sender, RecordKind.LINK)
     for change in ({"outcome": "permit"}, {"linked_subject_id": None}, {"linked_subject_id": BSN}):
         data = {**json.loads(made.to_bytes()), **change}
         with pytest.raises(InvalidRecordError):
