@@ -45,7 +45,7 @@ from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.errors import ConnectorConfigError, DeliveryError, PermanentDeliveryError
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
-from schakel.lineage import LineageRecord, RecordKind, record_id
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
@@ -340,6 +340,7 @@ class SinkRunner:
             fields_sent=tuple(fields_sent),
             purpose=str(form.get("purpose")),
             reasons=tuple(reasons),
+            processing_activity_id=processing_activity(str(form.get("purpose"))),
             data_subject_id=subject,
             data_subject_key=header(copy.headers, SUBJECT_KEY_HEADER) or "bsn",
             source_topic=record.topic,

@@ -148,6 +148,8 @@ class _Watch:
     receipts: dict[str, list[LineageRecord]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, record: LineageRecord) -> None:
+        if record.kind is RecordKind.LINK:
+            return  # two pseudonyms of one person: no step of the scenario
         bucket = self.decisions if record.kind is RecordKind.DECISION else self.receipts
         if all(seen.record_id != record.record_id for seen in bucket[str(record.event_id)]):
             bucket[str(record.event_id)].append(record)

@@ -162,6 +162,8 @@ def ingest_command(
             f"{result.messages} messages: {result.appended} stored, {result.duplicates} already stored, "
             f"{result.rejected} rejected; the store holds {store.count()} records"
         )
+        for chain in result.segments:
+            _out.print(f"the lineage topic was recreated (offsets went back): started chain segment {chain}")
 
 
 @app.command()
@@ -232,13 +234,7 @@ def subject(
     if output_format not in {"json", "html"}:
         _err.print("[red]error:[/red] --format is json or html")
         raise typer.Exit(2)
-    if bsn == "-":
-        bsn = sys.stdin.readline()
-    try:
-        pseudonyms = subject_pseudonyms(bsn)
-    except LineageError as error:
-        _err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    pseudonyms = _person(bsn)
     with _store() as store:
         report = store.subject_report(pseudonyms)
         _say_if_behind(store)
@@ -248,20 +244,33 @@ def subject(
         _write(report.model_dump_json(indent=2) + "\n", out)
 
 
+def _person(bsn: str) -> tuple[str, ...]:
+    """The pseudonyms to start from for a BSN given as an option ('-': one line of standard input)."""
+    if bsn == "-":
+        bsn = sys.stdin.readline()
+    try:
+        return subject_pseudonyms(bsn)
+    except LineageError as error:
+        _err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
 @app.command()
 def disclosures(
     to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
+    bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
-    """The disclosure register: what one partner was given."""
+    """The disclosure register: what one partner was given (about one person, every identifier linked to them)."""
     try:
         start = parse_since(since)
     except ValueError:
-        _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time")
+        _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time in range")
         raise typer.Exit(2) from None
+    person = None if bsn is None else _person(bsn)
     with _store() as store:
-        register = store.disclosures(to, start)
+        register = store.disclosures(to, start, person=person)
         _say_if_behind(store)
     if not as_json:
         period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
@@ -272,15 +281,20 @@ def disclosures(
 @app.command()
 def export(
     out: Annotated[Path | None, typer.Option("--out", help="File to write; default standard output.")] = None,
+    bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
 ) -> None:
-    """Every record in the Logboek Dataverwerkingen shape, one JSON object per line."""
+    """Every record (or every record about one person) in the Logboek Dataverwerkingen shape, one JSON object per
+    line."""
+    person = None if bsn is None else _person(bsn)
     with ExitStack() as stack:
         store = stack.enter_context(_store())
         target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
         # No bar when the records themselves go to the terminal.
         shown = None if out is None and is_terminal() else store.count()
         advance = stack.enter_context(progress("exporting lineage", shown)) if shown is not None else None
-        written = store.export_logboek(target if advance is None else cast(IO[str], _Counted(target, advance)))
+        written = store.export_logboek(
+            target if advance is None else cast(IO[str], _Counted(target, advance)), person=person
+        )
     _err.print(f"exported {written} records")
 
 

@@ -248,6 +248,13 @@ def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
     assert "30 messages: 0 stored, 30 already stored" in piped.stdout
 
 
+def test_a_since_before_the_first_utc_instant_is_a_usage_error(data_dir: Path) -> None:
+    _fill(data_dir)
+    result = CliRunner().invoke(app, ["disclosures", "--to", "om", "--since", "0001-01-01T00:00:00+01:00"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_one_id_from_two_senders_is_two_events_in_the_store_and_the_trace_names_each_sender(data_dir: Path) -> None:
     police = decision(subject=subject_pseudonym(BSN), recipient="zvh", sender="politie")
     municipality = decision(
