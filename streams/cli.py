@@ -38,14 +38,14 @@ def run(
     from schakel.consent import load_policy
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
-    from schakel.streams.topics import create_topics
+    from schakel.streams.topics import HUB, create_topics
 
     config = settings()
     if config.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY:
         _err.print("[yellow]warning:[/yellow] running with the public development pseudonym key")
     try:
         policy = load_policy(config.covenants_dir)
-        create_topics(config)
+        create_topics(config, principal=HUB)
     except SchakelError as error:
         raise _fail(str(error)) from error
     telemetry.configure_tracing()
@@ -73,7 +73,10 @@ def send(
         raise _fail(f"{event_file}: {error}") from error
     message = ingress_message(event, config)
     topic = HubTopics.of(config).ingress(as_)
-    producer = KafkaProducer(**config.kafka_client_config(), acks="all")
+    try:
+        producer = KafkaProducer(**config.kafka_client_config(as_.value), acks="all")
+    except SchakelError as error:
+        raise _fail(str(error)) from error
     try:
         sent = producer.send(topic, key=message.key, value=message.value, headers=message.headers).get(timeout=30)
     finally:
@@ -81,11 +84,14 @@ def send(
     typer.echo(f"sent {event.type} {event.id} to {topic} [{sent.partition}] @ {sent.offset}")
 
 
-def _records(config: Settings, topic: str, timeout: float) -> Iterator[Any]:
+def _records(config: Settings, topic: str, timeout: float, principal: str) -> Iterator[Any]:
     """Every record of ``topic`` from the start, until ``timeout`` seconds pass without a new one."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(**config.kafka_client_config(), enable_auto_commit=False, group_id=None)
+    try:
+        consumer = KafkaConsumer(**config.kafka_client_config(principal), enable_auto_commit=False, group_id=None)
+    except SchakelError as error:
+        raise _fail(str(error)) from error
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -114,7 +120,7 @@ def tail(
 
     config = settings()
     codec = Codec()
-    for printed, record in enumerate(_records(config, HubTopics.of(config).egress(to), timeout), start=1):
+    for printed, record in enumerate(_records(config, HubTopics.of(config).egress(to), timeout, to.value), start=1):
         copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers or [], codec=codec)
         sys.stdout.write(json.dumps(copy.form, ensure_ascii=False) + "\n")
         sys.stdout.flush()
@@ -128,10 +134,10 @@ def dlq(
 ) -> None:
     """Show dead-lettered records and why, as JSON lines - positions and reasons only, no personal data."""
     from schakel.streams.records import DeadLetter
-    from schakel.streams.topics import HubTopics
+    from schakel.streams.topics import ADMIN, HubTopics
 
     config = settings()
-    for printed, record in enumerate(_records(config, HubTopics.of(config).dlq, timeout), start=1):
+    for printed, record in enumerate(_records(config, HubTopics.of(config).dlq, timeout, ADMIN), start=1):
         dead = DeadLetter.from_headers(record.headers or [])
         line = {
             "dead_lettered_at": dead.time.isoformat(),
@@ -147,8 +153,11 @@ def dlq(
 
 
 def topics() -> None:
-    """Create the hub's topics that do not exist yet."""
-    from schakel.streams.topics import create_topics
+    """Create the hub's topics that do not exist yet, and (on a SASL broker) add their ACLs; as admin."""
+    from schakel.streams.access import provision
 
-    created = create_topics(settings())
+    try:
+        created = provision(settings())
+    except SchakelError as error:
+        raise _fail(str(error)) from error
     typer.echo("\n".join(created) if created else "all topics exist")

@@ -24,8 +24,9 @@ from schakel.connectors.source_runner import SourceRunner
 from schakel.connectors.testing import copy_message, write
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import EgressCopy, ingress_message
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics
 
 _COPIES = 3000
 
@@ -65,7 +66,9 @@ async def _until(check: Any, timeout: float = 300) -> None:
 
 
 async def _bare_consumer(settings: Settings, topic: str, count: int) -> float:
-    consumer = _kafka.consumer(settings, topic, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}", client_id="bench")
+    consumer = _kafka.consumer(
+        settings, topic, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}", client_id="bench", principal=ADMIN
+    )
     codec = Codec()
     await consumer.start()
     seen = 0
@@ -101,7 +104,7 @@ async def _sink(settings: Settings) -> tuple[float, float]:
 
 
 async def _bare_producer(settings: Settings, events: list[Event]) -> float:
-    producer = _kafka.producer(settings, client_id="bench")
+    producer = _kafka.producer(settings, client_id="bench", principal=ADMIN)
     await producer.start()
     codec = Codec()
     started = time.perf_counter()
@@ -134,7 +137,7 @@ def main() -> None:
     with TemporaryDirectory() as data:
         settings = Settings(topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.", partitions=4, data_dir=Path(data))
         topics = HubTopics.of(settings)
-        create_topics(settings, [topics.egress("politie"), topics.ingress("politie"), topics.lineage, topics.dlq])
+        provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.lineage, topics.dlq])
         bare, runtime = asyncio.run(_sink(settings))
         print(
             f"sink   {_COPIES} copies: runtime {_COPIES / runtime:8.0f}/s, bare consumer {_COPIES / bare:8.0f}/s, "

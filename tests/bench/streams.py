@@ -33,8 +33,9 @@ from schakel.lineage import open_store
 from schakel.schemas import EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import Message, ingress_message
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics
 
 EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
 LATENCY_SECONDS = float(os.environ.get("SCHAKEL_BENCH_LATENCY_SECONDS", "10"))
@@ -68,7 +69,7 @@ def _messages(settings: Settings, count: int) -> tuple[list[Message], int]:
 
 def _produce(settings: Settings, messages: list[Message], rate: float | None = None) -> dict[str, float]:
     """Produce (at ``rate`` events/s if given); return the send time per event id."""
-    producer = KafkaProducer(**settings.kafka_client_config(), acks="all", linger_ms=5)
+    producer = KafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", linger_ms=5)
     sent: dict[str, float] = {}
     start = time.perf_counter()
     for number, message in enumerate(messages):
@@ -87,7 +88,7 @@ def _produce(settings: Settings, messages: list[Message], rate: float | None = N
 async def _watch(settings: Settings, topics: list[str], expected: int, timeout: float) -> list[tuple[str, float]]:
     """Read output records until ``expected`` arrived; return (event id, arrival time) per record."""
     consumer = AIOKafkaConsumer(
-        *topics, **settings.kafka_client_config(), group_id=f"watch-{uuid.uuid4().hex}", auto_offset_reset="latest"
+        *topics, **settings.kafka_client_config(ADMIN), group_id=f"watch-{uuid.uuid4().hex}", auto_offset_reset="latest"
     )
     await consumer.start()
     seen: list[tuple[str, float]] = []
@@ -130,12 +131,12 @@ async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> No
     topics = HubTopics.of(settings)
     consumer = AIOKafkaConsumer(
         *topics.all_ingress(),
-        **settings.kafka_client_config(),
+        **settings.kafka_client_config(ADMIN),
         group_id=f"{settings.topic_prefix}bare",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = AIOKafkaProducer(**settings.kafka_client_config(), acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()
     owed = 0.0
@@ -161,7 +162,7 @@ def _measure(
 ) -> Result:
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
-    create_topics(settings)
+    provision(settings)
     stop = start()
     try:
         # Warm up (group join, first fetch) with a few events, then the backlog.
@@ -198,7 +199,7 @@ def _latency(
 ) -> tuple[float, float]:
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
-    create_topics(settings)
+    provision(settings)
     stop = start()
     try:
         asyncio.run(_watch_after(settings, watched, messages[:50], outputs * 50 // len(messages), 60))
