@@ -191,6 +191,20 @@ class Settings(BaseSettings):
             return False
         return True
 
+    def kafka_environment(self) -> dict[str, str]:
+        """``SCHAKEL_KAFKA_*`` variables that make another process reach the broker as these settings do, whatever
+        its ``data_dir`` (no password: those stay in their files or the environment they came from)."""
+        environment = {
+            "SCHAKEL_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "SCHAKEL_KAFKA_SECURITY_PROTOCOL": self.kafka_protocol,
+        }
+        if self.kafka_mechanism is not None:
+            environment["SCHAKEL_KAFKA_SASL_MECHANISM"] = self.kafka_mechanism
+            environment["SCHAKEL_KAFKA_CREDENTIALS_DIR"] = str(self.kafka_credentials_path)
+        if self.kafka_cafile is not None:
+            environment["SCHAKEL_KAFKA_SSL_CAFILE"] = str(self.kafka_cafile)
+        return environment
+
     def kafka_client_config(self, principal: str | None = None) -> dict[str, object]:
         """Connection settings, as ``principal``, in the keyword form kafka-python and aiokafka share.
 

@@ -31,13 +31,9 @@ def kafka_bootstrap() -> Iterator[str]:
     started = not broker.status().answering
     if started:
         broker.up(timeout=120)
-    reach = broker.client_settings()
     with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("SCHAKEL_KAFKA_SECURITY_PROTOCOL", reach.kafka_protocol)
-        if reach.kafka_protocol == "SASL_SSL":
-            environment.setenv("SCHAKEL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
-            environment.setenv("SCHAKEL_KAFKA_SSL_CAFILE", str(reach.kafka_cafile))
-            environment.setenv("SCHAKEL_KAFKA_CREDENTIALS_DIR", str(reach.kafka_credentials_path))
+        for name, value in broker.client_settings().kafka_environment().items():
+            environment.setenv(name, value)
         for variable in ("SCHAKEL_KAFKA_SASL_USERNAME", "SCHAKEL_KAFKA_SASL_PASSWORD"):
             environment.delenv(variable, raising=False)
         yield broker.bootstrap

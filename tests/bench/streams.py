@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaProducer
 
 from schakel.consent import ConsentState, Outcome, load_policy
+from schakel.deploy.kafka.broker import LocalBroker
 from schakel.lineage import open_store
 from schakel.schemas import EventType, Theme
 from schakel.schemas.examples import example_event
@@ -49,8 +50,10 @@ class Result:
     p99_ms: float
 
 
-def _settings(name: str) -> Settings:
-    base = Settings()
+def _settings(name: str, base: Settings | None = None) -> Settings:
+    """Settings with a fresh prefix and data dir, reaching the broker the way ``base`` (default: the environment's
+    broker, secured unless it runs with --insecure) does."""
+    base = base or LocalBroker(Settings()).client_settings()
     return base.model_copy(
         update={"topic_prefix": f"bench{name}{uuid.uuid4().hex[:6]}.", "data_dir": Path(tempfile.mkdtemp())}
     )
@@ -222,6 +225,7 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Callable[[
     def start() -> Callable[[], None]:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.bench.streams", "bare", settings.topic_prefix, str(per_event)],
+            env={**os.environ, **settings.kafka_environment()},
             start_new_session=True,
         )
         return lambda: _stop(process)
@@ -231,7 +235,12 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Callable[[
 
 def _start_hub(settings: Settings) -> Callable[[], Callable[[], None]]:
     def start() -> Callable[[], None]:
-        env = {**os.environ, "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix, "SCHAKEL_DATA_DIR": str(settings.data_dir)}
+        env = {
+            **os.environ,
+            **settings.kafka_environment(),
+            "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix,
+            "SCHAKEL_DATA_DIR": str(settings.data_dir),
+        }
         process = subprocess.Popen(
             [sys.executable, "-m", "schakel.cli", "run"], env=env, start_new_session=True, stdout=subprocess.DEVNULL
         )
@@ -280,6 +289,34 @@ def main() -> None:
     print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
     print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
     _lineage_keeps_up(hub.events_per_second * _decisions_per_event())
+    _security_cost(hub.events_per_second)
+
+
+def _security_cost(hub_rate: float) -> None:
+    """The hub's throughput on a PLAINTEXT broker (``--insecure``, started for this on the broker port + 2) against
+    the run above on the session's broker: the cost of TLS + SASL, when that broker is the secured one."""
+    base = Settings()
+    reach = LocalBroker(base).client_settings()
+    if reach.kafka_protocol == "PLAINTEXT":
+        print("security: the broker is PLAINTEXT (--insecure); nothing to compare")
+        return
+    host, _, port = base.kafka_bootstrap.split(",")[0].rpartition(":")
+    with tempfile.TemporaryDirectory(prefix="schakel-bench-plain-") as directory:
+        plain = LocalBroker(
+            base.model_copy(update={"kafka_bootstrap": f"{host}:{int(port) + 2}", "data_dir": Path(directory)}),
+            insecure=True,
+        )
+        plain.up(timeout=120)
+        try:
+            settings = _settings("plain", plain.client_settings())
+            messages, outputs = _messages(settings, EVENTS)
+            plain_rate = _measure(settings, messages, outputs, _start_hub(settings)).events_per_second
+        finally:
+            plain.down()
+    print(
+        f"security: hub throughput {hub_rate:,.0f} events/s secured (SASL_SSL, SCRAM-SHA-512, ACLs) vs "
+        f"{plain_rate:,.0f} events/s PLAINTEXT in the same run; secured/plaintext {hub_rate / plain_rate:.2f}"
+    )
 
 
 def _decisions_per_event() -> float:
@@ -304,7 +341,7 @@ def _lineage_keeps_up(pipeline_rate: float) -> None:
 if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
     prefix, per = sys.argv[2], float(sys.argv[3])
     stop_event = asyncio.Event()
-    bench_settings = Settings().model_copy(update={"topic_prefix": prefix})
+    bench_settings = Settings().model_copy(update={"topic_prefix": prefix})  # the parent passed the broker's reach
 
     async def _run_bare() -> None:
         loop = asyncio.get_running_loop()
