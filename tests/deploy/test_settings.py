@@ -22,7 +22,9 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", "nh.")
     monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SCHAKEL_PARTITIONS", "12")
+    monkeypatch.setenv("SCHAKEL_KAFKA_SECURITY_PROTOCOL", "SSL")
     settings = Settings()
+    assert settings.kafka_client_config()["security_protocol"] == "SSL"
     assert settings.kafka_client_config()["bootstrap_servers"] == (
         "kafka-1.zvh.internal:9093,kafka-2.zvh.internal:9093"
     )
