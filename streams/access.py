@@ -36,6 +36,7 @@ __all__ = [
     "list_users",
     "provision",
     "remove_user",
+    "revoke_grants",
     "show_grants",
 ]
 
@@ -163,6 +164,24 @@ def apply_grants(settings: Settings) -> AccessReport:
             if failed:
                 raise AccessError(f"the broker refused {len(failed)} of {len(missing)} ACLs: {failed[0]!r}")
     return AccessReport(added=tuple(missing), present=tuple(present), extra=tuple(extra))
+
+
+def revoke_grants(settings: Settings) -> int:
+    """Delete the grants the topic layout names for the settings' prefix (a test's or a retired hub's); return how
+    many the broker deleted."""
+    from kafka.admin import ACLFilter
+    from kafka.errors import NoError
+
+    filters = []
+    for grant in access_grants(HubTopics.of(settings)):
+        acl = _acl(grant)
+        filters.append(ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type, acl.resource_pattern))
+    with _admin(settings) as admin:
+        results = admin.delete_acls(filters)
+    failed = [error for _, _, error in results if error is not NoError]
+    if failed:
+        raise AccessError(f"the broker refused to delete {len(failed)} of {len(filters)} ACLs: {failed[0].__name__}")
+    return sum(len(matched) for _, matched, _ in results)
 
 
 def _check(said: dict[str, str | None], action: str) -> None:

@@ -22,6 +22,7 @@ from schakel.connectors.partners import politie
 from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.source_runner import SourceRunner
 from schakel.connectors.testing import copy_message, write
+from schakel.deploy.kafka.broker import LocalBroker
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.access import provision
@@ -135,7 +136,10 @@ async def _source(settings: Settings) -> tuple[float, float]:
 
 def main() -> None:
     with TemporaryDirectory() as data:
-        settings = Settings(topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.", partitions=4, data_dir=Path(data))
+        reach = LocalBroker(Settings()).client_settings()  # the broker's CA and credentials, whatever data_dir says
+        settings = reach.model_copy(
+            update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}.", "partitions": 4, "data_dir": Path(data)}
+        )
         topics = HubTopics.of(settings)
         provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.lineage, topics.dlq])
         bare, runtime = asyncio.run(_sink(settings))

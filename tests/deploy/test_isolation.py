@@ -34,8 +34,8 @@ from kafka.structs import OffsetAndMetadata
 
 from schakel.schemas import Organisation
 from schakel.settings import Settings
-from schakel.streams.access import provision
-from schakel.streams.topics import ADMIN, CONSOLE, HUB, LINEAGE, HubTopics
+from schakel.streams.access import provision, revoke_grants
+from schakel.streams.topics import ADMIN, CONSOLE, HUB, LINEAGE, HubTopics, access_grants
 
 pytestmark = pytest.mark.kafka
 
@@ -70,6 +70,7 @@ def layout(kafka_bootstrap: str) -> Iterator[Layout]:
         admin.delete_topics(topics.all())
     finally:
         admin.close()
+    assert revoke_grants(settings) == len(access_grants(topics))
 
 
 def _consumer(settings: Settings, principal: str, group: str | None) -> KafkaConsumer:

@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
-from schakel.streams.access import provision
+from schakel.streams.access import provision, revoke_grants
 from schakel.streams.records import DeadLetter, EgressCopy, Message, ingress_message
 from schakel.streams.topics import ADMIN, HubTopics
 
@@ -202,3 +202,4 @@ def _delete_topics(settings: Settings) -> None:
             admin.delete_topics(mine)
     finally:
         admin.close()
+    revoke_grants(settings)
