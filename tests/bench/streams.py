@@ -289,12 +289,12 @@ def main() -> None:
     print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
     print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
     _lineage_keeps_up(hub.events_per_second * _decisions_per_event())
-    _security_cost(hub.events_per_second)
+    _security_cost(bare.events_per_second, hub.events_per_second)
 
 
-def _security_cost(hub_rate: float) -> None:
-    """The hub's throughput on a PLAINTEXT broker (``--insecure``, started for this on the broker port + 2) against
-    the run above on the session's broker: the cost of TLS + SASL, when that broker is the secured one."""
+def _security_cost(bare_rate: float, hub_rate: float) -> None:
+    """The bare loop's and the hub's throughput on a PLAINTEXT broker (``--insecure``, started for this on the broker
+    port + 2) against the runs above on the session's broker: the cost of TLS + SASL, when that one is secured."""
     base = Settings()
     reach = LocalBroker(base).client_settings()
     if reach.kafka_protocol == "PLAINTEXT":
@@ -308,15 +308,19 @@ def _security_cost(hub_rate: float) -> None:
         )
         plain.up(timeout=120)
         try:
-            settings = _settings("plain", plain.client_settings())
-            messages, outputs = _messages(settings, EVENTS)
-            plain_rate = _measure(settings, messages, outputs, _start_hub(settings)).events_per_second
+            rates: dict[str, float] = {}
+            for name in ("bare", "hub"):
+                settings = _settings("plain" + name, plain.client_settings())
+                messages, outputs = _messages(settings, EVENTS)
+                start = _start_bare(settings, outputs / len(messages)) if name == "bare" else _start_hub(settings)
+                rates[name] = _measure(settings, messages, outputs, start).events_per_second
         finally:
             plain.down()
-    print(
-        f"security: hub throughput {hub_rate:,.0f} events/s secured (SASL_SSL, SCRAM-SHA-512, ACLs) vs "
-        f"{plain_rate:,.0f} events/s PLAINTEXT in the same run; secured/plaintext {hub_rate / plain_rate:.2f}"
-    )
+    for name, secured in (("bare", bare_rate), ("hub", hub_rate)):
+        print(
+            f"security: {name} throughput {secured:,.0f} events/s secured (SASL_SSL, SCRAM-SHA-512, ACLs) vs "
+            f"{rates[name]:,.0f} events/s PLAINTEXT in the same run; secured/plaintext {secured / rates[name]:.2f}"
+        )
 
 
 def _decisions_per_event() -> float:
