@@ -136,11 +136,7 @@ def _compare(settings: Settings, admin: KafkaAdminClient) -> tuple[list[Grant], 
     topics = HubTopics.of(settings)
     wanted = sorted(set(access_grants(topics)))
     on_broker = _on_broker(admin)
-    ours = {
-        grant
-        for grant in on_broker
-        if grant.name.startswith(topics.prefix) or grant.name.startswith(topics.prefix.rstrip(".") + "-")
-    }
+    ours = {grant for grant in on_broker if _under(topics, grant)}
     present = [grant for grant in wanted if grant in on_broker]
     missing = [grant for grant in wanted if grant not in on_broker]
     extra = sorted(ours - set(wanted))
@@ -166,14 +162,21 @@ def apply_grants(settings: Settings) -> AccessReport:
     return AccessReport(added=tuple(missing), present=tuple(present), extra=tuple(extra))
 
 
+def _under(topics: HubTopics, grant: Grant) -> bool:
+    """True for a grant on a name of this prefix (``<prefix>...`` topics, ``<prefix minus dot>-...`` groups)."""
+    return grant.name.startswith(topics.prefix) or grant.name.startswith(topics.prefix.rstrip(".") + "-")
+
+
 def revoke_grants(settings: Settings) -> int:
     """Delete the grants the topic layout names for the settings' prefix (a test's or a retired hub's); return how
-    many the broker deleted."""
+    many the broker deleted. A grant on a name outside the prefix (the lineage store's group) is shared with other
+    prefixes and stays."""
     from kafka.admin import ACLFilter
     from kafka.errors import NoError
 
+    topics = HubTopics.of(settings)
     filters = []
-    for grant in access_grants(HubTopics.of(settings)):
+    for grant in (grant for grant in access_grants(topics) if _under(topics, grant)):
         acl = _acl(grant)
         filters.append(ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type, acl.resource_pattern))
     with _admin(settings) as admin:
