@@ -4,6 +4,8 @@
 writes for it (one per delivered copy and one per lineage record), without decoding or deciding;
 (b) *hub*: a real ``schakel run`` worker.
 
+Security: both again on a PLAINTEXT broker, alternating with the secured one (see :func:`_security_cost`).
+
 Throughput: a backlog of events is preloaded, the consumer starts, and events/s is measured from the first output to
 the last. Latency: events are then produced at half the bare program's measured maximum rate; p50/p99 are the times
 from producing an event to reading its last output record. Ratios: hub/bare for throughput, hub/bare for p99.
@@ -40,6 +42,7 @@ from schakel.streams.topics import ADMIN, HubTopics
 
 EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
 LATENCY_SECONDS = float(os.environ.get("SCHAKEL_BENCH_LATENCY_SECONDS", "10"))
+SECURITY_ROUNDS = int(os.environ.get("SCHAKEL_BENCH_SECURITY_ROUNDS", "3"))
 THEMES = (Theme.CTER, Theme.LVB, Theme.MONEY_MULE)
 
 
@@ -289,15 +292,17 @@ def main() -> None:
     print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
     print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
     _lineage_keeps_up(hub.events_per_second * _decisions_per_event())
-    _security_cost(bare.events_per_second, hub.events_per_second)
+    _security_cost()
 
 
-def _security_cost(bare_rate: float, hub_rate: float) -> None:
-    """The bare loop's and the hub's throughput on a PLAINTEXT broker (``--insecure``, started for this on the broker
-    port + 2) against the runs above on the session's broker: the cost of TLS + SASL, when that one is secured."""
+def _security_cost() -> None:
+    """The cost of TLS + SASL: the bare loop and the hub on the session's broker (when it is the secured one) and on
+    a PLAINTEXT broker (``--insecure``, started for this on the broker port + 2), alternating secured and plaintext
+    ``SCHAKEL_BENCH_SECURITY_ROUNDS`` times so that a shared machine's load falls on both; the median of the
+    per-round ratios is reported, with every round."""
     base = Settings()
-    reach = LocalBroker(base).client_settings()
-    if reach.kafka_protocol == "PLAINTEXT":
+    secured = LocalBroker(base).client_settings()
+    if secured.kafka_protocol == "PLAINTEXT":
         print("security: the broker is PLAINTEXT (--insecure); nothing to compare")
         return
     host, _, port = base.kafka_bootstrap.split(",")[0].rpartition(":")
@@ -308,19 +313,26 @@ def _security_cost(bare_rate: float, hub_rate: float) -> None:
         )
         plain.up(timeout=120)
         try:
-            rates: dict[str, float] = {}
             for name in ("bare", "hub"):
-                settings = _settings("plain" + name, plain.client_settings())
-                messages, outputs = _messages(settings, EVENTS)
-                start = _start_bare(settings, outputs / len(messages)) if name == "bare" else _start_hub(settings)
-                rates[name] = _measure(settings, messages, outputs, start).events_per_second
+                ratios: list[float] = []
+                rounds: list[str] = []
+                for _ in range(SECURITY_ROUNDS):
+                    rates = []
+                    for reach in (secured, plain.client_settings()):
+                        settings = _settings("sec" + name, reach)
+                        messages, outputs = _messages(settings, EVENTS)
+                        per_event = outputs / len(messages)
+                        start = _start_bare(settings, per_event) if name == "bare" else _start_hub(settings)
+                        rates.append(_measure(settings, messages, outputs, start).events_per_second)
+                    ratios.append(rates[0] / rates[1])
+                    rounds.append(f"{rates[0]:,.0f}/{rates[1]:,.0f}")
+                print(
+                    f"security: {name} throughput secured/plaintext median {statistics.median(ratios):.2f} "
+                    f"(events/s secured/plaintext per round: {', '.join(rounds)})",
+                    flush=True,
+                )
         finally:
             plain.down()
-    for name, secured in (("bare", bare_rate), ("hub", hub_rate)):
-        print(
-            f"security: {name} throughput {secured:,.0f} events/s secured (SASL_SSL, SCRAM-SHA-512, ACLs) vs "
-            f"{rates[name]:,.0f} events/s PLAINTEXT in the same run; secured/plaintext {secured / rates[name]:.2f}"
-        )
 
 
 def _decisions_per_event() -> float:
