@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         if self.kafka_mechanism is not None:
             environment["SCHAKEL_KAFKA_SASL_MECHANISM"] = self.kafka_mechanism
             environment["SCHAKEL_KAFKA_CREDENTIALS_DIR"] = str(self.kafka_credentials_path)
-        if self.kafka_cafile is not None:
+        if self.kafka_protocol in ("SSL", "SASL_SSL") and self.kafka_cafile is not None:
             environment["SCHAKEL_KAFKA_SSL_CAFILE"] = str(self.kafka_cafile)
         return environment
 

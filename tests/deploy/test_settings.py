@@ -111,3 +111,14 @@ def test_without_a_local_broker_record_the_protocol_is_plaintext(
     (tmp_path / "kafka" / "client.json").write_text('{"security_protocol": "SASL_SSL"}')
     assert Settings(data_dir=tmp_path).kafka_protocol == "SASL_SSL"
     assert Settings(data_dir=tmp_path).kafka_mechanism == "SCRAM-SHA-512"
+
+
+def test_the_kafka_environment_carries_the_reach_but_no_password(tmp_path: Path) -> None:
+    settings = _secured(tmp_path).model_copy(update={"kafka_sasl_password": SecretStr("never-exported")})
+    environment = settings.kafka_environment()
+    assert environment["SCHAKEL_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert environment["SCHAKEL_KAFKA_CREDENTIALS_DIR"] == str(tmp_path / "credentials")
+    assert "never-exported" not in str(environment)
+    assert "politie-password" not in str(environment)
+    plain = Settings(kafka_security_protocol="PLAINTEXT", data_dir=tmp_path).kafka_environment()
+    assert set(plain) == {"SCHAKEL_KAFKA_BOOTSTRAP", "SCHAKEL_KAFKA_SECURITY_PROTOCOL"}
