@@ -23,6 +23,10 @@ from schakel.deploy.postgres import LocalPostgres
 from schakel.settings import Settings
 from schakel.streams.topics import ADMIN
 
+# The test session is a development environment: it runs with the public development pseudonym key, and so does every
+# hub worker, connector and demo a test starts as a subprocess (they inherit this environment).
+os.environ["SCHAKEL_ENVIRONMENT"] = "development"
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
