@@ -27,8 +27,44 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
+
+
+@app.callback()
+def _logging() -> None:
+    """Every command logs through one handler: quiet about the Kafka clients' weather, JSON on request."""
+    from pydantic import ValidationError
+
+    from schakel.logs import configure_logging
+    from schakel.settings import settings
+
+    try:
+        log_format = settings().log_format
+    except ValidationError:  # the command that needs the settings says what is wrong with them
+        log_format = "text"
+    configure_logging(log_format=log_format)
+
+
 for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cli.dlq, streams_cli.topics):
     app.command()(_command)
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
+) -> None:
+    """One view of the hub: broker, workers and lag, dead letters, covenants, lineage store, connectors' health.
+
+    Exit code 1 when something is wrong (the rows named "problem" say what, and how to put it right).
+    """
+    from schakel.health import problems, rows
+    from schakel.output import print_rows
+    from schakel.settings import settings
+    from schakel.status import gather
+
+    gathered = gather(settings())
+    print_rows(("part", "item", "state", "detail"), rows(gathered), as_json=as_json)
+    if problems(gathered):
+        raise typer.Exit(1)
 
 
 @app.command()

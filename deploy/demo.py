@@ -29,12 +29,14 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from schakel.connectors.presence import announce, withdraw
 from schakel.connectors.running import RunningConnector, start_simulated_partners
 from schakel.consent import load_policy
 from schakel.lineage import LineageRecord, RecordKind
@@ -159,6 +161,8 @@ class Demo:
         self.totals: Counter[str] = Counter()
         self.policy = load_policy(settings.covenants_dir)
         self.missing: list[str] = []
+        self.received_before: dict[str, int] = {}
+        self.announced: list[Path] = []
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.root / f"{name}.log").open("ab")
@@ -178,15 +182,24 @@ class Demo:
         self._spawn("hub", "run")
         self._spawn("lineage-ingest", "lineage", "ingest", "--follow")
         started = await start_simulated_partners(
-            self.settings, self.root / "partners", [org.value for org in Organisation]
+            self.settings, self.root / "partners", [org.value for org in Organisation], metrics_port=0
         )
         self.connectors = {Organisation(name): running for name, running in started.items()}
+        # Like `schakel connectors run`: each connector's /healthz is announced for `schakel status`.
+        self.announced = [
+            announce(self.settings, name, running.connector.organisation, running.metrics_port)
+            for name, running in started.items()
+            if running.metrics_port is not None
+        ]
+        self.received_before = self._received()
         self.console.print(
             f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
             f"running on {self.settings.kafka_bootstrap} (logs in {self.root})"
         )
 
     async def stop(self) -> None:
+        for path in self.announced:
+            withdraw(path)
         for running in self.connectors.values():
             with contextlib.suppress(Exception):
                 await running.stop()
@@ -293,6 +306,12 @@ class Demo:
         if not candidates:
             self.console.print("  no partner may receive this; the hub keeps it (consent state) and delivers nothing")
             return
+        if not decisions:
+            self.console.print(
+                f"  [yellow]the hub has not decided within {_WAIT:.0f} s[/yellow] (it may still be working through "
+                "records an earlier run left on the topics; `schakel status` shows its lag)"
+            )
+            return
         self.console.print(table)
         covenants = sorted({f"{r.covenant_id} rule {r.rule}" for r in decisions if r.covenant_id and r.rule})
         self.console.print(
@@ -300,20 +319,26 @@ class Demo:
             f"schakel lineage trace {event_id}[/dim]"
         )
 
-    def summary(self) -> bool:
-        """Print the totals; True when every permitted copy reached its partner system."""
-        self.console.rule("[bold]summary")
-        received = {
+    def _received(self) -> dict[str, int]:
+        """How many copies each simulated partner system holds (its state outlives a run)."""
+        return {
             str(org): len(running.simulation.received())
             for org, running in self.connectors.items()
             if running.simulation is not None
         }
+
+    def summary(self) -> bool:
+        """Print the totals of this run; True when every permitted copy reached its partner system."""
+        self.console.rule("[bold]summary")
+        received = {org: count - self.received_before.get(org, 0) for org, count in self._received().items()}
         self.console.print(
             f"events sent {self.totals['sent']}; decisions: permit {self.totals['permit']}, "
             f"partial {self.totals['partial']}, deny {self.totals['deny']}; copies delivered "
             f"{self.totals['delivered']}, not delivered {self.totals['not delivered']}"
         )
-        self.console.print("received by each partner system: " + ", ".join(f"{k} {v}" for k, v in received.items()))
+        self.console.print(
+            "received by each partner system in this run: " + ", ".join(f"{k} {v}" for k, v in received.items())
+        )
         if self.missing:
             self.console.print(f"[red]missing: {'; '.join(self.missing)}")
         return not self.missing and self.totals["delivered"] > 0
@@ -329,6 +354,11 @@ async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -
     demo = Demo(settings, console)
     rng = random.Random(seed)
     watcher: asyncio.Task[None] | None = None
+    # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does: the hub worker, the ingest and the
+    # connectors are stopped too, and each connector's presence file is removed, instead of being left running.
+    playing = asyncio.current_task()
+    if playing is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, playing.cancel)
     try:
         await demo.start()
         watcher = asyncio.create_task(demo.follow_lineage())
@@ -350,6 +380,6 @@ async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -
 def main(settings: Settings, *, once: bool) -> int:
     try:
         ok = asyncio.run(run_demo(settings, once=once))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     return 0 if ok else 1

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, cast
 from uuid import UUID
 
 import typer
+from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.lineage.api import create_app, parse_since
@@ -19,6 +21,8 @@ from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
+from schakel.offsets import group_lag, positions
+from schakel.output import Advance, is_terminal, print_rows, progress
 from schakel.settings import KafkaIdentityError, settings
 
 __all__ = ["app"]
@@ -27,8 +31,8 @@ app = typer.Typer(
     help="Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.",
     no_args_is_help=True,
 )
-_out = Console(highlight=False, markup=False)  # field lists print as [a, b], not as markup
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, markup=False, soft_wrap=True)  # field lists print as [a, b], not as markup
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _store() -> LineageStore:
@@ -38,6 +42,80 @@ def _store() -> LineageStore:
     except LineageError as error:
         _err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
+
+
+_HOP_COLUMNS = (
+    "time",
+    "from",
+    "kind",
+    "recipient",
+    "outcome",
+    "fields_sent",
+    "fields_withheld",
+    "policy",
+    "rule",
+    "reasons",
+    "span_id",
+)
+_DISCLOSURE_COLUMNS = (
+    "decided_at",
+    "event_type",
+    "sender",
+    "outcome",
+    "fields_sent",
+    "purpose",
+    "legal_basis",
+    "policy",
+    "delivery",
+    "event_id",
+)
+
+
+def _say_if_behind(store: LineageStore) -> None:
+    """Say (on standard error) when the store is empty or behind the lineage topic, and how to fill it.
+
+    The answers come from the store, which only ``schakel lineage ingest`` fills: without it, "no lineage" may only
+    mean "not ingested yet". When no broker answers, only the empty store can be told.
+    """
+    config = settings()
+    fill = "fill it with `schakel lineage ingest` (keep it current with `schakel lineage ingest --follow`)"
+    if store.count() == 0:
+        _err.print(f"note: the lineage store is empty; {fill}")
+        return
+    host, _, port = config.kafka_bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+        lag = group_lag(config, DEFAULT_GROUP_ID, [config.topic("lineage")])
+    except (OSError, ValueError, KafkaError):
+        return
+    behind = sum(value or 0 for value in lag.values())
+    if behind or None in lag.values():
+        how_far = f"{behind} records" if behind else "records"
+        _err.print(f"note: the lineage store is {how_far} behind the lineage topic; {fill}")
+
+
+def _backlog(group_id: str) -> int | None:
+    """How many lineage records the ingest has not read yet (for its progress bar), or None if unknown."""
+    config = settings()
+    try:
+        lag = group_lag(config, group_id, [config.topic("lineage")])
+        if None in lag.values():
+            return positions(config, config.topic("lineage"))[0].held
+    except (OSError, KafkaError):
+        return None
+    return sum(value or 0 for value in lag.values())
+
+
+class _Counted:
+    """Passes writes through to ``target`` and reports each written line to a progress bar."""
+
+    def __init__(self, target: IO[str], advance: Advance) -> None:
+        self.target, self.advance = target, advance
+
+    def write(self, text: str) -> int:
+        if lines := text.count("\n"):
+            self.advance(lines)
+        return self.target.write(text)
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -55,7 +133,16 @@ def ingest_command(
 ) -> None:
     """Read the lineage topic into the store (offsets committed after each store commit)."""
     config = settings()
-    with _store() as store:
+    backlog = _backlog(group_id)
+    with _store() as store, progress("ingesting lineage", backlog) as advance:
+        done = 0
+
+        def batch(messages: int) -> None:
+            # The bar shows the catching up; past the backlog (new records, --follow) it stays full and counts on.
+            nonlocal done
+            done += messages
+            advance(messages, total=done if backlog is not None and done > backlog else None)
+
         try:
             result = ingest(
                 store,
@@ -63,6 +150,7 @@ def ingest_command(
                 kafka_config=config.kafka_client_config(PRINCIPAL),
                 group_id=group_id,
                 follow=follow,
+                on_batch=batch,
             )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
@@ -88,7 +176,7 @@ def verify() -> None:
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         return
-    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red")
+    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red", soft_wrap=True)
     for broken in result.broken[1:]:
         _out.print(f"also broken: {broken}")
     raise typer.Exit(1)
@@ -97,7 +185,7 @@ def verify() -> None:
 @app.command()
 def trace(
     event_id: str = typer.Argument(..., help="The event's id (UUID)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """Every hop of one event: decisions and receipts, times, fields sent and withheld, trace ids."""
     try:
@@ -107,20 +195,28 @@ def trace(
         raise typer.Exit(2) from None
     with _store() as store:
         report = store.trace(uuid)
-    if as_json:
-        _out.print_json(report.model_dump_json())
-    elif not report.found:
-        _out.print(f"no lineage for event {uuid}")
-    else:
+        _say_if_behind(store)
+    if not as_json:
         traces = ", ".join(report.trace_ids) or "-"
-        _out.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
-        for hop in report.hops:
-            _out.print(
-                f"  {hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}  {hop.kind.value:8} "
-                f"-> {hop.recipient:20} {hop.outcome or '-':13} sent [{', '.join(hop.fields_sent)}] "
-                f"withheld [{', '.join(hop.fields_withheld)}] {hop.policy or ''} {hop.rule or ''} "
-                f"reasons [{', '.join(hop.reasons)}] span {hop.span_id or '-'}"
-            )
+        if not report.found:
+            _err.print(f"no lineage for event {uuid}")
+        elif report.sender is not None:
+            _err.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
+        else:  # an event is its source and its id: several senders chose this id, each hop names its own
+            _err.print(f"event id {uuid}, used by {len(report.senders)} senders; trace {traces}")
+    print_rows(
+        _HOP_COLUMNS,
+        (
+            {
+                **hop.model_dump(mode="json"),
+                "kind": hop.kind.value,
+                "from": f"{hop.sender}/{hop.event_type}",
+                "time": f"{hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}",
+            }
+            for hop in report.hops
+        ),
+        as_json=as_json,
+    )
     if not report.found:
         raise typer.Exit(3)
 
@@ -144,6 +240,7 @@ def subject(
         raise typer.Exit(2) from error
     with _store() as store:
         report = store.subject_report(pseudonyms)
+        _say_if_behind(store)
     if output_format == "html":
         _write(render_subject_report_html(report), out)
     else:
@@ -154,7 +251,7 @@ def subject(
 def disclosures(
     to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """The disclosure register: what one partner was given."""
     try:
@@ -164,16 +261,11 @@ def disclosures(
         raise typer.Exit(2) from None
     with _store() as store:
         register = store.disclosures(to, start)
-    if as_json:
-        _out.print_json(register.model_dump_json())
-        return
-    period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
-    _out.print(f"{len(register.disclosures)} disclosures to {to}{period}")
-    for d in register.disclosures:
-        _out.print(
-            f"  {d.decided_at:%Y-%m-%d %H:%M:%S} {d.event_type:24} from {d.sender:20} {d.outcome or '-':8} "
-            f"[{', '.join(d.fields_sent)}] {d.purpose} {', '.join(d.legal_basis)} {d.policy or ''} {d.delivery}"
-        )
+        _say_if_behind(store)
+    if not as_json:
+        period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
+        _err.print(f"{len(register.disclosures)} disclosures to {to}{period}")
+    print_rows(_DISCLOSURE_COLUMNS, (d.model_dump(mode="json") for d in register.disclosures), as_json=as_json)
 
 
 @app.command()
@@ -184,7 +276,10 @@ def export(
     with ExitStack() as stack:
         store = stack.enter_context(_store())
         target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
-        written = store.export_logboek(target)
+        # No bar when the records themselves go to the terminal.
+        shown = None if out is None and is_terminal() else store.count()
+        advance = stack.enter_context(progress("exporting lineage", shown)) if shown is not None else None
+        written = store.export_logboek(target if advance is None else cast(IO[str], _Counted(target, advance)))
     _err.print(f"exported {written} records")
 
 

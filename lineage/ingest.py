@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +55,9 @@ def ingest(
     stop: threading.Event | None = None,
     max_batch: int = 2000,
     assignment_timeout: float = 60.0,
+    on_batch: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Read ``topic`` into ``store``, committing offsets after each store commit."""
+    """Read ``topic`` into ``store``, committing offsets after each store commit (then ``on_batch(messages)``)."""
     stop = stop or threading.Event()
     result = IngestResult()
     consumer = KafkaConsumer(
@@ -95,6 +96,8 @@ def ingest(
                 result.duplicates += appended.duplicates
             if polled:
                 consumer.commit()
+                if on_batch is not None:
+                    on_batch(sum(len(messages) for messages in polled.values()))
             if follow:
                 continue
             assignment = consumer.assignment()

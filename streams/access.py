@@ -95,6 +95,7 @@ def _grant(acl: Any) -> Grant | None:
         "READ",
         "WRITE",
         "CREATE",
+        "ALTER_CONFIGS",
         "ALL",
     ):
         return None

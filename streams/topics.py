@@ -45,6 +45,7 @@ __all__ = [
     "create_topics",
     "ingress_sender",
     "principals",
+    "topic_retention",
 ]
 
 ADMIN = "admin"
@@ -107,7 +108,7 @@ def principals() -> list[str]:
     return [ADMIN, HUB, LINEAGE, CONSOLE, *(org.value for org in Organisation)]
 
 
-Operation = Literal["READ", "WRITE", "CREATE", "ALL"]
+Operation = Literal["READ", "WRITE", "CREATE", "ALTER_CONFIGS", "ALL"]
 
 
 @dataclass(frozen=True, order=True)
@@ -139,6 +140,7 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     grants += [Grant(HUB, "TOPIC", name, "READ") for name in topics.all_ingress()]
     grants += [Grant(HUB, "TOPIC", name, "WRITE") for name in (*topics.all_egress(), topics.lineage, topics.dlq)]
     grants += [Grant(HUB, "TOPIC", name, "CREATE") for name in topics.all()]
+    grants.append(Grant(HUB, "TOPIC", topics.dlq, "ALTER_CONFIGS"))  # create_topics sets an existing dlq's retention
     grants += [
         Grant(HUB, "TOPIC", f"{topics.hub_app_id}-", "ALL", prefixed=True),
         Grant(HUB, "GROUP", topics.hub_app_id, "READ"),
@@ -161,15 +163,26 @@ def ingress_sender(topic: str, prefix: str) -> Organisation | None:
         return None
 
 
+def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
+    """The topic configurations that differ from the broker's defaults: lineage forever, dead letters for a while."""
+    topics = HubTopics.of(settings)
+    return {
+        topics.lineage: {"retention.ms": "-1"},
+        topics.dlq: {"retention.ms": str(settings.dlq_retention_days * 24 * 3600 * 1000)},
+    }
+
+
 def create_topics(settings: Settings, names: list[str] | None = None, *, principal: str = ADMIN) -> list[str]:
     """Create the hub's topics (or ``names``) that do not exist yet, as ``principal``; return those created.
 
-    Partitions and replication factor come from the settings. ``lineage`` and ``dlq`` keep their records for a
-    long time: they are the evidence. The hub may create its own topics (``principal=HUB``); anything else is an
-    operator's job (``admin``).
+    Partitions and replication factor come from the settings. ``lineage`` keeps its records without a time limit:
+    it is the evidence. ``dlq`` keeps a dead letter - and the original value it carries for a resend, which may hold
+    personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS`` only; an existing ``dlq`` topic gets that retention too.
+    The hub may create its own topics and set the dlq's retention (``principal=HUB``); anything else is an operator's
+    job (``admin``).
     """
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     topics = HubTopics.of(settings)
@@ -178,15 +191,18 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
+        retention = topic_retention(settings)
+        if topics.dlq in wanted and topics.dlq in existing:
+            dlq = ConfigResource(ConfigResourceType.TOPIC, topics.dlq, retention[topics.dlq])
+            admin.alter_configs([dlq], raise_on_unknown=False)
         if not missing:
             return []
-        long_lived = {topics.lineage, topics.dlq}
         new = [
             NewTopic(
                 name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs={"retention.ms": "-1"} if name in long_lived else {},
+                topic_configs=retention.get(name, {}),
             )
             for name in missing
         ]

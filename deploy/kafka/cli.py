@@ -22,8 +22,8 @@ users_app = typer.Typer(help="SCRAM-SHA-512 users on the broker (as admin).", no
 acls_app = typer.Typer(help="The ACLs the topic layout grants (as admin).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(acls_app, name="acls")
-_out = Console()
-_err = Console(stderr=True)
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _broker(insecure: bool = False) -> LocalBroker:
@@ -51,22 +51,34 @@ def up(
 
 @app.command()
 def status() -> None:
-    """Say whether a broker answers at the bootstrap address, and whether schakel started it."""
+    """Say whether a broker answers at the bootstrap address, whether schakel started it, and where it looked."""
     broker = _broker()
     state = broker.status()
+    looked = f"pid file looked for in {broker.pid_file.parent}"
     if state.answering:
         who = f"started by schakel, pid {state.pid}" if state.managed else "not started by schakel"
-        _out.print(f"Kafka answers at {state.bootstrap} ({who}, {broker.recorded_protocol()})", highlight=False)
+        _out.print(
+            f"Kafka answers at {state.bootstrap} ({who}, {broker.recorded_protocol()}; {looked})", highlight=False
+        )
         return
     extra = " (stale pid file)" if state.stale_pid_file else ""
-    _out.print(f"Kafka does not answer at {state.bootstrap}{extra}", highlight=False)
+    _out.print(f"Kafka does not answer at {state.bootstrap}{extra}; {looked}", highlight=False)
     raise typer.Exit(3)
 
 
 @app.command()
 def down(timeout: float = typer.Option(30.0, help="Seconds to wait for a clean stop before killing.")) -> None:
     """Stop the broker schakel started (a clean shutdown; killed only after the grace period)."""
-    _out.print(_broker().down(timeout=timeout), highlight=False)
+    broker = _broker()
+    said = broker.down(timeout=timeout)
+    _out.print(said, highlight=False)
+    if said.startswith("Kafka was not running") and broker.status().answering:
+        _err.print(
+            f"but a broker answers at {broker.bootstrap}: it was not started with the data directory "
+            f"{settings().data_dir} (no pid file in {broker.pid_file.parent}); stop it from where it was started, "
+            "or set SCHAKEL_DATA_DIR to that directory",
+            highlight=False,
+        )
 
 
 @users_app.command("add")

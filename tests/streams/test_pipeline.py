@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
@@ -245,7 +246,12 @@ def test_send_and_tail_commands_work_as_a_partner_would(hub: Hub, tmp_path: Path
     sent = cli("send", "--as", str(event.source), str(event_file))
     assert sent.returncode == 0, sent.stderr
     assert str(event.id) in sent.stdout
-    tailed = cli("tail", "--to", recipient, "--count", "1", "--timeout", "60")
+    # `tail` shows the latest copies and exits at once, so ask until the worker has delivered this one.
+    deadline = time.monotonic() + 120
+    tailed = cli("tail", "--to", recipient, "--count", "1")
+    while not tailed.stdout and tailed.returncode == 0 and time.monotonic() < deadline:
+        time.sleep(1)
+        tailed = cli("tail", "--to", recipient, "--count", "1")
     assert tailed.returncode == 0, tailed.stderr
     assert [json.loads(line) for line in tailed.stdout.splitlines()] == [expected[(str(event.id), recipient)]]
 
