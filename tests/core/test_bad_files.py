@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 
 from schakel.cli import app
 from schakel.settings import Settings, settings
-from schakel.streams.topics import ADMIN, HubTopics, create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.streams.conftest import _delete_topics
 from tests.streams.corpus import PERSONAL, person_form
 
@@ -185,7 +186,7 @@ def send_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 
     prefix = f"f{uuid.uuid4().hex[:10]}."
     configured = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=1)
-    create_topics(configured, [HubTopics.of(configured).ingress("politie")])
+    provision(configured, [HubTopics.of(configured).ingress("politie")])  # `send --as politie` writes as politie
     patch = pytest.MonkeyPatch()
     patch.setenv("SCHAKEL_KAFKA_BOOTSTRAP", kafka_bootstrap)
     patch.setenv("SCHAKEL_TOPIC_PREFIX", prefix)
