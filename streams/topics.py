@@ -14,7 +14,8 @@ Kafka identity per component, and the grants below are all it has (the broker de
 - ``hub`` READs every ingress topic, WRITEs every egress topic, ``lineage`` and ``dlq``, may CREATE the hub's topics
   (it creates them at start-up), and has ALL on the topics prefixed with its Faust app id plus READ on its group
   (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs).
-- ``lineage`` READs only ``lineage``, with the lineage store's consumer group.
+- ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
+  ``schakel-lineage-store-<name>`` for a second store).
 - ``console`` (for the web console) READs every egress topic and ``dlq``, with its own group ``<prefix>-console``.
 - ``admin`` is a super user on the broker: operators (``schakel topics``, ``schakel kafka users|acls``) only.
 
@@ -145,7 +146,7 @@ def access_grants(topics: HubTopics) -> list[Grant]:
         Grant(HUB, "TOPIC", f"{topics.hub_app_id}-", "ALL", prefixed=True),
         Grant(HUB, "GROUP", topics.hub_app_id, "READ"),
         Grant(LINEAGE, "TOPIC", topics.lineage, "READ"),
-        Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ"),
+        Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ", prefixed=True),  # a second store: --group <this>-<name>
     ]
     grants += [Grant(CONSOLE, "TOPIC", name, "READ") for name in (*topics.all_egress(), topics.dlq)]
     grants.append(Grant(CONSOLE, "GROUP", topics.console_group, "READ"))

@@ -24,8 +24,11 @@ def test_a_partner_writes_its_ingress_reads_its_egress_and_writes_receipts_and_d
         }
 
 
-def test_no_grant_is_prefixed_except_the_hubs_internal_topics() -> None:
-    assert [grant for grant in GRANTS if grant.prefixed] == [Grant(HUB, "TOPIC", "nh.hub-", "ALL", prefixed=True)]
+def test_no_grant_is_prefixed_except_the_hubs_internal_topics_and_the_lineage_stores_groups() -> None:
+    assert [grant for grant in GRANTS if grant.prefixed] == [
+        Grant(HUB, "TOPIC", "nh.hub-", "ALL", prefixed=True),
+        Grant(LINEAGE, "GROUP", "schakel-lineage-store", "READ", prefixed=True),
+    ]
 
 
 def test_the_hub_reads_only_ingress_and_writes_only_outputs() -> None:
