@@ -16,7 +16,10 @@ Kafka identity per component, and the grants below are all it has (the broker de
   (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs).
 - ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
   ``schakel-lineage-store-<name>`` for a second store).
-- ``console`` (for the web console) READs every egress topic and ``dlq``, with its own group ``<prefix>-console``.
+- ``console`` (the web console) READs every egress topic and ``dlq`` (the inboxes, the dead-letter page), ``lineage``
+  (the decision behind each inbox item) and ``ingress.zvh`` (the ZVH's own triage and plans for its case board), with
+  its own group ``<prefix>-console``. It shows each user only their organisation's items: that rule is the console's
+  (``schakel.console.access``), on the server.
 - ``admin`` is a super user on the broker: operators (``schakel topics``, ``schakel kafka users|acls``) only.
 
 All ingress topics have the same partition count as the consent table's changelog, and every ingress record is keyed
@@ -148,7 +151,10 @@ def access_grants(topics: HubTopics) -> list[Grant]:
         Grant(LINEAGE, "TOPIC", topics.lineage, "READ"),
         Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ", prefixed=True),  # a second store: --group <this>-<name>
     ]
-    grants += [Grant(CONSOLE, "TOPIC", name, "READ") for name in (*topics.all_egress(), topics.dlq)]
+    grants += [
+        Grant(CONSOLE, "TOPIC", name, "READ")
+        for name in (*topics.all_egress(), topics.dlq, topics.lineage, topics.ingress(Organisation.ZVH))
+    ]
     grants.append(Grant(CONSOLE, "GROUP", topics.console_group, "READ"))
     return grants
 

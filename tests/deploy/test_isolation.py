@@ -209,7 +209,7 @@ def test_kafka_python_gives_up_on_a_wrong_password_after_its_bootstrap_timeout(l
     ("principal", "readable", "refused"),
     [
         (LINEAGE, ["lineage"], ["dlq", "egress.politie", "ingress.politie"]),
-        (CONSOLE, ["egress.politie", "egress.ggz", "dlq"], ["lineage", "ingress.politie"]),
+        (CONSOLE, ["egress.politie", "egress.ggz", "dlq", "lineage", "ingress.zvh"], ["ingress.politie"]),
         (HUB, ["ingress.politie", "ingress.zvh"], ["egress.politie", "lineage", "dlq"]),
     ],
 )

@@ -44,10 +44,15 @@ def test_the_hub_reads_only_ingress_and_writes_only_outputs() -> None:
     assert ("READ", "GROUP", "nh.hub") in hub
 
 
-def test_lineage_reads_lineage_and_console_reads_egress_and_dlq_and_neither_writes() -> None:
+def test_lineage_reads_lineage_and_console_reads_egress_dlq_lineage_and_the_zvhs_ingress_and_neither_writes() -> None:
     assert _of(LINEAGE) == {("READ", "TOPIC", "nh.lineage"), ("READ", "GROUP", "schakel-lineage-store")}
     console = _of(CONSOLE)
-    assert {name for operation, kind, name in console if kind == "TOPIC"} == {*TOPICS.all_egress(), TOPICS.dlq}
+    assert {name for operation, kind, name in console if kind == "TOPIC"} == {
+        *TOPICS.all_egress(),
+        TOPICS.dlq,
+        TOPICS.lineage,
+        TOPICS.ingress(Organisation.ZVH),
+    }
     assert {operation for operation, _, _ in console} == {"READ"}
 
 
