@@ -72,6 +72,7 @@ class Settings(BaseSettings):
         description="development allows the public development pseudonym key; production refuses it.",
     )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
+    guidance_dir: Path | None = Field(default=None, description="Course-of-action files; default: the shipped drafts.")
     lineage_url: str | None = Field(
         default=None, description="postgresql://... for PostgreSQL; default: SQLite under data_dir."
     )

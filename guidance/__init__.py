@@ -24,6 +24,6 @@ __all__ = [
 ]
 
 
-def load_guidance(directory: str | None = None) -> Guidance:
+def load_guidance(directory: str | Path | None = None) -> Guidance:
     """Load the courses in ``directory`` (None: the shipped ones) into a :class:`Guidance`."""
     return Guidance(load_courses(Path(directory) if directory else None))

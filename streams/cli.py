@@ -36,6 +36,7 @@ def run(
     import faust
 
     from schakel.consent import load_policy
+    from schakel.guidance import load_guidance
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
     from schakel.streams.topics import create_topics
@@ -44,6 +45,7 @@ def run(
     try:
         config.refuse_development_key()
         policy = load_policy(config.covenants_dir)
+        load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config)
     except SchakelError as error:
         raise _fail(str(error)) from error

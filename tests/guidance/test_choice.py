@@ -8,6 +8,7 @@ same copy always gets the same course.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,13 +45,27 @@ def _copies(policy: Policy, form: dict[str, Any]) -> dict[Organisation, dict[str
 
 def test_the_lvb_indication_course_comes_only_with_the_indication(guidance: Guidance) -> None:
     copy = example_form(EventType.SIGNAL, Theme.LVB, payload={"lvb_indication": "Moeite met lezen."})
-    chosen = guidance.choose(Organisation.POLITIE, copy)
+    chosen = guidance.choose(Organisation.OM, copy)
     assert chosen is not None
-    assert chosen.id == "lvb-signaal-politie"
+    assert chosen.id == "lvb-indicatie-om"
     copy["payload"]["lvb_indication"] = None
-    chosen = guidance.choose(Organisation.POLITIE, copy)
-    assert chosen is not None
-    assert chosen.id == "lvb-thema-politie"
+    assert guidance.choose(Organisation.OM, copy) is None
+
+
+def test_the_most_specific_course_wins(tmp_path: Path) -> None:
+    for name, fields in (("general", "[]"), ("specific", "[lvb_indication]"), ("more", "[lvb_indication, urgency]")):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"id: {name}\nstatus: draft\ntitle: t\nsource: s\nsteps: [a]\n"
+            f"applies_to: {{recipient: om, events: [Signal], themes: [LVB], fields_present: {fields}}}\n",
+            encoding="utf-8",
+        )
+    guidance = load_guidance(tmp_path)
+    chosen = []
+    for lvb, urgency in (("x", "high"), ("x", None), (None, None)):
+        copy = example_form(EventType.SIGNAL, Theme.LVB, payload={"lvb_indication": lvb, "urgency": urgency})
+        course = guidance.choose("om", copy)
+        chosen.append(course.id if course else None)
+    assert chosen == ["more", "specific", "general"]
 
 
 def test_no_course_where_none_applies(guidance: Guidance) -> None:
