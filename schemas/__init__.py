@@ -47,7 +47,7 @@ from schakel.schemas._errors import (
     SchemaError,
     UnknownSchema,
 )
-from schakel.schemas._limits import LONG_TEXT_MAX, MAX_ACTIONS, MAX_EVENT_BYTES, SHORT_TEXT_MAX
+from schakel.schemas._limits import LONG_TEXT_MAX, MAX_ACTIONS, MAX_BUNDLED_SIGNALS, MAX_EVENT_BYTES, SHORT_TEXT_MAX
 from schakel.schemas._models import (
     EVENT_CLASSES,
     MAX_CLOCK_SKEW,
@@ -98,6 +98,7 @@ __all__ = [
     "EVENT_CLASSES",
     "LONG_TEXT_MAX",
     "MAX_ACTIONS",
+    "MAX_BUNDLED_SIGNALS",
     "MAX_CLOCK_SKEW",
     "MAX_EVENT_BYTES",
     "NAMESPACE",
