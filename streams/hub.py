@@ -1,4 +1,4 @@
-"""The Faust application: one agent over every partner's ingress topic, one table of subjects' consent state.
+"""The Faust application: one agent over every partner's ingress topic; tables of subjects' consent state and agenda.
 
 Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The agent reads
 each ingress record, lets the processor accept it or dead-letter it, keeps the subject's consent state in the
@@ -26,7 +26,8 @@ import faust
 from schakel.consent import ConsentState, Outcome, Policy
 from schakel.settings import Settings
 from schakel.streams import telemetry
-from schakel.streams.processor import Accepted, Processor, Record
+from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
+from schakel.streams.processor import Accepted, Processor, Record, Routed
 from schakel.streams.records import DeadLetter, Message
 from schakel.streams.topics import HubTopics, ingress_sender
 
@@ -42,6 +43,7 @@ for _noisy in ("aiokafka", "faust", "mode"):
 def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
+    keeper = AgendaKeeper(processor)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -74,6 +76,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         partitions=settings.partitions,
         key_type=bytes,  # the app's default serializers: raw keys, JSON values
     )
+    agenda = app.Table(  # the ZVH's signal agenda per subject (streams/agenda.py), co-partitioned like consent
+        "agenda",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+    )
 
     async def send(message: Message) -> None:
         await app.producer.send(message.topic, message.key, message.value, None, None, message.headers)
@@ -98,6 +106,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 routed = processor.decide(outcome, after)
                 if after is not state:
                     consent[record.key] = after.to_json()
+                if outcome.event.type in AGENDA_EVENTS:
+                    changed, bundle = keeper.step(outcome, routed.decisions, after, agenda.get(record.key))
+                    if changed is not None:
+                        agenda[record.key] = changed
+                    routed = Routed(routed.decisions, [*routed.messages, *bundle])
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
             _log.exception("processing failed for %s[%d]@%d", record.topic, record.partition, record.offset)
             defect = "the hub failed to process this record (see the worker log for the defect)"
