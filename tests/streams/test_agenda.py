@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schakel.consent import ConsentState, Outcome, Policy, load_policy
+from schakel.consent import ConsentState, CovenantError, Outcome, Policy, load_policy, shipped_covenants_dir
 from schakel.schemas import BundleReason, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import PURPOSES, example_event
 from schakel.streams.agenda import Agenda, AgendaEngine, Proposal
@@ -163,3 +164,26 @@ def test_a_bundle_names_only_permitted_signals_carries_no_value_and_forgets_with
             assert not ids & gone
         text = json.dumps(proposal.bundle("zvh-pseudonym-0001", NOW).to_json())
         assert not any(value in text for value in secret_values)
+
+
+def test_a_covenant_sets_its_own_window(tmp_path: Path) -> None:
+    for shipped in shipped_covenants_dir().glob("*.yaml"):
+        text = shipped.read_text(encoding="utf-8")
+        if shipped.name == "lvb-uitbuiting.yaml":
+            text += "\nagenda_window_days: 10\n"
+        (tmp_path / shipped.name).write_text(text, encoding="utf-8")
+    policy = load_policy(tmp_path)
+    outcomes = []
+    for days in (11, 9):
+        run = _Run(policy)
+        run.feed(_signal(Organisation.POLITIE, seed=1))
+        outcomes.append(run.feed(_signal(Organisation.GEMEENTE_SOCIAAL, seed=2), now=NOW + timedelta(days=days)))
+    assert outcomes[0] is None, "past the covenant's 10 days the first signal no longer counts"
+    assert outcomes[1] is not None
+
+
+def test_a_window_that_is_not_a_number_of_days_stops_loading(tmp_path: Path) -> None:
+    shipped = shipped_covenants_dir() / "lvb-uitbuiting.yaml"
+    (tmp_path / shipped.name).write_text(shipped.read_text(encoding="utf-8") + "\nagenda_window_days: 0\n")
+    with pytest.raises(CovenantError, match="'agenda_window_days' must be a whole number of days"):
+        load_policy(tmp_path)
