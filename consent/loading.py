@@ -340,9 +340,14 @@ def _rule(
     event_types: list[EventType] = []
     for name in _string_list(raw.get("events"), "events", where, problems):
         try:
-            event_types.append(EventType(name))
+            event_type = EventType(name)
         except ValueError:
             problems.add(where, f"unknown event type '{name}' (known: {', '.join(t.value for t in EventType)})")
+            continue
+        if event_type is EventType.SIGNAL_BUNDLE:  # made by the hub for the ZVH (streams/agenda.py), never shared
+            problems.add(where, "SignalBundle is the hub's agenda proposal to the ZVH; no rule may share one")
+            continue
+        event_types.append(event_type)
 
     def organisations(key: str) -> list[Organisation]:
         found: list[Organisation] = []

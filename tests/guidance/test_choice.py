@@ -34,10 +34,11 @@ def policy() -> Policy:
     return load_policy()
 
 
-def _copies(policy: Policy, form: dict[str, Any]) -> dict[Organisation, dict[str, Any]]:
+def _copies(policy: Policy, form: dict[str, Any]) -> dict[Organisation, tuple[dict[str, Any], frozenset[str]]]:
+    """Each permitted recipient's copy, with the fields its decision withheld."""
     event = parse_event(form)
     return {
-        decision.recipient: project(event, decision, PSEUDONYMS)
+        decision.recipient: (project(event, decision, PSEUDONYMS), frozenset(decision.fields_withheld))
         for decision in policy.decide_all(event, ConsentState(), NOW)
         if decision.outcome is not Outcome.DENY
     }
@@ -109,16 +110,15 @@ def test_the_course_never_depends_on_a_withheld_field(
     guidance: Guidance, policy: Policy, drawn: dict[str, Any], other: dict[str, Any], seed: int
 ) -> None:
     form = _form(drawn, seed)
-    for recipient, copy in _copies(policy, form).items():
+    for recipient, (copy, withheld) in _copies(policy, form).items():
         chosen = guidance.choose(recipient, copy)
-        # The same event with every field this recipient did not receive replaced by another value (or none):
+        # The same event with every field withheld from this recipient replaced by another value (or none):
         changed = _form(drawn, seed)
-        for name, value in copy["payload"].items():
-            if value is None and name in changed["payload"]:
-                changed["payload"][name] = other.get(name, changed["payload"][name])
+        for name in withheld & changed["payload"].keys():
+            changed["payload"][name] = other.get(name, changed["payload"][name])
         changed["subject"]["bsn"] = synthetic_bsn()
         changed["subject"]["name"] = "Iemand Anders"
-        twin = _copies(policy, changed).get(recipient)
+        twin, _ = _copies(policy, changed).get(recipient, (None, None))
         if twin is None:  # the changed fields made the event unlawful to send (nothing is then chosen at all)
             continue
         again = guidance.choose(recipient, twin)
