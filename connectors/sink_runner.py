@@ -44,7 +44,7 @@ from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.errors import ConnectorConfigError, DeliveryError, PermanentDeliveryError
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, record_id
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
@@ -196,9 +196,9 @@ class SinkRunner:
             )
             return
         event_id, recipient = copy.event_id, str(copy.recipient)
-        if self.ledger.delivered(event_id, recipient):
+        if self.ledger.delivered(copy.event_key, recipient):
             self.metrics.duplicates.inc()
-            if not self.ledger.receipt_written(event_id, recipient):
+            if not self.ledger.receipt_written(copy.event_key, recipient):
                 await self._receipt(record, copy, "delivered", started, (), producer)
             return
         parent = propagate.extract({"traceparent": copy.traceparent} if copy.traceparent else {})
@@ -265,7 +265,7 @@ class SinkRunner:
             finally:
                 self.metrics.in_flight.dec()
             break
-        self.ledger.record(event_id, recipient, "delivered", attempt)
+        self.ledger.record(copy.event_key, recipient, "delivered", attempt)
         self.metrics.delivered.inc()
         await self._receipt(record, copy, "delivered", started, self.sink.fields_sent(delivery), producer)
 
@@ -295,7 +295,7 @@ class SinkRunner:
         self.metrics.dead_lettered.inc()
         _log.warning("dead-lettered %s offset %s: %s", record.topic, record.offset, reason)
         if copy is not None:
-            self.ledger.record(copy.event_id, str(copy.recipient), "dead-lettered", attempts)
+            self.ledger.record(copy.event_key, str(copy.recipient), "dead-lettered", attempts)
             await self._receipt(
                 record, copy, "dead-lettered", started or datetime.now(UTC), (), producer, reasons=(error_class,)
             )
@@ -321,7 +321,9 @@ class SinkRunner:
             trace_id = f"{current.trace_id:032x}"
         subject = copy.subject_pseudonym or (record.key or b"unknown").decode("utf-8", "replace")
         receipt = LineageRecord(
-            record_id=f"{copy.event_id}/{copy.recipient}/receipt",
+            record_id=record_id(
+                str(form.get("source")), copy.event_id, subject, str(copy.recipient), RecordKind.RECEIPT
+            ),
             kind=RecordKind.RECEIPT,
             trace_id=trace_id,
             span_id=span_id,
@@ -346,14 +348,14 @@ class SinkRunner:
         )
         message = Message(topic=self.topics.lineage, key=subject.encode(), value=receipt.to_bytes(), headers=[])
         future = await producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
-        self._receipts.append((future, copy.event_id, str(copy.recipient)))
+        self._receipts.append((future, copy.event_key, str(copy.recipient)))
 
     async def _receipts_written(self) -> None:
         """Wait for the batch's receipts to be acknowledged (before its offsets are committed) and remember them."""
         pending, self._receipts = self._receipts, []
-        for future, event_id, recipient in pending:
+        for future, event, recipient in pending:
             await future
-            self.ledger.mark_receipt(event_id, recipient)
+            self.ledger.mark_receipt(event, recipient)
 
 
 async def _send(producer: Any, message: Message) -> None:

@@ -287,10 +287,14 @@ class ConnectorContract:
             for document in received:
                 assert document.get("bsn") is None, "a BSN the hub withheld reached the partner"
                 assert json.dumps(document).count("pseudoniem") <= 1
-            from schakel.lineage import LineageRecord
+            from schakel.lineage import LineageRecord, RecordKind, record_id
 
             parsed = [LineageRecord.from_bytes(r.value) for r in receipts]
-            assert {p.record_id for p in parsed} == {f"{form['id']}/{org}/receipt" for form, _ in [*first, other]}
+            sources = {form["id"]: str(form["source"]) for form, _ in [*first, other]}
+            assert {str(p.event_id) for p in parsed} == set(sources)
+            for p in parsed:  # an event is its source and its id (and subject): see schakel.lineage.record_id
+                sender = sources[str(p.event_id)]
+                assert p.record_id == record_id(sender, p.event_id, p.data_subject_id, org, RecordKind.RECEIPT)
             assert all(p.outcome == "delivered" and p.recipient == org for p in parsed)
             assert all("description" not in p.fields_sent for p in parsed if str(p.event_id) != other[0]["id"])
             subject = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode()).subject("bsn:999990019")
@@ -314,6 +318,30 @@ class ConnectorContract:
                 assert running.metrics.value("delivered") == 0
             delivered = [d for d in partner.received() if str(d.get("event_id")) == form["id"]]
             assert len(delivered) == 1
+
+        self.run(scenario)
+
+    def test_two_senders_events_with_one_id_are_two_copies(self, contract_settings: Settings) -> None:
+        """An event is its source and its id: one id chosen by two partners, about two people, reaches the partner
+        system twice - neither the sink's idempotency store nor the transport drops the second as a duplicate."""
+        settings = contract_settings
+        own = self.the_connector().organisation
+        senders = [org.value for org in Organisation if org.value != own][:2]
+        shared_id = str(uuid.uuid4())
+
+        async def scenario() -> None:
+            messages = [
+                self.copy_for(settings, f"bsn:{bsn}", seed=number, source=sender, id=shared_id)[1]
+                for number, (sender, bsn) in enumerate(zip(senders, ("999990019", "999990032"), strict=True))
+            ]
+            await write(settings, *messages)
+            async with self.running(settings, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                await eventually(lambda: running.metrics.value("delivered") >= 2)
+                assert running.metrics.value("duplicates_dropped") == 0
+                delivered = [d for d in partner.received() if shared_id in json.dumps(d)]
+                assert len(delivered) == 2
 
         self.run(scenario)
 

@@ -57,6 +57,8 @@ def _read_json(path: Path, what: str) -> Any:
         raise _fail(f"cannot read {what} {path}: {error.strerror or error.__class__.__name__}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _fail(f"{what} {path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise _fail(f"{what} {path} is not valid JSON: nested too deeply") from None
 
 
 def _event(path: Path) -> Event:

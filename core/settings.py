@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         default="production",
         description="development allows the public development pseudonym key; production refuses it.",
     )
+    dlq_retention_days: int = Field(
+        default=14,
+        ge=1,
+        le=3650,
+        description="How long the dlq topic keeps a dead letter (and the original value it holds for a resend).",
+    )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
     guidance_dir: Path | None = Field(default=None, description="Course-of-action files; default: the shipped drafts.")
     lineage_url: str | None = Field(

@@ -18,7 +18,7 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
-from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind
+from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind, event_key, record_id
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
@@ -51,10 +51,12 @@ __all__ = [
     "SubjectReport",
     "TraceReport",
     "VerifyResult",
+    "event_key",
     "is_bsn",
     "load_processing_activities",
     "open_store",
     "processing_activity",
+    "record_id",
     "render_subject_report_html",
     "scan_for_personal_data",
     "subject_pseudonym",

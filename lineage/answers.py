@@ -23,7 +23,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from schakel.lineage.record import LineageRecord, RecordKind
+from schakel.lineage.record import LineageRecord, RecordKind, event_key
 
 __all__ = [
     "ORGANISATION_NAMES",
@@ -61,6 +61,8 @@ class Hop(_Answer):
 
     record_id: str
     kind: RecordKind
+    sender: str
+    event_type: str
     name: str
     status: str
     recipient: str
@@ -89,6 +91,8 @@ class TraceReport(_Answer):
     event_id: UUID
     event_type: str | None
     sender: str | None
+    """The sender when one sender used this id; None when several did (each hop names its own)."""
+    senders: tuple[str, ...]
     data_subject_key: str | None
     trace_ids: tuple[str, ...]
     hops: tuple[Hop, ...]
@@ -159,6 +163,8 @@ def _hop(record: LineageRecord) -> Hop:
     return Hop(
         record_id=record.record_id,
         kind=record.kind,
+        sender=record.sender,
+        event_type=record.event_type,
         name=record.name,
         status=record.status,
         recipient=record.recipient,
@@ -190,10 +196,13 @@ def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport
     """The trace of one event from its lineage records (others are ignored)."""
     mine = sorted((r for r in records if r.event_id == event_id), key=_order)
     first = mine[0] if mine else None
+    senders = tuple(dict.fromkeys(r.sender for r in mine))
+    one = first is not None and len(senders) == 1
     return TraceReport(
         event_id=event_id,
-        event_type=first.event_type if first else None,
-        sender=first.sender if first else None,
+        event_type=first.event_type if first is not None and one else None,
+        sender=first.sender if first is not None and one else None,
+        senders=senders,
         data_subject_key=first.data_subject_key if first else None,
         trace_ids=tuple(dict.fromkeys(r.trace_id for r in mine if r.trace_id)),
         hops=tuple(_hop(r) for r in mine),
@@ -201,11 +210,11 @@ def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport
 
 
 def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[Disclosure]:
-    decisions: dict[tuple[UUID, str], LineageRecord] = {}
-    receipts: dict[tuple[UUID, str], LineageRecord] = {}
-    for record in records:
+    decisions: dict[tuple[str, str], LineageRecord] = {}
+    receipts: dict[tuple[str, str], LineageRecord] = {}
+    for record in records:  # one event is its sender and its id (and, for the hub, its subject): see record_id
         target = decisions if record.kind is RecordKind.DECISION else receipts
-        target[(record.event_id, record.recipient)] = record
+        target[(event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)] = record
     result: list[Disclosure] = []
     for key in decisions.keys() | receipts.keys():
         decision, receipt = decisions.get(key), receipts.get(key)

@@ -88,7 +88,7 @@ def verify() -> None:
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         return
-    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red")
+    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red", soft_wrap=True)
     for broken in result.broken[1:]:
         _out.print(f"also broken: {broken}")
     raise typer.Exit(1)
@@ -113,10 +113,14 @@ def trace(
         _out.print(f"no lineage for event {uuid}")
     else:
         traces = ", ".join(report.trace_ids) or "-"
-        _out.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
+        if report.sender is not None:
+            _out.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
+        else:  # an event is its source and its id: several senders chose this id, each hop names its own
+            _out.print(f"event id {uuid}, used by {len(report.senders)} senders; trace {traces}")
         for hop in report.hops:
+            sender = "" if report.sender is not None else f"{hop.sender}/{hop.event_type} "
             _out.print(
-                f"  {hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}  {hop.kind.value:8} "
+                f"  {hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}  {sender}{hop.kind.value:8} "
                 f"-> {hop.recipient:20} {hop.outcome or '-':13} sent [{', '.join(hop.fields_sent)}] "
                 f"withheld [{', '.join(hop.fields_withheld)}] {hop.policy or ''} {hop.rule or ''} "
                 f"reasons [{', '.join(hop.reasons)}] span {hop.span_id or '-'}"

@@ -15,6 +15,12 @@ The fields map onto two Logius standards:
   the policy reference is versioned (``covenant_id`` @ ``covenant_version``, ``rule``) - see
   :meth:`LineageRecord.to_decision_log`.
 
+An event is its ``source`` and its ``id`` (CloudEvents): the record id is ``{sender}/{event_id}/{data_subject_id}/
+{recipient}/{kind}`` (:func:`record_id`), so two partners that choose the same id never share a record. The subject's
+pseudonym is part of it because the hub detects a source reusing an id for different content only within one
+subject's partition (``schakel.streams.identity``): a source that reuses an id for another person still gets two
+distinct sets of records, and nothing is merged or suppressed.
+
 Judgement calls: times are normalised to UTC on the way in (the record's meaning does not change, and one
 canonical form keeps the hash chain reproducible); a record without a W3C trace id still exports with one, derived
 from the event id (a UUID is exactly 16 bytes), so a partner's logbook never receives an empty required field.
@@ -34,7 +40,7 @@ from pydantic_core import to_json
 
 from schakel.errors import SchakelError
 
-__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind"]
+__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind", "event_key", "record_id"]
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -59,6 +65,16 @@ class RecordKind(StrEnum):
     RECEIPT = "receipt"
 
 
+def event_key(sender: str, event_id: UUID | str, data_subject_id: str) -> str:
+    """One event as the hub and its sinks tell events apart: ``{sender}/{event_id}/{data_subject_id}``."""
+    return f"{sender}/{event_id}/{data_subject_id}"
+
+
+def record_id(sender: str, event_id: UUID | str, data_subject_id: str, recipient: str, kind: RecordKind) -> str:
+    """The deterministic id (the idempotency key) of the lineage record of one event, recipient and kind."""
+    return f"{event_key(sender, event_id, data_subject_id)}/{recipient}/{kind.value}"
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a time zone")
@@ -70,7 +86,9 @@ class LineageRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    record_id: str = Field(description='Deterministic "{event_id}/{recipient}/{kind}": the idempotency key.')
+    record_id: str = Field(
+        description='Deterministic "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}": the idempotency key.'
+    )
     kind: RecordKind
     trace_id: str | None = Field(default=None, description="W3C trace id, 32 lowercase hex digits.")
     span_id: str | None = Field(default=None, description="W3C span id, 16 lowercase hex digits.")
@@ -135,9 +153,9 @@ class LineageRecord(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> LineageRecord:
-        expected = f"{self.event_id}/{self.recipient}/{self.kind.value}"
+        expected = record_id(self.sender, self.event_id, self.data_subject_id, self.recipient, self.kind)
         if self.record_id != expected:
-            raise ValueError('record_id must be "{event_id}/{recipient}/{kind}"')
+            raise ValueError('record_id must be "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}"')
         allowed = DECISION_OUTCOMES if self.kind is RecordKind.DECISION else RECEIPT_OUTCOMES
         if self.outcome is not None and self.outcome not in allowed:
             raise ValueError(f"outcome of a {self.kind.value} must be one of {sorted(allowed)}")

@@ -123,7 +123,7 @@ def validate(
     except OSError as error:
         typer.echo(f"{file}: cannot read ({type(error).__name__})", err=True)
         raise typer.Exit(2) from None
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         position = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
         typer.echo(f"{file}: not valid JSON{position}", err=True)
         raise typer.Exit(1) from None

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schakel.consent import ConsentState, Decision, subject_key
-from schakel.lineage import LineageRecord, RecordKind, processing_activity
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import EventType, Organisation, cloudevent_headers
 from schakel.streams.agenda import Agenda, AgendaEngine, Proposal
 from schakel.streams.processor import Accepted, Processor
@@ -85,7 +85,9 @@ class AgendaKeeper:
             headers,
         )
         record = LineageRecord(
-            record_id=f"{bundle.id}/{Organisation.ZVH.value}/{RecordKind.DECISION.value}",
+            record_id=record_id(
+                Organisation.ZVH.value, bundle.id, accepted.pseudonym, Organisation.ZVH.value, RecordKind.DECISION
+            ),
             kind=RecordKind.DECISION,
             name="schakel.agenda.bundle",
             status="ok",

@@ -63,16 +63,24 @@ def send(
     """Publish an event into a partner's ingress topic, exactly as its connector does."""
     from kafka import KafkaProducer
 
-    from schakel.schemas import parse_event
+    from schakel.schemas import MAX_EVENT_BYTES, parse_event
     from schakel.streams.records import ingress_message
     from schakel.streams.topics import HubTopics
 
     config = settings()
     try:
-        event = parse_event(json.loads(event_file.read_text(encoding="utf-8")))
-    except (SchakelError, json.JSONDecodeError) as error:
-        raise _fail(f"{event_file}: {error}") from error
+        form = json.loads(event_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise _fail(f"{event_file}: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise _fail(f"{event_file}: not valid JSON") from None
+    try:
+        event = parse_event(form)
+    except SchakelError as error:  # the schemas' reasons name fields and rules, never values
+        raise _fail(f"{event_file}: {error}") from None
     message = ingress_message(event, config)
+    if len(message.value) > MAX_EVENT_BYTES:
+        raise _fail(f"{event_file}: the event is larger than the hub's maximum of {MAX_EVENT_BYTES} bytes")
     topic = HubTopics.of(config).ingress(as_)
     producer = KafkaProducer(**config.kafka_client_config(), acks="all")
     try:

@@ -7,6 +7,14 @@ copy for each permitted recipient - with the reference of its course of action (
 applies - and one lineage record per decision, denials included. The Faust wiring in
 ``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
 
+Entry and exit are bounded: a record larger than :data:`schakel.schemas.MAX_EVENT_BYTES` is refused by the codec
+before it is parsed and dead-lettered without its value, and :meth:`Processor.unproducible` refuses a set of outputs
+of which one would exceed the producer's request limit - the input is dead-lettered instead, before any of them is
+sent, so nothing is partly delivered. What a dead letter keeps is said in ``schakel.streams.records``; its reasons are
+this module's fixed texts or the codec's (field and rule), never a value the partner supplied. It keeps the event id -
+from the event, or from the ``ce_id`` header when the bytes could not be decoded and the header holds a UUID - so a
+partner can match it.
+
 Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
 expired, or consent withdrawn, by the time the hub delivers stops the delivery.
 """
@@ -17,17 +25,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
 from schakel.guidance import Guidance, load_guidance
-from schakel.lineage import LineageRecord, RecordKind, processing_activity
-from schakel.schemas import Codec, Event, EventType, SchemaError, cloudevent_headers
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
+from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
+from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
     GUIDANCE_HEADER,
+    MAX_REQUEST_BYTES,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
     SUBJECT_HEADER,
@@ -35,6 +46,7 @@ from schakel.streams.records import (
     DeadLetter,
     Headers,
     Message,
+    header,
     trace_headers,
 )
 from schakel.streams.topics import HubTopics, ingress_sender
@@ -132,13 +144,47 @@ class Processor:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            event_id=str(event.id) if event is not None else None,
+            event_id=str(event.id) if event is not None else _cloudevent_id(record.headers),
             time=self.clock(),
+            subject=self.pseudonymizer.subject(subject_key(event)) if event is not None else None,
         )
 
-    def dead_letter_message(self, record: Record, dead: DeadLetter) -> Message:
-        """The dead-letter record: the original bytes as they came, with the reason in the headers."""
-        return dead.message(self.topics.dlq, record.key, record.value)
+    def dead_letter_message(self, record: Record, dead: DeadLetter, *, keep_value: bool = True) -> Message:
+        """The dead-letter record: keyed by the subject's hub pseudonym (or not at all - never the original key),
+        the original value while it fits (``keep_value=False``: positions and reason only), the reason in headers."""
+        value = record.value if keep_value and len(record.value) <= MAX_EVENT_BYTES else b""
+        key = dead.subject.encode() if dead.subject else None
+        return dead.message(self.topics.dlq, key, value)
+
+    # -- identity and output -------------------------------------------------------------------------------------
+
+    def id_conflict(self, accepted: Accepted, known: str | None, digest: str) -> DeadLetter | None:
+        """A dead letter when the sender used this event's id for this subject before (``known``, the digest then)
+        with other content than now (``digest``)."""
+        if known is None or known == digest:
+            return None
+        return self.dead_letter(
+            accepted.record,
+            "EventIdConflict",
+            "the sender used this event id before for an event with other content",
+            accepted.event,
+        )
+
+    def index_entry(self, accepted: Accepted) -> tuple[bytes, str]:
+        """The ``event-ids`` table key and value for an accepted event (see ``schakel.streams.identity``)."""
+        return index_key(accepted.pseudonym, accepted.event), content_digest(accepted.event)
+
+    def unproducible(self, accepted: Accepted, messages: Sequence[Message]) -> DeadLetter | None:
+        """A dead letter when one of the outputs could not be produced (larger than the producer's request limit)."""
+        for message in messages:
+            if message.size() > MAX_REQUEST_BYTES:
+                return self.output_failed(accepted.record, "OutputTooLarge", accepted.event)
+        return None
+
+    def output_failed(self, record: Record, error_class: str, event: Event | None = None) -> DeadLetter:
+        """The input's dead letter when the hub could not produce what it decided (a copy or a lineage record)."""
+        reason = "the hub could not produce all copies and lineage records of this record"
+        return self.dead_letter(record, error_class, reason, event)
 
     # -- decide --------------------------------------------------------------------------------------------------
 
@@ -227,7 +273,9 @@ class Processor:
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
         record = LineageRecord.model_construct(
-            record_id=f"{event.id}/{decision.recipient}/{RecordKind.DECISION}",
+            record_id=record_id(
+                str(event.source), event.id, accepted.pseudonym, str(decision.recipient), RecordKind.DECISION
+            ),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
@@ -257,6 +305,17 @@ class Processor:
             source_offset=accepted.record.offset,
         )
         return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+
+
+def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The ``ce_id`` header when it holds a UUID (anything else could be partner text, and is not repeated)."""
+    value = header(headers, "ce_id")
+    if value is None or len(value) > 64:
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return None
 
 
 def _carrier(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:

@@ -13,10 +13,12 @@ the mapping refuses gets ``failed_reason`` (a code and a sentence, no values) an
 
 Inbox (the sink's side)::
 
-    inbox(id INTEGER PRIMARY KEY, event_id TEXT, recipient TEXT, event_type TEXT, document TEXT, received_at TEXT)
+    inbox(id INTEGER PRIMARY KEY, idempotency_key TEXT, event_id TEXT, recipient TEXT, event_type TEXT, document TEXT,
+          received_at TEXT)
 
-The sink inserts one row per copy unless a row with that event id and recipient is there already (the idempotency key
-the partner can rely on). An unreachable database, or one that is not there (the file is missing), is transient.
+The sink inserts one row per copy unless a row with that idempotency key is there already (the key the partner can
+rely on: sender, event id, subject and recipient - two partners may choose the same event id). An unreachable
+database, or one that is not there (the file is missing), is transient.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ OUTBOX_DDL = (
 def inbox_ddl(table: str, postgres: bool = False) -> str:
     pk = "BIGSERIAL PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
     return (
-        f"CREATE TABLE IF NOT EXISTS {table} (id {pk}, event_id TEXT NOT NULL, recipient TEXT NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {table} (id {pk}, idempotency_key TEXT NOT NULL, event_id TEXT NOT NULL, "
+        "recipient TEXT NOT NULL, "
         "event_type TEXT, document TEXT NOT NULL, received_at TEXT NOT NULL)"
     )
 
@@ -205,16 +208,16 @@ class InboxTableSink(Sink):
         table = self.config.table
         try:
             await self._db.execute(
-                f"INSERT INTO {table} (event_id, recipient, event_type, document, received_at) "  # noqa: S608
-                f"SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE event_id = ? AND recipient = ?)",
+                f"INSERT INTO {table} (idempotency_key, event_id, recipient, event_type, document, received_at) "  # noqa: S608
+                f"SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE idempotency_key = ?)",
                 (
+                    delivery.idempotency_key,
                     delivery.event_id,
                     delivery.recipient,
                     delivery.event_type,
                     json.dumps(document, ensure_ascii=False, default=str),
                     datetime.now(UTC).isoformat(),
-                    delivery.event_id,
-                    delivery.recipient,
+                    delivery.idempotency_key,
                 ),
             )
         except Exception as error:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import os
@@ -210,7 +211,9 @@ class FileDropSink(Sink):
         directory = self.config.directory
         if not directory.is_dir():
             raise TransientDeliveryError("partner directory is not available")
-        suffix = f"-{delivery.event_id}.json"
+        # The event id names the file; a digest of the whole idempotency key (sender, id, subject, recipient) keeps
+        # two partners' events with the same id apart.
+        suffix = f"-{delivery.event_id}-{hashlib.sha256(delivery.idempotency_key.encode()).hexdigest()[:12]}.json"
         if any(directory.glob(f"*{suffix}")):  # the partner has it already (idempotency key in the name)
             return
         document = self._render(delivery)[0] if self._render else dict(delivery.form)

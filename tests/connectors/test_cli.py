@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from schakel.cli import app
 from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.running import simulation_for
-from schakel.connectors.testing import copy_message, read_topic, write
+from schakel.connectors.testing import ConnectorContract, copy_message, read_topic, write
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import DeadLetter
@@ -67,7 +67,8 @@ def test_a_scaffolded_connector_passes_its_own_contract_tests(kafka_bootstrap: s
         timeout=280,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "6 passed" in run.stdout
+    contract = [name for name in dir(ConnectorContract) if name.startswith("test_")]
+    assert f"{len(contract)} passed" in run.stdout
 
 
 @pytest.mark.kafka

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, record_id
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 SUBJECT_A = "a" * 64
@@ -31,7 +31,7 @@ def decision(
     """One consent decision about one recipient."""
     event_id = event_id or uuid4()
     return LineageRecord(
-        record_id=f"{event_id}/{recipient}/{RecordKind.DECISION}",
+        record_id=record_id(sender, event_id, subject, recipient, RecordKind.DECISION),
         kind=RecordKind.DECISION,
         trace_id=trace_id or event_id.hex,
         span_id=uuid4().hex[:16],
@@ -66,7 +66,7 @@ def receipt(of: LineageRecord, *, outcome: str = "delivered", after: timedelta =
     """The sink connector's delivery receipt for a decision."""
     return of.model_copy(
         update={
-            "record_id": f"{of.event_id}/{of.recipient}/{RecordKind.RECEIPT}",
+            "record_id": record_id(of.sender, of.event_id, of.data_subject_id, of.recipient, RecordKind.RECEIPT),
             "kind": RecordKind.RECEIPT,
             "name": "schakel.delivery.receipt",
             "outcome": outcome,

@@ -128,3 +128,20 @@ def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
     report = json.loads(result.output)
     assert [p["recipient"] for p in report["partners"]] == ["reclassering"]
     assert report["data_subject_ids"] == [mine]
+
+
+def test_one_id_from_two_senders_is_two_events_in_the_store_and_the_trace_names_each_sender(data_dir: Path) -> None:
+    police = decision(subject=subject_pseudonym(BSN), recipient="zvh", sender="politie")
+    municipality = decision(
+        event_id=police.event_id, subject=subject_pseudonym(OTHER_BSN), recipient="zvh", sender="gemeente-sociaal"
+    )
+    with open_store(None, data_dir) as store:
+        stored = store.append(
+            [(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate([police, municipality])]
+        )
+        assert len(list(store.records())) == 2, f"one record merged into the other: {stored}"
+    traced = CliRunner().invoke(app, ["trace", str(police.event_id)])
+    assert traced.exit_code == 0, traced.output
+    assert "used by 2 senders" in traced.output
+    assert "politie/Signal" in traced.output
+    assert "gemeente-sociaal/Signal" in traced.output

@@ -19,7 +19,8 @@ BSN = "111222333"  # passes the 11-test
 def test_bytes_round_trip_keeps_every_field() -> None:
     record = decision(fields_withheld=("ideology",), reasons=("consent-missing",))
     assert LineageRecord.from_bytes(record.to_bytes()) == record
-    assert json.loads(record.to_bytes())["record_id"] == f"{record.event_id}/politie/decision"
+    expected = f"{record.sender}/{record.event_id}/{record.data_subject_id}/politie/decision"
+    assert json.loads(record.to_bytes())["record_id"] == expected
 
 
 def test_times_are_normalised_to_utc() -> None:
