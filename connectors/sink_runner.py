@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -44,7 +45,7 @@ from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.errors import ConnectorConfigError, DeliveryError, PermanentDeliveryError
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
-from schakel.lineage import LineageRecord, RecordKind, record_id
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
@@ -286,7 +287,7 @@ class SinkRunner:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            event_id=copy.event_id if copy else None,
+            event_id=copy.event_id if copy else _cloudevent_id(record.headers),
         )
         message = dead_letter_message(
             self.settings, key=record.key, value=record.value, headers=list(record.headers or []), letter=letter
@@ -340,6 +341,7 @@ class SinkRunner:
             fields_sent=tuple(fields_sent),
             purpose=str(form.get("purpose")),
             reasons=tuple(reasons),
+            processing_activity_id=processing_activity(str(form.get("purpose"))),
             data_subject_id=subject,
             data_subject_key=header(copy.headers, SUBJECT_KEY_HEADER) or "bsn",
             source_topic=record.topic,
@@ -370,3 +372,12 @@ def _trace_ids(traceparent: str | None) -> tuple[str | None, str | None]:
     if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
         return None, None
     return parts[1].lower(), parts[2].lower()
+
+
+def _cloudevent_id(headers: Any) -> str | None:
+    """The event id a CloudEvents ``ce_id`` header carries, when it is one (a UUID; anything else is not repeated)."""
+    value = header(list(headers or []), "ce_id")
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None

@@ -10,7 +10,12 @@ Judgement calls:
   receipt yet). The art. 15 report counts a field as *shared* unless its delivery was dead-lettered: what was decided
   and possibly delivered is what a citizen must be told about; a dead-lettered delivery is shown, marked as such.
 - A receipt without a decision (the decision record lost or not yet ingested) is still a disclosure: the partner got
-  the data, so the citizen must see it.
+  the data, so the citizen must see it. So is a delivered receipt whose stored decision is a ``deny`` (the hub
+  re-emitted a decision that came out differently, and the first one stored is kept): a delivery is a fact.
+- The register ``--since`` lists disclosures *decided* at or after that time, each with its receipt, whenever that
+  came.
+- ``link`` records (two pseudonyms of one person) are no disclosures; the report counts how many records it read per
+  kind of identifier (``bsn``, ``case``) and how many pseudonyms of each kind it followed - never their values.
 - A ``deny`` shares nothing; its withheld fields are listed so the citizen sees what was refused and why.
 """
 
@@ -145,10 +150,17 @@ class SubjectReport(_Answer):
 
     data_subject_id: str
     data_subject_ids: tuple[str, ...]
-    """Every pseudonym of the person that was looked up (the first is ``data_subject_id``)."""
+    """Every pseudonym of the person that was looked up (the first is ``data_subject_id``), links followed."""
     generated_at: datetime
     partners: tuple[PartnerSection, ...]
     records: int
+    """How many decision and receipt records the report was built from."""
+    records_by_identifier: dict[str, int]
+    """Of those, how many were keyed by each kind of identifier (``bsn``, ``case``)."""
+    pseudonyms_by_identifier: dict[str, int]
+    """How many of the person's pseudonyms derive from each kind of identifier."""
+    links: int
+    """How many link records joined the person's pseudonyms."""
 
 
 class DisclosureRegister(_Answer):
@@ -194,7 +206,7 @@ def _order(record: LineageRecord) -> tuple[datetime, int, str]:
 
 def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport:
     """The trace of one event from its lineage records (others are ignored)."""
-    mine = sorted((r for r in records if r.event_id == event_id), key=_order)
+    mine = sorted((r for r in records if r.event_id == event_id and r.kind is not RecordKind.LINK), key=_order)
     first = mine[0] if mine else None
     senders = tuple(dict.fromkeys(r.sender for r in mine))
     one = first is not None and len(senders) == 1
@@ -213,6 +225,8 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
     decisions: dict[tuple[str, str], LineageRecord] = {}
     receipts: dict[tuple[str, str], LineageRecord] = {}
     for record in records:  # one event is its sender and its id (and, for the hub, its subject): see record_id
+        if record.kind is RecordKind.LINK:
+            continue
         target = decisions if record.kind is RecordKind.DECISION else receipts
         target[(event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)] = record
     result: list[Disclosure] = []
@@ -220,10 +234,13 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
         decision, receipt = decisions.get(key), receipts.get(key)
         base = decision or receipt
         assert base is not None
+        delivered = receipt is not None and receipt.outcome == "delivered"
         sends = decision.outcome in _SENT if decision is not None else True
-        if sent_only and not sends:
+        # Delivered all the same (a re-emitted decision came out otherwise): what the receipt says went out counts.
+        fields_sent = receipt.fields_sent if receipt is not None and delivered and not sends else base.fields_sent
+        if sent_only and not (sends or delivered):
             continue
-        if not sends:
+        if not (sends or delivered):
             delivery = "none"
         elif receipt is None:
             delivery = "pending"
@@ -237,7 +254,7 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
                 recipient=base.recipient,
                 decided_at=base.end_time,
                 outcome=decision.outcome if decision is not None else None,
-                fields_sent=base.fields_sent,
+                fields_sent=fields_sent,
                 fields_withheld=base.fields_withheld,
                 purpose=base.purpose,
                 legal_basis=base.legal_basis,
@@ -264,7 +281,13 @@ def build_subject_report(
     """The art. 15 report for one person, named by one pseudonym or by all the pseudonyms of that one person (see
     :func:`schakel.lineage.pseudonym.subject_pseudonyms`); records about anyone else are ignored."""
     ids = (data_subject_id,) if isinstance(data_subject_id, str) else tuple(data_subject_id)
-    mine = [r for r in records if r.data_subject_id in ids]
+    read = [r for r in records if r.data_subject_id in ids]
+    mine = [r for r in read if r.kind is not RecordKind.LINK]
+    kinds: dict[str, str] = {}
+    for record in read:
+        kinds.setdefault(record.data_subject_id, record.data_subject_key)
+        if record.linked_subject_id is not None and record.linked_subject_key is not None:
+            kinds.setdefault(record.linked_subject_id, record.linked_subject_key)
     per_partner: dict[str, list[Disclosure]] = defaultdict(list)
     for disclosure in _disclosures(mine, sent_only=False):
         per_partner[disclosure.recipient].append(disclosure)
@@ -292,12 +315,23 @@ def build_subject_report(
         generated_at=now or datetime.now(UTC),
         partners=tuple(sections),
         records=len(mine),
+        records_by_identifier=_counts(r.data_subject_key for r in mine),
+        pseudonyms_by_identifier=_counts(kinds[i] for i in ids if i in kinds),
+        links=len(read) - len(mine),
     )
+
+
+def _counts(kinds: Iterable[str]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for kind in kinds:
+        counted[kind] = counted.get(kind, 0) + 1
+    return dict(sorted(counted.items()))
 
 
 def build_disclosure_register(
     recipient: str, since: datetime | None, records: Iterable[LineageRecord]
 ) -> DisclosureRegister:
-    """Every disclosure to ``recipient`` decided at or after ``since``."""
-    mine = [r for r in records if r.recipient == recipient and (since is None or r.end_time >= since)]
-    return DisclosureRegister(recipient=recipient, since=since, disclosures=tuple(_disclosures(mine, sent_only=True)))
+    """Every disclosure to ``recipient`` decided at or after ``since`` (with its receipt, whenever that came)."""
+    mine = [r for r in records if r.recipient == recipient]
+    found = [d for d in _disclosures(mine, sent_only=True) if since is None or d.decided_at >= since]
+    return DisclosureRegister(recipient=recipient, since=since, disclosures=tuple(found))

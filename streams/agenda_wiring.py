@@ -5,9 +5,10 @@ produces - the bundle on ``egress.zvh`` (keyed by the ZVH's own pseudonym of the
 any copy) and one lineage record for it - and the agenda state into the JSON the Faust table ``agenda`` holds.
 Only the event types that can change an agenda touch the table, so every other event costs nothing here.
 
-The bundle's lineage record is a decision record of the hub's own event (sender and recipient ``zvh``, rule
-``signal-agenda``, the reason as reason code), so ``lineage trace`` and the art. 15 report show that a bundle was
-made and delivered about the person; the events it derives from are named in the bundle itself.
+The bundle's lineage record is a decision record of the hub's own event (named ``schakel.agenda.bundle``, sender and
+recipient ``zvh``, rule ``signal-agenda``, the bundle's reason - ``several_partners`` or ``urgent_open_case`` - as
+its reason code, which lineage accepts only on a bundle record), so ``lineage trace`` and the art. 15 report show
+that a bundle was made and delivered about the person; the events it derives from are named in the bundle itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schakel.consent import ConsentState, Decision, subject_key
-from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
+from schakel.lineage import BUNDLE_RECORD_NAME, LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import EventType, Organisation, cloudevent_headers
 from schakel.streams.agenda import Agenda, AgendaEngine, Proposal
 from schakel.streams.processor import Accepted, Processor
@@ -89,7 +90,7 @@ class AgendaKeeper:
                 Organisation.ZVH.value, bundle.id, accepted.pseudonym, Organisation.ZVH.value, RecordKind.DECISION
             ),
             kind=RecordKind.DECISION,
-            name="schakel.agenda.bundle",
+            name=BUNDLE_RECORD_NAME,
             status="ok",
             start_time=now,
             end_time=processor.clock(),

@@ -17,6 +17,10 @@ partner can match it.
 
 Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
 expired, or consent withdrawn, by the time the hub delivers stops the delivery.
+
+An event that carries both a BSN and a case id tells the hub that the two identifiers are one person: beside its
+decisions it gets one lineage ``link`` record with the two hub pseudonyms (each made by ``subject_key`` from the one
+identifier), so that the compliance answers find the person's case-keyed records too.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
 from schakel.guidance import Guidance, load_guidance
-from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
 from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
@@ -54,6 +58,7 @@ from schakel.streams.topics import HubTopics, ingress_sender
 __all__ = ["Accepted", "Processor", "Record", "Routed"]
 
 _DECIDE_SPAN = "schakel.consent.decide"
+_LINK_NAME = "schakel.subject.link"
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,16 @@ class Processor:
                 f"event source {event.source} differs from the sender of ingress topic {record.topic}",
                 event,
             )
+        if not _keyed(event):
+            return self.dead_letter(
+                record,
+                "EventInvalid",
+                "the event carries neither subject.bsn nor case_id: the hub cannot key its person",
+                event,
+            )
+        if not recordable_purpose(event.purpose):
+            # Fail closed: a decision that lineage would refuse to record must not be taken.
+            return self.dead_letter(record, "EventInvalid", "the purpose is not a code lineage can record", event)
         key_kind = "bsn" if event.subject.bsn else "case"
         pseudonym = self.pseudonymizer.subject(subject_key(event))
         if record.key != pseudonym.encode():
@@ -146,7 +161,7 @@ class Processor:
             offset=record.offset,
             event_id=str(event.id) if event is not None else _cloudevent_id(record.headers),
             time=self.clock(),
-            subject=self.pseudonymizer.subject(subject_key(event)) if event is not None else None,
+            subject=self.pseudonymizer.subject(subject_key(event)) if event is not None and _keyed(event) else None,
         )
 
     def dead_letter_message(self, record: Record, dead: DeadLetter, *, keep_value: bool = True) -> Message:
@@ -241,7 +256,48 @@ class Processor:
                     for decision in permitted:
                         messages.append(self._copy(accepted, decision, form, envelope))
                         messages.append(self._lineage(accepted, decision, publishing, processing, now))
+            if event.subject.bsn and event.case_id:
+                messages.append(self._link(accepted, processing, now))
         return Routed(decisions, messages)
+
+    def _link(self, accepted: Accepted, span: trace.Span, now: datetime) -> Message:
+        """The lineage record that says the event's BSN and case id are one person (pseudonyms only)."""
+        event = accepted.event
+        case_only = event.model_copy(update={"subject": event.subject.model_copy(update={"bsn": None})})
+        context = span.get_span_context()
+        record = LineageRecord.model_construct(
+            record_id=record_id(str(event.source), event.id, accepted.pseudonym, str(event.source), RecordKind.LINK),
+            kind=RecordKind.LINK,
+            trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
+            span_id=f"{context.span_id:016x}" if context.is_valid else None,
+            parent_span_id=None,
+            name=_LINK_NAME,
+            status="ok",
+            start_time=now,
+            end_time=now,
+            event_id=event.id,
+            event_type=str(event.type),
+            sender=str(event.source),
+            recipient=str(event.source),
+            outcome=None,
+            fields_sent=(),
+            fields_withheld=(),
+            purpose=event.purpose,
+            legal_basis=(),
+            covenant_id=None,
+            covenant_version=None,
+            rule=None,
+            reasons=(),
+            processing_activity_id=processing_activity(event.purpose),
+            data_subject_id=accepted.pseudonym,
+            data_subject_key=accepted.subject_key_kind,
+            linked_subject_id=self.pseudonymizer.subject(subject_key(case_only)),
+            linked_subject_key="case",
+            source_topic=accepted.record.topic,
+            source_partition=accepted.record.partition,
+            source_offset=accepted.record.offset,
+        )
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
 
     def _copy(self, accepted: Accepted, decision: Decision, form: dict[str, Any], envelope: Headers) -> Message:
         projected = project(accepted.event, decision, self.pseudonymizer, form)
@@ -316,6 +372,11 @@ def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:
         return str(UUID(value))
     except ValueError:
         return None
+
+
+def _keyed(event: Event) -> bool:
+    """Whether the event names its person by an identifier the hub keys by (a BSN or a case id)."""
+    return bool(event.subject.bsn or event.case_id)
 
 
 def _carrier(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from schakel.consent import ConsentState, Outcome, load_policy
-from schakel.lineage import LineageRecord
+from schakel.lineage import LineageRecord, RecordKind, subject_pseudonym
 from schakel.schemas import MAX_EVENT_BYTES, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
@@ -160,8 +160,10 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
     assert isinstance(accepted, Accepted)
     routed = processor.decide(accepted, ConsentState())
 
-    lineage = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
+    records = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
+    lineage = [record for record in records if record.kind is RecordKind.DECISION]
     copies = [m for m in routed.messages if m.topic.startswith("unit.egress.")]
+    assert len(lineage) == len(routed.decisions)
     assert {record.recipient for record in lineage} == {str(d.recipient) for d in routed.decisions}
     permitted = [d for d in routed.decisions if d.outcome is not Outcome.DENY]
     assert {m.topic for m in copies} == {f"unit.egress.{d.recipient}" for d in permitted}
@@ -207,6 +209,57 @@ def test_no_personal_data_in_spans_keys_or_lineage(processor: Processor, spans: 
         assert value not in telemetry_text
         assert value not in lineage_text
         assert value not in keys
+
+
+def test_an_event_with_a_bsn_and_a_case_id_links_the_two_pseudonyms(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    assert event.subject.bsn is not None
+    assert event.case_id is not None
+    accepted = processor.accept(_record(processor, event))
+    assert isinstance(accepted, Accepted)
+    records = [
+        LineageRecord.from_bytes(m.value)
+        for m in processor.decide(accepted, ConsentState()).messages
+        if m.topic == "unit.lineage"
+    ]
+    (link,) = [record for record in records if record.kind is RecordKind.LINK]
+    key = processor.settings.pseudonym_key.get_secret_value()
+    assert (link.data_subject_id, link.data_subject_key) == (subject_pseudonym(event.subject.bsn, key), "bsn")
+    case_only = processor.accept(_record(processor, example_event(EventType.SIGNAL, case_id=event.case_id, subject={})))
+    assert isinstance(case_only, Accepted)
+    assert (link.linked_subject_id, link.linked_subject_key) == (case_only.pseudonym, "case")
+    lineage_text = b" ".join(r.to_bytes() for r in records).decode()
+    assert event.case_id not in lineage_text
+    assert event.subject.bsn not in lineage_text
+
+
+def test_an_event_with_one_identifier_links_nothing(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=None)
+    accepted = processor.accept(_record(processor, event))
+    assert isinstance(accepted, Accepted)
+    kinds = {
+        LineageRecord.from_bytes(m.value).kind
+        for m in processor.decide(accepted, ConsentState()).messages
+        if m.topic == "unit.lineage"
+    }
+    assert RecordKind.LINK not in kinds
+
+
+def test_an_event_with_only_a_subject_pseudonym_is_a_validation_failure(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=None, subject={"pseudonym": "p" * 32})
+    record = Record(processor.topics.ingress(event.source), 0, 7, b"anything", processor.codec.encode(event), [])
+    dead = processor.accept(record)
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "EventInvalid"
+    assert "neither" in dead.reason
+
+
+def test_a_purpose_lineage_cannot_record_is_a_validation_failure(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, purpose="jan-jansen-111222333")
+    dead = processor.accept(_record(processor, event))
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "EventInvalid"
+    assert "111222333" not in dead.reason
 
 
 # -- the entry's size bound, dead letters without personal data, id conflicts, outputs that cannot be produced --
@@ -307,4 +360,4 @@ def test_lineage_record_ids_name_the_sender_the_event_and_the_subject(processor:
     for message in routed.messages:
         if message.topic == "unit.lineage":
             record = LineageRecord.from_bytes(message.value)
-            assert record.record_id == f"politie/{event.id}/{accepted.pseudonym}/{record.recipient}/decision"
+            assert record.record_id == f"politie/{event.id}/{accepted.pseudonym}/{record.recipient}/{record.kind}"
