@@ -35,7 +35,9 @@ def test_two_partners_bundle_a_third_updates_and_a_withdrawal_forgets(hub: Hub) 
     events = [first, second, third, withdrawal, fourth, fifth]
     hub.worker()
     sink = hub.sink()
-    # Step by step: the hub orders one person's events per sender, not across senders (see the README).
+    # Step by step: the hub orders one person's events per sender, not across senders (see the README). A step must
+    # be done before the next is sent: a drain that merely timed out (a slow worker start on a broker loaded by the
+    # tests before) would let the next sender's events race this step's and fail the test far from the cause.
     sent: list[Event] = []
     for step, bundles_due in (([first, second], 1), ([third], 2), ([withdrawal], 2), ([fourth], 2), ([fifth], 3)):
         for event in step:
@@ -43,7 +45,8 @@ def test_two_partners_bundle_a_third_updates_and_a_withdrawal_forgets(hub: Hub) 
         hub.flush()
         sent.extend(step)
         expected, _ = _expected(hub, sent)
-        sink.drain(until=len(expected) + bundles_due)
+        sink.drain(until=len(expected) + bundles_due, timeout=180)
+        assert len(sink.received) == len(expected) + bundles_due, f"step {len(sent)} not done:\n{hub.logs()}"
     sink.close()
 
     bundles = {key: form for key, form in sink.received.items() if form["type"] == EventType.SIGNAL_BUNDLE.value}
