@@ -314,7 +314,7 @@ def poison_corpus(partner: SimulatedPartner, *, max_bytes: int | None) -> list[P
 
 async def topic_size(settings: Settings, topic: str, timeout: float = _TIMEOUT) -> int:
     """How many records ``topic`` holds (its end offsets; the topics the kit uses are fresh and never compacted)."""
-    consumer = AIOKafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client_config(ADMIN), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await _kafka.partitions(consumer, topic, timeout)
