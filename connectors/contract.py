@@ -133,6 +133,8 @@ class Delivery:
     subject_pseudonym: str | None
     traceparent: str | None
     attempt: int = 1
+    guidance: str | None = None
+    """The course of action's reference (``id@version``) the hub attached to the copy, if any."""
 
     @property
     def idempotency_key(self) -> str:

@@ -228,6 +228,7 @@ class SinkRunner:
             form=copy.form,
             subject_pseudonym=copy.subject_pseudonym,
             traceparent=copy.traceparent,
+            guidance=copy.guidance,
         )
         attempt = 1
         while True:

@@ -80,6 +80,8 @@ class Covenant(BaseModel):
     purposes: dict[str, str]
     """Purpose slug -> its description."""
     rules: tuple[Rule, ...]
+    agenda_window_days: int | None = None
+    """How long a signal shared under this covenant counts towards the ZVH's agenda (``schakel.streams.agenda``)."""
 
     @property
     def ref(self) -> str:

@@ -10,6 +10,7 @@ One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's cov
     partners: {kernpartners: [gemeente-veiligheid, politie, om], ...}   # role -> organisation codes
     purposes: {cter-person-centred: {nl: "...", en: "..."}}
     retention: "..."                          # optional, for readers
+    agenda_window_days: 90                    # optional: how long a signal counts for the ZVH's agenda (1..3650)
     rules:
       - id: "3"
         title: "..."
@@ -60,7 +61,18 @@ __all__ = ["covenant_version", "load_covenants", "load_policy", "parse_covenant"
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 _COVENANT_KEYS = frozenset(
-    {"id", "title", "based_on", "valid_from", "valid_until", "partners", "purposes", "retention", "rules"}
+    {
+        "id",
+        "title",
+        "based_on",
+        "valid_from",
+        "valid_until",
+        "partners",
+        "purposes",
+        "retention",
+        "rules",
+        "agenda_window_days",
+    }
 )
 _RULE_KEYS = frozenset(
     {"id", "title", "events", "from", "to", "purpose", "fields", "legal_basis", "conditions", "note"}
@@ -211,9 +223,14 @@ def parse_covenant(document: object, source: str) -> Covenant:
         seen_ids.add(rule.id)
         rules.append(rule)
 
+    window = document.get("agenda_window_days")
+    if window is not None and (type(window) is not int or not 1 <= window <= 3650):
+        problems.add(None, "'agenda_window_days' must be a whole number of days from 1 to 3650")
+        window = None
     if problems.lines or valid_from is None:
         raise CovenantError(problems.lines or [f"{source}: 'valid_from' is missing"])
     return Covenant(
+        agenda_window_days=window,
         id=covenant_id,
         version=covenant_version(document),
         source=source,
@@ -323,9 +340,14 @@ def _rule(
     event_types: list[EventType] = []
     for name in _string_list(raw.get("events"), "events", where, problems):
         try:
-            event_types.append(EventType(name))
+            event_type = EventType(name)
         except ValueError:
             problems.add(where, f"unknown event type '{name}' (known: {', '.join(t.value for t in EventType)})")
+            continue
+        if event_type is EventType.SIGNAL_BUNDLE:  # made by the hub for the ZVH (streams/agenda.py), never shared
+            problems.add(where, "SignalBundle is the hub's agenda proposal to the ZVH; no rule may share one")
+            continue
+        event_types.append(event_type)
 
     def organisations(key: str) -> list[Organisation]:
         found: list[Organisation] = []

@@ -37,6 +37,7 @@ def run(
     import faust
 
     from schakel.consent import load_policy
+    from schakel.guidance import load_guidance
     from schakel.logs import handler
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
@@ -46,6 +47,7 @@ def run(
     try:
         config.refuse_development_key()
         policy = load_policy(config.covenants_dir)
+        load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config, principal=HUB)
     except SchakelError as error:
         raise _fail(str(error)) from error

@@ -1,4 +1,4 @@
-"""The Faust application: one agent over every partner's ingress topic; tables of subjects' consent state and ids.
+"""The Faust application: one agent over every partner's ingress topic; tables of consent state, ids and agendas.
 
 Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The agent reads
 each ingress record, lets the processor accept it or dead-letter it, keeps the subject's consent state in the
@@ -44,6 +44,7 @@ import faust
 from schakel.consent import ConsentState, Decision, Outcome, Policy
 from schakel.settings import Settings
 from schakel.streams import telemetry
+from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
@@ -63,6 +64,7 @@ for _noisy in ("aiokafka", "faust", "mode"):
 def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
+    keeper = AgendaKeeper(processor)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -96,6 +98,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         partitions=settings.partitions,
         key_type=bytes,  # the app's default serializers: raw keys, JSON values
     )
+    agenda = app.Table(  # the ZVH's signal agenda per subject (streams/agenda.py), co-partitioned like consent
+        "agenda",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+    )
 
     ids = app.Table(
         "event-ids",  # (subject, source, id) -> content digest: see schakel.streams.identity
@@ -128,7 +136,13 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             if after is not state:
                 consent[record.key] = after.to_json()
             ids[key] = digest
-            return None, outcome, routed.messages, routed.decisions
+            messages = routed.messages
+            if outcome.event.type in AGENDA_EVENTS:
+                changed, bundle = keeper.step(outcome, routed.decisions, after, agenda.get(record.key))
+                if changed is not None:
+                    agenda[record.key] = changed
+                messages = [*messages, *bundle]
+            return None, outcome, messages, routed.decisions
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
             _log.exception("processing failed for %s[%d]@%d", record.topic, record.partition, record.offset)
             defect = "the hub failed to process this record (see the worker log for the defect)"

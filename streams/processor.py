@@ -3,7 +3,8 @@
 :meth:`Processor.accept` decodes and validates the record and checks that the sender is who the topic says and that
 the record is keyed by the subject's pseudonym; anything else becomes a :class:`DeadLetter`. :meth:`Processor.decide`
 asks the consent policy for one decision per candidate recipient and turns them into records to produce: a projected
-copy for each permitted recipient and one lineage record per decision, denials included. The Faust wiring in
+copy for each permitted recipient - with the reference of its course of action (:mod:`schakel.guidance`) where one
+applies - and one lineage record per decision, denials included. The Faust wiring in
 ``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
 
 Entry and exit are bounded: a record larger than :data:`schakel.schemas.MAX_EVENT_BYTES` is refused by the codec
@@ -34,11 +35,13 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
+from schakel.guidance import Guidance, load_guidance
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
 from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
+    GUIDANCE_HEADER,
     MAX_REQUEST_BYTES,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
@@ -97,11 +100,13 @@ class Processor:
         policy: Policy,
         *,
         codec: Codec | None = None,
+        guidance: Guidance | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.policy = policy
         self.codec = codec or Codec()
+        self.guidance = guidance if guidance is not None else load_guidance(settings.guidance_dir)
         self.topics = HubTopics.of(settings)
         self.pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
         self.clock = clock
@@ -304,6 +309,10 @@ class Processor:
             (SUBJECT_KEY_HEADER, accepted.subject_key_kind.encode()),
             (OUTCOME_HEADER, str(decision.outcome).encode()),
         ]
+        # Chosen on the projected copy, never on the event: the reference must not hint at a withheld field.
+        course = self.guidance.choose(decision.recipient, projected)
+        if course is not None:
+            headers.append((GUIDANCE_HEADER, course.reference.encode()))
         key = str(projected["subject"]["pseudonym"]).encode()
         return Message(self.topics.egress(decision.recipient), key, self.codec.encode_json(projected), headers)
 

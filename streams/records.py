@@ -4,7 +4,8 @@ Ingress: key = the hub-wide subject pseudonym (UTF-8), value = the event in Avro
 CloudEvents (``ce_*``) plus W3C ``traceparent``. Egress: key = the recipient's own pseudonym of the subject, value =
 the projected copy (withheld fields null) in the same encoding, headers = CloudEvents plus ``traceparent`` plus
 ``schakel-recipient``, ``schakel-subject`` (hub pseudonym, for delivery receipts), ``schakel-subject-key`` (``bsn``
-or ``case``: what that pseudonym derives from) and ``schakel-outcome``.
+or ``case``: what that pseudonym derives from), ``schakel-outcome`` and, where one applies, ``schakel-guidance``
+(the course of action's ``id@version``, chosen on the projected copy alone: :mod:`schakel.guidance.choice`).
 Dead letters (the hub's): key = the hub pseudonym of the subject when the event could be read, otherwise none - never
 the original key, where a raw BSN or a name has been seen; value = the original bytes, kept for a resend until the
 ``dlq`` topic's retention removes them (``SCHAKEL_DLQ_RETENTION_DAYS``), or empty when the record was larger than
@@ -33,6 +34,7 @@ from schakel.streams.topics import HubTopics
 
 __all__ = [
     "DEAD_LETTER_HEADERS",
+    "GUIDANCE_HEADER",
     "MAX_REQUEST_BYTES",
     "RECIPIENT_HEADER",
     "SUBJECT_HEADER",
@@ -55,6 +57,7 @@ RECIPIENT_HEADER = "schakel-recipient"
 SUBJECT_HEADER = "schakel-subject"
 SUBJECT_KEY_HEADER = "schakel-subject-key"
 OUTCOME_HEADER = "schakel-outcome"
+GUIDANCE_HEADER = "schakel-guidance"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class EgressCopy:
     outcome: str | None
     traceparent: str | None
     headers: Headers
+    guidance: str | None = None
 
     @property
     def event_key(self) -> str:
@@ -139,6 +143,7 @@ class EgressCopy:
             outcome=header(headers, OUTCOME_HEADER),
             traceparent=header(headers, "traceparent"),
             headers=list(headers),
+            guidance=header(headers, GUIDANCE_HEADER),
         )
 
 

@@ -304,3 +304,8 @@ def test_version_is_a_hash_of_the_content_not_the_layout(tmp_path: Path) -> None
     _write(tmp_path, changed)
     (edited,) = load_covenants(tmp_path)
     assert edited.version != original.version
+
+
+def test_no_rule_may_share_the_hubs_signal_bundle(tmp_path: Path) -> None:
+    problem = _broken(tmp_path, lambda d: d["rules"][0].update({"events": ["SignalBundle"]}))
+    assert "rule 1: SignalBundle is the hub's agenda proposal to the ZVH; no rule may share one" in problem
