@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 export SCHAKEL_DATA_DIR  ?= $(CURDIR)/var
 export SCHAKEL_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: help system venv install broker lint typecheck test demo bench clean
+.PHONY: help system venv install broker lint typecheck test demo bench clean k8s-tools k8s-manifests
 
 help:
 	@echo "make demo   set everything up and run the hub with simulated partners"
@@ -47,9 +47,17 @@ typecheck: install
 	$(BIN)/mypy tests
 
 # The test session starts the broker if none answers, and stops it again if it started it.
-test: lint typecheck
+test: lint typecheck k8s-tools
 	$(BIN)/schakel schemas check
 	$(BIN)/pytest
+
+# kustomize, kubeconform and promtool (pinned Go modules) for the offline checks of deploy/k8s; cached.
+k8s-tools:
+	sh deploy/k8s/tools.sh
+
+# Regenerate the Strimzi users/topics and the connector Deployments from streams/topics.py.
+k8s-manifests: install
+	$(BIN)/python -m schakel.deploy.manifests deploy/k8s/base
 
 demo: broker
 	$(BIN)/schakel demo
