@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 export SCHAKEL_DATA_DIR  ?= $(CURDIR)/var
 export SCHAKEL_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: help system venv install broker lint typecheck test demo bench clean k8s-tools k8s-manifests
+.PHONY: help system venv install broker lint typecheck test demo bench clean k8s-tools k8s-manifests promtool
 
 help:
 	@echo "make demo   set everything up and run the hub with simulated partners"
@@ -51,9 +51,13 @@ test: lint typecheck k8s-tools
 	$(BIN)/schakel schemas check
 	$(BIN)/pytest
 
-# kustomize, kubeconform and promtool (pinned Go modules) for the offline checks of deploy/k8s; cached.
+# kustomize and kubeconform (pinned Go modules) for the offline checks of deploy/k8s; cached.
 k8s-tools:
 	sh deploy/k8s/tools.sh
+
+# promtool for the alert rules' test: a long build (~14 min here), so not part of `make test`.
+promtool:
+	sh deploy/k8s/tools.sh promtool
 
 # Regenerate the Strimzi users/topics and the connector Deployments from streams/topics.py.
 k8s-manifests: install

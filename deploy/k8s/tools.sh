@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build the offline validators of deploy/k8s (Go modules, pinned) into $SCHAKEL_CACHE_DIR/go-bin, once.
+# Build the offline validators of deploy/k8s (Go modules, pinned) into $SCHAKEL_CACHE_DIR/go-bin, once;
+# `tools.sh promtool` adds promtool.
 # Without a Go toolchain this says so and exits 0: the validation tests then skip with the same message.
 set -eu
 BIN="${SCHAKEL_CACHE_DIR:?}/go-bin"
@@ -21,7 +22,8 @@ build() {  # name module: go install unless the pinned version is already there
 build kustomize "$KUSTOMIZE"
 build kubeconform "$KUBECONFORM"
 # promtool's go.mod has exclude directives, which `go install module@version` refuses: build it in its module.
-if [ ! -x "$BIN/promtool" ] || [ "$(cat "$BIN/promtool.version" 2>/dev/null)" != "$PROMTOOL" ]; then
+# It takes ~14 min of compiling on a busy 2-core machine, so only on request (`make promtool`), not in `make test`.
+if [ "${1:-}" = promtool ] && { [ ! -x "$BIN/promtool" ] || [ "$(cat "$BIN/promtool.version" 2>/dev/null)" != "$PROMTOOL" ]; }; then
     echo "building $PROMTOOL"
     export GOPATH="${SCHAKEL_CACHE_DIR}/gopath" GOFLAGS=-modcacherw
     DIR=$(go mod download -json "${PROMTOOL%%/cmd/*}@${PROMTOOL##*@}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')

@@ -18,7 +18,7 @@ SCHEMAS = str(K8S / "schemas") + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 def _tool(name: str) -> str:
     path = Path(os.environ.get("SCHAKEL_CACHE_DIR", ".cache")) / "go-bin" / name
     if not path.exists():
-        pytest.skip(f"{name} not built: `make k8s-tools` builds it (it needs a Go toolchain; see its output)")
+        pytest.skip(f"{name} not built: `make k8s-tools` (promtool: `make promtool`) builds it, given a Go toolchain")
     return str(path)
 
 
