@@ -32,8 +32,13 @@ def _fail(message: str) -> typer.Exit:
 def run(
     metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
     loglevel: str = typer.Option("warning", help="Worker log level."),
+    workers: int = typer.Option(1, min=1, help="Worker processes to start; they share the partitions."),
 ) -> None:
     """Start a hub worker. Start several to share the partitions; each holds its partitions' consent state."""
+    if workers > 1:
+        from schakel.streams.workers import supervise, worker_commands
+
+        raise typer.Exit(supervise(worker_commands(workers, metrics_port, loglevel)))
     import faust
 
     from schakel.consent import load_policy
