@@ -3,7 +3,9 @@
 # `tools.sh promtool` adds promtool.
 # Without a Go toolchain this says so and exits 0: the validation tests then skip with the same message.
 set -eu
-BIN="${SCHAKEL_CACHE_DIR:?}/go-bin"
+# The cache dir the CLI uses for a checkout (its .cache/) unless SCHAKEL_CACHE_DIR says otherwise.
+SCHAKEL_CACHE_DIR="${SCHAKEL_CACHE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/.cache}"
+BIN="$SCHAKEL_CACHE_DIR/go-bin"
 KUSTOMIZE=sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
 KUBECONFORM=github.com/yannh/kubeconform/cmd/kubeconform@v0.6.7
 PROMTOOL=github.com/prometheus/prometheus/cmd/promtool@v0.300.1  # Prometheus 3.0.1

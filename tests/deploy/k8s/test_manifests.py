@@ -10,13 +10,14 @@ import yaml
 
 from schakel.deploy import manifests
 from schakel.schemas import Organisation
-from schakel.streams.topics import ADMIN, Grant, HubTopics, access_grants, principals
+from schakel.streams.topics import ADMIN, Grant, HubTopics, Operation, access_grants, principals
 
 BASE = Path(__file__).parents[3] / "deploy" / "k8s" / "base"
-_OPERATION: dict[str, Literal["READ", "WRITE", "CREATE", "ALL"]] = {
+_OPERATION: dict[str, Operation] = {
     "Read": "READ",
     "Write": "WRITE",
     "Create": "CREATE",
+    "AlterConfigs": "ALTER_CONFIGS",
     "All": "ALL",
 }
 _RESOURCE: dict[str, Literal["TOPIC", "GROUP"]] = {"topic": "TOPIC", "group": "GROUP"}

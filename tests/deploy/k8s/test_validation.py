@@ -4,11 +4,12 @@ schemas (kubeconform, strict), and the alert rules with promtool. The tools are 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from schakel.settings import Settings
 
 K8S = Path(__file__).parents[3] / "deploy" / "k8s"
 OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir())
@@ -16,7 +17,7 @@ SCHEMAS = str(K8S / "schemas") + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 
 
 def _tool(name: str) -> str:
-    path = Path(os.environ.get("SCHAKEL_CACHE_DIR", ".cache")) / "go-bin" / name
+    path = Settings().cache_dir / "go-bin" / name
     if not path.exists():
         pytest.skip(f"{name} not built: `make k8s-tools` (promtool: `make promtool`) builds it, given a Go toolchain")
     return str(path)
