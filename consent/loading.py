@@ -53,6 +53,7 @@ from schakel.consent.covenant import SECRECY_GROUNDS, Conditions, Covenant, Rule
 from schakel.consent.errors import CovenantError
 from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
 from schakel.schemas import EventType, Organisation, Sensitivity, field_sensitivities
+from schakel.strict_yaml import load_strict
 
 if TYPE_CHECKING:
     from schakel.consent.policy import Policy
@@ -90,29 +91,6 @@ _CATEGORY_WORDS = {
 }
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML without implicit timestamps, and with duplicate keys as errors."""
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return dict(loader.construct_mapping(node, deep=True))
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def shipped_covenants_dir() -> Path:
     """The directory of the covenants that ship with schakel."""
     return Path(str(files("schakel.consent.covenants")))
@@ -140,7 +118,7 @@ def load_covenants(directory: Path | None = None) -> tuple[Covenant, ...]:
     first_file: dict[str, str] = {}
     for path in paths:
         try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - safe loader
+            document = load_strict(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
             continue

@@ -38,6 +38,7 @@ import yaml
 from schakel.guidance.course import CourseOfAction, ReviewStatus
 from schakel.guidance.errors import GuidanceFileError
 from schakel.schemas import EventType, Organisation, Theme, field_sensitivities
+from schakel.strict_yaml import load_strict
 
 __all__ = ["course_version", "load_courses", "parse_course", "shipped_courses_dir"]
 
@@ -47,29 +48,6 @@ _APPLIES_KEYS = frozenset({"recipient", "events", "themes", "fields_present"})
 _MAX_STEPS = 12
 _MAX_TEXT = 600
 _Member = TypeVar("_Member", EventType, Theme, Organisation)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML without implicit timestamps, and with duplicate keys as errors."""
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return dict(loader.construct_mapping(node, deep=True))
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def shipped_courses_dir() -> Path:
@@ -96,7 +74,7 @@ def load_courses(directory: Path | None = None) -> tuple[CourseOfAction, ...]:
     first_file: dict[str, str] = {}
     for path in paths:
         try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - safe loader
+            document = load_strict(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
             continue
