@@ -39,5 +39,6 @@ def test_every_table_changelog_of_the_hub_falls_under_the_hubs_grant() -> None:
     app = create_app(settings, load_policy(settings.covenants_dir))
     changelogs = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
     assert f"{topics.hub_app_id}-agenda-changelog" in changelogs  # the ZVH's signal agenda (issue 15)
+    assert changelogs == set(topics.changelogs), "create_topics makes every changelog before a worker starts"
     prefixes = [g.name for g in access_grants(topics) if g.principal == HUB and g.prefixed and g.operation == "ALL"]
     assert all(any(name.startswith(prefix) for prefix in prefixes) for name in changelogs)
