@@ -19,6 +19,7 @@ from schakel.lineage.answers import (
     TraceReport,
 )
 from schakel.lineage.chain import LineagePosition
+from schakel.lineage.pruning import Anchor, PruneResult
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
@@ -31,6 +32,7 @@ from schakel.lineage.record import (
     recordable_purpose,
 )
 from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
     AppendResult,
@@ -45,6 +47,7 @@ from schakel.lineage.store import (
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "Anchor",
     "AppendResult",
     "BrokenRecord",
     "ChainHead",
@@ -59,6 +62,7 @@ __all__ = [
     "LineageRecord",
     "LineageStore",
     "PartnerSection",
+    "PruneResult",
     "RecordKind",
     "StoreUnavailableError",
     "SubjectReport",
@@ -70,6 +74,7 @@ __all__ = [
     "load_processing_activities",
     "open_store",
     "processing_activity",
+    "prune_lineage",
     "record_id",
     "recordable_purpose",
     "render_subject_report_html",
