@@ -22,6 +22,7 @@ from schakel.consent.loading import load_covenants, load_policy, parse_covenant,
 from schakel.consent.policy import Policy
 from schakel.consent.projection import project
 from schakel.consent.pseudonyms import Pseudonymizer, subject_key
+from schakel.consent.subject_rights import only_recipients, restrict
 
 __all__ = [
     "LEGAL_BASES",
@@ -43,9 +44,11 @@ __all__ = [
     "explain",
     "load_covenants",
     "load_policy",
+    "only_recipients",
     "parse_covenant",
     "project",
     "regime_of",
+    "restrict",
     "shipped_covenants_dir",
     "subject_key",
 ]
