@@ -23,6 +23,8 @@ from schakel.lineage.pruning import Anchor, PruneResult
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
+    REQUEST_CONFIRM_RECORD_NAME,
+    REQUEST_RECORD_NAME,
     InvalidRecordError,
     LineageError,
     LineageRecord,
@@ -32,6 +34,7 @@ from schakel.lineage.record import (
     recordable_purpose,
 )
 from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.requests import RequestState, RequestStatus, request_deadline
 from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
@@ -47,6 +50,8 @@ from schakel.lineage.store import (
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "REQUEST_CONFIRM_RECORD_NAME",
+    "REQUEST_RECORD_NAME",
     "Anchor",
     "AppendResult",
     "BrokenRecord",
@@ -64,6 +69,8 @@ __all__ = [
     "PartnerSection",
     "PruneResult",
     "RecordKind",
+    "RequestState",
+    "RequestStatus",
     "StoreUnavailableError",
     "SubjectReport",
     "TraceReport",
@@ -78,6 +85,7 @@ __all__ = [
     "record_id",
     "recordable_purpose",
     "render_subject_report_html",
+    "request_deadline",
     "scan_for_personal_data",
     "subject_pseudonym",
     "subject_pseudonyms",

@@ -61,6 +61,8 @@ from schakel.lineage.answers import (
 from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash, row_text, segment_chain
 from schakel.lineage.pruning import Anchor, PruneResult, anchor_hash, check_anchors
 from schakel.lineage.record import LineageError, LineageRecord, RecordKind
+from schakel.lineage.requests import RequestStatus, request_statuses
+from schakel.schemas import EventType
 
 __all__ = [
     "SQLITE_FILE",
@@ -774,6 +776,11 @@ class LineageStore:
             raise LineageError("a subject report needs at least one pseudonym")
         ids = self.person(seed)
         return build_subject_report(ids, self._about(ids))
+
+    def subject_requests(self, now: datetime) -> list[RequestStatus]:
+        """Every data subject request in the store, with its deadline and who has not confirmed
+        (:mod:`schakel.lineage.requests`)."""
+        return request_statuses(self._records("event_type = ?", (EventType.SUBJECT_REQUEST.value,)), now)
 
     def disclosures(
         self, recipient: str, since: datetime | None = None, *, person: Sequence[str] | None = None

@@ -2,8 +2,9 @@
 
 Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The agent reads
 each ingress record, lets the processor accept it or dead-letter it, keeps the subject's consent state in the
-``consent`` table (fed by ``ConsentChange`` events) and the ids each sender used for the subject in ``event-ids``
-(``schakel.streams.identity``), and produces what the processor returns.
+``consent`` table (fed by ``ConsentChange`` events), the ids each sender used for the subject in ``event-ids``
+(``schakel.streams.identity``) and the person's subject requests and restriction in ``subject-requests``
+(``schakel.streams.requests``), and produces what the processor returns.
 
 Ordering and co-partitioning: connectors key every ingress record by the subject's pseudonym (records keyed
 otherwise are dead-lettered), every ingress topic and the table's changelog have the same partition count, and Faust
@@ -47,6 +48,7 @@ from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
+from schakel.streams.requests_wiring import RequestDesk
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
 __all__ = ["create_app"]
@@ -65,6 +67,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
     keeper = AgendaKeeper(processor)
+    desk = RequestDesk(processor)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -111,6 +114,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         partitions=settings.partitions,
         key_type=bytes,
     )
+    requests = app.Table(  # a person's recipients, restriction and open requests: schakel.streams.requests
+        "subject-requests",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+    )
 
     async def send(message: Message) -> Awaitable[Any]:
         """Hand one record to the producer; the result resolves when the broker has stored it."""
@@ -126,17 +135,27 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             conflict = processor.id_conflict(outcome, ids.get(key), digest)
             if conflict is not None:
                 return conflict, outcome, [], ()
+            if desk.is_confirmation(outcome):  # a partner confirms a subject request: the hub's business only
+                book, confirmed = desk.confirmation(outcome, requests.get(record.key))
+                if book is not None:
+                    requests[record.key] = book
+                ids[key] = digest
+                return None, outcome, confirmed, ()
             stored = consent.get(record.key)
             state = ConsentState.from_json(stored) if stored is not None else ConsentState()
             after = processor.consent_after(outcome, state)
-            routed = processor.decide(outcome, after)
+            booked = requests.get(record.key)
+            routed = processor.decide(outcome, after, desk.adjustment(outcome, booked))
+            book, request_records = desk.after(outcome, booked, routed.decisions)
             too_large = processor.unproducible(outcome, routed.messages)
             if too_large is not None:
                 return too_large, outcome, [], ()
             if after is not state:
                 consent[record.key] = after.to_json()
+            if book is not None:
+                requests[record.key] = book
             ids[key] = digest
-            messages = routed.messages
+            messages = [*routed.messages, *request_records]
             if outcome.event.type in AGENDA_EVENTS:
                 changed, bundle = keeper.step(outcome, routed.decisions, after, agenda.get(record.key))
                 if changed is not None:

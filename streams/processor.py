@@ -209,8 +209,15 @@ class Processor:
             return state.apply(accepted.event)
         return state
 
-    def decide(self, accepted: Accepted, consent: ConsentState) -> Routed:
-        """One decision per candidate recipient; a copy for each permitted one, a lineage record for each."""
+    def decide(
+        self,
+        accepted: Accepted,
+        consent: ConsentState,
+        adjust: Callable[[Sequence[Decision]], Sequence[Decision]] | None = None,
+    ) -> Routed:
+        """One decision per candidate recipient; a copy for each permitted one, a lineage record for each.
+        ``adjust`` changes the policy's decisions before they are acted on (the person's requests: a restriction,
+        a request's recipients - ``schakel.streams.requests_wiring``)."""
         event = accepted.event
         now = self.clock()
         parent = propagate.extract(_carrier(accepted.record.headers))
@@ -232,6 +239,8 @@ class Processor:
         ) as processing:
             with self._tracer.start_as_current_span(_DECIDE_SPAN) as deciding:
                 decisions = self.policy.decide_all(event, consent, now)
+                if adjust is not None:
+                    decisions = tuple(adjust(decisions))
                 deciding.set_attribute("schakel.candidates", len(decisions))
             form = event.to_json()
             envelope = cloudevent_headers(form, self.settings.source_urns)

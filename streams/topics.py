@@ -165,7 +165,7 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     return grants
 
 
-HUB_TABLES = ("consent", "agenda", "event-ids")
+HUB_TABLES = ("consent", "agenda", "event-ids", "subject-requests")
 """The hub's Faust tables (schakel.streams.hub); their changelogs are created with the hub's topics."""
 
 
