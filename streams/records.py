@@ -3,8 +3,10 @@
 Ingress: key = the hub-wide subject pseudonym (UTF-8), value = the event in Avro single-object encoding, headers =
 CloudEvents (``ce_*``) plus W3C ``traceparent``. Egress: key = the recipient's own pseudonym of the subject, value =
 the projected copy (withheld fields null) in the same encoding, headers = CloudEvents plus ``traceparent`` plus
-``schakel-recipient``, ``schakel-subject`` (hub pseudonym, for delivery receipts), ``schakel-subject-key`` (``bsn``
-or ``case``: what that pseudonym derives from) and ``schakel-outcome``.
+``schakel-recipient``, ``schakel-subject-ref`` (an opaque per-copy reference to the person's hub pseudonym, sealed
+with the pseudonym key, for delivery receipts - the hub pseudonym itself never leaves the hub),
+``schakel-subject-key`` (``bsn`` or ``case``: what the person's pseudonym derives from) and ``schakel-outcome``.
+The hub's internal steps (``hub-link``, ``hub-person``) carry the ingress record with ``schakel-origin-*`` headers.
 Dead letters: the original key and value, with headers that say why (never personal data).
 """
 
@@ -24,9 +26,10 @@ from schakel.streams.topics import HubTopics
 
 __all__ = [
     "DEAD_LETTER_HEADERS",
+    "ORIGIN_HEADERS",
     "RECIPIENT_HEADER",
-    "SUBJECT_HEADER",
     "SUBJECT_KEY_HEADER",
+    "SUBJECT_REF_HEADER",
     "DeadLetter",
     "EgressCopy",
     "Headers",
@@ -39,8 +42,9 @@ __all__ = [
 Headers = list[tuple[str, bytes]]
 
 RECIPIENT_HEADER = "schakel-recipient"
-SUBJECT_HEADER = "schakel-subject"
+SUBJECT_REF_HEADER = "schakel-subject-ref"
 SUBJECT_KEY_HEADER = "schakel-subject-key"
+ORIGIN_HEADERS = ("schakel-origin-topic", "schakel-origin-partition", "schakel-origin-offset", "schakel-origin-key")
 OUTCOME_HEADER = "schakel-outcome"
 
 
@@ -90,7 +94,8 @@ class EgressCopy:
     event_id: str
     recipient: Organisation
     form: dict[str, Any]
-    subject_pseudonym: str | None
+    subject_reference: str | None
+    """The opaque per-copy reference to the person's hub pseudonym (:meth:`Pseudonymizer.unseal` recovers it)."""
     outcome: str | None
     traceparent: str | None
     headers: Headers
@@ -111,7 +116,7 @@ class EgressCopy:
             event_id=str(form["id"]),
             recipient=Organisation(recipient) if recipient else Organisation(topic.rsplit(".", 1)[-1]),
             form=form,
-            subject_pseudonym=header(headers, SUBJECT_HEADER),
+            subject_reference=header(headers, SUBJECT_REF_HEADER),
             outcome=header(headers, OUTCOME_HEADER),
             traceparent=header(headers, "traceparent"),
             headers=list(headers),

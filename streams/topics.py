@@ -47,6 +47,16 @@ class HubTopics:
     def dlq(self) -> str:
         return f"{self.prefix}dlq"
 
+    @property
+    def link(self) -> str:
+        """The hub's internal step keyed by a case's pseudonym: events with a BSN and a case id meet the link table."""
+        return f"{self.prefix}hub-link"
+
+    @property
+    def person(self) -> str:
+        """The hub's internal step keyed by a person's pseudonym: events resolved to a person are decided there."""
+        return f"{self.prefix}hub-person"
+
     def all_ingress(self) -> list[str]:
         return [self.ingress(org) for org in Organisation]
 
@@ -54,7 +64,7 @@ class HubTopics:
         return [self.egress(org) for org in Organisation]
 
     def all(self) -> list[str]:
-        return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq]
+        return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq, self.link, self.person]
 
 
 def ingress_sender(topic: str, prefix: str) -> Organisation | None:

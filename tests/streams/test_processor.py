@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from schakel.consent import ConsentState, Outcome, load_policy
+from schakel.consent import Outcome, SubjectState, load_policy
 from schakel.lineage import LineageRecord
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
@@ -97,7 +97,7 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
     event = example_event(EventType.SIGNAL, theme=Theme.CTER)
     accepted = processor.accept(_record(processor, event))
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
 
     lineage = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
     copies = [m for m in routed.messages if m.topic.startswith("unit.egress.")]
@@ -116,7 +116,12 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
         traceparent = header(copy.headers, "traceparent")
         assert traceparent is not None
         assert traceparent.split("-")[1] == TRACE_ID, "the trace continues to the sink connector"
-        assert header(copy.headers, "schakel-subject") == accepted.pseudonym
+        # the hub pseudonym never leaves the hub: an opaque per-copy reference that the connector runtime opens
+        assert accepted.pseudonym.encode() not in b" ".join(v for _, v in copy.headers) + (copy.key or b"")
+        assert header(copy.headers, "schakel-subject") is None
+        reference = header(copy.headers, "schakel-subject-ref")
+        assert reference is not None
+        assert processor.pseudonymizer.unseal(reference) == accepted.pseudonym
         assert header(copy.headers, "schakel-subject-key") == "bsn"
         assert header(copy.headers, "ce_id") == str(event.id)
 
@@ -132,7 +137,7 @@ def test_no_personal_data_in_spans_keys_or_lineage(processor: Processor, spans: 
     event = example_event(EventType.INFORMATION_CONTRIBUTION, theme=Theme.CTER)
     accepted = processor.accept(_record(processor, event))
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
     personal = [
         event.subject.bsn,
         event.subject.name,
