@@ -291,3 +291,55 @@ def test_no_sequence_of_consent_changes_sent_by_a_recipient_unlocks_data_for_it(
                             state = state.apply(change)
                             decision = state.decide(policy, event, recipient, NOW)
                             assert set(decision.fields_sent) <= baseline, (covenant.id, rule.id, recipient)
+
+
+# ------------------------------------------------- 6. a withdrawal under any linked identifier stops later deliveries
+
+
+class _Hub:
+    """The hub's steps over in-memory tables, in the order of ``streams/hub.py``: link (on the case's partition),
+    merge what the case kept as its own person, decide on the person's state."""
+
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+        self.links: dict[str, str] = {}
+        self.subjects: dict[str, SubjectState] = {}
+
+    def handle(self, event: Event) -> Any:
+        accepted = _ok(self.processor, event)
+        person, merge = accepted.pseudonym, None
+        if accepted.case is not None:
+            linked = self.links.get(accepted.case)
+            found = self.processor.link(accepted, linked)
+            assert isinstance(found, str)
+            person = found
+            if linked is None and person != accepted.case:
+                self.links[accepted.case] = person
+                merge = self.subjects.get(accepted.case)
+        state = self.subjects.get(person, SubjectState())
+        if merge is not None:
+            state = state.merge(merge)
+        routed = self.processor.decide(accepted, state, person)
+        self.subjects[person] = routed.state
+        return routed
+
+
+_FORMS = st.sampled_from(["bsn+case", "case", "bsn"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(given_as=_FORMS, withdrawn_as=_FORMS, link_first=st.booleans(), signal_as=_FORMS)
+def test_a_withdrawal_under_any_linked_identifier_stops_later_deliveries(
+    processor: Processor, given_as: str, withdrawn_as: str, link_first: bool, signal_as: str
+) -> None:
+    def identified(form: str) -> dict[str, Any]:
+        return {"bsn": None if form == "case" else BSN, "case_id": None if form == "bsn" else "ZVH-2026-0042"}
+
+    hub = _Hub(processor)
+    if link_first:  # an event that carries both identifiers links them before anything else
+        hub.handle(full_event(EventType.REFERRAL, Org.GEMEENTE_SOCIAAL, LVB))
+    hub.handle(consent_change(Org.ZVH, [Org.POLITIE], LVB, **identified(given_as)))
+    hub.handle(consent_change(Org.ZVH, [Org.POLITIE], LVB, change="withdrawn", time=NOW, **identified(withdrawn_as)))
+    hub.handle(full_event(EventType.REFERRAL, Org.GEMEENTE_SOCIAAL, LVB))  # links BSN and case id (again)
+    routed = hub.handle(full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, LVB, **identified(signal_as)))
+    assert "lvb_indication" not in _sent(routed, Org.POLITIE)
