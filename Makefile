@@ -9,6 +9,10 @@ BIN    := $(VENV)/bin
 export SCHAKEL_DATA_DIR  ?= $(CURDIR)/var
 export SCHAKEL_CACHE_DIR ?= $(CURDIR)/.cache
 
+# The demo, the tests and the benchmarks run with the public development pseudonym key, which a hub worker or a
+# connector refuses anywhere else (see core/settings.py).
+demo test bench: export SCHAKEL_ENVIRONMENT := development
+
 .PHONY: help system venv install broker lint typecheck test demo bench clean
 
 help:

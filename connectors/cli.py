@@ -14,7 +14,7 @@ from rich.table import Table
 
 from schakel.connectors.errors import ConnectorError
 from schakel.connectors.registry import config_dir, config_file, installed, load
-from schakel.settings import settings
+from schakel.settings import SettingsError, settings
 
 __all__ = ["app"]
 
@@ -77,6 +77,11 @@ def run(
     session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
 ) -> None:
     """Run a connector (or all of them) until SIGTERM or Ctrl-C."""
+    the_settings = settings()
+    try:
+        the_settings.refuse_development_key()
+    except SettingsError as error:
+        raise _fail(error) from error
     from schakel.connectors.running import RunningConnector, start_connector
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -84,7 +89,6 @@ def run(
         from schakel.streams.telemetry import configure_tracing
 
         configure_tracing(f"schakel-connector-{name}")
-    the_settings = settings()
     simulate_root = (state_dir or the_settings.data_dir / "simulation") if simulate else None
 
     names = [entry.name for entry in installed()] if name == "all" else [name]

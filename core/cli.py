@@ -37,9 +37,15 @@ def demo(
 ) -> None:
     """Run the hub with every partner connector and a simulated system for each, and play the three themes."""
     from schakel.deploy.demo import main as play
-    from schakel.settings import settings
+    from schakel.settings import SettingsError, settings
 
-    raise typer.Exit(play(settings(), once=once))
+    config = settings()
+    try:  # the demo's hub worker and connectors would refuse one by one; say it once, before starting them
+        config.refuse_development_key()
+    except SettingsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    raise typer.Exit(play(config, once=once))
 
 
 def main() -> None:

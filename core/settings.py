@@ -1,8 +1,11 @@
 """Configuration: one model, read from ``SCHAKEL_*`` environment variables.
 
 Every setting has a default that works on a laptop with the local broker (``schakel kafka up``). In production,
-set at least ``SCHAKEL_KAFKA_BOOTSTRAP`` and ``SCHAKEL_PSEUDONYM_KEY``; the default key is public and only fit
-for development, and the hub warns when it runs with it.
+set at least ``SCHAKEL_KAFKA_BOOTSTRAP`` and ``SCHAKEL_PSEUDONYM_KEY``: the default key is public, and a hub worker
+or a connector refuses to start with it (:meth:`Settings.refuse_development_key`) unless
+``SCHAKEL_ENVIRONMENT=development``. *Why production is the default:* a forgotten setting must fail closed - a
+worker that will not start is noticed at once, pseudonyms anyone can recompute from a BSN are not. The Makefile's
+``test``, ``demo`` and ``bench`` targets and the test session set development.
 """
 
 from __future__ import annotations
@@ -14,9 +17,18 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Settings", "settings"]
+from schakel.errors import SchakelError
+
+__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Environment", "Settings", "SettingsError", "settings"]
 
 DEVELOPMENT_PSEUDONYM_KEY = "schakel-development-key-not-for-production"
+
+
+Environment = Literal["development", "production"]
+
+
+class SettingsError(SchakelError):
+    """The settings are unfit for what a process is about to do; the message says which variable to set."""
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -55,6 +67,10 @@ class Settings(BaseSettings):
         default=SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
         description="Secret from which subject pseudonyms (keys, lineage) and per-recipient pseudonyms derive.",
     )
+    environment: Environment = Field(
+        default="production",
+        description="development allows the public development pseudonym key; production refuses it.",
+    )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
     lineage_url: str | None = Field(
         default=None, description="postgresql://... for PostgreSQL; default: SQLite under data_dir."
@@ -72,6 +88,15 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The full name of one of the hub's topics, e.g. ``topic("dlq")`` -> ``schakel.dlq``."""
         return f"{self.topic_prefix}{name}"
+
+    def refuse_development_key(self) -> None:
+        """Raise :class:`SettingsError` when a production process would run with the public development pseudonym
+        key (anyone could recompute a subject's pseudonym from the BSN). The message never shows a key."""
+        if self.environment != "development" and self.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY:
+            raise SettingsError(
+                "the pseudonym key is the public development key: set SCHAKEL_PSEUDONYM_KEY to a secret of your own, "
+                "or SCHAKEL_ENVIRONMENT=development on a development machine"
+            )
 
     def kafka_client_config(self) -> dict[str, object]:
         """Connection settings in the keyword form kafka-python and aiokafka share."""

@@ -8,6 +8,8 @@
 - The codec: :class:`Codec` (Avro single-object encoding by default, the Confluent wire format with a
   :class:`SchemaRegistryClient`), ``encode``/``decode`` for models and ``encode_json``/``decode_json`` for the
   JSON form (the hub's hot path).
+- Limits: :data:`MAX_EVENT_BYTES` (the largest record any entry point accepts) and the models' bounds.
+- :func:`read_binary`: the codec's strict Avro reader, for any schema (raises :class:`DecodeError`).
 - The CloudEvents Kafka binding: :func:`cloudevent_headers` and :func:`read_cloudevent_headers`.
 - :mod:`schakel.schemas.examples`: realistic example events with synthetic BSNs.
 - Errors: :class:`SchemaError` and below it :class:`EventInvalid`, :class:`DecodeError` (:class:`UnknownSchema`),
@@ -45,6 +47,7 @@ from schakel.schemas._errors import (
     SchemaError,
     UnknownSchema,
 )
+from schakel.schemas._limits import LONG_TEXT_MAX, MAX_ACTIONS, MAX_EVENT_BYTES, SHORT_TEXT_MAX
 from schakel.schemas._models import (
     EVENT_CLASSES,
     MAX_CLOCK_SKEW,
@@ -82,15 +85,20 @@ from schakel.schemas._models import (
     parse_event,
 )
 from schakel.schemas._registry import HttpSchemaRegistry, InMemorySchemaRegistry, SchemaRegistryClient
+from schakel.schemas._strict import read_binary
 
 __all__ = [
     "CONTENT_TYPE_CONFLUENT",
     "CONTENT_TYPE_SINGLE_OBJECT",
     "DEFAULT_SOURCE_URN_PREFIX",
     "EVENT_CLASSES",
+    "LONG_TEXT_MAX",
+    "MAX_ACTIONS",
     "MAX_CLOCK_SKEW",
+    "MAX_EVENT_BYTES",
     "NAMESPACE",
     "PAYLOAD_MODELS",
+    "SHORT_TEXT_MAX",
     "SINGLE_OBJECT_MAGIC",
     "Action",
     "ActionStatus",
@@ -145,6 +153,7 @@ __all__ = [
     "fingerprint",
     "format_time",
     "parse_event",
+    "read_binary",
     "read_cloudevent_headers",
     "record_name_strategy",
     "released_versions",

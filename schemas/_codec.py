@@ -14,6 +14,11 @@ says (types, enum symbols, required fields, no unknown fields, UUID and time syn
 :meth:`Codec.decode` add the typed models' rules. Schemas are parsed once per process and looked up by fingerprint.
 A failure never returns a part of an event: it raises :class:`EventInvalid` (encoding) or :class:`DecodeError`
 (decoding), naming fields and rules, never values.
+
+Decoding is strict (``_strict``): bytes the Avro specification forbids, and encodings other than the canonical one, are
+rejected instead of read as plausible values - fastavro's own reader is too lax for a trust boundary. Input larger than
+:data:`MAX_EVENT_BYTES` is refused before it is parsed. A record written with an older schema is checked strictly
+against its writer schema first and then resolved to the current version by fastavro.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from schakel.schemas._convert import (
     plain,
 )
 from schakel.schemas._errors import DecodeError, EventInvalid, RegistryError, SchemaError, UnknownSchema
+from schakel.schemas._limits import MAX_EVENT_BYTES
 from schakel.schemas._models import Event, event_id_label, parse_event
 from schakel.schemas._registry import SchemaRegistryClient
+from schakel.schemas._strict import MalformedError, Reader, compile_reader
 
 __all__ = ["SINGLE_OBJECT_MAGIC", "Codec", "WireFormat", "record_name_strategy"]
 
@@ -86,6 +93,7 @@ class _Reader:
     writer: dict[str, Any]  # the writer schema without logical types
     reader: dict[str, Any] | None  # the current schema without logical types; None when it is the writer schema
     to_json: Converter  # the current schema's logical types to the JSON form, in place
+    strict: Reader  # the strict reader of the writer schema without logical types, see _strict
 
     def explain_conversion(self, body: bytes, error: ConversionError) -> str:
         """Slow path after a value that its logical type cannot hold: which field, and what is wrong."""
@@ -120,9 +128,10 @@ def _current_plain(event_type: EventType) -> tuple[dict[str, Any], Converter]:
 
 def _reader_for(event_type: EventType, writer_schema: Mapping[str, Any]) -> _Reader:
     current, to_json = _current_plain(event_type)
+    strict = compile_reader(plain(dict(writer_schema)))
     if fingerprint(writer_schema) == _writers()[event_type].version.fingerprint:
-        return _Reader(event_type, writer_schema, current, None, to_json)
-    return _Reader(event_type, writer_schema, _parse(plain(dict(writer_schema))), current, to_json)
+        return _Reader(event_type, writer_schema, current, None, to_json, strict)
+    return _Reader(event_type, writer_schema, _parse(plain(dict(writer_schema))), current, to_json, strict)
 
 
 @cache
@@ -236,6 +245,10 @@ class Codec:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise DecodeError("cannot decode", ["data: must be bytes"])
             data = bytes(data)
+        if len(data) > MAX_EVENT_BYTES:
+            raise DecodeError(
+                "cannot decode", [f"data: record too large ({len(data)} bytes, at most {MAX_EVENT_BYTES})"]
+            )
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if len(data) < 10:
                 raise DecodeError("cannot decode", ["header: truncated single-object header"])
@@ -254,19 +267,21 @@ class Codec:
             raise DecodeError(
                 "cannot decode", ["header: neither Avro single-object (C3 01) nor Confluent (00) encoding"]
             )
-        source = BytesIO(data)
-        source.seek(offset)
         try:
-            record: Any = schemaless_reader(source, reader.writer, reader.reader)
-        except Exception as error:  # fastavro raises many kinds; each becomes one typed error
-            raise DecodeError(
-                f"{reader.event_type.value} event cannot be decoded", [_read_failure(error, source, len(data))]
-            ) from None
-        if source.tell() != len(data):
-            raise DecodeError(
-                f"{reader.event_type.value} event cannot be decoded",
-                [f"body: {len(data) - source.tell()} bytes left after the record"],
-            )
+            record, end = reader.strict(data, offset)
+        except MalformedError as malformed:
+            raise DecodeError(f"{reader.event_type.value} event cannot be decoded", [malformed.reason]) from None
+        if end != len(data):
+            left = f"body: {len(data) - end} bytes left after the record"
+            raise DecodeError(f"{reader.event_type.value} event cannot be decoded", [left])
+        if reader.reader is not None:  # an older writer schema: its bytes are checked, now resolve them
+            try:
+                record = schemaless_reader(BytesIO(data[offset:]), reader.writer, reader.reader)
+            except Exception as error:  # fastavro raises many kinds; each becomes one typed error
+                raise DecodeError(
+                    f"{reader.event_type.value} event cannot be decoded",
+                    [f"body: cannot be resolved to the current schema ({type(error).__name__})"],
+                ) from None
         if record["type"] != reader.event_type.value:
             raise DecodeError(f"{reader.event_type.value} event cannot be decoded", ["type: does not match the schema"])
         try:
@@ -322,15 +337,3 @@ def _type_reason(form: Any) -> str:
     if not isinstance(form, Mapping):
         return "event: must be a JSON object"
     return f"type: must be one of {', '.join(t.value for t in EventType)}"
-
-
-def _read_failure(error: Exception, source: BytesIO, size: int) -> str:
-    if source.tell() >= size or isinstance(error, EOFError):
-        return "body: truncated, the data ends inside the record"
-    if isinstance(error, UnicodeDecodeError):
-        return "body: a string is not valid UTF-8"
-    if isinstance(error, IndexError):
-        return "body: an enum symbol or union branch index is out of range"
-    if isinstance(error, (MemoryError, OverflowError)):
-        return "body: a length is out of range"
-    return f"body: does not match the writer schema ({type(error).__name__})"

@@ -9,7 +9,9 @@ Judgement calls, written down here so that they can be revisited:
 
 - ``time`` may lie at most :data:`MAX_CLOCK_SKEW` (5 minutes) in the future, and not before 2000: anything else is a
   broken clock or a typo. Times are normalised to UTC (Avro ``timestamp-micros`` keeps the instant, not the offset).
-- Texts: short texts (names, ids, references) at most 200 characters, free texts at most 4,000.
+- Texts: short texts (names, ids, references) at most 200 characters, free texts at most 4,000; a consultation
+  outcome at most 24 actions; a list of organisations names each at most once (so at most eight). With these bounds
+  the largest valid event stays below :data:`~schakel.schemas.MAX_EVENT_BYTES` (``_limits``).
 - An IBAN is accepted with spaces and in lower case and kept in its electronic form (``NL91ABNA0417164300``).
 - The partition key: an event needs ``subject.bsn`` or ``case_id``. A projected copy (``subject.pseudonym`` set by
   the consent processor) may carry neither.
@@ -42,6 +44,7 @@ from pydantic import (
 
 from schakel.schemas._catalogue import EventType, Organisation, Theme
 from schakel.schemas._errors import EventInvalid, field_label
+from schakel.schemas._limits import LONG_TEXT_MAX, MAX_ACTIONS, SHORT_TEXT_MAX
 from schakel.schemas._rules import is_valid_bsn, is_valid_iban, normalise_iban
 
 __all__ = [
@@ -86,8 +89,6 @@ __all__ = [
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 _EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 _EARLIEST_BIRTH = date(1900, 1, 1)
-SHORT_TEXT_MAX = 200
-LONG_TEXT_MAX = 4000
 
 
 class Urgency(StrEnum):
@@ -194,7 +195,7 @@ UtcTime = Annotated[
 ]
 EventTime = Annotated[UtcTime, AfterValidator(_event_time)]
 BirthDate = Annotated[date, AfterValidator(_birth_date)]
-Organisations = Annotated[tuple[Organisation, ...], AfterValidator(_unique)]
+Organisations = Annotated[tuple[Organisation, ...], Field(max_length=len(Organisation)), AfterValidator(_unique)]
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
 
 
@@ -276,7 +277,7 @@ class Action(_Model):
 
 class ConsultationOutcomePayload(Payload):
     plan: LongText
-    actions: tuple[Action, ...] | None = None
+    actions: Annotated[tuple[Action, ...], Field(max_length=MAX_ACTIONS)] | None = None
     lead_partner: Organisation | None = None
     review_date: date | None = None
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from schakel.errors import SchakelError
 from schakel.schemas import Organisation
-from schakel.settings import DEVELOPMENT_PSEUDONYM_KEY, Settings, settings
+from schakel.settings import Settings, settings
 
 __all__ = ["dlq", "run", "send", "tail", "topics"]
 
@@ -41,9 +41,8 @@ def run(
     from schakel.streams.topics import create_topics
 
     config = settings()
-    if config.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY:
-        _err.print("[yellow]warning:[/yellow] running with the public development pseudonym key")
     try:
+        config.refuse_development_key()
         policy = load_policy(config.covenants_dir)
         create_topics(config)
     except SchakelError as error:

@@ -16,6 +16,10 @@ from schakel.deploy.kafka.broker import LocalBroker
 from schakel.deploy.postgres import LocalPostgres
 from schakel.settings import Settings
 
+# The test session is a development environment: it runs with the public development pseudonym key, and so does every
+# hub worker, connector and demo a test starts as a subprocess (they inherit this environment).
+os.environ["SCHAKEL_ENVIRONMENT"] = "development"
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:

@@ -5,7 +5,7 @@ included) on the same events as fastavro's native records (``datetime``, ``date`
 ``BytesIO`` - what a hand-written producer or consumer would do. Measured:
 
 - ``encode_json``: the JSON form to single-object bytes (header, time parsing, schema checks) - the hub's hot path;
-- ``decode_json``: single-object bytes to the JSON form (fingerprint lookup, full-consumption check, ISO times);
+- ``decode_json``: single-object bytes to the JSON form (size limit, fingerprint lookup, the strict reader, ISO times);
 - ``encode`` / ``decode``: the same with the typed models (``Event.to_json`` / ``parse_event``), for comparison.
 
 Each sample times one pass over the example events (all nine types) through the codec or through its baseline, the

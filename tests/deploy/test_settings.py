@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from schakel.settings import DEVELOPMENT_PSEUDONYM_KEY, Settings
+from schakel.settings import DEVELOPMENT_PSEUDONYM_KEY, Settings, SettingsError
 
 
 def test_defaults_work_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +51,49 @@ def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHAKEL_PARTITIONS", "0")
     with pytest.raises(ValueError, match="partitions"):
         Settings()
+
+
+def _without_schakel_settings() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if not name.startswith("SCHAKEL_")}
+
+
+def test_the_development_key_is_refused_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCHAKEL_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("SCHAKEL_ENVIRONMENT", raising=False)
+    assert Settings().environment == "production"
+    with pytest.raises(SettingsError, match="set SCHAKEL_PSEUDONYM_KEY") as raised:
+        Settings().refuse_development_key()
+    assert "SCHAKEL_ENVIRONMENT=development" in str(raised.value)
+    assert DEVELOPMENT_PSEUDONYM_KEY not in str(raised.value)
+    Settings(environment="development").refuse_development_key()  # accepted in development
+    Settings(pseudonym_key=SecretStr("a-secret-of-our-own")).refuse_development_key()  # and with a key of one's own
+
+
+def test_an_unknown_environment_is_rejected() -> None:
+    with pytest.raises(ValueError, match="environment"):
+        Settings(environment="staging")
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [
+        (["run"], {}),
+        (["run"], {"SCHAKEL_ENVIRONMENT": "production", "SCHAKEL_PSEUDONYM_KEY": DEVELOPMENT_PSEUDONYM_KEY}),
+        (["connectors", "run", "politie", "--simulate"], {}),
+        (["connectors", "run", "all"], {}),
+        (["demo", "--once"], {}),
+    ],
+    ids=["run", "run, explicitly production", "connectors run politie", "connectors run all", "demo"],
+)
+def test_workers_and_connectors_refuse_to_start_with_the_development_key(
+    command: list[str], extra: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**_without_schakel_settings(), "SCHAKEL_DATA_DIR": str(tmp_path), "SCHAKEL_KAFKA_BOOTSTRAP": "127.0.0.1:9"}
+    command = [sys.executable, "-m", "schakel.cli", *command]
+    done = subprocess.run(command, env={**env, **extra}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    shown = " ".join((done.stdout + done.stderr).split())  # the console wraps long lines
+    assert "the pseudonym key is the public development key" in shown
+    assert "set SCHAKEL_PSEUDONYM_KEY" in shown
+    assert "SCHAKEL_ENVIRONMENT=development" in shown
+    assert DEVELOPMENT_PSEUDONYM_KEY not in shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -10,13 +11,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from schakel.consent import Outcome, SubjectState, load_policy
 from schakel.lineage import LineageRecord
-from schakel.schemas import Event, EventType, Organisation, Theme
+from schakel.schemas import MAX_EVENT_BYTES, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import DeadLetter, header, ingress_message
 from schakel.streams.topics import HubTopics
+from tests.schemas.forged import forged, layout
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -89,6 +91,58 @@ def test_records_that_fail_a_check_become_dead_letters(
     message = processor.dead_letter_message(_record(processor, event, **change), dead)
     assert message.topic == "unit.dlq"
     assert header(message.headers, "schakel-original-offset") == "7"
+
+
+# Bytes that fastavro alone would read as a plausible event (see tests/schemas/test_strict.py): the hub must not.
+_FORGED: list[tuple[str, tuple[str, ...], Any, Any, str]] = [
+    (
+        "secrecy ground index -1",
+        ("payload", "secrecy_ground"),
+        layout("long", "long"),
+        {"f0": 1, "f1": -1},
+        "payload.secrecy_ground: enum symbol index is out of range 0..2",
+    ),
+    ("boolean 02", ("payload", "in_care"), layout("long", "long"), {"f0": 1, "f1": 1}, "boolean is neither 00 nor 01"),
+    ("theme index -1", ("theme",), "long", -1, "theme: enum symbol index is out of range 0..3"),
+    (
+        "varint of 11 bytes",
+        ("time",),
+        {"type": "fixed", "name": "T", "size": 11},
+        b"\x80" * 10 + b"\x01",
+        "time: long varint does not end within 10 bytes",
+    ),
+    (
+        "array in blocks with a byte size",
+        ("addressees",),
+        layout("long", "long", "string", "long"),
+        {"f0": -1, "f1": 3, "f2": "om", "f3": 0},
+        "addressees: an array has a negative block count",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "path", "kind", "value", "rule"), _FORGED, ids=[case[0] for case in _FORGED])
+def test_records_the_strict_decoder_rejects_are_dead_lettered_with_the_rule(
+    processor: Processor, case: str, path: tuple[str, ...], kind: Any, value: Any, rule: str
+) -> None:
+    event = example_event(EventType.INFORMATION_CONTRIBUTION, theme=Theme.CTER, source=Organisation.GGZ)
+    good = _record(processor, event)
+    assert isinstance(processor.accept(good), Accepted)
+    dead = processor.accept(_record(processor, event, value=forged(good.value, path, kind, value)))
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "DecodeError"
+    assert rule in dead.reason
+    assert event.subject.bsn is not None
+    assert event.subject.bsn not in dead.reason
+
+
+def test_a_record_larger_than_the_maximum_is_dead_lettered_unparsed(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    good = _record(processor, event)
+    dead = processor.accept(_record(processor, event, value=good.value + bytes(MAX_EVENT_BYTES)))
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "DecodeError"
+    assert "record too large" in dead.reason
 
 
 def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
