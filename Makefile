@@ -5,9 +5,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-# Keep broker data, logs and the jar cache inside the checkout (both git-ignored).
-export SCHAKEL_DATA_DIR  ?= $(CURDIR)/var
-export SCHAKEL_CACHE_DIR ?= $(CURDIR)/.cache
+# Broker data, logs and the jar cache stay inside the checkout (var/, .cache/, both git-ignored): the settings find
+# them from the installed package (see core/settings.py), so a command typed by hand sees what make sees.
 
 # The demo, the tests and the benchmarks run with the public development pseudonym key, which a hub worker or a
 # connector refuses anywhere else (see core/settings.py).

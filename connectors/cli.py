@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from schakel.connectors.errors import ConnectorError
+from schakel.connectors.presence import announce, withdraw
 from schakel.connectors.registry import config_dir, config_file, installed, load
+from schakel.output import print_rows
 from schakel.settings import SettingsError, settings
 
 __all__ = ["app"]
@@ -22,8 +22,8 @@ app = typer.Typer(
     help="Connectors: the partner systems' way in and out of the hub (entry-point group schakel.connectors).",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -32,20 +32,31 @@ def _fail(error: Exception) -> typer.Exit:
 
 
 @app.command("list")
-def list_connectors() -> None:
+def list_connectors(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per connector (JSON lines)."),
+) -> None:
     """Show the installed connectors, and whether each has a config file."""
-    table = Table("name", "organisation", "what", "package", "configured")
+    rows: list[dict[str, object]] = []
     found = installed()
     for entry in found:
         try:
             connector = load(entry.name)
             organisation, what = connector.organisation, connector.description
         except ConnectorError as error:
-            organisation, what = "?", f"[red]broken: {error}[/red]"
+            organisation, what = "?", f"broken: {error}"
         path = config_file(settings(), entry.name)
-        table.add_row(entry.name, organisation, what, entry.distribution or "?", str(path) if path else "-")
-    _out.print(table)
-    _out.print(f"{len(found)} installed; config files are read from {config_dir(settings())}", highlight=False)
+        rows.append(
+            {
+                "name": entry.name,
+                "organisation": organisation,
+                "what": what,
+                "package": entry.distribution or "?",
+                "configured": str(path) if path else None,
+            }
+        )
+    print_rows(("name", "organisation", "what", "package", "configured"), rows, as_json=as_json)
+    if not as_json:
+        _err.print(f"{len(found)} installed; config files are read from {config_dir(settings())}", highlight=False)
 
 
 @app.command()
@@ -73,7 +84,9 @@ def run(
     state_dir: Path | None = typer.Option(None, help="Where simulated partner systems keep their state."),
     source: bool = typer.Option(True, "--source/--no-source", help="Run the source (partner -> hub)."),
     sink: bool = typer.Option(True, "--sink/--no-sink", help="Run the sink (hub -> partner)."),
-    metrics_port: int | None = typer.Option(None, help="Serve /healthz and /metrics on this port."),
+    metrics_port: int | None = typer.Option(
+        None, help="Serve /healthz and /metrics on this port (default: a free port, recorded for `schakel status`)."
+    ),
     session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
 ) -> None:
     """Run a connector (or all of them) until SIGTERM or Ctrl-C."""
@@ -84,7 +97,6 @@ def run(
         raise _fail(error) from error
     from schakel.connectors.running import RunningConnector, start_connector
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(ImportError):
         from schakel.streams.telemetry import configure_tracing
 
@@ -97,6 +109,7 @@ def run(
 
     async def main() -> None:
         started: list[RunningConnector] = []
+        announced: list[Path] = []
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -110,11 +123,14 @@ def run(
                     simulate=simulate_root,
                     source=source,
                     sink=sink,
-                    metrics_port=metrics_port if len(names) == 1 else None,
+                    # Always serve /healthz (on a free port unless one is given): `schakel status` asks it.
+                    metrics_port=metrics_port if len(names) == 1 and metrics_port is not None else 0,
                     session_timeout_ms=session_timeout_ms,
                 )
                 started.append(running)
                 await running.wait_ready(timeout=60)
+                if running.metrics_port is not None:
+                    announced.append(announce(the_settings, each, running.connector.organisation, running.metrics_port))
                 where = f" (health and metrics on port {running.metrics_port})" if running.metrics_port else ""
                 _out.print(f"connector {each} running{where}", highlight=False)
             waiter = asyncio.create_task(stopped.wait())
@@ -127,6 +143,8 @@ def run(
                 if task in done:
                     task.result()
         finally:
+            for path in announced:
+                withdraw(path)
             for running in started:
                 await running.stop()
 

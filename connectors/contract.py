@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schakel.connectors.errors import RecordRejected
 from schakel.connectors.retry import RetryPolicy
+from schakel.lineage import event_key
 
 if TYPE_CHECKING:
     from schakel.connectors.simulation import SimulatedPartner
@@ -136,8 +137,10 @@ class Delivery:
 
     @property
     def idempotency_key(self) -> str:
-        """event id + recipient: pass it on to the partner system where it can deduplicate too."""
-        return f"{self.event_id}/{self.recipient}"
+        """sender + event id + subject + recipient (an event is its source and its id; see
+        :func:`schakel.lineage.event_key`): pass it on to the partner system where it can deduplicate too."""
+        event = event_key(str(self.form.get("source")), self.event_id, self.subject_pseudonym or "-")
+        return f"{event}/{self.recipient}"
 
 
 class Sink(ABC):

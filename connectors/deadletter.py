@@ -6,8 +6,15 @@ dead letter also keeps the egress record's own headers (CloudEvents ids, ``schak
 that :func:`resend` can put the copy back on its egress topic exactly as the hub wrote it. The sink's idempotency store
 drops a resent copy that was delivered meanwhile, so resending twice is harmless.
 
-A source's dead letter (a partner file or outbox row that could not become an event) carries the partner's raw bytes
-as its value, the ingress topic it was meant for as ``schakel-original-topic``, and partition and offset -1.
+A source's dead letter (a partner file or outbox row that could not become an event) carries at most the first
+:data:`MAX_EXCERPT` bytes of the partner's input as its value (``schakel-original-size`` says how large the input was
+when it was cut), the ingress topic it was meant for as ``schakel-original-topic``, and partition and offset -1.
+Judgement call: an excerpt, not the input - enough to find the record in the partner's own copy (the file drop keeps
+the original in ``failed/``, the outbox keeps its row), and a dead letter can never exceed the broker's record limit,
+which would otherwise turn one refused input into a record that can be neither produced nor settled.
+
+A dead letter names the event id (``schakel-event-id``) whenever it is known: from the decoded copy, or else from the
+record's CloudEvents ``ce_id`` header, so a partner can match a letter about a copy it could not read.
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ from schakel.settings import Settings
 from schakel.streams.records import DEAD_LETTER_HEADERS, DeadLetter, Message, header
 from schakel.streams.topics import HubTopics
 
-__all__ = ["DLQ_HEADERS", "RESENT_HEADER", "ResendReport", "dead_letter_message", "resend"]
+__all__ = ["DLQ_HEADERS", "MAX_EXCERPT", "RESENT_HEADER", "ResendReport", "dead_letter_message", "excerpt", "resend"]
 
 ORIGIN_HEADER = "schakel-origin"
-DLQ_HEADERS = DEAD_LETTER_HEADERS | {ORIGIN_HEADER}
+SIZE_HEADER = "schakel-original-size"
+DLQ_HEADERS = DEAD_LETTER_HEADERS | {ORIGIN_HEADER, SIZE_HEADER}
+MAX_EXCERPT = 16 * 1024
+"""Bytes of a refused partner input a source's dead letter keeps."""
 RESENT_HEADER = "schakel-resent-from"
 _MAX_REASON = 300
 
@@ -45,6 +55,13 @@ def dead_letter_message(
     if origin:
         message.headers.append((ORIGIN_HEADER, origin.encode()))
     return message
+
+
+def excerpt(raw: bytes, limit: int = MAX_EXCERPT) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The part of a refused input a dead letter keeps, and the header that says it was cut (if it was)."""
+    if len(raw) <= limit:
+        return raw, []
+    return raw[:limit], [(SIZE_HEADER, str(len(raw)).encode())]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ Judgement calls:
 - **Unknown fields carrying a value are refused** (``invalid-record``), so a partner never loses data silently
   through a typo; empty ones (a CSV's other columns) are ignored.
 - **Rejections never echo values**: reasons name fields and rules (the catalogue's ``EventInvalid`` reasons), never
-  what the partner sent.
+  what the partner sent - not even its field names, unless they look like identifiers (``partner_label``: a column
+  named after a person is ``<field name withheld>``).
 - **Outbound**, a type the partner's table does not name travels under catalogue names; payload fields the table does
   not name travel under ``aanvullend`` (catalogue names), so a copy always carries everything the hub decided to send.
 """
@@ -29,6 +30,7 @@ from typing import Any
 
 from schakel.connectors.contract import Delivery, governed_fields_with_value
 from schakel.connectors.errors import RecordRejected
+from schakel.connectors.intake import partner_label
 from schakel.schemas import Event, EventInvalid, EventType, Organisation, Theme, parse_event
 from schakel.schemas.examples import PURPOSES, synthetic_bsn
 
@@ -107,8 +109,10 @@ class RecordMapping:
         reference = data.get(self.reference_field)
         if reference in (None, ""):
             raise RecordRejected("invalid-record", f"the field {self.reference_field} is missing")
+        if isinstance(reference, bool) or not isinstance(reference, str | int):
+            raise RecordRejected("invalid-record", f"the field {self.reference_field} must be a text or a number")
         known = {self.type_field, self.reference_field, *self.envelope, *mapping.fields}
-        unknown = sorted(k for k, v in data.items() if k not in known and v not in (None, ""))
+        unknown = sorted({partner_label(k) for k, v in data.items() if k not in known and v not in (None, "")})
         if unknown:
             raise RecordRejected("invalid-record", f"unknown fields for {word}: {', '.join(unknown[:10])}")
         form: dict[str, Any] = {

@@ -10,7 +10,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RetryPolicy"]
+__all__ = ["Backoff", "RetryPolicy"]
 
 
 class RetryPolicy(BaseModel):
@@ -39,3 +39,21 @@ class RetryPolicy(BaseModel):
         return sum(
             min(self.max_backoff, self.initial_backoff * self.multiplier**i) for i in range(self.max_attempts - 1)
         )
+
+
+class Backoff:
+    """Per-record waits for a source whose record could not be settled (the broker did not take it): the record is
+    offered again only after an exponentially growing wait, so a record that keeps failing never spins the loop."""
+
+    def __init__(self, policy: RetryPolicy | None = None) -> None:
+        self.policy = policy or RetryPolicy(initial_backoff=0.5, max_backoff=60.0)
+        self._attempts: dict[object, int] = {}
+
+    def failed(self, key: object) -> float:
+        """Record one more failure of ``key``; the seconds to wait before offering it again."""
+        attempt = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempt
+        return self.policy.backoff(attempt)
+
+    def settled(self, key: object) -> None:
+        self._attempts.pop(key, None)

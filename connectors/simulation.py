@@ -7,8 +7,9 @@ order; each system honours the idempotency key the sink passes on, as real partn
 ``set_available`` takes it down and
 brings it back. ``connector_config`` is the connector configuration that points at this system.
 
-- :class:`SimulatedHttpPartner`: posts signed records to the connector's webhook; runs an HTTP service that receives
-  the hub's POSTs (verifying their signature), logging each to ``received.jsonl``; answers 503 while down.
+- :class:`SimulatedHttpPartner`: posts signed records (Standard Webhooks) to the connector's webhook; runs an HTTP
+  service that receives the hub's POSTs (verifying their signature and freshness), logging each to
+  ``received.jsonl``; answers 503 while down.
 - :class:`SimulatedFileDropPartner`: drops JSON (or any raw) files into the connector's ``inbox/``; receives files in
   ``from-hub/`` (renamed away while down: "the share is not mounted").
 - :class:`SimulatedDatabasePartner`: writes outbox rows in ``outbox.sqlite3``; receives rows in ``inbox.sqlite3``
@@ -23,6 +24,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,9 +35,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from schakel.connectors.errors import RecordRejected
 from schakel.connectors.mapping import RecordMapping
+from schakel.connectors.signing import signed_headers, verify
 from schakel.connectors.transports.database import OUTBOX_DDL, inbox_ddl
-from schakel.connectors.transports.http import SIGNATURE_HEADER, sign
 
 __all__ = [
     "SimulatedDatabasePartner",
@@ -55,6 +58,7 @@ class Submission:
     error: str | None = None
     reason: str | None = None
     event_id: str | None = None
+    handle: str | None = None  # where an asynchronous transport's answer will be: a file name, an outbox row id
 
 
 class SimulatedPartner(ABC):
@@ -85,6 +89,13 @@ class SimulatedPartner(ABC):
     @abstractmethod
     async def submit_raw(self, raw: bytes, *, name: str = "record.json") -> Submission:
         """Emit raw bytes (malformed input tests): a body, a file, or an outbox row's text."""
+
+    def refusal(self, submission: Submission) -> tuple[str, str] | None:
+        """The code and reason the hub refused a submission with, once known (None: not refused, or not yet). A
+        synchronous transport answers at once; a file drop writes a reason file, an outbox marks the row."""
+        if submission.status is not None and not submission.accepted:
+            return submission.error or "", submission.reason or ""
+        return None
 
     @abstractmethod
     def received(self) -> list[dict[str, Any]]:
@@ -176,8 +187,10 @@ class SimulatedHttpPartner(SimulatedPartner):
         if self._down.exists():
             return web.json_response({"error": "maintenance"}, status=503)
         body = await request.read()
-        if request.headers.get(SIGNATURE_HEADER) != sign(self.facts["delivery_secret"], body):
-            return web.json_response({"error": "bad signature"}, status=401)
+        try:
+            verify([self.facts["delivery_secret"]], request.headers, body, now=time.time())
+        except RecordRejected as refused:
+            return web.json_response({"error": refused.code}, status=401)
         if self._latency.exists():
             await asyncio.sleep(float(self._latency.read_text() or 0))
         document = json.loads(body)
@@ -205,17 +218,27 @@ class SimulatedHttpPartner(SimulatedPartner):
         return len(self._entries())
 
     async def submit(self, record: Mapping[str, Any]) -> Submission:
-        body = json.dumps(dict(record), ensure_ascii=False).encode()
-        return await self.post(body, signature=sign(self.facts["webhook_secret"], body))
+        return await self.post(json.dumps(dict(record), ensure_ascii=False).encode())
 
     async def submit_raw(self, raw: bytes, *, name: str = "record.json") -> Submission:  # noqa: ARG002
-        return await self.post(raw, signature=sign(self.facts["webhook_secret"], raw))
+        return await self.post(raw)
 
-    async def post(self, body: bytes, *, signature: str | None) -> Submission:
-        """POST ``body`` to the connector's webhook with the given signature header (None: none)."""
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers[SIGNATURE_HEADER] = signature
+    def signed(
+        self, body: bytes, *, keys: list[str] | None = None, message_id: str | None = None, at: int | None = None
+    ) -> dict[str, str]:
+        """The Standard Webhooks headers for ``body``: signed with the partner's secret (or ``keys``), a fresh
+        message id (or ``message_id``), now (or ``at``, Unix seconds)."""
+        return signed_headers(
+            keys if keys is not None else [self.facts["webhook_secret"]],
+            message_id or f"msg_{secrets.token_hex(12)}",
+            int(time.time()) if at is None else at,
+            body,
+        )
+
+    async def post(self, body: bytes, *, headers: Mapping[str, str] | None = None) -> Submission:
+        """POST ``body`` to the connector's webhook with ``headers`` (default: signed fresh with the partner's
+        secret; pass ``{}`` for none)."""
+        headers = {"Content-Type": "application/json", **(self.signed(body) if headers is None else headers)}
         async with (
             aiohttp.ClientSession() as session,
             session.post(self.webhook_url, data=body, headers=headers) as response,
@@ -264,7 +287,23 @@ class SimulatedFileDropPartner(SimulatedPartner):
         temporary = inbox / f".{name}.tmp"
         temporary.write_bytes(raw)
         os.replace(temporary, inbox / name)
-        return Submission(True)
+        return Submission(True, handle=name)
+
+    async def submit_sparse(self, size: int, *, name: str) -> Submission:
+        """Drop a file of ``size`` bytes that takes no disk space (an over-limit file without writing one)."""
+        inbox = self.to_hub / "inbox"
+        temporary = inbox / f".{name}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.truncate(size)
+        os.replace(temporary, inbox / name)
+        return Submission(True, handle=name)
+
+    def refusal(self, submission: Submission) -> tuple[str, str] | None:
+        if submission.handle is None or self.outcome(submission.handle) != "failed":
+            return super().refusal(submission)
+        text = (self.to_hub / "failed" / f"{submission.handle}.reason.txt").read_text(encoding="utf-8")
+        _, code, reason = text.splitlines()[0].split(": ", 2)
+        return code, reason
 
     def received(self) -> list[dict[str, Any]]:
         folder = self.from_hub if self.from_hub.exists() else self._offline
@@ -313,15 +352,32 @@ class SimulatedDatabasePartner(SimulatedPartner):
         return await self.submit_raw(json.dumps(dict(record), ensure_ascii=False).encode())
 
     async def submit_raw(self, raw: bytes, *, name: str = "record.json") -> Submission:  # noqa: ARG002
-        def write() -> None:
-            with sqlite3.connect(self.outbox, timeout=10) as db:
-                db.execute(
-                    "INSERT INTO outbox (record, created_at) VALUES (?, ?)",
-                    (raw.decode("utf-8", errors="replace"), datetime.now(UTC).isoformat()),
-                )
+        """An outbox row holding ``raw`` - as text when it is UTF-8, else as the bytes themselves (a partner's
+        database can hold anything in a column)."""
+        try:
+            value: str | bytes = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw
 
-        await asyncio.to_thread(write)
-        return Submission(True)
+        def write() -> int:
+            with sqlite3.connect(self.outbox, timeout=10) as db:
+                cursor = db.execute(
+                    "INSERT INTO outbox (record, created_at) VALUES (?, ?)", (value, datetime.now(UTC).isoformat())
+                )
+                return int(cursor.lastrowid or 0)
+
+        row_id = await asyncio.to_thread(write)
+        return Submission(True, handle=str(row_id))
+
+    def refusal(self, submission: Submission) -> tuple[str, str] | None:
+        if submission.handle is None:
+            return super().refusal(submission)
+        with sqlite3.connect(self.outbox, timeout=10) as db:
+            row = db.execute("SELECT failed_reason FROM outbox WHERE id = ?", (int(submission.handle),)).fetchone()
+        if not row or not row[0]:
+            return None
+        code, _, reason = str(row[0]).partition(": ")
+        return code, reason
 
     def outbox_rows(self) -> list[dict[str, Any]]:
         """The outbox as the partner sees it: id, sent_at, failed_reason per row."""

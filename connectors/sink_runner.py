@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -45,7 +46,7 @@ from schakel.connectors.errors import ConnectorConfigError, DeliveryError, Perma
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.consent import ConsentError, Pseudonymizer
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
@@ -198,9 +199,9 @@ class SinkRunner:
             )
             return
         event_id, recipient = copy.event_id, str(copy.recipient)
-        if self.ledger.delivered(event_id, recipient):
+        if self.ledger.delivered(copy.event_key, recipient):
             self.metrics.duplicates.inc()
-            if not self.ledger.receipt_written(event_id, recipient):
+            if not self.ledger.receipt_written(copy.event_key, recipient):
                 await self._receipt(record, copy, "delivered", started, (), producer)
             return
         parent = propagate.extract({"traceparent": copy.traceparent} if copy.traceparent else {})
@@ -224,7 +225,7 @@ class SinkRunner:
             recipient=recipient,
             event_type=str(copy.form.get("type")),
             form=copy.form,
-            subject_pseudonym=_recipient_pseudonym(copy),
+            subject_pseudonym=copy.recipient_pseudonym,
             traceparent=copy.traceparent,
         )
         attempt = 1
@@ -266,7 +267,7 @@ class SinkRunner:
             finally:
                 self.metrics.in_flight.dec()
             break
-        self.ledger.record(event_id, recipient, "delivered", attempt)
+        self.ledger.record(copy.event_key, recipient, "delivered", attempt)
         self.metrics.delivered.inc()
         await self._receipt(record, copy, "delivered", started, self.sink.fields_sent(delivery), producer)
 
@@ -287,7 +288,7 @@ class SinkRunner:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            event_id=copy.event_id if copy else None,
+            event_id=copy.event_id if copy else _cloudevent_id(record.headers),
         )
         message = dead_letter_message(
             self.settings, key=record.key, value=record.value, headers=list(record.headers or []), letter=letter
@@ -296,7 +297,7 @@ class SinkRunner:
         self.metrics.dead_lettered.inc()
         _log.warning("dead-lettered %s offset %s: %s", record.topic, record.offset, reason)
         if copy is not None:
-            self.ledger.record(copy.event_id, str(copy.recipient), "dead-lettered", attempts)
+            self.ledger.record(copy.event_key, str(copy.recipient), "dead-lettered", attempts)
             await self._receipt(
                 record, copy, "dead-lettered", started or datetime.now(UTC), (), producer, reasons=(error_class,)
             )
@@ -322,7 +323,9 @@ class SinkRunner:
             trace_id = f"{current.trace_id:032x}"
         subject = self._person(copy, record)
         receipt = LineageRecord(
-            record_id=f"{copy.event_id}/{copy.recipient}/receipt",
+            record_id=record_id(
+                str(form.get("source")), copy.event_id, subject, str(copy.recipient), RecordKind.RECEIPT
+            ),
             kind=RecordKind.RECEIPT,
             trace_id=trace_id,
             span_id=span_id,
@@ -339,6 +342,7 @@ class SinkRunner:
             fields_sent=tuple(fields_sent),
             purpose=str(form.get("purpose")),
             reasons=tuple(reasons),
+            processing_activity_id=processing_activity(str(form.get("purpose"))),
             data_subject_id=subject,
             data_subject_key=header(copy.headers, SUBJECT_KEY_HEADER) or "bsn",
             source_topic=record.topic,
@@ -347,7 +351,7 @@ class SinkRunner:
         )
         message = Message(topic=self.topics.lineage, key=subject.encode(), value=receipt.to_bytes(), headers=[])
         future = await producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
-        self._receipts.append((future, copy.event_id, str(copy.recipient)))
+        self._receipts.append((future, copy.event_key, str(copy.recipient)))
 
     def _person(self, copy: EgressCopy, record: Any) -> str:
         """The person's hub pseudonym for the receipt, unsealed from the copy's per-copy reference (the copy itself
@@ -363,16 +367,9 @@ class SinkRunner:
     async def _receipts_written(self) -> None:
         """Wait for the batch's receipts to be acknowledged (before its offsets are committed) and remember them."""
         pending, self._receipts = self._receipts, []
-        for future, event_id, recipient in pending:
+        for future, event, recipient in pending:
             await future
-            self.ledger.mark_receipt(event_id, recipient)
-
-
-def _recipient_pseudonym(copy: EgressCopy) -> str | None:
-    """The recipient's own pseudonym of the person, as the projected copy carries it (never the hub's)."""
-    subject = copy.form.get("subject") or {}
-    pseudonym = subject.get("pseudonym")
-    return str(pseudonym) if pseudonym else None
+            self.ledger.mark_receipt(event, recipient)
 
 
 async def _send(producer: Any, message: Message) -> None:
@@ -387,3 +384,12 @@ def _trace_ids(traceparent: str | None) -> tuple[str | None, str | None]:
     if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
         return None, None
     return parts[1].lower(), parts[2].lower()
+
+
+def _cloudevent_id(headers: Any) -> str | None:
+    """The event id a CloudEvents ``ce_id`` header carries, when it is one (a UUID; anything else is not repeated)."""
+    value = header(list(headers or []), "ce_id")
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None

@@ -10,7 +10,10 @@ Judgement calls:
   an outbox row is marked sent only then. A crash before means the record is read again and, thanks to its
   deterministic event id, deduplicated downstream.
 - **Bad input is settled per record.** A record the mapping refuses is settled as rejected (4xx with the reason, or
-  ``failed/``) and - for transports with no one to answer (file drop, outbox) - dead-lettered with its raw bytes.
+  ``failed/``) and - for transports with no one to answer (file drop, outbox) - dead-lettered with an excerpt of its
+  raw bytes (:data:`~schakel.connectors.deadletter.MAX_EXCERPT`). Whatever a record makes the mapping or the codec
+  raise is that record's rejection; the source stops only for its own failure (its folder or database gone, the
+  broker refusing the producer), and logs why.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from opentelemetry import trace
 
 from schakel.connectors import _kafka
 from schakel.connectors.contract import Connector, ConnectorConfig, PartnerRecord, Settlement, Source
-from schakel.connectors.deadletter import dead_letter_message
-from schakel.connectors.errors import ConnectorConfigError, RecordRejected
+from schakel.connectors.deadletter import dead_letter_message, excerpt
+from schakel.connectors.errors import ConnectorConfigError, ConnectorError, RecordRejected
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.schemas import Codec
 from schakel.settings import Settings
@@ -87,7 +90,13 @@ class SourceRunner:
                 if pump not in done:
                     pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                    try:
+                        await pump
+                    except Exception as error:  # the source's own failure (folder gone, database refused): say so
+                        self.health.failed(error)
+                        said = str(error) if isinstance(error, ConnectorError) else "unexpected error"
+                        _log.error("the source of %s stopped: %s (%s)", self.connector.name, said, type(error).__name__)
+                        raise
             finally:
                 self.health.running = False
                 await self.source.stop()
@@ -135,7 +144,12 @@ class SourceRunner:
                 "schakel.event.type": str(event.type),
             },
         ):
-            message = ingress_message(event, self.settings, codec=self._codec)
+            try:
+                message = ingress_message(event, self.settings, codec=self._codec)
+            except Exception as error:  # an event the codec cannot write is this record's problem, not the source's
+                await self._reject(record, RecordRejected("invalid-record", type(error).__name__), producer)
+                window.release()
+                return None
             try:
                 future = await producer.send(
                     message.topic, key=message.key, value=message.value, headers=message.headers
@@ -169,11 +183,12 @@ class SourceRunner:
         self.metrics.rejected.inc()
         _log.info("rejected a record from %s: %s", record.origin, problem.code)
         if getattr(self.source, "dead_letters_rejects", True):
+            value, cut = excerpt(record.raw)
             message = dead_letter_message(
                 self.settings,
                 key=None,
-                value=record.raw,
-                headers=[],
+                value=value,
+                headers=cut,
                 letter=DeadLetter(
                     error_class=problem.code, reason=problem.reason, topic=self.topic, partition=-1, offset=-1
                 ),

@@ -15,6 +15,13 @@ sink delivers egress copies in per-subject order and writes a receipt for each; 
 is down is retried until it is back; past the maximum a copy is dead-lettered with its reason (no personal data in
 headers) and can be resent; bad partner input gets a clear error and affects nothing else.
 
+It also feeds the source the poison corpus (:func:`poison_corpus`: hostile encodings and structures, wrong types,
+references, fields and values, an input over the transport's size limit, and CSV files for a file drop) and asserts
+for every case the code and reason the partner sees, that nothing of it reached the ingress topic, that the next good
+record did, and that no value about a person appears in a reason, a dead-letter header or a log line. A simulated
+partner system of your own reports refusals through :meth:`SimulatedPartner.refusal` (the shipped HTTP, file-drop
+and database simulations do).
+
 Override :meth:`ConnectorContract.check_event` for connector-specific assertions on the mapped event, and the
 ``contract_bootstrap`` fixture to start a broker first (this project's tests do).
 """
@@ -22,11 +29,14 @@ Override :meth:`ConnectorContract.check_event` for connector-specific assertions
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,9 +45,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schakel.connectors import _kafka
 from schakel.connectors.contract import Connector
-from schakel.connectors.deadletter import resend
+from schakel.connectors.deadletter import MAX_EXCERPT, resend
+from schakel.connectors.intake import MAX_DEPTH
 from schakel.connectors.running import RunningConnector, start_connector
-from schakel.connectors.simulation import SimulatedPartner
+from schakel.connectors.simulation import SimulatedFileDropPartner, SimulatedPartner, Submission
 from schakel.consent import Pseudonymizer
 from schakel.consent import subject_key as key_of_subject
 from schakel.schemas import Codec, Event, EventType, Organisation, cloudevent_headers, parse_event
@@ -48,12 +59,16 @@ from schakel.streams.topics import HubTopics, create_topics
 
 __all__ = [
     "FAST_RETRY",
+    "PERSONAL_VALUES",
     "ConnectorContract",
+    "PoisonCase",
     "copy_message",
     "egress_message",
     "eventually",
+    "poison_corpus",
     "projected_form",
     "read_topic",
+    "topic_size",
     "write",
 ]
 
@@ -153,6 +168,157 @@ def copy_message(settings: Settings, recipient: str, subject_key: str, **kwargs:
     """A projected copy for ``recipient`` and its egress record (see :func:`projected_form` for ``kwargs``)."""
     form = projected_form(recipient=recipient, settings=settings, subject_key=subject_key, **kwargs)
     return form, egress_message(form, recipient=recipient, settings=settings, subject_key=subject_key)
+
+
+BSN = "999990019"
+NAME = "Sara Meijer"
+FREE_TEXT = "Sara-vertelde-over-haar-schulden-bij-de-buren"
+PERSONAL_VALUES = (BSN, NAME, "Meijer", FREE_TEXT, "999990018")
+"""Values about a person that the poison corpus puts into its inputs; none may reach a log line, a dead-letter
+header or a reason."""
+
+_JSON = frozenset({"malformed-json"})
+_CSV = frozenset({"malformed-csv"})
+_INVALID = frozenset({"invalid-record"})
+_UNKNOWN = frozenset({"unknown-event-type"})
+_OVERSIZED = frozenset({"oversized-body"})
+
+
+@dataclass(frozen=True)
+class PoisonCase:
+    """One bad input: what it is, its bytes (or a sparse size), the codes it may be refused with, and the file
+    suffix under which a file drop receives it (``.csv`` cases are for file drops only)."""
+
+    label: str
+    raw: bytes
+    codes: frozenset[str]
+    suffix: str = ".json"
+    sparse_size: int | None = None
+
+
+WRONG_BSN = "999990018"
+"""The valid synthetic BSN with its last digit one lower: fails the 11-test (the weighted sum moves by one)."""
+
+
+def poison_corpus(partner: SimulatedPartner, *, max_bytes: int | None) -> list[PoisonCase]:
+    """Bad inputs for a partner's source: hostile encodings and structures (refused before any mapping), records
+    whose type, reference, fields or values are wrong (refused by the mapping or the catalogue), and an input over
+    the transport's size limit (``max_bytes``). Every input that can carry a value about a person carries one of
+    :data:`PERSONAL_VALUES`, so the test can prove none leaks."""
+    mapping = getattr(partner, "mapping", None)
+    assert mapping is not None, "the poison corpus needs the partner's RecordMapping"
+    envelope = {path: name for name, path in mapping.envelope.items()}
+    type_field, reference_field = mapping.type_field, mapping.reference_field
+    good = dict(partner.example())
+    if "subject.bsn" in envelope:
+        good[envelope["subject.bsn"]] = BSN
+    if "subject.name" in envelope:
+        good[envelope["subject.name"]] = NAME
+
+    def record(**changes: Any) -> dict[str, Any]:
+        return {**good, **changes}
+
+    def data(value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=False).encode()
+
+    def extended(fragment: bytes) -> bytes:  # the good record with one more member, written by hand
+        return data(good)[:-1] + b", " + fragment + b"}"
+
+    text = data(good)
+    cases = [
+        PoisonCase("deep lists (100 kB)", b"[" * 50_000 + b"]" * 50_000, _JSON),
+        PoisonCase("deep objects", b'{"a":' * 5_000 + b"1" + b"}" * 5_000, _JSON),
+        PoisonCase("one level past the depth limit", extended(b'"x": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH), _JSON),
+        PoisonCase(
+            "lone surrogate in a value", extended(b'"toelichting": "' + FREE_TEXT.encode() + b'\\ud800"'), _JSON
+        ),
+        PoisonCase("lone surrogate in a key", extended(b'"\\udfff": 1'), _JSON),
+        PoisonCase("escaped NUL in a value", extended(b'"toelichting": "' + FREE_TEXT.encode() + b'\\u0000"'), _JSON),
+        PoisonCase("raw NUL byte in a value", extended(b'"toelichting": "' + FREE_TEXT.encode() + b'\x00"'), _JSON),
+        PoisonCase("invalid UTF-8", extended(b'"toelichting": "' + FREE_TEXT.encode() + b'\xff\xfe"'), _JSON),
+        PoisonCase("UTF-16 LE with BOM", codecs.BOM_UTF16_LE + text.decode().encode("utf-16-le"), _JSON),
+        PoisonCase("UTF-16 BE with BOM", codecs.BOM_UTF16_BE + text.decode().encode("utf-16-be"), _JSON),
+        PoisonCase("UTF-16 without BOM", text.decode().encode("utf-16-le"), _JSON),
+        PoisonCase("UTF-32", text.decode().encode("utf-32"), _JSON),
+        PoisonCase("two UTF-8 BOMs", codecs.BOM_UTF8 * 2 + text, _JSON),
+        PoisonCase("NaN", extended(b'"n": NaN'), _JSON),
+        PoisonCase("-Infinity", extended(b'"n": -Infinity'), _JSON),
+        PoisonCase("a float beyond double range", extended(b'"n": 1e999999'), _JSON),
+        PoisonCase("an integer above 64 bits", extended(b'"n": 9223372036854775808'), _JSON),
+        PoisonCase("an integer of 5,000 digits", extended(b'"n": ' + b"9" * 5_000), _JSON),
+        PoisonCase("a duplicate key", extended(data(type_field) + b": " + data(NAME)), _JSON),
+        PoisonCase("0 bytes", b"", _JSON),
+        PoisonCase("whitespace only", b" \r\n\t ", _JSON),
+        PoisonCase("null", b"null", _JSON),
+        PoisonCase("a number", b"42", _JSON),
+        PoisonCase("a string about a person", data(f"{NAME} {BSN}"), _JSON),
+        PoisonCase("an empty list", b"[]", _JSON),
+        PoisonCase("a list of numbers", b"[1, 2, 3]", _JSON),
+        PoisonCase("truncated", text[: len(text) // 2], _JSON),
+        PoisonCase("two documents", text + b" " + text, _JSON),
+        PoisonCase("single quotes", b"{'" + type_field.encode() + b"': 'x'}", _JSON),
+        PoisonCase("a person's name as the type", data(record(**{type_field: f"{NAME} {BSN}"})), _UNKNOWN),
+        PoisonCase("no type", data({k: v for k, v in good.items() if k != type_field}), _UNKNOWN),
+        PoisonCase("the type as a list", data(record(**{type_field: [NAME]})), _UNKNOWN),
+        PoisonCase("escape codes in the type", data(record(**{type_field: "\u001b[31m" + NAME})), _UNKNOWN),
+        PoisonCase("no reference", data({k: v for k, v in good.items() if k != reference_field}), _INVALID),
+        PoisonCase("the reference as an object", data(record(**{reference_field: {"bsn": BSN}})), _INVALID),
+        PoisonCase("a field named after a person", data(record(**{f"{NAME} (BSN {BSN})": FREE_TEXT})), _INVALID),
+        PoisonCase("a field name of 10,000 characters", data(record(**{NAME * 1000: FREE_TEXT})), _INVALID),
+    ]
+    if "subject.bsn" in envelope:
+        cases.append(
+            PoisonCase("a BSN failing the 11-test", data(record(**{envelope["subject.bsn"]: WRONG_BSN})), _INVALID)
+        )
+    if "subject.name" in envelope:
+        name = envelope["subject.name"]
+        cases.append(PoisonCase("a name of 100,000 characters", data(record(**{name: NAME * 9_000})), _INVALID))
+        cases.append(PoisonCase("a name that is an object", data(record(**{name: {"voornaam": NAME}})), _INVALID))
+    if "time" in envelope:
+        cases.append(PoisonCase("a time in 2999", data(record(**{envelope["time"]: "2999-01-01T00:00:00Z"})), _INVALID))
+    if max_bytes is not None:
+        padded = text[:-1] + b" " * (max_bytes + 1 - len(text)) + b"}"
+        sparse = max_bytes + 1 if isinstance(partner, SimulatedFileDropPartner) else None
+        cases.append(
+            PoisonCase("one byte over the size limit", b"" if sparse else padded, _OVERSIZED, sparse_size=sparse)
+        )
+    if isinstance(partner, SimulatedFileDropPartner):
+        columns = ";".join(good)
+        row = ";".join(str(v) for v in good.values())
+        cases += [
+            PoisonCase(f"CSV: {label}", raw, codes, suffix=".csv")
+            for label, raw, codes in [
+                ("0 bytes", b"", _CSV),
+                ("a header only", f"{columns}\n".encode(), _CSV),
+                ("a NUL byte", f"{columns}\n{row}\x00\n".encode(), _CSV),
+                ("UTF-16", f"{columns}\n{row}\n".encode("utf-16"), _CSV),
+                ("invalid UTF-8", f"{columns}\n{row}".encode() + b"\xff\n", _CSV),
+                ("an unterminated quote", f'{columns}\n"{NAME};{BSN}\n'.encode(), _CSV),
+                ("too many fields", f"{columns}\n{row};{NAME};{BSN}\n".encode(), _CSV),
+                ("a repeated column", f"{columns};{type_field}\n{row};x\n".encode(), _CSV),
+                ("an empty column name", f"{columns};\n{row};x\n".encode(), _CSV),
+                ("a cell over 128 KiB", f"{columns}\n{row}".encode() + FREE_TEXT.encode() * 3_000 + b"\n", _CSV),
+                ("a header with a newline", f'"{NAME}\n(BSN {BSN})";{columns}\n{FREE_TEXT};{row}\n'.encode(), _CSV),
+                ("a column named after a person", f"{columns};{NAME} (BSN {BSN})\n{row};ja\n".encode(), _INVALID),
+                (
+                    "a person's name as the type",
+                    f"{columns}\n{row.replace(str(good[type_field]), NAME, 1)}\n".encode(),
+                    _UNKNOWN,
+                ),
+            ]
+        ]
+    return cases
+
+
+async def topic_size(settings: Settings, topic: str, timeout: float = _TIMEOUT) -> int:
+    """How many records ``topic`` holds (its end offsets; the topics the kit uses are fresh and never compacted)."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await _kafka.partitions(consumer, topic, timeout)
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
 
 
 class ConnectorContract:
@@ -287,10 +453,14 @@ class ConnectorContract:
             for document in received:
                 assert document.get("bsn") is None, "a BSN the hub withheld reached the partner"
                 assert json.dumps(document).count("pseudoniem") <= 1
-            from schakel.lineage import LineageRecord
+            from schakel.lineage import LineageRecord, RecordKind, record_id
 
             parsed = [LineageRecord.from_bytes(r.value) for r in receipts]
-            assert {p.record_id for p in parsed} == {f"{form['id']}/{org}/receipt" for form, _ in [*first, other]}
+            sources = {form["id"]: str(form["source"]) for form, _ in [*first, other]}
+            assert {str(p.event_id) for p in parsed} == set(sources)
+            for p in parsed:  # an event is its source and its id (and subject): see schakel.lineage.record_id
+                sender = sources[str(p.event_id)]
+                assert p.record_id == record_id(sender, p.event_id, p.data_subject_id, org, RecordKind.RECEIPT)
             assert all(p.outcome == "delivered" and p.recipient == org for p in parsed)
             assert all("description" not in p.fields_sent for p in parsed if str(p.event_id) != other[0]["id"])
             subject = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode()).subject("bsn:999990019")
@@ -314,6 +484,30 @@ class ConnectorContract:
                 assert running.metrics.value("delivered") == 0
             delivered = [d for d in partner.received() if str(d.get("event_id")) == form["id"]]
             assert len(delivered) == 1
+
+        self.run(scenario)
+
+    def test_two_senders_events_with_one_id_are_two_copies(self, contract_settings: Settings) -> None:
+        """An event is its source and its id: one id chosen by two partners, about two people, reaches the partner
+        system twice - neither the sink's idempotency store nor the transport drops the second as a duplicate."""
+        settings = contract_settings
+        own = self.the_connector().organisation
+        senders = [org.value for org in Organisation if org.value != own][:2]
+        shared_id = str(uuid.uuid4())
+
+        async def scenario() -> None:
+            messages = [
+                self.copy_for(settings, f"bsn:{bsn}", seed=number, source=sender, id=shared_id)[1]
+                for number, (sender, bsn) in enumerate(zip(senders, ("999990019", "999990032"), strict=True))
+            ]
+            await write(settings, *messages)
+            async with self.running(settings, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                await eventually(lambda: running.metrics.value("delivered") >= 2)
+                assert running.metrics.value("duplicates_dropped") == 0
+                delivered = [d for d in partner.received() if shared_id in json.dumps(d)]
+                assert len(delivered) == 2
 
         self.run(scenario)
 
@@ -414,3 +608,67 @@ class ConnectorContract:
                 assert running.metrics.value("rejected") >= len(expected_codes)
 
         self.run(scenario)
+
+    def test_poison_input_is_refused_with_a_reason_and_the_next_good_record_goes_through(
+        self, contract_settings: Settings, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The poison corpus (:func:`poison_corpus`): every case is refused with its code and a reason the partner
+        sees, nothing of it reaches the ingress topic, the good record after it does, and no value about a person
+        appears in a reason, a dead-letter header or a log line. Dead letters carry at most an excerpt."""
+        settings = contract_settings
+        topics = HubTopics.of(settings)
+        org = self.the_connector().organisation
+        caplog.set_level(logging.DEBUG, logger="schakel")
+        refused: list[tuple[PoisonCase, tuple[str, str] | None]] = []
+
+        async def scenario() -> None:
+            async with self.running(settings, source=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                source = running.source.source if running.source else None
+                cases = poison_corpus(partner, max_bytes=getattr(source, "max_input_bytes", None))
+                submissions: list[tuple[PoisonCase, Submission]] = []
+                for number, case in enumerate(cases):
+                    name = f"poison-{number:03d}{case.suffix}"
+                    if case.suffix != ".json" and not isinstance(partner, SimulatedFileDropPartner):
+                        continue
+                    if case.sparse_size is not None and isinstance(partner, SimulatedFileDropPartner):
+                        submissions.append((case, await partner.submit_sparse(case.sparse_size, name=name)))
+                    else:
+                        submissions.append((case, await partner.submit_raw(case.raw, name=name)))
+                good_record = partner.example()
+                good = await partner.submit(good_record)
+                assert good.status is None or good.accepted, good
+                [ingress] = await read_topic(settings, topics.ingress(org), 1)
+                self.check_event(partner, good_record, Codec().decode(ingress.value))
+                await eventually(lambda: all(partner.refusal(s) for _, s in submissions))
+                refused.extend((case, partner.refusal(s)) for case, s in submissions)
+                for case, submission in submissions:
+                    if submission.status is not None:  # a synchronous transport: the HTTP answer
+                        expected = {"malformed-json": 400, "oversized-body": 413}.get(submission.error or "", 422)
+                        assert submission.status == expected, (case.label, submission)
+                dead_lettering = getattr(source, "dead_letters_rejects", True)
+                if dead_lettering:
+                    letters = await read_topic(settings, topics.dlq, len(submissions))
+                    assert sorted(header(r.headers, "schakel-error-class") or "" for r in letters) == sorted(
+                        code for _, (code, _) in ((c, r) for c, r in refused if r is not None)
+                    )
+                    for letter in letters:
+                        assert len(letter.value or b"") <= MAX_EXCERPT, "a dead letter carries more than an excerpt"
+                        values = b" ".join(value for _, value in letter.headers)
+                        for personal in PERSONAL_VALUES:
+                            assert personal.encode() not in values, f"{personal} in a dead-letter header"
+                    assert running.metrics.value("rejected") >= len(submissions)
+                assert await topic_size(settings, topics.ingress(org)) == 1, "a refused input reached the ingress topic"
+
+        self.run(scenario)
+        assert len(refused) >= 30
+        for case, refusal in refused:
+            assert refusal is not None, case.label
+            code, reason = refusal
+            assert code in case.codes, (case.label, code, reason)
+            assert reason.strip(), case.label
+            for personal in PERSONAL_VALUES:
+                assert personal not in reason, (case.label, reason)
+        for personal in PERSONAL_VALUES:
+            assert personal not in caplog.text, f"{personal} in a log line"

@@ -14,7 +14,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from schakel.consent.consent_state import ConsentState
 from schakel.consent.decision import Decision
@@ -24,6 +23,7 @@ from schakel.consent.explanation import explain as explain_decision
 from schakel.consent.loading import load_policy
 from schakel.consent.policy import Policy
 from schakel.consent.subject_state import SubjectState
+from schakel.output import print_rows
 from schakel.schemas import Event, EventInvalid, Organisation, parse_event
 
 __all__ = ["app"]
@@ -64,6 +64,8 @@ def _read_json(path: Path, what: str) -> Any:
         raise _fail(f"cannot read {what} {path}: {error.strerror or error.__class__.__name__}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _fail(f"{what} {path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise _fail(f"{what} {path} is not valid JSON: nested too deeply") from None
 
 
 def _event(path: Path) -> Event:
@@ -188,23 +190,15 @@ def explain(
 def matrix(
     covenant: str | None = typer.Option(None, "--covenant", help="Only this covenant (its id, e.g. cter)."),
     covenants: Path | None = _COVENANTS,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per rule (JSON lines)."),
 ) -> None:
     """Who may receive which event types and fields from whom, per covenant rule."""
     policy = _policy(covenants)
     selected = [c for c in policy.covenants if covenant is None or c.id == covenant]
     if not selected:
         raise _fail(f"no covenant {covenant!r} (known: {', '.join(c.id for c in policy.covenants)})")
-    # A wide table: never narrower than 150 columns, also when piped (rich would assume 80).
-    console = Console(highlight=False, width=max(_out.width, 150))
+    rows: list[dict[str, object]] = []
     for item in selected:
-        until = item.valid_until.isoformat() if item.valid_until else "open-ended"
-        purposes = ", ".join(item.purposes)
-        table = Table(
-            title=f"{item.title_en}\n{item.ref}, in force {item.valid_from.isoformat()} - {until}; purpose {purposes}",
-            show_lines=True,
-        )
-        for column in ("rule", "event types", "from", "to", "fields", "legal basis", "conditions"):
-            table.add_column(column, overflow="fold")
         for rule in item.rules:
             conditions = []
             if rule.conditions.consent:
@@ -215,14 +209,18 @@ def matrix(
                 conditions.append("secrecy ground: " + " | ".join(rule.conditions.secrecy_grounds))
             if rule.conditions.invited:
                 conditions.append("only if the ZVH invited them to the case")
-            bases = "\n".join(f"{category}: {', '.join(cites)}" for category, cites in rule.legal_basis.items())
-            table.add_row(
-                rule.id,
-                "\n".join(t.value for t in rule.event_types),
-                "\n".join(o.value for o in rule.senders),
-                "\n".join(o.value for o in rule.recipients),
-                "\n".join(rule.fields) or "(envelope only)",
-                bases,
-                "\n".join(conditions) or "-",
+            rows.append(
+                {
+                    "covenant": item.ref,
+                    "rule": rule.id,
+                    "event types": [t.value for t in rule.event_types],
+                    "from": [o.value for o in rule.senders],
+                    "to": [o.value for o in rule.recipients],
+                    "fields": list(rule.fields) or ["(envelope only)"],
+                    "legal basis": [f"{category}: {', '.join(cites)}" for category, cites in rule.legal_basis.items()],
+                    "conditions": conditions or None,
+                }
             )
-        console.print(table)
+    print_rows(
+        ("covenant", "rule", "event types", "from", "to", "fields", "legal basis", "conditions"), rows, as_json=as_json
+    )

@@ -6,6 +6,7 @@ import typer
 
 from schakel.connectors.cli import app as connectors_app
 from schakel.consent.cli import app as consent_app
+from schakel.console.cli import app as console_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
 from schakel.schemas.cli import app as schemas_app
@@ -27,13 +28,51 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
+app.add_typer(console_app, name="console")
+
+
+@app.callback()
+def _logging() -> None:
+    """Every command logs through one handler: quiet about the Kafka clients' weather, JSON on request."""
+    from pydantic import ValidationError
+
+    from schakel.logs import configure_logging
+    from schakel.settings import settings
+
+    try:
+        log_format = settings().log_format
+    except ValidationError:  # the command that needs the settings says what is wrong with them
+        log_format = "text"
+    configure_logging(log_format=log_format)
+
+
 for _command in (streams_cli.run, streams_cli.send, streams_cli.tail, streams_cli.dlq, streams_cli.topics):
     app.command()(_command)
 
 
 @app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
+) -> None:
+    """One view of the hub: broker, workers and lag, dead letters, covenants, lineage store, connectors' health.
+
+    Exit code 1 when something is wrong (the rows named "problem" say what, and how to put it right).
+    """
+    from schakel.health import problems, rows
+    from schakel.output import print_rows
+    from schakel.settings import settings
+    from schakel.status import gather
+
+    gathered = gather(settings())
+    print_rows(("part", "item", "state", "detail"), rows(gathered), as_json=as_json)
+    if problems(gathered):
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     once: bool = typer.Option(False, "--once", help="Play the scenarios once, print a summary and exit."),
+    console_port: int = typer.Option(8480, help="Serve the web console on this port (0: no console; --once: none)."),
 ) -> None:
     """Run the hub with every partner connector and a simulated system for each, and play the three themes."""
     from schakel.deploy.demo import main as play
@@ -45,7 +84,7 @@ def demo(
     except SettingsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    raise typer.Exit(play(config, once=once))
+    raise typer.Exit(play(config, once=once, console_port=console_port))
 
 
 def main() -> None:

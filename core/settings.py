@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schakel.errors import SchakelError
 
-__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Environment", "Settings", "SettingsError", "settings"]
+__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "Environment", "Settings", "SettingsError", "checkout_root", "settings"]
 
 DEVELOPMENT_PSEUDONYM_KEY = "schakel-development-key-not-for-production"
 
@@ -31,9 +31,28 @@ class SettingsError(SchakelError):
     """The settings are unfit for what a process is about to do; the message says which variable to set."""
 
 
-def _xdg(variable: str, fallback: str) -> Path:
+def checkout_root() -> Path | None:
+    """The source checkout this package is installed from (an editable install), or None.
+
+    The strict editable install links each module into ``build/``; the link resolves to ``<checkout>/core/``.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if (root / "Makefile").is_file() and (root / "setup.py").is_file() and (root / "core" / "settings.py").is_file():
+        return root
+    return None
+
+
+def _local_dir(checkout_folder: str, variable: str, fallback: str) -> Path:
+    """A checkout's own folder (``var/``, ``.cache/``) when installed from one, else the XDG directory.
+
+    Why: ``make demo``, ``make test`` and a command typed by hand from the checkout must find the same broker, pid
+    file, stores and logs; an environment variable that only the Makefile sets cannot promise that.
+    """
     import os
 
+    root = checkout_root()
+    if root is not None:
+        return root / checkout_folder
     return Path(os.environ.get(variable) or Path.home() / fallback) / "schakel"
 
 
@@ -55,11 +74,11 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=10)
 
     data_dir: Path = Field(
-        default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"),
+        default_factory=lambda: _local_dir("var", "XDG_DATA_HOME", ".local/share"),
         description="Broker data and logs, worker state, the default lineage store.",
     )
     cache_dir: Path = Field(
-        default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"),
+        default_factory=lambda: _local_dir(".cache", "XDG_CACHE_HOME", ".cache"),
         description="Downloaded Apache Kafka jars.",
     )
 
@@ -71,6 +90,12 @@ class Settings(BaseSettings):
         default="production",
         description="development allows the public development pseudonym key; production refuses it.",
     )
+    dlq_retention_days: int = Field(
+        default=14,
+        ge=1,
+        le=3650,
+        description="How long the dlq topic keeps a dead letter (and the original value it holds for a resend).",
+    )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
     lineage_url: str | None = Field(
         default=None, description="postgresql://... for PostgreSQL; default: SQLite under data_dir."
@@ -78,6 +103,10 @@ class Settings(BaseSettings):
     source_urns: dict[str, str] = Field(
         default_factory=dict,
         description="CloudEvents `source` URN per organisation code (NL GOV profile); missing ones get a default.",
+    )
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line with the current trace and span ids."
     )
 
     @property

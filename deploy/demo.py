@@ -13,6 +13,12 @@ system: the hub's decision per candidate recipient (from the ``lineage`` topic: 
 reasons), and the sink connector's delivery receipt once the partner system acknowledged the copy. ``--once`` plays
 the scenarios once, prints a summary and exits 0 when every permitted copy reached its partner system; without it,
 the scenarios are played again with new people until Ctrl-C.
+
+Without ``--once`` the web console runs too (``schakel console`` on ``console_port``, 0: none), with demo accounts in
+an accounts file of the demo's own: a case manager per organisation (``<org>-cm``), the ZVH's process director
+(``zvh-procesregisseur``) and a compliance officer (``zvh-compliance``), all with one password made for this run and
+printed with the address. ``--once`` is the end-to-end check (``tests/deploy``) and leaves the console out; the
+console has its own browser tests.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -29,12 +36,14 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from schakel.connectors.presence import announce, withdraw
 from schakel.connectors.running import RunningConnector, start_simulated_partners
 from schakel.consent import load_policy
 from schakel.lineage import LineageRecord, RecordKind
@@ -140,6 +149,8 @@ class _Watch:
     receipts: dict[str, list[LineageRecord]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, record: LineageRecord) -> None:
+        if record.kind is RecordKind.LINK:
+            return  # two pseudonyms of one person: no step of the scenario
         bucket = self.decisions if record.kind is RecordKind.DECISION else self.receipts
         if all(seen.record_id != record.record_id for seen in bucket[str(record.event_id)]):
             bucket[str(record.event_id)].append(record)
@@ -148,8 +159,9 @@ class _Watch:
 class Demo:
     """The running system: hub worker, lineage ingest, connectors with their simulated partner systems."""
 
-    def __init__(self, settings: Settings, console: Console) -> None:
+    def __init__(self, settings: Settings, console: Console, *, console_port: int = 0) -> None:
         self.settings = settings
+        self.console_port = console_port
         self.console = console
         self.topics = HubTopics.of(settings)
         self.root = settings.data_dir / "demo"
@@ -159,8 +171,10 @@ class Demo:
         self.totals: Counter[str] = Counter()
         self.policy = load_policy(settings.covenants_dir)
         self.missing: list[str] = []
+        self.received_before: dict[str, int] = {}
+        self.announced: list[Path] = []
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = (self.root / f"{name}.log").open("ab")
         self.processes.append(
             subprocess.Popen(
@@ -168,8 +182,32 @@ class Demo:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
+        )
+
+    async def _start_console(self) -> None:
+        """The web console with fresh demo accounts (one password for this run), and where to find it."""
+        from schakel.console.access import Role
+        from schakel.console.accounts import AccountsFile
+
+        path = self.root / "console-accounts.json"
+        path.unlink(missing_ok=True)
+        accounts = AccountsFile(path)
+        password = secrets.token_urlsafe(12)
+        demo_accounts = [(f"{org}-cm", org, [Role.CASE_MANAGER]) for org in Organisation]
+        demo_accounts += [
+            ("zvh-procesregisseur", Organisation.ZVH, [Role.PROCESS_DIRECTOR]),
+            ("zvh-compliance", Organisation.ZVH, [Role.COMPLIANCE]),
+        ]
+        for username, org, roles in demo_accounts:
+            await asyncio.to_thread(accounts.add, username, org, roles, password)
+        self._spawn("console", "console", "--port", str(self.console_port), env={"SCHAKEL_CONSOLE_ACCOUNTS": str(path)})
+        self.console.print(
+            f"[bold]console[/bold]: http://127.0.0.1:{self.console_port}  accounts: "
+            + ", ".join(name for name, _, _ in demo_accounts)
+            + f"  password: {password}",
+            highlight=False,
         )
 
     async def start(self) -> None:
@@ -178,15 +216,26 @@ class Demo:
         self._spawn("hub", "run")
         self._spawn("lineage-ingest", "lineage", "ingest", "--follow")
         started = await start_simulated_partners(
-            self.settings, self.root / "partners", [org.value for org in Organisation]
+            self.settings, self.root / "partners", [org.value for org in Organisation], metrics_port=0
         )
         self.connectors = {Organisation(name): running for name, running in started.items()}
+        # Like `schakel connectors run`: each connector's /healthz is announced for `schakel status`.
+        self.announced = [
+            announce(self.settings, name, running.connector.organisation, running.metrics_port)
+            for name, running in started.items()
+            if running.metrics_port is not None
+        ]
+        self.received_before = self._received()
+        if self.console_port:
+            await self._start_console()
         self.console.print(
             f"[bold]schakel demo[/bold]: hub worker, lineage ingest and {len(self.connectors)} partner connectors "
             f"running on {self.settings.kafka_bootstrap} (logs in {self.root})"
         )
 
     async def stop(self) -> None:
+        for path in self.announced:
+            withdraw(path)
         for running in self.connectors.values():
             with contextlib.suppress(Exception):
                 await running.stop()
@@ -293,6 +342,12 @@ class Demo:
         if not candidates:
             self.console.print("  no partner may receive this; the hub keeps it (consent state) and delivers nothing")
             return
+        if not decisions:
+            self.console.print(
+                f"  [yellow]the hub has not decided within {_WAIT:.0f} s[/yellow] (it may still be working through "
+                "records an earlier run left on the topics; `schakel status` shows its lag)"
+            )
+            return
         self.console.print(table)
         covenants = sorted({f"{r.covenant_id} rule {r.rule}" for r in decisions if r.covenant_id and r.rule})
         self.console.print(
@@ -300,20 +355,26 @@ class Demo:
             f"schakel lineage trace {event_id}[/dim]"
         )
 
-    def summary(self) -> bool:
-        """Print the totals; True when every permitted copy reached its partner system."""
-        self.console.rule("[bold]summary")
-        received = {
+    def _received(self) -> dict[str, int]:
+        """How many copies each simulated partner system holds (its state outlives a run)."""
+        return {
             str(org): len(running.simulation.received())
             for org, running in self.connectors.items()
             if running.simulation is not None
         }
+
+    def summary(self) -> bool:
+        """Print the totals of this run; True when every permitted copy reached its partner system."""
+        self.console.rule("[bold]summary")
+        received = {org: count - self.received_before.get(org, 0) for org, count in self._received().items()}
         self.console.print(
             f"events sent {self.totals['sent']}; decisions: permit {self.totals['permit']}, "
             f"partial {self.totals['partial']}, deny {self.totals['deny']}; copies delivered "
             f"{self.totals['delivered']}, not delivered {self.totals['not delivered']}"
         )
-        self.console.print("received by each partner system: " + ", ".join(f"{k} {v}" for k, v in received.items()))
+        self.console.print(
+            "received by each partner system in this run: " + ", ".join(f"{k} {v}" for k, v in received.items())
+        )
         if self.missing:
             self.console.print(f"[red]missing: {'; '.join(self.missing)}")
         return not self.missing and self.totals["delivered"] > 0
@@ -323,12 +384,17 @@ def _short(field_name: str) -> str:
     return field_name.removeprefix("subject.")
 
 
-async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -> bool:
+async def run_demo(settings: Settings, *, once: bool, seed: int | None = None, console_port: int = 0) -> bool:
     """Start everything, play the scenarios (once, or until cancelled), stop everything."""
     console = Console()
-    demo = Demo(settings, console)
+    demo = Demo(settings, console, console_port=0 if once else console_port)
     rng = random.Random(seed)
     watcher: asyncio.Task[None] | None = None
+    # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does: the hub worker, the ingest and the
+    # connectors are stopped too, and each connector's presence file is removed, instead of being left running.
+    playing = asyncio.current_task()
+    if playing is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, playing.cancel)
     try:
         await demo.start()
         watcher = asyncio.create_task(demo.follow_lineage())
@@ -347,9 +413,9 @@ async def run_demo(settings: Settings, *, once: bool, seed: int | None = None) -
         await demo.stop()
 
 
-def main(settings: Settings, *, once: bool) -> int:
+def main(settings: Settings, *, once: bool, console_port: int = 0) -> int:
     try:
-        ok = asyncio.run(run_demo(settings, once=once))
-    except KeyboardInterrupt:
+        ok = asyncio.run(run_demo(settings, once=once, console_port=console_port))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     return 0 if ok else 1

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages schakel needs, and only those that are missing:
-# Java 17+ and Maven (the local Apache Kafka broker), PostgreSQL (the lineage store's tests), python3-venv.
+# Java 17+ and Maven (the local Apache Kafka broker), PostgreSQL (the lineage store's tests), python3-venv,
+# chromium-headless-shell and npm (the console's browser tests and their axe-core accessibility checks).
 set -euo pipefail
 
 missing=()
@@ -10,7 +11,10 @@ command -v mvn >/dev/null || missing+=(maven)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v openssl >/dev/null || missing+=(openssl)  # test certificates (the webhook's mutual TLS)
 python3.11 -c 'import venv, ensurepip' 2>/dev/null || command -v python3.11 >/dev/null || missing+=(python3-venv)
+command -v chromium-headless-shell >/dev/null || missing+=(chromium-headless-shell fonts-liberation)
+command -v npm >/dev/null || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
@@ -20,4 +24,4 @@ fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 echo "installing Debian packages: ${missing[*]}"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

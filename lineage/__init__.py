@@ -4,7 +4,9 @@ The hub writes one :class:`LineageRecord` per (event, candidate recipient) decis
 delivery receipt to the ``lineage`` topic; ``schakel lineage ingest`` feeds them into a :class:`LineageStore`
 (:func:`open_store`: SQLite by default, PostgreSQL when ``SCHAKEL_LINEAGE_URL`` says so), where each record is
 hash-chained per topic partition (:mod:`schakel.lineage.chain` says why). The store answers a trace, the AVG art. 15
-report and the disclosure register, and exports the Logboek Dataverwerkingen shape.
+report and the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
+record when an event names one person by two identifiers (a BSN and a case id), so that the answers about a person
+cover every identifier the hub knows them by.
 """
 
 from schakel.lineage.activities import load_processing_activities, processing_activity
@@ -18,7 +20,15 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
-from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, RecordKind
+from schakel.lineage.record import (
+    InvalidRecordError,
+    LineageError,
+    LineageRecord,
+    RecordKind,
+    event_key,
+    record_id,
+    recordable_purpose,
+)
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
@@ -27,6 +37,7 @@ from schakel.lineage.store import (
     ChainHead,
     LineageStore,
     StoreUnavailableError,
+    UnstorableRecordError,
     VerifyResult,
     open_store,
 )
@@ -50,11 +61,15 @@ __all__ = [
     "StoreUnavailableError",
     "SubjectReport",
     "TraceReport",
+    "UnstorableRecordError",
     "VerifyResult",
+    "event_key",
     "is_bsn",
     "load_processing_activities",
     "open_store",
     "processing_activity",
+    "record_id",
+    "recordable_purpose",
     "render_subject_report_html",
     "scan_for_personal_data",
     "subject_pseudonym",

@@ -10,7 +10,12 @@ Judgement calls:
   receipt yet). The art. 15 report counts a field as *shared* unless its delivery was dead-lettered: what was decided
   and possibly delivered is what a citizen must be told about; a dead-lettered delivery is shown, marked as such.
 - A receipt without a decision (the decision record lost or not yet ingested) is still a disclosure: the partner got
-  the data, so the citizen must see it.
+  the data, so the citizen must see it. So is a delivered receipt whose stored decision is a ``deny`` (the hub
+  re-emitted a decision that came out differently, and the first one stored is kept): a delivery is a fact.
+- The register ``--since`` lists disclosures *decided* at or after that time, each with its receipt, whenever that
+  came.
+- ``link`` records (two pseudonyms of one person) are no disclosures; the report counts how many records it read per
+  kind of identifier (``bsn``, ``case``) and how many pseudonyms of each kind it followed - never their values.
 - A ``deny`` shares nothing; its withheld fields are listed so the citizen sees what was refused and why.
 """
 
@@ -23,7 +28,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from schakel.lineage.record import LineageRecord, RecordKind
+from schakel.lineage.record import LineageRecord, RecordKind, event_key
 
 __all__ = [
     "ORGANISATION_NAMES",
@@ -61,6 +66,8 @@ class Hop(_Answer):
 
     record_id: str
     kind: RecordKind
+    sender: str
+    event_type: str
     name: str
     status: str
     recipient: str
@@ -89,6 +96,8 @@ class TraceReport(_Answer):
     event_id: UUID
     event_type: str | None
     sender: str | None
+    """The sender when one sender used this id; None when several did (each hop names its own)."""
+    senders: tuple[str, ...]
     data_subject_key: str | None
     trace_ids: tuple[str, ...]
     hops: tuple[Hop, ...]
@@ -141,10 +150,17 @@ class SubjectReport(_Answer):
 
     data_subject_id: str
     data_subject_ids: tuple[str, ...]
-    """Every pseudonym of the person that was looked up (the first is ``data_subject_id``)."""
+    """Every pseudonym of the person that was looked up (the first is ``data_subject_id``), links followed."""
     generated_at: datetime
     partners: tuple[PartnerSection, ...]
     records: int
+    """How many decision and receipt records the report was built from."""
+    records_by_identifier: dict[str, int]
+    """Of those, how many were keyed by each kind of identifier (``bsn``, ``case``)."""
+    pseudonyms_by_identifier: dict[str, int]
+    """How many of the person's pseudonyms derive from each kind of identifier."""
+    links: int
+    """How many link records joined the person's pseudonyms."""
 
 
 class DisclosureRegister(_Answer):
@@ -159,6 +175,8 @@ def _hop(record: LineageRecord) -> Hop:
     return Hop(
         record_id=record.record_id,
         kind=record.kind,
+        sender=record.sender,
+        event_type=record.event_type,
         name=record.name,
         status=record.status,
         recipient=record.recipient,
@@ -188,12 +206,15 @@ def _order(record: LineageRecord) -> tuple[datetime, int, str]:
 
 def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport:
     """The trace of one event from its lineage records (others are ignored)."""
-    mine = sorted((r for r in records if r.event_id == event_id), key=_order)
+    mine = sorted((r for r in records if r.event_id == event_id and r.kind is not RecordKind.LINK), key=_order)
     first = mine[0] if mine else None
+    senders = tuple(dict.fromkeys(r.sender for r in mine))
+    one = first is not None and len(senders) == 1
     return TraceReport(
         event_id=event_id,
-        event_type=first.event_type if first else None,
-        sender=first.sender if first else None,
+        event_type=first.event_type if first is not None and one else None,
+        sender=first.sender if first is not None and one else None,
+        senders=senders,
         data_subject_key=first.data_subject_key if first else None,
         trace_ids=tuple(dict.fromkeys(r.trace_id for r in mine if r.trace_id)),
         hops=tuple(_hop(r) for r in mine),
@@ -201,20 +222,25 @@ def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport
 
 
 def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[Disclosure]:
-    decisions: dict[tuple[UUID, str], LineageRecord] = {}
-    receipts: dict[tuple[UUID, str], LineageRecord] = {}
-    for record in records:
+    decisions: dict[tuple[str, str], LineageRecord] = {}
+    receipts: dict[tuple[str, str], LineageRecord] = {}
+    for record in records:  # one event is its sender and its id (and, for the hub, its subject): see record_id
+        if record.kind is RecordKind.LINK:
+            continue
         target = decisions if record.kind is RecordKind.DECISION else receipts
-        target[(record.event_id, record.recipient)] = record
+        target[(event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)] = record
     result: list[Disclosure] = []
     for key in decisions.keys() | receipts.keys():
         decision, receipt = decisions.get(key), receipts.get(key)
         base = decision or receipt
         assert base is not None
+        delivered = receipt is not None and receipt.outcome == "delivered"
         sends = decision.outcome in _SENT if decision is not None else True
-        if sent_only and not sends:
+        # Delivered all the same (a re-emitted decision came out otherwise): what the receipt says went out counts.
+        fields_sent = receipt.fields_sent if receipt is not None and delivered and not sends else base.fields_sent
+        if sent_only and not (sends or delivered):
             continue
-        if not sends:
+        if not (sends or delivered):
             delivery = "none"
         elif receipt is None:
             delivery = "pending"
@@ -228,7 +254,7 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
                 recipient=base.recipient,
                 decided_at=base.end_time,
                 outcome=decision.outcome if decision is not None else None,
-                fields_sent=base.fields_sent,
+                fields_sent=fields_sent,
                 fields_withheld=base.fields_withheld,
                 purpose=base.purpose,
                 legal_basis=base.legal_basis,
@@ -255,7 +281,13 @@ def build_subject_report(
     """The art. 15 report for one person, named by one pseudonym or by all the pseudonyms of that one person (see
     :func:`schakel.lineage.pseudonym.subject_pseudonyms`); records about anyone else are ignored."""
     ids = (data_subject_id,) if isinstance(data_subject_id, str) else tuple(data_subject_id)
-    mine = [r for r in records if r.data_subject_id in ids]
+    read = [r for r in records if r.data_subject_id in ids]
+    mine = [r for r in read if r.kind is not RecordKind.LINK]
+    kinds: dict[str, str] = {}
+    for record in read:
+        kinds.setdefault(record.data_subject_id, record.data_subject_key)
+        if record.linked_subject_id is not None and record.linked_subject_key is not None:
+            kinds.setdefault(record.linked_subject_id, record.linked_subject_key)
     per_partner: dict[str, list[Disclosure]] = defaultdict(list)
     for disclosure in _disclosures(mine, sent_only=False):
         per_partner[disclosure.recipient].append(disclosure)
@@ -283,12 +315,23 @@ def build_subject_report(
         generated_at=now or datetime.now(UTC),
         partners=tuple(sections),
         records=len(mine),
+        records_by_identifier=_counts(r.data_subject_key for r in mine),
+        pseudonyms_by_identifier=_counts(kinds[i] for i in ids if i in kinds),
+        links=len(read) - len(mine),
     )
+
+
+def _counts(kinds: Iterable[str]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for kind in kinds:
+        counted[kind] = counted.get(kind, 0) + 1
+    return dict(sorted(counted.items()))
 
 
 def build_disclosure_register(
     recipient: str, since: datetime | None, records: Iterable[LineageRecord]
 ) -> DisclosureRegister:
-    """Every disclosure to ``recipient`` decided at or after ``since``."""
-    mine = [r for r in records if r.recipient == recipient and (since is None or r.end_time >= since)]
-    return DisclosureRegister(recipient=recipient, since=since, disclosures=tuple(_disclosures(mine, sent_only=True)))
+    """Every disclosure to ``recipient`` decided at or after ``since`` (with its receipt, whenever that came)."""
+    mine = [r for r in records if r.recipient == recipient]
+    found = [d for d in _disclosures(mine, sent_only=True) if since is None or d.decided_at >= since]
+    return DisclosureRegister(recipient=recipient, since=since, disclosures=tuple(found))

@@ -7,7 +7,9 @@ Routes (JSON unless said otherwise):
 - ``GET  /lineage/events/{event_id}`` - the trace of one event
 - ``POST /lineage/subject-report`` - body ``{"bsn": "..."}``; ``?format=html`` for the readable document
 - ``GET  /lineage/disclosures?to=ORG&since=YYYY-MM-DD`` - the disclosure register
+- ``POST /lineage/disclosures?to=ORG&since=YYYY-MM-DD`` - body ``{"bsn": "..."}``: the same, about one person
 - ``GET  /lineage/export`` - the Logboek Dataverwerkingen export (JSON lines)
+- ``POST /lineage/export`` - body ``{"bsn": "..."}``: the same, about one person
 
 The BSN travels in a POST body, never in a URL: URLs end up in access logs and browser histories. It is pseudonymised
 before the store is asked anything. The server binds to loopback by default; authentication belongs in front of it
@@ -36,14 +38,18 @@ _PSEUDONYMISE: web.AppKey[Callable[[str], Sequence[str]]] = web.AppKey("pseudony
 
 
 def parse_since(text: str | None) -> datetime | None:
-    """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 time; None for none."""
+    """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 time, in UTC; None for none (ValueError: not a time in range)."""
     if not text:
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         value = datetime.combine(date.fromisoformat(text), datetime.min.time())
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first instant UTC can name
+        raise ValueError("the time is out of range") from None
 
 
 def _json(model: Any, status: int = 200) -> web.Response:
@@ -75,7 +81,8 @@ async def _trace(request: web.Request) -> web.Response:
     return _json(report, 200 if report.found else 404)
 
 
-async def _subject(request: web.Request) -> web.Response:
+async def _person(request: web.Request) -> Sequence[str] | web.Response:
+    """The pseudonyms of the person whose BSN is in the request body, or the error response."""
     try:
         body = await request.json()
     except ValueError:
@@ -84,9 +91,15 @@ async def _subject(request: web.Request) -> web.Response:
     if not isinstance(bsn, str):
         return _error(400, 'expected a JSON body {"bsn": "..."}')
     try:
-        pseudonyms = request.app[_PSEUDONYMISE](bsn)
+        return request.app[_PSEUDONYMISE](bsn)
     except InvalidBsnError as error:
         return _error(400, str(error))
+
+
+async def _subject(request: web.Request) -> web.Response:
+    pseudonyms = await _person(request)
+    if isinstance(pseudonyms, web.Response):
+        return pseudonyms
     report = await asyncio.to_thread(request.app[_STORE].subject_report, pseudonyms)
     if request.query.get("format") == "html":
         return web.Response(text=render_subject_report_html(report), content_type="text/html")
@@ -101,13 +114,27 @@ async def _disclosures(request: web.Request) -> web.Response:
         since = parse_since(request.query.get("since"))
     except ValueError:
         return _error(400, "'since' is not a date (YYYY-MM-DD) or ISO-8601 time")
-    register = await asyncio.to_thread(request.app[_STORE].disclosures, recipient, since)
+    person = None
+    if request.method == "POST":
+        found = await _person(request)
+        if isinstance(found, web.Response):
+            return found
+        person = found
+    store = request.app[_STORE]
+    register = await asyncio.to_thread(lambda: store.disclosures(recipient, since, person=person))
     return _json(register)
 
 
 async def _export(request: web.Request) -> web.Response:
+    person = None
+    if request.method == "POST":
+        found = await _person(request)
+        if isinstance(found, web.Response):
+            return found
+        person = found
     buffer = io.StringIO()
-    await asyncio.to_thread(request.app[_STORE].export_logboek, buffer)
+    store = request.app[_STORE]
+    await asyncio.to_thread(lambda: store.export_logboek(buffer, person=person))
     return web.Response(text=buffer.getvalue(), content_type="application/x-ndjson")
 
 
@@ -123,5 +150,7 @@ def create_app(
     app.router.add_get("/lineage/events/{event_id}", _trace)
     app.router.add_post("/lineage/subject-report", _subject)
     app.router.add_get("/lineage/disclosures", _disclosures)
+    app.router.add_post("/lineage/disclosures", _disclosures)
     app.router.add_get("/lineage/export", _export)
+    app.router.add_post("/lineage/export", _export)
     return app

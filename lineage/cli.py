@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, cast
 from uuid import UUID
 
 import typer
+from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.lineage.api import create_app, parse_since
@@ -19,6 +22,8 @@ from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
+from schakel.offsets import group_lag, positions
+from schakel.output import Advance, is_terminal, print_rows, progress
 from schakel.settings import settings
 
 __all__ = ["app"]
@@ -27,8 +32,8 @@ app = typer.Typer(
     help="Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.",
     no_args_is_help=True,
 )
-_out = Console(highlight=False, markup=False)  # field lists print as [a, b], not as markup
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, markup=False, soft_wrap=True)  # field lists print as [a, b], not as markup
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _store() -> LineageStore:
@@ -38,6 +43,80 @@ def _store() -> LineageStore:
     except LineageError as error:
         _err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
+
+
+_HOP_COLUMNS = (
+    "time",
+    "from",
+    "kind",
+    "recipient",
+    "outcome",
+    "fields_sent",
+    "fields_withheld",
+    "policy",
+    "rule",
+    "reasons",
+    "span_id",
+)
+_DISCLOSURE_COLUMNS = (
+    "decided_at",
+    "event_type",
+    "sender",
+    "outcome",
+    "fields_sent",
+    "purpose",
+    "legal_basis",
+    "policy",
+    "delivery",
+    "event_id",
+)
+
+
+def _say_if_behind(store: LineageStore) -> None:
+    """Say (on standard error) when the store is empty or behind the lineage topic, and how to fill it.
+
+    The answers come from the store, which only ``schakel lineage ingest`` fills: without it, "no lineage" may only
+    mean "not ingested yet". When no broker answers, only the empty store can be told.
+    """
+    config = settings()
+    fill = "fill it with `schakel lineage ingest` (keep it current with `schakel lineage ingest --follow`)"
+    if store.count() == 0:
+        _err.print(f"note: the lineage store is empty; {fill}")
+        return
+    host, _, port = config.kafka_bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+        lag = group_lag(config, DEFAULT_GROUP_ID, [config.topic("lineage")])
+    except (OSError, ValueError, KafkaError):
+        return
+    behind = sum(value or 0 for value in lag.values())
+    if behind or None in lag.values():
+        how_far = f"{behind} records" if behind else "records"
+        _err.print(f"note: the lineage store is {how_far} behind the lineage topic; {fill}")
+
+
+def _backlog(group_id: str) -> int | None:
+    """How many lineage records the ingest has not read yet (for its progress bar), or None if unknown."""
+    config = settings()
+    try:
+        lag = group_lag(config, group_id, [config.topic("lineage")])
+        if None in lag.values():
+            return positions(config, config.topic("lineage"))[0].held
+    except (OSError, KafkaError):
+        return None
+    return sum(value or 0 for value in lag.values())
+
+
+class _Counted:
+    """Passes writes through to ``target`` and reports each written line to a progress bar."""
+
+    def __init__(self, target: IO[str], advance: Advance) -> None:
+        self.target, self.advance = target, advance
+
+    def write(self, text: str) -> int:
+        if lines := text.count("\n"):
+            self.advance(lines)
+        return self.target.write(text)
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -55,7 +134,16 @@ def ingest_command(
 ) -> None:
     """Read the lineage topic into the store (offsets committed after each store commit)."""
     config = settings()
-    with _store() as store:
+    backlog = _backlog(group_id)
+    with _store() as store, progress("ingesting lineage", backlog) as advance:
+        done = 0
+
+        def batch(messages: int) -> None:
+            # The bar shows the catching up; past the backlog (new records, --follow) it stays full and counts on.
+            nonlocal done
+            done += messages
+            advance(messages, total=done if backlog is not None and done > backlog else None)
+
         try:
             result = ingest(
                 store,
@@ -63,6 +151,7 @@ def ingest_command(
                 kafka_config=config.kafka_client_config(),
                 group_id=group_id,
                 follow=follow,
+                on_batch=batch,
             )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
@@ -73,6 +162,8 @@ def ingest_command(
             f"{result.messages} messages: {result.appended} stored, {result.duplicates} already stored, "
             f"{result.rejected} rejected; the store holds {store.count()} records"
         )
+        for chain in result.segments:
+            _out.print(f"the lineage topic was recreated (offsets went back): started chain segment {chain}")
 
 
 @app.command()
@@ -88,7 +179,7 @@ def verify() -> None:
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         return
-    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red")
+    _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red", soft_wrap=True)
     for broken in result.broken[1:]:
         _out.print(f"also broken: {broken}")
     raise typer.Exit(1)
@@ -97,7 +188,7 @@ def verify() -> None:
 @app.command()
 def trace(
     event_id: str = typer.Argument(..., help="The event's id (UUID)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """Every hop of one event: decisions and receipts, times, fields sent and withheld, trace ids."""
     try:
@@ -107,20 +198,28 @@ def trace(
         raise typer.Exit(2) from None
     with _store() as store:
         report = store.trace(uuid)
-    if as_json:
-        _out.print_json(report.model_dump_json())
-    elif not report.found:
-        _out.print(f"no lineage for event {uuid}")
-    else:
+        _say_if_behind(store)
+    if not as_json:
         traces = ", ".join(report.trace_ids) or "-"
-        _out.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
-        for hop in report.hops:
-            _out.print(
-                f"  {hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}  {hop.kind.value:8} "
-                f"-> {hop.recipient:20} {hop.outcome or '-':13} sent [{', '.join(hop.fields_sent)}] "
-                f"withheld [{', '.join(hop.fields_withheld)}] {hop.policy or ''} {hop.rule or ''} "
-                f"reasons [{', '.join(hop.reasons)}] span {hop.span_id or '-'}"
-            )
+        if not report.found:
+            _err.print(f"no lineage for event {uuid}")
+        elif report.sender is not None:
+            _err.print(f"event {uuid}: {report.event_type} from {report.sender}; trace {traces}")
+        else:  # an event is its source and its id: several senders chose this id, each hop names its own
+            _err.print(f"event id {uuid}, used by {len(report.senders)} senders; trace {traces}")
+    print_rows(
+        _HOP_COLUMNS,
+        (
+            {
+                **hop.model_dump(mode="json"),
+                "kind": hop.kind.value,
+                "from": f"{hop.sender}/{hop.event_type}",
+                "time": f"{hop.start_time:%Y-%m-%d %H:%M:%S.%f} .. {hop.end_time:%H:%M:%S.%f}",
+            }
+            for hop in report.hops
+        ),
+        as_json=as_json,
+    )
     if not report.found:
         raise typer.Exit(3)
 
@@ -135,56 +234,67 @@ def subject(
     if output_format not in {"json", "html"}:
         _err.print("[red]error:[/red] --format is json or html")
         raise typer.Exit(2)
-    if bsn == "-":
-        bsn = sys.stdin.readline()
-    try:
-        pseudonyms = subject_pseudonyms(bsn)
-    except LineageError as error:
-        _err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    pseudonyms = _person(bsn)
     with _store() as store:
         report = store.subject_report(pseudonyms)
+        _say_if_behind(store)
     if output_format == "html":
         _write(render_subject_report_html(report), out)
     else:
         _write(report.model_dump_json(indent=2) + "\n", out)
 
 
+def _person(bsn: str) -> tuple[str, ...]:
+    """The pseudonyms to start from for a BSN given as an option ('-': one line of standard input)."""
+    if bsn == "-":
+        bsn = sys.stdin.readline()
+    try:
+        return subject_pseudonyms(bsn)
+    except LineageError as error:
+        _err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
 @app.command()
 def disclosures(
     to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
-    """The disclosure register: what one partner was given."""
+    """The disclosure register: what one partner was given (about one person, every identifier linked to them)."""
     try:
         start = parse_since(since)
     except ValueError:
-        _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time")
+        _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time in range")
         raise typer.Exit(2) from None
+    person = None if bsn is None else _person(bsn)
     with _store() as store:
-        register = store.disclosures(to, start)
-    if as_json:
-        _out.print_json(register.model_dump_json())
-        return
-    period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
-    _out.print(f"{len(register.disclosures)} disclosures to {to}{period}")
-    for d in register.disclosures:
-        _out.print(
-            f"  {d.decided_at:%Y-%m-%d %H:%M:%S} {d.event_type:24} from {d.sender:20} {d.outcome or '-':8} "
-            f"[{', '.join(d.fields_sent)}] {d.purpose} {', '.join(d.legal_basis)} {d.policy or ''} {d.delivery}"
-        )
+        register = store.disclosures(to, start, person=person)
+        _say_if_behind(store)
+    if not as_json:
+        period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
+        _err.print(f"{len(register.disclosures)} disclosures to {to}{period}")
+    print_rows(_DISCLOSURE_COLUMNS, (d.model_dump(mode="json") for d in register.disclosures), as_json=as_json)
 
 
 @app.command()
 def export(
     out: Annotated[Path | None, typer.Option("--out", help="File to write; default standard output.")] = None,
+    bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
 ) -> None:
-    """Every record in the Logboek Dataverwerkingen shape, one JSON object per line."""
+    """Every record (or every record about one person) in the Logboek Dataverwerkingen shape, one JSON object per
+    line."""
+    person = None if bsn is None else _person(bsn)
     with ExitStack() as stack:
         store = stack.enter_context(_store())
         target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
-        written = store.export_logboek(target)
+        # No bar when the records themselves go to the terminal.
+        shown = None if out is None and is_terminal() else store.count()
+        advance = stack.enter_context(progress("exporting lineage", shown)) if shown is not None else None
+        written = store.export_logboek(
+            target if advance is None else cast(IO[str], _Counted(target, advance)), person=person
+        )
     _err.print(f"exported {written} records")
 
 
@@ -205,12 +315,36 @@ def scan(
         raise typer.Exit(1)
 
 
+def _loopback(host: str) -> bool:
+    """True for an address only this machine can reach (a literal loopback address or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command()
 def serve(
     port: int = typer.Option(8470, "--port", help="TCP port."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    allow_unauthenticated: bool = typer.Option(
+        False,
+        "--allow-unauthenticated",
+        help="Bind a non-loopback address although the API has no authentication (put an authenticating proxy in "
+        "front of it).",
+    ),
 ) -> None:
-    """Serve the answers over HTTP for the console."""
+    """Serve the answers over HTTP for the console (loopback only, unless --allow-unauthenticated)."""
+    if not _loopback(host) and not allow_unauthenticated:
+        _err.print(
+            f"[red]refused:[/red] --host {host} is not a loopback address. The lineage API has no authentication "
+            "and answers which partners received data about a person (by BSN); anyone who can reach the address "
+            "could ask. Keep it on 127.0.0.1 behind an authenticating proxy, or pass --allow-unauthenticated if "
+            "such a proxy is the only way in."
+        )
+        raise typer.Exit(2)
     from aiohttp import web
 
     with _store() as store:

@@ -4,9 +4,15 @@ At-least-once plus an idempotent store gives effectively-once: a batch is append
 and only after that commit are the Kafka offsets committed. A crash between the two replays the batch, and the store
 skips what it already holds (by chain offset and by record id), so neither the store nor its chains change.
 
-A message that is not a lineage record is counted as rejected and logged by topic, partition and offset (never its
-content) and the loop goes on: one bad message must not stop compliance logging for everyone. It does not enter the
-chain; the topic itself still holds it for inspection.
+**Ingest never stops on a record.** A message that is not a lineage record - any way it can fail: bytes, JSON, a
+field, a range, a value the database refuses - is counted as rejected and logged by topic, partition, offset and
+the record's own field names that failed (never its content, never a key it brought along), and the loop goes on
+with the rest of the batch: one bad message must not stop compliance logging for everyone. It does not enter the
+chain (judgement call: a rejection marker in the chain would record nothing the topic does not hold already, and
+rejection is a pure function of the bytes, so a replay rejects the same messages again); the topic itself still
+holds it for inspection. Only an unreachable store stops the loop: it keeps the batch, waits (doubling up to 30 s)
+and tries again, committing nothing meanwhile; a batch import (no ``follow``) gives up after ``store_retry`` seconds.
+A recreated lineage topic is reported as the chain segments the store started (see :mod:`schakel.lineage.chain`).
 
 Without ``follow`` the loop stops once it has caught up with the end offsets it saw when its partitions were
 assigned (a batch import, and what the tests use); with ``follow`` it runs until stopped.
@@ -17,17 +23,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer
 
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord
-from schakel.lineage.store import LineageStore
+from schakel.lineage.store import AppendResult, LineageStore, StoreUnavailableError, UnstorableRecordError
 
-__all__ = ["DEFAULT_GROUP_ID", "IngestResult", "ingest"]
+__all__ = ["DEFAULT_GROUP_ID", "IngestResult", "ingest", "ingest_batch"]
 
 DEFAULT_GROUP_ID = "schakel-lineage-store"
 _log = logging.getLogger(__name__)
@@ -41,6 +47,21 @@ class IngestResult:
     appended: int = 0
     duplicates: int = 0
     rejected: int = 0
+    segments: list[str] = field(default_factory=list)
+    """Chain segments started because the lineage topic had been recreated."""
+
+    def merge(self, other: IngestResult) -> None:
+        self.messages += other.messages
+        self.rejected += other.rejected
+        self.appended += other.appended
+        self.duplicates += other.duplicates
+        self.segments.extend(other.segments)
+
+    def add(self, appended: AppendResult) -> None:
+        self.appended += appended.appended
+        self.duplicates += appended.duplicates
+        self.rejected += appended.rejected
+        self.segments.extend(appended.segments)
 
 
 def ingest(
@@ -53,8 +74,10 @@ def ingest(
     stop: threading.Event | None = None,
     max_batch: int = 2000,
     assignment_timeout: float = 60.0,
+    store_retry: float = 120.0,
+    on_batch: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Read ``topic`` into ``store``, committing offsets after each store commit."""
+    """Read ``topic`` into ``store``, committing offsets after each store commit (then ``on_batch(messages)``)."""
     stop = stop or threading.Event()
     result = IngestResult()
     consumer = KafkaConsumer(
@@ -70,29 +93,24 @@ def ingest(
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=500, max_records=max_batch)
-            items: list[tuple[LineageRecord, LineagePosition | None]] = []
-            for messages in polled.values():
-                for message in messages:
-                    result.messages += 1
-                    try:
-                        record = LineageRecord.from_bytes(message.value)
-                    except InvalidRecordError as error:
-                        result.rejected += 1
-                        _log.warning(
-                            "skipped a message on %s partition %d offset %d: %s",
-                            message.topic,
-                            message.partition,
-                            message.offset,
-                            error,
-                        )
-                        continue
-                    items.append((record, LineagePosition(message.topic, message.partition, message.offset)))
-            if items:
-                appended = store.append(items)
-                result.appended += appended.appended
-                result.duplicates += appended.duplicates
+            topic_id = _topic_id(consumer, topic) if polled else None
+            batch = ingest_batch(
+                store,
+                (
+                    (LineagePosition(message.topic, message.partition, message.offset, topic_id), message.value)
+                    for messages in polled.values()
+                    for message in messages
+                ),
+                stop=stop,
+                give_up_after=None if follow else store_retry,
+            )
+            if batch is None:
+                break  # stopped while the store was away: nothing of this batch is committed
+            result.merge(batch)
             if polled:
                 consumer.commit()
+                if on_batch is not None:
+                    on_batch(sum(len(messages) for messages in polled.values()))
             if follow:
                 continue
             assignment = consumer.assignment()
@@ -108,3 +126,93 @@ def ingest(
     finally:
         consumer.close(autocommit=False)
     return result
+
+
+def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:
+    """The topic's id from the consumer's cluster metadata, None when unknown.
+
+    Judgement call: kafka-python keeps it on its client's cluster metadata, which is not public API; without it the
+    store still tells a recreated topic by its offsets going back.
+    """
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    topic_id = getattr(cluster, "topic_id", lambda _: None)(topic)
+    return None if topic_id is None else str(topic_id)
+
+
+def ingest_batch(
+    store: LineageStore,
+    messages: Iterable[tuple[LineagePosition, bytes | None]],
+    *,
+    stop: threading.Event | None = None,
+    give_up_after: float | None = None,
+) -> IngestResult | None:
+    """One polled batch of lineage messages into the store: every message is stored, a duplicate or rejected.
+
+    Waits for an unreachable store (``give_up_after`` seconds at most, None: until ``stop``); None when stopped.
+    """
+    result = IngestResult()
+    items: list[tuple[LineageRecord, LineagePosition | None]] = []
+    for position, value in messages:
+        result.messages += 1
+        try:
+            record = LineageRecord.from_bytes(value or b"")
+        except InvalidRecordError as error:
+            result.rejected += 1
+            _log.warning(
+                "rejected a message on %s partition %d offset %d: %s",
+                position.topic,
+                position.partition,
+                position.offset,
+                error,
+            )
+            continue
+        items.append((record, position))
+    if items:
+        appended = _append(store, items, stop or threading.Event(), give_up_after)
+        if appended is None:
+            return None
+        result.add(appended)
+        for chain in appended.segments:
+            _log.warning("the lineage topic was recreated (offsets went back): started chain segment %s", chain)
+    return result
+
+
+def _append(
+    store: LineageStore,
+    items: list[tuple[LineageRecord, LineagePosition | None]],
+    stop: threading.Event,
+    give_up_after: float | None,
+) -> AppendResult | None:
+    """Append a batch, waiting for an unreachable store; None when stopped first."""
+    delay, deadline = 0.5, None if give_up_after is None else time.monotonic() + give_up_after
+    while not stop.is_set():
+        try:
+            return _append_or_split(store, items)
+        except StoreUnavailableError as error:
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise
+            _log.warning("the lineage store is unavailable, retrying in %.1fs: %s", delay, error)
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+    return None
+
+
+def _append_or_split(store: LineageStore, items: list[tuple[LineageRecord, LineagePosition | None]]) -> AppendResult:
+    """The batch in one transaction; when the database refuses a record in it, record by record, rejecting it."""
+    try:
+        return store.append(items)
+    except UnstorableRecordError:
+        if len(items) == 1:
+            _, position = items[0]
+            _log.warning("rejected a record the store cannot hold at %s", position)
+            return AppendResult(0, 0, 1)
+    total = AppendResult(0, 0)
+    for item in items:
+        one = _append_or_split(store, [item])
+        total = AppendResult(
+            total.appended + one.appended,
+            total.duplicates + one.duplicates,
+            total.rejected + one.rejected,
+            total.segments + one.segments,
+        )
+    return total

@@ -48,5 +48,6 @@ def subject_pseudonym(bsn: str, key: str | None = None) -> str:
 
 
 def subject_pseudonyms(bsn: str, key: str | None = None) -> tuple[str, ...]:
-    """The pseudonyms to look this person up under (one: a person's events are keyed by the BSN when known)."""
+    """The pseudonyms to start a lookup of this person from: the BSN's. The store follows the hub's ``link`` records
+    from it to the person's case-keyed pseudonyms (:meth:`schakel.lineage.LineageStore.person`)."""
     return (subject_pseudonym(bsn, key),)

@@ -15,9 +15,28 @@ The fields map onto two Logius standards:
   the policy reference is versioned (``covenant_id`` @ ``covenant_version``, ``rule``) - see
   :meth:`LineageRecord.to_decision_log`.
 
+Lineage carries codes, never partner text. Every text field has a tight shape: organisation codes for sender and
+recipient, the catalogue's type names, the consent processor's reason codes (decisions) or an error class name
+(receipts), the legal bases the covenants may cite, slugs for purposes, covenants and rules, a URI for the processing
+activity. Purposes are lower-case words joined by hyphens, without digits, so no number (a BSN, a case id) fits; a
+name spelled as a slug still would, which is why ``schakel lineage scan`` also looks for listed names in slugs.
+Integers are bounded to what both stores hold (64-bit), times to what converts to UTC, the wire form to 64 KiB.
+
+A third kind of record, ``link``, says that two hub pseudonyms are one person: the hub writes one when an accepted
+event carries both a BSN and a case id. It names the two pseudonyms and what each derives from (``bsn``/``case``),
+never the identifiers themselves; the compliance answers follow links to find every record about a person.
+
+An event is its ``source`` and its ``id`` (CloudEvents): the record id is ``{sender}/{event_id}/{data_subject_id}/
+{recipient}/{kind}`` (:func:`record_id`), so two partners that choose the same id never share a record. The subject's
+pseudonym is part of it because the hub detects a source reusing an id for different content only within one
+subject's partition (``schakel.streams.identity``): a source that reuses an id for another person still gets two
+distinct sets of records, and nothing is merged or suppressed.
+
 Judgement calls: times are normalised to UTC on the way in (the record's meaning does not change, and one
 canonical form keeps the hash chain reproducible); a record without a W3C trace id still exports with one, derived
 from the event id (a UUID is exactly 16 bytes), so a partner's logbook never receives an empty required field.
+:class:`InvalidRecordError` names the fields that failed (only the record's own field names, never a key the bytes
+brought along) and pydantic's error type, never a value.
 """
 
 from __future__ import annotations
@@ -32,16 +51,39 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import to_json
 
+from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
+from schakel.schemas import EventType, Organisation
 
-__all__ = ["InvalidRecordError", "LineageError", "LineageRecord", "RecordKind"]
+__all__ = [
+    "InvalidRecordError",
+    "LineageError",
+    "LineageRecord",
+    "RecordKind",
+    "event_key",
+    "record_id",
+    "recordable_purpose",
+]
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _BSN_LIKE = re.compile(r"^\d{8,9}$")
+_PURPOSE = r"^[a-z]+(-[a-z]+){0,7}$"
+_SLUG = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$"
+_URI = r"^[a-z][a-z0-9+.-]{0,31}:[!#-~]{1,480}$"
+_TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
+_PSEUDONYM = r"^[A-Za-z0-9_-]{1,128}$"
+_ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+_MAX_BYTES = 64 * 1024
+_INT64 = 2**63 - 1
 
 DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
 RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered"})
+RECORD_NAMES = frozenset({"schakel.consent.decide", "schakel.delivery.receipt", "schakel.subject.link"})
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+_ORGANISATIONS = frozenset(o.value for o in Organisation)
+_REASON_CODES = frozenset(r.value for r in Reason)
 
 
 class LineageError(SchakelError):
@@ -57,12 +99,31 @@ class RecordKind(StrEnum):
 
     DECISION = "decision"
     RECEIPT = "receipt"
+    LINK = "link"
+
+
+def recordable_purpose(purpose: str) -> bool:
+    """Whether a lineage record can carry this purpose (a code: lower-case words joined by hyphens, no digits)."""
+    return len(purpose) <= 64 and re.fullmatch(_PURPOSE, purpose) is not None
+
+
+def event_key(sender: str, event_id: UUID | str, data_subject_id: str) -> str:
+    """One event as the hub and its sinks tell events apart: ``{sender}/{event_id}/{data_subject_id}``."""
+    return f"{sender}/{event_id}/{data_subject_id}"
+
+
+def record_id(sender: str, event_id: UUID | str, data_subject_id: str, recipient: str, kind: RecordKind) -> str:
+    """The deterministic id (the idempotency key) of the lineage record of one event, recipient and kind."""
+    return f"{event_key(sender, event_id, data_subject_id)}/{recipient}/{kind.value}"
 
 
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a time zone")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("time is out of range") from None
 
 
 class LineageRecord(BaseModel):
@@ -70,7 +131,10 @@ class LineageRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    record_id: str = Field(description='Deterministic "{event_id}/{recipient}/{kind}": the idempotency key.')
+    record_id: str = Field(
+        max_length=256,
+        description='Deterministic "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}": the idempotency key.',
+    )
     kind: RecordKind
     trace_id: str | None = Field(default=None, description="W3C trace id, 32 lowercase hex digits.")
     span_id: str | None = Field(default=None, description="W3C span id, 16 lowercase hex digits.")
@@ -84,20 +148,26 @@ class LineageRecord(BaseModel):
     sender: str
     recipient: str
     outcome: str | None = Field(description="permit|partial|deny (decisions); delivered|dead-lettered (receipts).")
-    fields_sent: tuple[str, ...] = ()
-    fields_withheld: tuple[str, ...] = ()
-    purpose: str
-    legal_basis: tuple[str, ...] = ()
-    covenant_id: str | None = None
-    covenant_version: str | None = None
-    rule: str | None = None
-    reasons: tuple[str, ...] = ()
-    processing_activity_id: str | None = Field(default=None, description="dpl.core.processing_activity_id")
-    data_subject_id: str = Field(min_length=1, description="The hub-wide subject pseudonym, never a BSN.")
+    fields_sent: tuple[str, ...] = Field(default=(), max_length=512)
+    fields_withheld: tuple[str, ...] = Field(default=(), max_length=512)
+    purpose: str = Field(pattern=_PURPOSE, max_length=64)
+    legal_basis: tuple[str, ...] = Field(default=(), max_length=32)
+    covenant_id: str | None = Field(default=None, pattern=_SLUG)
+    covenant_version: str | None = Field(default=None, pattern=_VERSION)
+    rule: str | None = Field(default=None, pattern=_SLUG)
+    reasons: tuple[str, ...] = Field(default=(), max_length=32)
+    processing_activity_id: str | None = Field(
+        default=None, pattern=_URI, description="dpl.core.processing_activity_id"
+    )
+    data_subject_id: str = Field(pattern=_PSEUDONYM, description="The hub-wide subject pseudonym, never a BSN.")
     data_subject_key: str = Field(pattern=r"^(bsn|case)$", description="What the pseudonym was derived from.")
-    source_topic: str | None = None
-    source_partition: int | None = None
-    source_offset: int | None = None
+    linked_subject_id: str | None = Field(
+        default=None, pattern=_PSEUDONYM, description="A link's second pseudonym of the same person."
+    )
+    linked_subject_key: str | None = Field(default=None, pattern=r"^(bsn|case)$")
+    source_topic: str | None = Field(default=None, pattern=_TOPIC)
+    source_partition: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    source_offset: int | None = Field(default=None, ge=0, le=_INT64)
 
     @field_validator("start_time", "end_time")
     @classmethod
@@ -126,21 +196,61 @@ class LineageRecord(BaseModel):
                 raise ValueError("fields_sent and fields_withheld hold field names (identifiers), never values")
         return value
 
-    @field_validator("data_subject_id")
+    @field_validator("data_subject_id", "linked_subject_id")
     @classmethod
-    def _not_a_bsn(cls, value: str) -> str:
-        if _BSN_LIKE.match(value):
-            raise ValueError("data_subject_id must be a pseudonym, never a BSN")
+    def _not_a_bsn(cls, value: str | None) -> str | None:
+        if value is not None and _BSN_LIKE.match(value):
+            raise ValueError("subject ids must be pseudonyms, never a BSN")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        if value not in RECORD_NAMES:
+            raise ValueError("name must be one of the hub's action names")
+        return value
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in _EVENT_TYPES:
+            raise ValueError("event_type must be a type of the catalogue")
+        return value
+
+    @field_validator("sender", "recipient")
+    @classmethod
+    def _organisation(cls, value: str) -> str:
+        if value not in _ORGANISATIONS:
+            raise ValueError("sender and recipient must be organisation codes")
+        return value
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _known_bases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(basis not in LEGAL_BASES for basis in value):
+            raise ValueError("legal_basis holds citations the covenants may use")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> LineageRecord:
-        expected = f"{self.event_id}/{self.recipient}/{self.kind.value}"
+        expected = record_id(self.sender, self.event_id, self.data_subject_id, self.recipient, self.kind)
         if self.record_id != expected:
-            raise ValueError('record_id must be "{event_id}/{recipient}/{kind}"')
-        allowed = DECISION_OUTCOMES if self.kind is RecordKind.DECISION else RECEIPT_OUTCOMES
-        if self.outcome is not None and self.outcome not in allowed:
-            raise ValueError(f"outcome of a {self.kind.value} must be one of {sorted(allowed)}")
+            raise ValueError('record_id must be "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}"')
+        if self.kind is RecordKind.LINK:
+            if self.outcome is not None or self.linked_subject_id is None or self.linked_subject_key is None:
+                raise ValueError("a link names a second pseudonym and its key, and has no outcome")
+            if self.recipient != self.sender:
+                raise ValueError("a link is the sender's: its recipient is the sender")
+        else:
+            allowed = DECISION_OUTCOMES if self.kind is RecordKind.DECISION else RECEIPT_OUTCOMES
+            if self.outcome is not None and self.outcome not in allowed:
+                raise ValueError(f"outcome of a {self.kind.value} must be one of {sorted(allowed)}")
+            if self.linked_subject_id is not None or self.linked_subject_key is not None:
+                raise ValueError("only a link names a second pseudonym")
+        for reason in self.reasons:
+            known = reason in _REASON_CODES if self.kind is RecordKind.DECISION else _ERROR_CLASS.match(reason)
+            if not known:
+                raise ValueError("reasons are the consent processor's reason codes or an error class name")
         if self.end_time < self.start_time:
             raise ValueError("end_time is before start_time")
         return self
@@ -154,11 +264,15 @@ class LineageRecord(BaseModel):
     @classmethod
     def from_bytes(cls, data: bytes) -> LineageRecord:
         """Parse a value from the ``lineage`` topic; :class:`InvalidRecordError` when it is not a valid record."""
+        if len(data) > _MAX_BYTES:
+            raise InvalidRecordError(f"not a lineage record (larger than {_MAX_BYTES} bytes)")
         try:
             return cls.model_validate_json(data)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors())
+            problems = "; ".join(dict.fromkeys(_problem(e["loc"], e["type"], e["msg"]) for e in error.errors()))
             raise InvalidRecordError(f"not a lineage record ({problems})") from None
+        except Exception as error:  # anything else the parser or a validator raised: still a rejected record
+            raise InvalidRecordError(f"not a lineage record ({type(error).__name__})") from None
 
     def canonical_json(self) -> str:
         """The one text form the hash chain is computed over: JSON with sorted keys and no insignificant spaces.
@@ -188,15 +302,16 @@ class LineageRecord(BaseModel):
             return None
         return f"{self.covenant_id}@{self.covenant_version}" if self.covenant_version else self.covenant_id
 
-    def to_logboek(self) -> dict[str, Any]:
+    def to_logboek(self, processing_activity_id: str | None = None) -> dict[str, Any]:
         """This record in the Logius *Logboek Dataverwerkingen* shape (one JSON object per line on export).
 
         The standard's ``attributes`` carry the reserved ``dpl.core.*`` keys; everything schakel adds lives under the
         ``schakel.`` prefix so that a partner's logbook can keep or drop it. ``status`` uses the standard's enum
-        (``Ok`` / ``Error``): a denial is a correctly handled processing, so it is ``Ok``.
+        (``Ok`` / ``Error``): a denial is a correctly handled processing, so it is ``Ok``. ``processing_activity_id``
+        stands in when the record has none of its own (a receipt: the activity of the decision it belongs to).
         """
         attributes: dict[str, Any] = {
-            "dpl.core.processing_activity_id": self.processing_activity_id,
+            "dpl.core.processing_activity_id": self.processing_activity_id or processing_activity_id,
             "dpl.core.data_subject_id": self.data_subject_id,
             "dpl.core.data_subject_id_type": f"schakel-pseudonym:{self.data_subject_key}",
             "schakel.record_id": self.record_id,
@@ -214,6 +329,9 @@ class LineageRecord(BaseModel):
             "schakel.rule": self.rule,
             "schakel.reasons": list(self.reasons),
         }
+        if self.kind is RecordKind.LINK:
+            attributes["schakel.linked_subject_id"] = self.linked_subject_id
+            attributes["schakel.linked_subject_id_type"] = f"schakel-pseudonym:{self.linked_subject_key}"
         if self.source_topic is not None:
             attributes["schakel.source.topic"] = self.source_topic
             attributes["schakel.source.partition"] = self.source_partition
@@ -266,9 +384,23 @@ class LineageRecord(BaseModel):
         }
 
 
+def _problem(loc: tuple[int | str, ...], kind: str, message: str) -> str:
+    """Where and what, in the record's own words: a key the bytes brought along is never repeated, and only the
+    messages of this module's own checks (``value_error``) are, since pydantic's may quote a character of the input."""
+    what = message.removeprefix("Value error, ") if kind == "value_error" else kind
+    if not loc:
+        return f"record: {what}"
+    field = loc[0]
+    if not isinstance(field, str) or field not in LineageRecord.model_fields:
+        return f"an unknown field: {what}"
+    return f"{field}: {what}"
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _component(record: LineageRecord) -> str:
-    return "consent-processor" if record.kind is RecordKind.DECISION else f"sink-connector:{record.recipient}"
+    if record.kind is RecordKind.RECEIPT:
+        return f"sink-connector:{record.recipient}"
+    return "consent-processor"

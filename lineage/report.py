@@ -78,6 +78,18 @@ def _section(p: PartnerSection) -> str:
 </table>"""
 
 
+_IDENTIFIER_NAMES = {"bsn": "uw burgerservicenummer", "case": "zaaknummers"}
+
+
+def _sources(report: SubjectReport) -> str:
+    """Which kinds of identifier the records were found under, and how many each (never the identifiers)."""
+    parts = [
+        f"{count} via {_IDENTIFIER_NAMES.get(kind, escape(kind))}"
+        for kind, count in report.records_by_identifier.items()
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def render_subject_report_html(report: SubjectReport) -> str:
     """The report as one HTML document."""
     if report.partners:
@@ -95,7 +107,7 @@ u zijn gedeeld. Het Zorg- en Veiligheidshuis beantwoordt deze vraag als contactp
 samenwerkingsverband (Wet gegevensverwerking door samenwerkingsverbanden). Hieronder staat per partner welke soorten
 berichten en welke gegevens over u zijn verstrekt, wanneer, met welk doel en op welke grondslag, en welke gegevens
 níet zijn verstrekt.</p>
-<p class="muted">Opgesteld op {_time(report.generated_at)} uit {report.records} registraties.
+<p class="muted">Opgesteld op {_time(report.generated_at)} uit {report.records} registraties{_sources(report)}.
 Kenmerk: {escape(report.data_subject_id[:16])}</p>
 {body}
 </body>

@@ -5,7 +5,9 @@ Lineage names fields and carries pseudonyms; it never holds a BSN, a name or fre
 row, exactly as stored (not through the record model, which would refuse some of it), for:
 
 - ``bsn``: a run of nine digits, not part of a longer token, that passes the 11-test;
-- ``name``: a name from the given list, as a whole word, case-insensitively;
+- ``name``: a name from the given list, as whole words, case-insensitively, its words separated by anything that
+  separates words in a code too (spaces, ``-``, ``_``, ``.``): ``jan-jansen`` in a purpose slug is the name
+  ``Jan Jansen``;
 - ``free-text``: a value that reads like prose - at least ``free_text_min_length`` characters and at least
   ``free_text_min_words`` space-separated words of letters. Identifiers, codes, hashes and the compact JSON lists of
   field names have no spaces and never match; a reason code like ``consent-missing`` does not either.
@@ -55,6 +57,12 @@ def _texts(value: Any) -> Iterable[str]:
             yield from (item for item in items if isinstance(item, str))
 
 
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """A listed name as whole words (not next to a letter or digit), any word separator between its words."""
+    words = r"[\s._-]+".join(re.escape(word) for word in name.split())
+    return re.compile(rf"(?<![^\W_]){words}(?![^\W_])", re.IGNORECASE)
+
+
 def _is_prose(text: str, min_words: int, min_length: int) -> bool:
     if len(text) < min_length:
         return False
@@ -69,7 +77,7 @@ def scan_rows(
     free_text_min_length: int = 40,
 ) -> list[Finding]:
     """Scan rows (column -> value) for personal data; see the module docstring for what counts."""
-    name_patterns = [re.compile(rf"(?<!\w){re.escape(n.strip())}(?!\w)", re.IGNORECASE) for n in names if n.strip()]
+    name_patterns = [_name_pattern(n) for n in names if n.split()]
     findings: list[Finding] = []
     for row in rows:
         record_id = str(row.get("record_id", "?"))

@@ -4,15 +4,29 @@
 set up); a ``postgresql://`` URL (``SCHAKEL_LINEAGE_URL``) means PostgreSQL. Both use the same tables and the same
 SQL, so the two answer identically.
 
-Writes are idempotent, which makes replaying the ``lineage`` topic harmless: a message at or below a chain's last
-ingested offset is skipped, and so is a record whose ``record_id`` is already stored (the hub may re-emit a decision
-after a restart: the first one stored is the record of what happened). Skipping happens before chaining, so a replay
-neither changes the store nor the chain.
+Writes are idempotent, which makes replaying the ``lineage`` topic harmless: a message at an offset the chain already
+covers is skipped when it is the record stored there (or one stored elsewhere by ``record_id``), and so is a record
+whose ``record_id`` is already stored (the hub may re-emit a decision after a restart: the first one stored is the
+record of what happened). Skipping happens before chaining, so a replay neither changes the store nor the chain. A
+*new* record at an offset the chain already covers means the topic was recreated: the partition's chain goes on in a
+new segment (:mod:`schakel.lineage.chain`), and :class:`AppendResult` names it - new lineage is never dropped as a
+replay. A chain head's ``last_offset`` is the offset of its last chained record, nothing else, so ``verify`` can
+check it.
 
-The store keeps each record as columns (queried by event, subject pseudonym and recipient) plus its link in a chain
-(see :mod:`schakel.lineage.chain`). :meth:`LineageStore.verify` rebuilds every record from its columns and recomputes
-the chain, so a change to any column of any record, a deleted record or two swapped records is found, and the first
-broken record is named.
+A record the store cannot hold (a value out of range, a character a database refuses) is rejected - counted in
+:class:`AppendResult`, kept out of the chain - and the rest of the batch is stored. Only a store that cannot be
+reached raises (:class:`StoreUnavailableError`); the store reconnects on the next call.
+
+The store keeps each record as columns in one canonical text form (UTC times of fixed width, lower-case ids, compact
+JSON lists: :func:`record_row`) plus its link in a chain, and the link hashes exactly those stored columns (see
+:mod:`schakel.lineage.chain`). :meth:`LineageStore.verify` recomputes every chain from the stored columns and checks
+that they still form a valid record in canonical form, that offsets rise, and that each head's count, hash and last
+offset match its records: a change to any column of any record, a deleted record, two swapped records or a moved
+head is found, and the first broken record is named.
+
+A person may be known by several identifiers (a BSN, case ids). The hub writes a ``link`` record when an event
+carries two; :meth:`LineageStore.person` follows links from a pseudonym to all of the person's pseudonyms, and the
+subject report, the disclosure register and the export use it when asked about a person.
 
 Durability: SQLite runs in WAL mode with ``synchronous=FULL`` and PostgreSQL commits synchronously, because the
 ingest loop commits Kafka offsets right after the store commits: a store commit that could be lost on power failure
@@ -26,7 +40,7 @@ import json
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +49,7 @@ from uuid import UUID
 
 from pydantic_core import to_json
 
+from schakel.lineage.activities import processing_activity
 from schakel.lineage.answers import (
     DisclosureRegister,
     SubjectReport,
@@ -43,7 +58,7 @@ from schakel.lineage.answers import (
     build_subject_report,
     build_trace,
 )
-from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash
+from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash, row_text, segment_chain
 from schakel.lineage.record import LineageError, LineageRecord, RecordKind
 
 __all__ = [
@@ -53,6 +68,7 @@ __all__ = [
     "ChainHead",
     "LineageStore",
     "StoreUnavailableError",
+    "UnstorableRecordError",
     "VerifyResult",
     "open_store",
 ]
@@ -87,11 +103,15 @@ RECORD_COLUMNS = (
     "processing_activity_id",
     "data_subject_id",
     "data_subject_key",
+    "linked_subject_id",
+    "linked_subject_key",
     "source_topic",
     "source_partition",
     "source_offset",
 )
 _LIST_COLUMNS = frozenset({"fields_sent", "fields_withheld", "legal_basis", "reasons"})
+_INT_COLUMNS = frozenset({"source_partition", "source_offset"})
+_INT64 = (-(2**63), 2**63 - 1)
 _TIME_COLUMNS = frozenset({"start_time", "end_time"})
 CHAIN_COLUMNS = ("chain", "seq", "lineage_offset", "prev_hash", "hash")
 ALL_COLUMNS = CHAIN_COLUMNS + RECORD_COLUMNS
@@ -105,14 +125,22 @@ _SCHEMA = (
         event_id TEXT NOT NULL, event_type TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL, outcome TEXT,
         fields_sent TEXT NOT NULL, fields_withheld TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
         covenant_id TEXT, covenant_version TEXT, rule TEXT, reasons TEXT NOT NULL, processing_activity_id TEXT,
-        data_subject_id TEXT NOT NULL, data_subject_key TEXT NOT NULL,
+        data_subject_id TEXT NOT NULL, data_subject_key TEXT NOT NULL, linked_subject_id TEXT, linked_subject_key TEXT,
         source_topic TEXT, source_partition BIGINT, source_offset BIGINT,
         PRIMARY KEY (chain, seq))""",
     "CREATE INDEX IF NOT EXISTS lineage_record_event ON lineage_record (event_id)",
     "CREATE INDEX IF NOT EXISTS lineage_record_subject ON lineage_record (data_subject_id)",
+    "CREATE INDEX IF NOT EXISTS lineage_record_linked ON lineage_record (linked_subject_id)",
     "CREATE INDEX IF NOT EXISTS lineage_record_recipient ON lineage_record (recipient, end_time)",
+    "CREATE INDEX IF NOT EXISTS lineage_record_offset ON lineage_record (chain, lineage_offset)",
     """CREATE TABLE IF NOT EXISTS lineage_chain (
-        chain TEXT PRIMARY KEY, next_seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT)""",
+        chain TEXT PRIMARY KEY, next_seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT,
+        segment_of TEXT NOT NULL, segment BIGINT NOT NULL, topic_id TEXT)""",
+)
+# A store made before chain v2 lacks these; its hashes are v1, so it cannot be verified by this code.
+_SCHEMA_PROBES = (
+    "SELECT linked_subject_id FROM lineage_record WHERE 1 = 0",
+    "SELECT segment_of, topic_id FROM lineage_chain WHERE 1 = 0",
 )
 
 
@@ -120,11 +148,19 @@ class StoreUnavailableError(LineageError):
     """The lineage store cannot be opened or reached."""
 
 
+class UnstorableRecordError(LineageError):
+    """The database refused a record of the batch as data (not for being unreachable); nothing was stored."""
+
+
 class AppendResult(NamedTuple):
     """What one :meth:`LineageStore.append` did."""
 
     appended: int
     duplicates: int
+    rejected: int = 0
+    """Records the store cannot hold (kept out of the chain)."""
+    segments: tuple[str, ...] = ()
+    """Chain segments this batch started, because the topic had been recreated."""
 
 
 class ChainHead(NamedTuple):
@@ -172,6 +208,16 @@ def _time_text(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def _storable(row: tuple[Any, ...]) -> bool:
+    """Whether both databases can hold these columns as they are (64-bit integers, no NUL in a text)."""
+    for value in row:
+        if isinstance(value, str) and "\x00" in value:
+            return False
+        if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+            return False
+    return True
+
+
 def _time_value(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -187,6 +233,8 @@ def record_row(record: LineageRecord) -> tuple[Any, ...]:
             value = _time_text(value)
         elif name in {"event_id", "kind"}:
             value = str(value)
+        elif name in _INT_COLUMNS and value is not None:
+            value = int(value)
         row.append(value)
     return tuple(row)
 
@@ -234,8 +282,9 @@ class _Postgres(_Dialect):
 class LineageStore:
     """The lineage store; open one with :func:`open_store`. Thread-safe (one connection behind a lock)."""
 
-    def __init__(self, connection: Any, dialect: _Dialect, where: str) -> None:
-        self._connection = connection
+    def __init__(self, connect: Callable[[], Any], dialect: _Dialect, where: str) -> None:
+        self._connect = connect
+        self._connection: Any = connect()
         self._dialect = dialect
         self._lock = threading.RLock()
         self.where = where
@@ -268,6 +317,26 @@ class LineageStore:
                 self._execute("ROLLBACK")
                 raise
             self._execute("COMMIT")
+            for probe in _SCHEMA_PROBES:
+                try:
+                    self._execute(probe)
+                except Exception as error:
+                    if not _is_database_error(error):
+                        raise
+                    raise StoreUnavailableError(
+                        f"the lineage store at {self.where} was made by an older schakel (hash chain v1); "
+                        "ingest the lineage topic into a new store"
+                    ) from None
+
+    def _reconnect_if_closed(self) -> None:
+        if not getattr(self._connection, "closed", False):
+            return
+        try:
+            self._connection = self._connect()
+        except Exception as error:
+            if isinstance(error, LineageError) or _is_database_error(error):
+                raise StoreUnavailableError(f"the lineage store at {self.where} cannot be reached") from None
+            raise
 
     def close(self) -> None:
         """Close the connection."""
@@ -288,7 +357,9 @@ class LineageStore:
         Within a chain, records are chained in offset order.
 
         One transaction for the whole batch; when it returns, the records are durable. Replayed messages and
-        records already stored are skipped (counted as duplicates) and do not enter the chain.
+        records already stored are skipped (counted as duplicates) and do not enter the chain; records the store
+        cannot hold are rejected. :class:`UnstorableRecordError` when the database refuses the batch as data (store
+        its records one by one to find the one); :class:`StoreUnavailableError` when it cannot be reached.
         """
         # Kafka hands out each partition in offset order; sort anyway, so that a caller's order cannot make a later
         # offset hide an earlier one from the replay check (stable: records without a position keep their order).
@@ -299,63 +370,113 @@ class LineageStore:
             f"INSERT INTO lineage_record ({', '.join(ALL_COLUMNS)}) VALUES ({', '.join('?' * len(ALL_COLUMNS))})"  # noqa: S608 - constant column names
         )
         with self._lock:
-            self._execute(self._dialect.begin)
+            self._reconnect_if_closed()
             try:
+                self._execute(self._dialect.begin)
                 result = self._append_locked(batch, insert)
+                self._execute("COMMIT")
             except BaseException as error:
                 with contextlib.suppress(Exception):  # the connection may be gone; the error below says why
                     self._execute("ROLLBACK")
+                if isinstance(error, Exception) and _is_data_error(error):
+                    raise UnstorableRecordError(
+                        f"the lineage store at {self.where} refused a record of this batch ({type(error).__name__}); "
+                        "nothing of this batch was stored"
+                    ) from error
                 if isinstance(error, Exception) and _is_database_error(error):
                     raise StoreUnavailableError(
-                        f"writing to the lineage store at {self.where} failed ({type(error).__name__}: {error}); "
+                        f"writing to the lineage store at {self.where} failed ({type(error).__name__}); "
                         "nothing of this batch was stored"
                     ) from error
                 raise
-            self._execute("COMMIT")
         return result
 
     def _append_locked(self, batch: list[tuple[LineageRecord, LineagePosition | None]], insert: str) -> AppendResult:
-        heads = self._lock_heads({chain_key(position) for _, position in batch})
+        current: dict[str, tuple[str, int]] = {}  # partition chain -> (chain of its current segment, segment)
+        heads: dict[str, ChainHead] = {}
+        topic_ids: dict[str, str | None] = {}  # chain -> the id of the topic it was read from, when known
+        for base in sorted({chain_key(position) for _, position in batch}):  # fixed order: writers cannot deadlock
+            chain, segment, head, topic_id = self._lock_current(base)
+            current[base], heads[chain], topic_ids[chain] = (chain, segment), head, topic_id
         stored = self._existing_ids([record.record_id for record, _ in batch])
+        at_offsets = self._ids_at_offsets(
+            [
+                (current[chain_key(position)][0], position.offset)
+                for _, position in batch
+                if position is not None
+                and (last := heads[current[chain_key(position)][0]].last_offset) is not None
+                and position.offset <= last
+            ]
+        )
         rows: list[tuple[Any, ...]] = []
-        duplicates = 0
+        duplicates = rejected = 0
+        started: list[str] = []
         for record, position in batch:
-            chain = chain_key(position)
+            base = chain_key(position)
+            chain, segment = current[base]
             head = heads[chain]
             offset = None if position is None else position.offset
-            replayed = offset is not None and head.last_offset is not None and offset <= head.last_offset
-            if replayed or record.record_id in stored:
+            topic_id = None if position is None else position.topic_id
+            recreated = topic_id is not None and topic_ids[chain] not in (None, topic_id)
+            if not recreated and offset is not None and head.last_offset is not None and offset <= head.last_offset:
+                there = at_offsets.get((chain, offset))
+                if there == record.record_id or (there is None and record.record_id in stored):
+                    duplicates += 1  # a replay: this very record is stored
+                    continue
+                recreated = True  # a record this chain has never seen, at an offset it already covers
+            if recreated:
+                chain, segment = segment_chain(base, segment + 1), segment + 1
+                self._execute(
+                    "INSERT INTO lineage_chain (chain, next_seq, head_hash, last_offset, segment_of, segment) "
+                    "VALUES (?, 0, ?, NULL, ?, ?)",
+                    (chain, GENESIS, base, segment),
+                )
+                current[base], topic_ids[chain] = (chain, segment), topic_id
+                head = heads[chain] = ChainHead(0, GENESIS, None)
+                started.append(chain)
+            elif topic_id is not None:
+                topic_ids[chain] = topic_id
+            if record.record_id in stored:
                 duplicates += 1
-                if offset is not None and not replayed:
-                    heads[chain] = head._replace(last_offset=offset)
                 continue
-            digest = link_hash(chain, head.next_seq, offset, head.hash, record.canonical_json())
-            rows.append((chain, head.next_seq, offset, head.hash, digest, *record_row(record)))
+            try:
+                row = record_row(record)
+            except Exception:  # a record built around validation (model_construct) with a value that has no form
+                rejected += 1
+                continue
+            if not _storable(row):
+                rejected += 1
+                continue
+            digest = link_hash(chain, head.next_seq, offset, head.hash, row_text(row))
+            rows.append((chain, head.next_seq, offset, head.hash, digest, *row))
             stored.add(record.record_id)
             heads[chain] = ChainHead(head.next_seq + 1, digest, offset if offset is not None else head.last_offset)
         if rows:
             self._dialect.insert_rows(self._connection, insert, rows)
         self._connection.cursor().executemany(
-            self._dialect.sql("UPDATE lineage_chain SET next_seq = ?, head_hash = ?, last_offset = ? WHERE chain = ?"),
-            [(head.next_seq, head.hash, head.last_offset, chain) for chain, head in heads.items()],
+            self._dialect.sql(
+                "UPDATE lineage_chain SET next_seq = ?, head_hash = ?, last_offset = ?, topic_id = ? WHERE chain = ?"
+            ),
+            [(head.next_seq, head.hash, head.last_offset, topic_ids[chain], chain) for chain, head in heads.items()],
         )
-        return AppendResult(len(rows), duplicates)
+        return AppendResult(len(rows), duplicates, rejected, tuple(started))
 
-    def _lock_heads(self, chains: set[str]) -> dict[str, ChainHead]:
-        heads: dict[str, ChainHead] = {}
-        for chain in sorted(chains):  # a fixed order, so two PostgreSQL writers cannot deadlock
-            self._execute(
-                "INSERT INTO lineage_chain (chain, next_seq, head_hash, last_offset) VALUES (?, 0, ?, NULL) "
-                "ON CONFLICT (chain) DO NOTHING",
-                (chain, GENESIS),
-            )
-            row = self._execute(
-                "SELECT next_seq, head_hash, last_offset FROM lineage_chain WHERE chain = ?"  # noqa: S608
-                f"{self._dialect.lock_suffix}",
-                (chain,),
-            ).fetchone()
-            heads[chain] = ChainHead(int(row[0]), str(row[1]), None if row[2] is None else int(row[2]))
-        return heads
+    def _lock_current(self, base: str) -> tuple[str, int, ChainHead, str | None]:
+        """Lock a partition's chain and return its current segment: (chain, segment number, head, topic id)."""
+        self._execute(
+            "INSERT INTO lineage_chain (chain, next_seq, head_hash, last_offset, segment_of, segment) "
+            "VALUES (?, 0, ?, NULL, ?, 0) ON CONFLICT (chain) DO NOTHING",
+            (base, GENESIS, base),
+        )
+        # The first segment's row is the partition's lock; the newest segment is the one to append to.
+        self._execute(f"SELECT chain FROM lineage_chain WHERE chain = ?{self._dialect.lock_suffix}", (base,))  # noqa: S608
+        newest = (
+            "SELECT chain, segment, next_seq, head_hash, last_offset, topic_id FROM lineage_chain WHERE segment_of = ? "
+            "ORDER BY segment DESC LIMIT 1"
+        )
+        row = self._execute(newest + self._dialect.lock_suffix, (base,)).fetchone()
+        head = ChainHead(int(row[2]), str(row[3]), None if row[4] is None else int(row[4]))
+        return str(row[0]), int(row[1]), head, None if row[5] is None else str(row[5])
 
     def _existing_ids(self, record_ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -367,6 +488,24 @@ class LineageStore:
                 chunk,
             ).fetchall()
             found.update(str(row[0]) for row in rows)
+        return found
+
+    def _ids_at_offsets(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The record ids stored at these (chain, offset) positions."""
+        found: dict[tuple[str, int], str] = {}
+        by_chain: dict[str, list[int]] = {}
+        for chain, offset in positions:
+            by_chain.setdefault(chain, []).append(offset)
+        for chain, offsets in by_chain.items():
+            unique = sorted(set(offsets))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                rows = self._execute(
+                    "SELECT lineage_offset, record_id FROM lineage_record WHERE chain = ? AND lineage_offset IN "  # noqa: S608
+                    f"({', '.join('?' * len(chunk))})",
+                    (chain, *chunk),
+                ).fetchall()
+                found.update(((chain, int(row[0])), str(row[1])) for row in rows)
         return found
 
     # -- tamper evidence -------------------------------------------------------------------------------------------
@@ -389,7 +528,7 @@ class LineageStore:
             last = int(page[-1][1])
 
     def verify(self) -> VerifyResult:
-        """Recompute every chain from the records' columns; name the first broken record of each broken chain."""
+        """Recompute every chain from the stored columns; name the first broken record of each broken chain."""
         heads = self.heads()
         chains = sorted(set(heads) | {str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record")})
         checked = 0
@@ -399,10 +538,25 @@ class LineageStore:
             checked += count
             if problem is not None:
                 broken.append(problem)
+        broken.extend(self._verify_segments())
         return VerifyResult(checked=checked, chains=len(chains), broken=tuple(broken))
+
+    def _verify_segments(self) -> list[BrokenRecord]:
+        """Every partition's segments are numbered 0, 1, ... without a gap, each under its own name."""
+        problems = []
+        segments: dict[str, list[tuple[int, str]]] = {}
+        for chain, base, segment in self._query("SELECT chain, segment_of, segment FROM lineage_chain"):
+            segments.setdefault(str(base), []).append((int(segment), str(chain)))
+        for base, found in sorted(segments.items()):
+            for expected, (segment, chain) in enumerate(sorted(found)):
+                if segment != expected or chain != segment_chain(base, segment):
+                    problems.append(BrokenRecord(base, 0, None, f"segment {expected} of the chain is missing"))
+                    break
+        return problems
 
     def _verify_chain(self, chain: str, head: ChainHead | None) -> tuple[int, BrokenRecord | None]:
         expected, previous, count = 0, GENESIS, 0
+        last_offset: int | None = None
         n_chain = len(CHAIN_COLUMNS)
         for row in self._chain_rows(chain):
             count += 1
@@ -411,20 +565,31 @@ class LineageStore:
                 return count, BrokenRecord(chain, expected, record_id, f"sequence gap: found position {seq}")
             if prev_hash != previous:
                 return count, BrokenRecord(chain, seq, record_id, "does not link to the record before it")
-            try:
-                record = record_from_row(row[n_chain:])
-            except Exception:  # any column an editor broke: type, JSON, a validator
-                return count, BrokenRecord(chain, seq, record_id, "its columns no longer form a valid record")
             position = None if offset is None else int(offset)
-            recomputed = link_hash(chain, seq, position, previous, record.canonical_json())
-            if recomputed != digest:
+            if link_hash(chain, seq, position, previous, row_text(row[n_chain:])) != digest:
                 return count, BrokenRecord(chain, seq, record_id, "its content does not match its hash")
+            try:
+                canonical = record_row(record_from_row(row[n_chain:])) == tuple(row[n_chain:])
+            except Exception:  # any column a writer broke: type, JSON, a validator
+                canonical = False
+            if not canonical:
+                return count, BrokenRecord(chain, seq, record_id, "its columns no longer form a valid record")
+            if position is not None and last_offset is not None and position <= last_offset:
+                return count, BrokenRecord(chain, seq, record_id, "its topic offset is not after the one before")
+            last_offset = position if position is not None else last_offset
             previous, expected = digest, expected + 1
         if head is None:
             return count, BrokenRecord(chain, expected, None, "the chain head is missing")
         if head.next_seq != expected or head.hash != previous:
             return count, BrokenRecord(
                 chain, expected, None, f"the chain head expects {head.next_seq} records, the store has {expected}"
+            )
+        if head.last_offset != last_offset:
+            return count, BrokenRecord(
+                chain,
+                expected,
+                None,
+                f"the chain head's last offset {head.last_offset} is not its last record's offset {last_offset}",
             )
         return count, None
 
@@ -460,37 +625,98 @@ class LineageStore:
             for row in self._chain_rows(chain):
                 yield dict(zip(ALL_COLUMNS, row, strict=True))
 
+    def person(self, pseudonym: str | Sequence[str]) -> tuple[str, ...]:
+        """Every pseudonym of the person with this pseudonym (or these), following ``link`` records transitively;
+        the given ones first."""
+        found = [pseudonym] if isinstance(pseudonym, str) else list(dict.fromkeys(pseudonym))
+        known, frontier = set(found), list(found)
+        while frontier:
+            chunk, frontier = frontier[:250], frontier[250:]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                "SELECT data_subject_id, linked_subject_id FROM lineage_record WHERE kind = 'link' AND "  # noqa: S608
+                f"(data_subject_id IN ({marks}) OR linked_subject_id IN ({marks}))",
+                (*chunk, *chunk),
+            )
+            for pair in rows:
+                for other in pair:
+                    if other is not None and str(other) not in known:
+                        known.add(str(other))
+                        found.append(str(other))
+                        frontier.append(str(other))
+        return tuple(found)
+
+    def _about(
+        self, pseudonyms: Sequence[str], where: str = "1 = 1", params: Sequence[Any] = ()
+    ) -> list[LineageRecord]:
+        records: list[LineageRecord] = []
+        for start in range(0, len(pseudonyms), 250):
+            chunk = list(pseudonyms[start : start + 250])
+            records.extend(
+                self._records(f"{where} AND data_subject_id IN ({', '.join('?' * len(chunk))})", (*params, *chunk))
+            )
+        return records
+
     def trace(self, event_id: UUID) -> TraceReport:
         """Every hop of one event: decisions and receipts with times, fields sent and withheld, trace ids."""
         return build_trace(event_id, self._records("event_id = ?", (str(event_id),)))
 
     def subject_report(self, pseudonym: str | Sequence[str]) -> SubjectReport:
-        """The AVG art. 15 report for the subject with this pseudonym, or these pseudonyms of one person
-        (pseudonymise a BSN first: :func:`schakel.lineage.pseudonym.subject_pseudonyms`)."""
-        ids = [pseudonym] if isinstance(pseudonym, str) else list(dict.fromkeys(pseudonym))
-        if not ids:
+        """The AVG art. 15 report for the person with this pseudonym (or these), across every pseudonym linked to
+        them (pseudonymise a BSN first: :func:`schakel.lineage.pseudonym.subject_pseudonyms`)."""
+        seed = [pseudonym] if isinstance(pseudonym, str) else list(dict.fromkeys(pseudonym))
+        if not seed:
             raise LineageError("a subject report needs at least one pseudonym")
-        records = self._records(f"data_subject_id IN ({', '.join('?' * len(ids))})", ids)
-        return build_subject_report(ids, records)
+        ids = self.person(seed)
+        return build_subject_report(ids, self._about(ids))
 
-    def disclosures(self, recipient: str, since: datetime | None = None) -> DisclosureRegister:
-        """The disclosure register: what ``recipient`` was given, decided at or after ``since``."""
-        if since is None:
-            records = self._records("recipient = ?", (recipient,))
+    def disclosures(
+        self, recipient: str, since: datetime | None = None, *, person: Sequence[str] | None = None
+    ) -> DisclosureRegister:
+        """The disclosure register: what ``recipient`` was given, decided at or after ``since``; only about one
+        person (every pseudonym linked to ``person``) when given."""
+        where, params = "recipient = ? AND kind <> 'link'", [recipient]
+        if since is not None:
+            # Both records of a disclosure, when either is at or after ``since``: the register pairs them and keeps
+            # those decided at or after it.
+            where += " AND event_id IN (SELECT event_id FROM lineage_record WHERE recipient = ? AND end_time >= ?)"
+            params += [recipient, _time_text(since)]
+        about = self._records(where, params) if person is None else self._about(self.person(person), where, params)
+        return build_disclosure_register(recipient, since, about)
+
+    def export_logboek(
+        self, out: IO[str], *, kind: RecordKind | None = None, person: Sequence[str] | None = None
+    ) -> int:
+        """Write every record (or every record about one person) as one Logboek Dataverwerkingen JSON object per
+        line; return how many. A receipt carries the processing activity of the decision it belongs to."""
+        activities = {
+            (str(r[0]), str(r[1])): str(r[2])
+            for r in self._query(
+                "SELECT event_id, recipient, processing_activity_id FROM lineage_record "
+                "WHERE kind = 'decision' AND processing_activity_id IS NOT NULL"
+            )
+        }
+        if person is None:
+            records: Iterable[LineageRecord] = self.records()
         else:
-            records = self._records("recipient = ? AND end_time >= ?", (recipient, _time_text(since)))
-        return build_disclosure_register(recipient, since, records)
-
-    def export_logboek(self, out: IO[str], *, kind: RecordKind | None = None) -> int:
-        """Write every record as one Logboek Dataverwerkingen JSON object per line; return how many."""
+            records = self._about(self.person(person))
         written = 0
-        for record in self.records():
+        for record in records:
             if kind is not None and record.kind is not kind:
                 continue
-            out.write(json.dumps(record.to_logboek(), ensure_ascii=False, separators=(",", ":")))
+            activity = activities.get((str(record.event_id), record.recipient)) or processing_activity(record.purpose)
+            out.write(json.dumps(record.to_logboek(activity), ensure_ascii=False, separators=(",", ":")))
             out.write("\n")
             written += 1
         return written
+
+
+def _is_data_error(error: Exception) -> bool:
+    """The database refused a value (not: could not be reached)."""
+    if isinstance(error, OverflowError | ValueError | sqlite3.IntegrityError | sqlite3.DataError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.DataError | psycopg.IntegrityError)
 
 
 def _is_database_error(error: Exception) -> bool:
@@ -518,20 +744,29 @@ def open_store(url: str | None, data_dir: Path) -> LineageStore:
         path = data_dir / SQLITE_FILE if url is None else Path(url.removeprefix("sqlite:").removeprefix("//"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-        except (OSError, sqlite3.Error) as error:
-            raise StoreUnavailableError(f"cannot open the SQLite lineage store at {path}: {error}") from None
-        return LineageStore(connection, _Dialect(), str(path))
+        except OSError as error:
+            raise StoreUnavailableError(f"cannot open the SQLite lineage store at {path}: {error.strerror}") from None
+
+        def connect_sqlite() -> sqlite3.Connection:
+            try:
+                connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as error:
+                raise StoreUnavailableError(f"cannot open the SQLite lineage store at {path}: {error}") from None
+            return connection
+
+        return LineageStore(connect_sqlite, _Dialect(), str(path))
     if url.startswith(("postgresql://", "postgres://")):
         import psycopg
 
-        try:
-            pg_connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as error:
-            raise StoreUnavailableError(
-                f"cannot reach the PostgreSQL lineage store at {_redacted(url)}: {error}"
-            ) from None
-        return LineageStore(pg_connection, _Postgres(), _redacted(url))
+        def connect_postgres() -> Any:
+            try:
+                return psycopg.connect(url, autocommit=True, connect_timeout=10)
+            except psycopg.Error as error:
+                raise StoreUnavailableError(
+                    f"cannot reach the PostgreSQL lineage store at {_redacted(url)}: {error}"
+                ) from None
+
+        return LineageStore(connect_postgres, _Postgres(), _redacted(url))
     raise StoreUnavailableError(f"unsupported lineage store URL scheme: {url.partition(':')[0]!r}")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from schakel.output import print_rows
 from schakel.schemas._catalogue import EventType, catalogue, field_sensitivities, released_versions
 from schakel.schemas._errors import EventInvalid
 from schakel.schemas._evolution import check_catalogue, release
@@ -36,29 +37,36 @@ def list_schemas(
 ) -> None:
     """Print the catalogue: each event type with its version, fingerprint and governed fields."""
     versions = catalogue()
+    rows = [
+        {
+            "type": event_type.value,
+            "name": version.name,
+            "version": version.version,
+            "released": version.released,
+            "fingerprint": version.fingerprint.hex(),
+            "fields": {name: label.value for name, label in field_sensitivities(event_type).items()},
+        }
+        for event_type, version in versions.items()
+    ]
     if as_json:
-        rows = [
-            {
-                "type": event_type.value,
-                "name": version.name,
-                "version": version.version,
-                "released": version.released,
-                "fingerprint": version.fingerprint.hex(),
-                "fields": {name: label.value for name, label in field_sensitivities(event_type).items()},
-            }
-            for event_type, version in versions.items()
-        ]
-        typer.echo(json.dumps(rows, indent=2))
+        print_rows((), rows, as_json=True)
         return
-    typer.echo(f"{'type':<26}{'version':<10}{'fingerprint (CRC-64-AVRO, LE)':<32}sensitive fields")
-    for event_type, version in versions.items():
-        number = f"v{version.version}" + ("" if version.released else "*")
-        labels = ", ".join(
-            f"{name}:{label.value}" for name, label in field_sensitivities(event_type).items() if label != "plain"
-        )
-        typer.echo(f"{event_type.value:<26}{number:<10}{version.fingerprint.hex():<32}{labels}")
+    table = [
+        {
+            "type": event_type.value,
+            "version": f"v{version.version}" + ("" if version.released else "*"),
+            "fingerprint (CRC-64-AVRO, LE)": version.fingerprint.hex(),
+            "sensitive fields": [
+                f"{name}:{label.value}" for name, label in field_sensitivities(event_type).items() if label != "plain"
+            ],
+        }
+        for event_type, version in versions.items()
+    ]
+    print_rows(("type", "version", "fingerprint (CRC-64-AVRO, LE)", "sensitive fields"), table)
     if not all(version.released for version in versions.values()):
-        typer.echo("* changed since the last release; `schakel schemas check`, then `schakel schemas release`")
+        typer.echo(
+            "* changed since the last release; `schakel schemas check`, then `schakel schemas release`", err=True
+        )
 
 
 @app.command("show")
@@ -123,7 +131,7 @@ def validate(
     except OSError as error:
         typer.echo(f"{file}: cannot read ({type(error).__name__})", err=True)
         raise typer.Exit(2) from None
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         position = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
         typer.echo(f"{file}: not valid JSON{position}", err=True)
         raise typer.Exit(1) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -20,7 +21,7 @@ __all__ = ["dlq", "run", "send", "tail", "topics"]
 
 # The hub's modules (Faust, the codec, the policy) load inside the commands, so that `schakel --help` stays quick.
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -36,6 +37,7 @@ def run(
     import faust
 
     from schakel.consent import load_policy
+    from schakel.logs import handler
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
     from schakel.streams.topics import create_topics
@@ -50,7 +52,16 @@ def run(
     telemetry.configure_tracing()
     telemetry.serve_metrics(metrics_port)
     app = create_app(config, policy)
-    worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True, redirect_stdouts=False)
+    level = loglevel.upper()
+    # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).
+    app.conf.loghandlers = [handler(level, config.log_format)]
+    worker = faust.Worker(
+        app,
+        loglevel=level,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config={"version": 1, "disable_existing_loggers": False, "root": {"level": level, "handlers": []}},
+    )
     worker.execute_from_commandline()
 
 
@@ -61,16 +72,24 @@ def send(
     """Publish an event into a partner's ingress topic, exactly as its connector does."""
     from kafka import KafkaProducer
 
-    from schakel.schemas import parse_event
+    from schakel.schemas import MAX_EVENT_BYTES, parse_event
     from schakel.streams.records import ingress_message
     from schakel.streams.topics import HubTopics
 
     config = settings()
     try:
-        event = parse_event(json.loads(event_file.read_text(encoding="utf-8")))
-    except (SchakelError, json.JSONDecodeError) as error:
-        raise _fail(f"{event_file}: {error}") from error
+        form = json.loads(event_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise _fail(f"{event_file}: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise _fail(f"{event_file}: not valid JSON") from None
+    try:
+        event = parse_event(form)
+    except SchakelError as error:  # the schemas' reasons name fields and rules, never values
+        raise _fail(f"{event_file}: {error}") from None
     message = ingress_message(event, config)
+    if len(message.value) > MAX_EVENT_BYTES:
+        raise _fail(f"{event_file}: the event is larger than the hub's maximum of {MAX_EVENT_BYTES} bytes")
     topic = HubTopics.of(config).ingress(as_)
     producer = KafkaProducer(**config.kafka_client_config(), acks="all")
     try:
@@ -80,69 +99,123 @@ def send(
     typer.echo(f"sent {event.type} {event.id} to {topic} [{sent.partition}] @ {sent.offset}")
 
 
-def _records(config: Settings, topic: str, timeout: float) -> Iterator[Any]:
-    """Every record of ``topic`` from the start, until ``timeout`` seconds pass without a new one."""
-    from kafka import KafkaConsumer, TopicPartition
+def _records(
+    config: Settings, topic: str, *, last: int, from_beginning: bool, follow: bool, idle: float
+) -> Iterator[Any]:
+    """The records of ``topic``: the last ``last`` (or all with ``from_beginning``), then new ones with ``follow``.
 
-    consumer = KafkaConsumer(**config.kafka_client_config(), enable_auto_commit=False, group_id=None)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
+    Without ``follow`` it stops at the end offsets it saw when it started. With ``follow`` it waits for more, until
+    ``idle`` seconds pass without a record (0: until interrupted).
+    """
+    from kafka import TopicPartition
+
+    from schakel.offsets import consumer
+
+    with consumer(config) as client:
+        partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]
         if not partitions:
+            raise _fail(
+                f"topic {topic} does not exist: create the hub's topics with `schakel topics` or start a hub "
+                "worker with `schakel run`"
+            )
+        client.assign(partitions)
+        beginning, end = client.beginning_offsets(partitions), client.end_offsets(partitions)
+        if from_beginning:
+            client.seek_to_beginning()
+        else:
+            for tp in partitions:
+                client.seek(tp, max(beginning[tp], end[tp] - last))
+        backlog: list[Any] = []
+        while any(client.position(tp) < end[tp] for tp in partitions):
+            for records in client.poll(timeout_ms=500).values():
+                backlog.extend(r for r in records if r.offset < end[TopicPartition(r.topic, r.partition)])
+        backlog.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
+        yield from backlog if from_beginning else backlog[-last:] if last else []
+        if not follow:
             return
-        consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
-        consumer.seek_to_beginning()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=200)
-            for records in batch.values():
+        quiet_since = time.monotonic()
+        while not idle or time.monotonic() - quiet_since < idle:
+            for records in client.poll(timeout_ms=500).values():
                 yield from records
-                deadline = time.monotonic() + timeout
-    finally:
-        consumer.close()
+                quiet_since = time.monotonic()
+
+
+_COUNT = typer.Option(
+    10, "--count", "-n", help="How many of the latest to show (0: none, only new ones with --follow)."
+)
+_FOLLOW = typer.Option(False, "--follow", "-f", help="Keep waiting for new ones (Ctrl-C stops).")
+_FROM_BEGINNING = typer.Option(False, "--from-beginning", help="Show everything the topic still holds.")
+_IDLE = typer.Option(
+    0.0, "--timeout", help="With --follow: stop when nothing arrived for this many seconds (0: never)."
+)
 
 
 def tail(
     to: Organisation = typer.Option(..., "--to", help="The recipient whose egress topic to read."),
-    count: int = typer.Option(0, help="Stop after this many events (0: no limit)."),
-    timeout: float = typer.Option(5.0, help="Stop when no event arrived for this many seconds."),
+    count: int = _COUNT,
+    follow: bool = _FOLLOW,
+    from_beginning: bool = _FROM_BEGINNING,
+    timeout: float = _IDLE,
 ) -> None:
-    """Print the events delivered to a partner, as JSON lines (what that partner may see, nothing more)."""
+    """Print the latest events delivered to a partner, as JSON lines (what that partner may see, nothing more)."""
     from schakel.schemas import Codec
     from schakel.streams.records import EgressCopy
     from schakel.streams.topics import HubTopics
 
     config = settings()
     codec = Codec()
-    for printed, record in enumerate(_records(config, HubTopics.of(config).egress(to), timeout), start=1):
-        copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers or [], codec=codec)
-        sys.stdout.write(json.dumps(copy.form, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-        if count and printed >= count:
-            return
+    records = _records(
+        config, HubTopics.of(config).egress(to), last=count, from_beginning=from_beginning, follow=follow, idle=timeout
+    )
+    if follow:
+        _say_if_no_hub(config)
+    printed = 0
+    with contextlib.suppress(KeyboardInterrupt):
+        for record in records:
+            copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers or [], codec=codec)
+            sys.stdout.write(json.dumps(copy.form, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            printed += 1
+    if not printed and not follow:
+        _err.print(f"no copies for {to} on {HubTopics.of(config).egress(to)}", highlight=False)
+        _say_if_no_hub(config)
+
+
+def _say_if_no_hub(config: Settings) -> None:
+    """Copies only appear while a hub worker runs: say so when none does."""
+    from schakel.offsets import group_members
+
+    if not group_members(config, f"{config.topic_prefix}hub"):  # the Faust app id (streams/hub.py)
+        _err.print("no hub worker is running: start one with `schakel run`", highlight=False)
 
 
 def dlq(
-    count: int = typer.Option(0, help="Stop after this many records (0: no limit)."),
-    timeout: float = typer.Option(5.0, help="Stop when no record arrived for this many seconds."),
+    count: int = _COUNT,
+    follow: bool = _FOLLOW,
+    from_beginning: bool = _FROM_BEGINNING,
+    timeout: float = _IDLE,
 ) -> None:
-    """Show dead-lettered records and why, as JSON lines - positions and reasons only, no personal data."""
+    """Show the latest dead-lettered records and why, as JSON lines - positions and reasons only, no personal data."""
     from schakel.streams.records import DeadLetter
     from schakel.streams.topics import HubTopics
 
     config = settings()
-    for printed, record in enumerate(_records(config, HubTopics.of(config).dlq, timeout), start=1):
-        dead = DeadLetter.from_headers(record.headers or [])
-        line = {
-            "dead_lettered_at": dead.time.isoformat(),
-            "error_class": dead.error_class,
-            "reason": dead.reason,
-            "original": {"topic": dead.topic, "partition": dead.partition, "offset": dead.offset},
-            "event_id": dead.event_id,
-            "size": len(record.value or b""),
-        }
-        sys.stdout.write(json.dumps(line) + "\n")
-        if count and printed >= count:
-            return
+    records = _records(
+        config, HubTopics.of(config).dlq, last=count, from_beginning=from_beginning, follow=follow, idle=timeout
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        for record in records:
+            dead = DeadLetter.from_headers(record.headers or [])
+            line = {
+                "dead_lettered_at": dead.time.isoformat(),
+                "error_class": dead.error_class,
+                "reason": dead.reason,
+                "original": {"topic": dead.topic, "partition": dead.partition, "offset": dead.offset},
+                "event_id": dead.event_id,
+                "size": len(record.value or b""),
+            }
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
 
 
 def topics() -> None:

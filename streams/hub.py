@@ -1,6 +1,9 @@
-"""The Faust application: the hub's agents and its tables of people's state and identifier links.
+"""The Faust application: the hub's agents and its tables of people's state, identifier links and event ids.
 
-Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business.
+Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The ``hub`` agent
+reads each ingress record, lets the processor accept it or dead-letter it, checks the ids each sender used for the
+subject in ``event-ids`` (``schakel.streams.identity``; checked at step 1 below, on the ingress key's partition), and
+decides or forwards it.
 
 **One person, several identifiers.** A person is known by a BSN and by case ids of named issuers
 (``case:<issuer>:<id>``). The hub keeps two tables, both co-partitioned with every ingress topic (same partition
@@ -31,35 +34,67 @@ withdrawal counts for everything decided after it is applied, whichever identifi
 case-only event decided before the case's first BSN event arrives is decided on the case's own state, which is then
 merged into the person's.
 
-Guarantees: at-least-once. Output records (and forwarded ones) are sent as soon as an event is processed; Faust
-flushes the producer before it commits the source offset, so a crash can repeat a delivery but never lose one.
-Every copy carries its event id and recipient, and sinks drop duplicates (idempotent delivery); the lineage store is
-idempotent by record id; applying an event twice to a person's state changes nothing. Faust's ``exactly_once``
-mode is not offered: its transactional producer has open bugs (see the field notes).
+Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones) are sent as soon as an event is
+processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of
+them - or, when one could not be produced (refused by the producer or the broker), once the input's dead letter is
+confirmed. A dead letter that cannot be produced is retried, the last tries with positions and reason only, and the
+input stays unacknowledged meanwhile: the worker stalls rather than skip a record. Faust commits only offsets below the
+first unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
+acknowledged in offset order per partition (:class:`_InOrder`): Faust's commit skips an unacknowledged record at the
+head of a partition that has no committed offset yet (its ``_new_offset`` only checks head gaps against a truthy
+committed offset), which a test of a refused dead letter caught.
+
+Judgement call: the tables (``subjects``, ``links`` and the ``event-ids`` index) are updated when an event is decided or
+forwarded, before its outputs are confirmed; if they are then refused, the event is dead-lettered with its state change
+kept - a resend of the dead letter applies the same change again, which is idempotent, and is not an id conflict (same
+content).
+
+Every copy carries its sender, event id, subject and recipient, and sinks drop duplicates (idempotent delivery); the
+lineage store is idempotent by record id. Faust's ``exactly_once`` mode is not offered: its transactional producer
+has open bugs (see the field notes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import faust
 
-from schakel.consent import Outcome, Policy, SubjectState
+from schakel.consent import Decision, Outcome, Policy, SubjectState
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
-from schakel.streams.records import DeadLetter, Message
+from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.topics import HubTopics, ingress_sender
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger("schakel.streams")
 
+# Inputs whose outputs are not yet confirmed, at most: beyond it the agent waits (back-pressure, not loss).
+_IN_FLIGHT = 1000
+
 # aiokafka and faust build a DEBUG record for every message unless their loggers are raised.
 for _noisy in ("aiokafka", "faust", "mode"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class _Step:
+    """What one record of one agent comes to: a dead letter (of ``record``, the ingress record it carries), or the
+    outputs to produce and the decisions taken, with the table writes to make once they are known to fit."""
+
+    record: Record
+    dead: DeadLetter | None = None
+    accepted: Accepted | None = None
+    outputs: list[Message] = field(default_factory=list)
+    decisions: Sequence[Decision] = ()
+    writes: list[Callable[[], None]] = field(default_factory=list)
 
 
 def create_app(settings: Settings, policy: Policy) -> faust.App:
@@ -77,6 +112,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         topic_allow_declare=True,
         producer_acks=-1,
         producer_linger_ms=5,
+        producer_max_request_size=MAX_REQUEST_BYTES,
         broker_commit_interval=0.5,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
@@ -89,117 +125,222 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     # Keys are raw bytes (pseudonyms), values JSON (the app's default serializer).
     subjects = app.Table("subjects", default=None, partitions=settings.partitions, key_type=bytes)
     links = app.Table("links", default=None, partitions=settings.partitions, key_type=bytes)
+    ids = app.Table(
+        "event-ids",  # (subject, source, id) -> content digest: see schakel.streams.identity
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+    )
 
-    async def send(message: Message) -> None:
-        await app.producer.send(message.topic, message.key, message.value, None, None, message.headers)
+    async def send(message: Message) -> Awaitable[Any]:
+        """Hand one record to the producer; the result resolves when the broker has stored it."""
+        return await app.producer.send(message.topic, message.key, message.value, None, None, message.headers)
 
-    async def dead(record: Record, letter: DeadLetter) -> None:
-        telemetry.DEAD_LETTERED.labels(org=str(ingress_sender(record.topic, topics.prefix))).inc()
-        await send(processor.dead_letter_message(record, letter))
-
-    async def decide(accepted: Accepted, person: str, merge: SubjectState | None = None) -> None:
-        """On the person's partition: decide on the person's state, keep the state, produce the results."""
-        stored = subjects.get(person.encode())
+    def decide(step: _Step, accepted: Accepted, person: str, merge: SubjectState | None = None) -> _Step:
+        """On the person's partition: decide on the person's state; keep the state once the outputs fit."""
+        key = person.encode()
+        stored = subjects.get(key)
         state = SubjectState.from_json(stored) if stored is not None else SubjectState()
         if merge is not None:
             state = state.merge(merge)
         routed = processor.decide(accepted, state, person)
+        step.outputs += routed.messages
+        step.decisions = routed.decisions
         if routed.state != state or (merge is not None and stored is None):
-            subjects[person.encode()] = routed.state.to_json()
-        for output in routed.messages:
-            await send(output)
-        for decision in routed.decisions:
-            recipient = str(decision.recipient)
-            if decision.outcome is Outcome.DENY:
-                telemetry.DENIED.labels(org=recipient).inc()
-                continue
-            telemetry.DELIVERED.labels(org=recipient).inc()
-            if decision.outcome is Outcome.PARTIAL:
-                telemetry.WITHHELD.labels(org=recipient).inc()
+            after = routed.state.to_json()
+            step.writes.append(lambda: subjects.__setitem__(key, after))
+        return step
 
-    async def link(accepted: Accepted, case: str) -> None:
+    def link(step: _Step, accepted: Accepted, case: str) -> _Step:
         """On the case's partition: find (or make) the person the case belongs to, then decide or forward."""
         stored = links.get(case.encode())
         linked = stored if isinstance(stored, str) else None
         person = processor.link(accepted, linked)
         if isinstance(person, DeadLetter):
-            await dead(accepted.record, person)
-            return
+            step.dead = person
+            return step
         merge: SubjectState | None = None
         if linked is None and person != case:
-            links[case.encode()] = person
+            step.writes.append(lambda: links.__setitem__(case.encode(), person))
             kept = subjects.get(case.encode())
             merge = SubjectState.from_json(kept) if kept is not None else None
         if person == case:
-            await decide(accepted, person)
-        else:
-            await send(processor.forward(accepted, topics.person, person, merge))
+            return decide(step, accepted, person)
+        step.outputs.append(processor.forward(accepted, topics.person, person, merge))
+        return step
 
-    async def guarded(record: Record, step: Awaitable[None]) -> None:
+    def on_ingress(record: Record) -> _Step:
+        step = _Step(record)
+        outcome = processor.accept(record)
+        if isinstance(outcome, DeadLetter):
+            step.dead = outcome
+            return step
+        step.accepted = outcome
+        key, digest = processor.index_entry(outcome)
+        step.dead = processor.id_conflict(outcome, ids.get(key), digest)
+        if step.dead is not None:
+            return step
+        step.writes.append(lambda: ids.__setitem__(key, digest))
+        if outcome.case is None:
+            return decide(step, outcome, outcome.pseudonym)
+        if outcome.event.subject.bsn:
+            step.outputs.append(processor.forward(outcome, topics.link, outcome.case))
+            return step
+        return link(step, outcome, outcome.case)
+
+    def forwarded(record: Record, then: Callable[[_Step, Accepted, SubjectState | None], _Step]) -> _Step:
+        origin, merge = processor.forwarded(record)
+        step = _Step(origin)
+        outcome = processor.accept(origin)
+        if isinstance(outcome, DeadLetter):  # it was accepted before it was forwarded; only a defect gets here
+            step.dead = outcome
+            return step
+        step.accepted = outcome
+        return then(step, outcome, merge)
+
+    def on_link(record: Record) -> _Step:
+        def linked(step: _Step, accepted: Accepted, _merge: SubjectState | None) -> _Step:
+            if accepted.case is None:
+                raise ValueError("only events with a case id are forwarded to the link step")
+            return link(step, accepted, accepted.case)
+
+        return forwarded(record, linked)
+
+    def on_person(record: Record) -> _Step:
+        person = (record.key or b"").decode()
+
+        def decided(step: _Step, accepted: Accepted, merge: SubjectState | None) -> _Step:
+            return decide(step, accepted, person, merge)
+
+        return forwarded(record, decided)
+
+    def process(record: Record, step: Callable[[Record], _Step]) -> _Step:
+        """What to produce for one record: a dead letter, or the outputs and decisions (tables updated)."""
         try:
-            await step
+            done = step(record)
+            if done.dead is None and done.accepted is not None:
+                done.dead = processor.unproducible(done.accepted, done.outputs)
+            if done.dead is not None:
+                done.outputs, done.decisions = [], ()
+                return done
+            for write in done.writes:
+                write()
+            return done
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
             _log.exception("processing failed for %s[%d]@%d", record.topic, record.partition, record.offset)
             defect = "the hub failed to process this record (see the worker log for the defect)"
-            await dead(record, processor.dead_letter(record, type(error).__name__, defect))
+            return _Step(record, processor.dead_letter(record, type(error).__name__, defect))
 
-    def _record(message: Any) -> Record:
-        return Record(
+    async def dead_letter(record: Record, dead: DeadLetter) -> None:
+        """Produce ``dead`` and wait until the broker stored it. Retried until it is: the first try keeps the
+        original value, later ones positions and reason only (the value may be what cannot be produced)."""
+        attempt = 0
+        while True:
+            try:
+                await (await send(processor.dead_letter_message(record, dead, keep_value=attempt == 0)))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                attempt += 1
+                _log.error(
+                    "dead letter for %s[%d]@%d not produced (%s), attempt %d; the record stays unacknowledged",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(error).__name__,
+                    attempt,
+                )
+                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
+                continue
+            telemetry.DEAD_LETTERED.labels(org=str(ingress_sender(record.topic, topics.prefix))).inc()
+            return
+
+    in_order = _InOrder()
+
+    async def settle(entry: _Settling, done: _Step, pending: list[Awaitable[Any]]) -> None:
+        """Settle ``entry`` once its outputs are confirmed, or once its dead letter is."""
+        record = done.record
+        if done.dead is None:
+            try:
+                await asyncio.gather(*pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # refused by the broker: the input goes to the dead-letter queue
+                _log.error(
+                    "output of %s[%d]@%d not produced (%s)",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(error).__name__,
+                )
+                event = done.accepted.event if done.accepted else None
+                done.dead = processor.output_failed(record, type(error).__name__, event)
+        if done.dead is not None:
+            await dead_letter(record, done.dead)
+        else:
+            _count(done.decisions)
+        in_order.settled(entry)
+
+    async def handle(event: Any, step: Callable[[Record], _Step]) -> None:
+        message = event.message
+        record = Record(
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
             key=message.key,
-            value=message.value,
+            value=message.value or b"",  # a tombstone is an empty, undecodable record
             headers=list(message.headers or ()),
         )
+        done = process(record, step)
+        pending: list[Awaitable[Any]] = []
+        if done.dead is None:
+            try:
+                for output in done.outputs:
+                    pending.append(await send(output))
+            except Exception as error:  # refused by the producer at once
+                _log.error(
+                    "output of %s[%d]@%d not produced (%s)",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(error).__name__,
+                )
+                event_ = done.accepted.event if done.accepted else None
+                done.dead = processor.output_failed(done.record, type(error).__name__, event_)
+        await in_flight.acquire()
+        entry = in_order.received(event)
+        task = asyncio.ensure_future(settle(entry, done, pending))
+        settling.add(task)
+        task.add_done_callback(_release)
 
-    async def on_ingress(record: Record) -> None:
-        outcome = processor.accept(record)
-        if isinstance(outcome, DeadLetter):
-            await dead(record, outcome)
-        elif outcome.case is None:
-            await decide(outcome, outcome.pseudonym)
-        elif outcome.event.subject.bsn:
-            await send(processor.forward(outcome, topics.link, outcome.case))
-        else:
-            await link(outcome, outcome.case)
+    in_flight = asyncio.Semaphore(_IN_FLIGHT)
+    settling: set[asyncio.Future[None]] = set()
 
-    async def on_forwarded(record: Record, then: Callable[[Accepted, SubjectState | None], Awaitable[None]]) -> None:
-        origin, merge = processor.forwarded(record)
-        outcome = processor.accept(origin)
-        if isinstance(outcome, DeadLetter):  # it was accepted before it was forwarded; only a defect gets here
-            await dead(origin, outcome)
-            return
-        await then(outcome, merge)
+    def _release(task: asyncio.Future[None]) -> None:
+        settling.discard(task)
+        in_flight.release()
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("settling a record failed (%s); it stays unacknowledged", type(task.exception()).__name__)
+
+    def unacknowledged(stream: faust.StreamT[bytes]) -> faust.StreamT[bytes]:
+        # Acknowledged by settle(), never by the stream: an offset is committed only past settled records.
+        return cast("faust.Stream[bytes]", stream).noack()  # StreamT does not declare noack()
 
     @app.agent(ingress, name="hub")
     async def hub(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            record = _record(event.message)
-            telemetry.EVENTS_IN.labels(org=str(ingress_sender(record.topic, topics.prefix))).inc()
-            await guarded(record, on_ingress(record))
-
-    def decided_for(person: str) -> Callable[[Accepted, SubjectState | None], Awaitable[None]]:
-        async def decided(accepted: Accepted, merge: SubjectState | None) -> None:
-            await decide(accepted, person, merge)
-
-        return decided
-
-    async def linked(accepted: Accepted, _merge: SubjectState | None) -> None:
-        assert accepted.case is not None  # only events with a case id are forwarded to the link step
-        await link(accepted, accepted.case)
+        async for event in unacknowledged(stream).events():
+            telemetry.EVENTS_IN.labels(org=str(ingress_sender(event.message.topic, topics.prefix))).inc()
+            await handle(event, on_ingress)
 
     @app.agent(link_step, name="link")
     async def link_agent(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            record = _record(event.message)
-            await guarded(record, on_forwarded(record, linked))
+        async for event in unacknowledged(stream).events():
+            await handle(event, on_link)
 
     @app.agent(person_step, name="person")
     async def person_agent(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            record = _record(event.message)
-            await guarded(record, on_forwarded(record, decided_for((record.key or b"").decode())))
+        async for event in unacknowledged(stream).events():
+            await handle(event, on_person)
 
     async def report_lag() -> None:
         consumer = app.consumer
@@ -223,6 +364,41 @@ def _raw(settings: Settings) -> dict[str, Any]:
         "value_serializer": "raw",
         "partitions": settings.partitions,
     }
+
+
+@dataclass
+class _Settling:
+    event: Any
+    done: bool = False
+
+
+class _InOrder:
+    """Acknowledges a partition's events in offset order, each once it and every earlier one have settled."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[Any, deque[_Settling]] = defaultdict(deque)
+
+    def received(self, event: Any) -> _Settling:
+        entry = _Settling(event)
+        self._waiting[event.message.tp].append(entry)
+        return entry
+
+    def settled(self, entry: _Settling) -> None:
+        entry.done = True
+        waiting = self._waiting[entry.event.message.tp]
+        while waiting and waiting[0].done:
+            waiting.popleft().event.ack()
+
+
+def _count(decisions: Sequence[Decision]) -> None:
+    for decision in decisions:
+        recipient = str(decision.recipient)
+        if decision.outcome is Outcome.DENY:
+            telemetry.DENIED.labels(org=recipient).inc()
+            continue
+        telemetry.DELIVERED.labels(org=recipient).inc()
+        if decision.outcome is Outcome.PARTIAL:
+            telemetry.WITHHELD.labels(org=recipient).inc()
 
 
 def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:

@@ -6,6 +6,14 @@ asks the consent policy for one decision per candidate recipient and turns them 
 copy for each permitted recipient and one lineage record per decision, denials included. The Faust wiring in
 ``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
 
+Entry and exit are bounded: a record larger than :data:`schakel.schemas.MAX_EVENT_BYTES` is refused by the codec
+before it is parsed and dead-lettered without its value, and :meth:`Processor.unproducible` refuses a set of outputs
+of which one would exceed the producer's request limit - the input is dead-lettered instead, before any of them is
+sent, so nothing is partly delivered. What a dead letter keeps is said in ``schakel.streams.records``; its reasons are
+this module's fixed texts or the codec's (field and rule), never a value the partner supplied. It keeps the event id -
+from the event, or from the ``ce_id`` header when the bytes could not be decoded and the header holds a UUID - so a
+partner can match it.
+
 Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
 expired, or consent withdrawn, by the time the hub delivers stops the delivery.
 
@@ -19,6 +27,10 @@ co-partitioned: ``schakel.streams.hub``). Decisions and lineage use the *person'
 carries none of the hub's pseudonyms - only the recipient's own (``subject.pseudonym`` and the record key) and an
 opaque per-copy reference (``schakel-subject-ref``, :meth:`schakel.consent.Pseudonymizer.seal`) from which the
 connector runtime recovers the person's pseudonym for the delivery receipt.
+
+An event that carries both a BSN and a case id tells the hub that the two identifiers are one person: beside its
+decisions it gets one lineage ``link`` record with the two hub pseudonyms (the BSN's and the namespaced case's), so
+that the compliance answers find the person's case-keyed records too.
 """
 
 from __future__ import annotations
@@ -28,15 +40,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import Decision, Outcome, Policy, Pseudonymizer, SubjectState, case_key, project, subject_key
-from schakel.lineage import LineageRecord, RecordKind, processing_activity
-from schakel.schemas import Codec, Event, SchemaError, cloudevent_headers
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
+from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, cloudevent_headers
 from schakel.settings import Settings
+from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
+    MAX_REQUEST_BYTES,
     ORIGIN_HEADERS,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
@@ -45,6 +60,7 @@ from schakel.streams.records import (
     DeadLetter,
     Headers,
     Message,
+    header,
     trace_headers,
 )
 from schakel.streams.topics import HubTopics, ingress_sender
@@ -55,6 +71,7 @@ _DECIDE_SPAN = "schakel.consent.decide"
 _MERGE_HEADER = "schakel-merge-state"
 _ORIGIN_TOPIC, _ORIGIN_PARTITION, _ORIGIN_OFFSET, _ORIGIN_KEY = ORIGIN_HEADERS
 _INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER})
+_LINK_NAME = "schakel.subject.link"
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,16 @@ class Processor:
                 f"event source {event.source} differs from the sender of ingress topic {record.topic}",
                 event,
             )
+        if not _keyed(event):
+            return self.dead_letter(
+                record,
+                "EventInvalid",
+                "the event carries neither subject.bsn nor case_id: the hub cannot key its person",
+                event,
+            )
+        if not recordable_purpose(event.purpose):
+            # Fail closed: a decision that lineage would refuse to record must not be taken.
+            return self.dead_letter(record, "EventInvalid", "the purpose is not a code lineage can record", event)
         key_kind = "bsn" if event.subject.bsn else "case"
         pseudonym = self.pseudonymizer.subject(subject_key(event))
         if record.key != pseudonym.encode():
@@ -157,13 +184,47 @@ class Processor:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            event_id=str(event.id) if event is not None else None,
+            event_id=str(event.id) if event is not None else _cloudevent_id(record.headers),
             time=self.clock(),
+            subject=self.pseudonymizer.subject(subject_key(event)) if event is not None and _keyed(event) else None,
         )
 
-    def dead_letter_message(self, record: Record, dead: DeadLetter) -> Message:
-        """The dead-letter record: the original bytes as they came, with the reason in the headers."""
-        return dead.message(self.topics.dlq, record.key, record.value)
+    def dead_letter_message(self, record: Record, dead: DeadLetter, *, keep_value: bool = True) -> Message:
+        """The dead-letter record: keyed by the subject's hub pseudonym (or not at all - never the original key),
+        the original value while it fits (``keep_value=False``: positions and reason only), the reason in headers."""
+        value = record.value if keep_value and len(record.value) <= MAX_EVENT_BYTES else b""
+        key = dead.subject.encode() if dead.subject else None
+        return dead.message(self.topics.dlq, key, value)
+
+    # -- identity and output -------------------------------------------------------------------------------------
+
+    def id_conflict(self, accepted: Accepted, known: str | None, digest: str) -> DeadLetter | None:
+        """A dead letter when the sender used this event's id for this subject before (``known``, the digest then)
+        with other content than now (``digest``)."""
+        if known is None or known == digest:
+            return None
+        return self.dead_letter(
+            accepted.record,
+            "EventIdConflict",
+            "the sender used this event id before for an event with other content",
+            accepted.event,
+        )
+
+    def index_entry(self, accepted: Accepted) -> tuple[bytes, str]:
+        """The ``event-ids`` table key and value for an accepted event (see ``schakel.streams.identity``)."""
+        return index_key(accepted.pseudonym, accepted.event), content_digest(accepted.event)
+
+    def unproducible(self, accepted: Accepted, messages: Sequence[Message]) -> DeadLetter | None:
+        """A dead letter when one of the outputs could not be produced (larger than the producer's request limit)."""
+        for message in messages:
+            if message.size() > MAX_REQUEST_BYTES:
+                return self.output_failed(accepted.record, "OutputTooLarge", accepted.event)
+        return None
+
+    def output_failed(self, record: Record, error_class: str, event: Event | None = None) -> DeadLetter:
+        """The input's dead letter when the hub could not produce what it decided (a copy or a lineage record)."""
+        reason = "the hub could not produce all copies and lineage records of this record"
+        return self.dead_letter(record, error_class, reason, event)
 
     # -- one person, several identifiers -------------------------------------------------------------------------
 
@@ -269,11 +330,51 @@ class Processor:
                     for decision in permitted:
                         messages.append(self._copy(accepted, person, decision, form, envelope))
                         messages.append(self._lineage(accepted, person, decision, publishing, processing, now))
+            if event.subject.bsn and event.case_id:
+                messages.append(self._link(accepted, processing, now))
         return Routed(decisions, messages, after)
 
     def _person_kind(self, accepted: Accepted, person: str) -> str:
         """What the person's pseudonym derives from: ``bsn``, or ``case`` for a case not (yet) linked to a BSN."""
         return "case" if person == accepted.case else "bsn"
+
+    def _link(self, accepted: Accepted, span: trace.Span, now: datetime) -> Message:
+        """The lineage record that says the event's BSN and case id are one person (pseudonyms only)."""
+        event = accepted.event
+        context = span.get_span_context()
+        record = LineageRecord.model_construct(
+            record_id=record_id(str(event.source), event.id, accepted.pseudonym, str(event.source), RecordKind.LINK),
+            kind=RecordKind.LINK,
+            trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
+            span_id=f"{context.span_id:016x}" if context.is_valid else None,
+            parent_span_id=None,
+            name=_LINK_NAME,
+            status="ok",
+            start_time=now,
+            end_time=now,
+            event_id=event.id,
+            event_type=str(event.type),
+            sender=str(event.source),
+            recipient=str(event.source),
+            outcome=None,
+            fields_sent=(),
+            fields_withheld=(),
+            purpose=event.purpose,
+            legal_basis=(),
+            covenant_id=None,
+            covenant_version=None,
+            rule=None,
+            reasons=(),
+            processing_activity_id=processing_activity(event.purpose),
+            data_subject_id=accepted.pseudonym,
+            data_subject_key=accepted.subject_key_kind,
+            linked_subject_id=accepted.case,
+            linked_subject_key="case",
+            source_topic=accepted.record.topic,
+            source_partition=accepted.record.partition,
+            source_offset=accepted.record.offset,
+        )
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
 
     def _copy(
         self, accepted: Accepted, person: str, decision: Decision, form: dict[str, Any], envelope: Headers
@@ -310,7 +411,9 @@ class Processor:
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
         record = LineageRecord.model_construct(
-            record_id=f"{event.id}/{decision.recipient}/{RecordKind.DECISION}",
+            record_id=record_id(
+                str(event.source), event.id, accepted.pseudonym, str(decision.recipient), RecordKind.DECISION
+            ),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
@@ -340,6 +443,22 @@ class Processor:
             source_offset=accepted.record.offset,
         )
         return Message(self.topics.lineage, person.encode(), record.to_bytes())
+
+
+def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The ``ce_id`` header when it holds a UUID (anything else could be partner text, and is not repeated)."""
+    value = header(headers, "ce_id")
+    if value is None or len(value) > 64:
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return None
+
+
+def _keyed(event: Event) -> bool:
+    """Whether the event names its person by an identifier the hub keys by (a BSN or a case id)."""
+    return bool(event.subject.bsn or event.case_id)
 
 
 def _carrier(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:

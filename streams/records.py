@@ -7,7 +7,16 @@ the projected copy (withheld fields null) in the same encoding, headers = CloudE
 with the pseudonym key, for delivery receipts - the hub pseudonym itself never leaves the hub),
 ``schakel-subject-key`` (``bsn`` or ``case``: what the person's pseudonym derives from) and ``schakel-outcome``.
 The hub's internal steps (``hub-link``, ``hub-person``) carry the ingress record with ``schakel-origin-*`` headers.
-Dead letters: the original key and value, with headers that say why (never personal data).
+Dead letters (the hub's): key = the hub pseudonym of the subject when the event could be read, otherwise none - never
+the original key, where a raw BSN or a name has been seen; value = the original bytes, kept for a resend until the
+``dlq`` topic's retention removes them (``SCHAKEL_DLQ_RETENTION_DAYS``), or empty when the record was larger than
+:data:`schakel.schemas.MAX_EVENT_BYTES`; headers that say why (fixed reasons and positions, never a value from the
+record).
+
+The schemas' :data:`~schakel.schemas.MAX_EVENT_BYTES` (512 KiB, refused by the codec before it parses) bounds every
+ingress record; it is about half the hub producer's request limit (:data:`MAX_REQUEST_BYTES`), so a projected copy of
+an accepted event (never larger than the event plus its headers), a forwarded record (the event plus its origin
+headers and, once, the case's state) and its dead letter always fit.
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ from typing import Any
 from opentelemetry import propagate
 
 from schakel.consent import Pseudonymizer, subject_key
+from schakel.lineage import event_key
 from schakel.schemas import Codec, Event, Organisation, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics
 
 __all__ = [
     "DEAD_LETTER_HEADERS",
+    "MAX_REQUEST_BYTES",
     "ORIGIN_HEADERS",
     "RECIPIENT_HEADER",
     "SUBJECT_KEY_HEADER",
@@ -40,6 +51,9 @@ __all__ = [
 ]
 
 Headers = list[tuple[str, bytes]]
+
+MAX_REQUEST_BYTES = 1_000_000
+"""The hub producer's request limit (Faust's default, set explicitly): no output record may be larger."""
 
 RECIPIENT_HEADER = "schakel-recipient"
 SUBJECT_REF_HEADER = "schakel-subject-ref"
@@ -56,6 +70,12 @@ class Message:
     key: bytes | None
     value: bytes
     headers: Headers = field(default_factory=list)
+
+    def size(self) -> int:
+        """An upper bound of the bytes this record takes in a produce request (key, value, headers, framing)."""
+        framing = 64 + 8 * len(self.headers)
+        heads = sum(len(name) + len(value) for name, value in self.headers)
+        return framing + len(self.key or b"") + len(self.value) + heads
 
 
 def header(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None, name: str) -> str | None:
@@ -99,6 +119,19 @@ class EgressCopy:
     outcome: str | None
     traceparent: str | None
     headers: Headers
+
+    @property
+    def recipient_pseudonym(self) -> str | None:
+        """The recipient's own pseudonym of the person, as the projected copy carries it (never the hub's)."""
+        subject = self.form.get("subject") or {}
+        pseudonym = subject.get("pseudonym") if isinstance(subject, dict) else None
+        return str(pseudonym) if pseudonym else None
+
+    @property
+    def event_key(self) -> str:
+        """The event as a sink tells events apart: sender, id and the subject - here the recipient's own pseudonym,
+        the only one a copy carries (one sink, one recipient: it names the person as the hub's would)."""
+        return event_key(str(self.form.get("source")), self.event_id, self.recipient_pseudonym or "-")
 
     @classmethod
     def from_record(
@@ -148,6 +181,8 @@ class DeadLetter:
     offset: int
     event_id: str | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    subject: str | None = field(default=None, compare=False)
+    """The subject's hub pseudonym when the event could be read: the dead letter's key (not a header)."""
 
     def headers(self) -> Headers:
         pairs = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from schakel.schemas import Organisation
 from schakel.settings import Settings
 
-__all__ = ["HubTopics", "create_topics", "ingress_sender"]
+__all__ = ["HubTopics", "create_topics", "ingress_sender", "topic_retention"]
 
 _INGRESS = "ingress."
 _EGRESS = "egress."
@@ -78,14 +78,24 @@ def ingress_sender(topic: str, prefix: str) -> Organisation | None:
         return None
 
 
+def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
+    """The topic configurations that differ from the broker's defaults: lineage forever, dead letters for a while."""
+    topics = HubTopics.of(settings)
+    return {
+        topics.lineage: {"retention.ms": "-1"},
+        topics.dlq: {"retention.ms": str(settings.dlq_retention_days * 24 * 3600 * 1000)},
+    }
+
+
 def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create the hub's topics (or ``names``) that do not exist yet; return those created.
 
-    Partitions and replication factor come from the settings. ``lineage`` and ``dlq`` keep their records for a
-    long time: they are the evidence.
+    Partitions and replication factor come from the settings. ``lineage`` keeps its records without a time limit:
+    it is the evidence. ``dlq`` keeps a dead letter - and the original value it carries for a resend, which may hold
+    personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS`` only; an existing ``dlq`` topic gets that retention too.
     """
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     topics = HubTopics.of(settings)
@@ -94,15 +104,18 @@ def create_topics(settings: Settings, names: list[str] | None = None) -> list[st
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
+        retention = topic_retention(settings)
+        if topics.dlq in wanted and topics.dlq in existing:
+            dlq = ConfigResource(ConfigResourceType.TOPIC, topics.dlq, retention[topics.dlq])
+            admin.alter_configs([dlq], raise_on_unknown=False)
         if not missing:
             return []
-        long_lived = {topics.lineage, topics.dlq}
         new = [
             NewTopic(
                 name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs={"retention.ms": "-1"} if name in long_lived else {},
+                topic_configs=retention.get(name, {}),
             )
             for name in missing
         ]

@@ -2,7 +2,13 @@
 
 from schakel.connectors.transports.database import DatabaseConfig, InboxTableSink, OutboxSource
 from schakel.connectors.transports.filedrop import FileDropConfig, FileDropSink, FileDropSource
-from schakel.connectors.transports.http import HttpPostSink, OutboundHttpConfig, WebhookConfig, WebhookSource, sign
+from schakel.connectors.transports.http import (
+    HttpPostSink,
+    OutboundHttpConfig,
+    WebhookConfig,
+    WebhookSource,
+    WebhookTls,
+)
 
 __all__ = [
     "DatabaseConfig",
@@ -15,5 +21,5 @@ __all__ = [
     "OutboxSource",
     "WebhookConfig",
     "WebhookSource",
-    "sign",
+    "WebhookTls",
 ]

@@ -265,9 +265,10 @@ class LocalBroker:
     def _format_once(self, java: str, properties: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
+        # One in 64 of these ids starts with "-": passed as "--cluster-id=ID" so it is never read as an option.
         encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         command = self._java_command(
-            java, "kafka.tools.StorageTool", "format", "-t", encoded, "-c", str(properties), "--standalone"
+            java, "kafka.tools.StorageTool", "format", f"--cluster-id={encoded}", "-c", str(properties), "--standalone"
         )
         formatted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if formatted.returncode != 0:

@@ -7,13 +7,20 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from schakel.logs import configure_logging
+from schakel.output import progress
+
 
 def main(names: list[str]) -> None:
     here = Path(__file__).parent
     modules = sorted(info.name for info in pkgutil.iter_modules([str(here)]) if not info.name.startswith("_"))
-    for name in names or modules:
-        print(f"\n== {name}", flush=True)
-        importlib.import_module(f"tests.bench.{name}").main()
+    chosen = names or modules
+    configure_logging()  # the Kafka clients' transient warnings at debug level, as in every schakel command
+    with progress("benchmarks", len(chosen)) as advance:
+        for name in chosen:
+            print(f"\n== {name}", flush=True)
+            importlib.import_module(f"tests.bench.{name}").main()
+            advance(1)
 
 
 if __name__ == "__main__":

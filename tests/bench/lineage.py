@@ -27,7 +27,7 @@ from typing import Any
 from uuid import uuid4
 
 from schakel.deploy.postgres import LocalPostgres, PostgresError
-from schakel.lineage import LineagePosition, LineageRecord, LineageStore, RecordKind, open_store
+from schakel.lineage import LineagePosition, LineageRecord, LineageStore, RecordKind, open_store, record_id
 from schakel.lineage.store import _SCHEMA, ALL_COLUMNS, record_row
 
 BATCH = 500
@@ -43,7 +43,7 @@ def _records(count: int, partitions: int = 4) -> Items:
         recipient = ("politie", "om", "ggz", "reclassering", "rvdk", "gemeente-sociaal")[i % 6]
         at = _T0 + timedelta(milliseconds=i)
         record = LineageRecord(
-            record_id=f"{event_id}/{recipient}/decision",
+            record_id=record_id("gemeente-veiligheid", event_id, f"{i % 997:032x}", recipient, RecordKind.DECISION),
             kind=RecordKind.DECISION,
             trace_id=uuid4().hex,
             span_id=uuid4().hex[:16],
@@ -60,11 +60,11 @@ def _records(count: int, partitions: int = 4) -> Items:
             fields_sent=("urgency", "observed_behaviour", "description"),
             fields_withheld=("ideology", "lvb_indication", "subject.bsn"),
             purpose="cter-person-centred",
-            legal_basis=("AVG art. 6(1)(e)", "AVG art. 10"),
+            legal_basis=("AVG 6(1)(e)", "AVG 10"),
             covenant_id="cter-noord-holland",
             covenant_version="2025.1",
             rule="cter-signal-to-police",
-            reasons=("rule-permits", "field-not-in-rule"),
+            reasons=("permitted", "fields-withheld"),
             processing_activity_id="urn:nl:zvh-noord-holland:avg30:verwerking:persoonsgerichte-aanpak-cter",
             data_subject_id=f"{i % 997:032x}",
             data_subject_key="bsn",

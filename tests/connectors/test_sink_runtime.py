@@ -110,3 +110,5 @@ def test_a_refusal_is_dead_lettered_at_once_and_a_corrupt_record_does_not_stop_t
     letters = asyncio.run(read_topic(hub, HubTopics.of(hub).dlq, 2))
     reasons = sorted(header(r.headers, "schakel-reason") or "" for r in letters)
     assert reasons == ["partner refused: partner answered HTTP 400", "undecodable egress record"]
+    undecodable = next(r for r in letters if header(r.headers, "schakel-reason") == "undecodable egress record")
+    assert header(undecodable.headers, "schakel-event-id") == good_form["id"], "the CloudEvents ce_id was not kept"

@@ -16,8 +16,7 @@ import pytest
 from schakel.connectors.running import RunningConnector, start_connector
 from schakel.connectors.simulation import SimulatedDatabasePartner, SimulatedFileDropPartner, SimulatedHttpPartner
 from schakel.connectors.testing import eventually, read_topic
-from schakel.connectors.transports.http import sign
-from schakel.schemas import Codec
+from schakel.schemas import MAX_EVENT_BYTES, Codec
 from schakel.settings import Settings
 from schakel.streams.records import header
 from schakel.streams.topics import HubTopics
@@ -51,15 +50,13 @@ def test_the_webhook_answers_bad_input_with_4xx_and_a_reason(hub: Settings) -> N
             assert isinstance(partner, SimulatedHttpPartner)
             record = partner.example()
             body = json.dumps(record).encode()
-            wrong = await partner.post(body, signature=sign("not-the-partner-secret", body))
-            missing = await partner.post(body, signature=None)
-            oversized_body = json.dumps({**record, "toelichting": "x" * 300_000}).encode()
-            oversized = await partner.post(
-                oversized_body, signature=sign(partner.facts["webhook_secret"], oversized_body)
-            )
+            wrong = await partner.post(body, headers=partner.signed(body, keys=["not-the-partner-secret"]))
+            missing = await partner.post(body, headers={})
+            oversized_body = json.dumps({**record, "toelichting": "x" * (MAX_EVENT_BYTES + 1)}).encode()
+            oversized = await partner.post(oversized_body)
             not_an_object = await partner.submit_raw(b"[1, 2, 3]")
             good = await partner.submit(record)
-            again = await partner.submit(record)  # a partner retrying: the same event id, deduplicated downstream
+            again = await partner.submit(record)  # a partner re-sending the record: a new message, the same event id
             records = await read_topic(hub, HubTopics.of(hub).ingress("politie"), 2)
         assert (wrong.status, wrong.error) == (401, "bad-signature")
         assert (missing.status, missing.error) == (401, "bad-signature")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, record_id
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 SUBJECT_A = "a" * 64
@@ -23,15 +23,16 @@ def decision(
     event_type: str = "Signal",
     sender: str = "gemeente-veiligheid",
     purpose: str = "cter-person-centred",
-    legal_basis: tuple[str, ...] = ("AVG art. 6(1)(e)", "AVG art. 10"),
+    legal_basis: tuple[str, ...] = ("AVG 6(1)(e)", "AVG 10"),
     at: datetime = T0,
     reasons: tuple[str, ...] = (),
     trace_id: str | None = None,
+    subject_key: str = "bsn",
 ) -> LineageRecord:
     """One consent decision about one recipient."""
     event_id = event_id or uuid4()
     return LineageRecord(
-        record_id=f"{event_id}/{recipient}/{RecordKind.DECISION}",
+        record_id=record_id(sender, event_id, subject, recipient, RecordKind.DECISION),
         kind=RecordKind.DECISION,
         trace_id=trace_id or event_id.hex,
         span_id=uuid4().hex[:16],
@@ -55,7 +56,7 @@ def decision(
         reasons=reasons,
         processing_activity_id="urn:nl:zvh-noord-holland:avg30:verwerking:persoonsgerichte-aanpak-cter",
         data_subject_id=subject,
-        data_subject_key="bsn",
+        data_subject_key=subject_key,
         source_topic="schakel.internal.accepted",
         source_partition=1,
         source_offset=42,
@@ -66,7 +67,7 @@ def receipt(of: LineageRecord, *, outcome: str = "delivered", after: timedelta =
     """The sink connector's delivery receipt for a decision."""
     return of.model_copy(
         update={
-            "record_id": f"{of.event_id}/{of.recipient}/{RecordKind.RECEIPT}",
+            "record_id": record_id(of.sender, of.event_id, of.data_subject_id, of.recipient, RecordKind.RECEIPT),
             "kind": RecordKind.RECEIPT,
             "name": "schakel.delivery.receipt",
             "outcome": outcome,
@@ -75,4 +76,28 @@ def receipt(of: LineageRecord, *, outcome: str = "delivered", after: timedelta =
             "start_time": of.end_time + after,
             "end_time": of.end_time + after + timedelta(milliseconds=20),
         }
+    )
+
+
+def link(*, subject: str, case_subject: str, event_id: UUID | None = None, at: datetime = T0) -> LineageRecord:
+    """The hub's link record: an event carried both a BSN (``subject``) and a case id (``case_subject``)."""
+    event_id = event_id or uuid4()
+    return LineageRecord(
+        record_id=record_id("gemeente-veiligheid", event_id, subject, "gemeente-veiligheid", RecordKind.LINK),
+        kind=RecordKind.LINK,
+        name="schakel.subject.link",
+        status="ok",
+        start_time=at,
+        end_time=at,
+        event_id=event_id,
+        event_type="Signal",
+        sender="gemeente-veiligheid",
+        recipient="gemeente-veiligheid",
+        outcome=None,
+        purpose="cter-person-centred",
+        processing_activity_id="urn:nl:zvh-noord-holland:avg30:verwerking:persoonsgerichte-aanpak-cter",
+        data_subject_id=subject,
+        data_subject_key="bsn",
+        linked_subject_id=case_subject,
+        linked_subject_key="case",
     )

@@ -58,8 +58,16 @@ def test_the_answers_over_http(store: LineageStore) -> None:
         register = await client.get("/lineage/disclosures", params={"to": "om", "since": "2026-01-01"})
         assert [d["event_id"] for d in (await register.json())["disclosures"]] == [str(theirs.event_id)]
         assert (await client.get("/lineage/disclosures")).status == 400
+        too_early = {"to": "om", "since": "0001-01-01T00:00:00+01:00"}
+        assert (await client.get("/lineage/disclosures", params=too_early)).status == 400
         export = await client.get("/lineage/export")
         lines = [json.loads(line) for line in (await export.text()).splitlines()]
         assert len(lines) == 3
+        about = await client.post("/lineage/export", json={"bsn": BSN})
+        assert len((await about.text()).splitlines()) == 2
+        register = await client.post("/lineage/disclosures", params={"to": "politie"}, json={"bsn": BSN})
+        assert [d["event_id"] for d in (await register.json())["disclosures"]] == [str(mine.event_id)]
+        assert (await client.post("/lineage/disclosures", params={"to": "om"}, json={"bsn": BSN})).status == 200
+        assert (await client.post("/lineage/export", json={"bsn": "123456789"})).status == 400
 
     _run(store, scenario)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient, KafkaProducer
 from typer.testing import CliRunner
 
 from schakel.consent import Pseudonymizer
@@ -15,6 +21,7 @@ from schakel.lineage import LineagePosition, LineageRecord, open_store, subject_
 from schakel.lineage.cli import app
 from schakel.lineage.store import SQLITE_FILE
 from schakel.settings import Settings, settings
+from schakel.streams.topics import create_topics
 from tests.lineage.factory import SUBJECT_B, decision, receipt
 
 BSN = "111222333"
@@ -62,7 +69,7 @@ def test_trace_and_disclosures(data_dir: Path) -> None:
     runner = CliRunner()
     traced = runner.invoke(app, ["trace", str(records[0].event_id), "--json"])
     assert traced.exit_code == 0, traced.output
-    hops = json.loads(traced.output)["hops"]
+    hops = [json.loads(line) for line in traced.stdout.splitlines()]
     assert [(h["kind"], h["recipient"]) for h in hops] == [("decision", "politie"), ("receipt", "politie")]
     assert runner.invoke(app, ["trace", "not-a-uuid"]).exit_code == 2
     readable = runner.invoke(app, ["trace", str(records[0].event_id)])
@@ -72,7 +79,7 @@ def test_trace_and_disclosures(data_dir: Path) -> None:
         assert name in readable.output, "field lists must print as text, not be eaten as console markup"
     register = runner.invoke(app, ["disclosures", "--to", "om", "--since", "2026-01-01", "--json"])
     assert register.exit_code == 0, register.output
-    assert [d["fields_sent"] for d in json.loads(register.output)["disclosures"]] == [["iban"]]
+    assert [json.loads(line)["fields_sent"] for line in register.stdout.splitlines()] == [["iban"]]
 
 
 def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
@@ -86,7 +93,7 @@ def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
     assert "Openbaar Ministerie" not in page  # only the other person's data went to the OM
     assert BSN not in page
     as_json = CliRunner().invoke(app, ["subject", "--bsn", BSN])
-    assert json.loads(as_json.output)["data_subject_id"] == subject_pseudonym(BSN)
+    assert json.loads(as_json.stdout)["data_subject_id"] == subject_pseudonym(BSN)
     invalid = CliRunner().invoke(app, ["subject", "--bsn", "123456789"])
     assert invalid.exit_code == 2
     assert "123456789" not in invalid.output
@@ -109,7 +116,7 @@ def test_scan_exits_clean_on_a_clean_store(data_dir: Path) -> None:
     names.write_text("Jansen\nde Vries\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["scan", "--names", str(names)])
     assert result.exit_code == 0, result.output
-    assert '{"findings": 0}' in result.output
+    assert '{"findings": 0}' in result.stdout
 
 
 def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
@@ -125,6 +132,141 @@ def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
         store.append([(r, None) for r in records])
     result = CliRunner().invoke(app, ["subject", "--bsn", BSN])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [p["recipient"] for p in report["partners"]] == ["reclassering"]
     assert report["data_subject_ids"] == [mine]
+
+
+def test_an_empty_store_says_how_to_fill_it(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["trace", "6c1b9a52-4f55-4b8e-9d0e-8c7f1e2a3b4c"])
+    assert result.exit_code == 3
+    assert "the lineage store is empty" in result.stderr
+    assert "schakel lineage ingest" in result.stderr
+    assert result.stdout.splitlines()[0].startswith("time\tfrom\tkind\trecipient")
+
+
+@pytest.mark.kafka
+def test_a_store_behind_the_topic_says_how_to_catch_up(
+    data_dir: Path, kafka_bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = _fill(data_dir)
+    monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", f"t{unique}.")
+    settings.cache_clear()
+    config = settings()
+    create_topics(config, [config.topic("lineage")])
+    producer = KafkaProducer(**config.kafka_client_config())
+    try:
+        for record in records:
+            producer.send(config.topic("lineage"), value=record.to_bytes())
+        producer.flush()
+    finally:
+        producer.close()
+    try:
+        result = CliRunner().invoke(app, ["trace", str(records[0].event_id)])
+    finally:
+        admin = KafkaAdminClient(**config.kafka_client_config())
+        admin.delete_topics([config.topic("lineage")])
+        admin.close()
+    assert result.exit_code == 0, result.output
+    assert "behind the lineage topic" in result.stderr
+    assert "schakel lineage ingest --follow" in result.stderr
+
+
+def _export(data_dir: Path, stderr: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "schakel.cli", "lineage", "export", "--out", str(data_dir / "out.jsonl")],
+        env={**os.environ, "SCHAKEL_DATA_DIR": str(data_dir), "COLUMNS": "100"},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def test_export_shows_progress_on_a_terminal_and_nothing_on_a_pipe(data_dir: Path) -> None:
+    _fill(data_dir)
+    piped = _export(data_dir, subprocess.PIPE)
+    _, said = piped.communicate(timeout=120)
+    assert said.decode() == "exported 4 records\n"
+
+    leader, follower = pty.openpty()
+    shown = _export(data_dir, follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    with contextlib.suppress(OSError):  # the terminal closes when the command exits
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    os.close(leader)
+    assert shown.wait(timeout=120) == 0
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert "exporting lineage" in terminal
+    assert "4/4" in terminal
+
+
+def _in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as its standard output and error; its exit code and what it wrote."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "schakel.cli", *args], env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    with contextlib.suppress(OSError):  # the terminal closes when the command exits
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=300), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.kafka
+def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
+    data_dir: Path, kafka_bootstrap: str, unique: str
+) -> None:
+    config = Settings(topic_prefix=f"t{unique}.", data_dir=data_dir)
+    create_topics(config, [config.topic("lineage")])
+    producer = KafkaProducer(**config.kafka_client_config())
+    for record in [decision(recipient="politie") for _ in range(30)]:
+        producer.send(config.topic("lineage"), value=record.to_bytes())
+    producer.flush()
+    producer.close()
+    env = {**os.environ, "SCHAKEL_TOPIC_PREFIX": config.topic_prefix, "SCHAKEL_DATA_DIR": str(data_dir)}
+    try:
+        code, terminal = _in_terminal(["lineage", "ingest", "--group", f"g{unique}-tty"], env)
+        piped = subprocess.run(
+            [sys.executable, "-m", "schakel.cli", "lineage", "ingest", "--group", f"g{unique}-pipe"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        admin = KafkaAdminClient(**config.kafka_client_config())
+        admin.delete_topics([config.topic("lineage")])
+        admin.close()
+    assert code == 0, terminal
+    assert "ingesting lineage" in terminal
+    assert "30/30" in terminal
+    assert piped.returncode == 0, piped.stderr
+    assert "ingesting" not in piped.stdout + piped.stderr
+    assert "30 messages: 0 stored, 30 already stored" in piped.stdout
+
+
+def test_a_since_before_the_first_utc_instant_is_a_usage_error(data_dir: Path) -> None:
+    _fill(data_dir)
+    result = CliRunner().invoke(app, ["disclosures", "--to", "om", "--since", "0001-01-01T00:00:00+01:00"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_one_id_from_two_senders_is_two_events_in_the_store_and_the_trace_names_each_sender(data_dir: Path) -> None:
+    police = decision(subject=subject_pseudonym(BSN), recipient="zvh", sender="politie")
+    municipality = decision(
+        event_id=police.event_id, subject=subject_pseudonym(OTHER_BSN), recipient="zvh", sender="gemeente-sociaal"
+    )
+    with open_store(None, data_dir) as store:
+        stored = store.append(
+            [(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate([police, municipality])]
+        )
+        assert len(list(store.records())) == 2, f"one record merged into the other: {stored}"
+    traced = CliRunner().invoke(app, ["trace", str(police.event_id)])
+    assert traced.exit_code == 0, traced.output
+    assert "used by 2 senders" in traced.output
+    assert "politie/Signal" in traced.output
+    assert "gemeente-sociaal/Signal" in traced.output

@@ -7,6 +7,8 @@ candidates), one receipt per delivered copy, and the receipts reconcile with wha
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from schakel.lineage.ingest import ingest
 from schakel.schemas import Event, EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.topics import HubTopics
+from tests.lineage import logboek_standard
 from tests.streams.conftest import Hub, hub  # noqa: F401 - the streams area's real-worker fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -83,13 +86,18 @@ def test_every_decision_and_every_delivery_is_on_record(
         ingest(store, topic=topic, kafka_config=hub.settings.kafka_client_config(), group_id="completeness")
         records = list(store.records())
         assert store.verify().ok
+        exported = io.StringIO()
+        store.export_logboek(exported)
     finally:
         store.close()
 
     decided: dict[str, list[str]] = defaultdict(list)
     receipts: dict[str, list[str]] = defaultdict(list)
     for record in records:
-        (decided if record.kind is RecordKind.DECISION else receipts)[str(record.event_id)].append(record.recipient)
+        if record.kind is RecordKind.DECISION:
+            decided[str(record.event_id)].append(record.recipient)
+        elif record.kind is RecordKind.RECEIPT:
+            receipts[str(record.event_id)].append(record.recipient)
 
     assert decided.keys() == candidates.keys()
     for event_id, recipients in candidates.items():
@@ -103,3 +111,8 @@ def test_every_decision_and_every_delivery_is_on_record(
             assert event_id in by_partner[recipient], f"{recipient} never received {event_id}"
     assert sum(len(ids) for ids in by_partner.values()) == deliveries
     assert sum(len(r) for r in receipts.values()) == deliveries
+    # Every exported record - receipts included - carries the Logboek Dataverwerkingen required fields.
+    lines = [json.loads(line) for line in exported.getvalue().splitlines()]
+    assert len(lines) == len(records)
+    assert sum(1 for line in lines if line["attributes"]["schakel.kind"] == "receipt") == deliveries
+    assert {i: logboek_standard.problems(line) for i, line in enumerate(lines) if logboek_standard.problems(line)} == {}

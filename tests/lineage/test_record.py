@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind, load_processing_activities
+from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind, load_processing_activities, record_id
 from schakel.lineage.activities import ProcessingActivitiesError, processing_activity
-from tests.lineage.factory import decision, receipt
+from tests.lineage.factory import decision, link, receipt
 
 BSN = "111222333"  # passes the 11-test
 
@@ -19,7 +19,8 @@ BSN = "111222333"  # passes the 11-test
 def test_bytes_round_trip_keeps_every_field() -> None:
     record = decision(fields_withheld=("ideology",), reasons=("consent-missing",))
     assert LineageRecord.from_bytes(record.to_bytes()) == record
-    assert json.loads(record.to_bytes())["record_id"] == f"{record.event_id}/politie/decision"
+    expected = f"{record.sender}/{record.event_id}/{record.data_subject_id}/politie/decision"
+    assert json.loads(record.to_bytes())["record_id"] == expected
 
 
 def test_times_are_normalised_to_utc() -> None:
@@ -114,3 +115,53 @@ def test_processing_activities_can_come_from_another_file(tmp_path: Path) -> Non
     register.write_text("activities: [1, 2]\n")
     with pytest.raises(ProcessingActivitiesError):
         load_processing_activities(register)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("purpose", "jan-jansen-111222333"),
+        ("purpose", "Case consultation"),
+        ("reasons", ["consent-missing", "Jan Jansen wilde niet"]),
+        ("reasons", ["no-such-reason"]),
+        ("event_type", "Jan Jansen"),
+        ("sender", "Jan Jansen"),
+        ("recipient", "jan"),
+        ("legal_basis", ["toestemming van Jan"]),
+        ("rule", "Jan Jansen"),
+        ("covenant_id", "jan jansen"),
+        ("name", "Jan Jansen"),
+        ("processing_activity_id", "Jan Jansen"),
+        ("source_topic", "Jan Jansen"),
+        ("data_subject_id", "Jan Jansen"),
+    ],
+)
+def test_sender_text_is_refused_where_lineage_carries_codes(field: str, value: object) -> None:
+    data = json.loads(decision(reasons=("permitted",)).to_bytes())
+    data[field] = value
+    with pytest.raises(InvalidRecordError) as caught:
+        LineageRecord.from_bytes(json.dumps(data).encode())
+    assert "Jan" not in str(caught.value)
+    assert "111222333" not in str(caught.value)
+
+
+def test_a_receipt_names_an_error_class_as_its_reason() -> None:
+    made = receipt(decision(), outcome="dead-lettered").model_copy(update={"reasons": ("PermanentDeliveryError",)})
+    assert LineageRecord.from_bytes(made.to_bytes()) == made
+    data = json.loads(made.to_bytes())
+    data["reasons"] = ["partner said: Jan is not known here"]
+    with pytest.raises(InvalidRecordError):
+        LineageRecord.from_bytes(json.dumps(data).encode())
+
+
+def test_a_link_names_two_pseudonyms_and_nothing_else() -> None:
+    made = link(subject="a" * 32, case_subject="c" * 32)
+    assert LineageRecord.from_bytes(made.to_bytes()) == made
+    assert made.record_id == record_id(made.sender, made.event_id, made.data_subject_id, made.sender, RecordKind.LINK)
+    for change in ({"outcome": "permit"}, {"linked_subject_id": None}, {"linked_subject_id": BSN}):
+        data = {**json.loads(made.to_bytes()), **change}
+        with pytest.raises(InvalidRecordError):
+            LineageRecord.from_bytes(json.dumps(data).encode())
+    data = {**json.loads(decision().to_bytes()), "linked_subject_id": "c" * 32, "linked_subject_key": "case"}
+    with pytest.raises(InvalidRecordError, match="only a link"):
+        LineageRecord.from_bytes(json.dumps(data).encode())

@@ -59,3 +59,13 @@ def test_numbers_that_fail_the_11_test_or_sit_inside_tokens_are_not_bsns() -> No
         {"record_id": "r3", "name": "Janssen-Fatimaweg", "rule": "cter-signal-to-police"},
     ]
     assert scan_rows(rows, names=["Fatima", "Jansen"]) == []
+
+
+def test_a_listed_name_spelled_as_a_slug_is_found() -> None:
+    rows = [
+        {"record_id": "r1", "purpose": "jan-jansen-cases"},
+        {"record_id": "r2", "rule": "jan_jansen"},
+        {"record_id": "r3", "purpose": "case-consultation", "rule": "janjansen-free"},
+    ]
+    findings = scan_rows(rows, names=["Jan Jansen"])
+    assert {(f.record_id, f.column, f.kind) for f in findings} == {("r1", "purpose", "name"), ("r2", "rule", "name")}

@@ -12,7 +12,13 @@ from uuid import uuid4
 
 import pytest
 
-from schakel.lineage import LineagePosition, LineageStore, RecordKind, StoreUnavailableError, open_store
+from schakel.lineage import (
+    LineagePosition,
+    LineageStore,
+    RecordKind,
+    UnstorableRecordError,
+    open_store,
+)
 from schakel.lineage.store import SQLITE_FILE
 from tests.lineage.factory import SUBJECT_A, SUBJECT_B, T0, decision, receipt
 
@@ -135,7 +141,7 @@ def test_a_failed_write_stores_nothing_and_says_so(tmp_path: Path) -> None:
             "BEGIN SELECT RAISE(ABORT, 'refused'); END"
         )
         raw.commit()
-        with pytest.raises(StoreUnavailableError, match="nothing of this batch was stored"):
+        with pytest.raises(UnstorableRecordError, match="nothing of this batch was stored"):
             store.append([(decision(recipient="politie"), _at(0, 1)), (decision(recipient="om"), _at(0, 2))])
         assert store.count() == 1
         assert store.heads() == heads
@@ -143,3 +149,29 @@ def test_a_failed_write_stores_nothing_and_says_so(tmp_path: Path) -> None:
         raw.commit()
         assert store.append([(decision(recipient="om"), _at(0, 2))]).appended == 1
         assert store.verify().ok
+
+
+def test_a_delivered_receipt_counts_even_when_the_stored_decision_is_a_deny(store: LineageStore) -> None:
+    # The hub re-emitted a decision that came out otherwise; the first one stored (deny) is kept.
+    permitted = decision(recipient="om")
+    denied = permitted.model_copy(update={"outcome": "deny", "fields_sent": ()})
+    store.append([(denied, None), (receipt(permitted), None)])
+    report = store.subject_report(SUBJECT_A)
+    (section,) = report.partners
+    assert section.event_types == ("Signal",)
+    assert section.fields_shared == tuple(sorted(permitted.fields_sent))
+    (disclosure,) = store.disclosures("om").disclosures
+    assert (disclosure.outcome, disclosure.delivery) == ("deny", "delivered")
+
+
+def test_disclosures_since_a_time_between_a_decision_and_its_receipt(store: LineageStore) -> None:
+    made = decision(recipient="om", at=T0)
+    later = decision(recipient="om", at=T0 + timedelta(minutes=5))
+    store.append([(made, None), (receipt(made, after=timedelta(minutes=2)), None), (later, None)])
+    between = store.disclosures("om", T0 + timedelta(minutes=1))
+    # Decided before the time: not listed, even though its receipt came after it.
+    assert [d.event_id for d in between.disclosures] == [later.event_id]
+    before = store.disclosures("om", T0 - timedelta(minutes=1))
+    first = before.disclosures[0]
+    assert (first.event_id, first.outcome, first.delivery) == (made.event_id, "permit", "delivered")
+    assert first.decided_at == made.end_time

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,53 @@ def test_a_deleted_chain_head_is_detected(tmp_path: Path) -> None:
         assert result.first_broken is not None
         assert result.first_broken.record_id is None
         assert "head" in result.first_broken.reason
+
+
+@pytest.fixture
+def store_and_raw(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[LineageStore, _Raw]]:
+    """A store on the backend under test, and a connection of its own to the same database."""
+    if backend == "sqlite":
+        with open_store(None, tmp_path) as store:
+            yield store, _Raw(sqlite3.connect(tmp_path / SQLITE_FILE), "?")
+        return
+    url = request.getfixturevalue("postgres_database")
+    with open_store(url, tmp_path) as store, psycopg.connect(url) as connection:
+        yield store, _Raw(connection, "%s")
+
+
+# Edits that keep every column a valid record - the same record after re-parsing - but change what a query reads.
+_QUERY_EDITS = {
+    "upper-case event id": "UPDATE lineage_record SET event_id = upper(event_id) WHERE seq = 1",
+    "same instant, other zone": "UPDATE lineage_record SET end_time = ? WHERE seq = 1",
+    "last offset raised": "UPDATE lineage_chain SET last_offset = last_offset + 100",
+    "last offset lowered": "UPDATE lineage_chain SET last_offset = last_offset - 1",
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_QUERY_EDITS))
+def test_an_edit_that_changes_what_queries_read_breaks_verify(
+    store_and_raw: tuple[LineageStore, _Raw], edit: str
+) -> None:
+    store, raw = store_and_raw
+    _fill(store, 3, 1)
+    (end_time,) = raw.run("SELECT end_time FROM lineage_record WHERE seq = 1")[0]
+    moved = (
+        datetime.fromisoformat(end_time).astimezone(timezone(timedelta(hours=-5))).isoformat(timespec="microseconds")
+    )
+    raw.run(_QUERY_EDITS[edit], (moved,) if "?" in _QUERY_EDITS[edit] else ())
+    result = store.verify()
+    assert not result.ok
+    assert result.first_broken is not None
+    assert result.first_broken.chain == "schakel.lineage#0"
+
+
+def test_a_removed_segment_of_a_recreated_topic_is_detected(store_and_raw: tuple[LineageStore, _Raw]) -> None:
+    store, raw = store_and_raw
+    for round_ in range(3):  # the topic, recreated twice
+        store.append([(decision(at=T0 + timedelta(minutes=round_)), LineagePosition("schakel.lineage", 0, 0))])
+    assert store.verify().ok
+    raw.run("DELETE FROM lineage_record WHERE chain = ?", ("schakel.lineage#0/1",))
+    raw.run("DELETE FROM lineage_chain WHERE chain = ?", ("schakel.lineage#0/1",))
+    broken = store.verify().first_broken
+    assert broken is not None
+    assert "segment 1" in broken.reason

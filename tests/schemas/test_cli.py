@@ -19,14 +19,14 @@ def test_list_prints_every_type_with_version_and_fingerprint() -> None:
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0, result.output
     for event_type, version in catalogue().items():
-        line = next(line for line in result.output.splitlines() if line.startswith(event_type.value + " "))
+        line = next(line for line in result.output.splitlines() if line.startswith(event_type.value + "\t"))
         assert f"v{version.version}" in line
         assert version.fingerprint.hex() in line
     assert "diagnosis:health" in result.output
 
 
 def test_list_json() -> None:
-    rows = json.loads(runner.invoke(app, ["list", "--json"]).output)
+    rows = [json.loads(line) for line in runner.invoke(app, ["list", "--json"]).output.splitlines()]
     assert [row["type"] for row in rows] == [t.value for t in EventType]
     assert rows[0]["fields"]["subject.bsn"] == "bsn"
 

@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.records import DeadLetter, EgressCopy, Message, ingress_message
 from schakel.streams.topics import HubTopics, create_topics
+
+SPANS = InMemorySpanExporter()
+"""The area's in-memory span exporter: whichever module configures tracing first attaches it (once per process)."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, project, subject_key
-from schakel.lineage import LineageRecord
+from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
 from schakel.streams.records import Message, ingress_message
@@ -75,7 +76,12 @@ def test_each_recipient_receives_exactly_what_the_decision_allows(hub: Hub, them
     for key, form in expected.items():
         assert sink.received[key] == form, f"copy {key} differs from the decision's projection"
 
-    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    records = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    lineage = [record for record in records if record.kind is RecordKind.DECISION]
+    # Beside its decisions, an event with both a BSN and a case id links the two pseudonyms of its person.
+    linking = {str(event.id) for event in events if event.subject.bsn and event.case_id}
+    assert {str(record.event_id) for record in records if record.kind is RecordKind.LINK} == linking
+    assert len(records) == len(lineage) + len(linking)
     assert {(str(record.event_id), record.recipient) for record in lineage} == candidates
     assert Counter(record.record_id for record in lineage).most_common(1)[0][1] == 1
     for record in lineage:
@@ -257,7 +263,12 @@ def test_send_and_tail_commands_work_as_a_partner_would(hub: Hub, tmp_path: Path
     sent = cli("send", "--as", str(event.source), str(event_file))
     assert sent.returncode == 0, sent.stderr
     assert str(event.id) in sent.stdout
-    tailed = cli("tail", "--to", recipient, "--count", "1", "--timeout", "60")
+    # `tail` shows the latest copies and exits at once, so ask until the worker has delivered this one.
+    deadline = time.monotonic() + 120
+    tailed = cli("tail", "--to", recipient, "--count", "1")
+    while not tailed.stdout and tailed.returncode == 0 and time.monotonic() < deadline:
+        time.sleep(1)
+        tailed = cli("tail", "--to", recipient, "--count", "1")
     assert tailed.returncode == 0, tailed.stderr
     assert [json.loads(line) for line in tailed.stdout.splitlines()] == [expected[(str(event.id), recipient)]]
 

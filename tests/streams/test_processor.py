@@ -10,20 +10,27 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from schakel.consent import Outcome, SubjectState, load_policy
-from schakel.lineage import LineageRecord
+from schakel.lineage import LineageRecord, RecordKind, subject_pseudonym
 from schakel.schemas import MAX_EVENT_BYTES, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
-from schakel.streams.records import DeadLetter, header, ingress_message
+from schakel.streams.records import (
+    MAX_REQUEST_BYTES,
+    DeadLetter,
+    Message,
+    header,
+    ingress_message,
+)
 from schakel.streams.topics import HubTopics
 from tests.schemas.forged import forged, layout
+from tests.streams.conftest import SPANS
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
-_exporter = InMemorySpanExporter()
+_exporter = SPANS  # one exporter for the area: the SDK is configured once per process
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -153,8 +160,10 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
     assert isinstance(accepted, Accepted)
     routed = processor.decide(accepted, SubjectState())
 
-    lineage = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
+    records = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
+    lineage = [record for record in records if record.kind is RecordKind.DECISION]
     copies = [m for m in routed.messages if m.topic.startswith("unit.egress.")]
+    assert len(lineage) == len(routed.decisions)
     assert {record.recipient for record in lineage} == {str(d.recipient) for d in routed.decisions}
     permitted = [d for d in routed.decisions if d.outcome is not Outcome.DENY]
     assert {m.topic for m in copies} == {f"unit.egress.{d.recipient}" for d in permitted}
@@ -205,3 +214,155 @@ def test_no_personal_data_in_spans_keys_or_lineage(processor: Processor, spans: 
         assert value not in telemetry_text
         assert value not in lineage_text
         assert value not in keys
+
+
+def test_an_event_with_a_bsn_and_a_case_id_links_the_two_pseudonyms(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    assert event.subject.bsn is not None
+    assert event.case_id is not None
+    accepted = processor.accept(_record(processor, event))
+    assert isinstance(accepted, Accepted)
+    records = [
+        LineageRecord.from_bytes(m.value)
+        for m in processor.decide(accepted, SubjectState()).messages
+        if m.topic == "unit.lineage"
+    ]
+    (link,) = [record for record in records if record.kind is RecordKind.LINK]
+    key = processor.settings.pseudonym_key.get_secret_value()
+    assert (link.data_subject_id, link.data_subject_key) == (subject_pseudonym(event.subject.bsn, key), "bsn")
+    case_only = processor.accept(_record(processor, example_event(EventType.SIGNAL, case_id=event.case_id, subject={})))
+    assert isinstance(case_only, Accepted)
+    assert (link.linked_subject_id, link.linked_subject_key) == (case_only.pseudonym, "case")
+    lineage_text = b" ".join(r.to_bytes() for r in records).decode()
+    assert event.case_id not in lineage_text
+    assert event.subject.bsn not in lineage_text
+
+
+def test_an_event_with_one_identifier_links_nothing(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=None)
+    accepted = processor.accept(_record(processor, event))
+    assert isinstance(accepted, Accepted)
+    kinds = {
+        LineageRecord.from_bytes(m.value).kind
+        for m in processor.decide(accepted, SubjectState()).messages
+        if m.topic == "unit.lineage"
+    }
+    assert RecordKind.LINK not in kinds
+
+
+def test_an_event_with_only_a_subject_pseudonym_is_a_validation_failure(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=None, subject={"pseudonym": "p" * 32})
+    record = Record(processor.topics.ingress(event.source), 0, 7, b"anything", processor.codec.encode(event), [])
+    dead = processor.accept(record)
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "EventInvalid"
+    assert "neither" in dead.reason
+
+
+def test_a_purpose_lineage_cannot_record_is_a_validation_failure(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER, purpose="jan-jansen-111222333")
+    dead = processor.accept(_record(processor, event))
+    assert isinstance(dead, DeadLetter)
+    assert dead.error_class == "EventInvalid"
+    assert "111222333" not in dead.reason
+
+
+# -- the entry's size bound, dead letters without personal data, id conflicts, outputs that cannot be produced --
+
+
+def test_a_record_larger_than_the_maximum_is_dead_lettered_without_its_value_or_key(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    record = _record(processor, event, value=b"\xc3\x01" + b"\x00" * MAX_EVENT_BYTES)
+    dead = processor.accept(record)
+    assert isinstance(dead, DeadLetter)
+    assert "record too large" in dead.reason
+    message = processor.dead_letter_message(record, dead)
+    assert message.value == b"", "a value too large to accept is too large to keep"
+    assert message.key is None, "the original key is never kept"
+    assert message.size() < 2000
+
+
+def test_a_record_of_exactly_the_maximum_is_not_refused_for_its_size(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    dead = processor.accept(_record(processor, event, value=b"\xc3\x01" + b"\x00" * (MAX_EVENT_BYTES - 2)))
+    assert isinstance(dead, DeadLetter)
+    assert "record too large" not in dead.reason
+
+
+def test_a_dead_letter_is_keyed_by_the_hub_pseudonym_never_by_the_original_key(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    assert event.subject.bsn is not None
+    assert event.subject.name is not None
+    for original_key in (event.subject.bsn.encode(), event.subject.name.encode()):
+        record = _record(processor, event, key=original_key)
+        dead = processor.accept(record)
+        assert isinstance(dead, DeadLetter)
+        assert dead.error_class == "WrongPartitionKey"
+        message = processor.dead_letter_message(record, dead)
+        assert message.key == ingress_message(event, processor.settings).key
+        assert message.value == record.value, "the value stays until the dlq's retention removes it, for a resend"
+        assert original_key not in b"".join(value for _, value in message.headers)
+
+
+def test_an_undecodable_record_keeps_the_cloudevents_id_only_when_it_is_a_uuid(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    assert event.subject.name is not None
+    headers = [("ce_id", str(event.id).encode())]
+    dead = processor.accept(_record(processor, event, value=b"garbage", headers=headers))
+    assert isinstance(dead, DeadLetter)
+    assert dead.event_id == str(event.id)
+    assert processor.dead_letter_message(_record(processor, event, value=b"garbage"), dead).key is None
+    named = processor.accept(
+        _record(processor, event, value=b"garbage", headers=[("ce_id", event.subject.name.encode())])
+    )
+    assert isinstance(named, DeadLetter)
+    assert named.event_id is None, "a ce_id that is not a UUID may be partner text, and is not repeated"
+
+
+def test_the_same_id_with_other_content_is_a_conflict_and_with_the_same_content_a_resend(
+    processor: Processor,
+) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    first = processor.accept(_record(processor, event))
+    assert isinstance(first, Accepted)
+    key, digest = processor.index_entry(first)
+    assert key.startswith(first.pseudonym.encode()), "the index is keyed on the subject's partition"
+    assert processor.id_conflict(first, None, digest) is None
+    assert processor.id_conflict(first, digest, digest) is None
+
+    other = event.model_copy(update={"payload": event.payload.model_copy(update={"description": "Another text."})})
+    second = processor.accept(_record(processor, other))
+    assert isinstance(second, Accepted)
+    second_key, second_digest = processor.index_entry(second)
+    assert second_key == key
+    conflict = processor.id_conflict(second, digest, second_digest)
+    assert conflict is not None
+    assert conflict.error_class == "EventIdConflict"
+    assert conflict.event_id == str(event.id)
+
+
+def test_outputs_larger_than_the_producer_accepts_dead_letter_the_input_before_anything_is_sent(
+    processor: Processor,
+) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    accepted = processor.accept(_record(processor, event))
+    assert isinstance(accepted, Accepted)
+    routed = processor.decide(accepted, SubjectState())
+    assert processor.unproducible(accepted, routed.messages) is None
+    huge = Message("unit.egress.om", b"k", b"x" * MAX_REQUEST_BYTES)
+    dead = processor.unproducible(accepted, [*routed.messages, huge])
+    assert dead is not None
+    assert dead.error_class == "OutputTooLarge"
+    assert dead.event_id == str(event.id)
+    assert dead.subject == accepted.pseudonym
+
+
+def test_lineage_record_ids_name_the_sender_the_event_and_the_subject(processor: Processor) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    accepted = processor.accept(_record(processor, event))
+    assert isinstance(accepted, Accepted)
+    routed = processor.decide(accepted, SubjectState())
+    for message in routed.messages:
+        if message.topic == "unit.lineage":
+            record = LineageRecord.from_bytes(message.value)
+            assert record.record_id == f"politie/{event.id}/{accepted.pseudonym}/{record.recipient}/{record.kind}"

@@ -1,0 +1,169 @@
+"""The console's accounts file and the lock-out after repeated failed sign-ins.
+
+The embedded default for a small installation: one JSON file (``SCHAKEL_CONSOLE_ACCOUNTS``, by default
+``<data dir>/console/accounts.json``, mode 0600) with argon2id hashes (argon2-cffi's defaults, which follow RFC 9106's
+second recommended option). ``schakel console users add|passwd|remove`` edits it; the server only reads it.
+
+Judgement calls:
+
+- An unknown user name costs the same argon2 work as a wrong password (a hash of a random password is verified), so
+  timing does not tell which user names exist; both answers are the same "unknown user name or wrong password".
+- Lock-out is per user name, not per address: :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` lock the
+  account for :data:`LOCK_DURATION`, during which even the right password is refused. It lives in the server's memory
+  (a restart forgets it; a cluster of consoles would need it shared) - enough for one console process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schakel.console.access import Principal, Role, role_allowed
+from schakel.console.errors import AccountError
+from schakel.schemas import Organisation
+
+__all__ = ["FAILURE_WINDOW", "LOCK_DURATION", "MAX_FAILURES", "Account", "AccountsFile", "LockOut"]
+
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCK_DURATION = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 12
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class Account(BaseModel):
+    """One console user."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    username: str = Field(pattern=_USERNAME.pattern)
+    organisation: Organisation
+    roles: tuple[Role, ...] = Field(min_length=1)
+    password_hash: str
+
+    def principal(self) -> Principal:
+        return Principal.of(self.username, self.organisation, self.roles)
+
+
+class _Accounts(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    accounts: list[Account] = []
+
+
+@dataclass
+class AccountsFile:
+    """The accounts file at ``path`` (read on every sign-in, so edits apply without a restart)."""
+
+    path: Path
+
+    def load(self) -> dict[str, Account]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = _Accounts.model_validate_json(self.path.read_bytes())
+        except (OSError, ValidationError) as error:
+            raise AccountError(f"the accounts file {self.path} cannot be read: {type(error).__name__}") from None
+        return {account.username: account for account in data.accounts}
+
+    def _save(self, accounts: dict[str, Account]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = _Accounts(accounts=sorted(accounts.values(), key=lambda a: a.username)).model_dump_json(indent=2)
+        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=".accounts-")
+        try:
+            os.fchmod(handle, 0o600)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(body)
+            os.replace(name, self.path)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+
+    def add(self, username: str, organisation: Organisation, roles: list[Role], password: str) -> Account:
+        """Add a user; refuses an existing name, a role the organisation may not hold, a short password."""
+        accounts = self.load()
+        if not _USERNAME.match(username):
+            raise AccountError("a user name is 2-64 characters: lowercase letters, digits, '.', '_' or '-'")
+        if username in accounts:
+            raise AccountError(f"user {username} exists already")
+        if not roles:
+            raise AccountError("an account needs at least one role")
+        for role in roles:
+            if not role_allowed(organisation, role):
+                raise AccountError(f"an account of {organisation} cannot hold the role {role}")
+        account = Account(
+            username=username, organisation=organisation, roles=tuple(roles), password_hash=_hash(password)
+        )
+        accounts[username] = account
+        self._save(accounts)
+        return account
+
+    def passwd(self, username: str, password: str) -> None:
+        accounts = self.load()
+        if username not in accounts:
+            raise AccountError(f"no user {username}")
+        accounts[username] = accounts[username].model_copy(update={"password_hash": _hash(password)})
+        self._save(accounts)
+
+    def remove(self, username: str) -> None:
+        accounts = self.load()
+        if accounts.pop(username, None) is None:
+            raise AccountError(f"no user {username}")
+        self._save(accounts)
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        """The account when the password is right, else None (same work either way)."""
+        account = self.load().get(username)
+        try:
+            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        return account
+
+
+def _hash(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+@dataclass
+class LockOut:
+    """Failed sign-ins per user name, and the locks they caused."""
+
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _failures: dict[str, list[datetime]] = field(default_factory=dict)
+    _locked_until: dict[str, datetime] = field(default_factory=dict)
+
+    def locked(self, username: str) -> bool:
+        until = self._locked_until.get(username)
+        if until is None:
+            return False
+        if self.clock() >= until:
+            del self._locked_until[username]
+            return False
+        return True
+
+    def failed(self, username: str) -> None:
+        now = self.clock()
+        recent = [t for t in self._failures.get(username, []) if now - t < FAILURE_WINDOW] + [now]
+        if len(recent) >= MAX_FAILURES:
+            self._locked_until[username] = now + LOCK_DURATION
+            recent = []
+        self._failures[username] = recent
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(username, None)

@@ -1,0 +1,13 @@
+"""The console's errors, under :class:`schakel.errors.SchakelError`."""
+
+from schakel.errors import SchakelError
+
+__all__ = ["AccountError", "ConsoleError"]
+
+
+class ConsoleError(SchakelError):
+    """Base class of the console's errors."""
+
+
+class AccountError(ConsoleError):
+    """An accounts file or an account change is not valid (the message never holds a password)."""

@@ -1,0 +1,95 @@
+"""``schakel tail`` and ``schakel dlq`` behave like ``tail``: the latest N and exit, ``--follow`` waits for more,
+``--from-beginning`` reads everything the topic holds. Run through a pipe, as a script would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from schakel.connectors.testing import copy_message
+from schakel.streams.records import DeadLetter
+from schakel.streams.topics import HubTopics
+from tests.streams.conftest import Hub
+
+
+def _cli(hub: Hub, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "schakel.cli", *args],
+        env={**hub.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+_START = int(time.time() * 1000) - 60_000  # distinct record times, within what the broker accepts
+
+
+def _dead_letters(hub: Hub, offsets: range, at: int) -> None:
+    """Dead letters naming original offsets ``offsets``, over both partitions, one millisecond apart from ``at``."""
+    dlq = HubTopics.of(hub.settings).dlq
+    for n in offsets:
+        message = DeadLetter("DecodeError", "bad bytes", "x.ingress.politie", 0, n).message(dlq, None, b"?")
+        hub.producer.send(dlq, value=message.value, headers=message.headers, partition=n % 2, timestamp_ms=at + n)
+    hub.flush()
+
+
+def _offsets(output: str) -> list[int]:
+    return [json.loads(line)["original"]["offset"] for line in output.splitlines()]
+
+
+def test_dlq_shows_the_latest_ten_in_time_order_over_all_partitions_and_exits(hub: Hub) -> None:
+    _dead_letters(hub, range(25), at=_START)
+    latest = _cli(hub, "dlq")
+    assert latest.returncode == 0, latest.stderr
+    assert _offsets(latest.stdout) == list(range(15, 25))
+    assert _offsets(_cli(hub, "dlq", "--count", "3").stdout) == [22, 23, 24]
+    assert _offsets(_cli(hub, "dlq", "--from-beginning").stdout) == list(range(25))
+
+
+def test_dlq_follow_shows_the_latest_then_waits_for_new_ones(hub: Hub) -> None:
+    _dead_letters(hub, range(3), at=_START)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "schakel.cli", "dlq", "--follow", "--count", "1", "--timeout", "120"],
+        env=hub.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert _offsets(follower.stdout.readline()) == [2]
+        _dead_letters(hub, range(3, 4), at=_START)
+        assert _offsets(follower.stdout.readline()) == [3]
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+
+
+def test_tail_shows_the_latest_copies_a_partner_received(hub: Hub) -> None:
+    forms = []
+    for n in range(12):
+        form, message = copy_message(hub.settings, "om", f"bsn:{n}", seed=n)
+        hub.producer.send(message.topic, key=message.key, value=message.value, headers=message.headers, partition=0)
+        forms.append(form)
+    hub.flush()
+    tailed = _cli(hub, "tail", "--to", "om")
+    assert tailed.returncode == 0, tailed.stderr
+    assert [json.loads(line)["id"] for line in tailed.stdout.splitlines()] == [form["id"] for form in forms[-10:]]
+
+
+def test_tail_of_a_topic_that_does_not_exist_says_how_to_create_it(hub: Hub) -> None:
+    result = _cli(hub, "tail", "--to", "om", SCHAKEL_TOPIC_PREFIX=f"{hub.settings.topic_prefix}absent.")
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    assert "schakel topics" in result.stderr
+
+
+def test_tail_with_nothing_delivered_says_that_no_hub_worker_runs(hub: Hub) -> None:
+    result = _cli(hub, "tail", "--to", "ggz")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "no hub worker is running: start one with `schakel run`" in result.stderr

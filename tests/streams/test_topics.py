@@ -1,0 +1,59 @@
+"""The hub's topics on the real broker: dead letters expire after the configured retention, lineage never does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from schakel.settings import Settings
+from schakel.streams.topics import HubTopics, create_topics
+from tests.streams.conftest import _delete_topics
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def configured(kafka_bootstrap: str, unique: str) -> Iterator[Settings]:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"r{unique}.", partitions=1)
+    yield settings
+    _delete_topics(settings)
+
+
+def _retention(settings: Settings, topic: str) -> str:
+    admin = KafkaAdminClient(**settings.kafka_client_config())
+    try:
+        found: Any = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
+    finally:
+        admin.close()
+    value = _find(found, "retention.ms")
+    assert value is not None, found
+    return str(value)
+
+
+def _find(tree: Any, key: str) -> Any:
+    """The value of ``key`` anywhere in describe_configs' nested answer."""
+    if isinstance(tree, dict):
+        if key in tree:
+            value = tree[key]
+            return value.get("value", value) if isinstance(value, dict) else value
+        for child in tree.values():
+            found = _find(child, key)
+            if found is not None:
+                return found
+    return None
+
+
+def test_the_dlq_keeps_dead_letters_for_the_configured_days_and_lineage_forever(configured: Settings) -> None:
+    topics = HubTopics.of(configured)
+    create_topics(configured, [topics.dlq, topics.lineage])
+    assert _retention(configured, topics.dlq) == str(14 * 24 * 3600 * 1000)
+    assert _retention(configured, topics.lineage) == "-1"
+
+    shorter = configured.model_copy(update={"dlq_retention_days": 2})
+    assert create_topics(shorter, [topics.dlq, topics.lineage]) == [], "nothing new to create"
+    assert _retention(configured, topics.dlq) == str(2 * 24 * 3600 * 1000), "an existing dlq gets the retention too"
+    assert _retention(configured, topics.lineage) == "-1"
