@@ -1,4 +1,8 @@
-"""Kafka clients for the runners (aiokafka), configured from the settings."""
+"""Kafka clients for the runners (aiokafka), configured from the settings, each as one Kafka identity (principal).
+
+A connector connects as its organisation (``politie``, ...): the broker's ACLs let it write only its own ingress
+topic and read only its own egress topic (see ``schakel.streams.topics``).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schakel.settings import Settings
+from schakel.streams.topics import HubTopics
 
 
-def client_config(settings: Settings) -> dict[str, Any]:
-    return dict(settings.kafka_client_config())
+def client_config(settings: Settings, principal: str) -> dict[str, Any]:
+    return dict(settings.kafka_client_config(principal))
 
 
-def producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+def producer(settings: Settings, client_id: str, *, principal: str) -> AIOKafkaProducer:
     """An idempotent producer that waits for all in-sync replicas (acks=all)."""
     return AIOKafkaProducer(
-        **client_config(settings),
+        **client_config(settings, principal),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
@@ -25,11 +30,13 @@ def producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     )
 
 
-def consumer(settings: Settings, *topics: str, group_id: str | None, client_id: str, **extra: Any) -> AIOKafkaConsumer:
+def consumer(
+    settings: Settings, *topics: str, group_id: str | None, client_id: str, principal: str, **extra: Any
+) -> AIOKafkaConsumer:
     """A consumer that commits only when told to (manual commit after the partner acked)."""
     return AIOKafkaConsumer(
         *topics,
-        **client_config(settings),
+        **client_config(settings, principal),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
@@ -54,4 +61,4 @@ async def partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 30
 
 def group_id(settings: Settings, org: str) -> str:
     """``schakel-sink-<org>`` under the default prefix; another prefix gets its own group (tests, second hubs)."""
-    return f"{settings.topic_prefix.rstrip('.')}-sink-{org}"
+    return HubTopics.of(settings).sink_group(org)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from schakel.connectors import _kafka
 from schakel.settings import Settings
 from schakel.streams.records import DEAD_LETTER_HEADERS, DeadLetter, Message, header
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import ADMIN, HubTopics
 
 __all__ = ["DLQ_HEADERS", "MAX_EXCERPT", "RESENT_HEADER", "ResendReport", "dead_letter_message", "excerpt", "resend"]
 
@@ -82,8 +82,9 @@ async def resend(
     """
     topics = HubTopics.of(settings)
     egress = topics.egress(recipient)
-    consumer = _kafka.consumer(settings, group_id=None, client_id=f"schakel-resend-{recipient}")
-    producer = _kafka.producer(settings, client_id=f"schakel-resend-{recipient}")
+    # An operator's repair: it reads every partner's dead letters, so it runs as admin.
+    consumer = _kafka.consumer(settings, group_id=None, client_id=f"schakel-resend-{recipient}", principal=ADMIN)
+    producer = _kafka.producer(settings, client_id=f"schakel-resend-{recipient}", principal=ADMIN)
     await consumer.start()
     await producer.start()
     resent: list[str] = []

@@ -31,7 +31,8 @@ from schakel.connectors.simulation import SimulatedPartner
 from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.source_runner import SourceRunner
 from schakel.settings import Settings
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import ADMIN, HubTopics
 
 __all__ = ["RunningConnector", "simulation_for", "start_connector", "start_simulated_partners"]
 
@@ -121,7 +122,9 @@ async def start_connector(
     """Start a connector (by entry-point name, or the object).
 
     Its config comes from ``config`` (merged over the simulation's), ``config_path``, or its config file; with
-    ``simulate``, its simulated partner system runs too, under ``simulate/<name>``. Creates the topics it needs.
+    ``simulate``, its simulated partner system runs too, under ``simulate/<name>``. Creates the topics it needs
+    and their ACLs when the admin credentials are at hand (an operator's machine); in production the hub creates
+    its topics and an operator the ACLs (``schakel kafka acls apply``).
     """
     connector = load(name) if isinstance(name, str) else name
     simulation: SimulatedPartner | None = None
@@ -137,11 +140,12 @@ async def start_connector(
         load_config(connector, config_path) if config_path is not None else connector.config(_merge(data, config or {}))
     )
     topics = HubTopics.of(settings)
-    await asyncio.to_thread(
-        create_topics,
-        settings,
-        [topics.ingress(connector.organisation), topics.egress(connector.organisation), topics.dlq, topics.lineage],
-    )
+    if settings.has_kafka_credentials(ADMIN):  # an operator's machine (local development, the demo, tests)
+        await asyncio.to_thread(
+            provision,
+            settings,
+            [topics.ingress(connector.organisation), topics.egress(connector.organisation), topics.dlq, topics.lineage],
+        )
     metrics = ConnectorMetrics(connector.name, connector.organisation)
     running = RunningConnector(
         connector=connector,

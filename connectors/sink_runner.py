@@ -114,12 +114,15 @@ class SinkRunner:
             self.topic,
             group_id=self.group_id,
             client_id=f"schakel-sink-{self.connector.name}",
+            principal=self.organisation,
             max_poll_interval_ms=poll_ms,
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 5),
             rebalance_timeout_ms=poll_ms,
         )
-        producer = _kafka.producer(self.settings, client_id=f"schakel-sink-{self.connector.name}")
+        producer = _kafka.producer(
+            self.settings, client_id=f"schakel-sink-{self.connector.name}", principal=self.organisation
+        )
         await self.sink.start()
         try:
             await producer.start()

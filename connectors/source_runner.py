@@ -75,7 +75,9 @@ class SourceRunner:
         self._stopping.set()
 
     async def run(self) -> None:
-        producer = _kafka.producer(self.settings, client_id=f"schakel-source-{self.connector.name}")
+        producer = _kafka.producer(
+            self.settings, client_id=f"schakel-source-{self.connector.name}", principal=self.organisation
+        )
         await producer.start()
         try:
             await self.source.start()

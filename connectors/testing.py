@@ -54,8 +54,9 @@ from schakel.consent import subject_key as key_of_subject
 from schakel.schemas import Codec, Event, EventType, Organisation, cloudevent_headers, parse_event
 from schakel.schemas.examples import example_form
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import Message, header
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics
 
 __all__ = [
     "FAST_RETRY",
@@ -91,8 +92,9 @@ async def eventually(check: Callable[[], Any], timeout: float = _TIMEOUT, interv
 async def read_topic(
     settings: Settings, topic: str, count: int, *, timeout: float = _TIMEOUT, where: Callable[[Any], bool] | None = None
 ) -> list[Any]:
-    """The first ``count`` records of ``topic`` (matching ``where``), read from the beginning without a group."""
-    consumer = AIOKafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    """The first ``count`` records of ``topic`` (matching ``where``), read from the beginning without a group (as
+    admin: the test watches every topic)."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client_config(ADMIN), group_id=None, enable_auto_commit=False)
     await consumer.start()
     found: list[Any] = []
     try:
@@ -112,8 +114,8 @@ async def read_topic(
 
 
 async def write(settings: Settings, *messages: Message) -> None:
-    """Produce messages and wait for the broker's acknowledgement."""
-    producer = AIOKafkaProducer(**settings.kafka_client_config(), acks="all", enable_idempotence=True)
+    """Produce messages and wait for the broker's acknowledgement (as admin: the test plays the hub)."""
+    producer = AIOKafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for message in messages:
@@ -312,7 +314,7 @@ def poison_corpus(partner: SimulatedPartner, *, max_bytes: int | None) -> list[P
 
 async def topic_size(settings: Settings, topic: str, timeout: float = _TIMEOUT) -> int:
     """How many records ``topic`` holds (its end offsets; the topics the kit uses are fresh and never compacted)."""
-    consumer = AIOKafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client_config(ADMIN), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await _kafka.partitions(consumer, topic, timeout)
@@ -344,7 +346,8 @@ class ConnectorContract:
         )
         topics = HubTopics.of(settings)
         org = self.the_connector().organisation
-        create_topics(settings, [topics.ingress(org), topics.egress(org), topics.dlq, topics.lineage])
+        # The connector runs as its organisation, with the ACLs of this prefix.
+        provision(settings, [topics.ingress(org), topics.egress(org), topics.dlq, topics.lineage])
         return settings
 
     def the_connector(self) -> Connector[Any]:

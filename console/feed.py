@@ -33,7 +33,7 @@ from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind
 from schakel.schemas import Codec, Organisation, SchemaError
 from schakel.settings import Settings
 from schakel.streams.records import DeadLetter
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import CONSOLE, HubTopics
 
 __all__ = ["Feed"]
 
@@ -92,7 +92,7 @@ class Feed:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            **self.settings.kafka_client_config(),
+            **self.settings.kafka_client_config(CONSOLE),
             client_id="schakel-console",
             group_id=None,
             enable_auto_commit=False,

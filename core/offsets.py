@@ -2,7 +2,8 @@
 
 Read-only questions the operator's commands ask (``schakel status``, ``tail``, ``dlq``, the lineage commands' "is
 the store behind?"). Every client is built from the settings, so it follows the cluster's security settings. Each
-function opens its client, asks, and closes it again: these are one-shot commands, not a hot path.
+function opens its client, asks, and closes it again: these are one-shot commands, not a hot path. They ask as the
+operators' Kafka identity, ``admin``, unless a caller names another (``schakel tail --to X`` reads as X).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from schakel.settings import Settings
 
 __all__ = ["TopicPositions", "consumer", "group_lag", "group_members", "positions"]
+
+_OPERATOR = "admin"  # schakel.streams.topics.ADMIN (core sits below streams)
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,12 @@ class TopicPositions:
 
 
 @contextmanager
-def consumer(settings: Settings, *, timeout_ms: int = 10_000) -> Iterator[Any]:
+def consumer(settings: Settings, *, timeout_ms: int = 10_000, principal: str = _OPERATOR) -> Iterator[Any]:
     """A kafka-python consumer without a group, for assigning and seeking by hand; closed on leaving."""
     from kafka import KafkaConsumer
 
     client = KafkaConsumer(
-        **settings.kafka_client_config(),
+        **settings.kafka_client_config(principal),
         group_id=None,
         enable_auto_commit=False,
         request_timeout_ms=max(timeout_ms, 1000) + 500,
@@ -77,7 +80,7 @@ def positions(settings: Settings, topic: str, *, since: datetime | None = None) 
 def _admin(settings: Settings) -> Any:
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=10_000)
+    return KafkaAdminClient(**settings.kafka_client_config(_OPERATOR), request_timeout_ms=10_000)
 
 
 def group_members(settings: Settings, group: str) -> list[str]:

@@ -28,7 +28,7 @@ def _broker(settings: Settings) -> Broker:
     from schakel.deploy.kafka.broker import LocalBroker, kafka_version
 
     try:
-        admin = KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=5_000)
+        admin = KafkaAdminClient(**settings.kafka_client_config("admin"), request_timeout_ms=5_000)  # the operator
     except (KafkaError, OSError):
         return Broker(settings.kafka_bootstrap, answering=False)
     try:

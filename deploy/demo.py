@@ -50,7 +50,8 @@ from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Organisation
 from schakel.schemas.examples import SYNTHETIC_NAMES, synthetic_bsn
 from schakel.settings import Settings
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import ADMIN, HubTopics
 
 __all__ = ["Demo", "Step", "scenarios"]
 
@@ -212,7 +213,7 @@ class Demo:
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(create_topics, self.settings)
+        await asyncio.to_thread(provision, self.settings)
         self._spawn("hub", "run")
         self._spawn("lineage-ingest", "lineage", "ingest", "--follow")
         started = await start_simulated_partners(
@@ -251,7 +252,7 @@ class Demo:
     async def follow_lineage(self) -> None:
         consumer = AIOKafkaConsumer(
             self.topics.lineage,
-            **self.settings.kafka_client_config(),
+            **self.settings.kafka_client_config(ADMIN),  # the demo's own view of every decision
             group_id=f"schakel-demo-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="latest",
         )

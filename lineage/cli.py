@@ -16,7 +16,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.lineage.api import create_app, parse_since
-from schakel.lineage.ingest import DEFAULT_GROUP_ID, ingest
+from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
 from schakel.lineage.pseudonym import subject_pseudonyms
 from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
@@ -24,7 +24,7 @@ from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
 from schakel.offsets import group_lag, positions
 from schakel.output import Advance, is_terminal, print_rows, progress
-from schakel.settings import settings
+from schakel.settings import KafkaIdentityError, settings
 
 __all__ = ["app"]
 
@@ -148,14 +148,14 @@ def ingest_command(
             result = ingest(
                 store,
                 topic=config.topic("lineage"),
-                kafka_config=config.kafka_client_config(),
+                kafka_config=config.kafka_client_config(PRINCIPAL),
                 group_id=group_id,
                 follow=follow,
                 on_batch=batch,
             )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
-        except LineageError as error:
+        except (LineageError, KafkaIdentityError) as error:
             _err.print(f"[red]error:[/red] {error}")
             raise typer.Exit(1) from error
         _out.print(

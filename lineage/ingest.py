@@ -33,9 +33,11 @@ from schakel.lineage.chain import LineagePosition
 from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord
 from schakel.lineage.store import AppendResult, LineageStore, StoreUnavailableError, UnstorableRecordError
 
-__all__ = ["DEFAULT_GROUP_ID", "IngestResult", "ingest", "ingest_batch"]
+__all__ = ["DEFAULT_GROUP_ID", "PRINCIPAL", "IngestResult", "ingest", "ingest_batch"]
 
 DEFAULT_GROUP_ID = "schakel-lineage-store"
+PRINCIPAL = "lineage"
+"""Lineage ingest's Kafka identity: the broker lets it read the lineage topic with its group, nothing else."""
 _log = logging.getLogger(__name__)
 
 

@@ -40,13 +40,13 @@ def run(
     from schakel.logs import handler
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
-    from schakel.streams.topics import create_topics
+    from schakel.streams.topics import HUB, create_topics
 
     config = settings()
     try:
         config.refuse_development_key()
         policy = load_policy(config.covenants_dir)
-        create_topics(config)
+        create_topics(config, principal=HUB)
     except SchakelError as error:
         raise _fail(str(error)) from error
     telemetry.configure_tracing()
@@ -91,7 +91,10 @@ def send(
     if len(message.value) > MAX_EVENT_BYTES:
         raise _fail(f"{event_file}: the event is larger than the hub's maximum of {MAX_EVENT_BYTES} bytes")
     topic = HubTopics.of(config).ingress(as_)
-    producer = KafkaProducer(**config.kafka_client_config(), acks="all")
+    try:
+        producer = KafkaProducer(**config.kafka_client_config(as_.value), acks="all")
+    except SchakelError as error:
+        raise _fail(str(error)) from error
     try:
         sent = producer.send(topic, key=message.key, value=message.value, headers=message.headers).get(timeout=30)
     finally:
@@ -100,7 +103,7 @@ def send(
 
 
 def _records(
-    config: Settings, topic: str, *, last: int, from_beginning: bool, follow: bool, idle: float
+    config: Settings, topic: str, *, last: int, from_beginning: bool, follow: bool, idle: float, principal: str
 ) -> Iterator[Any]:
     """The records of ``topic``: the last ``last`` (or all with ``from_beginning``), then new ones with ``follow``.
 
@@ -111,7 +114,7 @@ def _records(
 
     from schakel.offsets import consumer
 
-    with consumer(config) as client:
+    with consumer(config, principal=principal) as client:
         partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]
         if not partitions:
             raise _fail(
@@ -165,7 +168,13 @@ def tail(
     config = settings()
     codec = Codec()
     records = _records(
-        config, HubTopics.of(config).egress(to), last=count, from_beginning=from_beginning, follow=follow, idle=timeout
+        config,
+        HubTopics.of(config).egress(to),
+        last=count,
+        from_beginning=from_beginning,
+        follow=follow,
+        idle=timeout,
+        principal=to.value,  # what that partner may see, as that partner
     )
     if follow:
         _say_if_no_hub(config)
@@ -197,11 +206,17 @@ def dlq(
 ) -> None:
     """Show the latest dead-lettered records and why, as JSON lines - positions and reasons only, no personal data."""
     from schakel.streams.records import DeadLetter
-    from schakel.streams.topics import HubTopics
+    from schakel.streams.topics import ADMIN, HubTopics
 
     config = settings()
     records = _records(
-        config, HubTopics.of(config).dlq, last=count, from_beginning=from_beginning, follow=follow, idle=timeout
+        config,
+        HubTopics.of(config).dlq,
+        last=count,
+        from_beginning=from_beginning,
+        follow=follow,
+        idle=timeout,
+        principal=ADMIN,
     )
     with contextlib.suppress(KeyboardInterrupt):
         for record in records:
@@ -219,8 +234,11 @@ def dlq(
 
 
 def topics() -> None:
-    """Create the hub's topics that do not exist yet."""
-    from schakel.streams.topics import create_topics
+    """Create the hub's topics that do not exist yet, and (on a SASL broker) add their ACLs; as admin."""
+    from schakel.streams.access import provision
 
-    created = create_topics(settings())
+    try:
+        created = provision(settings())
+    except SchakelError as error:
+        raise _fail(str(error)) from error
     typer.echo("\n".join(created) if created else "all topics exist")

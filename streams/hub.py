@@ -70,7 +70,7 @@ from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
-from schakel.streams.topics import HubTopics, ingress_sender
+from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
 __all__ = ["create_app"]
 
@@ -103,7 +103,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_prefix}hub",
+        topics.hub_app_id,
         broker=[f"kafka://{address.strip()}" for address in settings.kafka_bootstrap.split(",")],
         store="memory://",
         datadir=str(settings.data_dir / "hub"),
@@ -401,18 +401,15 @@ def _count(decisions: Sequence[Decision]) -> None:
             telemetry.WITHHELD.labels(org=recipient).inc()
 
 
-def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
-    """Faust's form of the SASL/SSL settings, for a secured production cluster."""
-    import ssl
-
-    protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return None
-    if settings.kafka_sasl_mechanism is None:
-        return faust.SSLCredentials(ssl.create_default_context())
+def _credentials(settings: Settings, principal: str = HUB) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """Faust's form of a Kafka identity (the hub's: principal ``hub``) and the TLS settings."""
+    context = settings.kafka_ssl_context()
+    identity = settings.kafka_sasl(principal)
+    if identity is None:
+        return None if context is None else faust.SSLCredentials(context)
     return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
-        mechanism=settings.kafka_sasl_mechanism,
-        ssl_context=ssl.create_default_context() if protocol == "SASL_SSL" else None,
+        username=identity[0],
+        password=identity[1].get_secret_value(),
+        mechanism=settings.kafka_mechanism,
+        ssl_context=context,
     )

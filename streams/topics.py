@@ -4,6 +4,24 @@ Every partner has an ``ingress.<org>`` topic (its connector writes there) and an
 may receive). ``lineage`` holds one record per decision and per delivery receipt; ``dlq`` holds what could not be
 processed, with the reason in its headers. All carry the configured prefix (default ``schakel.``).
 
+The topic layout is also the single source of truth for who may do what on the broker (:func:`access_grants`): one
+Kafka identity per component, and the grants below are all it has (the broker denies everything else):
+
+- a partner's connector (principal = its organisation code) WRITEs its own ``ingress.<org>``, READs its own
+  ``egress.<org>`` with its own consumer group ``<prefix>-sink-<org>``, and WRITEs (never reads) ``lineage`` and
+  ``dlq``: its sink writes delivery receipts and dead letters there. *Why not less:* without them a sink could not
+  record a delivery; the receipt is checked against the hub's own decision records in the lineage store.
+- ``hub`` READs every ingress topic, WRITEs every egress topic, ``lineage`` and ``dlq``, may CREATE the hub's topics
+  (it creates them at start-up), and has ALL on the topics prefixed with its Faust app id plus READ on its group
+  (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs).
+- ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
+  ``schakel-lineage-store-<name>`` for a second store).
+- ``console`` (the web console) READs every egress topic and ``dlq`` (the inboxes, the dead-letter page), ``lineage``
+  (the decision behind each inbox item) and ``ingress.zvh`` (the ZVH's own triage and plans for its case board), with
+  its own group ``<prefix>-console``. It shows each user only their organisation's items: that rule is the console's
+  (``schakel.console.access``), on the server.
+- ``admin`` is a super user on the broker: operators (``schakel topics``, ``schakel kafka users|acls``) only.
+
 All ingress topics have the same partition count as the consent table's changelog, and every ingress record is keyed
 by the subject's pseudonym: the same person lands on the same partition number of every ingress topic, so one worker
 holds that person's consent state and sees their events in order (see ``schakel.streams.hub``).
@@ -13,11 +31,30 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Literal
 
+from schakel.lineage.ingest import DEFAULT_GROUP_ID as LINEAGE_GROUP
+from schakel.lineage.ingest import PRINCIPAL as LINEAGE
 from schakel.schemas import Organisation
 from schakel.settings import Settings
 
-__all__ = ["HubTopics", "create_topics", "ingress_sender", "topic_retention"]
+__all__ = [
+    "ADMIN",
+    "CONSOLE",
+    "HUB",
+    "LINEAGE",
+    "Grant",
+    "HubTopics",
+    "access_grants",
+    "create_topics",
+    "ingress_sender",
+    "principals",
+    "topic_retention",
+]
+
+ADMIN = "admin"
+HUB = "hub"
+CONSOLE = "console"
 
 _INGRESS = "ingress."
 _EGRESS = "egress."
@@ -66,6 +103,71 @@ class HubTopics:
     def all(self) -> list[str]:
         return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq, self.link, self.person]
 
+    @property
+    def hub_app_id(self) -> str:
+        """The hub's Faust app id: its consumer group and the prefix of its internal topics."""
+        return f"{self.prefix}hub"
+
+    def sink_group(self, org: Organisation | str) -> str:
+        """``schakel-sink-<org>`` under the default prefix; another prefix gets its own group (tests, second hubs)."""
+        return f"{self.prefix.rstrip('.')}-sink-{org}"
+
+    @property
+    def console_group(self) -> str:
+        return f"{self.prefix.rstrip('.')}-console"
+
+
+def principals() -> list[str]:
+    """Every Kafka identity of a schakel installation: admin, the hub, lineage ingest, the console, each partner."""
+    return [ADMIN, HUB, LINEAGE, CONSOLE, *(org.value for org in Organisation)]
+
+
+Operation = Literal["READ", "WRITE", "CREATE", "ALTER_CONFIGS", "ALL"]
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ALLOW rule: ``principal`` may ``operation`` on the topic or group ``name`` (or every name it prefixes)."""
+
+    principal: str
+    resource: Literal["TOPIC", "GROUP"]
+    name: str
+    operation: Operation
+    prefixed: bool = False
+
+    def __str__(self) -> str:
+        pattern = "prefixed" if self.prefixed else "literal"
+        return f"User:{self.principal} {self.operation} {self.resource} {self.name} ({pattern})"
+
+
+def access_grants(topics: HubTopics) -> list[Grant]:
+    """Every grant of the hub's topics under one prefix (see the module docstring); admin needs none."""
+    grants: list[Grant] = []
+    for org in Organisation:
+        grants += [
+            Grant(org.value, "TOPIC", topics.ingress(org), "WRITE"),
+            Grant(org.value, "TOPIC", topics.egress(org), "READ"),
+            Grant(org.value, "GROUP", topics.sink_group(org), "READ"),
+            Grant(org.value, "TOPIC", topics.lineage, "WRITE"),
+            Grant(org.value, "TOPIC", topics.dlq, "WRITE"),
+        ]
+    grants += [Grant(HUB, "TOPIC", name, "READ") for name in topics.all_ingress()]
+    grants += [Grant(HUB, "TOPIC", name, "WRITE") for name in (*topics.all_egress(), topics.lineage, topics.dlq)]
+    grants += [Grant(HUB, "TOPIC", name, "CREATE") for name in topics.all()]
+    grants.append(Grant(HUB, "TOPIC", topics.dlq, "ALTER_CONFIGS"))  # create_topics sets an existing dlq's retention
+    grants += [
+        Grant(HUB, "TOPIC", f"{topics.hub_app_id}-", "ALL", prefixed=True),
+        Grant(HUB, "GROUP", topics.hub_app_id, "READ"),
+        Grant(LINEAGE, "TOPIC", topics.lineage, "READ"),
+        Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ", prefixed=True),  # a second store: --group <this>-<name>
+    ]
+    grants += [
+        Grant(CONSOLE, "TOPIC", name, "READ")
+        for name in (*topics.all_egress(), topics.dlq, topics.lineage, topics.ingress(Organisation.ZVH))
+    ]
+    grants.append(Grant(CONSOLE, "GROUP", topics.console_group, "READ"))
+    return grants
+
 
 def ingress_sender(topic: str, prefix: str) -> Organisation | None:
     """The partner whose ingress topic this is, or None (an egress or any other topic has no sender)."""
@@ -87,12 +189,14 @@ def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
-def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
-    """Create the hub's topics (or ``names``) that do not exist yet; return those created.
+def create_topics(settings: Settings, names: list[str] | None = None, *, principal: str = ADMIN) -> list[str]:
+    """Create the hub's topics (or ``names``) that do not exist yet, as ``principal``; return those created.
 
     Partitions and replication factor come from the settings. ``lineage`` keeps its records without a time limit:
     it is the evidence. ``dlq`` keeps a dead letter - and the original value it carries for a resend, which may hold
     personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS`` only; an existing ``dlq`` topic gets that retention too.
+    The hub may create its own topics and set the dlq's retention (``principal=HUB``); anything else is an operator's
+    job (``admin``).
     """
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
@@ -100,7 +204,7 @@ def create_topics(settings: Settings, names: list[str] | None = None) -> list[st
 
     topics = HubTopics.of(settings)
     wanted = names if names is not None else topics.all()
-    admin = KafkaAdminClient(**settings.kafka_client_config(), client_id="schakel-admin")
+    admin = KafkaAdminClient(**settings.kafka_client_config(principal), client_id=f"schakel-{principal}")
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]

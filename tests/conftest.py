@@ -1,7 +1,12 @@
 """Fixtures shared by every test area.
 
 The Kafka-backed tests run against the real local broker from ``deploy/kafka``: the session fixture reuses a broker
-that already answers at ``SCHAKEL_KAFKA_BOOTSTRAP`` and otherwise starts one, and stops only what it started.
+that already answers at ``SCHAKEL_KAFKA_BOOTSTRAP`` and otherwise starts one (secured: SASL_SSL, SCRAM, ACLs), and
+stops only what it started. It exports how to reach that broker (protocol, CA, credentials directory) as
+``SCHAKEL_KAFKA_*`` variables, so every ``Settings()`` of a test - and every subprocess a test starts - connects the
+way the broker wants, whatever its ``data_dir``. A test builds clients from the settings, as a named principal:
+``settings.kafka_client_config(ADMIN)`` (the ``kafka_admin_config`` fixture) for set-up and observation, the
+component's own principal for what is under test.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from schakel.deploy.kafka.broker import LocalBroker
 from schakel.deploy.postgres import LocalPostgres
 from schakel.settings import Settings
+from schakel.streams.topics import ADMIN
 
 # The test session is a development environment: it runs with the public development pseudonym key, and so does every
 # hub worker, connector and demo a test starts as a subprocess (they inherit this environment).
@@ -23,14 +30,25 @@ os.environ["SCHAKEL_ENVIRONMENT"] = "development"
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """The bootstrap address of a running broker."""
+    """The bootstrap address of a running broker; the environment says how to reach it."""
     broker = LocalBroker(Settings())
     started = not broker.status().answering
     if started:
         broker.up(timeout=120)
-    yield broker.bootstrap
+    with pytest.MonkeyPatch.context() as environment:
+        for name, value in broker.client_settings().kafka_environment().items():
+            environment.setenv(name, value)
+        for variable in ("SCHAKEL_KAFKA_SASL_USERNAME", "SCHAKEL_KAFKA_SASL_PASSWORD"):
+            environment.delenv(variable, raising=False)
+        yield broker.bootstrap
     if started:
         broker.down()
+
+
+@pytest.fixture
+def kafka_admin_config(kafka_bootstrap: str) -> dict[str, Any]:
+    """Client settings as ``admin`` (the super user): for creating topics and watching them in tests."""
+    return Settings().kafka_client_config(ADMIN)
 
 
 @pytest.fixture

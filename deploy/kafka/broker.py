@@ -4,6 +4,19 @@ The broker is the pinned Apache Kafka release from ``pom.xml``, fetched with Mav
 as a single-node KRaft broker (combined broker and controller) bound to loopback. Its data, logs and pid file live
 under ``<data_dir>/kafka``. The controller listens on the broker's port + 1.
 
+Secured by default (``--insecure`` keeps a PLAINTEXT broker): clients speak SASL SCRAM-SHA-512 over TLS, the
+``StandardAuthorizer`` denies what no ACL allows, ``admin`` is the operators' super user. ``up`` makes, once and
+under ``<data_dir>/kafka``: the TLS material (``tls/``, see :mod:`.tls`), a random password per principal
+(``credentials/<principal>``, mode 0600, the directory a client's settings read by default), the broker's own
+passwords (``broker/``), and ``client.json`` (how clients reach it: protocol and mechanism, no secret).
+
+SCRAM users live in the metadata log, and the broker itself authenticates with SCRAM, so they must exist before the
+first secured start. Judgement call: rather than a second way in (``format --add-scram``) for fresh storage, the
+first secured ``up`` starts the broker once without security, registers every user through the admin API, stops it
+and marks ``broker/registered``; the same path upgrades storage formatted by an older, insecure installation without
+losing its topics. After every secured start ``up`` adds users for new principals and the ACLs of the configured
+topic prefix (both idempotent).
+
 Every bad situation is a :class:`BrokerError` with a message a person can act on.
 """
 
@@ -11,11 +24,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -24,8 +40,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from schakel.deploy.kafka.tls import ensure_tls, write_private
 from schakel.errors import SchakelError
-from schakel.settings import Settings
+from schakel.settings import KafkaIdentityError, SecurityProtocol, Settings
 
 __all__ = ["BrokerError", "BrokerStatus", "LocalBroker", "kafka_version"]
 
@@ -79,31 +96,33 @@ def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def _speaks_kafka(host: str, port: int, timeout: float = 2.0) -> bool:
-    """True when whatever listens at host:port answers a Kafka ApiVersions request (v0) in kind."""
+def _speaks_kafka(host: str, port: int, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> bool:
+    """True when whatever listens at host:port answers a Kafka ApiVersions request (v0) in kind (over TLS with
+    ``context``; a SASL listener answers ApiVersions before authentication)."""
     client_id = b"schakel-probe"
     body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
     try:
-        with socket.create_connection((host, port), timeout=timeout) as connection:
-            connection.sendall(struct.pack(">i", len(body)) + body)
-            header = connection.recv(8)
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            connection = context.wrap_socket(raw, server_hostname=host) if context is not None else raw
+            with connection:
+                connection.sendall(struct.pack(">i", len(body)) + body)
+                header = connection.recv(8)
     except OSError:
         return False
     return len(header) == 8 and struct.unpack(">ii", header)[1] == 7
 
 
-def _answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True when a Kafka broker at ``bootstrap`` answers a metadata request."""
+def _answers_metadata(config: dict[str, object], timeout: float = 3.0) -> bool:
+    """True when a Kafka broker reached with this client config answers a metadata request."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    host, port = _host_port(bootstrap)
-    if not _speaks_kafka(host, port, timeout):
+    host, port = _host_port(str(config["bootstrap_servers"]))
+    context = config.get("ssl_context")
+    if not _speaks_kafka(host, port, timeout, context if isinstance(context, ssl.SSLContext) else None):
         return False
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), client_id="schakel-probe"
-        )
+        admin = KafkaAdminClient(**config, request_timeout_ms=int(timeout * 1000), client_id="schakel-probe")
     except (KafkaError, OSError):
         return False
     try:
@@ -127,10 +146,12 @@ class LocalBroker:
     """The single-node broker behind ``schakel kafka up|status|down``.
 
     ``java`` and ``mvn`` name the executables to use; they default to the ones on ``PATH`` (``JAVA_HOME`` wins for
-    java when set).
+    java when set). ``insecure`` runs a PLAINTEXT broker without authorisation.
     """
 
-    def __init__(self, settings: Settings, *, java: str | None = None, mvn: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, insecure: bool = False, java: str | None = None, mvn: str | None = None
+    ) -> None:
         self.settings = settings
         self.host, self.port = _host_port(settings.kafka_bootstrap)
         self.controller_port = self.port + 1
@@ -141,12 +162,70 @@ class LocalBroker:
         self.log_dir = self.home / "logs"
         self.log_file = self.log_dir / "server.log"
         self.stdout_file = self.log_dir / "stdout.log"
+        self.tls_dir = self.home / "tls"
+        self.credentials_dir = self.home / "credentials"
+        self.secrets_dir = self.home / "broker"
+        self.client_file = self.home / "client.json"
+        self.insecure = insecure
         self._java = java
         self._mvn = mvn
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    # -- security ------------------------------------------------------------------------------------------------
+
+    def recorded_protocol(self) -> SecurityProtocol:
+        """How the broker was last started (``client.json``); PLAINTEXT when it never recorded anything."""
+        try:
+            recorded = json.loads(self.client_file.read_text(encoding="utf-8")).get("security_protocol")
+        except (OSError, ValueError, AttributeError):
+            return "PLAINTEXT"
+        return "SASL_SSL" if recorded == "SASL_SSL" else "PLAINTEXT"
+
+    def client_settings(self, protocol: SecurityProtocol | None = None) -> Settings:
+        """Settings that reach this broker with its own CA and credentials (whatever the environment says)."""
+        return self.settings.model_copy(
+            update={
+                "kafka_bootstrap": self.bootstrap,
+                "kafka_security_protocol": protocol or self.recorded_protocol(),
+                "kafka_sasl_mechanism": "SCRAM-SHA-512",
+                "kafka_sasl_username": None,
+                "kafka_sasl_password": None,
+                "kafka_credentials_dir": self.credentials_dir,
+                "kafka_ssl_cafile": self.tls_dir / "ca.pem",
+            }
+        )
+
+    def _probe(self, protocol: SecurityProtocol | None = None, timeout: float = 3.0) -> bool:
+        from schakel.streams.topics import ADMIN
+
+        try:
+            config = self.client_settings(protocol).kafka_client_config(ADMIN)
+        except KafkaIdentityError:  # no CA or credentials (yet): nothing of ours can be answering securely
+            return False
+        return _answers_metadata(config, timeout)
+
+    def _password(self, path: Path) -> str:
+        """The password in ``path``, made (random, mode 0600) when missing."""
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(32).encode())
+        return path.read_text(encoding="utf-8").strip()
+
+    def _passwords(self) -> dict[str, str]:
+        """Every principal's password (made when missing), the broker's own SCRAM identity included."""
+        from schakel.streams.topics import principals
+
+        passwords = {name: self._password(self.credentials_dir / name) for name in principals()}
+        passwords["broker"] = self._password(self.secrets_dir / "broker-scram")
+        return passwords
+
+    def _record_client(self, protocol: SecurityProtocol) -> None:
+        recorded: dict[str, str] = {"security_protocol": protocol}
+        if protocol == "SASL_SSL":
+            recorded["sasl_mechanism"] = "SCRAM-SHA-512"
+        self.client_file.write_text(json.dumps(recorded) + "\n", encoding="utf-8")
 
     # -- prerequisites -------------------------------------------------------------------------------------------
 
@@ -232,7 +311,7 @@ class LocalBroker:
         pid, stale = self._recorded_pid()
         return BrokerStatus(
             bootstrap=self.bootstrap,
-            answering=_answers_metadata(self.bootstrap),
+            answering=self._probe(),
             pid=pid,
             stale_pid_file=stale,
         )
@@ -247,18 +326,27 @@ class LocalBroker:
             "-cp", f"{self.lib_dir}/*", main, *args,
         ]  # fmt: skip
 
-    def _write_config(self) -> Path:
+    def _write_config(self, *, secured: bool) -> Path:
+        """Write server.properties (mode 0600: a secured one holds the broker's passwords)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         properties = self.home / "server.properties"
-        properties.write_text(
-            _resource("server.properties").format(
-                host=self.host,
-                port=self.port,
-                controller_port=self.controller_port,
-                log_dirs=self.home / "data",
-            ),
-            encoding="utf-8",
+        text = _resource("server.properties").format(
+            host=self.host,
+            port=self.port,
+            controller_port=self.controller_port,
+            log_dirs=self.home / "data",
+            listener="SASL_SSL" if secured else "PLAINTEXT",
+            controller_protocol="SASL_PLAINTEXT" if secured else "PLAINTEXT",
         )
+        if secured:
+            tls = ensure_tls(self.tls_dir, self.host)
+            text += _resource("secured.properties").format(
+                broker_password=self._passwords()["broker"],
+                controller_password=self._password(self.secrets_dir / "controller-plain"),
+                keystore=tls.keystore,
+                truststore=tls.ca,
+            )
+        write_private(properties, text.encode())
         (self.home / "log4j2.properties").write_text(_resource("log4j2.properties"), encoding="utf-8")
         return properties
 
@@ -277,9 +365,10 @@ class LocalBroker:
     def up(self, timeout: float = 60.0) -> str:
         """Start the broker unless one answers already; return a sentence saying what happened."""
         pid, stale = self._recorded_pid()
-        if pid is not None and _answers_metadata(self.bootstrap):
-            return f"Kafka is already up at {self.bootstrap} (pid {pid})"
-        if pid is None and _answers_metadata(self.bootstrap):
+        if self._probe():
+            mode = "secured" if self.recorded_protocol() == "SASL_SSL" else "insecure"
+            if pid is not None:
+                return f"Kafka is already up at {self.bootstrap} (pid {pid}, {mode})"
             return f"a Kafka broker not started by schakel already answers at {self.bootstrap}; using it"
         if pid is not None:
             # Ours, but not answering (yet): wait for it rather than starting a second one.
@@ -289,13 +378,56 @@ class LocalBroker:
         for port in (self.port, self.controller_port):
             if _port_open(self.host, port):
                 raise BrokerError(
-                    f"port {self.host}:{port} is already taken by something that is not a Kafka broker; "
+                    f"port {self.host}:{port} is already taken by something that is not a Kafka broker "
+                    "(or by a schakel broker of another mode or installation); "
                     "stop it or point SCHAKEL_KAFKA_BOOTSTRAP at another port"
                 )
         java = self.java()
         self.ensure_jars()
-        properties = self._write_config()
+        if self.insecure:
+            self._format_once(java, self._write_config(secured=False))
+            self._record_client("PLAINTEXT")
+            return self._start(java, self.home / "server.properties", timeout)
+        registered = self.secrets_dir / "registered"
+        if not registered.exists():
+            self._register_users(java, timeout)
+            registered.touch()
+        properties = self._write_config(secured=True)
         self._format_once(java, properties)
+        self._record_client("SASL_SSL")
+        said = self._start(java, properties, timeout)
+        self._provision()
+        return f"{said}, secured (SASL_SSL, SCRAM-SHA-512, ACLs)"
+
+    def _register_users(self, java: str, timeout: float) -> None:
+        """Start once without security, give every principal (and the broker) its SCRAM password, stop."""
+        from schakel.streams.access import ensure_users
+
+        properties = self._write_config(secured=False)
+        self._format_once(java, properties)
+        self._record_client("PLAINTEXT")
+        self._start(java, properties, timeout)
+        pid, _ = self._recorded_pid()
+        try:
+            ensure_users(self.client_settings("PLAINTEXT"), self._passwords().items())
+        finally:
+            if pid is not None:
+                _stop(pid, grace=30.0)
+            self.pid_file.unlink(missing_ok=True)
+            self.client_file.unlink(missing_ok=True)
+
+    def _provision(self) -> None:
+        """Users for principals added since the last start, and the ACLs of the configured prefix."""
+        from schakel.streams.access import AccessError, apply_grants, ensure_users
+
+        admin = self.client_settings("SASL_SSL")
+        try:
+            ensure_users(admin, self._passwords().items())
+            apply_grants(admin)
+        except AccessError as error:
+            raise BrokerError(f"the broker started but could not be provisioned: {error}") from error
+
+    def _start(self, java: str, properties: Path, timeout: float) -> str:
         with self.stdout_file.open("ab") as out:
             process = subprocess.Popen(
                 self._java_command(java, "kafka.Kafka", str(properties), heap="512m"),
@@ -313,7 +445,7 @@ class LocalBroker:
             if not _alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 raise BrokerError(f"the broker exited during start-up; last lines of its log:\n{self._log_tails()}")
-            if _answers_metadata(self.bootstrap, timeout=1.0):
+            if self._probe(timeout=1.0):
                 return f"Kafka {self.version} is up at {self.bootstrap} (pid {pid})"
             time.sleep(0.25)
         _stop(pid, grace=5.0)

@@ -1,11 +1,15 @@
-"""``schakel kafka up|status|down``: the local broker for tests, the demo and development."""
+"""``schakel kafka up|status|down|users|acls``: the local broker for tests, the demo and development, and the
+operator's view of a broker's users and ACLs (as ``admin``)."""
 
 from __future__ import annotations
+
+import secrets
 
 import typer
 from rich.console import Console
 
 from schakel.deploy.kafka.broker import BrokerError, LocalBroker
+from schakel.errors import SchakelError
 from schakel.settings import settings
 
 __all__ = ["app"]
@@ -14,22 +18,34 @@ app = typer.Typer(
     help="The local single-node Apache Kafka broker (KRaft, loopback only), fetched from Maven Central.",
     no_args_is_help=True,
 )
+users_app = typer.Typer(help="SCRAM-SHA-512 users on the broker (as admin).", no_args_is_help=True)
+acls_app = typer.Typer(help="The ACLs the topic layout grants (as admin).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(acls_app, name="acls")
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True, soft_wrap=True)
 
 
-def _broker() -> LocalBroker:
-    return LocalBroker(settings())
+def _broker(insecure: bool = False) -> LocalBroker:
+    return LocalBroker(settings(), insecure=insecure)
+
+
+def _fail(error: SchakelError) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {error}", highlight=False)
+    return typer.Exit(1)
 
 
 @app.command()
-def up(timeout: float = typer.Option(90.0, help="Seconds to wait for the broker to answer.")) -> None:
-    """Fetch the broker once, format its storage once, start it and wait until it answers."""
+def up(
+    timeout: float = typer.Option(90.0, help="Seconds to wait for the broker to answer."),
+    insecure: bool = typer.Option(False, "--insecure", help="PLAINTEXT, no authentication, no ACLs."),
+) -> None:
+    """Fetch the broker once, format its storage once, start it (secured unless --insecure) and wait until it
+    answers."""
     try:
-        said = _broker().up(timeout=timeout)
+        said = _broker(insecure).up(timeout=timeout)
     except BrokerError as error:
-        _err.print(f"[red]error:[/red] {error}", highlight=False)
-        raise typer.Exit(1) from error
+        raise _fail(error) from error
     _out.print(said, highlight=False)
 
 
@@ -41,7 +57,9 @@ def status() -> None:
     looked = f"pid file looked for in {broker.pid_file.parent}"
     if state.answering:
         who = f"started by schakel, pid {state.pid}" if state.managed else "not started by schakel"
-        _out.print(f"Kafka answers at {state.bootstrap} ({who}; {looked})", highlight=False)
+        _out.print(
+            f"Kafka answers at {state.bootstrap} ({who}, {broker.recorded_protocol()}; {looked})", highlight=False
+        )
         return
     extra = " (stale pid file)" if state.stale_pid_file else ""
     _out.print(f"Kafka does not answer at {state.bootstrap}{extra}; {looked}", highlight=False)
@@ -61,4 +79,96 @@ def down(timeout: float = typer.Option(30.0, help="Seconds to wait for a clean s
             "or set SCHAKEL_DATA_DIR to that directory",
             highlight=False,
         )
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="The principal, e.g. a partner's organisation code."),
+    password_file: typer.FileText | None = typer.Option(
+        None, "--password-file", help="Read the password from this file (- for stdin); default: a random one."
+    ),
+) -> None:
+    """Set a user's password (a new user or a rotation). A random password is written, mode 0600, to the
+    credentials directory, never printed."""
+    from schakel.deploy.kafka.tls import write_private
+    from schakel.streams.access import add_user
+
+    config = settings()
+    if password_file is not None:
+        password = password_file.read().strip()
+        if not password:
+            raise _fail(SchakelError("the password file is empty"))
+        stored = None
+    else:
+        password = secrets.token_urlsafe(32)
+        stored = config.kafka_credentials_path / name
+    try:
+        add_user(config, name, password)
+    except SchakelError as error:
+        raise _fail(error) from error
+    if stored is not None:
+        write_private(stored, password.encode())
+        _out.print(f"user {name} set; its password is in {stored}", highlight=False)
+    else:
+        _out.print(f"user {name} set", highlight=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """The users with SCRAM credentials on the broker (names only)."""
+    from schakel.streams.access import list_users
+
+    try:
+        names = list_users(settings())
+    except SchakelError as error:
+        raise _fail(error) from error
+    for name in names:
+        _out.print(name, highlight=False)
+
+
+@users_app.command("remove")
+def users_remove(name: str = typer.Argument(...)) -> None:
+    """Remove a user's SCRAM credentials (its ACLs stay until the layout drops them)."""
+    from schakel.streams.access import remove_user
+
+    try:
+        removed = remove_user(settings(), name)
+    except SchakelError as error:
+        raise _fail(error) from error
+    _out.print(f"user {name} removed" if removed else f"user {name} had no credentials", highlight=False)
+
+
+@acls_app.command("apply")
+def acls_apply() -> None:
+    """Add the ACLs the topic layout grants under SCHAKEL_TOPIC_PREFIX that the broker lacks (idempotent)."""
+    from schakel.streams.access import apply_grants
+
+    try:
+        report = apply_grants(settings())
+    except SchakelError as error:
+        raise _fail(error) from error
+    for grant in report.added:
+        _out.print(f"added  {grant}", highlight=False)
+    _out.print(f"{len(report.added)} ACLs added, {len(report.present)} already present", highlight=False)
+    for grant in report.extra:
+        _out.print(f"[yellow]extra[/yellow]  {grant} (not in the layout; not removed)", highlight=False)
+
+
+@acls_app.command("show")
+def acls_show() -> None:
+    """The ACLs the topic layout grants under SCHAKEL_TOPIC_PREFIX, and whether the broker has them; exit 1 when
+    one is missing."""
+    from schakel.streams.access import show_grants
+
+    try:
+        report = show_grants(settings())
+    except SchakelError as error:
+        raise _fail(error) from error
+    for grant in report.present:
+        _out.print(f"ok       {grant}", highlight=False)
+    for grant in report.missing:
+        _out.print(f"[red]missing[/red]  {grant}", highlight=False)
+    for grant in report.extra:
+        _out.print(f"[yellow]extra[/yellow]    {grant}", highlight=False)
+    if report.missing:
         raise typer.Exit(1)

@@ -22,10 +22,12 @@ from schakel.connectors.partners import politie
 from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.source_runner import SourceRunner
 from schakel.connectors.testing import copy_message, write
+from schakel.deploy.kafka.broker import LocalBroker
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import EgressCopy, ingress_message
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics
 
 _COPIES = 3000
 
@@ -65,7 +67,9 @@ async def _until(check: Any, timeout: float = 300) -> None:
 
 
 async def _bare_consumer(settings: Settings, topic: str, count: int) -> float:
-    consumer = _kafka.consumer(settings, topic, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}", client_id="bench")
+    consumer = _kafka.consumer(
+        settings, topic, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}", client_id="bench", principal=ADMIN
+    )
     codec = Codec()
     await consumer.start()
     seen = 0
@@ -101,7 +105,7 @@ async def _sink(settings: Settings) -> tuple[float, float]:
 
 
 async def _bare_producer(settings: Settings, events: list[Event]) -> float:
-    producer = _kafka.producer(settings, client_id="bench")
+    producer = _kafka.producer(settings, client_id="bench", principal=ADMIN)
     await producer.start()
     codec = Codec()
     started = time.perf_counter()
@@ -132,9 +136,12 @@ async def _source(settings: Settings) -> tuple[float, float]:
 
 def main() -> None:
     with TemporaryDirectory() as data:
-        settings = Settings(topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.", partitions=4, data_dir=Path(data))
+        reach = LocalBroker(Settings()).client_settings()  # the broker's CA and credentials, whatever data_dir says
+        settings = reach.model_copy(
+            update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}.", "partitions": 4, "data_dir": Path(data)}
+        )
         topics = HubTopics.of(settings)
-        create_topics(settings, [topics.egress("politie"), topics.ingress("politie"), topics.lineage, topics.dlq])
+        provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.lineage, topics.dlq])
         bare, runtime = asyncio.run(_sink(settings))
         print(
             f"sink   {_COPIES} copies: runtime {_COPIES / runtime:8.0f}/s, bare consumer {_COPIES / bare:8.0f}/s, "

@@ -32,8 +32,9 @@ from schakel.lineage import open_store
 from schakel.schemas import EventType, Organisation, Theme, parse_event
 from schakel.schemas.examples import example_form
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import ingress_message
-from schakel.streams.topics import create_topics
+from schakel.streams.topics import ADMIN
 from tests.streams.conftest import Hub, _delete_topics
 
 ROUNDS = 20
@@ -41,6 +42,7 @@ _PASSWORD = "bench-password-123"
 
 
 def main() -> None:
+    os.environ.update(Settings().kafka_environment())  # the broker's reach survives the temporary data dir below
     base = Settings()
     tmp = Path(tempfile.mkdtemp(prefix="schakel-bench-console-"))
     prefix = f"b{secrets.token_hex(5)}."
@@ -51,8 +53,8 @@ def main() -> None:
         "SCHAKEL_PARTITIONS": "2",
         "SCHAKEL_DATA_DIR": str(tmp / "data"),
     }
-    create_topics(settings)
-    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    provision(settings)
+    producer = KafkaProducer(**settings.kafka_client_config(ADMIN), acks="all")
     hub = Hub(settings, env, tmp, producer)
     hub.worker()
     accounts = AccountsFile(tmp / "accounts.json")

@@ -4,6 +4,8 @@
 writes for it (one per delivered copy and one per lineage record), without decoding or deciding;
 (b) *hub*: a real ``schakel run`` worker.
 
+Security: both again on a PLAINTEXT broker, alternating with the secured one (see :func:`_security_cost`).
+
 Throughput: a backlog of events is preloaded, the consumer starts, and events/s is measured from the first output to
 the last. Latency: events are then produced at half the bare program's measured maximum rate; p50/p99 are the times
 from producing an event to reading its last output record. Ratios: hub/bare for throughput, hub/bare for p99.
@@ -29,15 +31,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaProducer
 
 from schakel.consent import ConsentState, Outcome, load_policy
+from schakel.deploy.kafka.broker import LocalBroker
 from schakel.lineage import open_store
 from schakel.schemas import EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import Message, ingress_message
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics
 
 EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
 LATENCY_SECONDS = float(os.environ.get("SCHAKEL_BENCH_LATENCY_SECONDS", "10"))
+SECURITY_ROUNDS = int(os.environ.get("SCHAKEL_BENCH_SECURITY_ROUNDS", "3"))
 THEMES = (Theme.CTER, Theme.LVB, Theme.MONEY_MULE)
 
 
@@ -48,8 +53,10 @@ class Result:
     p99_ms: float
 
 
-def _settings(name: str) -> Settings:
-    base = Settings()
+def _settings(name: str, base: Settings | None = None) -> Settings:
+    """Settings with a fresh prefix and data dir, reaching the broker the way ``base`` (default: the environment's
+    broker, secured unless it runs with --insecure) does."""
+    base = base or LocalBroker(Settings()).client_settings()
     return base.model_copy(
         update={"topic_prefix": f"bench{name}{uuid.uuid4().hex[:6]}.", "data_dir": Path(tempfile.mkdtemp())}
     )
@@ -68,7 +75,7 @@ def _messages(settings: Settings, count: int) -> tuple[list[Message], int]:
 
 def _produce(settings: Settings, messages: list[Message], rate: float | None = None) -> dict[str, float]:
     """Produce (at ``rate`` events/s if given); return the send time per event id."""
-    producer = KafkaProducer(**settings.kafka_client_config(), acks="all", linger_ms=5)
+    producer = KafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", linger_ms=5)
     sent: dict[str, float] = {}
     start = time.perf_counter()
     for number, message in enumerate(messages):
@@ -87,7 +94,7 @@ def _produce(settings: Settings, messages: list[Message], rate: float | None = N
 async def _watch(settings: Settings, topics: list[str], expected: int, timeout: float) -> list[tuple[str, float]]:
     """Read output records until ``expected`` arrived; return (event id, arrival time) per record."""
     consumer = AIOKafkaConsumer(
-        *topics, **settings.kafka_client_config(), group_id=f"watch-{uuid.uuid4().hex}", auto_offset_reset="latest"
+        *topics, **settings.kafka_client_config(ADMIN), group_id=f"watch-{uuid.uuid4().hex}", auto_offset_reset="latest"
     )
     await consumer.start()
     seen: list[tuple[str, float]] = []
@@ -130,12 +137,12 @@ async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> No
     topics = HubTopics.of(settings)
     consumer = AIOKafkaConsumer(
         *topics.all_ingress(),
-        **settings.kafka_client_config(),
+        **settings.kafka_client_config(ADMIN),
         group_id=f"{settings.topic_prefix}bare",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = AIOKafkaProducer(**settings.kafka_client_config(), acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()
     owed = 0.0
@@ -161,7 +168,7 @@ def _measure(
 ) -> Result:
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
-    create_topics(settings)
+    provision(settings)
     stop = start()
     try:
         # Warm up (group join, first fetch) with a few events, then the backlog.
@@ -198,7 +205,7 @@ def _latency(
 ) -> tuple[float, float]:
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
-    create_topics(settings)
+    provision(settings)
     stop = start()
     try:
         asyncio.run(_watch_after(settings, watched, messages[:50], outputs * 50 // len(messages), 60))
@@ -221,6 +228,7 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Callable[[
     def start() -> Callable[[], None]:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.bench.streams", "bare", settings.topic_prefix, str(per_event)],
+            env={**os.environ, **settings.kafka_environment()},
             start_new_session=True,
         )
         return lambda: _stop(process)
@@ -230,7 +238,12 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Callable[[
 
 def _start_hub(settings: Settings) -> Callable[[], Callable[[], None]]:
     def start() -> Callable[[], None]:
-        env = {**os.environ, "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix, "SCHAKEL_DATA_DIR": str(settings.data_dir)}
+        env = {
+            **os.environ,
+            **settings.kafka_environment(),
+            "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix,
+            "SCHAKEL_DATA_DIR": str(settings.data_dir),
+        }
         process = subprocess.Popen(
             [sys.executable, "-m", "schakel.cli", "run"], env=env, start_new_session=True, stdout=subprocess.DEVNULL
         )
@@ -279,6 +292,51 @@ def main() -> None:
     print(f"hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.5)")
     print(f"hub/bare p99 ratio at half the bare maximum rate: {hub.p99_ms / bare.p99_ms:.2f} (goal <= 2)")
     _lineage_keeps_up(hub.events_per_second * _decisions_per_event())
+    _security_cost()
+
+
+def _security_cost() -> None:
+    """The cost of TLS + SASL: the bare loop and the hub on the session's broker (when it is the secured one) and on
+    a PLAINTEXT broker (``--insecure``, started for this on the broker port + 2), alternating secured and plaintext
+    ``SCHAKEL_BENCH_SECURITY_ROUNDS`` times so that a shared machine's load falls on both; the median of the
+    per-round ratios is reported, with every round. The new broker is warmed up first (one unmeasured bare run)."""
+    base = Settings()
+    secured = LocalBroker(base).client_settings()
+    if secured.kafka_protocol == "PLAINTEXT":
+        print("security: the broker is PLAINTEXT (--insecure); nothing to compare")
+        return
+    host, _, port = base.kafka_bootstrap.split(",")[0].rpartition(":")
+    with tempfile.TemporaryDirectory(prefix="schakel-bench-plain-") as directory:
+        plain = LocalBroker(
+            base.model_copy(update={"kafka_bootstrap": f"{host}:{int(port) + 2}", "data_dir": Path(directory)}),
+            insecure=True,
+        )
+        plain.up(timeout=120)
+        try:
+            # The session's broker is warm (JIT, page cache); warm the new one up alike, unmeasured.
+            warm = _settings("secwarm", plain.client_settings())
+            messages, outputs = _messages(warm, EVENTS)
+            _measure(warm, messages, outputs, _start_bare(warm, outputs / len(messages)))
+            for name in ("bare", "hub"):
+                ratios: list[float] = []
+                rounds: list[str] = []
+                for _ in range(SECURITY_ROUNDS):
+                    rates = []
+                    for reach in (secured, plain.client_settings()):
+                        settings = _settings("sec" + name, reach)
+                        messages, outputs = _messages(settings, EVENTS)
+                        per_event = outputs / len(messages)
+                        start = _start_bare(settings, per_event) if name == "bare" else _start_hub(settings)
+                        rates.append(_measure(settings, messages, outputs, start).events_per_second)
+                    ratios.append(rates[0] / rates[1])
+                    rounds.append(f"{rates[0]:,.0f}/{rates[1]:,.0f}")
+                print(
+                    f"security: {name} throughput secured/plaintext median {statistics.median(ratios):.2f} "
+                    f"(events/s secured/plaintext per round: {', '.join(rounds)})",
+                    flush=True,
+                )
+        finally:
+            plain.down()
 
 
 def _decisions_per_event() -> float:
@@ -303,7 +361,7 @@ def _lineage_keeps_up(pipeline_rate: float) -> None:
 if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
     prefix, per = sys.argv[2], float(sys.argv[3])
     stop_event = asyncio.Event()
-    bench_settings = Settings().model_copy(update={"topic_prefix": prefix})
+    bench_settings = Settings().model_copy(update={"topic_prefix": prefix})  # the parent passed the broker's reach
 
     async def _run_bare() -> None:
         loop = asyncio.get_running_loop()

@@ -20,8 +20,9 @@ from schakel.connectors.running import simulation_for
 from schakel.connectors.testing import ConnectorContract, copy_message, read_topic, write
 from schakel.schemas import Codec
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import DeadLetter
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import HubTopics
 
 _SHIPPED = ("gemeente-sociaal", "gemeente-veiligheid", "politie", "om", "reclassering", "rvdk", "ggz", "zvh")
 
@@ -107,7 +108,7 @@ def test_run_all_simulated_partners_as_one_process_for_the_demo(
 def test_resend_puts_only_that_recipients_dead_letters_back(kafka_bootstrap: str, unique: str, tmp_path: Path) -> None:
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rs-{unique}.", data_dir=tmp_path / "data")
     topics = HubTopics.of(settings)
-    create_topics(settings, [topics.dlq, topics.egress("politie"), topics.egress("ggz")])
+    provision(settings, [topics.dlq, topics.egress("politie"), topics.egress("ggz")])
     letters = []
     for recipient in ("politie", "ggz", "politie"):
         form, message = copy_message(settings, recipient, f"bsn:{unique}")

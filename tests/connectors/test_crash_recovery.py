@@ -23,7 +23,8 @@ from schakel.connectors.simulation import SimulatedFileDropPartner, SimulatedHtt
 from schakel.connectors.testing import egress_message, projected_form, read_topic, write
 from schakel.schemas import Codec
 from schakel.settings import Settings
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import HubTopics
 
 pytestmark = pytest.mark.kafka
 
@@ -67,7 +68,7 @@ def test_a_killed_sink_loses_nothing_and_delivers_nothing_twice(
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"crash-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    create_topics(settings, [topics.egress("politie"), topics.ingress("politie"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.dlq, topics.lineage])
     state = tmp_path / "simulation"
     partner = simulation_for("politie", state)
     assert isinstance(partner, SimulatedHttpPartner)
@@ -120,7 +121,7 @@ def test_a_killed_file_drop_source_loses_no_record(kafka_bootstrap: str, unique:
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"crashsrc-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    create_topics(settings, [topics.egress("rvdk"), topics.ingress("rvdk"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("rvdk"), topics.ingress("rvdk"), topics.dlq, topics.lineage])
     state = tmp_path / "simulation"
     partner = simulation_for("rvdk", state)
     assert isinstance(partner, SimulatedFileDropPartner)

@@ -15,8 +15,9 @@ from schakel.connectors.retry import RetryPolicy
 from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.testing import copy_message, eventually, read_topic, write
 from schakel.settings import Settings
+from schakel.streams.access import provision
 from schakel.streams.records import Message, header
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import HubTopics
 
 pytestmark = pytest.mark.kafka
 
@@ -59,7 +60,7 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rt-{unique}.", partitions=3, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
     return settings
 
 

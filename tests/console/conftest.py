@@ -30,7 +30,8 @@ from schakel.lineage import LineageStore, open_store
 from schakel.lineage.ingest import ingest
 from schakel.schemas import Organisation
 from schakel.settings import Settings
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.streams.conftest import Hub, _delete_topics
 
 AXE_CORE_VERSION = "4.10.3"
@@ -82,7 +83,7 @@ class Live:
         ingest(
             self.store,
             topic=HubTopics.of(self.settings).lineage,
-            kafka_config=self.settings.kafka_client_config(),
+            kafka_config=self.settings.kafka_client_config(ADMIN),
             group_id=f"{self.settings.topic_prefix}console-test",
         )
 
@@ -100,8 +101,8 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "PYTHONUNBUFFERED": "1",
     }
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=2, data_dir=tmp / "data")
-    create_topics(settings)
-    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    provision(settings)  # topics and ACLs under this module's prefix: the worker runs as the hub, the console as itself
+    producer = KafkaProducer(**settings.kafka_client_config(ADMIN), acks="all")  # plays every partner
     hub = Hub(settings, env, tmp, producer)
     hub.worker()
     accounts = AccountsFile(tmp / "accounts.json")

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 
 from schakel.cli import app
 from schakel.settings import Settings, settings
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.streams.conftest import _delete_topics
 from tests.streams.corpus import PERSONAL, person_form
 
@@ -171,7 +172,7 @@ def test_a_bad_consent_file_is_refused_and_no_decision_is_made(
 
 def _published(configured: Settings, topic: str) -> int:
     """How many records ``topic`` holds (its end offsets: exact, no waiting)."""
-    consumer = KafkaConsumer(**configured.kafka_client_config())
+    consumer = KafkaConsumer(**configured.kafka_client_config(ADMIN))
     try:
         partitions = [TopicPartition(topic, partition) for partition in range(configured.partitions)]
         return sum(consumer.end_offsets(partitions).values())
@@ -185,7 +186,7 @@ def send_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 
     prefix = f"f{uuid.uuid4().hex[:10]}."
     configured = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix, partitions=1)
-    create_topics(configured, [HubTopics.of(configured).ingress("politie")])
+    provision(configured, [HubTopics.of(configured).ingress("politie")])  # `send --as politie` writes as politie
     patch = pytest.MonkeyPatch()
     patch.setenv("SCHAKEL_KAFKA_BOOTSTRAP", kafka_bootstrap)
     patch.setenv("SCHAKEL_TOPIC_PREFIX", prefix)

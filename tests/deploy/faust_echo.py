@@ -1,6 +1,7 @@
 """A minimal Faust app (memory store) for the broker compatibility test: copies one topic to another.
 
-Run as a real worker: ``python -m tests.deploy.faust_echo SOURCE TARGET BOOTSTRAP``.
+Run as a real worker: ``python -m tests.deploy.faust_echo SOURCE TARGET BOOTSTRAP``; it connects as admin, the way
+the settings (the environment) say.
 """
 
 from __future__ import annotations
@@ -8,6 +9,10 @@ from __future__ import annotations
 import sys
 
 import faust
+
+from schakel.settings import Settings
+from schakel.streams.hub import _credentials
+from schakel.streams.topics import ADMIN
 
 
 def build(source: str, target: str, bootstrap: str) -> faust.App:
@@ -19,6 +24,7 @@ def build(source: str, target: str, bootstrap: str) -> faust.App:
         topic_partitions=1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.2,
+        broker_credentials=_credentials(Settings(), ADMIN),
     )
     inbound = app.topic(source, value_serializer="raw", key_serializer="raw")
     outbound = app.topic(target, value_serializer="raw", key_serializer="raw")

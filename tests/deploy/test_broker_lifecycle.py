@@ -152,9 +152,10 @@ def second_broker(tmp_path: Path, kafka_bootstrap: str) -> Iterator[LocalBroker]
 
 
 @pytest.mark.kafka
-def test_up_status_down_for_real(second_broker: LocalBroker) -> None:
+def test_up_status_down_for_real_secured_then_insecure(second_broker: LocalBroker) -> None:
     said = second_broker.up(timeout=120)
     assert said.startswith(f"Kafka {kafka_version()} is up at {second_broker.bootstrap}")
+    assert "secured" in said
     state = second_broker.status()
     assert state.answering
     assert state.managed
@@ -162,6 +163,28 @@ def test_up_status_down_for_real(second_broker: LocalBroker) -> None:
     again = second_broker.up(timeout=30)
     assert again.startswith(f"Kafka is already up at {second_broker.bootstrap}")
 
+    home = second_broker.home
+    secrets = [path for folder in ("credentials", "broker", "tls") for path in (home / folder).iterdir()]
+    private = [path for path in secrets if path.name not in ("ca.pem", "registered")]
+    assert {path.name for path in private} >= {"admin", "hub", "politie", "broker-scram", "controller-plain"}
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in [*private, home / "server.properties"])
+    passwords = [path.read_text().strip() for path in private if not path.name.endswith(".pem")]
+    logs = [said, again, *(path.read_text(errors="replace") for path in (home / "logs").iterdir())]
+    assert not [password for password in passwords for text in logs if password in text], "a password was logged"
+
     assert second_broker.down(timeout=30).startswith("Kafka stopped")
     assert not second_broker.status().answering
     assert second_broker.down() == "Kafka was not running"
+
+    # --insecure: a PLAINTEXT broker on the same storage (one test: every real start costs seconds).
+    insecure = LocalBroker(second_broker.settings, insecure=True)
+    said = insecure.up(timeout=120)
+    try:
+        assert "secured" not in said
+        assert insecure.recorded_protocol() == "PLAINTEXT"
+        plain = insecure.client_settings().kafka_client_config("politie")
+        assert plain["security_protocol"] == "PLAINTEXT"
+        assert "sasl_plain_password" not in plain
+        assert insecure.status().answering
+    finally:
+        insecure.down(timeout=30)

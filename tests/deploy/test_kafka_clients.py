@@ -1,4 +1,5 @@
-"""Proof that the pinned broker works with the pinned Python clients and with Faust, on real Kafka."""
+"""Proof that the pinned broker works with the pinned Python clients and with Faust, on real Kafka (secured: the
+clients connect as admin, from the settings)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -20,8 +22,8 @@ pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _create(bootstrap: str, *names: str, partitions: int = 1) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+def _create(config: dict[str, Any], *names: str, partitions: int = 1) -> None:
+    admin = KafkaAdminClient(**config)
     try:
         admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names])
         assert set(names) <= set(admin.list_topics())
@@ -29,10 +31,8 @@ def _create(bootstrap: str, *names: str, partitions: int = 1) -> None:
         admin.close()
 
 
-def _read(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[tuple[bytes | None, bytes]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000
-    )
+def _read(config: dict[str, Any], topic: str, expected: int, timeout: float = 60.0) -> list[tuple[bytes | None, bytes]]:
+    consumer = KafkaConsumer(topic, **config, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000)
     got: list[tuple[bytes | None, bytes]] = []
     deadline = time.monotonic() + timeout
     try:
@@ -43,43 +43,41 @@ def _read(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> l
     return got
 
 
-def test_admin_creates_topics_with_partitions(kafka_bootstrap: str, unique: str) -> None:
+def test_admin_creates_topics_with_partitions(kafka_admin_config: dict[str, Any], unique: str) -> None:
     name = f"t-admin-{unique}"
-    _create(kafka_bootstrap, name, partitions=3)
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    _create(kafka_admin_config, name, partitions=3)
+    consumer = KafkaConsumer(**kafka_admin_config)
     try:
         assert consumer.partitions_for_topic(name) == {0, 1, 2}
     finally:
         consumer.close()
 
 
-def test_kafka_python_round_trip_with_headers(kafka_bootstrap: str, unique: str) -> None:
+def test_kafka_python_round_trip_with_headers(kafka_admin_config: dict[str, Any], unique: str) -> None:
     topic = f"t-kp-{unique}"
-    _create(kafka_bootstrap, topic)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    _create(kafka_admin_config, topic)
+    producer = KafkaProducer(**kafka_admin_config, acks="all")
     for number in range(20):
         producer.send(topic, key=b"k%d" % number, value=b"v%d" % number, headers=[("h", b"%d" % number)])
     producer.flush()
     producer.close()
-    got = _read(kafka_bootstrap, topic, 20)
+    got = _read(kafka_admin_config, topic, 20)
     assert got == [(b"k%d" % n, b"v%d" % n) for n in range(20)]
 
 
-def test_aiokafka_round_trip(kafka_bootstrap: str, unique: str) -> None:
+def test_aiokafka_round_trip(kafka_admin_config: dict[str, Any], unique: str) -> None:
     topic = f"t-aio-{unique}"
-    _create(kafka_bootstrap, topic)
+    _create(kafka_admin_config, topic)
 
     async def round_trip() -> list[bytes]:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(**kafka_admin_config, acks="all", enable_idempotence=True)
         await producer.start()
         try:
             for number in range(20):
                 await producer.send_and_wait(topic, b"m%d" % number, headers=[("n", b"%d" % number)])
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", group_id=f"g-{unique}"
-        )
+        consumer = AIOKafkaConsumer(topic, **kafka_admin_config, auto_offset_reset="earliest", group_id=f"g-{unique}")
         await consumer.start()
         values: list[bytes] = []
         try:
@@ -94,10 +92,12 @@ def test_aiokafka_round_trip(kafka_bootstrap: str, unique: str) -> None:
     assert asyncio.run(round_trip()) == [b"m%d" % n for n in range(20)]
 
 
-def test_faust_worker_consumes_one_topic_and_writes_another(kafka_bootstrap: str, unique: str) -> None:
+def test_faust_worker_consumes_one_topic_and_writes_another(
+    kafka_bootstrap: str, kafka_admin_config: dict[str, Any], unique: str
+) -> None:
     source, target = f"t-faust-in-{unique}", f"t-faust-out-{unique}"
-    _create(kafka_bootstrap, source, target)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    _create(kafka_admin_config, source, target)
+    producer = KafkaProducer(**kafka_admin_config, acks="all")
     for number in range(10):
         producer.send(source, key=b"%d" % number, value=b"hello %d" % number)
     producer.flush()
@@ -112,7 +112,7 @@ def test_faust_worker_consumes_one_topic_and_writes_another(kafka_bootstrap: str
         start_new_session=True,
     )
     try:
-        got = _read(kafka_bootstrap, target, 10, timeout=90)
+        got = _read(kafka_admin_config, target, 10, timeout=90)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

@@ -21,7 +21,8 @@ from schakel.lineage import LineagePosition, LineageRecord, open_store, subject_
 from schakel.lineage.cli import app
 from schakel.lineage.store import SQLITE_FILE
 from schakel.settings import Settings, settings
-from schakel.streams.topics import create_topics
+from schakel.streams.access import provision
+from schakel.streams.topics import ADMIN, create_topics
 from tests.lineage.factory import SUBJECT_B, decision, receipt
 
 BSN = "111222333"
@@ -154,7 +155,7 @@ def test_a_store_behind_the_topic_says_how_to_catch_up(
     settings.cache_clear()
     config = settings()
     create_topics(config, [config.topic("lineage")])
-    producer = KafkaProducer(**config.kafka_client_config())
+    producer = KafkaProducer(**config.kafka_client_config(ADMIN))
     try:
         for record in records:
             producer.send(config.topic("lineage"), value=record.to_bytes())
@@ -164,7 +165,7 @@ def test_a_store_behind_the_topic_says_how_to_catch_up(
     try:
         result = CliRunner().invoke(app, ["trace", str(records[0].event_id)])
     finally:
-        admin = KafkaAdminClient(**config.kafka_client_config())
+        admin = KafkaAdminClient(**config.kafka_client_config(ADMIN))
         admin.delete_topics([config.topic("lineage")])
         admin.close()
     assert result.exit_code == 0, result.output
@@ -219,17 +220,25 @@ def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
     data_dir: Path, kafka_bootstrap: str, unique: str
 ) -> None:
     config = Settings(topic_prefix=f"t{unique}.", data_dir=data_dir)
-    create_topics(config, [config.topic("lineage")])
-    producer = KafkaProducer(**config.kafka_client_config())
+    provision(config, [config.topic("lineage")])  # ingest reads as the lineage principal
+    producer = KafkaProducer(**config.kafka_client_config(ADMIN))
     for record in [decision(recipient="politie") for _ in range(30)]:
         producer.send(config.topic("lineage"), value=record.to_bytes())
     producer.flush()
     producer.close()
     env = {**os.environ, "SCHAKEL_TOPIC_PREFIX": config.topic_prefix, "SCHAKEL_DATA_DIR": str(data_dir)}
     try:
-        code, terminal = _in_terminal(["lineage", "ingest", "--group", f"g{unique}-tty"], env)
+        code, terminal = _in_terminal(["lineage", "ingest", "--group", f"schakel-lineage-store-{unique}-tty"], env)
         piped = subprocess.run(
-            [sys.executable, "-m", "schakel.cli", "lineage", "ingest", "--group", f"g{unique}-pipe"],
+            [
+                sys.executable,
+                "-m",
+                "schakel.cli",
+                "lineage",
+                "ingest",
+                "--group",
+                f"schakel-lineage-store-{unique}-pipe",
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -237,7 +246,7 @@ def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
             check=False,
         )
     finally:
-        admin = KafkaAdminClient(**config.kafka_client_config())
+        admin = KafkaAdminClient(**config.kafka_client_config(ADMIN))
         admin.delete_topics([config.topic("lineage")])
         admin.close()
     assert code == 0, terminal

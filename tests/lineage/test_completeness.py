@@ -22,7 +22,7 @@ from schakel.lineage import RecordKind, open_store
 from schakel.lineage.ingest import ingest
 from schakel.schemas import Event, EventType, Theme
 from schakel.schemas.examples import example_event
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.lineage import logboek_standard
 from tests.streams.conftest import Hub, hub  # noqa: F401 - the streams area's real-worker fixture
 
@@ -83,7 +83,7 @@ def test_every_decision_and_every_delivery_is_on_record(
     store = open_store(postgres_database, tmp_path)
     try:
         topic = HubTopics.of(hub.settings).lineage
-        ingest(store, topic=topic, kafka_config=hub.settings.kafka_client_config(), group_id="completeness")
+        ingest(store, topic=topic, kafka_config=hub.settings.kafka_client_config(ADMIN), group_id="completeness")
         records = list(store.records())
         assert store.verify().ok
         exported = io.StringIO()

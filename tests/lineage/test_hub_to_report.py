@@ -21,7 +21,7 @@ from schakel.lineage import LineageStore, open_store, scan_for_personal_data, su
 from schakel.lineage.ingest import ingest
 from schakel.schemas import Event, EventType, Theme
 from schakel.schemas.examples import example_event
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import LINEAGE, HubTopics
 from tests.streams.conftest import Hub, hub  # noqa: F401 - the streams area's real-worker fixture
 
 pytestmark = pytest.mark.kafka
@@ -53,17 +53,17 @@ def test_the_art15_report_matches_what_the_hub_decided(hub: Hub, tmp_path: Path)
 
     store: LineageStore = open_store(None, tmp_path / "lineage")
     topic = HubTopics.of(hub.settings).lineage
-    config = hub.settings.kafka_client_config()
+    config = hub.settings.kafka_client_config(LINEAGE)  # lineage ingest's own identity and group
     event_ids = {str(e.id) for e in [*asking, *other]}
     deadline = time.monotonic() + 120
     seen: set[str] = set()
     while seen != event_ids and time.monotonic() < deadline:
         assert hub.running(), hub.logs()
-        ingest(store, topic=topic, kafka_config=config, group_id="lineage-e2e")
+        ingest(store, topic=topic, kafka_config=config)
         seen = {str(r.event_id) for r in store.records()}
         time.sleep(0.5)
     time.sleep(2)  # the last decisions of an event may trail its first by a poll
-    ingest(store, topic=topic, kafka_config=config, group_id="lineage-e2e")
+    ingest(store, topic=topic, kafka_config=config)
     assert seen == event_ids, hub.logs()
     assert store.verify().ok
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -18,8 +19,8 @@ from tests.lineage.factory import decision, receipt
 pytestmark = pytest.mark.kafka
 
 
-def _topic_with_records(bootstrap: str, name: str) -> list[LineageRecord]:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+def _topic_with_records(config: dict[str, Any], name: str) -> list[LineageRecord]:
+    admin = KafkaAdminClient(**config)
     try:
         admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
     finally:
@@ -32,7 +33,7 @@ def _topic_with_records(bootstrap: str, name: str) -> list[LineageRecord]:
             records.append(made)
             if made.outcome == "permit":
                 records.append(receipt(made))
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = KafkaProducer(**config)
     try:
         for record in records:
             producer.send(name, key=record.data_subject_id.encode(), value=record.to_bytes())
@@ -50,11 +51,11 @@ def _snapshot(store: LineageStore) -> tuple[object, ...]:
 
 
 def test_ingest_mirrors_the_topic_and_replay_changes_nothing(
-    kafka_bootstrap: str, unique: str, backend: str, store_factory: Callable[[str], LineageStore]
+    kafka_admin_config: dict[str, Any], unique: str, backend: str, store_factory: Callable[[str], LineageStore]
 ) -> None:
     topic = f"test.lineage.{unique}"
-    records = _topic_with_records(kafka_bootstrap, topic)
-    config = {"bootstrap_servers": kafka_bootstrap}
+    records = _topic_with_records(kafka_admin_config, topic)
+    config = kafka_admin_config
     store = store_factory(backend)
 
     first = ingest(store, topic=topic, kafka_config=config, group_id=f"g1-{unique}")
@@ -85,7 +86,7 @@ def test_ingest_mirrors_the_topic_and_replay_changes_nothing(
 
 
 def test_follow_mode_keeps_ingesting_until_stopped(
-    kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore]
+    kafka_admin_config: dict[str, Any], unique: str, store_factory: Callable[[str], LineageStore]
 ) -> None:
     topic = f"test.lineage.follow.{unique}"
     store = store_factory("sqlite")
@@ -96,14 +97,14 @@ def test_follow_mode_keeps_ingesting_until_stopped(
             ingest(
                 store,
                 topic=topic,
-                kafka_config={"bootstrap_servers": kafka_bootstrap},
+                kafka_config=kafka_admin_config,
                 group_id=unique,
                 follow=True,
                 stop=stop,
             )
         )
     )
-    records = _topic_with_records(kafka_bootstrap, topic)
+    records = _topic_with_records(kafka_admin_config, topic)
     worker.start()
     try:
         deadline = time.monotonic() + 60

@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
+from schakel.streams.access import provision, revoke_grants
 from schakel.streams.records import DeadLetter, EgressCopy, Message, ingress_message
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics
 
 SPANS = InMemorySpanExporter()
 """The area's in-memory span exporter: whichever module configures tracing first attaches it (once per process)."""
@@ -74,7 +75,7 @@ class DedupSink:
 
     def _open(self) -> KafkaConsumer:
         if self._consumer is None:
-            consumer = KafkaConsumer(**self.settings.kafka_client_config(), enable_auto_commit=False)
+            consumer = KafkaConsumer(**self.settings.kafka_client_config(ADMIN), enable_auto_commit=False)
             consumer.assign(
                 [
                     TopicPartition(topic, partition)
@@ -113,7 +114,7 @@ class DedupSink:
 
 def read_all(settings: Settings, topic: str, quiet: float = 3.0, timeout: float = 60.0) -> list[Any]:
     """Every record of ``topic`` until nothing new came for ``quiet`` seconds."""
-    consumer = KafkaConsumer(**settings.kafka_client_config(), enable_auto_commit=False)
+    consumer = KafkaConsumer(**settings.kafka_client_config(ADMIN), enable_auto_commit=False)
     consumer.assign([TopicPartition(topic, partition) for partition in range(settings.partitions)])
     consumer.seek_to_beginning()
     records: list[Any] = []
@@ -183,8 +184,8 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Hub]:
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
-    create_topics(settings)
-    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    provision(settings)  # topics and ACLs: the workers run as the hub's principal, under this test's prefix
+    producer = KafkaProducer(**settings.kafka_client_config(ADMIN), acks="all")  # plays every partner
     running = Hub(settings, env, tmp_path, producer)
     yield running
     producer.close()
@@ -198,10 +199,11 @@ def _delete_topics(settings: Settings) -> None:
     slowly."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(**settings.kafka_client_config())
+    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN))
     try:
         mine = [name for name in admin.list_topics() if name.startswith(settings.topic_prefix)]
         if mine:
             admin.delete_topics(mine)
     finally:
         admin.close()
+    revoke_grants(settings)

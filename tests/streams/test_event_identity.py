@@ -20,7 +20,7 @@ from schakel.lineage.ingest import ingest
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.records import EgressCopy
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.streams.conftest import Hub, dead_letters, read_all
 
 pytestmark = pytest.mark.kafka
@@ -63,7 +63,7 @@ def _delivered(hub: Hub, until: int, timeout: float = 120.0) -> Copies:
 
 
 def _ingested(hub: Hub, store: LineageStore, records: int, timeout: float = 120.0) -> None:
-    topic, config = HubTopics.of(hub.settings).lineage, hub.settings.kafka_client_config()
+    topic, config = HubTopics.of(hub.settings).lineage, hub.settings.kafka_client_config(ADMIN)
     deadline = time.monotonic() + timeout
     while len(list(store.records())) < records and time.monotonic() < deadline:
         ingest(store, topic=topic, kafka_config=config, group_id="identity-test")

@@ -8,19 +8,19 @@ from schakel.streams.hub import _credentials
 
 
 def test_plaintext_needs_no_credentials() -> None:
-    assert _credentials(Settings()) is None
+    assert _credentials(Settings(kafka_security_protocol="PLAINTEXT")) is None
 
 
 def test_sasl_ssl_credentials_reach_faust() -> None:
     settings = Settings(
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username="schakel-hub",
+        kafka_sasl_username="hub",
         kafka_sasl_password=SecretStr("s3cret"),
     )
     credentials = _credentials(settings)
     assert isinstance(credentials, faust.SASLCredentials)
-    assert credentials.username == "schakel-hub"
+    assert credentials.username == "hub"
     assert credentials.password == "s3cret"
     assert credentials.mechanism.value == "SCRAM-SHA-512"
     assert credentials.protocol.value == "SASL_SSL"

@@ -19,14 +19,14 @@ from schakel.consent import ConsentState, Outcome, load_policy
 from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
 from schakel.streams.records import Message, ingress_message
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.streams.conftest import Hub, dead_letters, read_all
 
 pytestmark = pytest.mark.kafka
 
 
 def _set_topic_config(hub: Hub, topic: str, config: dict[str, str]) -> None:
-    admin = KafkaAdminClient(**hub.settings.kafka_client_config())
+    admin = KafkaAdminClient(**hub.settings.kafka_client_config(ADMIN))
     try:
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, config)], raise_on_unknown=False)
     finally:
@@ -35,7 +35,7 @@ def _set_topic_config(hub: Hub, topic: str, config: dict[str, str]) -> None:
 
 def _committed(hub: Hub, topic: str, partition: int) -> int:
     """The hub's committed offset of one ingress partition (-1: none)."""
-    admin = KafkaAdminClient(**hub.settings.kafka_client_config())
+    admin = KafkaAdminClient(**hub.settings.kafka_client_config(ADMIN))
     try:
         group = f"{hub.settings.topic_prefix}hub"
         offsets = admin.list_group_offsets({group: None}).get(group, {})

@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from schakel.settings import Settings
-from schakel.streams.topics import HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics, create_topics
 from tests.streams.conftest import _delete_topics
 
 pytestmark = pytest.mark.kafka
@@ -24,7 +24,7 @@ def configured(kafka_bootstrap: str, unique: str) -> Iterator[Settings]:
 
 
 def _retention(settings: Settings, topic: str) -> str:
-    admin = KafkaAdminClient(**settings.kafka_client_config())
+    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN))
     try:
         found: Any = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
     finally:

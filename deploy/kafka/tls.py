@@ -1,0 +1,124 @@
+"""The local broker's TLS material: a CA of this installation and a broker certificate it signs.
+
+Made once with the ``cryptography`` package under ``<data_dir>/kafka/tls``: ``ca.pem`` (the CA certificate clients
+trust), ``ca-key.pem`` and ``broker.pem`` (the broker's PKCS#8 key followed by its certificate, the form Kafka's
+``ssl.keystore.type=PEM`` reads). Private keys are written with mode 0600 and never leave the directory.
+
+Judgement calls: EC P-256 keys (small, fast handshakes, accepted by Java 17); the broker certificate names the
+listener's host as an IP address and ``localhost`` so clients verify the host name as usual, rather than turning
+verification off; ten years of validity for a development CA that never leaves the machine; a CA whose key stays
+beside it, since it signs only this broker's certificate (production brokers get their certificates elsewhere).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BrokerTls", "ensure_tls", "write_private"]
+
+_VALIDITY = datetime.timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """Where the broker's TLS files are."""
+
+    ca: Path
+    keystore: Path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600), replacing what was there."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+    partial.replace(path)
+
+
+def _name(common_name: str) -> object:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "schakel"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    )
+
+
+def ensure_tls(directory: Path, host: str) -> BrokerTls:
+    """The CA and the broker certificate for ``host`` under ``directory``, made when missing."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    tls = BrokerTls(ca=directory / "ca.pem", keystore=directory / "broker.pem")
+    if tls.ca.exists() and tls.keystore.exists():
+        return tls
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name("schakel local CA")
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)  # type: ignore[arg-type]
+        .issuer_name(ca_name)  # type: ignore[arg-type]
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    broker_key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        names.append(x509.DNSName(host))
+    broker_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("schakel local broker"))  # type: ignore[arg-type]
+        .issuer_name(ca_name)  # type: ignore[arg-type]
+        .public_key(broker_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    write_private(
+        directory / "ca-key.pem",
+        ca_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()),
+    )
+    write_private(
+        tls.keystore,
+        broker_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
+        + broker_cert.public_bytes(serialization.Encoding.PEM),
+    )
+    tls.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return tls

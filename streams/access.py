@@ -1,0 +1,253 @@
+"""The broker's users and ACLs, as ``admin``: what ``schakel kafka users|acls`` and ``schakel kafka up`` do.
+
+The grants themselves come from the topic layout (:func:`schakel.streams.topics.access_grants`); this module only
+writes them to the broker and reads them back. kafka-python's admin client reports most failures in return values
+rather than raising: every one is checked here and turned into an :class:`AccessError` (naming the user or grant,
+never a password).
+
+Judgement calls:
+
+- ``apply`` only adds. A grant the layout no longer names is shown by ``schakel kafka acls show`` as *extra* but
+  not deleted: removing access from a running component is an operator's decision, not a side effect.
+- A password is set only for a principal that has none (``ensure_users``); ``users add`` of an existing user
+  replaces its password (a rotation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from schakel.errors import SchakelError
+from schakel.settings import Settings
+from schakel.streams.topics import ADMIN, Grant, HubTopics, access_grants
+
+if TYPE_CHECKING:
+    from kafka import KafkaAdminClient
+
+__all__ = [
+    "AccessError",
+    "AccessReport",
+    "add_user",
+    "apply_grants",
+    "ensure_users",
+    "list_users",
+    "provision",
+    "remove_user",
+    "revoke_grants",
+    "show_grants",
+]
+
+_MECHANISM = "SCRAM-SHA-512"
+_ITERATIONS = 8192
+
+
+class AccessError(SchakelError):
+    """The broker refused or failed a change to its users or ACLs."""
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    """What ``acls apply`` did, or what ``acls show`` found, for one topic prefix."""
+
+    added: tuple[Grant, ...] = ()
+    present: tuple[Grant, ...] = ()
+    missing: tuple[Grant, ...] = ()
+    extra: tuple[Grant, ...] = ()
+
+
+@contextmanager
+def _admin(settings: Settings, client_id: str = "schakel-access") -> Iterator[KafkaAdminClient]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id=client_id)
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def _acl(grant: Grant) -> Any:
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+
+    return ACL(
+        principal=f"User:{grant.principal}",
+        host="*",
+        operation=ACLOperation[grant.operation],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(
+            ResourceType[grant.resource],
+            grant.name,
+            ACLResourcePatternType.PREFIXED if grant.prefixed else ACLResourcePatternType.LITERAL,
+        ),
+    )
+
+
+def _grant(acl: Any) -> Grant | None:
+    """The grant an ACL on the broker expresses; None for what schakel never writes (DENY, hosts, other types)."""
+    principal = str(acl.principal)
+    if not principal.startswith("User:") or acl.host != "*" or acl.permission_type.name != "ALLOW":
+        return None
+    pattern = acl.resource_pattern
+    if pattern.resource_type.name not in ("TOPIC", "GROUP") or acl.operation.name not in (
+        "READ",
+        "WRITE",
+        "CREATE",
+        "ALTER_CONFIGS",
+        "ALL",
+    ):
+        return None
+    return Grant(
+        principal.removeprefix("User:"),
+        pattern.resource_type.name,
+        pattern.resource_name,
+        acl.operation.name,
+        prefixed=pattern.pattern_type.name == "PREFIXED",
+    )
+
+
+def _on_broker(admin: KafkaAdminClient) -> set[Grant]:
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+    from kafka.errors import NoError
+
+    everything = ACLFilter(
+        principal=None,
+        host=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )
+    acls, error = admin.describe_acls(everything)
+    if error is not NoError:
+        raise AccessError(f"the broker did not list its ACLs: {error.__name__}")
+    return {grant for grant in map(_grant, acls) if grant is not None}
+
+
+def _compare(settings: Settings, admin: KafkaAdminClient) -> tuple[list[Grant], list[Grant], list[Grant]]:
+    """(wanted and present, wanted and missing, present but not wanted) for the settings' prefix."""
+    topics = HubTopics.of(settings)
+    wanted = sorted(set(access_grants(topics)))
+    on_broker = _on_broker(admin)
+    ours = {grant for grant in on_broker if _under(topics, grant)}
+    present = [grant for grant in wanted if grant in on_broker]
+    missing = [grant for grant in wanted if grant not in on_broker]
+    extra = sorted(ours - set(wanted))
+    return present, missing, extra
+
+
+def show_grants(settings: Settings) -> AccessReport:
+    """The grants for the settings' topic prefix: present, missing and extra (on names under the prefix)."""
+    with _admin(settings) as admin:
+        present, missing, extra = _compare(settings, admin)
+    return AccessReport(present=tuple(present), missing=tuple(missing), extra=tuple(extra))
+
+
+def apply_grants(settings: Settings) -> AccessReport:
+    """Add the grants the topic layout names for the settings' prefix and the broker lacks (idempotent)."""
+    with _admin(settings) as admin:
+        present, missing, extra = _compare(settings, admin)
+        if missing:
+            result = admin.create_acls([_acl(grant) for grant in missing])
+            failed = result.get("failed") or []
+            if failed:
+                raise AccessError(f"the broker refused {len(failed)} of {len(missing)} ACLs: {failed[0]!r}")
+    return AccessReport(added=tuple(missing), present=tuple(present), extra=tuple(extra))
+
+
+def _under(topics: HubTopics, grant: Grant) -> bool:
+    """True for a grant on a name of this prefix (``<prefix>...`` topics, ``<prefix minus dot>-...`` groups)."""
+    return grant.name.startswith(topics.prefix) or grant.name.startswith(topics.prefix.rstrip(".") + "-")
+
+
+def revoke_grants(settings: Settings) -> int:
+    """Delete the grants the topic layout names for the settings' prefix (a test's or a retired hub's); return how
+    many the broker deleted. A grant on a name outside the prefix (the lineage store's group) is shared with other
+    prefixes and stays."""
+    from kafka.admin import ACLFilter
+    from kafka.errors import NoError
+
+    topics = HubTopics.of(settings)
+    filters = []
+    for grant in (grant for grant in access_grants(topics) if _under(topics, grant)):
+        acl = _acl(grant)
+        filters.append(ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type, acl.resource_pattern))
+    with _admin(settings) as admin:
+        results = admin.delete_acls(filters)
+    failed = [error for _, _, error in results if error is not NoError]
+    if failed:
+        raise AccessError(f"the broker refused to delete {len(failed)} of {len(filters)} ACLs: {failed[0].__name__}")
+    return sum(len(matched) for _, matched, _ in results)
+
+
+def _check(said: dict[str, str | None], action: str) -> None:
+    failures = {user: error for user, error in said.items() if error}
+    if failures:
+        user, error = next(iter(failures.items()))
+        raise AccessError(f"the broker refused to {action} SCRAM credentials of {user!r}: {error}")
+
+
+def add_user(settings: Settings, name: str, password: str) -> None:
+    """Set ``name``'s SCRAM-SHA-512 password (a new user, or a rotation)."""
+    from kafka.admin import UserScramCredentialUpsertion
+
+    with _admin(settings) as admin:
+        said = admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(name, _MECHANISM, password, iterations=_ITERATIONS)]
+        )
+    _check(said, "set")
+
+
+def remove_user(settings: Settings, name: str) -> bool:
+    """Remove ``name``'s SCRAM credentials; False when it had none."""
+    from kafka.admin import UserScramCredentialDeletion
+
+    if name not in list_users(settings):
+        return False
+    with _admin(settings) as admin:
+        said = admin.alter_user_scram_credentials([UserScramCredentialDeletion(name, _MECHANISM)])
+    _check(said, "remove")
+    return True
+
+
+def list_users(settings: Settings) -> list[str]:
+    """The users with SCRAM credentials on the broker."""
+    with _admin(settings) as admin:
+        described = admin.describe_user_scram_credentials()
+    return sorted(user for user, info in described.items() if info.get("credential_infos"))
+
+
+def ensure_users(admin_settings: Settings, passwords: Iterable[tuple[str, str]]) -> list[str]:
+    """Give every (name, password) that has no SCRAM credentials on the broker its password; return those added."""
+    from kafka.admin import UserScramCredentialUpsertion
+
+    wanted = dict(passwords)
+    with _admin(admin_settings) as admin:
+        described = admin.describe_user_scram_credentials()
+        known = {user for user, info in described.items() if info.get("credential_infos")}
+        new = sorted(set(wanted) - known)
+        if new:
+            said = admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(name, _MECHANISM, wanted[name], iterations=_ITERATIONS) for name in new]
+            )
+            _check(said, "set")
+    return new
+
+
+def provision(settings: Settings, names: list[str] | None = None) -> list[str]:
+    """As admin: create the hub's topics (or ``names``) that are missing and add the ACLs of the settings' prefix;
+    return the topics created. What an operator does before the components start (tests and the demo too)."""
+    from schakel.streams.topics import create_topics
+
+    created = create_topics(settings, names, principal=ADMIN)
+    if settings.kafka_protocol.startswith("SASL_"):
+        apply_grants(settings)
+    return created

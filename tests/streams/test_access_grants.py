@@ -1,0 +1,62 @@
+"""The grants generated from the topic layout (no broker): each principal gets what its job needs and no more."""
+
+from __future__ import annotations
+
+from schakel.schemas import Organisation
+from schakel.streams.topics import ADMIN, CONSOLE, HUB, LINEAGE, Grant, HubTopics, access_grants, principals
+
+TOPICS = HubTopics("nh.")
+GRANTS = access_grants(TOPICS)
+
+
+def _of(principal: str) -> set[tuple[str, str, str]]:
+    return {(grant.operation, grant.resource, grant.name) for grant in GRANTS if grant.principal == principal}
+
+
+def test_a_partner_writes_its_ingress_reads_its_egress_and_writes_receipts_and_dead_letters() -> None:
+    for org in Organisation:
+        assert _of(org.value) == {
+            ("WRITE", "TOPIC", f"nh.ingress.{org}"),
+            ("READ", "TOPIC", f"nh.egress.{org}"),
+            ("READ", "GROUP", f"nh-sink-{org}"),
+            ("WRITE", "TOPIC", "nh.lineage"),
+            ("WRITE", "TOPIC", "nh.dlq"),
+        }
+
+
+def test_no_grant_is_prefixed_except_the_hubs_internal_topics_and_the_lineage_stores_groups() -> None:
+    assert [grant for grant in GRANTS if grant.prefixed] == [
+        Grant(HUB, "TOPIC", "nh.hub-", "ALL", prefixed=True),
+        Grant(LINEAGE, "GROUP", "schakel-lineage-store", "READ", prefixed=True),
+    ]
+
+
+def test_the_hub_reads_only_ingress_and_writes_only_outputs() -> None:
+    hub = _of(HUB)
+    assert {name for operation, kind, name in hub if operation == "READ" and kind == "TOPIC"} == set(
+        TOPICS.all_ingress()
+    )
+    assert {name for operation, _, name in hub if operation == "WRITE"} == {
+        *TOPICS.all_egress(),
+        TOPICS.lineage,
+        TOPICS.dlq,
+    }
+    assert ("READ", "GROUP", "nh.hub") in hub
+
+
+def test_lineage_reads_lineage_and_console_reads_egress_dlq_lineage_and_the_zvhs_ingress_and_neither_writes() -> None:
+    assert _of(LINEAGE) == {("READ", "TOPIC", "nh.lineage"), ("READ", "GROUP", "schakel-lineage-store")}
+    console = _of(CONSOLE)
+    assert {name for operation, kind, name in console if kind == "TOPIC"} == {
+        *TOPICS.all_egress(),
+        TOPICS.dlq,
+        TOPICS.lineage,
+        TOPICS.ingress(Organisation.ZVH),
+    }
+    assert {operation for operation, _, _ in console} == {"READ"}
+
+
+def test_admin_is_a_super_user_with_no_grants_and_every_principal_is_known() -> None:
+    assert _of(ADMIN) == set()
+    assert {grant.principal for grant in GRANTS} | {ADMIN} == set(principals())
+    assert len(principals()) == 4 + len(Organisation)
