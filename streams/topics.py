@@ -13,7 +13,8 @@ Kafka identity per component, and the grants below are all it has (the broker de
   record a delivery; the receipt is checked against the hub's own decision records in the lineage store.
 - ``hub`` READs every ingress topic, WRITEs every egress topic, ``lineage`` and ``dlq``, may CREATE the hub's topics
   (it creates them at start-up), and has ALL on the topics prefixed with its Faust app id plus READ on its group
-  (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs).
+  (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs; the hub's own steps ``hub-link`` and
+  ``hub-person`` are ``<prefix>hub-...`` too, so this grant covers them).
 - ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
   ``schakel-lineage-store-<name>`` for a second store).
 - ``console`` (the web console) READs every egress topic and ``dlq`` (the inboxes, the dead-letter page), ``lineage``
