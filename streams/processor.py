@@ -411,9 +411,7 @@ class Processor:
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
         record = LineageRecord.model_construct(
-            record_id=record_id(
-                str(event.source), event.id, accepted.pseudonym, str(decision.recipient), RecordKind.DECISION
-            ),
+            record_id=record_id(str(event.source), event.id, person, str(decision.recipient), RecordKind.DECISION),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
