@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 # connector refuses anywhere else (see core/settings.py).
 demo test bench: export SCHAKEL_ENVIRONMENT := development
 
-.PHONY: help system venv install broker lint typecheck test demo bench clean
+.PHONY: help system venv install broker lint typecheck test demo bench clean k8s-tools k8s-manifests promtool
 
 help:
 	@echo "make demo   set everything up and run the hub with simulated partners"
@@ -50,9 +50,21 @@ typecheck: install
 	$(BIN)/mypy tests
 
 # The test session starts the broker if none answers, and stops it again if it started it.
-test: lint typecheck
+test: lint typecheck k8s-tools
 	$(BIN)/schakel schemas check
 	$(BIN)/pytest
+
+# kustomize and kubeconform (pinned Go modules) for the offline checks of deploy/k8s; cached.
+k8s-tools:
+	sh deploy/k8s/tools.sh
+
+# promtool for the alert rules' test: a long build (~14 min here), so not part of `make test`.
+promtool:
+	sh deploy/k8s/tools.sh promtool
+
+# Regenerate the Strimzi users/topics and the connector Deployments from streams/topics.py.
+k8s-manifests: install
+	$(BIN)/python -m schakel.deploy.manifests deploy/k8s/base
 
 demo: broker
 	$(BIN)/schakel demo

@@ -134,6 +134,8 @@ class Delivery:
     """The recipient's own pseudonym of the person (as in the copy's ``subject.pseudonym``), never the hub's."""
     traceparent: str | None
     attempt: int = 1
+    guidance: str | None = None
+    """The course of action's reference (``id@version``) the hub attached to the copy, if any."""
 
     @property
     def idempotency_key(self) -> str:

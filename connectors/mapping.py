@@ -17,6 +17,8 @@ Judgement calls:
   named after a person is ``<field name withheld>``).
 - **Outbound**, a type the partner's table does not name travels under catalogue names; payload fields the table does
   not name travel under ``aanvullend`` (catalogue names), so a copy always carries everything the hub decided to send.
+- **The course of action** the hub attached travels as ``handelingskader`` (reference, title, steps, whom to involve,
+  the public source), in every partner's document: see :mod:`schakel.connectors.guidance`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 from schakel.connectors.contract import Delivery, governed_fields_with_value
 from schakel.connectors.errors import RecordRejected
+from schakel.connectors.guidance import course_document
 from schakel.connectors.intake import partner_label
 from schakel.schemas import Event, EventInvalid, EventType, Organisation, Theme, parse_event
 from schakel.schemas.examples import PURPOSES, synthetic_bsn
@@ -180,6 +183,8 @@ class RecordMapping:
         extra = {name: value for name, value in payload.items() if value is not None}
         if extra:
             document["aanvullend"] = extra
+        if delivery.guidance:
+            document["handelingskader"] = course_document(delivery.guidance)
         return document, governed_fields_with_value(form)
 
     def _type_for(self, event_type: str) -> tuple[str, TypeMapping | None]:

@@ -230,6 +230,7 @@ class SinkRunner:
             form=copy.form,
             subject_pseudonym=copy.recipient_pseudonym,
             traceparent=copy.traceparent,
+            guidance=copy.guidance,
         )
         attempt = 1
         while True:

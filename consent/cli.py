@@ -184,6 +184,40 @@ def explain(
         raise _fail(f"--lang must be one of {', '.join(LANGUAGES)}")
     policy, parsed, decision = _decide(event, to, consent, history, covenants, at)
     _out.print(explain_decision(decision, parsed, policy, lang), markup=False)
+    _out.print(_course_of_action(decision, parsed, lang), markup=False)
+
+
+def _course_of_action(decision: Decision, event: Event, lang: str) -> str:
+    """The course of action the hub would attach to the copy (chosen on the projected copy, as the hub does)."""
+    from schakel.consent.decision import Outcome
+    from schakel.consent.projection import project
+    from schakel.consent.pseudonyms import Pseudonymizer
+    from schakel.guidance import GuidanceError, load_guidance
+    from schakel.settings import Settings
+
+    dutch = lang == "nl"
+    if decision.outcome is Outcome.DENY:
+        return "Geen handelingskader: er gaat geen kopie." if dutch else "No course of action: no copy is sent."
+    try:
+        guidance = load_guidance(Settings().guidance_dir)
+    except GuidanceError as error:
+        raise _fail(str(error)) from error
+    # The pseudonym plays no part in the choice; any key makes the same copy as far as the chooser can see.
+    copy = project(event, decision, Pseudonymizer(b"consent-explain-course-of-action"))
+    course = guidance.choose(decision.recipient, copy)
+    if course is None:
+        return "Er hoort geen handelingskader bij deze kopie." if dutch else "No course of action applies to this copy."
+    steps = "\n".join(f"  {number}. {step}" for number, step in enumerate(course.steps, 1))
+    involve = ", ".join(str(org) for org in course.involve) or "-"
+    if dutch:
+        return (
+            f"Handelingskader {course.reference} ({course.status}): {course.title}\n{steps}\n"
+            f"Betrekken: {involve}. Bron: {course.source}"
+        )
+    return (
+        f"Course of action {course.reference} ({course.status}, in Dutch): {course.title}\n{steps}\n"
+        f"Involve: {involve}. Source: {course.source}"
+    )
 
 
 @app.command()

@@ -53,6 +53,12 @@ class Conditions(BaseModel):
         """Whether a consent on file can be what this rule rests on."""
         return self.consent or "consent" in self.secrecy_grounds
 
+    def recorders(self, sender: Organisation) -> tuple[frozenset[Organisation], Organisation | None]:
+        """Whose recorded consent counts for data ``sender`` shares under this rule: the named organisations, and
+        the controller (``sender``) where :data:`CONTROLLER` is named - the arguments of ``ConsentState.check``."""
+        named = frozenset(Organisation(party) for party in self.consent_recorded_by if party != CONTROLLER)
+        return named, sender if CONTROLLER in self.consent_recorded_by else None
+
 
 class Rule(BaseModel):
     """One permission of a covenant: these senders may share these event types' fields with these recipients for
@@ -96,6 +102,8 @@ class Covenant(BaseModel):
     type follows from the rules (a sender claims a purpose for a type only where some rule lets it send that type
     for that purpose)."""
     rules: tuple[Rule, ...]
+    agenda_window_days: int | None = None
+    """How long a signal shared under this covenant counts towards the ZVH's agenda (``schakel.streams.agenda``)."""
 
     @property
     def ref(self) -> str:

@@ -10,6 +10,7 @@ One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's cov
     partners: {kernpartners: [gemeente-veiligheid, politie, om], ...}   # role -> organisation codes
     purposes: {cter-person-centred: {nl: "...", en: "...", themes: [CTER]}}   # themes an event may carry
     retention: "..."                          # optional, for readers
+    agenda_window_days: 90                    # optional: how long a signal counts for the ZVH's agenda (1..3650)
     rules:
       - id: "3"
         title: "..."
@@ -57,6 +58,7 @@ from schakel.consent.covenant import CONTROLLER, SECRECY_GROUNDS, Conditions, Co
 from schakel.consent.errors import CovenantError
 from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
 from schakel.schemas import EventType, Organisation, Sensitivity, Theme, field_sensitivities
+from schakel.strict_yaml import load_strict
 
 if TYPE_CHECKING:
     from schakel.consent.policy import Policy
@@ -65,7 +67,18 @@ __all__ = ["covenant_version", "load_covenants", "load_policy", "parse_covenant"
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 _COVENANT_KEYS = frozenset(
-    {"id", "title", "based_on", "valid_from", "valid_until", "partners", "purposes", "retention", "rules"}
+    {
+        "id",
+        "title",
+        "based_on",
+        "valid_from",
+        "valid_until",
+        "partners",
+        "purposes",
+        "retention",
+        "rules",
+        "agenda_window_days",
+    }
 )
 _RULE_KEYS = frozenset(
     {"id", "title", "events", "from", "to", "purpose", "fields", "legal_basis", "conditions", "note"}
@@ -81,29 +94,6 @@ _CATEGORY_WORDS = {
     Sensitivity.YOUTH.value: "youth data",
     GENERAL: "the sharing as such",
 }
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML without implicit timestamps, and with duplicate keys as errors."""
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return dict(loader.construct_mapping(node, deep=True))
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def shipped_covenants_dir() -> Path:
@@ -133,7 +123,7 @@ def load_covenants(directory: Path | None = None) -> tuple[Covenant, ...]:
     first_file: dict[str, str] = {}
     for path in paths:
         try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - safe loader
+            document = load_strict(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
             continue
@@ -220,9 +210,14 @@ def parse_covenant(document: object, source: str) -> Covenant:
         seen_ids.add(rule.id)
         rules.append(rule)
 
+    window = document.get("agenda_window_days")
+    if window is not None and (type(window) is not int or not 1 <= window <= 3650):
+        problems.add(None, "'agenda_window_days' must be a whole number of days from 1 to 3650")
+        window = None
     if problems.lines or valid_from is None:
         raise CovenantError(problems.lines or [f"{source}: 'valid_from' is missing"])
     return Covenant(
+        agenda_window_days=window,
         id=covenant_id,
         version=covenant_version(document),
         source=source,
@@ -349,9 +344,14 @@ def _rule(
     event_types: list[EventType] = []
     for name in _string_list(raw.get("events"), "events", where, problems):
         try:
-            event_types.append(EventType(name))
+            event_type = EventType(name)
         except ValueError:
             problems.add(where, f"unknown event type '{name}' (known: {', '.join(t.value for t in EventType)})")
+            continue
+        if event_type is EventType.SIGNAL_BUNDLE:  # made by the hub for the ZVH (streams/agenda.py), never shared
+            problems.add(where, "SignalBundle is the hub's agenda proposal to the ZVH; no rule may share one")
+            continue
+        event_types.append(event_type)
 
     def organisations(key: str) -> list[Organisation]:
         found: list[Organisation] = []

@@ -131,6 +131,7 @@ class Settings(BaseSettings):
         description="How long the dlq topic keeps a dead letter (and the original value it holds for a resend).",
     )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
+    guidance_dir: Path | None = Field(default=None, description="Course-of-action files; default: the shipped drafts.")
     lineage_url: str | None = Field(
         default=None, description="postgresql://... for PostgreSQL; default: SQLite under data_dir."
     )

@@ -133,6 +133,18 @@ def scenarios(rng: random.Random) -> list[tuple[str, list[Step]]]:
                     "the person consents to the police and the ZVH being told",
                 ),
                 Step(Organisation.GEMEENTE_SOCIAAL, "zorgsignaal", dict(lvb), "the social domain signals exploitation"),
+                Step(
+                    police,
+                    "registratie",
+                    {
+                        **lvb,
+                        "gedragsomschrijving": "Aangehouden als koerier; lijkt gestuurd door anderen.",
+                        "urgentie": "normaal",
+                        "rekeningnummer": None,
+                        "fraudevorm": None,
+                    },
+                    "the police register the same person: a second partner, so a bundle forms on the ZVH's agenda",
+                ),
             ],
         ),
         (
@@ -172,6 +184,7 @@ class Demo:
         self.totals: Counter[str] = Counter()
         self.policy = load_policy(settings.covenants_dir)
         self.missing: list[str] = []
+        self.bundles_shown: set[str] = set()
         self.received_before: dict[str, int] = {}
         self.announced: list[Path] = []
 
@@ -288,6 +301,8 @@ class Demo:
         expected = {record.recipient for record in decisions if record.outcome != "deny"}
         receipts = await self._receipts(event_id, expected)
         self._show(step, event_id, decisions, receipts, candidates)
+        self._show_guidance(event_id, receipts)
+        await self._show_bundles()
 
     async def _decisions(self, event_id: str, candidates: int) -> list[LineageRecord]:
         """The hub's decisions for one event: one per candidate recipient, as the policy names them."""
@@ -355,6 +370,33 @@ class Demo:
             f"  [dim]{'; '.join(covenants) or 'no covenant applies'} - trace {decisions[0].trace_id}; "
             f"schakel lineage trace {event_id}[/dim]"
         )
+
+    def _show_guidance(self, event_id: str, receipts: dict[str, LineageRecord]) -> None:
+        """The course of action each partner system received with this event (issue 15), as its document holds it."""
+        for org, running in self.connectors.items():
+            if str(org) not in receipts or running.simulation is None:
+                continue
+            for document in running.simulation.received():
+                course = document.get("handelingskader") if document.get("event_id") == event_id else None
+                if course:
+                    self.console.print(
+                        f"  [magenta]course of action for {org}[/magenta]: {course.get('titel', '?')} "
+                        f"[dim]({course['referentie']}, {course.get('status', '?')}; "
+                        f"{len(course.get('stappen', []))} steps)[/dim]"
+                    )
+
+    async def _show_bundles(self) -> None:
+        """New agenda proposals (SignalBundle) the hub made for the ZVH, from the lineage."""
+        await asyncio.sleep(0.5)  # the bundle's lineage record follows the event's own records
+        for event_id, records in list(self.watch.decisions.items()):
+            bundle = next((r for r in records if r.event_type == "SignalBundle"), None)
+            if bundle is None or event_id in self.bundles_shown:
+                continue
+            self.bundles_shown.add(event_id)
+            self.console.print(
+                f"  [bold magenta]ZVH agenda[/bold magenta]: SignalBundle [dim]{event_id[:8]}[/dim] "
+                f"({', '.join(bundle.reasons)}) to the ZVH only [dim]- schakel lineage trace {event_id}[/dim]"
+            )
 
     def _received(self) -> dict[str, int]:
         """How many copies each simulated partner system holds (its state outlives a run)."""

@@ -21,6 +21,7 @@ from schakel.lineage.answers import (
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.record import (
+    BUNDLE_RECORD_NAME,
     InvalidRecordError,
     LineageError,
     LineageRecord,
@@ -43,6 +44,7 @@ from schakel.lineage.store import (
 )
 
 __all__ = [
+    "BUNDLE_RECORD_NAME",
     "AppendResult",
     "BrokenRecord",
     "ChainHead",

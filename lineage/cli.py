@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import sys
@@ -15,6 +14,7 @@ import typer
 from kafka.errors import KafkaError
 from rich.console import Console
 
+from schakel.addresses import is_loopback
 from schakel.lineage.api import create_app, parse_since
 from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
 from schakel.lineage.pseudonym import subject_pseudonyms
@@ -315,16 +315,6 @@ def scan(
         raise typer.Exit(1)
 
 
-def _loopback(host: str) -> bool:
-    """True for an address only this machine can reach (a literal loopback address or ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @app.command()
 def serve(
     port: int = typer.Option(8470, "--port", help="TCP port."),
@@ -337,7 +327,7 @@ def serve(
     ),
 ) -> None:
     """Serve the answers over HTTP for the console (loopback only, unless --allow-unauthenticated)."""
-    if not _loopback(host) and not allow_unauthenticated:
+    if not is_loopback(host) and not allow_unauthenticated:
         _err.print(
             f"[red]refused:[/red] --host {host} is not a loopback address. The lineage API has no authentication "
             "and answers which partners received data about a person (by BSN); anyone who can reach the address "

@@ -16,11 +16,12 @@ The fields map onto two Logius standards:
   :meth:`LineageRecord.to_decision_log`.
 
 Lineage carries codes, never partner text. Every text field has a tight shape: organisation codes for sender and
-recipient, the catalogue's type names, the consent processor's reason codes (decisions) or an error class name
-(receipts), the legal bases the covenants may cite, slugs for purposes, covenants and rules, a URI for the processing
-activity. Purposes are lower-case words joined by hyphens, without digits, so no number (a BSN, a case id) fits; a
-name spelled as a slug still would, which is why ``schakel lineage scan`` also looks for listed names in slugs.
-Integers are bounded to what both stores hold (64-bit), times to what converts to UTC, the wire form to 64 KiB.
+recipient, the catalogue's type names, the consent processor's reason codes (decisions; a ``SignalBundle``'s record,
+``schakel.agenda.bundle``, the bundle's reason code instead) or an error class name (receipts), the legal bases the
+covenants may cite, slugs for purposes, covenants and rules, a URI for the processing activity. Purposes are lower-case
+words joined by hyphens, without digits, so no number (a BSN, a case id) fits; a name spelled as a slug still would,
+which is why ``schakel lineage scan`` also looks for listed names in slugs. Integers are bounded to what both stores
+hold (64-bit), times to what converts to UTC, the wire form to 64 KiB.
 
 A third kind of record, ``link``, says that two hub pseudonyms are one person: the hub writes one when an accepted
 event carries both a BSN and a case id. It names the two pseudonyms and what each derives from (``bsn``/``case``),
@@ -53,9 +54,10 @@ from pydantic_core import to_json
 
 from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
-from schakel.schemas import EventType, Organisation
+from schakel.schemas import BundleReason, EventType, Organisation
 
 __all__ = [
+    "BUNDLE_RECORD_NAME",
     "InvalidRecordError",
     "LineageError",
     "LineageRecord",
@@ -80,10 +82,15 @@ _INT64 = 2**63 - 1
 
 DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
 RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered"})
-RECORD_NAMES = frozenset({"schakel.consent.decide", "schakel.delivery.receipt", "schakel.subject.link"})
+BUNDLE_RECORD_NAME = "schakel.agenda.bundle"
+"""The name of the decision record of a ``SignalBundle`` the hub proposes to the ZVH (issue 15)."""
+RECORD_NAMES = frozenset(
+    {"schakel.consent.decide", "schakel.delivery.receipt", "schakel.subject.link", BUNDLE_RECORD_NAME}
+)
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 _ORGANISATIONS = frozenset(o.value for o in Organisation)
 _REASON_CODES = frozenset(r.value for r in Reason)
+_BUNDLE_REASONS = frozenset(r.value for r in BundleReason)
 
 
 class LineageError(SchakelError):
@@ -247,10 +254,18 @@ class LineageRecord(BaseModel):
                 raise ValueError(f"outcome of a {self.kind.value} must be one of {sorted(allowed)}")
             if self.linked_subject_id is not None or self.linked_subject_key is not None:
                 raise ValueError("only a link names a second pseudonym")
+        bundle = self.name == BUNDLE_RECORD_NAME
+        if bundle and (self.kind is not RecordKind.DECISION or self.event_type != EventType.SIGNAL_BUNDLE.value):
+            raise ValueError("a bundle record is the decision record of a SignalBundle")
         for reason in self.reasons:
-            known = reason in _REASON_CODES if self.kind is RecordKind.DECISION else _ERROR_CLASS.match(reason)
+            if self.kind is RecordKind.DECISION:
+                known = reason in (_BUNDLE_REASONS if bundle else _REASON_CODES)
+            else:
+                known = _ERROR_CLASS.match(reason) is not None
             if not known:
-                raise ValueError("reasons are the consent processor's reason codes or an error class name")
+                raise ValueError(
+                    "reasons are the consent processor's reason codes, a bundle's reason or an error class name"
+                )
         if self.end_time < self.start_time:
             raise ValueError("end_time is before start_time")
         return self

@@ -74,6 +74,7 @@ class EventType(StrEnum):
     CONSENT_CHANGE = "ConsentChange"
     CASE_CLOSED = "CaseClosed"
     SUBJECT_REQUEST = "SubjectRequest"
+    SIGNAL_BUNDLE = "SignalBundle"
 
 
 class Theme(StrEnum):

@@ -11,9 +11,10 @@ type with every text at its bound, in 4-byte UTF-8 characters.
 
 from __future__ import annotations
 
-__all__ = ["LONG_TEXT_MAX", "MAX_ACTIONS", "MAX_EVENT_BYTES", "SHORT_TEXT_MAX"]
+__all__ = ["LONG_TEXT_MAX", "MAX_ACTIONS", "MAX_BUNDLED_SIGNALS", "MAX_EVENT_BYTES", "SHORT_TEXT_MAX"]
 
 MAX_EVENT_BYTES = 512 * 1024
 SHORT_TEXT_MAX = 200  # characters: names, ids, references
 LONG_TEXT_MAX = 4000  # characters: free texts
 MAX_ACTIONS = 24  # actions of one consultation outcome: three per partner
+MAX_BUNDLED_SIGNALS = 64  # signals in one SignalBundle: the newest, when a person has more within the window

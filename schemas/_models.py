@@ -44,7 +44,7 @@ from pydantic import (
 
 from schakel.schemas._catalogue import EventType, Organisation, Theme
 from schakel.schemas._errors import EventInvalid, field_label
-from schakel.schemas._limits import LONG_TEXT_MAX, MAX_ACTIONS, SHORT_TEXT_MAX
+from schakel.schemas._limits import LONG_TEXT_MAX, MAX_ACTIONS, MAX_BUNDLED_SIGNALS, SHORT_TEXT_MAX
 from schakel.schemas._rules import is_valid_bsn, is_valid_iban, normalise_iban
 
 __all__ = [
@@ -53,6 +53,8 @@ __all__ = [
     "PAYLOAD_MODELS",
     "Action",
     "ActionStatus",
+    "BundleReason",
+    "BundledSignal",
     "CaseClosedEvent",
     "CaseClosedPayload",
     "ConsentChangeEvent",
@@ -70,6 +72,8 @@ __all__ = [
     "ReferralEvent",
     "ReferralPayload",
     "SecrecyGround",
+    "SignalBundleEvent",
+    "SignalBundlePayload",
     "SignalEvent",
     "SignalPayload",
     "Subject",
@@ -303,6 +307,26 @@ class SubjectRequestPayload(Payload):
     kind: SubjectRequestKind
 
 
+class BundleReason(StrEnum):
+    SEVERAL_PARTNERS = "several_partners"
+    URGENT_OPEN_CASE = "urgent_open_case"
+
+
+class BundledSignal(_Model):
+    """One signal in a :class:`SignalBundlePayload`: identity and metadata, nothing of the signal's contents."""
+
+    event_id: UUID
+    source: Organisation
+    theme: Theme
+    urgency: Urgency | None = None
+    time: UtcTime
+
+
+class SignalBundlePayload(Payload):
+    reason: BundleReason
+    signals: Annotated[tuple[BundledSignal, ...], Field(min_length=1, max_length=MAX_BUNDLED_SIGNALS)]
+
+
 PAYLOAD_MODELS: Mapping[EventType, type[Payload]] = {
     EventType.SIGNAL: SignalPayload,
     EventType.REFERRAL: ReferralPayload,
@@ -313,6 +337,7 @@ PAYLOAD_MODELS: Mapping[EventType, type[Payload]] = {
     EventType.CONSENT_CHANGE: ConsentChangePayload,
     EventType.CASE_CLOSED: CaseClosedPayload,
     EventType.SUBJECT_REQUEST: SubjectRequestPayload,
+    EventType.SIGNAL_BUNDLE: SignalBundlePayload,
 }
 
 
@@ -403,6 +428,13 @@ class SubjectRequestEvent(Event):
     payload: SubjectRequestPayload
 
 
+class SignalBundleEvent(Event):
+    """Made by the hub for the ZVH only (see ``schakel.streams.agenda``); a partner never sends one."""
+
+    type: Literal[EventType.SIGNAL_BUNDLE] = EventType.SIGNAL_BUNDLE
+    payload: SignalBundlePayload
+
+
 EVENT_CLASSES: Mapping[EventType, type[Event]] = {
     EventType.SIGNAL: SignalEvent,
     EventType.REFERRAL: ReferralEvent,
@@ -413,6 +445,7 @@ EVENT_CLASSES: Mapping[EventType, type[Event]] = {
     EventType.CONSENT_CHANGE: ConsentChangeEvent,
     EventType.CASE_CLOSED: CaseClosedEvent,
     EventType.SUBJECT_REQUEST: SubjectRequestEvent,
+    EventType.SIGNAL_BUNDLE: SignalBundleEvent,
 }
 
 _CLASS_BY_NAME: Mapping[str, type[Event]] = {t.value: c for t, c in EVENT_CLASSES.items()}

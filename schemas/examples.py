@@ -39,6 +39,7 @@ _SOURCES: Mapping[EventType, Organisation] = {
     EventType.CONSENT_CHANGE: Organisation.GEMEENTE_SOCIAAL,
     EventType.CASE_CLOSED: Organisation.ZVH,
     EventType.SUBJECT_REQUEST: Organisation.ZVH,
+    EventType.SIGNAL_BUNDLE: Organisation.ZVH,
 }
 
 SYNTHETIC_NAMES = ("Sam de Vries", "Noor Jansen", "Daan Bakker", "Lotte Visser", "Milan Smit", "Sara Meijer")
@@ -111,6 +112,20 @@ def _payload(event_type: EventType, theme: Theme, today: date) -> dict[str, Any]
         }
     if event_type is EventType.CASE_CLOSED:
         return {"closed_reason": "Plan completed; no new signals for six months."}
+    if event_type is EventType.SIGNAL_BUNDLE:
+        signal = {"event_id": str(uuid.UUID(int=1, version=4)), "theme": theme.value, "urgency": "high"}
+        return {
+            "reason": "several_partners",
+            "signals": [
+                {**signal, "source": "politie", "time": f"{today.isoformat()}T08:00:00Z"},
+                {
+                    **signal,
+                    "event_id": str(uuid.UUID(int=2, version=4)),
+                    "source": "gemeente-sociaal",
+                    "time": f"{today.isoformat()}T09:00:00Z",
+                },
+            ],
+        }
     return {"kind": "access"}
 
 

@@ -32,11 +32,17 @@ def _fail(message: str) -> typer.Exit:
 def run(
     metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
     loglevel: str = typer.Option("warning", help="Worker log level."),
+    workers: int = typer.Option(1, min=1, help="Worker processes to start; they share the partitions."),
 ) -> None:
     """Start a hub worker. Start several to share the partitions; each holds its partitions' consent state."""
+    if workers > 1:
+        from schakel.streams.workers import supervise, worker_commands
+
+        raise typer.Exit(supervise(worker_commands(workers, metrics_port, loglevel)))
     import faust
 
     from schakel.consent import load_policy
+    from schakel.guidance import load_guidance
     from schakel.logs import handler
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
@@ -46,6 +52,7 @@ def run(
     try:
         config.refuse_development_key()
         policy = load_policy(config.covenants_dir)
+        load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config, principal=HUB)
     except SchakelError as error:
         raise _fail(str(error)) from error

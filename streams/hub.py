@@ -1,4 +1,5 @@
-"""The Faust application: the hub's agents and its tables of people's state, identifier links and event ids.
+"""The Faust application: the hub's agents and its tables of people's state, identifier links, event ids and
+the ZVH's agendas.
 
 Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The ``hub`` agent
 reads each ingress record, lets the processor accept it or dead-letter it, checks the ids each sender used for the
@@ -6,12 +7,15 @@ subject in ``event-ids`` (``schakel.streams.identity``; checked at step 1 below,
 decides or forwards it.
 
 **One person, several identifiers.** A person is known by a BSN and by case ids of named issuers
-(``case:<issuer>:<id>``). The hub keeps two tables, both co-partitioned with every ingress topic (same partition
+(``case:<issuer>:<id>``). The hub keeps three tables, all co-partitioned with every ingress topic (same partition
 count, keys hashed by the same partitioner):
 
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
   with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged;
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
+- ``agenda``: person pseudonym -> the ZVH's signal agenda (``schakel.streams.agenda_wiring``), written where the
+  person's event is decided. Known limit: an agenda a case built as its own person before its first BSN event is
+  not merged into the person's (consent and invitations are).
 
 Connectors key an ingress record by the BSN's pseudonym when the event has a BSN, else by the case's. So an event
 can sit on another partition - another worker - than its person's state. Three agents re-key where needed, each
@@ -68,6 +72,7 @@ import faust
 from schakel.consent import Decision, Outcome, Policy, SubjectState
 from schakel.settings import Settings
 from schakel.streams import telemetry
+from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
@@ -100,6 +105,7 @@ class _Step:
 def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
+    keeper = AgendaKeeper(processor)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -125,6 +131,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     # Keys are raw bytes (pseudonyms), values JSON (the app's default serializer).
     subjects = app.Table("subjects", default=None, partitions=settings.partitions, key_type=bytes)
     links = app.Table("links", default=None, partitions=settings.partitions, key_type=bytes)
+    # The ZVH's signal agenda per person (streams/agenda.py), kept beside the person's state at the decide step.
+    agenda = app.Table("agenda", default=None, partitions=settings.partitions, key_type=bytes)
     ids = app.Table(
         "event-ids",  # (subject, source, id) -> content digest: see schakel.streams.identity
         default=None,
@@ -149,6 +157,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         if routed.state != state or (merge is not None and stored is None):
             after = routed.state.to_json()
             step.writes.append(lambda: subjects.__setitem__(key, after))
+        if accepted.event.type in AGENDA_EVENTS:
+            changed, bundle = keeper.step(accepted, person, routed.decisions, routed.state.consent, agenda.get(key))
+            if changed is not None:
+                step.writes.append(lambda: agenda.__setitem__(key, changed))
+            step.outputs += bundle
         return step
 
     def link(step: _Step, accepted: Accepted, case: str) -> _Step:

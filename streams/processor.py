@@ -3,7 +3,8 @@
 :meth:`Processor.accept` decodes and validates the record and checks that the sender is who the topic says and that
 the record is keyed by the subject's pseudonym; anything else becomes a :class:`DeadLetter`. :meth:`Processor.decide`
 asks the consent policy for one decision per candidate recipient and turns them into records to produce: a projected
-copy for each permitted recipient and one lineage record per decision, denials included. The Faust wiring in
+copy for each permitted recipient - with the reference of its course of action (:mod:`schakel.guidance`) where one
+applies - and one lineage record per decision, denials included. The Faust wiring in
 ``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
 
 Entry and exit are bounded: a record larger than :data:`schakel.schemas.MAX_EVENT_BYTES` is refused by the codec
@@ -46,11 +47,13 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import Decision, Outcome, Policy, Pseudonymizer, SubjectState, case_key, project, subject_key
+from schakel.guidance import Guidance, load_guidance
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
 from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
+    GUIDANCE_HEADER,
     MAX_REQUEST_BYTES,
     ORIGIN_HEADERS,
     OUTCOME_HEADER,
@@ -117,11 +120,13 @@ class Processor:
         policy: Policy,
         *,
         codec: Codec | None = None,
+        guidance: Guidance | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.policy = policy
         self.codec = codec or Codec()
+        self.guidance = guidance if guidance is not None else load_guidance(settings.guidance_dir)
         self.topics = HubTopics.of(settings)
         self.pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
         self.clock = clock
@@ -334,7 +339,7 @@ class Processor:
                 messages.append(self._link(accepted, processing, now))
         return Routed(decisions, messages, after)
 
-    def _person_kind(self, accepted: Accepted, person: str) -> str:
+    def person_kind(self, accepted: Accepted, person: str) -> str:
         """What the person's pseudonym derives from: ``bsn``, or ``case`` for a case not (yet) linked to a BSN."""
         return "case" if person == accepted.case else "bsn"
 
@@ -386,9 +391,13 @@ class Processor:
             *trace_headers(),
             (RECIPIENT_HEADER, str(decision.recipient).encode()),
             (SUBJECT_REF_HEADER, reference.encode()),
-            (SUBJECT_KEY_HEADER, self._person_kind(accepted, person).encode()),
+            (SUBJECT_KEY_HEADER, self.person_kind(accepted, person).encode()),
             (OUTCOME_HEADER, str(decision.outcome).encode()),
         ]
+        # Chosen on the projected copy, never on the event: the reference must not hint at a withheld field.
+        course = self.guidance.choose(decision.recipient, projected)
+        if course is not None:
+            headers.append((GUIDANCE_HEADER, course.reference.encode()))
         key = str(projected["subject"]["pseudonym"]).encode()
         return Message(self.topics.egress(decision.recipient), key, self.codec.encode_json(projected), headers)
 
@@ -435,7 +444,7 @@ class Processor:
             reasons=tuple(str(reason) for reason in decision.reasons),
             processing_activity_id=processing_activity(event.purpose),
             data_subject_id=person,
-            data_subject_key=self._person_kind(accepted, person),
+            data_subject_key=self.person_kind(accepted, person),
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,

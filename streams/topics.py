@@ -43,6 +43,7 @@ __all__ = [
     "ADMIN",
     "CONSOLE",
     "HUB",
+    "HUB_TABLES",
     "LINEAGE",
     "Grant",
     "HubTopics",
@@ -109,6 +110,11 @@ class HubTopics:
         """The hub's Faust app id: its consumer group and the prefix of its internal topics."""
         return f"{self.prefix}hub"
 
+    @property
+    def changelogs(self) -> list[str]:
+        """The compacted changelog topics of the hub's tables (Faust's names for them)."""
+        return [f"{self.hub_app_id}-{table}-changelog" for table in HUB_TABLES]
+
     def sink_group(self, org: Organisation | str) -> str:
         """``schakel-sink-<org>`` under the default prefix; another prefix gets its own group (tests, second hubs)."""
         return f"{self.prefix.rstrip('.')}-sink-{org}"
@@ -170,6 +176,10 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     return grants
 
 
+HUB_TABLES = ("subjects", "links", "agenda", "event-ids")
+"""The hub's Faust tables (schakel.streams.hub); their changelogs are created with the hub's topics."""
+
+
 def ingress_sender(topic: str, prefix: str) -> Organisation | None:
     """The partner whose ingress topic this is, or None (an egress or any other topic has no sender)."""
     head = f"{prefix}{_INGRESS}"
@@ -182,11 +192,13 @@ def ingress_sender(topic: str, prefix: str) -> Organisation | None:
 
 
 def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
-    """The topic configurations that differ from the broker's defaults: lineage forever, dead letters for a while."""
+    """The topic configurations that differ from the broker's defaults: lineage forever, dead letters for a while,
+    the tables' changelogs compacted (as Faust makes them)."""
     topics = HubTopics.of(settings)
     return {
         topics.lineage: {"retention.ms": "-1"},
         topics.dlq: {"retention.ms": str(settings.dlq_retention_days * 24 * 3600 * 1000)},
+        **{name: {"cleanup.policy": "compact"} for name in topics.changelogs},
     }
 
 
@@ -204,7 +216,10 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
     from kafka.errors import TopicAlreadyExistsError
 
     topics = HubTopics.of(settings)
-    wanted = names if names is not None else topics.all()
+    # The tables' changelogs too: a worker that starts before they exist may be assigned its partitions while the
+    # changelogs are still missing from its metadata, and Faust then fails every table write on that worker
+    # (PartitionsMismatch: "the changelog topic has 0 partitions") until it restarts.
+    wanted = names if names is not None else [*topics.all(), *topics.changelogs]
     admin = KafkaAdminClient(**settings.kafka_client_config(principal), client_id=f"schakel-{principal}")
     try:
         existing = set(admin.list_topics())

@@ -29,7 +29,6 @@ other 4xx is permanent.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import ssl
 import time
@@ -42,6 +41,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from schakel.addresses import is_loopback
 from schakel.connectors.contract import Delivery, PartnerRecord, Settlement, Sink, Source
 from schakel.connectors.errors import PermanentDeliveryError, RecordRejected, TransientDeliveryError
 from schakel.connectors.intake import load_json_object
@@ -121,7 +121,7 @@ class OutboundHttpConfig(BaseModel):
         parts = urlsplit(url)
         if parts.scheme == "https" and parts.hostname:
             return url
-        if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
             return url
         raise ValueError("the delivery url must be https:// (plain http:// only to a loopback address)")
 
@@ -129,15 +129,6 @@ class OutboundHttpConfig(BaseModel):
         if self.secret is None:
             return []
         return [s.get_secret_value() for s in (self.secret, *self.additional_secrets)]
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def certificate_subject(peercert: Mapping[str, Any] | None) -> str | None:

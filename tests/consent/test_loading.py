@@ -354,3 +354,8 @@ def test_a_purpose_names_its_themes(tmp_path: Path) -> None:
         document["purposes"]["test-purpose"]["themes"] = ["SPORTS"]
 
     assert "unknown theme 'SPORTS'" in _broken(tmp_path, unknown)
+
+
+def test_no_rule_may_share_the_hubs_signal_bundle(tmp_path: Path) -> None:
+    problem = _broken(tmp_path, lambda d: d["rules"][0].update({"events": ["SignalBundle"]}))
+    assert "rule 1: SignalBundle is the hub's agenda proposal to the ZVH; no rule may share one" in problem

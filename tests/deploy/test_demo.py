@@ -40,6 +40,8 @@ def test_demo_plays_every_theme_and_leaves_no_personal_data_in_lineage(
     assert "summary" in out
     assert "\nmissing:" not in out, "every permitted copy reached its partner system"
     assert "deny" in out, "the scenarios include recipients the covenants do not allow"
+    assert "course of action for politie" in out, "the LVB signal reaches the police with its course of action"
+    assert "ZVH agenda: SignalBundle" in out, "a second partner's signal about the LVB person forms a bundle"
 
     caught_up = subprocess.run(
         [sys.executable, "-m", "schakel.cli", "lineage", "ingest"], env=env, capture_output=True, text=True, timeout=300

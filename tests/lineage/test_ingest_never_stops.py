@@ -32,6 +32,7 @@ from schakel.lineage import (
 )
 from schakel.lineage.ingest import ingest, ingest_batch
 from schakel.settings import Settings
+from schakel.streams.topics import ADMIN
 from tests.lineage.factory import decision, receipt
 
 # What review found stops ingest, and its relatives: values out of range, characters a database refuses, names.
@@ -166,7 +167,7 @@ def test_the_rejection_names_no_key_or_value_from_the_record() -> None:
 def test_bad_records_in_the_middle_of_a_batch_do_not_stop_ingest(
     kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore]
 ) -> None:
-    config = Settings().kafka_client_config()
+    config = Settings().kafka_client_config(ADMIN)
     topic = f"test.lineage.poison.{unique}"
     admin = KafkaAdminClient(**config)
     try:

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind, load_processing_activities, record_id
+from schakel.lineage import (
+    BUNDLE_RECORD_NAME,
+    InvalidRecordError,
+    LineageRecord,
+    RecordKind,
+    load_processing_activities,
+    record_id,
+)
 from schakel.lineage.activities import ProcessingActivitiesError, processing_activity
 from tests.lineage.factory import decision, link, receipt
 
@@ -165,3 +172,20 @@ def test_a_link_names_two_pseudonyms_and_nothing_else() -> None:
     data = {**json.loads(decision().to_bytes()), "linked_subject_id": "c" * 32, "linked_subject_key": "case"}
     with pytest.raises(InvalidRecordError, match="only a link"):
         LineageRecord.from_bytes(json.dumps(data).encode())
+
+
+def test_a_bundle_record_names_the_bundles_reason_and_only_a_bundle_record_may() -> None:
+    base = decision(event_type="SignalBundle", sender="zvh", recipient="zvh").model_dump()
+    made = LineageRecord.model_validate(
+        {**base, "name": BUNDLE_RECORD_NAME, "rule": "signal-agenda", "reasons": ("several_partners",)}
+    )
+    assert LineageRecord.from_bytes(made.to_bytes()) == made
+    refusals = (
+        {"reasons": ["permitted"]},  # a consent reason on a bundle record
+        {"event_type": "Signal"},  # a bundle record of another type
+        {"name": "schakel.consent.decide"},  # a bundle's reason on a consent decision
+    )
+    for change in refusals:
+        data = {**json.loads(made.to_bytes()), **change}
+        with pytest.raises(InvalidRecordError):
+            LineageRecord.from_bytes(json.dumps(data).encode())

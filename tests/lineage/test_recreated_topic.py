@@ -14,6 +14,7 @@ from kafka.errors import TopicAlreadyExistsError
 from schakel.lineage import LineagePosition, LineageRecord, LineageStore
 from schakel.lineage.ingest import ingest
 from schakel.settings import Settings
+from schakel.streams.topics import ADMIN
 from tests.lineage.factory import decision, receipt
 
 TOPIC = "schakel.lineage"
@@ -89,7 +90,7 @@ def _produce(config: dict[str, Any], topic: str, records: list[LineageRecord]) -
 def test_ingest_tells_a_recreated_topic_from_a_replay(
     kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore]
 ) -> None:
-    config = Settings().kafka_client_config()
+    config = Settings().kafka_client_config(ADMIN)
     topic = f"test.lineage.recreated.{unique}"
     store = store_factory("sqlite")
     _create(config, topic)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from schakel.lineage.cli import _loopback, app
+from schakel.addresses import is_loopback
+from schakel.lineage.cli import app
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "lineage.example"])
@@ -29,4 +30,4 @@ def test_a_non_loopback_host_is_refused_with_the_reason(host: str) -> None:
     ],
 )
 def test_loopback_addresses(host: str, loopback: bool) -> None:
-    assert _loopback(host) is loopback
+    assert is_loopback(host) is loopback

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from schakel.schemas import (
     ActionStatus,
+    BundleReason,
     ConsentChangeKind,
     Event,
     EventType,
@@ -183,6 +184,17 @@ def _payload(draw: st.DrawFn, event_type: EventType, theme: Theme) -> dict[str, 
         }
     if event_type is EventType.CASE_CLOSED:
         return {"closed_reason": draw(long_texts())}
+    if event_type is EventType.SIGNAL_BUNDLE:
+        signal = st.fixed_dictionaries(
+            {
+                "event_id": st.uuids().map(str),
+                "source": _values(Organisation),
+                "theme": _values(Theme),
+                "urgency": _optional(_values(Urgency)),
+                "time": times(),
+            }
+        )
+        return {"reason": draw(_values(BundleReason)), "signals": draw(st.lists(signal, min_size=1, max_size=4))}
     return {"kind": draw(_values(SubjectRequestKind))}
 
 

@@ -23,6 +23,10 @@ from schakel.schemas import EVENT_CLASSES, EventType, Organisation, event_schema
 Kind = tuple[Any, ...]
 
 
+_NAMED: dict[str, Any] = {}
+"""Named types (enums, records) seen so far in the schema being compared, so that a later reference resolves."""
+
+
 def avro_kind(schema: Any) -> tuple[bool, Kind]:
     """(nullable, kind) of an Avro type."""
     if isinstance(schema, list):
@@ -30,7 +34,9 @@ def avro_kind(schema: Any) -> tuple[bool, Kind]:
         assert len(branches) == 1, schema
         return True, avro_kind(branches[0])[1]
     if isinstance(schema, str):
-        return False, (schema,)
+        return (False, avro_kind(_NAMED[schema])[1]) if schema in _NAMED else (False, (schema,))
+    if schema.get("type") in ("enum", "record") and "name" in schema:
+        _NAMED[schema["name"]] = schema
     logical = schema.get("logicalType")
     if logical == "uuid":
         return False, ("uuid",)
@@ -101,6 +107,7 @@ def model_field_kind(model: type[BaseModel], name: str) -> tuple[bool, Kind]:
 def test_model_and_schema_agree_field_by_field(event_type: EventType) -> None:
     schema = event_schema(event_type)
     model = EVENT_CLASSES[event_type]
+    _NAMED.clear()
     assert list(model.model_fields) == [f["name"] for f in schema["fields"]]
     for avro_field in schema["fields"]:
         name = avro_field["name"]

@@ -83,8 +83,8 @@ def test_a_sample_of_the_corpus_is_dead_lettered_and_the_good_record_delivered(h
             assert value not in revealed, case.name
     assert not positions, "every bad record has its dead letter"
 
-    records = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, topics.lineage)]
-    lineage = [record for record in records if record.kind is RecordKind.DECISION]  # beside the event's link record
+    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, topics.lineage)]
+    lineage = [record for record in lineage if record.kind == RecordKind.DECISION]  # not the event's link record
     assert sorted(record.recipient for record in lineage) == sorted(str(d.recipient) for d in decisions)
 
     metrics = _scrape(port)

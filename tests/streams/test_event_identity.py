@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, project
-from schakel.lineage import LineageStore, RecordKind, open_store, subject_pseudonyms
+from schakel.lineage import LineageRecord, LineageStore, RecordKind, open_store, subject_pseudonyms
 from schakel.lineage.ingest import ingest
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
@@ -62,14 +62,15 @@ def _delivered(hub: Hub, until: int, timeout: float = 120.0) -> Copies:
     return copies
 
 
+def _decisions(store: LineageStore) -> list[LineageRecord]:
+    """The decision records (the hub also writes a link record for an event carrying a BSN and a case id)."""
+    return [record for record in store.records() if record.kind == RecordKind.DECISION]
+
+
 def _ingested(hub: Hub, store: LineageStore, records: int, timeout: float = 120.0) -> None:
     topic, config = HubTopics.of(hub.settings).lineage, hub.settings.kafka_client_config(ADMIN)
     deadline = time.monotonic() + timeout
-
-    def decisions() -> int:
-        return sum(1 for record in store.records() if record.kind is RecordKind.DECISION)
-
-    while decisions() < records and time.monotonic() < deadline:
+    while len(_decisions(store)) < records and time.monotonic() < deadline:
         ingest(store, topic=topic, kafka_config=config, group_id="identity-test")
         time.sleep(0.5)
 
@@ -102,8 +103,7 @@ def test_two_partners_one_id_two_people_are_two_events_and_a_reused_id_is_a_conf
     store = open_store(None, tmp_path / "lineage")
     candidates = sum(len(pairs) for pairs in [*decided.values(), *decided_after.values()])
     _ingested(hub, store, candidates)
-    # Each event carries a BSN and a case id, so it also has its one lineage link record (issue 18): not a decision.
-    stored = [record for record in store.records() if record.kind is RecordKind.DECISION]
+    stored = _decisions(store)
     assert len(stored) == candidates, "every decision of both events is in lineage, none merged"
     by_event: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for record in stored:

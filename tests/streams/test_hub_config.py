@@ -3,8 +3,10 @@ from __future__ import annotations
 import faust
 from pydantic import SecretStr
 
+from schakel.consent import load_policy
 from schakel.settings import Settings
-from schakel.streams.hub import _credentials
+from schakel.streams.hub import _credentials, create_app
+from schakel.streams.topics import HUB, HubTopics, access_grants
 
 
 def test_plaintext_needs_no_credentials() -> None:
@@ -29,3 +31,14 @@ def test_sasl_ssl_credentials_reach_faust() -> None:
 
 def test_ssl_without_sasl_uses_a_tls_context() -> None:
     assert isinstance(_credentials(Settings(kafka_security_protocol="SSL")), faust.SSLCredentials)
+
+
+def test_every_table_changelog_of_the_hub_falls_under_the_hubs_grant() -> None:
+    settings = Settings(kafka_security_protocol="PLAINTEXT")
+    topics = HubTopics.of(settings)
+    app = create_app(settings, load_policy(settings.covenants_dir))
+    changelogs = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
+    assert f"{topics.hub_app_id}-agenda-changelog" in changelogs  # the ZVH's signal agenda (issue 15)
+    assert changelogs == set(topics.changelogs), "create_topics makes every changelog before a worker starts"
+    prefixes = [g.name for g in access_grants(topics) if g.principal == HUB and g.prefixed and g.operation == "ALL"]
+    assert all(any(name.startswith(prefix) for prefix in prefixes) for name in changelogs)
