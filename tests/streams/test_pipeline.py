@@ -166,12 +166,6 @@ def _metric(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
-@pytest.mark.xfail(
-    reason="issue 11, NOT DONE: with the hub-link/hub-person steps (three agents, two tables) a killed-and-restarted "
-    "or second worker did not deliver everything within the timeout on the loaded 2-core machine (rebalance or table "
-    "recovery) - to investigate before merge",
-    strict=False,
-)
 def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hub: Hub) -> None:
     themes = [Theme.CTER, Theme.LVB, Theme.MONEY_MULE]
     events = [example_event(EventType.SIGNAL, theme=themes[number % 3]) for number in range(2000)]
@@ -226,12 +220,6 @@ def test_a_withdrawal_stops_the_signal_that_follows_it_at_once(hub: Hub) -> None
     assert denial.reasons
 
 
-@pytest.mark.xfail(
-    reason="issue 11, NOT DONE: with the hub-link/hub-person steps (three agents, two tables) a killed-and-restarted "
-    "or second worker did not deliver everything within the timeout on the loaded 2-core machine (rebalance or table "
-    "recovery) - to investigate before merge",
-    strict=False,
-)
 def test_two_workers_share_the_partitions_and_deliver_everything(hub: Hub) -> None:
     events = [example_event(EventType.SIGNAL, theme=Theme.CTER) for _ in range(400)]
     expected, _ = _expected(hub, events)
@@ -344,7 +332,9 @@ def test_a_self_addressed_contribution_reaches_no_case_partner(hub: Hub) -> None
     lineage_topic = HubTopics.of(hub.settings).lineage
     records: list[LineageRecord] = []
     for _ in range(30):
-        records = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, lineage_topic, quiet=2)]
+        stored = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, lineage_topic, quiet=2)]
+        # Beside the decisions, the event's link record (its BSN and case id are one person): not a decision.
+        records = [record for record in stored if record.kind is RecordKind.DECISION]
         if len(records) >= 3:
             break
     assert {r.recipient for r in records} == {"ggz", "rvdk", "reclassering"}, hub.logs()
