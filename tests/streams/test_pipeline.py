@@ -168,7 +168,11 @@ def _metric(text: str, name: str) -> float:
 
 def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hub: Hub) -> None:
     themes = [Theme.CTER, Theme.LVB, Theme.MONEY_MULE]
-    events = [example_event(EventType.SIGNAL, theme=themes[number % 3]) for number in range(2000)]
+    # One case id per person: example case ids repeat, and one drawn for two BSNs is (rightly) an IdentifierConflict.
+    events = [
+        example_event(EventType.SIGNAL, theme=themes[number % 3], case_id=f"ZVH-2026-{number:05d}")
+        for number in range(2000)
+    ]
     expected, _ = _expected(hub, events)
     for event in events:
         hub.send(event)
@@ -221,7 +225,7 @@ def test_a_withdrawal_stops_the_signal_that_follows_it_at_once(hub: Hub) -> None
 
 
 def test_two_workers_share_the_partitions_and_deliver_everything(hub: Hub) -> None:
-    events = [example_event(EventType.SIGNAL, theme=Theme.CTER) for _ in range(400)]
+    events = [example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=f"ZVH-2026-{n:05d}") for n in range(400)]
     expected, _ = _expected(hub, events)
     hub.worker()
     hub.worker()
