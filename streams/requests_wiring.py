@@ -80,19 +80,20 @@ class RequestDesk:
         return None
 
     def after(
-        self, accepted: Accepted, stored: Mapping[str, Any] | None, decisions: Sequence[Decision]
+        self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None, decisions: Sequence[Decision]
     ) -> tuple[dict[str, Any] | None, list[Message]]:
-        """The book to store (None: unchanged) and the extra lineage record, once the event is decided."""
+        """The book to store (None: unchanged) and the extra lineage record, once the event is decided about
+        ``person`` (the person's pseudonym)."""
         book = RequestBook.from_json(stored)
         event = accepted.event
         if isinstance(event, SubjectRequestEvent) and event.source is CONTACT_POINT:
             after = book.request(event, decisions, self.processor.clock())
-            return after.to_json() if after != book else None, [self._received(accepted, event)]
+            return after.to_json() if after != book else None, [self._received(accepted, person, event)]
         after = book.delivered(decisions)
         return (after.to_json() if after is not book else None), []
 
     def confirmation(
-        self, accepted: Accepted, stored: Mapping[str, Any] | None
+        self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any] | None, list[Message]]:
         """A partner's confirmation: the book to store and its lineage record (nothing when it confirms nothing)."""
         event = accepted.event
@@ -102,16 +103,16 @@ class RequestDesk:
         if confirmed is None:
             return None, []
         if closed is not None and closed.request == "erasure":
-            self.erase_subject_data(accepted.pseudonym)
-        return after.to_json(), [self._confirmed(accepted, confirmed)]
+            self.erase_subject_data(person)
+        return after.to_json(), [self._confirmed(accepted, person, confirmed)]
 
     # -- lineage ------------------------------------------------------------------------------------------------------
 
-    def _received(self, accepted: Accepted, event: SubjectRequestEvent) -> Message:
+    def _received(self, accepted: Accepted, person: str, event: SubjectRequestEvent) -> Message:
         now = self.processor.clock()
         contact = CONTACT_POINT.value
         record = LineageRecord(
-            record_id=record_id(contact, event.id, accepted.pseudonym, contact, RecordKind.DECISION),
+            record_id=record_id(contact, event.id, person, contact, RecordKind.DECISION),
             kind=RecordKind.DECISION,
             name=REQUEST_RECORD_NAME,
             status="ok",
@@ -126,21 +127,21 @@ class RequestDesk:
             purpose=event.purpose,
             reasons=(event.payload.request,),
             processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=accepted.pseudonym,
-            data_subject_key=accepted.subject_key_kind,
+            data_subject_id=person,
+            data_subject_key=self.processor.person_kind(accepted, person),
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.processor.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())
 
-    def _confirmed(self, accepted: Accepted, request: OpenRequest) -> Message:
+    def _confirmed(self, accepted: Accepted, person: str, request: OpenRequest) -> Message:
         """The receipt of the request from the confirming partner: the record names the request's id."""
         now = self.processor.clock()
         event = accepted.event
         sender, contact = str(event.source), CONTACT_POINT.value
         record = LineageRecord(
-            record_id=record_id(sender, request.request_id, accepted.pseudonym, contact, RecordKind.RECEIPT),
+            record_id=record_id(sender, request.request_id, person, contact, RecordKind.RECEIPT),
             kind=RecordKind.RECEIPT,
             name=REQUEST_CONFIRM_RECORD_NAME,
             status="ok",
@@ -153,10 +154,10 @@ class RequestDesk:
             outcome="confirmed",
             purpose=event.purpose,
             processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=accepted.pseudonym,
-            data_subject_key=accepted.subject_key_kind,
+            data_subject_id=person,
+            data_subject_key=self.processor.person_kind(accepted, person),
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.processor.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())
