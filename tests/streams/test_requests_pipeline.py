@@ -91,14 +91,15 @@ def test_an_erasure_is_forwarded_and_confirmed_and_a_restriction_holds_until_lif
         _request(erased_person, source=partner, kind="erasure", confirms=str(erasure.id)) for partner in partners
     ]
     withheld = _signal(restricted_person)
-    for event in (*confirmations, withheld):
+    by_case = _signal({"subject": {"bsn": None}, "case_id": restricted_person["case_id"]})  # the same person
+    for event in (*confirmations, withheld, by_case):
         hub.send(event)
     hub.flush()
 
     def settled(records: list[LineageRecord]) -> bool:
         confirmed = [r for r in records if r.name == REQUEST_CONFIRM_RECORD_NAME]
-        decided = [r for r in records if r.event_id == withheld.id and r.kind.value == "decision"]
-        return len(confirmed) == len(partners) and len(decided) == len(decisions)
+        decided = [r for r in records if r.event_id in (withheld.id, by_case.id) and r.kind.value == "decision"]
+        return len(confirmed) == len(partners) and len(decided) == 2 * len(decisions)
 
     records = _lineage(hub, settled)
     assert settled(records), hub.logs()
@@ -106,11 +107,12 @@ def test_an_erasure_is_forwarded_and_confirmed_and_a_restriction_holds_until_lif
     assert statuses[erasure.id].state is RequestState.CLOSED
     assert statuses[restriction.id].state is RequestState.OPEN
     assert set(statuses[restriction.id].not_confirmed) == partners
-    about_withheld = [r for r in records if r.event_id == withheld.id and r.kind.value == "decision"]
-    assert all(r.outcome == "deny" for r in about_withheld)
-    assert {r.recipient for r in about_withheld if r.reasons == (Reason.PROCESSING_RESTRICTED.value,)} == received
+    for signal in (withheld, by_case):  # under the BSN and under the case id alone: the restriction is the person's
+        about = [r for r in records if r.event_id == signal.id and r.kind.value == "decision"]
+        assert all(r.outcome == "deny" for r in about)
+        assert {r.recipient for r in about if r.reasons == (Reason.PROCESSING_RESTRICTED.value,)} == received
     sink.drain(until=len(sink.received), timeout=10)
-    assert _copies_of(sink, withheld) == set()
+    assert _copies_of(sink, withheld) == _copies_of(sink, by_case) == set()
 
     # Lifting the restriction delivers the next signal again.
     lift = _request(restricted_person, restriction="lift")
