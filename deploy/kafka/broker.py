@@ -531,6 +531,7 @@ class LocalBroker:
             raise BrokerError(f"the broker started but could not be provisioned: {error}") from error
 
     def _start(self, java: str, nodes: list[Node], timeout: float) -> str:
+        started: dict[int, int] = {}
         for node in nodes:
             with (node.log_dir / "stdout.log").open("ab") as out:
                 process = subprocess.Popen(
@@ -541,21 +542,24 @@ class LocalBroker:
                     start_new_session=True,
                 )
             node.pid_file.write_text(str(process.pid))
-        return self._wait_ready(timeout)
+            started[node.node_id] = process.pid
+        return self._wait_ready(timeout, started)
 
     def _pids(self) -> str:
         pids = [str(self._recorded_pid(node)[0]) for node in self.nodes]
         return f"pid {pids[0]}" if len(pids) == 1 else f"{len(pids)} nodes, pids {', '.join(pids)}"
 
-    def _wait_ready(self, timeout: float) -> str:
-        """Wait until every node answers; a node that exits or never answers stops them all."""
+    def _wait_ready(self, timeout: float, started: dict[int, int] | None = None) -> str:
+        """Wait until every node answers; a node that exits or never answers stops them all. ``started``: the pids
+        of the nodes just started (their command line may not yet be Java's, so the pid file cannot vouch for them)."""
+        pids = {node.node_id: self._recorded_pid(node)[0] for node in self.nodes} | (started or {})
         deadline = time.monotonic() + timeout
         waiting = list(self.nodes)
         while time.monotonic() < deadline:
             for node in list(waiting):
-                pid, _ = self._recorded_pid(node)
+                pid = pids[node.node_id]
                 if pid is None or not _alive(pid):
-                    self._stop_all(grace=5.0)
+                    self._abandon(pids)
                     raise BrokerError(
                         f"{node.name} exited during start-up; last lines of its log:\n{self._log_tails(node)}"
                     )
@@ -565,26 +569,38 @@ class LocalBroker:
                 return f"Kafka {self.version} is up at {self.bootstrap} ({self._pids()})"
             time.sleep(0.25)
         tails = "\n".join(self._log_tails(node) for node in waiting)
-        self._stop_all(grace=5.0)
+        self._abandon(pids)
         names = ", ".join(node.name for node in waiting)
         raise BrokerError(
             f"the broker ({names}) did not answer at {self.bootstrap} within {timeout:.0f} s and was stopped; "
             f"last lines of its log:\n{tails}"
         )
 
+    def _abandon(self, pids: dict[int, int | None]) -> None:
+        """Stop the nodes of a start that failed, and forget them."""
+        for pid in pids.values():
+            if pid is not None and _alive(pid):
+                _stop(pid, grace=5.0)
+        for node in self.nodes:
+            node.pid_file.unlink(missing_ok=True)
+
     def _log_tails(self, node: Node) -> str:
         paths = (node.log_dir / "server.log", node.log_dir / "stdout.log")
         return "\n".join(f"--- {path}\n{_tail(path)}" for path in paths if path.exists()) or "(no log written)"
 
     def _stop_all(self, grace: float) -> list[tuple[int, bool]]:
-        """Stop every node this installation started (of either layout); the pids and whether each was killed."""
-        stopped = []
+        """Stop every node this installation started (of either layout), all at once: a cluster's nodes stopped one
+        by one would leave the last without a quorum to shut down cleanly. The pids and whether each was killed."""
+        running = []
         for node in [*layout(self.home, self.host, self.port, 1), *layout(self.home, self.host, self.port, 3)]:
             pid, _ = self._recorded_pid(node)
             if pid is not None:
-                stopped.append((pid, _stop(pid, grace=grace)))
+                running.append(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             node.pid_file.unlink(missing_ok=True)
-        return stopped
+        deadline = time.monotonic() + grace
+        return [(pid, _stop(pid, grace=max(deadline - time.monotonic(), 0.0))) for pid in running]
 
     def down(self, timeout: float = 30.0) -> str:
         """Stop every node this installation started; return a sentence saying what happened."""
