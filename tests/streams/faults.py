@@ -109,6 +109,13 @@ class Pipeline:
         self.spawn("hub", "run")
         self.spawn("lineage", "lineage", "ingest", "--follow")
         self.spawn("sinks", "connectors", "run", "all", "--simulate", "--no-source", "--state-dir", str(self.partners))
+        # The faults come once everything runs: `connectors run all` starts one sink after the other, and gives up
+        # on one that is not ready within a minute (a start-up limit, not what these tests are about).
+        self.wait(lambda: self._sinks_running() == len(Organisation), 900, "every sink running")
+
+    def _sinks_running(self) -> int:
+        log = (self.root / "sinks.log").read_text(errors="replace")
+        return sum(f"connector {org.value} running" in log for org in Organisation)
 
     def await_metadata(self, timeout: float = 60.0) -> None:
         """Wait until every node shows the hub its topics: a cluster's nodes apply new topics and ACLs from the
