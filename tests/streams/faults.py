@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,11 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from schakel.connectors.running import simulation_for
+from schakel.connectors.simulation import SimulatedPartner
 from schakel.consent import ConsentState, Outcome, load_policy, subject_key
 from schakel.deploy.kafka.broker import LocalBroker
 from schakel.lineage import RecordKind, open_store
@@ -82,6 +85,7 @@ class Pipeline:
     settings: Settings
     root: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _partners: dict[str, SimulatedPartner] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     """The first pid of each process: one that had to be restarted by hand would show a different one."""
 
@@ -168,9 +172,22 @@ class Pipeline:
         """How often each partner system holds each copy (a partner system keeps a copy once: 2 is a duplicate)."""
         held: Counter[Pair] = Counter()
         for org in Organisation:
-            for document in simulation_for(org.value, self.partners).received():
+            for document in self._held_by(org.value):
                 held[(str(document.get("event_id")), org.value)] += 1
         return held
+
+    def _held_by(self, org: str) -> list[dict[str, Any]]:
+        """What one partner system holds; its SQLite files may be locked for a moment by the sink writing them."""
+        for attempt in range(20):
+            try:
+                if org not in self._partners:
+                    self._partners[org] = simulation_for(org, self.partners)
+                return self._partners[org].received()
+            except sqlite3.OperationalError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+        return []
 
     def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         """Poll ``done`` until it holds; fail when a process exited or ``timeout`` passed."""
