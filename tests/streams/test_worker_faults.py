@@ -1,15 +1,16 @@
 """A hub worker SIGKILLed five times during 10,000 events while a second worker runs (``make soak``): the survivor
 takes the partitions over, nothing is lost, and a consent withdrawn before the first kill still holds after the last.
 
-Known failure (two runs on 2026-12-02, 21 and 23 minutes): after the first rebalance between the two workers the
-survivor's stream stops. Faust logs "Has not committed TP(ingress.politie, 0) (last commit 6.6 minutes ago)" and
-"Stream has not started processing TP(ingress.gemeente-sociaal, 1)" for partitions it holds, the killed worker's
-partitions are never taken over, and about 6,000 of 33,000 copies never arrive (not lost: their offsets were never
-committed). The single-worker SIGKILL test and the two-worker test of ``test_pipeline.py`` (400 events, no kills)
-pass. Suspects, not yet told apart: the hub's acknowledgement in offset order (``_InOrder`` in
-``schakel.streams.hub``) or its in-flight bound across a partition that is revoked and assigned again, and Faust's
-own handling of unacknowledged (``noack``) events at a rebalance. Marked xfail until it is found; not strict, since
-on an idle machine it may pass.
+Known failure (two runs on 2026-12-02, 21.5 minutes each; 6,151 and 6,098 copies missing): after the first
+rebalance between the two workers the survivor's stream stops. Faust logs "Has not committed
+TP(ingress.politie, 0) (last commit 6.6 minutes ago)" and "Stream has not started processing
+TP(ingress.gemeente-sociaal, 1)" for partitions it holds, the killed worker's partitions are never taken over, and
+the copies never arrive (not lost: their offsets were never committed). The single-worker SIGKILL test and the
+two-worker test of ``test_pipeline.py`` (400 events, no kills) pass.
+Suspects, not yet told apart: the hub's acknowledgement in offset order (``_InOrder`` in ``schakel.streams.hub``)
+or its in-flight bound across a partition that is revoked and assigned again, and Faust's own handling of
+unacknowledged (``noack``) events at a rebalance. Marked xfail until it is found; not strict, since on an idle
+machine it may pass.
 """
 
 from __future__ import annotations
