@@ -233,13 +233,15 @@ class Pipeline:
 
 
 def _shows(settings: Settings, names: list[str]) -> bool:
-    """True when the broker at ``settings``' bootstrap address lets the hub describe every one of ``names``."""
+    """True when the broker at ``settings``' bootstrap address lets the hub describe every one of ``names`` (an
+    unauthorised topic is described too, with error 29: the grant has not reached that broker yet)."""
     try:
         admin = KafkaAdminClient(**settings.kafka_client_config(HUB))
     except KafkaError:
         return False
     try:
-        return {topic["name"] for topic in admin.describe_topics(names)} == set(names)
+        described = admin.describe_topics(names)
+        return {topic["name"] for topic in described if topic.get("error_code") == 0} == set(names)
     except KafkaError:
         return False
     finally:
