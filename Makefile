@@ -10,13 +10,14 @@ BIN    := $(VENV)/bin
 
 # The demo, the tests and the benchmarks run with the public development pseudonym key, which a hub worker or a
 # connector refuses anywhere else (see core/settings.py).
-demo test bench: export SCHAKEL_ENVIRONMENT := development
+demo test soak bench: export SCHAKEL_ENVIRONMENT := development
 
-.PHONY: help system venv install broker lint typecheck test demo bench clean k8s-tools k8s-manifests promtool
+.PHONY: help system venv install broker lint typecheck test soak demo bench clean k8s-tools k8s-manifests promtool
 
 help:
 	@echo "make demo   set everything up and run the hub with simulated partners"
 	@echo "make test   set everything up, then ruff, mypy (strict) and pytest against the real broker"
+	@echo "make soak   the long fault tests: a three-node cluster losing a node, a broker restarted, workers killed"
 	@echo "make bench  benchmarks, each reported as a ratio against a baseline measured in the same run"
 	@echo "make clean  stop the local broker and remove the virtualenv, caches and local data"
 
@@ -53,6 +54,11 @@ typecheck: install
 test: lint typecheck k8s-tools
 	$(BIN)/schakel schemas check
 	$(BIN)/pytest
+
+# The long fault tests (pytest marker `soak`, excluded from `make test`): each starts the brokers it needs on ports
+# derived from SCHAKEL_KAFKA_BOOTSTRAP's (a three-node cluster on PORT+2..PORT+7, a single broker on PORT+8 and +9).
+soak: install
+	$(BIN)/pytest -m soak -v --durations=0 --timeout 1800
 
 # kustomize and kubeconform (pinned Go modules) for the offline checks of deploy/k8s; cached.
 k8s-tools:

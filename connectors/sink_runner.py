@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import propagate, trace
 
@@ -55,6 +55,8 @@ from schakel.streams.topics import HubTopics
 __all__ = ["SUBJECT_KEY_HEADER", "SinkRunner", "ledger_path"]
 
 _log = logging.getLogger(__name__)
+_BROKER_PAUSE = 2.0
+"""Seconds to wait before reading again a batch the broker failed."""
 _tracer = trace.get_tracer("schakel.connectors")
 
 """Optional egress header: ``bsn`` or ``case`` - what the hub pseudonym derives from (default ``bsn``)."""
@@ -147,8 +149,8 @@ class SinkRunner:
             if consumer.assignment():
                 self.ready.set()
             if batch:
-                await self._deliver_batch(batch, producer)
-                await self._receipts_written()
+                if not await self._settle_batch(batch, consumer, producer):
+                    continue
                 offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
                 try:
                     await consumer.commit(offsets)
@@ -156,6 +158,26 @@ class SinkRunner:
                     self.health.failed(error)
                     _log.warning("commit failed on %s (%s); records will be re-delivered", self.topic, error)
             await self._update_lag(consumer)
+
+    async def _settle_batch(self, batch: dict[TopicPartition, list[Any]], consumer: Any, producer: Any) -> bool:
+        """Deliver a batch and wait for its receipts; False when the broker failed meanwhile (a receipt or dead
+        letter not acknowledged): then nothing is committed, the batch is read again after a pause, and the
+        idempotency store keeps the partner from receiving a copy twice. *Why not exit:* a broker restart must not
+        take the sinks down with it (found by the broker-restart fault test)."""
+        try:
+            await self._deliver_batch(batch, producer)
+            await self._receipts_written()
+        except KafkaError as error:
+            self._receipts = []
+            self.health.failed(error)
+            _log.warning("the broker failed a batch on %s (%s); reading it again", self.topic, type(error).__name__)
+            for tp, records in batch.items():
+                with contextlib.suppress(IllegalStateError):  # revoked meanwhile: its new owner reads it
+                    consumer.seek(tp, records[0].offset)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), _BROKER_PAUSE)
+            return False
+        return True
 
     async def _update_lag(self, consumer: Any) -> None:
         lag = 0

@@ -105,7 +105,9 @@ class Settings(BaseSettings):
 
     topic_prefix: str = Field(default="schakel.", description="Prefix of every topic the hub owns.")
     partitions: int = Field(default=4, ge=1, le=1000, description="Partitions of topics the hub creates.")
-    replication_factor: int = Field(default=1, ge=1, le=10)
+    replication_factor: int | None = Field(
+        default=None, ge=1, le=10, description="Copies of each partition the hub creates; default: the cluster's."
+    )
 
     data_dir: Path = Field(
         default_factory=lambda: _local_dir("var", "XDG_DATA_HOME", ".local/share"),

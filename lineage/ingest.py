@@ -12,6 +12,9 @@ chain (judgement call: a rejection marker in the chain would record nothing the 
 rejection is a pure function of the bytes, so a replay rejects the same messages again); the topic itself still
 holds it for inspection. Only an unreachable store stops the loop: it keeps the batch, waits (doubling up to 30 s)
 and tries again, committing nothing meanwhile; a batch import (no ``follow``) gives up after ``store_retry`` seconds.
+An unreachable broker is waited out the same way: the consumer reconnects by itself, and an offset commit that fails
+(the broker stopped between a poll and the commit - found by the broker-restart fault test) is tried again rather
+than ending the loop.
 A recreated lineage topic is reported as the chain segments the store started (see :mod:`schakel.lineage.chain`).
 
 Without ``follow`` the loop stops once it has caught up with the end offsets it saw when its partitions were
@@ -110,7 +113,8 @@ def ingest(
                 break  # stopped while the store was away: nothing of this batch is committed
             result.merge(batch)
             if polled:
-                consumer.commit()
+                if not _commit(consumer, stop, None if follow else store_retry):
+                    break  # stopped while the broker was away: the stored batch is read again next time (harmless)
                 if on_batch is not None:
                     on_batch(sum(len(messages) for messages in polled.values()))
             if follow:
@@ -128,6 +132,31 @@ def ingest(
     finally:
         consumer.close(autocommit=False)
     return result
+
+
+def _commit(consumer: KafkaConsumer, stop: threading.Event, give_up_after: float | None) -> bool:
+    """Commit the consumer's positions, waiting out an unreachable broker (doubling up to 30 s); False when stopped
+    first. The batch is in the store already: until the commit succeeds, a restart would only read it again."""
+    from kafka.errors import CommitFailedError, KafkaError
+
+    delay, deadline = 0.5, None if give_up_after is None else time.monotonic() + give_up_after
+    while not stop.is_set():
+        try:
+            consumer.commit()
+        except CommitFailedError:
+            # The group rebalanced: these partitions may be another member's now, and only a poll rejoins. The batch
+            # is stored; whoever reads the partitions next reads it again, and the store skips it.
+            _log.warning("could not commit the lineage offsets: the group rebalanced")
+            return True
+        except KafkaError as error:
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise LineageError(f"could not commit the lineage offsets: {type(error).__name__}") from error
+            _log.warning("could not commit the lineage offsets (%s), retrying in %.1fs", type(error).__name__, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+        else:
+            return True
+    return False
 
 
 def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:

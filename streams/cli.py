@@ -54,6 +54,7 @@ def run(
         policy = load_policy(config.covenants_dir)
         load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config, principal=HUB)
+        config = _with_cluster_replication(config)
     except SchakelError as error:
         raise _fail(str(error)) from error
     telemetry.configure_tracing()
@@ -70,6 +71,18 @@ def run(
         logging_config={"version": 1, "disable_existing_loggers": False, "root": {"level": level, "handlers": []}},
     )
     worker.execute_from_commandline()
+
+
+def _with_cluster_replication(config: Settings) -> Settings:
+    """The settings with the replication factor the cluster gave the hub's topics, for the topics Faust creates
+    itself (its partition assignor's): the same number of copies as the rest, however the cluster chose it."""
+    from schakel.streams.topics import HUB, HubTopics, topic_replication
+
+    if config.replication_factor is not None:
+        return config
+    topics = HubTopics.of(config)
+    replicas = topic_replication(config, topics.ingress(Organisation.ZVH), principal=HUB)
+    return config.model_copy(update={"replication_factor": replicas})
 
 
 def send(

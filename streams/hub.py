@@ -76,6 +76,7 @@ from schakel.consent import Decision, Outcome, Policy, SubjectState
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
+from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests_wiring import RequestDesk
@@ -119,7 +120,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         store="memory://",
         datadir=str(settings.data_dir / "hub"),
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_replication_factor=settings.replication_factor or 1,  # `schakel run` sets the cluster's (streams/cli.py)
         topic_allow_declare=True,
         producer_acks=-1,
         producer_linger_ms=5,
@@ -130,6 +131,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         table_standby_replicas=1,
         broker_credentials=_credentials(settings),
     )
+    use_idempotent_producer(app)
     ingress = app.topic(*topics.all_ingress(), **_raw(settings))
     link_step = app.topic(topics.link, **_raw(settings))
     person_step = app.topic(topics.person, **_raw(settings))

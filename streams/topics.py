@@ -48,9 +48,11 @@ __all__ = [
     "Grant",
     "HubTopics",
     "access_grants",
+    "cluster_replication",
     "create_topics",
     "ingress_sender",
     "principals",
+    "topic_replication",
     "topic_retention",
 ]
 
@@ -202,10 +204,37 @@ def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
+def cluster_replication(settings: Settings) -> int:
+    """The replication factor of the topics the hub creates: ``SCHAKEL_REPLICATION_FACTOR`` when set, else -1 - the
+    cluster's own ``default.replication.factor`` (CreateTopics v4+), with its ``min.insync.replicas`` as the
+    topics' minimum of in-sync replicas.
+
+    *Why the cluster decides:* the number of brokers the hub could see would be a guess (a broker that is down at
+    that moment is not listed, and its topics would be made with fewer copies, silently); the cluster's defaults are
+    what its operator set (``schakel kafka up --nodes 3`` sets three copies, two in sync: ``deploy/kafka/cluster.py``),
+    and a cluster that cannot place that many copies refuses the topic rather than making a weaker one.
+    """
+    return settings.replication_factor if settings.replication_factor is not None else -1
+
+
+def topic_replication(settings: Settings, topic: str, *, principal: str = ADMIN) -> int:
+    """How many copies the cluster keeps of ``topic``'s partitions (its first partition's replicas)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(**settings.kafka_client_config(principal), client_id=f"schakel-{principal}")
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    partitions = (described[0].get("partitions") or []) if described else []
+    return len(partitions[0]["replica_nodes"]) if partitions else 1
+
+
 def create_topics(settings: Settings, names: list[str] | None = None, *, principal: str = ADMIN) -> list[str]:
     """Create the hub's topics (or ``names``) that do not exist yet, as ``principal``; return those created.
 
-    Partitions and replication factor come from the settings. ``lineage`` keeps its records without a time limit:
+    Partitions come from the settings; the replication factor from the settings when set, else from the cluster
+    (see :func:`cluster_replication`). ``lineage`` keeps its records without a time limit:
     it is the evidence. ``dlq`` keeps a dead letter - and the original value it carries for a resend, which may hold
     personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS`` only; an existing ``dlq`` topic gets that retention too.
     The hub may create its own topics and set the dlq's retention (``principal=HUB``); anything else is an operator's
@@ -234,7 +263,7 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
             NewTopic(
                 name,
                 num_partitions=settings.partitions,
-                replication_factor=settings.replication_factor,
+                replication_factor=cluster_replication(settings),
                 topic_configs=retention.get(name, {}),
             )
             for name in missing

@@ -1,8 +1,10 @@
 """The lifecycle of the local broker: fetch the jars, format storage once, start, wait, stop.
 
 The broker is the pinned Apache Kafka release from ``pom.xml``, fetched with Maven into the cache directory and run
-as a single-node KRaft broker (combined broker and controller) bound to loopback. Its data, logs and pid file live
-under ``<data_dir>/kafka``. The controller listens on the broker's port + 1.
+as a single-node KRaft broker (combined broker and controller) bound to loopback - or, with ``nodes=3``
+(``schakel kafka up --nodes 3``), as a cluster of three such nodes with a three-voter quorum (ports, paths and
+replication: :mod:`.cluster`). The single node's data, logs and pid file live under ``<data_dir>/kafka``, a cluster
+node's under ``<data_dir>/kafka/cluster/node-<i>``. The controller listens on the broker's port + 1.
 
 Secured by default (``--insecure`` keeps a PLAINTEXT broker): clients speak SASL SCRAM-SHA-512 over TLS, the
 ``StandardAuthorizer`` denies what no ACL allows, ``admin`` is the operators' super user. ``up`` makes, once and
@@ -40,11 +42,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from schakel.deploy.kafka.cluster import Node, Replication, layout, quorum_voters, replication_for
 from schakel.deploy.kafka.tls import ensure_tls, write_private
 from schakel.errors import SchakelError
 from schakel.settings import KafkaIdentityError, SecurityProtocol, Settings
 
-__all__ = ["BrokerError", "BrokerStatus", "LocalBroker", "kafka_version"]
+__all__ = ["BrokerError", "BrokerStatus", "LocalBroker", "NodeStatus", "kafka_version"]
 
 MINIMUM_JAVA = 17
 _LOG_TAIL_LINES = 25
@@ -52,6 +55,16 @@ _LOG_TAIL_LINES = 25
 
 class BrokerError(SchakelError):
     """The local broker could not be fetched, started, reached or stopped."""
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node of the local broker, as ``schakel kafka status`` lists it."""
+
+    node_id: int
+    address: str
+    answering: bool
+    pid: int | None
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class BrokerStatus:
     pid: int | None
     """The pid of the broker this installation started, if it is running."""
     stale_pid_file: bool = False
+    nodes: tuple[NodeStatus, ...] = ()
+    """Every node of the local broker (one, or a cluster's three)."""
 
     @property
     def managed(self) -> bool:
@@ -143,14 +158,21 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
 
 
 class LocalBroker:
-    """The single-node broker behind ``schakel kafka up|status|down``.
+    """The local broker behind ``schakel kafka up|status|down``: one node, or a cluster of three (``nodes=3``).
 
-    ``java`` and ``mvn`` name the executables to use; they default to the ones on ``PATH`` (``JAVA_HOME`` wins for
-    java when set). ``insecure`` runs a PLAINTEXT broker without authorisation.
+    ``nodes`` None means the layout that runs from this data directory (a cluster when one of its nodes has a pid
+    file), else one node. ``java`` and ``mvn`` name the executables to use; they default to the ones on ``PATH``
+    (``JAVA_HOME`` wins for java when set). ``insecure`` runs a PLAINTEXT broker without authorisation.
     """
 
     def __init__(
-        self, settings: Settings, *, insecure: bool = False, java: str | None = None, mvn: str | None = None
+        self,
+        settings: Settings,
+        *,
+        insecure: bool = False,
+        java: str | None = None,
+        mvn: str | None = None,
+        nodes: int | None = None,
     ) -> None:
         self.settings = settings
         self.host, self.port = _host_port(settings.kafka_bootstrap)
@@ -158,10 +180,6 @@ class LocalBroker:
         self.version = kafka_version()
         self.home = settings.kafka_dir
         self.lib_dir = settings.cache_dir / f"kafka-{self.version}" / "lib"
-        self.pid_file = self.home / "broker.pid"
-        self.log_dir = self.home / "logs"
-        self.log_file = self.log_dir / "server.log"
-        self.stdout_file = self.log_dir / "stdout.log"
         self.tls_dir = self.home / "tls"
         self.credentials_dir = self.home / "credentials"
         self.secrets_dir = self.home / "broker"
@@ -169,10 +187,33 @@ class LocalBroker:
         self.insecure = insecure
         self._java = java
         self._mvn = mvn
+        try:
+            self.nodes = layout(self.home, self.host, self.port, nodes or self._running_size())
+        except ValueError as error:
+            raise BrokerError(str(error)) from None
+
+    def _running_size(self) -> int:
+        """3 when a node of the local cluster has a pid file, else 1."""
+        cluster = layout(self.home, self.host, self.port, 3)
+        return 3 if any(node.pid_file.exists() for node in cluster) else 1
+
+    @property
+    def clustered(self) -> bool:
+        return len(self.nodes) > 1
+
+    @property
+    def pid_file(self) -> Path:
+        """The first node's pid file (the single node's)."""
+        return self.nodes[0].pid_file
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        """Every node's client address: a client that knows them all survives the loss of any one."""
+        return ",".join(node.address for node in self.nodes)
+
+    @property
+    def replication(self) -> Replication:
+        return replication_for(len(self.nodes))
 
     # -- security ------------------------------------------------------------------------------------------------
 
@@ -184,11 +225,12 @@ class LocalBroker:
             return "PLAINTEXT"
         return "SASL_SSL" if recorded == "SASL_SSL" else "PLAINTEXT"
 
-    def client_settings(self, protocol: SecurityProtocol | None = None) -> Settings:
-        """Settings that reach this broker with its own CA and credentials (whatever the environment says)."""
+    def client_settings(self, protocol: SecurityProtocol | None = None, node: Node | None = None) -> Settings:
+        """Settings that reach this broker (or only ``node``) with its own CA and credentials (whatever the
+        environment says)."""
         return self.settings.model_copy(
             update={
-                "kafka_bootstrap": self.bootstrap,
+                "kafka_bootstrap": node.address if node is not None else self.bootstrap,
                 "kafka_security_protocol": protocol or self.recorded_protocol(),
                 "kafka_sasl_mechanism": "SCRAM-SHA-512",
                 "kafka_sasl_username": None,
@@ -198,11 +240,12 @@ class LocalBroker:
             }
         )
 
-    def _probe(self, protocol: SecurityProtocol | None = None, timeout: float = 3.0) -> bool:
+    def _probe(self, protocol: SecurityProtocol | None = None, timeout: float = 3.0, node: Node | None = None) -> bool:
+        """True when the node (default: the first) answers a metadata request as admin."""
         from schakel.streams.topics import ADMIN
 
         try:
-            config = self.client_settings(protocol).kafka_client_config(ADMIN)
+            config = self.client_settings(protocol, node or self.nodes[0]).kafka_client_config(ADMIN)
         except KafkaIdentityError:  # no CA or credentials (yet): nothing of ours can be answering securely
             return False
         return _answers_metadata(config, timeout)
@@ -293,127 +336,187 @@ class LocalBroker:
 
     # -- state ---------------------------------------------------------------------------------------------------
 
-    def _recorded_pid(self) -> tuple[int | None, bool]:
-        """The pid in the pid file if that process is our broker; and whether a stale pid file was found."""
+    def _recorded_pid(self, node: Node) -> tuple[int | None, bool]:
+        """The pid in the node's pid file if that process is that node; and whether a stale pid file was found."""
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid = int(node.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
-            return None, self.pid_file.exists()
+            return None, node.pid_file.exists()
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             return None, True
-        if "kafka.Kafka" in cmdline and str(self.home) in cmdline:
+        if "kafka.Kafka" in cmdline and str(node.properties) in cmdline:
             return pid, False
         return None, True
 
+    def node_pid(self, node_id: int) -> int | None:
+        """The pid of node ``node_id`` when it runs (tests use it to kill one node)."""
+        return self._recorded_pid(self._node(node_id))[0]
+
+    def _node(self, node_id: int) -> Node:
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise BrokerError(f"the local broker has no node {node_id}")
+
     def status(self) -> BrokerStatus:
-        pid, stale = self._recorded_pid()
+        nodes = []
+        stale = False
+        for node in self.nodes:
+            pid, node_stale = self._recorded_pid(node)
+            stale = stale or node_stale
+            nodes.append(NodeStatus(node.node_id, node.address, self._probe(node=node), pid))
+        pids = [node.pid for node in nodes if node.pid is not None]
         return BrokerStatus(
             bootstrap=self.bootstrap,
-            answering=self._probe(),
-            pid=pid,
+            answering=any(node.answering for node in nodes),
+            pid=pids[0] if pids else None,
             stale_pid_file=stale,
+            nodes=tuple(nodes),
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
-    def _java_command(self, java: str, main: str, *args: str, heap: str = "256m") -> list[str]:
+    def _java_command(self, java: str, node: Node, main: str, *args: str, heap: str = "256m") -> list[str]:
         return [
             java, f"-Xmx{heap}", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={self.log_dir}",
+            f"-Dlog4j2.configurationFile={node.home / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={node.log_dir}",
             "-cp", f"{self.lib_dir}/*", main, *args,
         ]  # fmt: skip
 
-    def _write_config(self, *, secured: bool) -> Path:
-        """Write server.properties (mode 0600: a secured one holds the broker's passwords)."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        properties = self.home / "server.properties"
+    def _write_config(self, node: Node, *, secured: bool) -> Path:
+        """Write the node's server.properties (mode 0600: a secured one holds the broker's passwords)."""
+        node.log_dir.mkdir(parents=True, exist_ok=True)
+        replication = self.replication
+        quorum = (
+            f"controller.quorum.voters={quorum_voters(self.nodes)}"
+            if self.clustered
+            else f"controller.quorum.bootstrap.servers={node.host}:{node.controller_port}"
+        )
         text = _resource("server.properties").format(
-            host=self.host,
-            port=self.port,
-            controller_port=self.controller_port,
-            log_dirs=self.home / "data",
+            node_id=node.node_id,
+            quorum=quorum,
+            host=node.host,
+            port=node.port,
+            controller_port=node.controller_port,
+            log_dirs=node.data_dir,
             listener="SASL_SSL" if secured else "PLAINTEXT",
             controller_protocol="SASL_PLAINTEXT" if secured else "PLAINTEXT",
+            replication=replication.factor,
+            min_insync=replication.min_insync,
         )
         if secured:
-            tls = ensure_tls(self.tls_dir, self.host)
+            tls = ensure_tls(self.tls_dir, node.host, node.name)
             text += _resource("secured.properties").format(
                 broker_password=self._passwords()["broker"],
                 controller_password=self._password(self.secrets_dir / "controller-plain"),
                 keystore=tls.keystore,
                 truststore=tls.ca,
             )
-        write_private(properties, text.encode())
-        (self.home / "log4j2.properties").write_text(_resource("log4j2.properties"), encoding="utf-8")
-        return properties
+        write_private(node.properties, text.encode())
+        (node.home / "log4j2.properties").write_text(_resource("log4j2.properties"), encoding="utf-8")
+        return node.properties
 
-    def _format_once(self, java: str, properties: Path) -> None:
-        if (self.home / "data" / "meta.properties").exists():
-            return
+    def _cluster_id(self) -> str:
+        """The storage's cluster id: a new one for a single node; one per cluster, kept beside its nodes."""
         # One in 64 of these ids starts with "-": passed as "--cluster-id=ID" so it is never read as an option.
-        encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not self.clustered:
+            return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        kept = self.home / "cluster" / "cluster-id"
+        if not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="), encoding="utf-8")
+        return kept.read_text(encoding="utf-8").strip()
+
+    def _format_once(self, java: str, node: Node) -> None:
+        if (node.data_dir / "meta.properties").exists():
+            return
+        # A single node bootstraps its own dynamic quorum (--standalone); a cluster's static voters need no flag.
+        standalone = () if self.clustered else ("--standalone",)
         command = self._java_command(
-            java, "kafka.tools.StorageTool", "format", f"--cluster-id={encoded}", "-c", str(properties), "--standalone"
-        )
+            java, node, "kafka.tools.StorageTool", "format", f"--cluster-id={self._cluster_id()}",
+            "-c", str(node.properties), *standalone,
+        )  # fmt: skip
         formatted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if formatted.returncode != 0:
-            raise BrokerError(f"formatting the broker's storage failed:\n{formatted.stdout}{formatted.stderr}")
+            raise BrokerError(f"formatting the storage of {node.name} failed:\n{formatted.stdout}{formatted.stderr}")
+
+    def _refuse_other_layout(self) -> None:
+        """A single node and a cluster share ports and credentials: only one of them runs at a time."""
+        other = layout(self.home, self.host, self.port, 1 if self.clustered else 3)
+        if any(self._recorded_pid(node)[0] is not None for node in other):
+            running = "a cluster of three nodes" if not self.clustered else "a single-node broker"
+            raise BrokerError(
+                f"{running} runs from this data directory ({self.home}); stop it first (`schakel kafka down`)"
+            )
 
     def up(self, timeout: float = 60.0) -> str:
-        """Start the broker unless one answers already; return a sentence saying what happened."""
-        pid, stale = self._recorded_pid()
-        if self._probe():
-            mode = "secured" if self.recorded_protocol() == "SASL_SSL" else "insecure"
-            if pid is not None:
-                return f"Kafka is already up at {self.bootstrap} (pid {pid}, {mode})"
-            return f"a Kafka broker not started by schakel already answers at {self.bootstrap}; using it"
-        if pid is not None:
-            # Ours, but not answering (yet): wait for it rather than starting a second one.
-            return self._wait_ready(pid, timeout)
-        if stale:
-            self.pid_file.unlink(missing_ok=True)
-        for port in (self.port, self.controller_port):
-            if _port_open(self.host, port):
-                raise BrokerError(
-                    f"port {self.host}:{port} is already taken by something that is not a Kafka broker "
-                    "(or by a schakel broker of another mode or installation); "
-                    "stop it or point SCHAKEL_KAFKA_BOOTSTRAP at another port"
-                )
+        """Start the broker's nodes unless they run already; return a sentence saying what happened. On a cluster
+        with some nodes running, only the others are started (a node restarted after a crash rejoins)."""
+        self._refuse_other_layout()
+        recorded = {node.node_id: self._recorded_pid(node) for node in self.nodes}
+        missing = [node for node in self.nodes if recorded[node.node_id][0] is None]
+        mode = "secured" if self.recorded_protocol() == "SASL_SSL" else "insecure"
+        if not missing:
+            if all(self._probe(node=node) for node in self.nodes):
+                return f"Kafka is already up at {self.bootstrap} ({self._pids()}, {mode})"
+            # Ours, but not answering (yet): wait for them rather than starting others.
+            return self._wait_ready(timeout)
+        if len(missing) == len(self.nodes) and self._probe():
+            return f"a Kafka broker not started by schakel already answers at {self.nodes[0].address}; using it"
+        for node in missing:
+            if recorded[node.node_id][1]:
+                node.pid_file.unlink(missing_ok=True)
+            for port in (node.port, node.controller_port):
+                if _port_open(node.host, port):
+                    raise BrokerError(
+                        f"port {node.host}:{port} is already taken by something that is not a Kafka broker "
+                        "(or by a schakel broker of another mode or installation); "
+                        "stop it or point SCHAKEL_KAFKA_BOOTSTRAP at another port"
+                    )
         java = self.java()
         self.ensure_jars()
         if self.insecure:
-            self._format_once(java, self._write_config(secured=False))
+            for node in self.nodes:
+                self._write_config(node, secured=False)
+                self._format_once(java, node)
             self._record_client("PLAINTEXT")
-            return self._start(java, self.home / "server.properties", timeout)
-        registered = self.secrets_dir / "registered"
-        if not registered.exists():
+            return self._start(java, missing, timeout)
+        if not self._registered.exists():
             self._register_users(java, timeout)
-            registered.touch()
-        properties = self._write_config(secured=True)
-        self._format_once(java, properties)
+            self._registered.touch()
+        for node in self.nodes:
+            self._write_config(node, secured=True)
+            self._format_once(java, node)
         self._record_client("SASL_SSL")
-        said = self._start(java, properties, timeout)
+        said = self._start(java, missing, timeout)
         self._provision()
         return f"{said}, secured (SASL_SSL, SCRAM-SHA-512, ACLs)"
+
+    @property
+    def _registered(self) -> Path:
+        """Marks storage whose metadata log holds every user (the single node's, or the cluster's)."""
+        return self.home / "cluster" / "registered" if self.clustered else self.secrets_dir / "registered"
 
     def _register_users(self, java: str, timeout: float) -> None:
         """Start once without security, give every principal (and the broker) its SCRAM password, stop."""
         from schakel.streams.access import ensure_users
 
-        properties = self._write_config(secured=False)
-        self._format_once(java, properties)
+        for node in self.nodes:
+            self._write_config(node, secured=False)
+            self._format_once(java, node)
         self._record_client("PLAINTEXT")
-        self._start(java, properties, timeout)
-        pid, _ = self._recorded_pid()
         try:
+            self._start(java, self.nodes, timeout)
             ensure_users(self.client_settings("PLAINTEXT"), self._passwords().items())
         finally:
-            if pid is not None:
-                _stop(pid, grace=30.0)
-            self.pid_file.unlink(missing_ok=True)
+            for node in self.nodes:
+                pid, _ = self._recorded_pid(node)
+                if pid is not None:
+                    _stop(pid, grace=30.0)
+                node.pid_file.unlink(missing_ok=True)
             self.client_file.unlink(missing_ok=True)
 
     def _provision(self) -> None:
@@ -427,51 +530,88 @@ class LocalBroker:
         except AccessError as error:
             raise BrokerError(f"the broker started but could not be provisioned: {error}") from error
 
-    def _start(self, java: str, properties: Path, timeout: float) -> str:
-        with self.stdout_file.open("ab") as out:
-            process = subprocess.Popen(
-                self._java_command(java, "kafka.Kafka", str(properties), heap="512m"),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
-        return self._wait_ready(process.pid, timeout)
+    def _start(self, java: str, nodes: list[Node], timeout: float) -> str:
+        started: dict[int, int] = {}
+        for node in nodes:
+            with (node.log_dir / "stdout.log").open("ab") as out:
+                process = subprocess.Popen(
+                    self._java_command(java, node, "kafka.Kafka", str(node.properties), heap="512m"),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            node.pid_file.write_text(str(process.pid))
+            started[node.node_id] = process.pid
+        return self._wait_ready(timeout, started)
 
-    def _wait_ready(self, pid: int, timeout: float) -> str:
+    def _pids(self) -> str:
+        pids = [str(self._recorded_pid(node)[0]) for node in self.nodes]
+        return f"pid {pids[0]}" if len(pids) == 1 else f"{len(pids)} nodes, pids {', '.join(pids)}"
+
+    def _wait_ready(self, timeout: float, started: dict[int, int] | None = None) -> str:
+        """Wait until every node answers; a node that exits or never answers stops them all. ``started``: the pids
+        of the nodes just started (their command line may not yet be Java's, so the pid file cannot vouch for them)."""
+        pids = {node.node_id: self._recorded_pid(node)[0] for node in self.nodes} | (started or {})
         deadline = time.monotonic() + timeout
+        waiting = list(self.nodes)
         while time.monotonic() < deadline:
-            if not _alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                raise BrokerError(f"the broker exited during start-up; last lines of its log:\n{self._log_tails()}")
-            if self._probe(timeout=1.0):
-                return f"Kafka {self.version} is up at {self.bootstrap} (pid {pid})"
+            for node in list(waiting):
+                pid = pids[node.node_id]
+                if pid is None or not _alive(pid):
+                    self._abandon(pids)
+                    raise BrokerError(
+                        f"{node.name} exited during start-up; last lines of its log:\n{self._log_tails(node)}"
+                    )
+                if self._probe(timeout=1.0, node=node):
+                    waiting.remove(node)
+            if not waiting:
+                return f"Kafka {self.version} is up at {self.bootstrap} ({self._pids()})"
             time.sleep(0.25)
-        _stop(pid, grace=5.0)
-        self.pid_file.unlink(missing_ok=True)
+        tails = "\n".join(self._log_tails(node) for node in waiting)
+        self._abandon(pids)
+        names = ", ".join(node.name for node in waiting)
         raise BrokerError(
-            f"the broker did not answer at {self.bootstrap} within {timeout:.0f} s and was stopped; "
-            f"last lines of its log:\n{self._log_tails()}"
+            f"the broker ({names}) did not answer at {self.bootstrap} within {timeout:.0f} s and was stopped; "
+            f"last lines of its log:\n{tails}"
         )
 
-    def _log_tails(self) -> str:
-        return (
-            "\n".join(f"--- {path}\n{_tail(path)}" for path in (self.log_file, self.stdout_file) if path.exists())
-            or "(no log written)"
-        )
+    def _abandon(self, pids: dict[int, int | None]) -> None:
+        """Stop the nodes of a start that failed, and forget them."""
+        for pid in pids.values():
+            if pid is not None and _alive(pid):
+                _stop(pid, grace=5.0)
+        for node in self.nodes:
+            node.pid_file.unlink(missing_ok=True)
+
+    def _log_tails(self, node: Node) -> str:
+        paths = (node.log_dir / "server.log", node.log_dir / "stdout.log")
+        return "\n".join(f"--- {path}\n{_tail(path)}" for path in paths if path.exists()) or "(no log written)"
+
+    def _stop_all(self, grace: float) -> list[tuple[int, bool]]:
+        """Stop every node this installation started (of either layout), all at once: a cluster's nodes stopped one
+        by one would leave the last without a quorum to shut down cleanly. The pids and whether each was killed."""
+        running = []
+        for node in [*layout(self.home, self.host, self.port, 1), *layout(self.home, self.host, self.port, 3)]:
+            pid, _ = self._recorded_pid(node)
+            if pid is not None:
+                running.append(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            node.pid_file.unlink(missing_ok=True)
+        deadline = time.monotonic() + grace
+        return [(pid, _stop(pid, grace=max(deadline - time.monotonic(), 0.0))) for pid in running]
 
     def down(self, timeout: float = 30.0) -> str:
-        """Stop the broker this installation started; return a sentence saying what happened."""
-        pid, stale = self._recorded_pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            if stale:
-                return "Kafka was not running (removed a stale pid file)"
-            return "Kafka was not running"
-        forced = _stop(pid, grace=timeout)
-        self.pid_file.unlink(missing_ok=True)
-        return f"Kafka stopped (pid {pid}{', killed after the grace period' if forced else ''})"
+        """Stop every node this installation started; return a sentence saying what happened."""
+        stale = any(self._recorded_pid(node)[1] for node in self.nodes)
+        stopped = self._stop_all(grace=timeout)
+        if not stopped:
+            return "Kafka was not running (removed a stale pid file)" if stale else "Kafka was not running"
+        forced = any(killed for _, killed in stopped)
+        pids = ", ".join(str(pid) for pid, _ in stopped)
+        label = f"pid {pids}" if len(stopped) == 1 else f"{len(stopped)} nodes, pids {pids}"
+        return f"Kafka stopped ({label}{', killed after the grace period' if forced else ''})"
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,7 @@ from schakel.settings import settings
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="The local single-node Apache Kafka broker (KRaft, loopback only), fetched from Maven Central.",
+    help="The local Apache Kafka broker (KRaft, loopback only; one node or three), fetched from Maven Central.",
     no_args_is_help=True,
 )
 users_app = typer.Typer(help="SCRAM-SHA-512 users on the broker (as admin).", no_args_is_help=True)
@@ -26,8 +26,8 @@ _out = Console(soft_wrap=True)
 _err = Console(stderr=True, soft_wrap=True)
 
 
-def _broker(insecure: bool = False) -> LocalBroker:
-    return LocalBroker(settings(), insecure=insecure)
+def _broker(insecure: bool = False, nodes: int | None = None) -> LocalBroker:
+    return LocalBroker(settings(), insecure=insecure, nodes=nodes)
 
 
 def _fail(error: SchakelError) -> typer.Exit:
@@ -39,14 +39,22 @@ def _fail(error: SchakelError) -> typer.Exit:
 def up(
     timeout: float = typer.Option(90.0, help="Seconds to wait for the broker to answer."),
     insecure: bool = typer.Option(False, "--insecure", help="PLAINTEXT, no authentication, no ACLs."),
+    nodes: int | None = typer.Option(
+        None,
+        "--nodes",
+        help="1, or 3: a KRaft cluster (node i on ports PORT+2(i-1) and +1); default: the layout that runs, else 1.",
+    ),
 ) -> None:
     """Fetch the broker once, format its storage once, start it (secured unless --insecure) and wait until it
-    answers."""
+    answers. With --nodes 3, nodes of a running cluster that are down are started again."""
     try:
-        said = _broker(insecure).up(timeout=timeout)
+        broker = _broker(insecure, nodes)
+        said = broker.up(timeout=timeout)
     except BrokerError as error:
         raise _fail(error) from error
     _out.print(said, highlight=False)
+    if broker.clustered:
+        _out.print(f"clients that survive any one node's loss: SCHAKEL_KAFKA_BOOTSTRAP={broker.bootstrap}")
 
 
 @app.command()
@@ -55,8 +63,16 @@ def status() -> None:
     broker = _broker()
     state = broker.status()
     looked = f"pid file looked for in {broker.pid_file.parent}"
+    if broker.clustered:
+        for node in state.nodes:
+            answers = "answers" if node.answering else "does not answer"
+            started = f"pid {node.pid}" if node.pid is not None else "not running"
+            _out.print(f"node {node.node_id}  {node.address}  {answers}  ({started})", highlight=False)
+        looked = f"pid files looked for in {broker.pid_file.parent.parent}"
     if state.answering:
-        who = f"started by schakel, pid {state.pid}" if state.managed else "not started by schakel"
+        running = sum(node.pid is not None for node in state.nodes)
+        pids = f"{running} of {len(state.nodes)} nodes running" if broker.clustered else f"pid {state.pid}"
+        who = f"started by schakel, {pids}" if state.managed else "not started by schakel"
         _out.print(
             f"Kafka answers at {state.bootstrap} ({who}, {broker.recorded_protocol()}; {looked})", highlight=False
         )

@@ -2,7 +2,8 @@
 
 Made once with the ``cryptography`` package under ``<data_dir>/kafka/tls``: ``ca.pem`` (the CA certificate clients
 trust), ``ca-key.pem`` and ``broker.pem`` (the broker's PKCS#8 key followed by its certificate, the form Kafka's
-``ssl.keystore.type=PEM`` reads). Private keys are written with mode 0600 and never leave the directory.
+``ssl.keystore.type=PEM`` reads); the nodes of a local cluster have one each (``node-1.pem``, ...). Private keys
+are written with mode 0600 and never leave the directory.
 
 Judgement calls: EC P-256 keys (small, fast handshakes, accepted by Java 17); the broker certificate names the
 listener's host as an IP address and ``localhost`` so clients verify the host name as usual, rather than turning
@@ -17,6 +18,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BrokerTls", "ensure_tls", "write_private"]
 
@@ -51,15 +53,19 @@ def _name(common_name: str) -> object:
     )
 
 
-def ensure_tls(directory: Path, host: str) -> BrokerTls:
-    """The CA and the broker certificate for ``host`` under ``directory``, made when missing."""
+def _ca(directory: Path) -> tuple[Any, Any]:
+    """The CA certificate and key under ``directory``, made when missing (every broker certificate made before a new
+    CA is made again, since the old CA no longer signs them)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    tls = BrokerTls(ca=directory / "ca.pem", keystore=directory / "broker.pem")
-    if tls.ca.exists() and tls.keystore.exists():
-        return tls
+    cert_path, key_path = directory / "ca.pem", directory / "ca-key.pem"
+    if cert_path.exists() and key_path.exists():
+        ca_cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        return ca_cert, serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    for stale in directory.glob("*.pem"):
+        stale.unlink()
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("schakel local CA")
@@ -88,6 +94,24 @@ def ensure_tls(directory: Path, host: str) -> BrokerTls:
         )
         .sign(ca_key, hashes.SHA256())
     )
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    write_private(key_path, ca_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))
+    cert_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return ca_cert, ca_key
+
+
+def ensure_tls(directory: Path, host: str, name: str = "broker") -> BrokerTls:
+    """The CA and the certificate of the broker ``name`` (``<name>.pem``) for ``host`` under ``directory``, made when
+    missing. Each node of a local cluster has its own key and certificate (``node-1``, ...), signed by the one CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_cert, ca_key = _ca(directory)
+    tls = BrokerTls(ca=directory / "ca.pem", keystore=directory / f"{name}.pem")
+    if tls.keystore.exists():
+        return tls
+    now = datetime.datetime.now(datetime.UTC)
     broker_key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     try:
@@ -96,8 +120,8 @@ def ensure_tls(directory: Path, host: str) -> BrokerTls:
         names.append(x509.DNSName(host))
     broker_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("schakel local broker"))  # type: ignore[arg-type]
-        .issuer_name(ca_name)  # type: ignore[arg-type]
+        .subject_name(_name(f"schakel local {name}"))  # type: ignore[arg-type]
+        .issuer_name(ca_cert.subject)
         .public_key(broker_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -112,13 +136,8 @@ def ensure_tls(directory: Path, host: str) -> BrokerTls:
     )
     pkcs8 = serialization.PrivateFormat.PKCS8
     write_private(
-        directory / "ca-key.pem",
-        ca_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()),
-    )
-    write_private(
         tls.keystore,
         broker_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
         + broker_cert.public_bytes(serialization.Encoding.PEM),
     )
-    tls.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     return tls
