@@ -170,6 +170,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "proposal per person, for triage or case consultation.",
     ),
     "board.agenda_none": ("Geen agendavoorstellen.", "No agenda proposals."),
+    "trace.derived_from": ("Afgeleid van", "Derived from"),
+    "trace.derived": ("Hiervan afgeleid (agendavoorstellen)", "Derived from this event (agenda proposals)"),
 }
 
 

@@ -311,6 +311,7 @@ _PAGES = {
     "zvh-compliance": [
         "/compliance/trace",
         "TRACE",
+        "DERIVED",
         "/compliance/denials",
         "/compliance/disclosures?to=zvh",
         "/compliance/subject",
@@ -346,6 +347,7 @@ def test_axe_core_finds_no_serious_or_critical_violation(
             url = url.replace("ITEM", f"/inbox/zvh/items/{delivered['referral']['id']}")
             url = url.replace("TRACE", f"/compliance/trace?event={delivered['feedback']['id']}")
             url = url.replace("BUNDLE", f"/inbox/zvh/items/{agenda['bundle'].event_id}")
+            url = url.replace("DERIVED", f"/compliance/trace?event={agenda['bundle'].event_id}")
             url = url.replace("COURSE", f"/inbox/politie/items/{agenda['first']['id']}")
             page.goto(url)
             page.add_script_tag(content=axe_source)
@@ -387,7 +389,7 @@ def _bundle_of(live: Live, *event_ids: str, timeout: float = 120.0) -> InboxItem
 @pytest.fixture(scope="module")
 def agenda(live: Live) -> dict[str, Any]:
     """Two partners signal LVB about one person: the police receives the first with its course of action, and the
-    ZVH receives both and the bundle the hub proposes."""
+    ZVH receives both and the bundle the hub proposes; the lineage is ingested into the store."""
     first = _lvb_signal("gemeente-sociaal")
     second = _lvb_signal("politie", {"subject": first["subject"], "case_id": first["case_id"]})
     live.send_cli(first, "gemeente-sociaal")
@@ -395,7 +397,9 @@ def agenda(live: Live) -> dict[str, Any]:
     live.wait_for_item("zvh", first["id"])
     live.send_cli(second, "politie")
     live.wait_for_item("zvh", second["id"])
-    return {"first": first, "second": second, "bundle": _bundle_of(live, first["id"], second["id"])}
+    made = _bundle_of(live, first["id"], second["id"])
+    live.ingest_lineage()
+    return {"first": first, "second": second, "bundle": made}
 
 
 def test_the_police_sees_the_course_of_action_beside_the_lvb_signal(
@@ -490,6 +494,19 @@ def test_the_case_board_lists_the_agenda_proposal(
         assert form["subject"]["bsn"] not in page.content()
         assert form["subject"]["name"] not in page.content()
     _shot(page, screenshots, "board-agenda")
+
+
+def test_the_trace_page_leads_from_a_signal_to_its_bundle_and_back(
+    agenda: dict[str, Any], sign_in: Callable[..., Page], screenshots: Path
+) -> None:
+    bundle, first = agenda["bundle"], agenda["first"]
+    page = sign_in("zvh-compliance")
+    page.goto(f"/compliance/trace?event={first['id']}")
+    page.locator(f"ul.derived a[href='/compliance/trace?event={bundle.event_id}']").click()
+    expect(page.locator("h2").first).to_contain_text(f"SignalBundle {bundle.event_id}")
+    expect(page.locator(".derived-from a")).to_have_count(2)
+    expect(page.locator(".derived-from")).to_contain_text(f"gemeente-sociaal/{first['id']}")
+    _shot(page, screenshots, "trace-bundle")
 
 
 def test_security_headers(live: Live, sign_in: Callable[..., Page]) -> None:
