@@ -23,7 +23,6 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +32,7 @@ from schakel.console.inbox import DecisionNote, InboxItem, item_from_copy
 from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind
 from schakel.schemas import Codec, Organisation, SchemaError
 from schakel.settings import Settings
-from schakel.streams.records import GUIDANCE_HEADER, DeadLetter, header
+from schakel.streams.records import DeadLetter
 from schakel.streams.topics import CONSOLE, HubTopics
 
 __all__ = ["Feed"]
@@ -156,7 +155,7 @@ class Feed:
             elif record.topic == self.topics.ingress(Organisation.ZVH):
                 self._take_zvh_sent(record.value)
             else:
-                self._take_copy(record.topic, record.value, record.headers or [])
+                self._take_copy(record.topic, record.value)
         except (InvalidRecordError, SchemaError, KeyError, ValueError) as error:
             # Positions and the error class only: the value may hold personal data.
             _log.warning("skipped %s[%d]@%d: %s", record.topic, record.partition, record.offset, type(error).__name__)
@@ -183,12 +182,11 @@ class Feed:
                 items[index] = item.decided(note)
                 return
 
-    def _take_copy(self, topic: str, value: bytes, headers: Sequence[tuple[str, bytes]]) -> None:
+    def _take_copy(self, topic: str, value: bytes) -> None:
         recipient = topic.rsplit(".", 1)[-1]
         if recipient not in self._known:
             return
-        form = self._codec.decode_json(value)
-        item = item_from_copy(recipient, form, datetime.now(UTC), header(headers, GUIDANCE_HEADER))
+        item = item_from_copy(recipient, self._codec.decode_json(value), datetime.now(UTC))
         key = (item.event_id, recipient)
         if item.event_id in self._known[recipient] or key in self._pending:
             return

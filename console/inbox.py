@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from schakel.console.agenda import AgendaProposal, proposal_of
+from schakel.guidance import copy_reference
 from schakel.lineage import LineageRecord
 
 __all__ = ["CaseGroup", "DecisionNote", "Filters", "InboxItem", "group_cases", "item_from_copy"]
@@ -98,11 +99,8 @@ def _filled(values: Mapping[str, Any] | None, skip: frozenset[str] = frozenset()
     return tuple((name, _text(value)) for name, value in values.items() if value is not None and name not in skip)
 
 
-def item_from_copy(
-    recipient: str, form: Mapping[str, Any], received_at: datetime, guidance: str | None = None
-) -> InboxItem:
-    """The item for one decoded copy (the JSON form of the projected event) delivered to ``recipient``, with the
-    course-of-action reference the copy carries."""
+def item_from_copy(recipient: str, form: Mapping[str, Any], received_at: datetime) -> InboxItem:
+    """The item for one decoded copy (the JSON form of the projected event) delivered to ``recipient``."""
     subject = form.get("subject") or {}
     return InboxItem(
         event_id=str(form["id"]),
@@ -117,7 +115,7 @@ def item_from_copy(
         subject=_filled(subject, skip=frozenset({"pseudonym"})),
         payload=_filled(form.get("payload")),
         received_at=received_at,
-        guidance=guidance or None,
+        guidance=copy_reference(form),
         bundle=proposal_of(form),
     )
 
