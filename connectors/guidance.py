@@ -1,6 +1,7 @@
 """The course of action as a partner's document carries it, looked up by the reference the hub put on the copy.
 
-The hub attaches only the reference (``schakel-guidance: id@version``); the text comes from the course files this
+The hub puts only the reference in the copy (the envelope field ``course_of_action``: id and version, read as
+``id@version`` by :func:`schakel.guidance.copy_reference`); the text comes from the course files this
 connector loaded (``SCHAKEL_GUIDANCE_DIR``, default the shipped drafts). A reference this connector does not hold -
 another version, the hub and the connector deployed with different course files - still travels, with a note and
 without a text: an old or a newer text is not passed off as the one the hub chose.

@@ -129,6 +129,49 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "feedback": ("Terugkoppeling", "Feedback"),
     "overdue": ("Te lang in behandeling", "Waiting too long"),
     "since_stage": ("In deze fase sinds", "In this stage since"),
+    # courses of action (issue 15)
+    "course": ("Handelingskader", "Course of action"),
+    "course.steps": ("Stappen", "Steps"),
+    "course.involve": ("Betrekken", "Involve"),
+    "course.source": ("Bron", "Source"),
+    "course.version": ("Versie", "Version"),
+    "course.draft": (
+        "Concept, ter beoordeling door de professionals van het samenwerkingsverband.",
+        "Draft, for review by the partnership's professionals.",
+    ),
+    "course.reviewed": ("Vastgesteld.", "Reviewed."),
+    "course.unavailable": (
+        "Deze versie van het handelingskader is niet beschikbaar in deze console.",
+        "This version of the course of action is not available in this console.",
+    ),
+    # the joint signal agenda (issue 15)
+    "bundle": ("Agendavoorstel", "Agenda proposal"),
+    "bundle.reason.several_partners": (
+        "Signalen van meer dan een partner over deze persoon",
+        "Signals about this person from more than one partner",
+    ),
+    "bundle.reason.urgent_open_case": (
+        "Een urgent signaal bij een lopende casus",
+        "An urgent signal while a case is open",
+    ),
+    "bundle.signals": ("Gebundelde signalen", "Bundled signals"),
+    "partners": ("Partners", "Partners"),
+    "themes": ("Thema's", "Themes"),
+    "urgency": ("Urgentie", "Urgency"),
+    "urgencies": ("Urgenties", "Urgencies"),
+    "signal": ("Signaal", "Signal"),
+    "person": ("Persoon", "Person"),
+    "first_last": ("Eerste en laatste signaal", "First and last signal"),
+    "board.agenda": ("Agendavoorstellen", "Agenda proposals"),
+    "board.agenda_intro": (
+        "Personen over wie meerdere partners een signaal gaven, of een urgent signaal bij een lopende casus: "
+        "het laatste voorstel per persoon, voor de triage of het casusoverleg.",
+        "People about whom several partners signalled, or an urgent signal while a case is open: the latest "
+        "proposal per person, for triage or case consultation.",
+    ),
+    "board.agenda_none": ("Geen agendavoorstellen.", "No agenda proposals."),
+    "trace.derived_from": ("Afgeleid van", "Derived from"),
+    "trace.derived": ("Hiervan afgeleid (agendavoorstellen)", "Derived from this event (agenda proposals)"),
 }
 
 

@@ -7,6 +7,10 @@ case id, or - when the sender knew no case id - by the recipient's own pseudonym
 
 Judgement calls: a copy shows only its non-empty fields (a null field is either withheld or not filled in; the
 withheld list says which); values are kept as text and escaped where they are rendered, never interpreted.
+
+An item also keeps what the copy says beyond its fields: the course of action's reference (``id@version``) the hub
+put on it - only the reference; the page looks the text up in the loaded guidance and never chooses a course itself
+- and, for a ``SignalBundle``, its signals (:mod:`schakel.console.agenda`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from schakel.console.agenda import AgendaProposal, proposal_of
+from schakel.guidance import copy_reference
 from schakel.lineage import LineageRecord
 
 __all__ = ["CaseGroup", "DecisionNote", "Filters", "InboxItem", "group_cases", "item_from_copy"]
@@ -61,6 +67,10 @@ class InboxItem:
     payload: tuple[tuple[str, str], ...]
     received_at: datetime
     decision: DecisionNote | None = None
+    guidance: str | None = None
+    """The course of action's reference (``id@version``) the copy carries, or None."""
+    bundle: AgendaProposal | None = None
+    """The agenda proposal, when the copy is a ``SignalBundle``."""
 
     @property
     def case_key(self) -> str:
@@ -105,6 +115,8 @@ def item_from_copy(recipient: str, form: Mapping[str, Any], received_at: datetim
         subject=_filled(subject, skip=frozenset({"pseudonym"})),
         payload=_filled(form.get("payload")),
         received_at=received_at,
+        guidance=copy_reference(form),
+        bundle=proposal_of(form),
     )
 
 

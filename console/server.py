@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schakel.console.accounts import AccountsFile
 from schakel.console.feed import Feed
 from schakel.console.web import ConsoleState, create_app
+from schakel.guidance import load_guidance
 from schakel.lineage import LineageStore, open_store
 from schakel.settings import Settings
 
@@ -60,6 +61,7 @@ def build_state(
         feed=Feed(settings),
         store=store or open_store(settings.lineage_url, settings.data_dir),
         accounts=accounts or accounts_file(settings),
+        guidance=load_guidance(settings.guidance_dir),
     )
 
 

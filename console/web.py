@@ -39,9 +39,11 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from schakel.console import caseboard, denials
 from schakel.console.access import Page, Principal, may_reach, may_read_inbox, reachable_pages
 from schakel.console.accounts import AccountsFile, LockOut
+from schakel.console.agenda import agenda_proposals
 from schakel.console.feed import Feed
 from schakel.console.i18n import LANGUAGES, translate
 from schakel.console.inbox import Filters, InboxItem, group_cases
+from schakel.guidance import CourseOfAction, Guidance, load_guidance
 from schakel.lineage import InvalidBsnError, LineageStore, render_subject_report_html, subject_pseudonyms
 from schakel.lineage.api import parse_since
 from schakel.schemas import EventType, Organisation, Theme
@@ -77,6 +79,8 @@ class ConsoleState:
     store: LineageStore
     accounts: AccountsFile
     lockout: LockOut = field(default_factory=LockOut)
+    guidance: Guidance = field(default_factory=load_guidance)
+    """The courses of action an item's reference is looked up in (the console never chooses one itself)."""
     pseudonymise: Callable[[str], Sequence[str]] = subject_pseudonyms
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
     templates: jinja2.Environment = field(
@@ -128,21 +132,24 @@ async def _csrf_token(request: web.Request) -> str:
     return token
 
 
+def _course_of(state: ConsoleState) -> Callable[[InboxItem], CourseOfAction | None]:
+    """The course an item's reference names, if the console's guidance holds exactly that version."""
+    return lambda item: state.guidance.find(item.guidance)
+
+
 def _render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     language = _language(request)
     principal: Principal | None = context.pop("principal", None)
-    body = (
-        _state(request)
-        .templates.get_template(template)
-        .render(
-            lang=language,
-            t=lambda key, **values: translate(language, key).format(**values) if values else translate(language, key),
-            principal=principal,
-            pages=reachable_pages(principal) if principal else [],
-            page_url=lambda page: _page_url(page, principal) if principal else "/",
-            path=request.path_qs,
-            **context,
-        )
+    state = _state(request)
+    body = state.templates.get_template(template).render(
+        course_of=_course_of(state),
+        lang=language,
+        t=lambda key, **values: translate(language, key).format(**values) if values else translate(language, key),
+        principal=principal,
+        pages=reachable_pages(principal) if principal else [],
+        page_url=lambda page: _page_url(page, principal) if principal else "/",
+        path=request.path_qs,
+        **context,
     )
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
@@ -337,10 +344,14 @@ async def _stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _board(request: web.Request) -> web.StreamResponse:
-    await _require(request, Page.CASE_BOARD)
+    principal = await _require(request, Page.CASE_BOARD)
     feed = _state(request).feed
-    cases = caseboard.build_board([*feed.items(str(Organisation.ZVH)), *feed.zvh_sent], datetime.now(UTC))
-    return await _page(request, "board.html.j2", cases=cases)
+    received = feed.items(str(Organisation.ZVH))
+    cases = caseboard.build_board([*received, *feed.zvh_sent], datetime.now(UTC))
+    proposals = agenda_proposals(item.bundle for item in received if item.bundle is not None)
+    # A bundled signal links to the ZVH's copy of it only for a viewer who may open the ZVH's inbox.
+    linkable = {item.event_id for item in received} if may_read_inbox(principal, Organisation.ZVH) else set()
+    return await _page(request, "board.html.j2", cases=cases, proposals=proposals, linkable=linkable)
 
 
 # -- compliance ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ Pure like :mod:`schakel.consent`: no Kafka, no I/O beyond reading the course fil
 
 from pathlib import Path
 
-from schakel.guidance.choice import Guidance
+from schakel.guidance.choice import Guidance, copy_reference
 from schakel.guidance.course import CourseOfAction, ReviewStatus
 from schakel.guidance.errors import GuidanceError, GuidanceFileError
 from schakel.guidance.loading import course_version, load_courses, parse_course, shipped_courses_dir
@@ -16,6 +16,7 @@ __all__ = [
     "GuidanceError",
     "GuidanceFileError",
     "ReviewStatus",
+    "copy_reference",
     "course_version",
     "load_courses",
     "load_guidance",

@@ -25,7 +25,16 @@ from typing import Any
 from schakel.guidance.course import CourseOfAction
 from schakel.schemas import Organisation
 
-__all__ = ["Guidance"]
+__all__ = ["Guidance", "copy_reference"]
+
+
+def copy_reference(copy: Mapping[str, Any]) -> str | None:
+    """The reference (``id@version``) of the course a delivered copy (its JSON form) carries in its envelope field
+    ``course_of_action``, or None. What connectors and the console look up - never a course chosen again."""
+    field = copy.get("course_of_action")
+    if not isinstance(field, Mapping) or not field.get("reference") or not field.get("version"):
+        return None
+    return f"{field['reference']}@{field['version']}"
 
 
 class Guidance:

@@ -1,8 +1,9 @@
 """A course of action (handelingskader): what a professional who receives a copy can do next.
 
 A course is data, loaded from ``guidance/courses/*.yaml`` by :mod:`schakel.guidance.loading` and chosen for a copy
-by :mod:`schakel.guidance.choice`. Its reference ``id@version`` travels with the copy; the text stays here, so the
-copy grows by a few bytes and a connector or the console looks the text up by reference.
+by :mod:`schakel.guidance.choice`. Its reference - id and version, the envelope field ``course_of_action`` of the
+copy - travels with the copy; the text stays here, so the copy grows by a few bytes and a connector or the console
+looks the text up by reference.
 """
 
 from __future__ import annotations
@@ -41,5 +42,5 @@ class CourseOfAction:
 
     @property
     def reference(self) -> str:
-        """``id@version``: what an egress copy carries."""
+        """``id@version``: how the console, the connectors and lineage name the course an egress copy carries."""
         return f"{self.id}@{self.version}"

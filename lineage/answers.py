@@ -17,6 +17,10 @@ Judgement calls:
 - ``link`` records (two pseudonyms of one person) are no disclosures; the report counts how many records it read per
   kind of identifier (``bsn``, ``case``) and how many pseudonyms of each kind it followed - never their values.
 - A ``deny`` shares nothing; its withheld fields are listed so the citizen sees what was refused and why.
+- A ``SignalBundle`` (the hub's agenda proposal to the ZVH) is a disclosure to the ZVH like any other, and names the
+  events it was derived from (``derived_from``): the art. 15 report shows that the person was put on the ZVH's
+  agenda, and on which partners' signals. A trace of an event lists the bundles derived from it (``derived``), with
+  the provenance relation ``derived-from``.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Hop(_Answer):
 
     record_id: str
     kind: RecordKind
+    event_id: UUID
     sender: str
     event_type: str
     name: str
@@ -94,6 +99,8 @@ class Hop(_Answer):
     source_topic: str | None
     source_partition: int | None
     source_offset: int | None
+    derived_from: tuple[str, ...] = ()
+    """A bundle's sources, ``{sender}/{event_id}`` (PROV wasDerivedFrom)."""
 
 
 class TraceReport(_Answer):
@@ -107,6 +114,8 @@ class TraceReport(_Answer):
     data_subject_key: str | None
     trace_ids: tuple[str, ...]
     hops: tuple[Hop, ...]
+    derived: tuple[Hop, ...] = ()
+    """The decision records of the events derived from this one (the ZVH's bundles): each ``derived-from`` it."""
 
     @property
     def found(self) -> bool:
@@ -134,6 +143,8 @@ class Disclosure(_Answer):
     """``delivered``, ``dead-lettered``, ``pending`` (no receipt yet) or ``none`` (nothing was to be sent)."""
     delivered_at: datetime | None
     trace_id: str | None
+    derived_from: tuple[str, ...] = ()
+    """For a bundle: the events it combines, ``{sender}/{event_id}``."""
 
 
 class PartnerSection(_Answer):
@@ -181,6 +192,7 @@ def _hop(record: LineageRecord) -> Hop:
     return Hop(
         record_id=record.record_id,
         kind=record.kind,
+        event_id=record.event_id,
         sender=record.sender,
         event_type=record.event_type,
         name=record.name,
@@ -203,6 +215,7 @@ def _hop(record: LineageRecord) -> Hop:
         source_topic=record.source_topic,
         source_partition=record.source_partition,
         source_offset=record.source_offset,
+        derived_from=record.derived_from,
     )
 
 
@@ -210,9 +223,12 @@ def _order(record: LineageRecord) -> tuple[datetime, int, str]:
     return (record.start_time, 0 if record.kind is RecordKind.DECISION else 1, record.recipient)
 
 
-def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport:
-    """The trace of one event from its lineage records (others are ignored)."""
+def build_trace(event_id: UUID, records: Iterable[LineageRecord], derived: Iterable[LineageRecord] = ()) -> TraceReport:
+    """The trace of one event from its lineage records (others are ignored), with the records of the events
+    derived from it (those of ``derived`` that name it in ``derived_from``)."""
     mine = sorted((r for r in records if r.event_id == event_id and r.kind is not RecordKind.LINK), key=_order)
+    suffix = f"/{event_id}"
+    made = sorted((r for r in derived if any(key.endswith(suffix) for key in r.derived_from)), key=_order)
     first = mine[0] if mine else None
     senders = tuple(dict.fromkeys(r.sender for r in mine))
     one = first is not None and len(senders) == 1
@@ -224,6 +240,7 @@ def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport
         data_subject_key=first.data_subject_key if first else None,
         trace_ids=tuple(dict.fromkeys(r.trace_id for r in mine if r.trace_id)),
         hops=tuple(_hop(r) for r in mine),
+        derived=tuple(_hop(r) for r in made),
     )
 
 
@@ -274,6 +291,7 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
                 delivery=delivery,
                 delivered_at=receipt.end_time if receipt is not None and delivery == "delivered" else None,
                 trace_id=base.trace_id,
+                derived_from=base.derived_from,
             )
         )
     result.sort(key=lambda d: (d.decided_at, d.recipient, str(d.event_id)))

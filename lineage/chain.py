@@ -23,9 +23,11 @@ as a new segment, ``<topic>#<partition>/<n>`` (``/`` is not allowed in a topic n
 was. Each segment is a chain of its own.
 
 Each link is ``sha256("schakel-lineage-v2" | chain | seq | offset | previous hash | stored row)``, where the stored
-row is the record's columns exactly as the store holds them (:func:`row_text`); the first link's previous hash is 64
-zeros. Hashing what is stored, not a re-parsed and re-normalised record, means that any edit that changes what a
-query reads (an upper-cased id, the same instant in another time zone) changes the hash. Every record commits to its
+row is the record's columns exactly as the store holds them (:func:`row_text`; a ``derived_from`` column that is
+NULL is left out, so that stores written before it existed stay valid: ``schakel.lineage.store.hashed_row``); the
+first link's previous hash is 64 zeros. Hashing what is stored, not a re-parsed and re-normalised record, means
+that any edit that changes what a query reads (an upper-cased id, the same instant in another time zone) changes
+the hash. Every record commits to its
 content, its place in the chain, its position in the topic and everything before it. A chain head (last sequence
 number, hash and topic offset) is kept beside the records, so that removing the last record of a chain, or moving
 its offset so that new records would pass as replays, is detected too.

@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.addresses import is_loopback
+from schakel.lineage.answers import TraceReport
 from schakel.lineage.api import create_app, parse_since
 from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
 from schakel.lineage.pseudonym import subject_pseudonyms
@@ -249,8 +250,34 @@ def trace(
         ),
         as_json=as_json,
     )
+    _print_derived(report, as_json=as_json)
     if not report.found:
         raise typer.Exit(3)
+
+
+_DERIVED_COLUMNS = ("relation", "event_id", "event_type", "recipient", "time", "reasons", "derived_from")
+
+
+def _print_derived(report: TraceReport, *, as_json: bool) -> None:
+    """The events derived from the traced one (the ZVH's bundles), each ``derived-from`` it: rows of their own."""
+    if not report.derived:
+        return
+    if not as_json:
+        _err.print(f"derived from event {report.event_id}: {len(report.derived)}")
+    rows = []
+    for hop in report.derived:
+        rows.append(
+            {
+                "relation": "derived-from",
+                "event_id": str(hop.event_id),
+                "event_type": hop.event_type,
+                "recipient": hop.recipient,
+                "time": f"{hop.end_time:%Y-%m-%d %H:%M:%S}",
+                "reasons": hop.reasons,
+                "derived_from": hop.derived_from,
+            }
+        )
+    print_rows(_DERIVED_COLUMNS, rows, as_json=as_json)
 
 
 @app.command()

@@ -23,6 +23,12 @@ words joined by hyphens, without digits, so no number (a BSN, a case id) fits; a
 which is why ``schakel lineage scan`` also looks for listed names in slugs. Integers are bounded to what both stores
 hold (64-bit), times to what converts to UTC, the wire form to 64 KiB.
 
+A bundle's record (``schakel.agenda.bundle``) also says which events the bundle was derived from (data provenance,
+W3C PROV's *wasDerivedFrom*): ``derived_from`` holds their event keys without the subject, ``{sender}/{event_id}``
+(an event is its source and its id), and no other record may carry any. So ``lineage trace`` of a signal leads to
+the bundles made from it, and a bundle's trace names its signals. The wire form leaves ``derived_from`` out when it
+is empty, so every other record's bytes are what they were before the field existed.
+
 A third kind of record, ``link``, says that two hub pseudonyms are one person: the hub writes one when an accepted
 event carries both a BSN and a case id. It names the two pseudonyms and what each derives from (``bsn``/``case``),
 never the identifiers themselves; the compliance answers follow links to find every record about a person.
@@ -79,6 +85,7 @@ _URI = r"^[a-z][a-z0-9+.-]{0,31}:[!#-~]{1,480}$"
 _TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
 _PSEUDONYM = r"^[A-Za-z0-9_-]{1,128}$"
 _ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+_DERIVED_FROM = re.compile(r"^([a-z-]{1,32})/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _MAX_BYTES = 64 * 1024
 _INT64 = 2**63 - 1
 
@@ -189,6 +196,11 @@ class LineageRecord(BaseModel):
     source_topic: str | None = Field(default=None, pattern=_TOPIC)
     source_partition: int | None = Field(default=None, ge=0, le=2**31 - 1)
     source_offset: int | None = Field(default=None, ge=0, le=_INT64)
+    derived_from: tuple[str, ...] = Field(
+        default=(),
+        max_length=64,
+        description='A bundle\'s sources (PROV wasDerivedFrom): "{sender}/{event_id}" of each event it derives from.',
+    )
 
     @field_validator("start_time", "end_time")
     @classmethod
@@ -245,6 +257,17 @@ class LineageRecord(BaseModel):
             raise ValueError("sender and recipient must be organisation codes")
         return value
 
+    @field_validator("derived_from")
+    @classmethod
+    def _event_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            found = _DERIVED_FROM.match(key)
+            if found is None or found.group(1) not in _ORGANISATIONS:
+                raise ValueError('derived_from holds "{sender}/{event_id}" keys: an organisation code and a UUID')
+        if len(set(value)) != len(value):
+            raise ValueError("derived_from names each event once")
+        return value
+
     @field_validator("legal_basis")
     @classmethod
     def _known_bases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -273,6 +296,8 @@ class LineageRecord(BaseModel):
             raise ValueError("a bundle record is the decision record of a SignalBundle")
         request = self.name == REQUEST_RECORD_NAME
         self._check_request_records(request)
+        if self.derived_from and not bundle:
+            raise ValueError("only a bundle record names the events it derives from")
         for reason in self.reasons:
             if request:
                 known = reason in SUBJECT_REQUEST_CODES
@@ -331,9 +356,12 @@ class LineageRecord(BaseModel):
         """The one text form the hash chain is computed over: JSON with sorted keys and no insignificant spaces.
 
         Byte for byte what ``json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-        ensure_ascii=False)`` gives (so any JSON library can recompute it), serialised by pydantic-core for speed.
+        ensure_ascii=False)`` gives (so any JSON library can recompute it) - less an empty ``derived_from`` -,
+        serialised by pydantic-core for speed.
         """
         data = self.model_dump(mode="json")
+        if not data["derived_from"]:  # absent unless there is one: other records keep their bytes (module docstring)
+            del data["derived_from"]
         return to_json({key: data[key] for key in sorted(data)}).decode("utf-8")
 
     # -- standards -------------------------------------------------------------------------------------------------
@@ -385,6 +413,8 @@ class LineageRecord(BaseModel):
         if self.kind is RecordKind.LINK:
             attributes["schakel.linked_subject_id"] = self.linked_subject_id
             attributes["schakel.linked_subject_id_type"] = f"schakel-pseudonym:{self.linked_subject_key}"
+        if self.derived_from:
+            attributes["schakel.derived_from"] = list(self.derived_from)
         if self.source_topic is not None:
             attributes["schakel.source.topic"] = self.source_topic
             attributes["schakel.source.partition"] = self.source_partition

@@ -44,10 +44,21 @@ def _reasons(reasons: tuple[str, ...]) -> str:
     return f'<br><span class="muted">{escape(", ".join(reasons))}</span>' if reasons else ""
 
 
+def _derived(d: Disclosure) -> str:
+    """A bundle's sources: how many signals, from which partners (the ZVH's agenda proposal about the person)."""
+    if not d.derived_from:
+        return ""
+    partners = ", ".join(dict.fromkeys(key.split("/", 1)[0] for key in d.derived_from))
+    return (
+        f'<br><span class="muted">agendavoorstel, samengesteld uit {len(d.derived_from)} signalen van '
+        f"{escape(partners)}</span>"
+    )
+
+
 def _row(d: Disclosure) -> str:
     return (
         "<tr>"
-        f"<td>{_time(d.decided_at)}</td><td>{escape(d.event_type)}</td><td>{escape(d.sender)}</td>"
+        f"<td>{_time(d.decided_at)}</td><td>{escape(d.event_type)}{_derived(d)}</td><td>{escape(d.sender)}</td>"
         f"<td>{escape(_OUTCOME.get(d.outcome, d.outcome or '-'))}{_reasons(d.reasons)}</td>"
         f"<td>{_list(d.fields_sent)}</td>"
         f"<td>{_list(d.fields_withheld)}</td><td>{escape(d.purpose)}</td><td>{_list(d.legal_basis)}</td>"

@@ -112,8 +112,12 @@ RECORD_COLUMNS = (
     "source_topic",
     "source_partition",
     "source_offset",
+    "derived_from",
 )
 _LIST_COLUMNS = frozenset({"fields_sent", "fields_withheld", "legal_basis", "reasons"})
+_OPTIONAL_LIST_COLUMNS = frozenset({"derived_from"})
+"""Lists stored as NULL when empty, and then left out of the hashed row: see :func:`hashed_row`."""
+_LEFT_OUT_WHEN_NULL = frozenset(RECORD_COLUMNS.index(name) for name in _OPTIONAL_LIST_COLUMNS)
 _INT_COLUMNS = frozenset({"source_partition", "source_offset"})
 _INT64 = (-(2**63), 2**63 - 1)
 _TIME_COLUMNS = frozenset({"start_time", "end_time"})
@@ -130,13 +134,14 @@ _SCHEMA = (
         fields_sent TEXT NOT NULL, fields_withheld TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
         covenant_id TEXT, covenant_version TEXT, rule TEXT, reasons TEXT NOT NULL, processing_activity_id TEXT,
         data_subject_id TEXT NOT NULL, data_subject_key TEXT NOT NULL, linked_subject_id TEXT, linked_subject_key TEXT,
-        source_topic TEXT, source_partition BIGINT, source_offset BIGINT,
+        source_topic TEXT, source_partition BIGINT, source_offset BIGINT, derived_from TEXT,
         PRIMARY KEY (chain, seq))""",
     "CREATE INDEX IF NOT EXISTS lineage_record_event ON lineage_record (event_id)",
     "CREATE INDEX IF NOT EXISTS lineage_record_subject ON lineage_record (data_subject_id)",
     "CREATE INDEX IF NOT EXISTS lineage_record_linked ON lineage_record (linked_subject_id)",
     "CREATE INDEX IF NOT EXISTS lineage_record_recipient ON lineage_record (recipient, end_time)",
     "CREATE INDEX IF NOT EXISTS lineage_record_offset ON lineage_record (chain, lineage_offset)",
+    "CREATE INDEX IF NOT EXISTS lineage_record_type ON lineage_record (event_type)",
     """CREATE TABLE IF NOT EXISTS lineage_chain (
         chain TEXT PRIMARY KEY, next_seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT,
         segment_of TEXT NOT NULL, segment BIGINT NOT NULL, topic_id TEXT)""",
@@ -145,6 +150,8 @@ _SCHEMA = (
         chain TEXT NOT NULL, seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT, cutoff TEXT NOT NULL,
         pruned BIGINT NOT NULL, prev_anchor TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (chain, seq))""",
 )
+# Columns added after chain v2, to a store that lacks them (NULL in every old row, which the hash leaves out).
+_ADDED_COLUMNS = (("derived_from", "ALTER TABLE lineage_record ADD COLUMN derived_from TEXT"),)
 # A store made before chain v2 lacks these; its hashes are v1, so it cannot be verified by this code.
 _SCHEMA_PROBES = (
     "SELECT linked_subject_id FROM lineage_record WHERE 1 = 0",
@@ -235,7 +242,9 @@ def record_row(record: LineageRecord) -> tuple[Any, ...]:
     row: list[Any] = []
     for name in RECORD_COLUMNS:
         value = getattr(record, name)
-        if name in _LIST_COLUMNS:
+        if name in _OPTIONAL_LIST_COLUMNS:
+            value = to_json(list(value)).decode("utf-8") if value else None
+        elif name in _LIST_COLUMNS:
             value = to_json(list(value)).decode("utf-8")
         elif name in _TIME_COLUMNS:
             value = _time_text(value)
@@ -247,11 +256,22 @@ def record_row(record: LineageRecord) -> tuple[Any, ...]:
     return tuple(row)
 
 
+def hashed_row(row: Sequence[Any]) -> str:
+    """The text a link hashes: :func:`row_text` of the stored columns, less ``derived_from`` when it is NULL.
+
+    *Why:* ``derived_from`` came after chain v2; leaving it out when NULL keeps every link of a store written before
+    it valid, and a record that has one commits to it. Setting or clearing it afterwards changes the hash either way.
+    """
+    return row_text([value for index, value in enumerate(row) if not (index in _LEFT_OUT_WHEN_NULL and value is None)])
+
+
 def record_from_row(row: Sequence[Any]) -> LineageRecord:
     """Rebuild a record from its columns (:data:`RECORD_COLUMNS` order); pydantic validates it again."""
     data: dict[str, Any] = {}
     for name, value in zip(RECORD_COLUMNS, row, strict=True):
-        if name in _LIST_COLUMNS:
+        if name in _OPTIONAL_LIST_COLUMNS:
+            value = () if value is None else tuple(json.loads(value))
+        elif name in _LIST_COLUMNS:
             value = tuple(json.loads(value))
         elif name in _TIME_COLUMNS:
             value = _time_value(value)
@@ -335,6 +355,13 @@ class LineageStore:
                         f"the lineage store at {self.where} was made by an older schakel (hash chain v1); "
                         "ingest the lineage topic into a new store"
                     ) from None
+            for column, add in _ADDED_COLUMNS:
+                try:
+                    self._execute(f"SELECT {column} FROM lineage_record WHERE 1 = 0")  # noqa: S608 - a constant
+                except Exception as error:
+                    if not _is_database_error(error):
+                        raise
+                    self._execute(add)
 
     def _reconnect_if_closed(self) -> None:
         if not getattr(self._connection, "closed", False):
@@ -459,7 +486,7 @@ class LineageStore:
             if not _storable(row):
                 rejected += 1
                 continue
-            digest = link_hash(chain, head.next_seq, offset, head.hash, row_text(row))
+            digest = link_hash(chain, head.next_seq, offset, head.hash, hashed_row(row))
             rows.append((chain, head.next_seq, offset, head.hash, digest, *row))
             stored.add(record.record_id)
             heads[chain] = ChainHead(head.next_seq + 1, digest, offset if offset is not None else head.last_offset)
@@ -673,7 +700,7 @@ class LineageStore:
             if prev_hash != previous:
                 return count, BrokenRecord(chain, seq, record_id, "does not link to the record before it")
             position = None if offset is None else int(offset)
-            if link_hash(chain, seq, position, previous, row_text(row[n_chain:])) != digest:
+            if link_hash(chain, seq, position, previous, hashed_row(row[n_chain:])) != digest:
                 return count, BrokenRecord(chain, seq, record_id, "its content does not match its hash")
             try:
                 canonical = record_row(record_from_row(row[n_chain:])) == tuple(row[n_chain:])
@@ -765,8 +792,11 @@ class LineageStore:
         return records
 
     def trace(self, event_id: UUID) -> TraceReport:
-        """Every hop of one event: decisions and receipts with times, fields sent and withheld, trace ids."""
-        return build_trace(event_id, self._records("event_id = ?", (str(event_id),)))
+        """Every hop of one event: decisions and receipts with times, fields sent and withheld, trace ids; and the
+        bundles derived from it."""
+        # derived_from is a JSON list of "sender/event_id": the id, between a slash and a closing quote.
+        derived = self._records("event_type = 'SignalBundle' AND derived_from LIKE ?", (f'%/{event_id}"%',))
+        return build_trace(event_id, self._records("event_id = ?", (str(event_id),)), derived)
 
     def subject_report(self, pseudonym: str | Sequence[str]) -> SubjectReport:
         """The AVG art. 15 report for the person with this pseudonym (or these), across every pseudonym linked to

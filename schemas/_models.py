@@ -63,6 +63,7 @@ __all__ = [
     "ConsentChangePayload",
     "ConsultationOutcomeEvent",
     "ConsultationOutcomePayload",
+    "CourseReference",
     "Event",
     "FeedbackEvent",
     "FeedbackPayload",
@@ -216,6 +217,16 @@ Pseudonym = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CourseReference(_Model):
+    """The course of action (handelingskader) the hub chose for one copy: which course, which version of it."""
+
+    reference: Slug
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
+
+    def __str__(self) -> str:
+        return f"{self.reference}@{self.version}"
 
 
 class Subject(_Model):
@@ -391,6 +402,8 @@ class Event(_Model):
     purpose: Slug
     theme: Theme
     addressees: Organisations = ()
+    course_of_action: CourseReference | None = None
+    """Set by the hub on an egress copy only (see ``Envelope.avsc``)."""
     payload: SerializeAsAny[Payload]
 
     @model_validator(mode="after")

@@ -7,8 +7,9 @@ Only the event types that can change an agenda touch the table, so every other e
 
 The bundle's lineage record is a decision record of the hub's own event (named ``schakel.agenda.bundle``, sender and
 recipient ``zvh``, rule ``signal-agenda``, the bundle's reason - ``several_partners`` or ``urgent_open_case`` - as
-its reason code, which lineage accepts only on a bundle record), so ``lineage trace`` and the art. 15 report show
-that a bundle was made and delivered about the person; the events it derives from are named in the bundle itself.
+its reason code, which lineage accepts only on a bundle record, and the events it derives from as ``derived_from``:
+``{sender}/{event_id}`` of each signal, the data provenance), so ``lineage trace`` of a signal leads to the bundles
+made from it and the art. 15 report shows that a bundle was made and delivered about the person, and from what.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class AgendaKeeper:
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
+            derived_from=tuple(f"{signal.source}/{signal.event_id}" for signal in proposal.signals),
         )
         lineage = Message(processor.topics.lineage, person.encode(), record.to_bytes())
         return [copy, lineage]

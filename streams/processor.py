@@ -53,7 +53,6 @@ from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, SubjectR
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
-    GUIDANCE_HEADER,
     MAX_REQUEST_BYTES,
     ORIGIN_HEADERS,
     OUTCOME_HEADER,
@@ -406,10 +405,12 @@ class Processor:
             (SUBJECT_KEY_HEADER, self.person_kind(accepted, person).encode()),
             (OUTCOME_HEADER, str(decision.outcome).encode()),
         ]
-        # Chosen on the projected copy, never on the event: the reference must not hint at a withheld field.
+        # Chosen on the projected copy, never on the event: the reference must not hint at a withheld field. Set on
+        # every copy - null where none applies - so that a sender's own value never travels.
         course = self.guidance.choose(decision.recipient, projected)
-        if course is not None:
-            headers.append((GUIDANCE_HEADER, course.reference.encode()))
+        projected["course_of_action"] = (
+            {"reference": course.id, "version": course.version} if course is not None else None
+        )
         key = str(projected["subject"]["pseudonym"]).encode()
         return Message(self.topics.egress(decision.recipient), key, self.codec.encode_json(projected), headers)
 

@@ -5,10 +5,10 @@ CloudEvents (``ce_*``) plus W3C ``traceparent``. Egress: key = the recipient's o
 the projected copy (withheld fields null) in the same encoding, headers = CloudEvents plus ``traceparent`` plus
 ``schakel-recipient``, ``schakel-subject-ref`` (an opaque per-copy reference to the person's hub pseudonym, sealed
 with the pseudonym key, for delivery receipts - the hub pseudonym itself never leaves the hub),
-``schakel-subject-key`` (``bsn`` or ``case``: what the person's pseudonym derives from), ``schakel-outcome`` and,
-where one applies, ``schakel-guidance`` (the course of action's ``id@version``, chosen on the projected copy alone:
-:mod:`schakel.guidance.choice`). The hub's internal steps (``hub-link``, ``hub-person``) carry the ingress record with
-``schakel-origin-*`` headers.
+``schakel-subject-key`` (``bsn`` or ``case``: what the person's pseudonym derives from) and ``schakel-outcome``. The
+course of action travels in the copy itself, the envelope field ``course_of_action`` (chosen on the projected copy
+alone: :mod:`schakel.guidance.choice`). The hub's internal steps (``hub-link``, ``hub-person``) carry the ingress
+record with ``schakel-origin-*`` headers.
 Dead letters (the hub's): key = the hub pseudonym of the subject when the event could be read, otherwise none - never
 the original key, where a raw BSN or a name has been seen; value = the original bytes, kept for a resend until the
 ``dlq`` topic's retention removes them (``SCHAKEL_DLQ_RETENTION_DAYS``), or empty when the record was larger than
@@ -31,6 +31,7 @@ from typing import Any
 from opentelemetry import propagate
 
 from schakel.consent import Pseudonymizer, subject_key
+from schakel.guidance import copy_reference
 from schakel.lineage import event_key
 from schakel.schemas import Codec, Event, Organisation, cloudevent_headers
 from schakel.settings import Settings
@@ -38,7 +39,6 @@ from schakel.streams.topics import HubTopics
 
 __all__ = [
     "DEAD_LETTER_HEADERS",
-    "GUIDANCE_HEADER",
     "MAX_REQUEST_BYTES",
     "ORIGIN_HEADERS",
     "RECIPIENT_HEADER",
@@ -63,7 +63,6 @@ SUBJECT_REF_HEADER = "schakel-subject-ref"
 SUBJECT_KEY_HEADER = "schakel-subject-key"
 ORIGIN_HEADERS = ("schakel-origin-topic", "schakel-origin-partition", "schakel-origin-offset", "schakel-origin-key")
 OUTCOME_HEADER = "schakel-outcome"
-GUIDANCE_HEADER = "schakel-guidance"
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,7 @@ class EgressCopy:
     traceparent: str | None
     headers: Headers
     guidance: str | None = None
+    """The reference (``id@version``) of the course of action the copy carries (its ``course_of_action``)."""
 
     @property
     def recipient_pseudonym(self) -> str | None:
@@ -158,7 +158,7 @@ class EgressCopy:
             outcome=header(headers, OUTCOME_HEADER),
             traceparent=header(headers, "traceparent"),
             headers=list(headers),
-            guidance=header(headers, GUIDANCE_HEADER),
+            guidance=copy_reference(form),
         )
 
 

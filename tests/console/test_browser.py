@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 import string
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
+from schakel.console.inbox import InboxItem
+from schakel.guidance import Guidance
 from schakel.schemas import EventType, Theme
 from schakel.schemas.examples import example_form, synthetic_bsn
 from tests.console.conftest import PASSWORD, Live
@@ -301,11 +305,13 @@ def test_english(sign_in: Callable[..., Page]) -> None:
 
 
 _PAGES = {
-    "zvh-cm": ["/login", "/inbox/zvh", "/inbox/zvh/cases", "ITEM"],
+    "zvh-cm": ["/login", "/inbox/zvh", "/inbox/zvh/cases", "ITEM", "BUNDLE"],
+    "politie-cm": ["/inbox/politie", "COURSE"],
     "zvh-pd": ["/board"],
     "zvh-compliance": [
         "/compliance/trace",
         "TRACE",
+        "DERIVED",
         "/compliance/denials",
         "/compliance/disclosures?to=zvh",
         "/compliance/subject",
@@ -326,7 +332,7 @@ def test_the_axe_harness_does_find_violations(browser: Browser, axe_source: str)
 
 
 def test_axe_core_finds_no_serious_or_critical_violation(
-    live: Live, browser: Browser, delivered: dict[str, dict[str, Any]], axe_source: str
+    live: Live, browser: Browser, delivered: dict[str, dict[str, Any]], agenda: dict[str, Any], axe_source: str
 ) -> None:
     found: dict[str, list[str]] = {}
     for username, urls in _PAGES.items():
@@ -340,6 +346,9 @@ def test_axe_core_finds_no_serious_or_critical_violation(
         for url in urls:
             url = url.replace("ITEM", f"/inbox/zvh/items/{delivered['referral']['id']}")
             url = url.replace("TRACE", f"/compliance/trace?event={delivered['feedback']['id']}")
+            url = url.replace("BUNDLE", f"/inbox/zvh/items/{agenda['bundle'].event_id}")
+            url = url.replace("DERIVED", f"/compliance/trace?event={agenda['bundle'].event_id}")
+            url = url.replace("COURSE", f"/inbox/politie/items/{agenda['first']['id']}")
             page.goto(url)
             page.add_script_tag(content=axe_source)
             result = page.evaluate("axe.run({resultTypes: ['violations']})")
@@ -352,6 +361,152 @@ def test_axe_core_finds_no_serious_or_critical_violation(
         context.close()
     assert len(found) == sum(len(urls) for urls in _PAGES.values())
     assert {url: v for url, v in found.items() if v} == {}
+
+
+# -- courses of action and the joint signal agenda (issue 15) --------------------------------------------------------
+
+
+def _lvb_signal(source: str, person: dict[str, Any] | None = None) -> dict[str, Any]:
+    form = example_form(EventType.SIGNAL, theme=Theme.LVB)
+    form["source"] = source
+    if person is not None:
+        form.update(person)
+    return form
+
+
+def _bundle_of(live: Live, *event_ids: str, timeout: float = 120.0) -> InboxItem:
+    """The bundle at the ZVH that names exactly ``event_ids``, once the console holds it."""
+    deadline = time.monotonic() + timeout
+    wanted = set(event_ids)
+    while True:
+        for item in live.console.state.feed.items("zvh"):
+            if item.bundle is not None and {s.event_id for s in item.bundle.signals} == wanted:
+                return item
+        assert time.monotonic() < deadline, f"no bundle of {sorted(wanted)} at the ZVH:\n{live.hub.logs()}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def agenda(live: Live) -> dict[str, Any]:
+    """Two partners signal LVB about one person: the police receives the first with its course of action, and the
+    ZVH receives both and the bundle the hub proposes; the lineage is ingested into the store."""
+    first = _lvb_signal("gemeente-sociaal")
+    second = _lvb_signal("politie", {"subject": first["subject"], "case_id": first["case_id"]})
+    live.send_cli(first, "gemeente-sociaal")
+    live.wait_for_item("politie", first["id"])
+    live.wait_for_item("zvh", first["id"])
+    live.send_cli(second, "politie")
+    live.wait_for_item("zvh", second["id"])
+    made = _bundle_of(live, first["id"], second["id"])
+    live.ingest_lineage()
+    return {"first": first, "second": second, "bundle": made}
+
+
+def test_the_police_sees_the_course_of_action_beside_the_lvb_signal(
+    live: Live, sign_in: Callable[..., Page], screenshots: Path
+) -> None:
+    page = sign_in("politie-cm")
+    expect(page.locator("body[data-stream-state=open]")).to_have_count(1)
+    signal = _lvb_signal("gemeente-sociaal")
+    live.send_cli(signal, "gemeente-sociaal")
+    course = page.locator(f"#item-{signal['id']} section.course")
+    expect(course).to_be_visible(timeout=60_000)  # arrives live, course and all
+    copy = live.console.state.feed.item("politie", signal["id"])
+    assert copy is not None
+    assert copy.guidance is not None
+    assert copy.guidance.startswith("lvb-signaal-politie@")
+    shown = live.console.state.guidance.find(copy.guidance)
+    assert shown is not None
+    expect(course.locator(".course-title")).to_have_text(shown.title)
+    expect(course.locator(".course-steps li")).to_have_count(len(shown.steps))
+    expect(course.locator(".course-involve")).to_have_text("zvh, gemeente-sociaal, ggz")
+    expect(course.locator(".course-source")).to_contain_text("SCIL")
+    expect(course.locator(".course-reference")).to_have_text(copy.guidance)  # the version the hub chose
+    expect(course).to_contain_text("Concept")
+    # The police did not receive the LVB indication, and the course reveals nothing of it.
+    assert signal["payload"]["lvb_indication"] not in page.content()
+    _shot(page, screenshots, "inbox-course")
+
+
+def test_an_item_without_a_course_shows_none_and_an_unknown_version_is_not_passed_off(
+    live: Live, agenda: dict[str, Any], sign_in: Callable[..., Page]
+) -> None:
+    page = sign_in("zvh-cm")
+    bundle = agenda["bundle"]
+    page.goto(f"/inbox/zvh/items/{bundle.event_id}")
+    expect(page.locator(f"#item-{bundle.event_id}")).to_be_visible()
+    assert bundle.guidance is None  # the copy carries no course, so the console shows none
+    expect(page.locator("section.course")).to_have_count(0)
+    page = sign_in("politie-cm")
+    item = agenda["first"]["id"]
+    state = live.console.state
+    loaded = state.guidance
+    state.guidance = Guidance(())  # the console holds other course files than the hub
+    try:
+        page.goto(f"/inbox/politie/items/{item}")
+        course = page.locator("section.course")
+        expect(course.locator(".course-unavailable")).to_be_visible()
+        expect(course.locator(".course-reference")).to_have_text(str(state.feed.item("politie", item).guidance))  # type: ignore[union-attr]
+        expect(course.locator(".course-steps li")).to_have_count(0)
+    finally:
+        state.guidance = loaded
+
+
+def test_the_zvh_inbox_shows_the_bundle_readably_linked_to_its_signals(
+    agenda: dict[str, Any], sign_in: Callable[..., Page], screenshots: Path
+) -> None:
+    page = sign_in("zvh-cm")
+    bundle, first, second = agenda["bundle"], agenda["first"], agenda["second"]
+    item = page.locator(f"#item-{bundle.event_id}")
+    expect(item.locator(".bundle-reason")).to_contain_text("meer dan een partner")
+    rows = item.locator("table.bundle tbody tr")
+    expect(rows).to_have_count(2)
+    assert sorted(item.locator("table.bundle .partner").all_inner_texts()) == ["gemeente-sociaal", "politie"]
+    expect(item.locator("table.bundle")).to_contain_text("LVB")
+    expect(item.locator("table.bundle")).to_contain_text("high")
+    for form in (first, second):  # the bundle names the signals, never their contents
+        assert form["payload"]["lvb_indication"] not in item.inner_html()
+        assert form["payload"]["observed_behaviour"] not in item.inner_html()
+    _shot(page, screenshots, "inbox-bundle")
+    item.locator(f"a[href='/inbox/zvh/items/{second['id']}']").click()
+    expect(page).to_have_url(f"{page.url.split('/inbox')[0]}/inbox/zvh/items/{second['id']}")
+    expect(page.locator(f"#item-{second['id']}")).to_contain_text("politie")
+
+
+def test_the_case_board_lists_the_agenda_proposal(
+    agenda: dict[str, Any], sign_in: Callable[..., Page], screenshots: Path
+) -> None:
+    page = sign_in("zvh-pd")
+    page.goto("/board")
+    proposal = page.locator(f"#proposal-{agenda['bundle'].event_id}")
+    expect(proposal).to_be_visible()
+    expect(proposal.locator(".partners")).to_have_text(
+        re.compile("^(gemeente-sociaal, politie|politie, gemeente-sociaal)$")
+    )
+    expect(proposal.locator(".themes")).to_have_text("LVB")
+    expect(proposal.locator(".urgencies")).to_have_text("high")
+    expect(proposal.locator("table.bundle tbody tr")).to_have_count(2)
+    # A process director may not open the ZVH's inbox: the signals are named, not linked.
+    expect(proposal.locator("table.bundle a")).to_have_count(0)
+    named = sorted(proposal.locator("table.bundle code").all_inner_texts())
+    assert named == sorted([agenda["first"]["id"], agenda["second"]["id"]])
+    for form in (agenda["first"], agenda["second"]):
+        assert form["subject"]["bsn"] not in page.content()
+        assert form["subject"]["name"] not in page.content()
+    _shot(page, screenshots, "board-agenda")
+
+
+def test_the_trace_page_leads_from_a_signal_to_its_bundle_and_back(
+    agenda: dict[str, Any], sign_in: Callable[..., Page], screenshots: Path
+) -> None:
+    bundle, first = agenda["bundle"], agenda["first"]
+    page = sign_in("zvh-compliance")
+    page.goto(f"/compliance/trace?event={first['id']}")
+    page.locator(f"ul.derived a[href='/compliance/trace?event={bundle.event_id}']").click()
+    expect(page.locator("h2").first).to_contain_text(f"SignalBundle {bundle.event_id}")
+    expect(page.locator(".derived-from a")).to_have_count(2)
+    expect(page.locator(".derived-from")).to_contain_text(f"gemeente-sociaal/{first['id']}")
+    _shot(page, screenshots, "trace-bundle")
 
 
 def test_security_headers(live: Live, sign_in: Callable[..., Page]) -> None:

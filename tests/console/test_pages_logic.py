@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from schakel.console.agenda import agenda_proposals, proposal_of
 from schakel.console.caseboard import build_board, triage_date
 from schakel.console.denials import chart, summarise
 from schakel.console.inbox import DecisionNote, Filters, group_cases, item_from_copy
@@ -104,3 +105,53 @@ def test_denials_per_day_rule_and_reason() -> None:
     assert [bar.count for bar in drawn.bars] == [1, 1]
     assert all(bar.height > 0 for bar in drawn.bars)
     assert chart(summarise([])).bars == ()
+
+
+def _bundle(bundle_id: str, pseudonym: str, time: str, *signals: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "id": bundle_id,
+        "type": "SignalBundle",
+        "source": "zvh",
+        "time": time,
+        "subject": {"bsn": None, "name": None, "birth_date": None, "pseudonym": pseudonym},
+        "case_id": None,
+        "purpose": "case-consultation",
+        "theme": "LVB",
+        "addressees": [],
+        "payload": {
+            "reason": "several_partners",
+            "signals": [
+                {
+                    "event_id": event_id,
+                    "source": source,
+                    "theme": "LVB",
+                    "urgency": None,
+                    "time": f"2026-11-0{n}T09:00Z",
+                }
+                for n, (event_id, source) in enumerate(signals, start=1)
+            ],
+        },
+    }
+
+
+def test_a_bundle_item_carries_its_signals_and_another_item_none() -> None:
+    item = item_from_copy("zvh", _bundle("b-1", "p-1", "2026-12-01T09:00Z", ("e-1", "politie"), ("e-2", "om")), T0)
+    assert item.bundle is not None
+    assert [s.event_id for s in item.bundle.signals] == ["e-1", "e-2"]
+    assert item.bundle.partners == ("politie", "om")
+    assert item.bundle.urgencies == ()
+    assert item_from_copy("zvh", _form(), T0).bundle is None
+
+
+def test_the_board_keeps_the_latest_proposal_per_person() -> None:
+    first = proposal_of(_bundle("b-1", "p-1", "2026-12-01T09:00Z", ("e-1", "politie"), ("e-2", "om")))
+    third = proposal_of(_bundle("b-2", "p-1", "2026-12-01T10:00Z", ("e-1", "politie"), ("e-2", "om"), ("e-3", "ggz")))
+    other = proposal_of(_bundle("b-3", "p-2", "2026-12-01T09:30Z", ("e-4", "politie"), ("e-5", "om")))
+    assert first is not None
+    assert third is not None
+    assert other is not None
+    # A withdrawal makes the next bundle smaller: still the latest one counts.
+    after = proposal_of(_bundle("b-4", "p-1", "2026-12-01T11:00Z", ("e-3", "ggz"), ("e-6", "politie")))
+    assert after is not None
+    assert agenda_proposals([third, first, other]) == [third, other]
+    assert agenda_proposals([after, third, first, other]) == [after, other]

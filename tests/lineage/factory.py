@@ -101,3 +101,29 @@ def link(*, subject: str, case_subject: str, event_id: UUID | None = None, at: d
         linked_subject_id=case_subject,
         linked_subject_key="case",
     )
+
+
+def bundle(*sources: LineageRecord, at: datetime = T0 + timedelta(minutes=5)) -> LineageRecord:
+    """The decision record of a ``SignalBundle`` the hub made for the ZVH from the signals ``sources`` decided."""
+    bundle_id = uuid4()
+    subject = sources[0].data_subject_id
+    return LineageRecord(
+        record_id=record_id("zvh", bundle_id, subject, "zvh", RecordKind.DECISION),
+        kind=RecordKind.DECISION,
+        name="schakel.agenda.bundle",
+        status="ok",
+        start_time=at,
+        end_time=at + timedelta(milliseconds=1),
+        event_id=bundle_id,
+        event_type="SignalBundle",
+        sender="zvh",
+        recipient="zvh",
+        outcome="permit",
+        fields_sent=("reason", "signals"),
+        purpose="case-consultation",
+        rule="signal-agenda",
+        reasons=("several_partners",),
+        data_subject_id=subject,
+        data_subject_key="bsn",
+        derived_from=tuple(f"{source.sender}/{source.event_id}" for source in sources),
+    )

@@ -22,7 +22,19 @@ from schakel.schemas import (
 )
 from schakel.schemas._catalogue import crc64_avro
 
-ENVELOPE = ["id", "type", "source", "time", "subject", "case_id", "case_issuer", "purpose", "theme", "addressees"]
+ENVELOPE = [
+    "id",
+    "type",
+    "source",
+    "time",
+    "subject",
+    "case_id",
+    "case_issuer",
+    "purpose",
+    "theme",
+    "addressees",
+    "course_of_action",
+]
 
 
 @pytest.mark.parametrize("event_type", list(EventType))

@@ -45,7 +45,7 @@ def test_json_form_has_envelope_on_top_and_payload_below() -> None:
     form = example_event(EventType.SIGNAL, Theme.MONEY_MULE).to_json()
     assert list(form) == [
         "id", "type", "source", "time", "subject", "case_id", "case_issuer", "purpose", "theme", "addressees",
-        "payload",
+        "course_of_action", "payload",
     ]  # fmt: skip
     assert form["type"] == "Signal"
     assert form["payload"]["iban"] == "NL91ABNA0417164300"

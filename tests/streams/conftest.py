@@ -16,6 +16,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from schakel.consent import Decision, Pseudonymizer, project
+from schakel.guidance import load_guidance
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.access import provision, revoke_grants
@@ -207,3 +209,14 @@ def _delete_topics(settings: Settings) -> None:
     finally:
         admin.close()
     revoke_grants(settings)
+
+
+def expected_copy(event: Event, decision: Decision, pseudonymizer: Pseudonymizer) -> dict[str, Any]:
+    """The copy the hub delivers for ``decision``: the projection, with the course of action chosen on it."""
+    form = project(event, decision, pseudonymizer)
+    course = _GUIDANCE.choose(decision.recipient, form)
+    form["course_of_action"] = {"reference": course.id, "version": course.version} if course else None
+    return form
+
+
+_GUIDANCE = load_guidance()

@@ -66,3 +66,6 @@ def test_two_partners_bundle_a_third_updates_and_a_withdrawal_forgets(hub: Hub) 
     bundle_records = [r for r in lineage if r.event_type == EventType.SIGNAL_BUNDLE.value]
     assert {str(r.event_id) for r in bundle_records} == {event_id for event_id, _ in bundles}
     assert all(r.recipient == "zvh" and r.rule == "signal-agenda" for r in bundle_records)
+    for record in bundle_records:  # provenance: each bundle's record names the signals it was derived from
+        signals = bundles[(str(record.event_id), "zvh")]["payload"]["signals"]
+        assert record.derived_from == tuple(f"{s['source']}/{s['event_id']}" for s in signals)

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, project
+from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy
 from schakel.lineage import LineageRecord, LineageStore, RecordKind, open_store, subject_pseudonyms
 from schakel.lineage.ingest import ingest
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.records import EgressCopy
 from schakel.streams.topics import ADMIN, HubTopics
-from tests.streams.conftest import Hub, dead_letters, read_all
+from tests.streams.conftest import Hub, dead_letters, expected_copy, read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -40,7 +40,7 @@ def _expected(hub: Hub, events: list[Event]) -> tuple[Copies, dict[tuple[str, st
         for decision in decisions:
             if decision.outcome is not Outcome.DENY:
                 key = (str(event.source), str(event.id), str(decision.recipient))
-                copies[key] = project(event, decision, pseudonymizer)
+                copies[key] = expected_copy(event, decision, pseudonymizer)
     return copies, decided
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, project, subject_key
+from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, subject_key
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
 from schakel.streams.records import Message, ingress_message
 from schakel.streams.topics import HubTopics
-from tests.streams.conftest import Hub, dead_letters, read_all
+from tests.streams.conftest import Hub, dead_letters, expected_copy, read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -42,7 +42,7 @@ def _expected(hub: Hub, events: list[Event]) -> tuple[dict[tuple[str, str], dict
         for decision in decisions:
             candidates.add((str(event.id), str(decision.recipient)))
             if decision.outcome is not Outcome.DENY:
-                copies[(str(event.id), str(decision.recipient))] = project(event, decision, pseudonymizer)
+                copies[(str(event.id), str(decision.recipient))] = expected_copy(event, decision, pseudonymizer)
     return copies, candidates
 
 
