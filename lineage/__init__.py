@@ -4,7 +4,8 @@ The hub writes one :class:`LineageRecord` per (event, candidate recipient) decis
 delivery receipt to the ``lineage`` topic; ``schakel lineage ingest`` feeds them into a :class:`LineageStore`
 (:func:`open_store`: SQLite by default, PostgreSQL when ``SCHAKEL_LINEAGE_URL`` says so), where each record is
 hash-chained per topic partition (:mod:`schakel.lineage.chain` says why). The store answers a trace, the AVG art. 15
-report and the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
+report (in words, for the person: :mod:`schakel.lineage.readable`, as a page, a PDF letter and a JSON record) and
+the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
 record when an event names one person by two identifiers (a BSN and a case id), so that the answers about a person
 cover every identifier the hub knows them by.
 """
@@ -20,6 +21,7 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
+from schakel.lineage.readable import AccessReport, PartnerAccount, Refusal, Sharing, access_report, access_report_json
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
     InvalidRecordError,
@@ -30,7 +32,8 @@ from schakel.lineage.record import (
     record_id,
     recordable_purpose,
 )
-from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.report import render_access_report_html, render_subject_report_html
+from schakel.lineage.report_pdf import render_access_report_pdf, render_subject_report_pdf
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
     AppendResult,
@@ -45,6 +48,7 @@ from schakel.lineage.store import (
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "AccessReport",
     "AppendResult",
     "BrokenRecord",
     "ChainHead",
@@ -58,13 +62,18 @@ __all__ = [
     "LineagePosition",
     "LineageRecord",
     "LineageStore",
+    "PartnerAccount",
     "PartnerSection",
     "RecordKind",
+    "Refusal",
+    "Sharing",
     "StoreUnavailableError",
     "SubjectReport",
     "TraceReport",
     "UnstorableRecordError",
     "VerifyResult",
+    "access_report",
+    "access_report_json",
     "event_key",
     "is_bsn",
     "load_processing_activities",
@@ -72,7 +81,10 @@ __all__ = [
     "processing_activity",
     "record_id",
     "recordable_purpose",
+    "render_access_report_html",
+    "render_access_report_pdf",
     "render_subject_report_html",
+    "render_subject_report_pdf",
     "scan_for_personal_data",
     "subject_pseudonym",
     "subject_pseudonyms",
