@@ -1,6 +1,7 @@
 """The art. 15 report as a page the person who asked can read (Dutch, u-form, AVG art. 12(1)).
 
-A self-contained HTML document (no scripts, no external styles) that a contact point can send or print, laid out
+A self-contained HTML document (no scripts, no external styles; one ``main`` landmark, clean under axe-core's rules
+when last looked at) that a contact point can send or print, laid out
 from the report in words (:class:`schakel.lineage.readable.AccessReport`): per partner first what it received - when,
 which data, why, on which legal basis, under which agreement -, then briefly what it did not. Every value is escaped.
 The PDF (:mod:`schakel.lineage.report_pdf`) says the same in the same order, with the sentences of this module.
@@ -216,6 +217,7 @@ def render_access_report_html(report: AccessReport) -> str:
 <title>{escape(TITLE)}</title>
 <style>{_STYLE}</style></head>
 <body>
+<main>
 <h1>{escape(TITLE)}</h1>
 {intro}
 {summary}
@@ -223,7 +225,8 @@ def render_access_report_html(report: AccessReport) -> str:
 <h2>Goed om te weten</h2>
 <p>{escape(WHAT_NOT)}</p>
 <p>{escape(QUESTIONS)}</p>
-<p class="muted">{escape(reference_line(report))}</p>
+</main>
+<footer><p class="muted">{escape(reference_line(report))}</p></footer>
 </body>
 </html>
 """

@@ -139,13 +139,14 @@ def render_access_report_pdf(report: AccessReport) -> bytes:
             flow.extend(_section(account, st, explained))
     else:
         flow.append(_p(NOTHING, st["body"]))
-    flow += [
+    closing = [
         _p("Goed om te weten", st["h2"]),
         _p(WHAT_NOT, st["body"]),
         _p(QUESTIONS, st["body"]),
         Spacer(1, 4 * mm),
         _p(reference_line(report), st["muted"]),
     ]
+    flow.append(KeepTogether(closing))  # the kenmerk never stands alone on a last page
     out = BytesIO()
     document = SimpleDocTemplate(
         out,
