@@ -21,7 +21,15 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
-from schakel.lineage.readable import AccessReport, PartnerAccount, Refusal, Sharing, access_report, access_report_json
+from schakel.lineage.readable import (
+    AccessReport,
+    ConsentStep,
+    PartnerAccount,
+    Refusal,
+    Sharing,
+    access_report,
+    access_report_json,
+)
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
     InvalidRecordError,
@@ -52,6 +60,7 @@ __all__ = [
     "AppendResult",
     "BrokenRecord",
     "ChainHead",
+    "ConsentStep",
     "Disclosure",
     "DisclosureRegister",
     "Finding",

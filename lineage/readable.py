@@ -15,6 +15,10 @@ Judgement calls:
 - **The summary says "shared" and "not shared" without contradiction.** A field shared in one message and withheld
   from another counts as shared in the summary; *never shared* lists only what the partner never received (the old
   page listed such a field under both). Each refusal still names what that one message held back.
+- **The person's consent gets its own short list** ("Uw toestemming"): each consent given or withdrawn that was passed
+  on to a partner (lineage knows that a ``ConsentChange`` went out, not which: it holds no values), and each message
+  a partner did not get because the consent was withdrawn, expired, missing or given to another party - so that a
+  withdrawal reads as what it did, beside the per-partner account that names the same refusals.
 - Partners that received data come first, those that received nothing (only refusals) after them.
 - **No code reaches the page.** A code the table has no words for (a covenant retired before this table, a field
   a newer schema added) is shown in general words ("gegevens waarvoor nog geen omschrijving is") and listed in
@@ -40,6 +44,7 @@ from schakel.lineage.wording import Text, Wording, wording
 __all__ = [
     "FORMAT",
     "AccessReport",
+    "ConsentStep",
     "Explained",
     "Label",
     "PartnerAccount",
@@ -123,6 +128,19 @@ class Refusal(_Model):
     reasons: tuple[Label, ...]
 
 
+class ConsentStep(_Model):
+    """Something that happened because of, or to, the person's consent: a consent given or withdrawn passed on to a
+    partner, or a message not shared with a partner because of the consent."""
+
+    at: datetime
+    step: Label
+    """``passed-on``, or the reason code (``consent-withdrawn``, ...) that kept the message from the partner."""
+    organisation: Label
+    """The partner it concerns."""
+    message: Label
+    sender: Label
+
+
 class PartnerAccount(_Model):
     """What one partner received about the person, and what it did not."""
 
@@ -149,6 +167,8 @@ class AccessReport(_Model):
     records: int
     records_by_identifier: dict[str, int]
     partners: tuple[PartnerAccount, ...]
+    consent: tuple[ConsentStep, ...]
+    """The person's consent as lineage shows it, in time order (see :class:`ConsentStep`)."""
     untranslated: tuple[str, ...]
     """Codes the translation table had no words for (shown in general words); empty for the shipped catalogue."""
 
@@ -186,6 +206,9 @@ class _Words:
 
     def reason(self, code: str) -> Label:
         return self._get("reasons", self.table.reasons.get(code), code, _UNKNOWN_REASON)
+
+    def consent_step(self, code: str) -> Label:
+        return self._get("consent_steps", self.table.consent_steps.get(code), code, _UNKNOWN_REASON)
 
     def delivery(self, code: str) -> Label:
         return self._get("delivery", self.table.delivery.get(code), code, _UNKNOWN_REASON)
@@ -272,6 +295,33 @@ def _account(section: PartnerSection, words: _Words) -> PartnerAccount:
     )
 
 
+_CONSENT_CHANGE = "ConsentChange"
+
+
+def _consent_steps(report: SubjectReport, words: _Words) -> tuple[ConsentStep, ...]:
+    """Consent changes passed on to partners, and messages a partner did not get because of the consent."""
+    steps: list[ConsentStep] = []
+    for section in report.partners:
+        for d in section.decisions:
+            if d.event_type == _CONSENT_CHANGE and d.delivery in _SHARED:
+                codes: tuple[str, ...] = ("passed-on",)
+            elif d.delivery == "none":
+                codes = tuple(r for r in d.reasons if r.startswith("consent-"))[:1]
+            else:
+                continue
+            steps.extend(
+                ConsentStep(
+                    at=d.decided_at,
+                    step=words.consent_step(code),
+                    organisation=words.organisation(d.recipient),
+                    message=words.event_type(d.event_type),
+                    sender=words.organisation(d.sender),
+                )
+                for code in codes
+            )
+    return tuple(sorted(steps, key=lambda s: (s.at, s.organisation.code)))
+
+
 def _reference(report: SubjectReport) -> str:
     digest = hashlib.sha256(f"{report.data_subject_id}|{report.generated_at.isoformat()}".encode()).hexdigest()
     return "-".join(digest[i : i + 4] for i in range(0, 12, 4)).upper()
@@ -291,6 +341,7 @@ def access_report(report: SubjectReport, table: Wording | None = None) -> Access
         records=report.records,
         records_by_identifier=report.records_by_identifier,
         partners=partners,
+        consent=_consent_steps(report, words),
         untranslated=tuple(sorted(words.missing)),
     )
 

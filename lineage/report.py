@@ -15,7 +15,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from schakel.lineage.answers import SubjectReport
-from schakel.lineage.readable import AccessReport, Label, PartnerAccount, Refusal, Sharing, access_report
+from schakel.lineage.readable import AccessReport, ConsentStep, Label, PartnerAccount, Refusal, Sharing, access_report
 
 __all__ = ["render_access_report_html", "render_subject_report_html"]
 
@@ -92,6 +92,17 @@ def delivery_sentence(s: Sharing) -> str:
     if s.delivered_at is not None:
         return f"Afgeleverd op {dutch_time(s.delivered_at)}."
     return capital(s.delivery.nl) + "."
+
+
+CONSENT_TITLE = "Uw toestemming"
+
+
+def consent_sentence(c: ConsentStep) -> str:
+    """``5 november 2026: de politie kreeg bericht ...``, or ``...: een signaal van X is níet gedeeld met Y, omdat
+    ...``."""
+    if c.step.code == "passed-on":
+        return f"{dutch_date(c.at)}: {c.organisation.nl} {c.step.nl} (van {c.sender.nl})."
+    return f"{dutch_date(c.at)}: {c.message.nl} van {c.sender.nl} is níet gedeeld met {c.organisation.nl}, {c.step.nl}."
 
 
 def never_sentence(account: PartnerAccount) -> str:
@@ -208,6 +219,9 @@ def render_access_report_html(report: AccessReport) -> str:
         body = "\n".join(_section(p, explained) for p in report.partners)
         overview = "".join(f"<li>{escape(partner_summary(p))}</li>" for p in report.partners)
         summary = f"<h2>In het kort</h2>\n<ul>{overview}</ul>"
+        if report.consent:
+            steps = "".join(f"<li>{escape(consent_sentence(c))}</li>" for c in report.consent)
+            summary += f"\n<h2>{escape(CONSENT_TITLE)}</h2>\n<ul>{steps}</ul>"
     else:
         body, summary = f"<p>{escape(NOTHING)}</p>", ""
     intro = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in INTRO)

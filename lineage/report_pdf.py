@@ -29,6 +29,7 @@ from reportlab.platypus.doctemplate import BaseDocTemplate
 from schakel.lineage.answers import SubjectReport
 from schakel.lineage.readable import AccessReport, PartnerAccount, Sharing, access_report
 from schakel.lineage.report import (
+    CONSENT_TITLE,
     INTRO,
     NOTHING,
     QUESTIONS,
@@ -37,6 +38,7 @@ from schakel.lineage.report import (
     already_explained,
     basis_mentions,
     capital,
+    consent_sentence,
     delivery_sentence,
     never_sentence,
     partner_summary,
@@ -134,6 +136,9 @@ def render_access_report_pdf(report: AccessReport) -> bytes:
     if report.partners:
         flow.append(_p("In het kort", st["h2"]))
         flow.extend(_item(partner_summary(p), st["item"]) for p in report.partners)
+        if report.consent:
+            flow.append(_p(CONSENT_TITLE, st["h2"]))
+            flow.extend(_item(consent_sentence(c), st["item"]) for c in report.consent)
         explained: set[str] = set()
         for account in report.partners:
             flow.extend(_section(account, st, explained))

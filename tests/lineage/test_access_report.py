@@ -232,7 +232,7 @@ def test_the_json_record_has_its_documented_keys() -> None:
     record = json.loads(access_report_json(report))
     assert set(record) == {
         "format", "reference", "data_subject_id", "data_subject_ids", "generated_at", "records",
-        "records_by_identifier", "partners", "untranslated",
+        "records_by_identifier", "partners", "consent", "untranslated",
     }  # fmt: skip
     assert record["format"] == "schakel.art15/1"
     assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", record["reference"])
@@ -268,3 +268,40 @@ def test_a_delivery_that_failed_is_not_shared_and_one_unconfirmed_is(delivery: s
     else:
         assert account.not_shared == ()
         assert account.shared[0].delivery.nl == "verstuurd (ontvangst nog niet bevestigd)"
+
+
+def test_a_withdrawal_reads_as_what_it_did() -> None:
+    passed_on = decision(
+        recipient="politie",
+        sender="zvh",
+        event_type="ConsentChange",
+        fields_sent=("change", "grantees"),
+        at=T0,
+    )
+    stopped = decision(
+        recipient="politie",
+        sender="gemeente-sociaal",
+        outcome="deny",
+        fields_withheld=("observed_behaviour", "urgency"),
+        reasons=("consent-withdrawn",),
+        at=T0 + timedelta(days=2),
+    )
+    other_denial = decision(recipient="ggz", outcome="deny", fields_withheld=("urgency",), reasons=("no-rule",))
+    report = access_report(build_subject_report(SUBJECT_A, [passed_on, receipt(passed_on), stopped, other_denial]))
+    assert [(c.step.code, c.organisation.code) for c in report.consent] == [
+        ("passed-on", "politie"),
+        ("consent-withdrawn", "politie"),
+    ]
+    text = _page_text(render_access_report_html(report))
+    assert (
+        "Uw toestemming 2 november 2026: de politie kreeg bericht dat u toestemming gaf of introk (van het Zorg- en "
+        "Veiligheidshuis). 4 november 2026: een signaal (een melding van zorgen over u) van de gemeente (zorg en "
+        "ondersteuning) is níet gedeeld met de politie, omdat u uw toestemming had ingetrokken."
+    ) in text
+    assert codes_in(text) == []
+
+
+def test_without_consent_steps_there_is_no_consent_list() -> None:
+    report = access_report(build_subject_report(SUBJECT_A, _sharing_then_refusal()[:2]))
+    assert report.consent == ()
+    assert "Uw toestemming" not in render_access_report_html(report)

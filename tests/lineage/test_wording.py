@@ -6,7 +6,7 @@ import pytest
 
 from schakel.consent import LEGAL_BASES, Reason, load_covenants
 from schakel.lineage.wording import Wording, WordingError, load_wording, wording
-from schakel.schemas import BundleReason, ConsentChangeKind, EventType, Organisation, field_sensitivities
+from schakel.schemas import BundleReason, EventType, Organisation, field_sensitivities
 
 _DELIVERY = {"delivered", "pending", "dead-lettered", "none"}
 
@@ -21,7 +21,7 @@ def _expected() -> dict[str, set[str]]:
         "legal_bases": set(LEGAL_BASES),
         "reasons": {r.value for r in Reason} | {r.value for r in BundleReason},
         "delivery": _DELIVERY,
-        "consent_steps": {k.value for k in ConsentChangeKind},
+        "consent_steps": {"passed-on"} | {r.value for r in Reason if r.value.startswith("consent-")},
     }
 
 
