@@ -6,8 +6,9 @@ fails the load with the section and key named (:class:`WordingError`), never a h
 covers the catalogue, the covenants, the reason codes and the legal bases is a test
 (``tests/lineage/test_wording.py``), so that adding a field, a purpose or a basis without words for it fails.
 
-Field labels are keyed by field name; ``Type.field`` overrides the label for one event type where the same name
-means something else (``reason`` of a referral versus of a signal bundle).
+Field labels are keyed ``Type.field``: a field is worded for the one type it belongs to, so a type that gains a field
+- even one whose name another type already has (``reason`` of a referral, of a signal bundle) - fails the coverage
+test until it has its own words. Only the envelope's ``subject.*`` fields, the same in every type, have one label.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from schakel.lineage.record import LineageError
 from schakel.strict_yaml import load_strict
 
-__all__ = ["Basis", "Purpose", "Text", "Wording", "WordingError", "load_wording", "wording"]
+__all__ = ["ENVELOPE_PREFIX", "Basis", "Purpose", "Text", "Wording", "WordingError", "load_wording", "wording"]
+
+ENVELOPE_PREFIX = "subject."
+"""The governed envelope fields (``subject.bsn``, ...): one label for every event type."""
 
 _Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 
@@ -70,8 +74,11 @@ class Wording(_Strict):
     consent_steps: dict[str, Text]
 
     def field(self, event_type: str, name: str) -> Text | None:
-        """The label of a field of an event type (its ``Type.field`` override first), or None without one."""
-        return self.fields.get(f"{event_type}.{name}") or self.fields.get(name)
+        """The label of a field of an event type: ``Type.field``, or for the envelope's ``subject.*`` the one label
+        every type shares; None without one."""
+        if name.startswith(ENVELOPE_PREFIX):
+            return self.fields.get(name)
+        return self.fields.get(f"{event_type}.{name}")
 
 
 def load_wording(text: str, source: str = "wording.yaml") -> Wording:

@@ -210,7 +210,12 @@ def test_a_code_without_words_reads_in_general_words_and_is_named_for_the_contac
 def test_the_page_escapes_the_words_of_the_table() -> None:
     table = wording()
     sneaky = table.model_copy(
-        update={"fields": {**table.fields, "urgency": table.fields["urgency"].model_copy(update={"nl": "<b>x</b>"})}}
+        update={
+            "fields": {
+                **table.fields,
+                "Signal.urgency": table.fields["Signal.urgency"].model_copy(update={"nl": "<b>x</b>"}),
+            }
+        }
     )
     report = access_report(build_subject_report(SUBJECT_A, [decision(fields_sent=("urgency",))]), sneaky)
     page = render_access_report_html(report).split("</style>", 1)[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schakel.consent import LEGAL_BASES, Reason, load_covenants
-from schakel.lineage.wording import Wording, WordingError, load_wording, wording
+from schakel.lineage.wording import ENVELOPE_PREFIX, Wording, WordingError, load_wording, wording
 from schakel.schemas import BundleReason, EventType, Organisation, field_sensitivities
 
 _DELIVERY = {"delivered", "pending", "dead-lettered", "none"}
@@ -50,9 +50,9 @@ def stale(table: Wording) -> set[str]:
         for code in getattr(table, section)
         if code not in codes
     }
-    names = {name for t in EventType for name in field_sensitivities(t)}
+    envelope = {name for t in EventType for name in field_sensitivities(t) if name.startswith(ENVELOPE_PREFIX)}
     qualified = {f"{t.value}.{name}" for t in EventType for name in field_sensitivities(t)}
-    return extra | {f"fields:{key}" for key in table.fields if key not in names | qualified}
+    return extra | {f"fields:{key}" for key in table.fields if key not in envelope | qualified}
 
 
 def test_the_table_covers_the_catalogue_and_every_covenant() -> None:
@@ -65,16 +65,24 @@ def test_the_table_names_nothing_that_does_not_exist() -> None:
 
 def test_a_field_without_words_is_a_gap() -> None:
     table = wording()
-    fields = {k: v for k, v in table.fields.items() if k != "iban"}
+    fields = {k: v for k, v in table.fields.items() if k != "Signal.iban"}
     purposes = {k: v for k, v in table.purposes.items() if k != "money-mule-prevention"}
     smaller = table.model_copy(update={"fields": fields, "purposes": purposes})
     assert gaps(smaller) == {"fields:Signal.iban", "purposes:money-mule-prevention"}
 
 
-def test_a_label_for_one_type_does_not_cover_another() -> None:
+def test_a_field_is_worded_per_type_so_a_name_another_type_has_is_no_cover() -> None:
     table = wording()
-    fields = {k: v for k, v in table.fields.items() if k != "reason"}
-    assert gaps(table.model_copy(update={"fields": fields})) == {"fields:Referral.reason"}
+    assert table.field("Referral", "reason") != table.field("SignalBundle", "reason")
+    fields = {k: v for k, v in table.fields.items() if k != "SignalBundle.reason"}
+    assert gaps(table.model_copy(update={"fields": fields})) == {"fields:SignalBundle.reason"}
+    assert table.field("Signal", "subject.name") == table.field("CaseClosed", "subject.name")
+
+
+def test_a_label_for_a_field_that_does_not_exist_is_stale() -> None:
+    table = wording()
+    extra = {**table.fields, "iban": table.fields["Signal.iban"], "Referral.iban": table.fields["Signal.iban"]}
+    assert stale(table.model_copy(update={"fields": extra})) == {"fields:iban", "fields:Referral.iban"}
 
 
 _SHIPPED = """
@@ -91,8 +99,9 @@ consent_steps: {}
 
 
 def test_the_loader_reads_a_minimal_table() -> None:
-    table = load_wording(_SHIPPED.replace("fields: {}", "fields: {iban: {nl: uw rekeningnummer, en: account}}"))
+    table = load_wording(_SHIPPED.replace("fields: {}", "fields: {Signal.iban: {nl: uw rekeningnummer, en: account}}"))
     assert table.field("Signal", "iban") is not None
+    assert table.field("Referral", "iban") is None
 
 
 @pytest.mark.parametrize(
