@@ -310,3 +310,12 @@ def test_without_consent_steps_there_is_no_consent_list() -> None:
     report = access_report(build_subject_report(SUBJECT_A, _sharing_then_refusal()[:2]))
     assert report.consent == ()
     assert "Uw toestemming" not in render_access_report_html(report)
+
+
+def test_a_person_without_lineage_gets_a_letter_that_says_so(tmp_path: Path) -> None:
+    report = access_report(build_subject_report(SUBJECT_A, []))
+    assert report.partners == ()
+    assert report.consent == ()
+    text = " ".join(_pdf_text(render_access_report_pdf(report), tmp_path).split())
+    assert "geen gegevens over u met andere organisaties gedeeld" in text
+    assert "In het kort" not in text
