@@ -239,6 +239,8 @@ def _distinct(labels: Iterable[Label]) -> tuple[Label, ...]:
 
 def _sharing(d: Disclosure, words: _Words) -> Sharing:
     notes = [words.reason(r) for r in d.reasons if r not in _NOT_A_REASON]
+    # A code without words says "not allowed" on a refusal; beside data that was shared it would mislead: left out.
+    notes = [n for n in notes if n.code in words.table.reasons]
     pseudonymised = "bsn-pseudonymised" in d.reasons
     return Sharing(
         event_id=str(d.event_id),

@@ -319,3 +319,13 @@ def test_a_person_without_lineage_gets_a_letter_that_says_so(tmp_path: Path) -> 
     text = " ".join(_pdf_text(render_access_report_pdf(report), tmp_path).split())
     assert "geen gegevens over u met andere organisaties gedeeld" in text
     assert "In het kort" not in text
+
+
+def test_a_reason_without_words_is_left_out_beside_data_that_was_shared() -> None:
+    sent = decision(fields_sent=("urgency",), reasons=("permitted",))
+    delivered = receipt(sent).model_copy(update={"reasons": ("DeliveryTimeout",)})
+    report = access_report(build_subject_report(SUBJECT_A, [delivered]))  # the receipt alone: its decision is lost
+    (sharing,) = report.partners[0].shared
+    assert sharing.notes == ()
+    assert "reasons:DeliveryTimeout" in report.untranslated
+    assert "niet toegestaan" not in render_access_report_html(report)
