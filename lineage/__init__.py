@@ -20,6 +20,7 @@ from schakel.lineage.answers import (
     TraceReport,
 )
 from schakel.lineage.chain import LineagePosition
+from schakel.lineage.pruning import Anchor, PruneResult
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.readable import (
     AccessReport,
@@ -32,6 +33,8 @@ from schakel.lineage.readable import (
 )
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
+    REQUEST_CONFIRM_RECORD_NAME,
+    REQUEST_RECORD_NAME,
     InvalidRecordError,
     LineageError,
     LineageRecord,
@@ -42,6 +45,8 @@ from schakel.lineage.record import (
 )
 from schakel.lineage.report import render_access_report_html, render_subject_report_html
 from schakel.lineage.report_pdf import render_access_report_pdf, render_subject_report_pdf
+from schakel.lineage.requests import RequestState, RequestStatus, request_deadline
+from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
     AppendResult,
@@ -56,7 +61,10 @@ from schakel.lineage.store import (
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "REQUEST_CONFIRM_RECORD_NAME",
+    "REQUEST_RECORD_NAME",
     "AccessReport",
+    "Anchor",
     "AppendResult",
     "BrokenRecord",
     "ChainHead",
@@ -73,8 +81,11 @@ __all__ = [
     "LineageStore",
     "PartnerAccount",
     "PartnerSection",
+    "PruneResult",
     "RecordKind",
     "Refusal",
+    "RequestState",
+    "RequestStatus",
     "Sharing",
     "StoreUnavailableError",
     "SubjectReport",
@@ -88,12 +99,14 @@ __all__ = [
     "load_processing_activities",
     "open_store",
     "processing_activity",
+    "prune_lineage",
     "record_id",
     "recordable_purpose",
     "render_access_report_html",
     "render_access_report_pdf",
     "render_subject_report_html",
     "render_subject_report_pdf",
+    "request_deadline",
     "scan_for_personal_data",
     "subject_pseudonym",
     "subject_pseudonyms",
