@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages schakel needs, and only those that are missing:
 # Java 17+ and Maven (the local Apache Kafka broker), PostgreSQL (the lineage store's tests), python3-venv,
-# chromium-headless-shell and npm (the console's browser tests and their axe-core accessibility checks).
+# chromium-headless-shell and npm (the console's browser tests and their axe-core accessibility checks),
+# poppler-utils (pdftotext and pdftoppm: reading and looking at the art. 15 PDF).
 set -euo pipefail
 
 missing=()
@@ -15,6 +16,7 @@ command -v openssl >/dev/null || missing+=(openssl)  # test certificates (the we
 python3.11 -c 'import venv, ensurepip' 2>/dev/null || command -v python3.11 >/dev/null || missing+=(python3-venv)
 command -v chromium-headless-shell >/dev/null || missing+=(chromium-headless-shell fonts-liberation)
 command -v npm >/dev/null || missing+=(npm)
+command -v pdftoppm >/dev/null || missing+=(poppler-utils)  # the art. 15 PDF: its text in tests, a page as PNG to look at
 
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

@@ -4,7 +4,8 @@ The hub writes one :class:`LineageRecord` per (event, candidate recipient) decis
 delivery receipt to the ``lineage`` topic; ``schakel lineage ingest`` feeds them into a :class:`LineageStore`
 (:func:`open_store`: SQLite by default, PostgreSQL when ``SCHAKEL_LINEAGE_URL`` says so), where each record is
 hash-chained per topic partition (:mod:`schakel.lineage.chain` says why). The store answers a trace, the AVG art. 15
-report and the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
+report (in words, for the person: :mod:`schakel.lineage.readable`, as a page, a PDF letter and a JSON record) and
+the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
 record when an event names one person by two identifiers (a BSN and a case id), so that the answers about a person
 cover every identifier the hub knows them by.
 """
@@ -21,6 +22,15 @@ from schakel.lineage.answers import (
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.pruning import Anchor, PruneResult
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
+from schakel.lineage.readable import (
+    AccessReport,
+    ConsentStep,
+    PartnerAccount,
+    Refusal,
+    Sharing,
+    access_report,
+    access_report_json,
+)
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
     REQUEST_CONFIRM_RECORD_NAME,
@@ -33,7 +43,8 @@ from schakel.lineage.record import (
     record_id,
     recordable_purpose,
 )
-from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.report import render_access_report_html, render_subject_report_html
+from schakel.lineage.report_pdf import render_access_report_pdf, render_subject_report_pdf
 from schakel.lineage.requests import RequestState, RequestStatus, request_deadline
 from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import Finding, scan_for_personal_data
@@ -52,10 +63,12 @@ __all__ = [
     "BUNDLE_RECORD_NAME",
     "REQUEST_CONFIRM_RECORD_NAME",
     "REQUEST_RECORD_NAME",
+    "AccessReport",
     "Anchor",
     "AppendResult",
     "BrokenRecord",
     "ChainHead",
+    "ConsentStep",
     "Disclosure",
     "DisclosureRegister",
     "Finding",
@@ -66,16 +79,21 @@ __all__ = [
     "LineagePosition",
     "LineageRecord",
     "LineageStore",
+    "PartnerAccount",
     "PartnerSection",
     "PruneResult",
     "RecordKind",
+    "Refusal",
     "RequestState",
     "RequestStatus",
+    "Sharing",
     "StoreUnavailableError",
     "SubjectReport",
     "TraceReport",
     "UnstorableRecordError",
     "VerifyResult",
+    "access_report",
+    "access_report_json",
     "event_key",
     "is_bsn",
     "load_processing_activities",
@@ -84,7 +102,10 @@ __all__ = [
     "prune_lineage",
     "record_id",
     "recordable_purpose",
+    "render_access_report_html",
+    "render_access_report_pdf",
     "render_subject_report_html",
+    "render_subject_report_pdf",
     "request_deadline",
     "scan_for_personal_data",
     "subject_pseudonym",

@@ -39,9 +39,9 @@ from schakel.lineage.record import (
     RecordKind,
     event_key,
 )
+from schakel.lineage.wording import wording
 
 __all__ = [
-    "ORGANISATION_NAMES",
     "Disclosure",
     "DisclosureRegister",
     "Hop",
@@ -51,18 +51,15 @@ __all__ = [
     "build_disclosure_register",
     "build_subject_report",
     "build_trace",
+    "organisation_name",
 ]
 
-ORGANISATION_NAMES = {
-    "gemeente-sociaal": "Gemeente, sociaal domein",
-    "gemeente-veiligheid": "Gemeente, veiligheidsdomein",
-    "politie": "Politie",
-    "om": "Openbaar Ministerie",
-    "reclassering": "Reclassering",
-    "rvdk": "Raad voor de Kinderbescherming",
-    "ggz": "GGZ-instelling",
-    "zvh": "Zorg- en Veiligheidshuis",
-}
+
+def organisation_name(code: str) -> str:
+    """The organisation's name from the report's translation table ("De politie"), or its code without one."""
+    found = wording().organisations.get(code)
+    return code if found is None else found.nl[:1].upper() + found.nl[1:]
+
 
 _SENT = frozenset({"permit", "partial"})
 
@@ -155,6 +152,8 @@ class PartnerSection(_Answer):
     event_types: tuple[str, ...]
     fields_shared: tuple[str, ...]
     fields_withheld: tuple[str, ...]
+    """Fields withheld from the partner that it received in no message (a field shared in one message and withheld
+    from another is shared; each decision names its own withheld fields)."""
     purposes: tuple[str, ...]
     legal_bases: tuple[str, ...]
     first_shared: datetime | None
@@ -322,13 +321,14 @@ def build_subject_report(
     for recipient in sorted(per_partner):
         decisions = per_partner[recipient]
         shared = [d for d in decisions if d.delivery in {"delivered", "pending"}]
+        sent = {f for d in shared for f in d.fields_sent}
         sections.append(
             PartnerSection(
                 recipient=recipient,
-                recipient_name=ORGANISATION_NAMES.get(recipient, recipient),
+                recipient_name=organisation_name(recipient),
                 event_types=_unique(d.event_type for d in shared),
                 fields_shared=_unique(f for d in shared for f in d.fields_sent),
-                fields_withheld=_unique(f for d in decisions for f in d.fields_withheld),
+                fields_withheld=_unique(f for d in decisions for f in d.fields_withheld if f not in sent),
                 purposes=_unique(d.purpose for d in shared),
                 legal_bases=_unique(b for d in shared for b in d.legal_basis),
                 first_shared=min((d.decided_at for d in shared), default=None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Annotated, cast
@@ -19,8 +20,10 @@ from schakel.lineage.answers import TraceReport
 from schakel.lineage.api import create_app, parse_since
 from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
 from schakel.lineage.pseudonym import subject_pseudonyms
+from schakel.lineage.readable import AccessReport, access_report, access_report_json
 from schakel.lineage.record import LineageError
-from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.report import render_access_report_html
+from schakel.lineage.report_pdf import render_access_report_pdf
 from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
@@ -121,11 +124,14 @@ class _Counted:
         return self.target.write(text)
 
 
-def _write(text: str, out: Path | None) -> None:
+def _write(text: str | bytes, out: Path | None) -> None:
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if out is None:
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     else:
-        out.write_text(text, encoding="utf-8")
+        out.write_bytes(data)
         _err.print(f"written to {out}")
 
 
@@ -283,21 +289,29 @@ def _print_derived(report: TraceReport, *, as_json: bool) -> None:
 @app.command()
 def subject(
     bsn: str = typer.Option(..., "--bsn", help="The citizen's BSN; '-' reads it from standard input (not argv)."),
-    output_format: str = typer.Option("json", "--format", help="json or html."),
+    output_format: str = typer.Option(
+        "json", "--format", help="json (the contact point's record), html (the page) or pdf (the letter)."
+    ),
     out: Annotated[Path | None, typer.Option("--out", help="Write the report to this file.")] = None,
 ) -> None:
     """The AVG art. 15 report for one person, for all partners at once (the BSN is pseudonymised first)."""
-    if output_format not in {"json", "html"}:
-        _err.print("[red]error:[/red] --format is json or html")
+    if output_format not in _RENDERERS:
+        _err.print("[red]error:[/red] --format is json, html or pdf")
         raise typer.Exit(2)
     pseudonyms = _person(bsn)
     with _store() as store:
-        report = store.subject_report(pseudonyms)
+        report = access_report(store.subject_report(pseudonyms))
         _say_if_behind(store)
-    if output_format == "html":
-        _write(render_subject_report_html(report), out)
-    else:
-        _write(report.model_dump_json(indent=2) + "\n", out)
+    if report.untranslated:  # shown in general words; the codes go to the operator, never to the page
+        _err.print(f"note: no words in the translation table for {', '.join(report.untranslated)}")
+    _write(_RENDERERS[output_format](report), out)
+
+
+_RENDERERS: dict[str, Callable[[AccessReport], str | bytes]] = {
+    "json": access_report_json,
+    "html": render_access_report_html,
+    "pdf": render_access_report_pdf,
+}
 
 
 def _person(bsn: str) -> tuple[str, ...]:

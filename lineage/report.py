@@ -1,126 +1,251 @@
-"""The art. 15 report as a readable HTML document, for the citizen who asked (in Dutch, the citizen's language).
+"""The art. 15 report as a page the person who asked can read (Dutch, u-form, AVG art. 12(1)).
 
-A self-contained page (no scripts, no external styles) that a contact point can print or send. Every value is
-escaped. It names organisations, event types, field names, purposes and legal bases - what the report holds; there
-are no personal values in lineage to show.
+A self-contained HTML document (no scripts, no external styles; one ``main`` landmark, clean under axe-core's rules
+when last looked at) that a contact point can send or print, laid out
+from the report in words (:class:`schakel.lineage.readable.AccessReport`): per partner first what it received - when,
+which data, why, on which legal basis, under which agreement -, then briefly what it did not. Every value is escaped.
+The PDF (:mod:`schakel.lineage.report_pdf`) says the same in the same order, with the sentences of this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from schakel.lineage.answers import Disclosure, PartnerSection, SubjectReport
+from schakel.lineage.answers import SubjectReport
+from schakel.lineage.readable import AccessReport, ConsentStep, Label, PartnerAccount, Refusal, Sharing, access_report
 
-__all__ = ["render_subject_report_html"]
+__all__ = ["render_access_report_html", "render_subject_report_html"]
 
 _LOCAL = ZoneInfo("Europe/Amsterdam")
-_DELIVERY = {
-    "delivered": "afgeleverd",
-    "pending": "verstrekt, aflevering niet bevestigd",
-    "dead-lettered": "niet afgeleverd (aflevering mislukt)",
-    "none": "niet verstrekt",
-}
-_OUTCOME = {"permit": "verstrekt", "partial": "deels verstrekt", "deny": "geweigerd", None: "-"}
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #1a1a1a; line-height: 1.45; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; width: 100%; font-size: 0.9rem; margin: 0.5rem 0 1rem; }
-th, td { border: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } .muted { color: #666; } dt { font-weight: 600; } dd { margin: 0 0 0.4rem 0; }
-"""
+_MONTHS = (
+    "januari", "februari", "maart", "april", "mei", "juni",
+    "juli", "augustus", "september", "oktober", "november", "december",
+)  # fmt: skip
+
+TITLE = "Welke gegevens over u zijn gedeeld"
+INTRO = (
+    "U hebt gevraagd welke gegevens over u zijn gedeeld tussen de organisaties die samenwerken in het Zorg- en "
+    "Veiligheidshuis. Dat is uw recht (artikel 15 van de Algemene verordening gegevensbescherming, AVG). Het Zorg- en "
+    "Veiligheidshuis beantwoordt uw vraag namens alle organisaties samen.",
+    "Hieronder leest u per organisatie welke gegevens zij over u heeft gekregen, wanneer, waarom en op grond van "
+    "welke wet en welke afspraken. Daarna leest u kort welke gegevens zij níet heeft gekregen.",
+)
+NOTHING = "Er zijn via het Zorg- en Veiligheidshuis geen gegevens over u met andere organisaties gedeeld."
+WHAT_NOT = (
+    "Dit is alleen een overzicht van wát er is gedeeld. De inhoud van de berichten staat er niet in: die bewaart het "
+    "Zorg- en Veiligheidshuis niet. Wilt u weten wat een organisatie precies over u heeft, vraag het dan aan het "
+    "contactpunt; het stuurt uw vraag door."
+)
+QUESTIONS = (
+    "Hebt u vragen over deze brief, of denkt u dat er iets niet klopt? Neem dan contact op met het contactpunt van "
+    "het Zorg- en Veiligheidshuis en noem het kenmerk hieronder. U kunt ook een klacht indienen bij de Autoriteit "
+    "Persoonsgegevens."
+)
 
 
-def _time(value: datetime | None) -> str:
-    return "-" if value is None else escape(value.astimezone(_LOCAL).strftime("%d-%m-%Y %H:%M"))
+def dutch_time(value: datetime) -> str:
+    """``2 november 2026 om 10:30`` (Amsterdam time)."""
+    return f"{dutch_date(value)} om {value.astimezone(_LOCAL):%H:%M}"
 
 
-def _list(values: tuple[str, ...]) -> str:
-    return escape(", ".join(values)) if values else '<span class="muted">geen</span>'
+def dutch_date(value: datetime) -> str:
+    """``2 november 2026`` (Amsterdam time), with no-break spaces: a date is never split over two lines."""
+    local = value.astimezone(_LOCAL)
+    return f"{local.day}\u00a0{_MONTHS[local.month - 1]}\u00a0{local.year}"
 
 
-def _reasons(reasons: tuple[str, ...]) -> str:
-    return f'<br><span class="muted">{escape(", ".join(reasons))}</span>' if reasons else ""
+def words(labels: Sequence[Label]) -> str:
+    """``a, b en c``."""
+    texts = [label.nl for label in labels]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " en " + texts[-1] if texts else ""
 
 
-def _derived(d: Disclosure) -> str:
-    """A bundle's sources: how many signals, from which partners (the ZVH's agenda proposal about the person)."""
-    if not d.derived_from:
-        return ""
-    partners = ", ".join(dict.fromkeys(key.split("/", 1)[0] for key in d.derived_from))
-    return (
-        f'<br><span class="muted">agendavoorstel, samengesteld uit {len(d.derived_from)} signalen van '
-        f"{escape(partners)}</span>"
-    )
+def capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
-def _row(d: Disclosure) -> str:
-    return (
-        "<tr>"
-        f"<td>{_time(d.decided_at)}</td><td>{escape(d.event_type)}{_derived(d)}</td><td>{escape(d.sender)}</td>"
-        f"<td>{escape(_OUTCOME.get(d.outcome, d.outcome or '-'))}{_reasons(d.reasons)}</td>"
-        f"<td>{_list(d.fields_sent)}</td>"
-        f"<td>{_list(d.fields_withheld)}</td><td>{escape(d.purpose)}</td><td>{_list(d.legal_basis)}</td>"
-        f"<td>{escape(d.policy or '-')}{' / ' + escape(d.rule) if d.rule else ''}</td>"
-        f"<td>{escape(_DELIVERY.get(d.delivery, d.delivery))}</td>"
-        "</tr>"
-    )
+_COUNTS = ("één", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen", "tien", "elf", "twaalf")
 
 
-def _section(p: PartnerSection) -> str:
-    rows = "\n".join(_row(d) for d in p.decisions)
-    return f"""
-<h2>{escape(p.recipient_name)} <span class="muted">({escape(p.recipient)})</span></h2>
-<dl>
-  <dt>Soorten berichten verstrekt</dt><dd>{_list(p.event_types)}</dd>
-  <dt>Gegevens verstrekt</dt><dd>{_list(p.fields_shared)}</dd>
-  <dt>Gegevens niet verstrekt (achtergehouden)</dt><dd>{_list(p.fields_withheld)}</dd>
-  <dt>Doel</dt><dd>{_list(p.purposes)}</dd>
-  <dt>Grondslag</dt><dd>{_list(p.legal_bases)}</dd>
-  <dt>Periode</dt><dd>{_time(p.first_shared)} tot en met {_time(p.last_shared)}</dd>
-</dl>
-<table>
-  <thead><tr><th>Tijdstip</th><th>Bericht</th><th>Afzender</th><th>Besluit</th><th>Verstrekt</th>
-  <th>Achtergehouden</th><th>Doel</th><th>Grondslag</th><th>Convenant / regel</th><th>Aflevering</th></tr></thead>
-  <tbody>
-{rows}
-  </tbody>
-</table>"""
+def times(count: int) -> str:
+    return f"{_COUNTS[count - 1] if 0 < count <= len(_COUNTS) else count} keer"
+
+
+def partner_summary(account: PartnerAccount) -> str:
+    """One sentence: how often, over which period, the partner received data (or that it received none)."""
+    name = capital(account.organisation.nl)
+    if not account.shared or account.first_shared is None or account.last_shared is None:
+        return f"{name} heeft geen gegevens over u gekregen."
+    first, last = dutch_date(account.first_shared), dutch_date(account.last_shared)
+    period = f"op {first}" if first == last else f"tussen {first} en {last}"
+    return f"{name} heeft {period} {times(len(account.shared))} gegevens over u gekregen."
+
+
+def sharing_heading(s: Sharing) -> str:
+    return f"{dutch_time(s.at)}: {s.message.nl}, van {s.sender.nl}"
+
+
+def delivery_sentence(s: Sharing) -> str:
+    if s.delivered_at is not None:
+        return f"Afgeleverd op {dutch_time(s.delivered_at)}."
+    return capital(s.delivery.nl) + "."
+
+
+CONSENT_TITLE = "Uw toestemming"
+
+
+def consent_sentence(c: ConsentStep) -> str:
+    """``5 november 2026: de politie kreeg bericht ...``, or ``...: een signaal van X is níet gedeeld met Y, omdat
+    ...``."""
+    if c.step.code == "passed-on":
+        return f"{dutch_date(c.at)}: {c.organisation.nl} {c.step.nl} (van {c.sender.nl})."
+    return f"{dutch_date(c.at)}: {c.message.nl} van {c.sender.nl} is níet gedeeld met {c.organisation.nl}, {c.step.nl}."
+
+
+def never_sentence(account: PartnerAccount) -> str:
+    return f"{capital(account.organisation.nl)} heeft nooit gekregen: {words(account.never_shared_data)}."
 
 
 _IDENTIFIER_NAMES = {"bsn": "uw burgerservicenummer", "case": "zaaknummers"}
 
 
-def _sources(report: SubjectReport) -> str:
-    """Which kinds of identifier the records were found under, and how many each (never the identifiers)."""
-    parts = [
-        f"{count} via {_IDENTIFIER_NAMES.get(kind, escape(kind))}"
+def reference_line(report: AccessReport) -> str:
+    """The kenmerk, when the report was made, and from how many records found under which kind of identifier
+    (never the identifiers)."""
+    found = [
+        f"{count} via {_IDENTIFIER_NAMES.get(kind, 'andere kenmerken')}"
         for kind, count in report.records_by_identifier.items()
     ]
-    return f" ({', '.join(parts)})" if parts else ""
+    sources = f" ({', '.join(found)})" if found else ""
+    return (
+        f"Kenmerk: {report.reference}. Opgesteld op {dutch_time(report.generated_at)} "
+        f"uit {report.records} {'registratie' if report.records == 1 else 'registraties'}{sources}."
+    )
 
 
-def render_subject_report_html(report: SubjectReport) -> str:
-    """The report as one HTML document."""
+_STYLE = """
+body { font-family: "Liberation Sans", Arial, sans-serif; font-size: 1.05rem; max-width: 44rem; margin: 2rem auto;
+  padding: 0 1rem; color: #1a1a1a; line-height: 1.55; }
+h1 { font-size: 1.7rem; margin-bottom: 0.5rem; } h2 { font-size: 1.3rem; margin-top: 2.2rem;
+  border-bottom: 2px solid #1f4e79; padding-bottom: 0.2rem; color: #1f4e79; }
+h3 { font-size: 1.05rem; margin: 1.2rem 0 0.3rem; }
+.sharing { border-left: 4px solid #1f4e79; padding: 0.2rem 0 0.2rem 0.9rem; margin: 0.9rem 0; }
+.sharing p { margin: 0.25rem 0; } .label { font-weight: 700; }
+ul { margin: 0.3rem 0; padding-left: 1.3rem; } li { margin: 0.15rem 0; }
+.basis { color: #333; } .muted { color: #555; font-size: 0.95rem; }
+.refused { background: #f5f5f5; padding: 0.5rem 0.9rem; margin-top: 0.8rem; }
+.refused ul { list-style: disc; }
+@media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } .sharing { break-inside: avoid; } }
+"""
+
+
+def basis_mentions(s: Sharing, explained: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The legal bases of a sharing: those explained here for the first time on the page (name, explanation), and
+    the names of those already explained above. ``explained`` is updated: each basis is explained once, where the
+    person first meets it."""
+    new = [(capital(b.nl), b.explanation_nl) for b in s.legal_bases if b.code not in explained]
+    again = [b.nl for b in s.legal_bases if b.code in explained]
+    explained.update(b.code for b in s.legal_bases)
+    return new, again
+
+
+def already_explained(names: list[str], *, alone: bool) -> str:
+    """The bases of a sharing that were explained above: alone, or after those explained here."""
+    listed = words([Label(code="", nl=n, en="") for n in names])
+    return f"{capital(listed)} (hierboven uitgelegd)." if alone else f"Ook {listed} (hierboven uitgelegd)."
+
+
+def refusal_item(r: Refusal) -> str:
+    return f"{dutch_date(r.at)}: {r.message.nl}, van {r.sender.nl}. {' '.join(x.nl for x in r.reasons)}"
+
+
+def _sharing(s: Sharing, explained: set[str]) -> str:
+    new, again = basis_mentions(s, explained)
+    bases = "".join(
+        f'<li><span class="label">{escape(name)}.</span> <span class="basis">{escape(text)}</span></li>'
+        for name, text in new
+    )
+    if again:
+        bases += f"<li>{escape(already_explained(again, alone=not new))}</li>"
+    agreement = (
+        f'<p><span class="label">Afspraak:</span> {escape(s.covenant.nl)}.</p>' if s.covenant is not None else ""
+    )
+    data = words(s.data) if s.data else "alleen dat het bericht over u ging"
+    withheld = f"<p>Niet meegestuurd: {escape(words(s.withheld))}.</p>" if s.withheld else ""
+    notes = "".join(f"<p>{escape(n.nl)}</p>" for n in s.notes)
+    return f"""
+<div class="sharing">
+<h3>{escape(sharing_heading(s))}</h3>
+<p><span class="label">Gedeeld:</span> {escape(data)}.</p>
+<p><span class="label">Waarom:</span> {escape(s.purpose.explanation_nl)}</p>
+<p><span class="label">Wettelijke grondslag:</span></p>
+<ul>{bases}</ul>
+{agreement}{withheld}{notes}<p class="muted">{escape(delivery_sentence(s))}</p>
+</div>"""
+
+
+def _refused(account: PartnerAccount) -> str:
+    if not account.not_shared:
+        return ""
+    items = "".join(f"<li>{escape(refusal_item(r))}</li>" for r in account.not_shared)
+    never = f"<p>{escape(never_sentence(account))}</p>" if account.never_shared_data else ""
+    return f"""
+<div class="refused">
+<h3>Wat is niet gedeeld</h3>
+{never}<ul>{items}</ul>
+</div>"""
+
+
+def _section(account: PartnerAccount, explained: set[str]) -> str:
+    shared = "".join(_sharing(s, explained) for s in account.shared)
+    received = (
+        f'<p><span class="label">Alles bij elkaar:</span> {escape(words(account.shared_data))}.</p>'
+        if len(account.shared) > 1
+        else ""
+    )
+    return f"""
+<h2>{escape(capital(account.organisation.nl))}</h2>
+<p>{escape(partner_summary(account))}</p>
+{received}{shared}{_refused(account)}"""
+
+
+def render_access_report_html(report: AccessReport) -> str:
+    """The report in words as one HTML document."""
     if report.partners:
-        body = "\n".join(_section(p) for p in report.partners)
+        explained: set[str] = set()
+        body = "\n".join(_section(p, explained) for p in report.partners)
+        overview = "".join(f"<li>{escape(partner_summary(p))}</li>" for p in report.partners)
+        summary = f"<h2>In het kort</h2>\n<ul>{overview}</ul>"
+        if report.consent:
+            steps = "".join(f"<li>{escape(consent_sentence(c))}</li>" for c in report.consent)
+            summary += f"\n<h2>{escape(CONSENT_TITLE)}</h2>\n<ul>{steps}</ul>"
     else:
-        body = "<p>Over u zijn via het Zorg- en Veiligheidshuis geen gegevens met partners gedeeld.</p>"
+        body, summary = f"<p>{escape(NOTHING)}</p>", ""
+    intro = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in INTRO)
     return f"""<!DOCTYPE html>
 <html lang="nl">
-<head><meta charset="utf-8"><title>Inzage in de verwerking van uw gegevens (AVG art. 15)</title>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(TITLE)}</title>
 <style>{_STYLE}</style></head>
 <body>
-<h1>Inzage in de verwerking van uw gegevens</h1>
-<p>Op grond van artikel 15 van de Algemene verordening gegevensbescherming (AVG) hebt u gevraagd welke gegevens over
-u zijn gedeeld. Het Zorg- en Veiligheidshuis beantwoordt deze vraag als contactpunt namens alle partners van het
-samenwerkingsverband (Wet gegevensverwerking door samenwerkingsverbanden). Hieronder staat per partner welke soorten
-berichten en welke gegevens over u zijn verstrekt, wanneer, met welk doel en op welke grondslag, en welke gegevens
-níet zijn verstrekt.</p>
-<p class="muted">Opgesteld op {_time(report.generated_at)} uit {report.records} registraties{_sources(report)}.
-Kenmerk: {escape(report.data_subject_id[:16])}</p>
+<main>
+<h1>{escape(TITLE)}</h1>
+{intro}
+{summary}
 {body}
+<h2>Goed om te weten</h2>
+<p>{escape(WHAT_NOT)}</p>
+<p>{escape(QUESTIONS)}</p>
+</main>
+<footer><p class="muted">{escape(reference_line(report))}</p></footer>
 </body>
 </html>
 """
+
+
+def render_subject_report_html(report: SubjectReport) -> str:
+    """The art. 15 report (from lineage's answer) as one HTML document, in words."""
+    return render_access_report_html(access_report(report))

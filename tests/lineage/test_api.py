@@ -51,7 +51,7 @@ def test_the_answers_over_http(store: LineageStore) -> None:
         assert [p["recipient"] for p in body["partners"]] == ["politie"]
         html = await client.post("/lineage/subject-report?format=html", json={"bsn": BSN})
         assert html.content_type == "text/html"
-        assert "Politie" in await html.text()
+        assert "De politie" in await html.text()
         invalid = await client.post("/lineage/subject-report", json={"bsn": "123456789"})
         assert invalid.status == 400
         assert "123456789" not in await invalid.text()

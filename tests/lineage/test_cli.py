@@ -89,12 +89,23 @@ def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["subject", "--bsn", "-", "--format", "html", "--out", str(out)], input=BSN + "\n")
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
-    assert "Politie" in page
+    assert "De politie" in page
     assert "GGZ-instelling" in page
     assert "Openbaar Ministerie" not in page  # only the other person's data went to the OM
     assert BSN not in page
     as_json = CliRunner().invoke(app, ["subject", "--bsn", BSN])
-    assert json.loads(as_json.stdout)["data_subject_id"] == subject_pseudonym(BSN)
+    record = json.loads(as_json.stdout)
+    assert record["format"] == "schakel.art15/1"
+    assert record["data_subject_id"] == subject_pseudonym(BSN)
+    # The factory's covenant is no shipped one: the page says it in general words, the operator is told the code.
+    assert record["untranslated"] == ["covenants:cter-noord-holland"]
+    assert "covenants:cter-noord-holland" in as_json.stderr
+    as_pdf = CliRunner().invoke(app, ["subject", "--bsn", BSN, "--format", "pdf"])
+    assert as_pdf.exit_code == 0, as_pdf.output
+    assert as_pdf.stdout_bytes.startswith(b"%PDF")
+    assert BSN.encode() not in as_pdf.stdout_bytes
+    unknown = CliRunner().invoke(app, ["subject", "--bsn", BSN, "--format", "xml"])
+    assert unknown.exit_code == 2
     invalid = CliRunner().invoke(app, ["subject", "--bsn", "123456789"])
     assert invalid.exit_code == 2
     assert "123456789" not in invalid.output
@@ -134,7 +145,7 @@ def test_subject_report_uses_the_hubs_subject_key(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["subject", "--bsn", BSN])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert [p["recipient"] for p in report["partners"]] == ["reclassering"]
+    assert [p["organisation"]["code"] for p in report["partners"]] == ["reclassering"]
     assert report["data_subject_ids"] == [mine]
 
 

@@ -119,7 +119,7 @@ def test_the_art15_report_lists_the_bundle_and_what_it_was_made_of() -> None:
     assert bundled[0].derived_from == made.derived_from
     assert "SignalBundle" in zvh.event_types
     html = render_subject_report_html(report)
-    assert "agendavoorstel, samengesteld uit 2 signalen van politie, gemeente-sociaal" in html
+    assert "Dit overzicht is samengesteld uit 2 signalen over u, van de politie en " in html
 
 
 def test_lineage_trace_prints_the_derived_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from html.parser import HTMLParser
 
-from schakel.lineage import LineagePosition, LineageRecord, LineageStore, render_subject_report_html
-from schakel.lineage.answers import build_subject_report
+from schakel.lineage import LineagePosition, LineageStore, render_subject_report_html
 from tests.lineage.factory import SUBJECT_A, SUBJECT_B, T0, decision, receipt
 
 
@@ -70,44 +68,17 @@ def test_report_for_someone_without_lineage_is_empty(store: LineageStore) -> Non
     assert "geen gegevens" in render_subject_report_html(report)
 
 
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: list[str] = []
-        self.tags: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def test_html_report_is_a_readable_document_with_the_same_content(store: LineageStore) -> None:
+def test_html_report_names_the_partners_from_the_one_translation_table(store: LineageStore) -> None:
     _fill(store)
     report = store.subject_report(SUBJECT_A)
     page = render_subject_report_html(report)
-    parser = _Text()
-    parser.feed(page)
-    text = " ".join(parser.text)
     assert page.startswith("<!DOCTYPE html>")
-    assert "script" not in parser.tags
+    assert "<script" not in page
     for partner in report.partners:
-        assert partner.recipient_name in text
-    assert "Politie" in text
-    assert "Openbaar Ministerie" in text
-    assert "observed_behaviour" in text
-    assert "ideology" in text
-    assert "niet afgeleverd" in text
-    assert "reclassering" not in text
+        assert partner.recipient_name in page
+    assert [p.recipient_name for p in report.partners] == [
+        "De GGZ-instelling (geestelijke gezondheidszorg)", "Het Openbaar Ministerie", "De politie",
+        "De Raad voor de Kinderbescherming",
+    ]  # fmt: skip
+    assert "De reclassering" not in page  # the other person's partner
     assert json.loads(report.model_dump_json())["data_subject_id"] == SUBJECT_A
-
-
-def test_html_escapes_what_it_shows() -> None:
-    # A record refuses markup in its reasons; the report escapes all the same (built around the record's checks).
-    data = {**decision(purpose="case-consultation").model_dump(), "reasons": ("<script>alert(1)</script>",)}
-    sneaky = LineageRecord.model_construct(**data)
-    page = render_subject_report_html(build_subject_report(SUBJECT_A, [sneaky]))
-    body = page.split("</style>", 1)[1]
-    assert "<script>" not in body
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
