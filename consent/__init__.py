@@ -22,6 +22,7 @@ from schakel.consent.loading import load_covenants, load_policy, parse_covenant,
 from schakel.consent.policy import Policy
 from schakel.consent.projection import project
 from schakel.consent.pseudonyms import Pseudonymizer, subject_key
+from schakel.consent.retention import Retention, parse_period
 
 __all__ = [
     "LEGAL_BASES",
@@ -39,11 +40,13 @@ __all__ = [
     "Pseudonymizer",
     "Reason",
     "Regime",
+    "Retention",
     "Rule",
     "explain",
     "load_covenants",
     "load_policy",
     "parse_covenant",
+    "parse_period",
     "project",
     "regime_of",
     "shipped_covenants_dir",

@@ -37,16 +37,20 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
 from schakel.consent import ConsentState, Decision, Outcome, Policy
+from schakel.retention import Sealer
+from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
+from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
 __all__ = ["create_app"]
@@ -65,6 +69,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
     keeper = AgendaKeeper(processor)
+    retention = RetentionKeeper(settings, policy, Sealer.of(settings), processor.clock)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -142,7 +147,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 if changed is not None:
                     agenda[record.key] = changed
                 messages = [*messages, *bundle]
-            return None, outcome, messages, routed.decisions
+            return None, outcome, retention.seal(outcome, routed.decisions, messages), routed.decisions
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
             _log.exception("processing failed for %s[%d]@%d", record.topic, record.partition, record.offset)
             defect = "the hub failed to process this record (see the worker log for the defect)"
@@ -154,7 +159,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         attempt = 0
         while True:
             try:
-                await (await send(processor.dead_letter_message(record, dead, keep_value=attempt == 0)))
+                message = processor.dead_letter_message(record, dead, keep_value=attempt == 0)
+                await (await send(retention.seal_dead_letter(record, dead, message)))
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -260,8 +266,52 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 telemetry.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - position, 0))
 
     app.timer(interval=5.0)(report_lag)
+    _retention_job(app, settings, consent, agenda, retention, send)
 
     return app
+
+
+def _retention_job(
+    app: faust.App,
+    settings: Settings,
+    consent: Any,
+    agenda: Any,
+    retention: RetentionKeeper,
+    send: Any,
+) -> None:
+    """The retention job on the leader worker (``schakel.retention.job``), and the agent that carries out its purge
+    commands: the worker owning a person's partition deletes their consent state and agenda, which writes
+    tombstones to the tables' compacted changelogs."""
+    purge = app.topic(
+        HubTopics.of(settings).purge,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+
+    @app.agent(purge, name="purge")
+    async def purger(stream: faust.StreamT[bytes]) -> None:
+        async for key, _ in stream.items():
+            if not key:
+                continue
+            for table in (consent, agenda):
+                if table.get(key) is not None:
+                    del table[key]
+
+    store = retention.sealer.store
+    if store is None:  # copies unsealed (the bench's baseline): nothing to shred
+        return
+
+    async def retention_run() -> None:
+        try:
+            await run_retention(settings, store, send, datetime.now(UTC))
+        except Exception as error:  # the next tick tries again; the keys of those not confirmed stay
+            _log.error("retention run failed (%s); it runs again in %s s", type(error).__name__, app_interval)
+
+    app_interval = settings.retention_interval_seconds
+    app.timer(interval=app_interval, on_leader=True)(retention_run)
 
 
 @dataclass

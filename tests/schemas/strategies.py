@@ -21,6 +21,7 @@ from schakel.schemas import (
     EventType,
     FraudType,
     Organisation,
+    RetentionReason,
     SecrecyGround,
     SubjectRequestKind,
     Theme,
@@ -183,6 +184,8 @@ def _payload(draw: st.DrawFn, event_type: EventType, theme: Theme) -> dict[str, 
         }
     if event_type is EventType.CASE_CLOSED:
         return {"closed_reason": draw(long_texts())}
+    if event_type is EventType.RETENTION_EXPIRED:
+        return {"reason": draw(_values(RetentionReason)), "expired_at": draw(times())}
     if event_type is EventType.SIGNAL_BUNDLE:
         signal = st.fixed_dictionaries(
             {
