@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS data_keys (
     created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (
     subject TEXT PRIMARY KEY, last_event_at TEXT NOT NULL, has_case INTEGER NOT NULL, case_closed_at TEXT,
-    after_close_s INTEGER NOT NULL, without_case_s INTEGER NOT NULL, due_at TEXT);
+    after_close_s INTEGER, without_case_s INTEGER, due_at TEXT);
 CREATE INDEX IF NOT EXISTS subjects_due ON subjects(due_at);
 CREATE TABLE IF NOT EXISTS recipients (
     subject TEXT NOT NULL, recipient TEXT NOT NULL, pseudonym TEXT NOT NULL, PRIMARY KEY (subject, recipient));
@@ -81,8 +81,16 @@ class StoreStatus:
 class KeyStore:
     """One data-key store, opened with the current key-encryption key and any earlier ones (for reading)."""
 
-    def __init__(self, path: Path, kek: Kek, previous: Sequence[Kek] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        kek: Kek,
+        previous: Sequence[Kek] = (),
+        defaults: tuple[timedelta, timedelta] = (timedelta(days=1825), timedelta(days=180)),
+    ) -> None:
         self.path = path
+        self.defaults = defaults
+        """The periods (after close, without a case) for a person no covenant set one for (the settings')."""
         self.kek = kek
         self._keks = {k.id: k for k in (kek, *previous)}
         self._lock = threading.Lock()
@@ -106,6 +114,7 @@ class KeyStore:
             path,
             Kek.derive(settings.kek.get_secret_value()),
             [Kek.derive(k.get_secret_value()) for k in settings.kek_previous],
+            (timedelta(days=settings.retention_after_close_days), timedelta(days=settings.retention_signal_days)),
         )
 
     def close(self) -> None:
@@ -169,8 +178,8 @@ class KeyStore:
         at: datetime,
         names_case: bool,
         closes_case: bool,
-        after_close: timedelta,
-        without_case: timedelta,
+        after_close: timedelta | None,
+        without_case: timedelta | None,
         recipients: Mapping[str, str],
     ) -> None:
         """Record an event about ``subject`` (and the recipients of its copies, with their pseudonyms).
@@ -191,7 +200,7 @@ class KeyStore:
         unchanged = before is not None and not new and replace(facts, last_event_at=before.last_event_at) == before
         if unchanged and before is not None and facts.last_event_at - before.last_event_at < _QUIET:
             return
-        due = facts.due_at
+        due = facts.due_at(self.defaults)
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO subjects VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -200,8 +209,8 @@ class KeyStore:
                     _iso(facts.last_event_at),
                     int(facts.has_case),
                     _iso(facts.case_closed_at) if facts.case_closed_at else None,
-                    int(facts.after_close.total_seconds()),
-                    int(facts.without_case.total_seconds()),
+                    _seconds(facts.after_close),
+                    _seconds(facts.without_case),
                     _iso(due) if due else None,
                 ),
             )
@@ -222,8 +231,8 @@ class KeyStore:
             last_event_at=datetime.fromisoformat(row[0]),
             has_case=bool(row[1]),
             case_closed_at=datetime.fromisoformat(row[2]) if row[2] else None,
-            after_close=timedelta(seconds=row[3]),
-            without_case=timedelta(seconds=row[4]),
+            after_close=timedelta(seconds=row[3]) if row[3] is not None else None,
+            without_case=timedelta(seconds=row[4]) if row[4] is not None else None,
         )
 
     def facts(self, subject: str) -> SubjectFacts | None:
@@ -281,6 +290,10 @@ class KeyStore:
 def dead_letter_owner(at: datetime) -> str:
     """The owner of the data key for dead letters without a person on ``at``'s day (UTC)."""
     return f"{DLQ_OWNER}{at.astimezone(UTC).date().isoformat()}"
+
+
+def _seconds(period: timedelta | None) -> int | None:
+    return None if period is None else int(period.total_seconds())
 
 
 def _iso(moment: datetime) -> str:

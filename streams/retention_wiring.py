@@ -53,18 +53,13 @@ class RetentionKeeper:
         self.defaults = default_retention(settings)
         self._egress = f"{settings.topic_prefix}egress."
 
-    def _periods(self, subject: str, decisions: Sequence[Decision]) -> tuple[timedelta, timedelta]:
-        """The longest periods of the covenants that permitted a copy of this event. When none did, the periods
-        already recorded for the person (an event with no copy neither lengthens nor shortens them), or the hub's
-        defaults for a person not seen before."""
+    def _periods(self, decisions: Sequence[Decision]) -> tuple[timedelta | None, timedelta | None]:
+        """The longest periods of the covenants that permitted a copy of this event (None when none did: such an
+        event neither lengthens nor shortens the person's periods); a covenant's missing one is the default."""
         covenants = {d.covenant_id for d in decisions if d.outcome is not Outcome.DENY and d.covenant_id}
         if not covenants:
-            known = self.sealer.store.facts(subject) if self.sealer.store is not None else None
-            if known is not None:
-                return known.after_close, known.without_case
-            periods = [self.defaults]
-        else:
-            periods = [self.policy.covenant(c).retention.with_defaults(self.defaults) for c in sorted(covenants)]
+            return None, None
+        periods = [self.policy.covenant(c).retention.with_defaults(self.defaults) for c in sorted(covenants)]
         return (
             max(p.delivered_after_close or timedelta(0) for p in periods),
             max(p.signal_without_case or timedelta(0) for p in periods),
@@ -80,7 +75,7 @@ class RetentionKeeper:
             if message.topic.startswith(self._egress) and message.key
         }
         if store is not None:
-            after_close, without_case = self._periods(subject, decisions)
+            after_close, without_case = self._periods(decisions)
             event = accepted.event
             store.note(
                 subject,
@@ -104,14 +99,13 @@ class RetentionKeeper:
         if not message.value:
             return message
         if dead.subject is not None and self.sealer.store is not None:
-            after_close, without_case = self._periods(dead.subject, ())
             self.sealer.store.note(
                 dead.subject,
                 at=dead.time,
                 names_case=False,
                 closes_case=False,
-                after_close=after_close,
-                without_case=without_case,
+                after_close=None,
+                without_case=None,
                 recipients={},
             )
         value, extra = self.sealer.seal_dead_letter(
