@@ -22,7 +22,7 @@ from schakel.retention.keystore import KeyStore, dead_letter_owner
 from schakel.retention.sealing import KEY_HEADER, copy_aad, dead_letter_aad, is_sealed, open_value, seal_value
 from schakel.settings import Settings
 
-__all__ = ["UNSEALED_TYPES", "Opener", "Sealer"]
+__all__ = ["UNSEALED_TYPES", "Opener", "Sealer", "seal_copy_with"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -46,6 +46,12 @@ def _aad(headers: Sequence[tuple[str, bytes]]) -> bytes:
     return copy_aad(source, event_id, recipient)
 
 
+def seal_copy_with(key: tuple[str, bytes], value: bytes, headers: Headers) -> tuple[bytes, Headers]:
+    """A copy sealed with this data key (its id and the key), bound to its source, event id and recipient."""
+    key_id, secret = key
+    return seal_value(secret, value, _aad(headers)), [*headers, (KEY_HEADER, key_id.encode())]
+
+
 class Sealer:
     """Seals the hub's egress copies and dead letters (``store`` None: writes them unsealed - the bench only)."""
 
@@ -61,8 +67,7 @@ class Sealer:
         """A copy about ``subject`` (the hub's subject pseudonym), sealed with the person's data key."""
         if self.store is None:
             return value, headers
-        key_id, key = self.store.key_for(subject)
-        return seal_value(key, value, _aad(headers)), [*headers, (KEY_HEADER, key_id.encode())]
+        return seal_copy_with(self.store.key_for(subject), value, headers)
 
     def seal_dead_letter(
         self, subject: str | None, value: bytes, topic: str, partition: int, offset: int, at: datetime

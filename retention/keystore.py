@@ -14,8 +14,9 @@ Every data key is stored only wrapped by the key-encryption key (:class:`~schake
 store never holds a key in the clear. Readers look a key up by its id on every open and keep no cache: a shredded
 key is unreadable to every process from the moment its row is deleted.
 
-The hub records per person (:meth:`KeyStore.note`) what the retention clock needs (:mod:`schakel.retention.schedule`)
-and each recipient with the recipient's own pseudonym of the person - what ``RetentionExpired`` tells that partner.
+The hub records per person (:meth:`KeyStore.key_for_event`, which also hands out their key) what the retention
+clock needs (:mod:`schakel.retention.schedule`) and each recipient with the recipient's own pseudonym of the person -
+what ``RetentionExpired`` tells that partner.
 """
 
 from __future__ import annotations
@@ -135,16 +136,26 @@ class KeyStore:
 
     def key_for(self, owner: str) -> tuple[str, bytes]:
         """The id and the key of ``owner``'s data key, made when it has none (or had one that was shredded)."""
+        found = self._existing_key(owner)
+        if found is not None:
+            return found
+        with self._write() as db:
+            self._make_key(db, owner)
+        made = self._existing_key(owner)
+        if made is None:
+            raise KeyStoreError("a data key just made is not in the store")
+        return made
+
+    def _existing_key(self, owner: str) -> tuple[str, bytes] | None:
         row = self._db.execute("SELECT key_id, kek_id, wrapped FROM data_keys WHERE owner = ?", (owner,)).fetchone()
-        if row is None:
-            key_id, key = uuid.uuid4().hex, new_data_key()
-            with self._write() as db:
-                db.execute(
-                    "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?)",
-                    (key_id, owner, self.kek.id, self.kek.wrap(key_id, key), _iso(datetime.now(UTC))),
-                )
-            row = self._db.execute("SELECT key_id, kek_id, wrapped FROM data_keys WHERE owner = ?", (owner,)).fetchone()
-        return str(row[0]), self._unwrap(str(row[0]), str(row[1]), bytes(row[2]))
+        return None if row is None else (str(row[0]), self._unwrap(str(row[0]), str(row[1]), bytes(row[2])))
+
+    def _make_key(self, db: sqlite3.Connection, owner: str) -> None:
+        key_id, key = uuid.uuid4().hex, new_data_key()
+        db.execute(
+            "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?)",
+            (key_id, owner, self.kek.id, self.kek.wrap(key_id, key), _iso(datetime.now(UTC))),
+        )
 
     def key(self, key_id: str) -> bytes | None:
         """The data key with this id, or None when it was shredded (or never existed)."""
@@ -171,7 +182,7 @@ class KeyStore:
 
     # -- the retention clock ----------------------------------------------------------------------------------------
 
-    def note(
+    def key_for_event(
         self,
         subject: str,
         *,
@@ -181,11 +192,15 @@ class KeyStore:
         after_close: timedelta | None,
         without_case: timedelta | None,
         recipients: Mapping[str, str],
-    ) -> None:
-        """Record an event about ``subject`` (and the recipients of its copies, with their pseudonyms).
+    ) -> tuple[str, bytes]:
+        """Record an event about ``subject`` (and the recipients of its copies, with their pseudonyms); the id and
+        the key of the person's data key (made when they have none).
 
         Read from the store each time (a rebalance may have moved the person to another worker and back); written
-        only when something the clock or the notice needs changed."""
+        only when something the clock or the notice needs changed, in one transaction with a new key (one commit -
+        and, with SQLite's full synchronous mode, one fsync - per event at most: a key must never be lost after a
+        copy sealed with it was produced)."""
+        key = self._existing_key(subject)
         before = self._facts(subject)
         facts = after_event(
             before,
@@ -198,10 +213,12 @@ class KeyStore:
         known = self.recipients(subject) if recipients else {}
         new = {recipient: pseudonym for recipient, pseudonym in recipients.items() if recipient not in known}
         unchanged = before is not None and not new and replace(facts, last_event_at=before.last_event_at) == before
-        if unchanged and before is not None and facts.last_event_at - before.last_event_at < _QUIET:
-            return
+        if key is not None and unchanged and before is not None and facts.last_event_at - before.last_event_at < _QUIET:
+            return key
         due = facts.due_at(self.defaults)
         with self._write() as db:
+            if key is None:
+                self._make_key(db, subject)
             db.execute(
                 "INSERT OR REPLACE INTO subjects VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -218,6 +235,10 @@ class KeyStore:
                 "INSERT OR IGNORE INTO recipients VALUES (?, ?, ?)",
                 [(subject, recipient, pseudonym) for recipient, pseudonym in new.items()],
             )
+        made = key or self._existing_key(subject)
+        if made is None:
+            raise KeyStoreError("a data key just made is not in the store")
+        return made
 
     def _facts(self, subject: str) -> SubjectFacts | None:
         row = self._db.execute(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from schakel.consent import Decision, Outcome, Policy, Retention
 from schakel.retention import Sealer
+from schakel.retention.copies import seal_copy_with
 from schakel.schemas import EventType
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Record
@@ -66,30 +67,31 @@ class RetentionKeeper:
         )
 
     def seal(self, accepted: Accepted, decisions: Sequence[Decision], messages: Sequence[Message]) -> list[Message]:
-        """``messages`` with every egress copy sealed; the event noted in the key store."""
-        subject = accepted.pseudonym
+        """``messages`` with every egress copy sealed; the event noted in the key store (one look-up of the
+        person's key per event, one transaction at most)."""
         store = self.sealer.store
+        if store is None:
+            return list(messages)
         recipients = {
             message.topic.removeprefix(self._egress): message.key.decode()
             for message in messages
             if message.topic.startswith(self._egress) and message.key
         }
-        if store is not None:
-            after_close, without_case = self._periods(decisions)
-            event = accepted.event
-            store.note(
-                subject,
-                at=self.clock(),
-                names_case=event.case_id is not None,
-                closes_case=event.type == EventType.CASE_CLOSED,
-                after_close=after_close,
-                without_case=without_case,
-                recipients=recipients,
-            )
+        after_close, without_case = self._periods(decisions)
+        event = accepted.event
+        key = store.key_for_event(
+            accepted.pseudonym,
+            at=self.clock(),
+            names_case=event.case_id is not None,
+            closes_case=event.type == EventType.CASE_CLOSED,
+            after_close=after_close,
+            without_case=without_case,
+            recipients=recipients,
+        )
         sealed: list[Message] = []
         for message in messages:
             if message.topic.startswith(self._egress):
-                value, headers = self.sealer.seal_copy(subject, message.value, list(message.headers))
+                value, headers = seal_copy_with(key, message.value, list(message.headers))
                 message = Message(message.topic, message.key, value, headers)
             sealed.append(message)
         return sealed
@@ -99,7 +101,7 @@ class RetentionKeeper:
         if not message.value:
             return message
         if dead.subject is not None and self.sealer.store is not None:
-            self.sealer.store.note(
+            self.sealer.store.key_for_event(
                 dead.subject,
                 at=dead.time,
                 names_case=False,

@@ -31,7 +31,7 @@ def test_status_counts_and_names_no_one(data_dir: Path) -> None:
     store = KeyStore.of(Settings())
     now = datetime.now(UTC)
     store.key_for("a-person-pseudonym")
-    store.note(
+    store.key_for_event(
         "a-person-pseudonym",
         at=now - timedelta(days=400),
         names_case=False,

@@ -45,7 +45,7 @@ def test_the_store_finds_who_is_due_with_the_recipients_and_forgets_them_when_sh
     store = KeyStore(tmp_path / "keys.sqlite3", Kek.derive("a-key-encryption-key"))
     for subject, closes in (("closed-person", True), ("open-person", False)):
         store.key_for(subject)
-        store.note(
+        store.key_for_event(
             subject,
             at=T0,
             names_case=True,
