@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from schakel.consent import Pseudonymizer
 from schakel.retention.keystore import KeyStore
 from schakel.schemas import Codec, EventType, Organisation, RetentionReason, Theme, cloudevent_headers, parse_event
 from schakel.settings import Settings
-from schakel.streams.records import OUTCOME_HEADER, RECIPIENT_HEADER, SUBJECT_HEADER, Message, trace_headers
+from schakel.streams.records import OUTCOME_HEADER, RECIPIENT_HEADER, SUBJECT_REF_HEADER, Message, trace_headers
 from schakel.streams.topics import HubTopics
 
 __all__ = ["LINEAGE_PRUNE", "RetentionRun", "notice", "purge_command", "retire", "run_retention"]
@@ -78,11 +79,13 @@ def notice(
         }
     )
     form = event.to_json()
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
     headers = [
         *cloudevent_headers(form, settings.source_urns),
         *trace_headers(),
         (RECIPIENT_HEADER, recipient.encode()),
-        (SUBJECT_HEADER, subject.encode()),
+        # As on every copy: the hub pseudonym only sealed, per copy (issue 11), for the sink's receipt.
+        (SUBJECT_REF_HEADER, pseudonymizer.seal(subject, f"{event_id}/{recipient}").encode()),
         (OUTCOME_HEADER, b"permit"),
     ]
     return Message(HubTopics.of(settings).egress(recipient), pseudonym.encode(), Codec().encode_json(form), headers)

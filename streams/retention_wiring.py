@@ -4,8 +4,10 @@ For each accepted event, once its outputs are decided (:meth:`RetentionKeeper.se
 ``egress.<org>`` topic is sealed with the person's data key (:class:`schakel.retention.Sealer`), and the key store
 notes the event (when, whether it names or closes a case, the longest periods of the covenants that permitted a
 copy, each recipient with its own pseudonym of the person). A dead letter's original value is sealed the same way
-(:meth:`RetentionKeeper.seal_dead_letter`). The person is the subject the hub keys by: the record key, which is
-also the key of the ``consent`` table, so the retention job's purge reaches the same row.
+(:meth:`RetentionKeeper.seal_dead_letter`). The person is the one the hub decides for: the person pseudonym across
+identifiers (a BSN's, or a case's while no BSN is linked), the key of the ``subjects`` table, so the retention job's
+purge reaches the same row. A dead letter is sealed under the pseudonym of its ingress key (the hub has not linked
+it to a person at that point).
 
 Order: the key store is written before the outputs are produced. A crash between the two leaves a noted person
 without copies (their retention still runs out and is harmless); the reverse could leave a copy whose person the
@@ -66,8 +68,11 @@ class RetentionKeeper:
             max(p.signal_without_case or timedelta(0) for p in periods),
         )
 
-    def seal(self, accepted: Accepted, decisions: Sequence[Decision], messages: Sequence[Message]) -> list[Message]:
-        """``messages`` with every egress copy sealed; the event noted in the key store (one look-up of the
+    def seal(
+        self, accepted: Accepted, person: str, decisions: Sequence[Decision], messages: Sequence[Message]
+    ) -> list[Message]:
+        """``messages`` with every egress copy sealed with ``person``'s data key (the person's hub pseudonym, the
+        key of their state in the ``subjects`` table); the event noted in the key store (one look-up of the
         person's key per event, one transaction at most)."""
         store = self.sealer.store
         if store is None:
@@ -80,7 +85,7 @@ class RetentionKeeper:
         after_close, without_case = self._periods(decisions)
         event = accepted.event
         key = store.key_for_event(
-            accepted.pseudonym,
+            person,
             at=self.clock(),
             names_case=event.case_id is not None,
             closes_case=event.type == EventType.CASE_CLOSED,
