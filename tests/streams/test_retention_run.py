@@ -123,10 +123,10 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     other_pseudonym = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode()).subject(subject_key(other))
     assert store.facts(other_pseudonym) is not None
 
-    # The consent state: a tombstone on the table's compacted changelog is the person's last record there.
-    changelog = f"{topics.hub_app_id}-consent-changelog"
+    # The person's state (consent, case invitations): a tombstone is their last record on the compacted changelog.
+    changelog = f"{topics.hub_app_id}-subjects-changelog"
     last = [r for r in read_all(hub.settings, changelog, quiet=1.0, timeout=20) if r.key == subject.encode()]
-    assert last, "the consent change was kept in the table"
+    assert last, "the person's state (consent, invitations) was kept in the subjects table"
     assert last[-1].value is None, "the purge wrote a tombstone"
 
     lineage = open_store(None, tmp_path / "lineage")
