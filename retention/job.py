@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schakel.consent import Pseudonymizer
@@ -62,16 +62,23 @@ class RetentionRun:
 
 
 def notice(
-    settings: Settings, subject: str, recipient: str, pseudonym: str, reason: RetentionReason, due: datetime
+    settings: Settings,
+    subject: str,
+    recipient: str,
+    pseudonym: str,
+    reason: RetentionReason,
+    due: datetime,
+    now: datetime,
 ) -> Message:
-    """The ``RetentionExpired`` record for one partner (unsealed: it carries only the partner's pseudonym)."""
+    """The ``RetentionExpired`` record for one partner (unsealed: it carries only the partner's pseudonym); sent
+    ``now``, about the period that ended at ``due``."""
     event_id = uuid.uuid5(_NOTICE_NAMESPACE, f"{subject}/{recipient}/{due.isoformat()}")
     event = parse_event(
         {
             "id": str(event_id),
             "type": EventType.RETENTION_EXPIRED.value,
             "source": Organisation.ZVH.value,
-            "time": due.isoformat(),
+            "time": min(now, datetime.now(UTC)).isoformat(),
             "subject": {"pseudonym": pseudonym},
             "purpose": _PURPOSE,
             "theme": Theme.OTHER.value,
@@ -97,14 +104,20 @@ def purge_command(settings: Settings, subject: str) -> Message:
 
 
 async def retire(
-    settings: Settings, store: KeyStore, send: Send, subject: str, reason: RetentionReason, due: datetime
+    settings: Settings,
+    store: KeyStore,
+    send: Send,
+    subject: str,
+    reason: RetentionReason,
+    due: datetime,
+    now: datetime | None = None,
 ) -> tuple[int, int]:
     """Tell the partners, purge the tables, destroy the key (in that order); (notices sent, keys destroyed).
 
     Also the erasure path: a granted erasure request retires the person with ``RetentionReason.ERASURE``."""
     recipients = store.recipients(subject)
     pending = [
-        await send(notice(settings, subject, recipient, pseudonym, reason, due))
+        await send(notice(settings, subject, recipient, pseudonym, reason, due, now or datetime.now(UTC)))
         for recipient, pseudonym in sorted(recipients.items())
     ]
     pending.append(await send(purge_command(settings, subject)))
@@ -119,7 +132,7 @@ async def run_retention(settings: Settings, store: KeyStore, send: Send, now: da
         facts = store.facts(due.subject)
         closed = facts is not None and facts.case_closed_at is not None
         reason = RetentionReason.CASE_CLOSED if closed else RetentionReason.SIGNALS_WITHOUT_CASE
-        sent, gone = await retire(settings, store, send, due.subject, reason, due.due_at)
+        sent, gone = await retire(settings, store, send, due.subject, reason, due.due_at, now)
         people, notices, destroyed = people + 1, notices + sent, destroyed + gone
     days = store.shred_dead_letter_days(now - timedelta(days=settings.dlq_retention_days))
     pruned = await LINEAGE_PRUNE(settings, now) if LINEAGE_PRUNE is not None else None
