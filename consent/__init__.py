@@ -26,6 +26,7 @@ from schakel.consent.policy import Policy
 from schakel.consent.projection import project
 from schakel.consent.pseudonyms import Pseudonymizer, case_key, subject_key
 from schakel.consent.retention import Retention, parse_period
+from schakel.consent.subject_rights import only_recipients, restrict
 from schakel.consent.subject_state import SubjectState
 
 __all__ = [
@@ -54,10 +55,12 @@ __all__ = [
     "explain",
     "load_covenants",
     "load_policy",
+    "only_recipients",
     "parse_covenant",
     "parse_period",
     "project",
     "regime_of",
+    "restrict",
     "shipped_covenants_dir",
     "subject_key",
 ]
