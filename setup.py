@@ -10,7 +10,7 @@ is in ``pyproject.toml``.
 
 from setuptools import find_packages, setup
 
-FOLDERS = ("schemas", "consent", "guidance", "streams", "connectors", "lineage", "deploy", "console")
+FOLDERS = ("schemas", "consent", "guidance", "retention", "streams", "connectors", "lineage", "deploy", "console")
 
 setup(
     package_dir={"schakel": "core", **{f"schakel.{folder}": folder for folder in FOLDERS}},

@@ -47,6 +47,7 @@ from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.consent import ConsentError, Pseudonymizer
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
+from schakel.retention import Opener
 from schakel.schemas import Codec
 from schakel.settings import Settings
 from schakel.streams.records import SUBJECT_KEY_HEADER, DeadLetter, EgressCopy, Message, header
@@ -97,6 +98,7 @@ class SinkRunner:
         self.health = Health(connector=f"{connector.name}-sink")
         self.ledger = DeliveryLedger(ledger_path(settings, connector.name))
         self._codec = Codec()
+        self._opener = Opener.of(settings)  # copies are sealed with their person's data key (schakel.retention)
         self._pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
         self._rng = rng or random.Random()
         self._session_timeout_ms = session_timeout_ms
@@ -214,8 +216,10 @@ class SinkRunner:
         headers: list[tuple[str, bytes]] = list(record.headers or [])
         started = datetime.now(UTC)
         try:
-            copy = EgressCopy.from_record(record.topic, record.key, record.value, headers, codec=self._codec)
-        except Exception as error:  # a corrupt egress record: nothing to deliver, keep it for inspection
+            copy = EgressCopy.from_record(
+                record.topic, record.key, record.value, headers, codec=self._codec, opener=self._opener
+            )
+        except Exception as error:  # corrupt, or its person's key destroyed: nothing to deliver, keep it as it is
             await self._dead_letter(record, None, "undecodable egress record", type(error).__name__, producer)
             return
         if str(copy.recipient) != self.organisation:

@@ -51,6 +51,7 @@ from schakel.connectors.running import RunningConnector, start_connector
 from schakel.connectors.simulation import SimulatedFileDropPartner, SimulatedPartner, Submission
 from schakel.consent import Pseudonymizer
 from schakel.consent import subject_key as key_of_subject
+from schakel.retention import Sealer
 from schakel.schemas import Codec, Event, EventType, Organisation, cloudevent_headers, parse_event
 from schakel.schemas.examples import example_form
 from schakel.settings import Settings
@@ -149,25 +150,26 @@ def projected_form(
 
 
 def egress_message(form: Mapping[str, Any], *, recipient: str, settings: Settings, subject_key: str) -> Message:
-    """The egress record the hub writes for a projected copy (the record format agreed with the hub)."""
+    """The egress record the hub writes for a projected copy (the record format agreed with the hub), sealed with
+    the person's data key in the settings' key store, as the hub seals it (:mod:`schakel.retention`)."""
     pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
     recipient_pseudonym = str(form["subject"]["pseudonym"])
-    return Message(
-        topic=HubTopics.of(settings).egress(recipient),
-        key=recipient_pseudonym.encode(),
-        value=Codec().encode_json(form),
-        headers=[
+    subject = pseudonymizer.subject(subject_key)
+    value, headers = Sealer.of(settings).seal_copy(
+        subject,
+        Codec().encode_json(form),
+        [
             *cloudevent_headers(form, settings.source_urns),
             ("traceparent", f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode()),
             ("schakel-recipient", recipient.encode()),
             # The hub pseudonym only sealed, per copy: it never leaves the hub in the clear (issue 11).
-            (
-                "schakel-subject-ref",
-                pseudonymizer.seal(pseudonymizer.subject(subject_key), f"{form['id']}/{recipient}").encode(),
-            ),
+            ("schakel-subject-ref", pseudonymizer.seal(subject, f"{form['id']}/{recipient}").encode()),
             ("schakel-subject-key", subject_key.split(":", 1)[0].encode()),
             ("schakel-outcome", b"permit"),
         ],
+    )
+    return Message(
+        topic=HubTopics.of(settings).egress(recipient), key=recipient_pseudonym.encode(), value=value, headers=headers
     )
 
 

@@ -25,6 +25,7 @@ from schakel.consent.loading import load_covenants, load_policy, parse_covenant,
 from schakel.consent.policy import Policy
 from schakel.consent.projection import project
 from schakel.consent.pseudonyms import Pseudonymizer, case_key, subject_key
+from schakel.consent.retention import Retention, parse_period
 from schakel.consent.subject_rights import only_recipients, restrict
 from schakel.consent.subject_state import SubjectState
 
@@ -47,6 +48,7 @@ __all__ = [
     "Pseudonymizer",
     "Reason",
     "Regime",
+    "Retention",
     "Rule",
     "SubjectState",
     "case_key",
@@ -55,6 +57,7 @@ __all__ = [
     "load_policy",
     "only_recipients",
     "parse_covenant",
+    "parse_period",
     "project",
     "regime_of",
     "restrict",

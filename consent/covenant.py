@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from schakel.consent.retention import Retention
 from schakel.schemas import EventType, Organisation, Theme
 
 __all__ = ["CONTROLLER", "SECRECY_GROUNDS", "Conditions", "Covenant", "Rule"]
@@ -104,6 +105,8 @@ class Covenant(BaseModel):
     rules: tuple[Rule, ...]
     agenda_window_days: int | None = None
     """How long a signal shared under this covenant counts towards the ZVH's agenda (``schakel.streams.agenda``)."""
+    retention: Retention = Retention()
+    """The covenant's retention periods (:mod:`schakel.consent.retention`); None ones take the hub's defaults."""
 
     @property
     def ref(self) -> str:

@@ -9,7 +9,12 @@ One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's cov
     valid_until: 2027-12-31                   # ... to the end of this one; null = open-ended
     partners: {kernpartners: [gemeente-veiligheid, politie, om], ...}   # role -> organisation codes
     purposes: {cter-person-centred: {nl: "...", en: "...", themes: [CTER]}}   # themes an event may carry
-    retention: "..."                          # optional, for readers
+    retention:                                # optional: periods (schakel.consent.retention), each optional
+      note: "..."                             #   for readers
+      delivered_after_close: P5Y              #   ISO 8601 duration or days; positive, at most 30 years
+      signal_without_case: P6M
+      consent_history: P5Y
+      lineage: P7Y
     agenda_window_days: 90                    # optional: how long a signal counts for the ZVH's agenda (1..3650)
     rules:
       - id: "3"
@@ -57,6 +62,7 @@ import yaml
 from schakel.consent.covenant import CONTROLLER, SECRECY_GROUNDS, Conditions, Covenant, Rule
 from schakel.consent.errors import CovenantError
 from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
+from schakel.consent.retention import PERIOD_NAMES, Retention, parse_period
 from schakel.schemas import EventType, Organisation, Sensitivity, Theme, field_sensitivities
 from schakel.strict_yaml import load_strict
 
@@ -214,9 +220,11 @@ def parse_covenant(document: object, source: str) -> Covenant:
     if window is not None and (type(window) is not int or not 1 <= window <= 3650):
         problems.add(None, "'agenda_window_days' must be a whole number of days from 1 to 3650")
         window = None
+    retention = _retention(document.get("retention"), problems)
     if problems.lines or valid_from is None:
         raise CovenantError(problems.lines or [f"{source}: 'valid_from' is missing"])
     return Covenant(
+        retention=retention,
         agenda_window_days=window,
         id=covenant_id,
         version=covenant_version(document),
@@ -231,6 +239,34 @@ def parse_covenant(document: object, source: str) -> Covenant:
         purpose_themes=purpose_themes,
         rules=tuple(rules),
     )
+
+
+def _retention(value: object, problems: _Problems) -> Retention:
+    """The covenant's retention periods: a mapping of ``note`` and the periods of
+    :data:`~schakel.consent.retention.PERIOD_NAMES`, or (the older form) a text for readers only."""
+    if value is None:
+        return Retention()
+    if isinstance(value, str):
+        return Retention(note=value)
+    if not isinstance(value, dict):
+        problems.add("retention", "must be a mapping of periods (delivered_after_close, ...) and a note")
+        return Retention()
+    allowed = ("note", *PERIOD_NAMES)
+    for key in sorted(set(value) - set(allowed), key=str):
+        problems.add("retention", f"unknown key '{key}' (allowed: {', '.join(allowed)})")
+    note = value.get("note")
+    if note is not None and not isinstance(note, str):
+        problems.add("retention", "'note' must be text")
+        note = None
+    periods = {}
+    for name in PERIOD_NAMES:
+        if name not in value:
+            continue
+        try:
+            periods[name] = parse_period(value[name])
+        except ValueError as error:
+            problems.add(f"retention {name}", f"{value[name]!r} {error}")
+    return Retention(note=note, **periods)
 
 
 def _texts(value: object, key: str, where: str | None, problems: _Problems) -> tuple[str, str]:
@@ -350,6 +386,9 @@ def _rule(
             continue
         if event_type is EventType.SIGNAL_BUNDLE:  # made by the hub for the ZVH (streams/agenda.py), never shared
             problems.add(where, "SignalBundle is the hub's agenda proposal to the ZVH; no rule may share one")
+            continue
+        if event_type is EventType.RETENTION_EXPIRED:  # made by the hub's retention job, never shared
+            problems.add(where, "RetentionExpired is the hub's notice to a partner; no rule may share one")
             continue
         event_types.append(event_type)
 

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schakel.console.inbox import DecisionNote, InboxItem, item_from_copy
 from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind
+from schakel.retention import Opener, SealError
 from schakel.schemas import Codec, Organisation, SchemaError
 from schakel.settings import Settings
 from schakel.streams.records import DeadLetter
@@ -54,6 +55,7 @@ class Feed:
         self.topics = HubTopics.of(settings)
         self.decision_wait = decision_wait
         self._codec = Codec()
+        self._opener = Opener.of(settings)  # copies are sealed with their person's data key (schakel.retention)
         self._items: dict[str, deque[InboxItem]] = {str(org): deque(maxlen=history) for org in Organisation}
         self._known: dict[str, set[str]] = {str(org): set() for org in Organisation}
         self._decisions: OrderedDict[tuple[str, str], DecisionNote] = OrderedDict()
@@ -155,7 +157,7 @@ class Feed:
             elif record.topic == self.topics.ingress(Organisation.ZVH):
                 self._take_zvh_sent(record.value)
             else:
-                self._take_copy(record.topic, record.value)
+                self._take_copy(record.topic, record.value, list(record.headers or []))
         except (InvalidRecordError, SchemaError, KeyError, ValueError) as error:
             # Positions and the error class only: the value may hold personal data.
             _log.warning("skipped %s[%d]@%d: %s", record.topic, record.partition, record.offset, type(error).__name__)
@@ -182,11 +184,15 @@ class Feed:
                 items[index] = item.decided(note)
                 return
 
-    def _take_copy(self, topic: str, value: bytes) -> None:
+    def _take_copy(self, topic: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         recipient = topic.rsplit(".", 1)[-1]
         if recipient not in self._known:
             return
-        item = item_from_copy(recipient, self._codec.decode_json(value), datetime.now(UTC))
+        try:
+            plain = self._opener.open_copy(value, headers)
+        except SealError:  # the person's retention ended (or erasure): the copy is gone for the console too
+            return
+        item = item_from_copy(recipient, self._codec.decode_json(plain), datetime.now(UTC))
         key = (item.event_id, recipient)
         if item.event_id in self._known[recipient] or key in self._pending:
             return

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schakel.errors import SchakelError
 
 __all__ = [
+    "DEVELOPMENT_KEK",
     "DEVELOPMENT_PSEUDONYM_KEY",
     "Environment",
     "KafkaIdentityError",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 DEVELOPMENT_PSEUDONYM_KEY = "schakel-development-key-not-for-production"
+DEVELOPMENT_KEK = "schakel-development-key-encryption-key-not-for-production"
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -139,6 +141,30 @@ class Settings(BaseSettings):
         description="How long the lineage store keeps a record (schakel lineage prune); default: without limit.",
     )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
+
+    # Retention and crypto-shredding (schakel.retention). The periods are the defaults for a covenant that names none.
+    retention_after_close_days: int = Field(
+        default=1825, ge=1, le=10950, description="Delivered copies, after the case's CaseClosed (5 years)."
+    )
+    retention_signal_days: int = Field(
+        default=180, ge=1, le=10950, description="A person with signals but no case, after the last event."
+    )
+    retention_consent_days: int = Field(default=1825, ge=1, le=10950, description="Consent history in lineage.")
+    retention_lineage_days: int = Field(default=2555, ge=1, le=10950, description="Other lineage records.")
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, le=86400, description="How often the hub's retention job runs (on the leader only)."
+    )
+    kek: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_KEK),
+        description="Key-encryption key: wraps every per-subject data key in the key store.",
+    )
+    kek_previous: list[SecretStr] = Field(
+        default_factory=list, description="Earlier key-encryption keys, still read until `schakel retention rekey`."
+    )
+    keystore_url: str | None = Field(default=None, description="The data-key store; default: SQLite under data_dir.")
+    encrypt_copies: bool = Field(
+        default=True, description="false only for the benchmark's baseline, and only in development."
+    )
     guidance_dir: Path | None = Field(default=None, description="Course-of-action files; default: the shipped drafts.")
     lineage_url: str | None = Field(
         default=None, description="postgresql://... for PostgreSQL; default: SQLite under data_dir."
@@ -167,6 +193,21 @@ class Settings(BaseSettings):
         if self.environment != "development" and self.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY:
             raise SettingsError(
                 "the pseudonym key is the public development key: set SCHAKEL_PSEUDONYM_KEY to a secret of your own, "
+                "or SCHAKEL_ENVIRONMENT=development on a development machine"
+            )
+
+    def refuse_unprotected_copies(self) -> None:
+        """Raise :class:`SettingsError` when a production process would write copies without encryption or with
+        the public development key-encryption key (either would leave shredded copies readable)."""
+        if self.environment == "development":
+            return
+        if not self.encrypt_copies:
+            raise SettingsError(
+                "SCHAKEL_ENCRYPT_COPIES=false is for the benchmark's baseline on a development machine only"
+            )
+        if self.kek.get_secret_value() == DEVELOPMENT_KEK:
+            raise SettingsError(
+                "the key-encryption key is the public development key: set SCHAKEL_KEK to a secret of your own, "
                 "or SCHAKEL_ENVIRONMENT=development on a development machine"
             )
 

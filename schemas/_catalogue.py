@@ -75,6 +75,7 @@ class EventType(StrEnum):
     CASE_CLOSED = "CaseClosed"
     SUBJECT_REQUEST = "SubjectRequest"
     SIGNAL_BUNDLE = "SignalBundle"
+    RETENTION_EXPIRED = "RetentionExpired"
 
 
 class Theme(StrEnum):

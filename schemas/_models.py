@@ -74,6 +74,9 @@ __all__ = [
     "ReferralEvent",
     "ReferralPayload",
     "RestrictionChange",
+    "RetentionExpiredEvent",
+    "RetentionExpiredPayload",
+    "RetentionReason",
     "SecrecyGround",
     "SignalBundleEvent",
     "SignalBundlePayload",
@@ -371,6 +374,17 @@ class SignalBundlePayload(Payload):
     signals: Annotated[tuple[BundledSignal, ...], Field(min_length=1, max_length=MAX_BUNDLED_SIGNALS)]
 
 
+class RetentionReason(StrEnum):
+    CASE_CLOSED = "case_closed"
+    SIGNALS_WITHOUT_CASE = "signals_without_case"
+    ERASURE = "erasure"
+
+
+class RetentionExpiredPayload(Payload):
+    reason: RetentionReason
+    expired_at: UtcTime
+
+
 PAYLOAD_MODELS: Mapping[EventType, type[Payload]] = {
     EventType.SIGNAL: SignalPayload,
     EventType.REFERRAL: ReferralPayload,
@@ -382,6 +396,7 @@ PAYLOAD_MODELS: Mapping[EventType, type[Payload]] = {
     EventType.CASE_CLOSED: CaseClosedPayload,
     EventType.SUBJECT_REQUEST: SubjectRequestPayload,
     EventType.SIGNAL_BUNDLE: SignalBundlePayload,
+    EventType.RETENTION_EXPIRED: RetentionExpiredPayload,
 }
 
 
@@ -481,6 +496,13 @@ class SignalBundleEvent(Event):
     payload: SignalBundlePayload
 
 
+class RetentionExpiredEvent(Event):
+    """Made by the hub's retention job for a partner (see ``schakel.retention.job``); a partner never sends one."""
+
+    type: Literal[EventType.RETENTION_EXPIRED] = EventType.RETENTION_EXPIRED
+    payload: RetentionExpiredPayload
+
+
 EVENT_CLASSES: Mapping[EventType, type[Event]] = {
     EventType.SIGNAL: SignalEvent,
     EventType.REFERRAL: ReferralEvent,
@@ -492,6 +514,7 @@ EVENT_CLASSES: Mapping[EventType, type[Event]] = {
     EventType.CASE_CLOSED: CaseClosedEvent,
     EventType.SUBJECT_REQUEST: SubjectRequestEvent,
     EventType.SIGNAL_BUNDLE: SignalBundleEvent,
+    EventType.RETENTION_EXPIRED: RetentionExpiredEvent,
 }
 
 _CLASS_BY_NAME: Mapping[str, type[Event]] = {t.value: c for t, c in EVENT_CLASSES.items()}

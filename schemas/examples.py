@@ -40,6 +40,7 @@ _SOURCES: Mapping[EventType, Organisation] = {
     EventType.CASE_CLOSED: Organisation.ZVH,
     EventType.SUBJECT_REQUEST: Organisation.ZVH,
     EventType.SIGNAL_BUNDLE: Organisation.ZVH,
+    EventType.RETENTION_EXPIRED: Organisation.ZVH,
 }
 
 SYNTHETIC_NAMES = ("Sam de Vries", "Noor Jansen", "Daan Bakker", "Lotte Visser", "Milan Smit", "Sara Meijer")
@@ -112,6 +113,8 @@ def _payload(event_type: EventType, theme: Theme, today: date) -> dict[str, Any]
         }
     if event_type is EventType.CASE_CLOSED:
         return {"closed_reason": "Plan completed; no new signals for six months."}
+    if event_type is EventType.RETENTION_EXPIRED:
+        return {"reason": "case_closed", "expired_at": f"{today.isoformat()}T08:00:00Z"}
     if event_type is EventType.SIGNAL_BUNDLE:
         signal = {"event_id": str(uuid.UUID(int=1, version=4)), "theme": theme.value, "urgency": "high"}
         return {

@@ -51,6 +51,7 @@ def run(
     config = settings()
     try:
         config.refuse_development_key()
+        config.refuse_unprotected_copies()
         policy = load_policy(config.covenants_dir)
         load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config, principal=HUB)
@@ -181,12 +182,14 @@ def tail(
     timeout: float = _IDLE,
 ) -> None:
     """Print the latest events delivered to a partner, as JSON lines (what that partner may see, nothing more)."""
+    from schakel.retention import Opener, SealError
     from schakel.schemas import Codec
-    from schakel.streams.records import EgressCopy
+    from schakel.streams.records import EgressCopy, header
     from schakel.streams.topics import HubTopics
 
     config = settings()
     codec = Codec()
+    opener = Opener.of(config)
     records = _records(
         config,
         HubTopics.of(config).egress(to),
@@ -201,8 +204,15 @@ def tail(
     printed = 0
     with contextlib.suppress(KeyboardInterrupt):
         for record in records:
-            copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers or [], codec=codec)
-            sys.stdout.write(json.dumps(copy.form, ensure_ascii=False) + "\n")
+            headers = record.headers or []
+            try:
+                copy = EgressCopy.from_record(
+                    record.topic, record.key, record.value, headers, codec=codec, opener=opener
+                )
+                form = copy.form
+            except SealError as error:  # the person's key is destroyed: what the partner sees is nothing
+                form = {"id": header(headers, "ce_id"), "type": header(headers, "ce_type"), "unreadable": str(error)}
+            sys.stdout.write(json.dumps(form, ensure_ascii=False) + "\n")
             sys.stdout.flush()
             printed += 1
     if not printed and not follow:

@@ -68,11 +68,14 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
 from schakel.consent import Decision, Outcome, Policy, SubjectState
+from schakel.retention import Sealer
+from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
@@ -80,6 +83,7 @@ from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests_wiring import RequestDesk
+from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
 __all__ = ["create_app"]
@@ -112,6 +116,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     processor = Processor(settings, policy)
     keeper = AgendaKeeper(processor)
     desk = RequestDesk(processor)
+    retention = RetentionKeeper(settings, policy, Sealer.of(settings), processor.clock)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -171,7 +176,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         book, request_records = desk.after(accepted, person, booked, routed.decisions)
         if book is not None:
             step.writes.append(lambda: requests.__setitem__(key, book))
-        step.outputs += [*routed.messages, *request_records]
+        outputs = [*routed.messages, *request_records]
         step.decisions = routed.decisions
         if routed.state != state or (merge is not None and stored is None):
             after = routed.state.to_json()
@@ -180,7 +185,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             changed, bundle = keeper.step(accepted, person, routed.decisions, routed.state.consent, agenda.get(key))
             if changed is not None:
                 step.writes.append(lambda: agenda.__setitem__(key, changed))
-            step.outputs += bundle
+            outputs += bundle
+        step.outputs += retention.seal(accepted, person, routed.decisions, outputs)  # the person's data key
         return step
 
     def link(step: _Step, accepted: Accepted, case: str) -> _Step:
@@ -269,7 +275,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         attempt = 0
         while True:
             try:
-                await (await send(processor.dead_letter_message(record, dead, keep_value=attempt == 0)))
+                message = processor.dead_letter_message(record, dead, keep_value=attempt == 0)
+                await (await send(retention.seal_dead_letter(record, dead, message)))
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -383,6 +390,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 telemetry.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - position, 0))
 
     app.timer(interval=5.0)(report_lag)
+    _retention_job(app, settings, subjects, agenda, retention, send)
 
     return app
 
@@ -396,6 +404,49 @@ def _raw(settings: Settings) -> dict[str, Any]:
         "value_serializer": "raw",
         "partitions": settings.partitions,
     }
+
+
+def _retention_job(
+    app: faust.App,
+    settings: Settings,
+    subjects: Any,
+    agenda: Any,
+    retention: RetentionKeeper,
+    send: Any,
+) -> None:
+    """The retention job on the leader worker (``schakel.retention.job``), and the agent that carries out its purge
+    commands: the worker owning a person's partition deletes their state (consent, invitations) and agenda, which writes
+    tombstones to the tables' compacted changelogs."""
+    purge = app.topic(
+        HubTopics.of(settings).purge,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+
+    @app.agent(purge, name="purge")
+    async def purger(stream: faust.StreamT[bytes]) -> None:
+        async for key, _ in stream.items():
+            if not key:
+                continue
+            for table in (subjects, agenda):
+                if table.get(key) is not None:
+                    del table[key]
+
+    store = retention.sealer.store
+    if store is None:  # copies unsealed (the bench's baseline): nothing to shred
+        return
+
+    async def retention_run() -> None:
+        try:
+            await run_retention(settings, store, send, datetime.now(UTC))
+        except Exception as error:  # the next tick tries again; the keys of those not confirmed stay
+            _log.error("retention run failed (%s); it runs again in %s s", type(error).__name__, app_interval)
+
+    app_interval = settings.retention_interval_seconds
+    app.timer(interval=app_interval, on_leader=True)(retention_run)
 
 
 @dataclass

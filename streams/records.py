@@ -33,6 +33,7 @@ from opentelemetry import propagate
 from schakel.consent import Pseudonymizer, subject_key
 from schakel.guidance import copy_reference
 from schakel.lineage import event_key
+from schakel.retention import Opener, SealError, is_sealed
 from schakel.schemas import Codec, Event, Organisation, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics
@@ -147,7 +148,14 @@ class EgressCopy:
         headers: Sequence[tuple[str, bytes]],
         *,
         codec: Codec,
+        opener: Opener | None = None,
     ) -> EgressCopy:
+        """The copy in ``value``, opened with its person's data key (``opener``; :class:`SealError` when the key is
+        destroyed, or when a sealed copy comes without an opener)."""
+        if opener is not None:
+            value = opener.open_copy(value, headers)
+        elif is_sealed(value):
+            raise SealError("a sealed copy, and no key store to open it with")
         form = codec.decode_json(value)
         recipient = header(headers, RECIPIENT_HEADER)
         return cls(

@@ -117,6 +117,12 @@ class HubTopics:
         """The compacted changelog topics of the hub's tables (Faust's names for them)."""
         return [f"{self.hub_app_id}-{table}-changelog" for table in HUB_TABLES]
 
+    @property
+    def purge(self) -> str:
+        """The retention job's purge commands to the worker that owns a person's table state (keyed by the person,
+        co-partitioned with the ingress topics; internal to the hub: under its app id's prefix)."""
+        return f"{self.hub_app_id}-purge"
+
     def sink_group(self, org: Organisation | str) -> str:
         """``schakel-sink-<org>`` under the default prefix; another prefix gets its own group (tests, second hubs)."""
         return f"{self.prefix.rstrip('.')}-sink-{org}"
@@ -248,7 +254,7 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
     # The tables' changelogs too: a worker that starts before they exist may be assigned its partitions while the
     # changelogs are still missing from its metadata, and Faust then fails every table write on that worker
     # (PartitionsMismatch: "the changelog topic has 0 partitions") until it restarts.
-    wanted = names if names is not None else [*topics.all(), *topics.changelogs]
+    wanted = names if names is not None else [*topics.all(), *topics.changelogs, topics.purge]
     admin = KafkaAdminClient(**settings.kafka_client_config(principal), client_id=f"schakel-{principal}")
     try:
         existing = set(admin.list_topics())

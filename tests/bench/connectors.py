@@ -23,6 +23,7 @@ from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.source_runner import SourceRunner
 from schakel.connectors.testing import copy_message, write
 from schakel.deploy.kafka.broker import LocalBroker
+from schakel.retention import Opener
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.access import provision
@@ -70,7 +71,7 @@ async def _bare_consumer(settings: Settings, topic: str, count: int) -> float:
     consumer = _kafka.consumer(
         settings, topic, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}", client_id="bench", principal=ADMIN
     )
-    codec = Codec()
+    codec, opener = Codec(), Opener.of(settings)
     await consumer.start()
     seen = 0
     started = time.perf_counter()
@@ -79,7 +80,7 @@ async def _bare_consumer(settings: Settings, topic: str, count: int) -> float:
             batch = await consumer.getmany(timeout_ms=500, max_records=256)
             for records in batch.values():
                 for r in records:
-                    EgressCopy.from_record(r.topic, r.key, r.value, list(r.headers), codec=codec)
+                    EgressCopy.from_record(r.topic, r.key, r.value, list(r.headers), codec=codec, opener=opener)
                     seen += 1
             if batch:
                 await consumer.commit()

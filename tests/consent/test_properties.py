@@ -43,7 +43,9 @@ from schakel.schemas import Event, EventType, Organisation, Theme, parse_event
 from .helpers import BSN, FULL_PAYLOADS, all_fields, event_form
 
 ORGS = tuple(Organisation)
-TYPES = tuple(t for t in EventType if t is not EventType.SIGNAL_BUNDLE)  # made by the hub, never decided
+TYPES = tuple(
+    t for t in EventType if t not in (EventType.SIGNAL_BUNDLE, EventType.RETENTION_EXPIRED)
+)  # the hub makes them
 PURPOSES = ("p-alpha", "p-beta")
 THEMES = (Theme.CTER, Theme.LVB, Theme.OTHER)  # not MONEY_MULE: a money-mule signal needs an IBAN
 REQUIRED = {

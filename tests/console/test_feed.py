@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from schakel.console.feed import Feed
-from schakel.schemas import Codec, EventType, Theme
+from schakel.retention import Sealer
+from schakel.schemas import Codec, EventType, Theme, cloudevent_headers
 from schakel.schemas.examples import example_form
 from schakel.settings import Settings
 from schakel.streams.topics import HubTopics
@@ -28,7 +29,9 @@ class _Record:
 
 def _copy() -> tuple[str, _Record]:
     form = example_form(EventType.REFERRAL, theme=Theme.CTER)
-    return form["id"], _Record(TOPICS.egress("zvh"), Codec().encode_json(form))
+    headers = [*cloudevent_headers(form, {}), ("schakel-recipient", b"zvh")]
+    value, sealed = Sealer.of(SETTINGS).seal_copy("subject-pseudonym", Codec().encode_json(form), headers)
+    return form["id"], _Record(TOPICS.egress("zvh"), value, headers=tuple(sealed))
 
 
 def _decision(event_id: str) -> _Record:

@@ -68,7 +68,7 @@ def layout(kafka_bootstrap: str) -> Iterator[Layout]:
     yield Layout(settings, topics)
     admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN))
     try:
-        admin.delete_topics([*topics.all(), *topics.changelogs])
+        admin.delete_topics([*topics.all(), *topics.changelogs, topics.purge])
     finally:
         admin.close()
     shared = [grant for grant in access_grants(topics) if grant.name == LINEAGE_GROUP]  # kept for other prefixes
@@ -196,7 +196,9 @@ def test_nothing_was_deleted_or_created_by_a_partner(layout: Layout) -> None:
         mine = {name for name in admin.list_topics() if name.startswith(layout.settings.topic_prefix)}
     finally:
         admin.close()
-    assert mine == {*layout.topics.all(), *layout.topics.changelogs}, "the layout provision made, and nothing else"
+    assert mine == {*layout.topics.all(), *layout.topics.changelogs, layout.topics.purge}, (
+        "the layout provision made, and nothing else"
+    )
 
 
 def test_kafka_python_gives_up_on_a_wrong_password_after_its_bootstrap_timeout(layout: Layout) -> None:

@@ -22,6 +22,7 @@ from schakel.schemas import (
     FraudType,
     Organisation,
     RestrictionChange,
+    RetentionReason,
     SecrecyGround,
     SubjectRequestKind,
     Theme,
@@ -185,6 +186,8 @@ def _payload(draw: st.DrawFn, event_type: EventType, theme: Theme) -> dict[str, 
         }
     if event_type is EventType.CASE_CLOSED:
         return {"closed_reason": draw(long_texts())}
+    if event_type is EventType.RETENTION_EXPIRED:
+        return {"reason": draw(_values(RetentionReason)), "expired_at": draw(times())}
     if event_type is EventType.SIGNAL_BUNDLE:
         signal = st.fixed_dictionaries(
             {

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from schakel.consent import Decision, Pseudonymizer, project
 from schakel.guidance import load_guidance
+from schakel.retention import Opener
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.access import provision, revoke_grants
@@ -91,7 +92,7 @@ class DedupSink:
 
     def drain(self, until: int, timeout: float = 90.0, quiet: float = 3.0) -> None:
         """Read until ``until`` distinct copies arrived (and ``quiet`` s passed with nothing new), or ``timeout``."""
-        consumer, codec = self._open(), Codec()
+        consumer, codec, opener = self._open(), Codec(), Opener.of(self.settings)
         deadline = time.monotonic() + timeout
         last_new = time.monotonic()
         while time.monotonic() < deadline:
@@ -99,7 +100,9 @@ class DedupSink:
             batch = consumer.poll(timeout_ms=250)
             for records in batch.values():
                 for record in records:
-                    copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers, codec=codec)
+                    copy = EgressCopy.from_record(
+                        record.topic, record.key, record.value, record.headers, codec=codec, opener=opener
+                    )
                     key = (copy.event_id, str(copy.recipient))
                     if key in self.received:
                         self.duplicates += 1

@@ -17,6 +17,7 @@ import pytest
 from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy
 from schakel.lineage import LineageRecord, LineageStore, RecordKind, open_store, subject_pseudonyms
 from schakel.lineage.ingest import ingest
+from schakel.retention import Opener
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.records import EgressCopy
@@ -46,7 +47,7 @@ def _expected(hub: Hub, events: list[Event]) -> tuple[Copies, dict[tuple[str, st
 
 def _delivered(hub: Hub, until: int, timeout: float = 120.0) -> Copies:
     """Every copy on the egress topics, by (sender, id, recipient), once ``until`` are there."""
-    codec, topics = Codec(), HubTopics.of(hub.settings)
+    codec, topics, opener = Codec(), HubTopics.of(hub.settings), Opener.of(hub.settings)
     deadline = time.monotonic() + timeout
     copies: Copies = {}
     while time.monotonic() < deadline:
@@ -54,7 +55,9 @@ def _delivered(hub: Hub, until: int, timeout: float = 120.0) -> Copies:
         copies = {}
         for topic in topics.all_egress():
             for record in read_all(hub.settings, topic, quiet=0.5, timeout=10):
-                copy = EgressCopy.from_record(record.topic, record.key, record.value, record.headers, codec=codec)
+                copy = EgressCopy.from_record(
+                    record.topic, record.key, record.value, record.headers, codec=codec, opener=opener
+                )
                 copies[(str(copy.form["source"]), copy.event_id, str(copy.recipient))] = copy.form
         if len(copies) >= until:
             return copies

@@ -222,7 +222,8 @@ def test_a_partners_own_triage_claim_invites_nobody(processor: Processor) -> Non
 # ----------------------------------------------------------------------- 5. and 6. copies and recipients' identifiers
 
 # A SignalBundle is the hub's own proposal to the ZVH: no partner sends one (no rule may share it).
-_EVENT_TYPES = [t for t in EventType if t not in {EventType.SUBJECT_REQUEST, EventType.SIGNAL_BUNDLE}]
+_HUB_MADE = {EventType.SIGNAL_BUNDLE, EventType.RETENTION_EXPIRED}  # made by the hub, never sent to it
+_EVENT_TYPES = [t for t in EventType if t is not EventType.SUBJECT_REQUEST and t not in _HUB_MADE]
 _PURPOSES = ("case-consultation", "cter-person-centred", LVB, "money-mule-prevention")
 
 

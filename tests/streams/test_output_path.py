@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from schakel.consent import ConsentState, Outcome, load_policy
+from schakel.retention import Opener
 from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
 from schakel.streams.records import Message, ingress_message
@@ -60,9 +61,12 @@ def _recipient(event: Event) -> Organisation:
 
 
 def _delivered_ids(hub: Hub, org: Organisation) -> set[str]:
-    codec = Codec()
+    codec, opener = Codec(), Opener.of(hub.settings)
     topic = HubTopics.of(hub.settings).egress(org)
-    return {str(codec.decode_json(record.value)["id"]) for record in read_all(hub.settings, topic, quiet=0.5)}
+    return {
+        str(codec.decode_json(opener.open_copy(record.value, record.headers))["id"])
+        for record in read_all(hub.settings, topic, quiet=0.5)
+    }
 
 
 def test_too_large_inputs_and_refused_outputs_are_dead_lettered_and_the_stream_goes_on(hub: Hub) -> None:
@@ -97,9 +101,12 @@ def test_too_large_inputs_and_refused_outputs_are_dead_lettered_and_the_stream_g
     assert letters["MessageSizeTooLargeError"].reason == (
         "the hub could not produce all copies and lineage records of this record"
     )
-    values = [record.value for record in read_all(hub.settings, topics.dlq, quiet=0.5)]
-    assert sorted(len(value) for value in values)[:2] == [0, 0], "too large to accept: kept without the value"
-    assert any(value == ingress_message(refused, hub.settings).value for value in values)
+    records = read_all(hub.settings, topics.dlq, quiet=0.5)
+    assert sorted(len(record.value) for record in records)[:2] == [0, 0], "too large to accept: kept without the value"
+    original = ingress_message(refused, hub.settings).value
+    assert not any(original in record.value for record in records), "the kept value is sealed (schakel.retention)"
+    opener = Opener.of(hub.settings)
+    assert any(opener.open_dead_letter(record.value, record.headers) == original for record in records)
 
     _wait(lambda: str(good.id) in _delivered_ids(hub, _recipient(good)), "the next good record arrives", hub)
     ingress = sorted({template.topic, ingress_message(good, hub.settings).topic})

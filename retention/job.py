@@ -1,0 +1,147 @@
+"""The retention job: finds the people whose retention ended and retires them. Kafka wiring; the choices are in
+:mod:`schakel.retention.schedule` (who is due) and here, in this order, for each person:
+
+1. tell each partner that received a copy about them, with a ``RetentionExpired`` event on its egress topic - named
+   only by that partner's own pseudonym of the person, unsealed (the key it would need is about to go), so that the
+   partner's system deletes too;
+2. remove their consent state and agenda: a purge command keyed by the person on the hub's internal topic
+   ``<app id>-purge``, which the worker owning the person's partition turns into tombstones on the tables'
+   compacted changelogs (``schakel.streams.hub``) - only that worker may write its tables;
+3. destroy their data key (:meth:`KeyStore.shred_subject`): from then on no copy about them opens, in any topic.
+
+Steps 1 and 2 must be confirmed by the broker before step 3; a crash in between repeats them on the next run (the
+notice's event id is derived from the person, the recipient and the due time, so sinks drop the repeat). Then the
+keys of dead letters without a person are destroyed for the days past the ``dlq`` retention, and lineage is
+pruned per its own periods where the lineage store offers it (:data:`LINEAGE_PRUNE`, a hook).
+
+It runs in the hub as a Faust timer on the leader worker only (``SCHAKEL_RETENTION_INTERVAL_SECONDS``), and from
+cron as ``schakel retention run`` (as ``admin``); two runs at once do the same work twice, harmlessly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schakel.consent import Pseudonymizer
+from schakel.retention.keystore import KeyStore
+from schakel.schemas import Codec, EventType, Organisation, RetentionReason, Theme, cloudevent_headers, parse_event
+from schakel.settings import Settings
+from schakel.streams.records import OUTCOME_HEADER, RECIPIENT_HEADER, SUBJECT_REF_HEADER, Message, trace_headers
+from schakel.streams.topics import HubTopics
+
+__all__ = ["LINEAGE_PRUNE", "RetentionRun", "notice", "purge_command", "retire", "run_retention"]
+
+_log = logging.getLogger("schakel.retention")
+
+_NOTICE_NAMESPACE = uuid.UUID("6b1d3c4e-2f0a-4c55-9a77-5e1f2d3c4b5a")
+_PURPOSE = "storage-limitation"
+
+Send = Callable[[Message], Awaitable[Awaitable[Any]]]
+"""Hands a record to a producer; the awaitable it returns resolves once the broker stored it."""
+
+LINEAGE_PRUNE: Callable[[Settings, datetime], Awaitable[int]] | None = None
+"""Lineage pruning per the covenants' ``lineage`` and ``consent_history`` periods; None while the lineage store
+offers none (issue 16 item 3 leaves it to the lineage package's ``prune``)."""
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    """What one run did (counts only: the log and the output never name a person)."""
+
+    people: int
+    notices: int
+    keys_destroyed: int
+    dead_letter_days: int
+    lineage_pruned: int | None
+
+
+def notice(
+    settings: Settings,
+    subject: str,
+    recipient: str,
+    pseudonym: str,
+    reason: RetentionReason,
+    due: datetime,
+    now: datetime,
+) -> Message:
+    """The ``RetentionExpired`` record for one partner (unsealed: it carries only the partner's pseudonym); sent
+    ``now``, about the period that ended at ``due``."""
+    event_id = uuid.uuid5(_NOTICE_NAMESPACE, f"{subject}/{recipient}/{due.isoformat()}")
+    event = parse_event(
+        {
+            "id": str(event_id),
+            "type": EventType.RETENTION_EXPIRED.value,
+            "source": Organisation.ZVH.value,
+            "time": min(now, datetime.now(UTC)).isoformat(),
+            "subject": {"pseudonym": pseudonym},
+            "purpose": _PURPOSE,
+            "theme": Theme.OTHER.value,
+            "payload": {"reason": reason.value, "expired_at": due.isoformat()},
+        }
+    )
+    form = event.to_json()
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+    headers = [
+        *cloudevent_headers(form, settings.source_urns),
+        *trace_headers(),
+        (RECIPIENT_HEADER, recipient.encode()),
+        # As on every copy: the hub pseudonym only sealed, per copy (issue 11), for the sink's receipt.
+        (SUBJECT_REF_HEADER, pseudonymizer.seal(subject, f"{event_id}/{recipient}").encode()),
+        (OUTCOME_HEADER, b"permit"),
+    ]
+    return Message(HubTopics.of(settings).egress(recipient), pseudonym.encode(), Codec().encode_json(form), headers)
+
+
+def purge_command(settings: Settings, subject: str) -> Message:
+    """The command that makes the owning worker remove the person's table state."""
+    return Message(HubTopics.of(settings).purge, subject.encode(), b"purge")
+
+
+async def retire(
+    settings: Settings,
+    store: KeyStore,
+    send: Send,
+    subject: str,
+    reason: RetentionReason,
+    due: datetime,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Tell the partners, purge the tables, destroy the key (in that order); (notices sent, keys destroyed).
+
+    Also the erasure path: a granted erasure request retires the person with ``RetentionReason.ERASURE``."""
+    recipients = store.recipients(subject)
+    pending = [
+        await send(notice(settings, subject, recipient, pseudonym, reason, due, now or datetime.now(UTC)))
+        for recipient, pseudonym in sorted(recipients.items())
+    ]
+    pending.append(await send(purge_command(settings, subject)))
+    await asyncio.gather(*pending)  # raises when the broker refused one: the key stays, the next run repeats
+    return len(recipients), store.shred_subject(subject, reason.value)
+
+
+async def run_retention(settings: Settings, store: KeyStore, send: Send, now: datetime) -> RetentionRun:
+    """Retire everyone due at ``now``; destroy the dead-letter keys past the dlq retention; prune lineage."""
+    people = notices = destroyed = 0
+    for due in store.due(now):
+        facts = store.facts(due.subject)
+        closed = facts is not None and facts.case_closed_at is not None
+        reason = RetentionReason.CASE_CLOSED if closed else RetentionReason.SIGNALS_WITHOUT_CASE
+        sent, gone = await retire(settings, store, send, due.subject, reason, due.due_at, now)
+        people, notices, destroyed = people + 1, notices + sent, destroyed + gone
+    days = store.shred_dead_letter_days(now - timedelta(days=settings.dlq_retention_days))
+    pruned = await LINEAGE_PRUNE(settings, now) if LINEAGE_PRUNE is not None else None
+    run = RetentionRun(people, notices, destroyed, days, pruned)
+    _log.info(
+        "retention run: %d people retired, %d notices, %d keys destroyed, %d dead-letter days",
+        people,
+        notices,
+        destroyed,
+        days,
+    )
+    return run

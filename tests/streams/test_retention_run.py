@@ -1,0 +1,135 @@
+"""Retention end to end on the real broker: a case closed with a short retention; the hub's own timer retires the
+person - their copies no longer open from the raw topics, their consent state is a tombstone, every partner that
+received a copy got ``RetentionExpired``, and the lineage chain still verifies."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, shipped_covenants_dir, subject_key
+from schakel.lineage import open_store
+from schakel.lineage.ingest import ingest
+from schakel.retention import KeyStore, Opener, SealError
+from schakel.schemas import Codec, Event, EventType, Theme
+from schakel.schemas.examples import example_event
+from schakel.streams.records import RECIPIENT_HEADER, header
+from schakel.streams.topics import ADMIN, HubTopics
+from tests.streams.conftest import Hub, read_all
+
+pytestmark = pytest.mark.kafka
+
+NOTICE = "nl.zorgveiligheid.schakel.RetentionExpired"
+
+
+def _short_covenants(directory: Path) -> Path:
+    """The shipped covenants, each keeping a closed case's copies for one second."""
+    directory.mkdir()
+    for source in shipped_covenants_dir().glob("*.yaml"):
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+        document["retention"] = {**document["retention"], "delivered_after_close": "PT1S"}
+        (directory / source.name).write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return directory
+
+
+def _permitted(events: list[Event]) -> set[tuple[str, str]]:
+    """(event id, recipient) of every copy the consent processor permits, in order, with the consent changes."""
+    policy, state, permitted = load_policy(), ConsentState(), set()
+    for event in events:
+        if event.type == EventType.CONSENT_CHANGE:
+            state = state.apply(event)
+        for decision in policy.decide_all(event, state, datetime.now(UTC)):
+            if decision.outcome is not Outcome.DENY:
+                permitted.add((str(event.id), str(decision.recipient)))
+    return permitted
+
+
+def _wait(what: str, check: Any, hub: Hub, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert hub.running(), hub.logs()
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s:\n{hub.logs()}"
+        time.sleep(0.5)
+
+
+def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: Hub, tmp_path: Path) -> None:
+    hub.env["SCHAKEL_COVENANTS_DIR"] = str(_short_covenants(tmp_path / "covenants"))
+    hub.env["SCHAKEL_RETENTION_INTERVAL_SECONDS"] = "1"
+    signal = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    same: dict[str, Any] = {"subject": signal.subject.model_dump(mode="json"), "case_id": signal.case_id}
+    events = [
+        signal,
+        example_event(EventType.REFERRAL, theme=Theme.CTER, **same),
+        example_event(EventType.CONSENT_CHANGE, theme=Theme.CTER, **same),
+        example_event(EventType.INFORMATION_CONTRIBUTION, theme=Theme.CTER, **same),
+    ]
+    closing = example_event(EventType.CASE_CLOSED, theme=Theme.CTER, **same)
+    other = example_event(EventType.SIGNAL, theme=Theme.CTER)  # another person: untouched
+    subject = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode()).subject(subject_key(signal))
+    topics = HubTopics.of(hub.settings)
+
+    hub.worker()
+    for event in [*events, other]:
+        hub.send(event)
+    hub.flush()
+    sink = hub.sink()
+    permitted = _permitted([*events, other])
+    sink.drain(until=len(permitted))
+    assert set(sink.received) == permitted, hub.logs()
+    ids = {str(event.id) for event in events}
+    ours = {
+        recipient: form["subject"]["pseudonym"]
+        for (event_id, recipient), form in sink.received.items()
+        if event_id in ids
+    }
+    assert len(ours) >= 3, "the person's events reached several partners before the case closed"
+    store = KeyStore.of(hub.settings)
+    assert store.facts(subject) is not None
+
+    hub.send(closing)
+    hub.flush()
+    _wait("the retention job retiring the person", lambda: store.facts(subject) is None, hub)
+
+    # Every copy about the person on every raw egress topic: nothing opens, and no personal value is in the bytes.
+    opener, codec = Opener.of(hub.settings), Codec()
+    personal = [value.encode() for value in (signal.subject.bsn, signal.subject.name) if value]
+    notices: dict[str, str] = {}
+    sealed_copies = 0
+    for topic in topics.all_egress():
+        recipient = topic.rsplit(".", 1)[-1]
+        for record in read_all(hub.settings, topic, quiet=0.5, timeout=10):
+            if recipient not in ours or record.key != ours[recipient].encode():
+                continue  # another person's copy (each copy is keyed by its recipient's pseudonym of the person)
+            assert not any(value in record.value for value in personal)
+            if header(record.headers, "ce_type") == NOTICE:
+                form = codec.decode_json(opener.open_copy(record.value, record.headers))
+                notices[str(header(record.headers, RECIPIENT_HEADER))] = form["subject"]["pseudonym"]
+                assert form["subject"]["bsn"] is None
+                assert form["subject"]["name"] is None
+                continue
+            sealed_copies += 1
+            with pytest.raises(SealError):
+                opener.open_copy(record.value, record.headers)
+    assert sealed_copies >= len(ours)
+    assert notices == ours, "each partner that received a copy got RetentionExpired, under its own pseudonym"
+
+    # The other person's copies still open.
+    other_pseudonym = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode()).subject(subject_key(other))
+    assert store.facts(other_pseudonym) is not None
+
+    # The person's state (consent, case invitations): a tombstone is their last record on the compacted changelog.
+    changelog = f"{topics.hub_app_id}-subjects-changelog"
+    last = [r for r in read_all(hub.settings, changelog, quiet=1.0, timeout=20) if r.key == subject.encode()]
+    assert last, "the person's state (consent, invitations) was kept in the subjects table"
+    assert last[-1].value is None, "the purge wrote a tombstone"
+
+    lineage = open_store(None, tmp_path / "lineage")
+    ingest(lineage, topic=topics.lineage, kafka_config=hub.settings.kafka_client_config(ADMIN), group_id="retention")
+    assert lineage.verify().ok
+    shutil.rmtree(tmp_path / "covenants")
