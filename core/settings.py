@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=36500,
-        description="How long the lineage store keeps a record (schakel lineage prune); default: without limit.",
+        description="How long the lineage store keeps a record (schakel lineage prune); retention job default: see README.",
     )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
 

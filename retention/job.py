@@ -12,7 +12,9 @@
 Steps 1 and 2 must be confirmed by the broker before step 3; a crash in between repeats them on the next run (the
 notice's event id is derived from the person, the recipient and the due time, so sinks drop the repeat). Then the
 keys of dead letters without a person are destroyed for the days past the ``dlq`` retention, and lineage is
-pruned per its own periods where the lineage store offers it (:data:`LINEAGE_PRUNE`, a hook).
+pruned (:func:`lineage_days`: ``SCHAKEL_LINEAGE_RETENTION_DAYS`` when set, else the longer of the hub's lineage and
+consent-history periods - one store holds both, so the longer one counts; the hash chains stay verifiable, see
+:mod:`schakel.lineage.pruning`).
 
 It runs in the hub as a Faust timer on the leader worker only (``SCHAKEL_RETENTION_INTERVAL_SECONDS``), and from
 cron as ``schakel retention run`` (as ``admin``); two runs at once do the same work twice, harmlessly.
@@ -29,13 +31,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schakel.consent import Pseudonymizer
+from schakel.lineage.retention import prune_lineage
 from schakel.retention.keystore import KeyStore
 from schakel.schemas import Codec, EventType, Organisation, RetentionReason, Theme, cloudevent_headers, parse_event
 from schakel.settings import Settings
 from schakel.streams.records import OUTCOME_HEADER, RECIPIENT_HEADER, SUBJECT_REF_HEADER, Message, trace_headers
 from schakel.streams.topics import HubTopics
 
-__all__ = ["LINEAGE_PRUNE", "RetentionRun", "notice", "purge_command", "retire", "run_retention"]
+__all__ = ["RetentionRun", "lineage_days", "notice", "purge_command", "retire", "run_retention"]
 
 _log = logging.getLogger("schakel.retention")
 
@@ -45,9 +48,13 @@ _PURPOSE = "storage-limitation"
 Send = Callable[[Message], Awaitable[Awaitable[Any]]]
 """Hands a record to a producer; the awaitable it returns resolves once the broker stored it."""
 
-LINEAGE_PRUNE: Callable[[Settings, datetime], Awaitable[int]] | None = None
-"""Lineage pruning per the covenants' ``lineage`` and ``consent_history`` periods; None while the lineage store
-offers none (issue 16 item 3 leaves it to the lineage package's ``prune``)."""
+
+def lineage_days(settings: Settings) -> int:
+    """How long lineage records are kept: ``SCHAKEL_LINEAGE_RETENTION_DAYS`` when set, else the longer of the hub's
+    ``lineage`` and ``consent_history`` periods (one store holds both kinds of record)."""
+    if settings.lineage_retention_days is not None:
+        return settings.lineage_retention_days
+    return max(settings.retention_lineage_days, settings.retention_consent_days)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,8 @@ async def run_retention(settings: Settings, store: KeyStore, send: Send, now: da
         sent, gone = await retire(settings, store, send, due.subject, reason, due.due_at, now)
         people, notices, destroyed = people + 1, notices + sent, destroyed + gone
     days = store.shred_dead_letter_days(now - timedelta(days=settings.dlq_retention_days))
-    pruned = await LINEAGE_PRUNE(settings, now) if LINEAGE_PRUNE is not None else None
+    result = await asyncio.to_thread(prune_lineage, settings, retention_days=lineage_days(settings), now=now)
+    pruned = result.total if result is not None else None
     run = RetentionRun(people, notices, destroyed, days, pruned)
     _log.info(
         "retention run: %d people retired, %d notices, %d keys destroyed, %d dead-letter days",

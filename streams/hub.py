@@ -82,7 +82,7 @@ from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
-from schakel.streams.requests_wiring import RequestDesk
+from schakel.streams.requests_wiring import RequestDesk, erasure_hook
 from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
@@ -115,8 +115,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
     keeper = AgendaKeeper(processor)
-    desk = RequestDesk(processor)
     retention = RetentionKeeper(settings, policy, Sealer.of(settings), processor.clock)
+    desk = RequestDesk(processor, erasure_hook(retention.sealer.store))
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(

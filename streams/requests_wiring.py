@@ -35,12 +35,13 @@ from schakel.lineage import (
     processing_activity,
     record_id,
 )
+from schakel.retention import KeyStore
 from schakel.schemas import EventType, SubjectRequestEvent
 from schakel.streams.processor import Accepted, Processor
 from schakel.streams.records import Message
 from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
 
-__all__ = ["ErasureHook", "RequestDesk", "shredding_not_wired"]
+__all__ = ["ErasureHook", "RequestDesk", "erasure_hook", "shredding_not_wired"]
 
 _log = logging.getLogger("schakel.streams.requests")
 
@@ -53,6 +54,21 @@ Adjustment = Callable[[Sequence[Decision]], Sequence[Decision]]
 def shredding_not_wired(person: str) -> None:  # noqa: ARG001 - the pseudonym is for the real hook, never logged
     """The erasure hook until crypto-shredding is wired: says that no data key was destroyed."""
     _log.warning("an erasure request closed, but crypto-shredding is not wired: no data key was destroyed")
+
+
+def erasure_hook(store: KeyStore | None) -> ErasureHook:
+    """A granted erasure destroys the person's data key in ``store`` (every copy about them becomes unreadable);
+    without a key store (copies not sealed: the benchmark's baseline only) nothing can be shredded, and it says so.
+
+    The partners were told by the forwarded request itself and confirmed it: the hub sends no ``RetentionExpired``."""
+    if store is None:
+        return shredding_not_wired
+    return lambda person: _shred(store, person)
+
+
+def _shred(store: KeyStore, person: str) -> None:
+    destroyed = store.shred_subject(person, "erasure")
+    _log.info("erasure: %d data key(s) destroyed", destroyed)
 
 
 class RequestDesk:
