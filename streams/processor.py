@@ -253,8 +253,9 @@ class Processor:
                         "schakel.recipients": [str(decision.recipient) for decision in permitted],
                     },
                 ) as publishing:
+                    traced = [*envelope, *trace_headers()]  # one context for every copy: injected once
                     for decision in permitted:
-                        messages.append(self._copy(accepted, decision, form, envelope))
+                        messages.append(self._copy(accepted, decision, form, traced))
                         messages.append(self._lineage(accepted, decision, publishing, processing, now))
             if event.subject.bsn and event.case_id:
                 messages.append(self._link(accepted, processing, now))
@@ -265,7 +266,7 @@ class Processor:
         event = accepted.event
         case_only = event.model_copy(update={"subject": event.subject.model_copy(update={"bsn": None})})
         context = span.get_span_context()
-        record = LineageRecord.model_construct(
+        value = LineageRecord.trusted_bytes(
             record_id=record_id(str(event.source), event.id, accepted.pseudonym, str(event.source), RecordKind.LINK),
             kind=RecordKind.LINK,
             trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
@@ -297,13 +298,12 @@ class Processor:
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), value)
 
     def _copy(self, accepted: Accepted, decision: Decision, form: dict[str, Any], envelope: Headers) -> Message:
         projected = project(accepted.event, decision, self.pseudonymizer, form)
         headers: Headers = [
             *envelope,
-            *trace_headers(),
             (RECIPIENT_HEADER, str(decision.recipient).encode()),
             (SUBJECT_HEADER, accepted.pseudonym.encode()),
             (SUBJECT_KEY_HEADER, accepted.subject_key_kind.encode()),
@@ -328,7 +328,7 @@ class Processor:
         event = accepted.event
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
-        record = LineageRecord.model_construct(
+        value = LineageRecord.trusted_bytes(
             record_id=record_id(
                 str(event.source), event.id, accepted.pseudonym, str(decision.recipient), RecordKind.DECISION
             ),
@@ -360,7 +360,7 @@ class Processor:
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), value)
 
 
 def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:
