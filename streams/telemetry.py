@@ -11,6 +11,7 @@ Metrics are Prometheus counters labelled by organisation code, served by :func:`
 from __future__ import annotations
 
 import os
+from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -61,7 +62,11 @@ def configure_tracing(service_name: str = "schakel-hub", *processors: SpanProces
     return provider
 
 
-def serve_metrics(port: int) -> None:
-    """Serve the Prometheus metrics on 127.0.0.1:``port`` (0: do not serve)."""
-    if port:
-        start_http_server(port, addr="127.0.0.1")
+def serve_metrics(port: int, host: str = "127.0.0.1") -> WSGIServer | None:
+    """Serve the Prometheus metrics on ``host``:``port`` (0: do not serve) in a daemon thread; the host is the
+    ``metrics_host`` setting, loopback unless a deployment sets the pod's address. Returns the server (a test
+    shuts it down), or None."""
+    if not port:
+        return None
+    server, _ = start_http_server(port, addr=host)
+    return server
