@@ -11,6 +11,7 @@ Metrics are Prometheus counters labelled by organisation code, served by :func:`
 from __future__ import annotations
 
 import os
+from functools import cache
 from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import trace
@@ -27,6 +28,7 @@ __all__ = [
     "LAG",
     "WITHHELD",
     "configure_tracing",
+    "for_org",
     "serve_metrics",
     "tracer",
 ]
@@ -43,6 +45,13 @@ DEAD_LETTERED = Counter("schakel_dead_lettered", "Ingress records sent to the de
 LAG = Gauge("schakel_consumer_lag", "Records behind the end of the partition.", ["topic", "partition"])
 
 _configured = False
+
+
+@cache
+def for_org(metric: Counter, org: str) -> Counter:
+    """``metric.labels(org=org)``, looked up once per organisation: ``labels()`` takes a lock and builds a key on
+    every call, several times per event on the hot path. Bounded: organisation codes (and ``None``) only."""
+    return metric.labels(org=org)
 
 
 def configure_tracing(service_name: str = "schakel-hub", *processors: SpanProcessor) -> TracerProvider | None:
