@@ -131,6 +131,7 @@ class Delivery:
     event_type: str
     form: Mapping[str, Any]
     subject_pseudonym: str | None
+    """The recipient's own pseudonym of the person (as in the copy's ``subject.pseudonym``), never the hub's."""
     traceparent: str | None
     attempt: int = 1
     guidance: str | None = None

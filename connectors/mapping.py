@@ -46,6 +46,7 @@ DEFAULT_ENVELOPE: Mapping[str, str] = {
     "naam": "subject.name",
     "geboortedatum": "subject.birth_date",
     "zaaknummer": "case_id",
+    "zaakuitgever": "case_issuer",
     "doel": "purpose",
     "thema": "theme",
     "tijdstip": "time",
@@ -134,6 +135,9 @@ class RecordMapping:
             value = self._inbound_value(partner_field, data.get(partner_field))
             if value is not None:
                 form["payload"][payload_field] = value
+        if mapping.event_type is EventType.CONSENT_CHANGE:
+            # A partner system records the consents the person gave to that partner: the grantor is the partner.
+            form["payload"].setdefault("grantor", self.organisation.value)
         theme = Theme(form.get("theme") or (default_theme or self.default_theme))
         form["theme"] = theme.value
         form.setdefault("purpose", PURPOSES[theme])

@@ -45,6 +45,7 @@ from schakel.connectors.deadletter import dead_letter_message
 from schakel.connectors.errors import ConnectorConfigError, DeliveryError, PermanentDeliveryError
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
+from schakel.consent import ConsentError, Pseudonymizer
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
 from schakel.schemas import Codec
 from schakel.settings import Settings
@@ -94,6 +95,7 @@ class SinkRunner:
         self.health = Health(connector=f"{connector.name}-sink")
         self.ledger = DeliveryLedger(ledger_path(settings, connector.name))
         self._codec = Codec()
+        self._pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
         self._rng = rng or random.Random()
         self._session_timeout_ms = session_timeout_ms
         self._stopping = asyncio.Event()
@@ -226,7 +228,7 @@ class SinkRunner:
             recipient=recipient,
             event_type=str(copy.form.get("type")),
             form=copy.form,
-            subject_pseudonym=copy.subject_pseudonym,
+            subject_pseudonym=copy.recipient_pseudonym,
             traceparent=copy.traceparent,
             guidance=copy.guidance,
         )
@@ -323,7 +325,7 @@ class SinkRunner:
             span_id = None
         if current.is_valid:
             trace_id = f"{current.trace_id:032x}"
-        subject = copy.subject_pseudonym or (record.key or b"unknown").decode("utf-8", "replace")
+        subject = self._person(copy, record)
         receipt = LineageRecord(
             record_id=record_id(
                 str(form.get("source")), copy.event_id, subject, str(copy.recipient), RecordKind.RECEIPT
@@ -354,6 +356,17 @@ class SinkRunner:
         message = Message(topic=self.topics.lineage, key=subject.encode(), value=receipt.to_bytes(), headers=[])
         future = await producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
         self._receipts.append((future, copy.event_key, str(copy.recipient)))
+
+    def _person(self, copy: EgressCopy, record: Any) -> str:
+        """The person's hub pseudonym for the receipt, unsealed from the copy's per-copy reference (the copy itself
+        carries only the recipient's pseudonym). Without a reference this key cannot open: the record key (the
+        recipient's pseudonym) stands in, and the receipt is recorded all the same."""
+        if copy.subject_reference:
+            try:
+                return self._pseudonymizer.unseal(copy.subject_reference)
+            except ConsentError:
+                _log.warning("egress copy %s/%s: subject reference does not open", copy.event_id, copy.recipient)
+        return (record.key or b"unknown").decode("utf-8", "replace")
 
     async def _receipts_written(self) -> None:
         """Wait for the batch's receipts to be acknowledged (before its offsets are committed) and remember them."""

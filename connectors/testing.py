@@ -160,7 +160,12 @@ def egress_message(form: Mapping[str, Any], *, recipient: str, settings: Setting
             *cloudevent_headers(form, settings.source_urns),
             ("traceparent", f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode()),
             ("schakel-recipient", recipient.encode()),
-            ("schakel-subject", pseudonymizer.subject(subject_key).encode()),
+            # The hub pseudonym only sealed, per copy: it never leaves the hub in the clear (issue 11).
+            (
+                "schakel-subject-ref",
+                pseudonymizer.seal(pseudonymizer.subject(subject_key), f"{form['id']}/{recipient}").encode(),
+            ),
+            ("schakel-subject-key", subject_key.split(":", 1)[0].encode()),
             ("schakel-outcome", b"permit"),
         ],
     )

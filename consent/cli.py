@@ -22,6 +22,7 @@ from schakel.consent.explanation import LANGUAGES
 from schakel.consent.explanation import explain as explain_decision
 from schakel.consent.loading import load_policy
 from schakel.consent.policy import Policy
+from schakel.consent.subject_state import SubjectState
 from schakel.output import print_rows
 from schakel.schemas import Event, EventInvalid, Organisation, parse_event
 
@@ -38,6 +39,12 @@ _EVENT = typer.Option(..., "--event", help="The event in its JSON form (a file).
 _TO = typer.Option(..., "--to", help="The recipient's organisation code, e.g. politie.")
 _CONSENT = typer.Option(
     [], "--consent", help="A ConsentChange event (or a list of them), or a consent state in its JSON form; repeatable."
+)
+_HISTORY = typer.Option(
+    [],
+    "--history",
+    help="Earlier events about the person (a file of one event or a list), folded in order as the hub folds them: "
+    "consent changes, referrals, the ZVH's triage decisions, consultation outcomes and case closures; repeatable.",
 )
 _COVENANTS = typer.Option(None, "--covenants", help="A directory of covenant files; default: the shipped ones.")
 _AT = typer.Option(
@@ -76,6 +83,18 @@ def _recipient(code: str) -> Organisation:
     except ValueError:
         known = ", ".join(o.value for o in Organisation)
         raise _fail(f"unknown recipient {code!r} (known: {known})") from None
+
+
+def _history(paths: list[Path]) -> list[Event]:
+    events: list[Event] = []
+    for path in paths:
+        data = _read_json(path, "history file")
+        for item in data if isinstance(data, list) else [data]:
+            try:
+                events.append(parse_event(item))
+            except EventInvalid as error:
+                raise _fail(f"{path} holds an invalid event: {error}") from None
+    return events
 
 
 def _consent(paths: list[Path]) -> ConsentState:
@@ -121,14 +140,19 @@ def _policy(directory: Path | None) -> Policy:
 
 
 def _decide(
-    event_path: Path, to: str, consent_paths: list[Path], covenants: Path | None, at: str | None
+    event_path: Path,
+    to: str,
+    consent_paths: list[Path],
+    history_paths: list[Path],
+    covenants: Path | None,
+    at: str | None,
 ) -> tuple[Policy, Event, Decision]:
     recipient = _recipient(to)
     moment = _at(at)
     policy = _policy(covenants)
     event = _event(event_path)
-    consent = _consent(consent_paths)
-    return policy, event, policy.decide(event, recipient, consent, moment)
+    state = SubjectState(_consent(consent_paths)).apply_all(_history(history_paths))
+    return policy, event, state.decide(policy, event, recipient, moment)
 
 
 @app.command()
@@ -136,11 +160,12 @@ def decide(
     event: Path = _EVENT,
     to: str = _TO,
     consent: list[Path] = _CONSENT,
+    history: list[Path] = _HISTORY,
     covenants: Path | None = _COVENANTS,
     at: str | None = _AT,
 ) -> None:
     """Print the decision for one event and one recipient as JSON."""
-    _, _, decision = _decide(event, to, consent, covenants, at)
+    _, _, decision = _decide(event, to, consent, history, covenants, at)
     _out.print(json.dumps(decision.to_json(), indent=2, ensure_ascii=False), markup=False)
 
 
@@ -149,6 +174,7 @@ def explain(
     event: Path = _EVENT,
     to: str = _TO,
     consent: list[Path] = _CONSENT,
+    history: list[Path] = _HISTORY,
     covenants: Path | None = _COVENANTS,
     at: str | None = _AT,
     lang: str = typer.Option("en", "--lang", help="Language of the explanation: en or nl."),
@@ -156,7 +182,7 @@ def explain(
     """Say in plain sentences what the recipient may receive of the event, and why."""
     if lang not in LANGUAGES:
         raise _fail(f"--lang must be one of {', '.join(LANGUAGES)}")
-    policy, parsed, decision = _decide(event, to, consent, covenants, at)
+    policy, parsed, decision = _decide(event, to, consent, history, covenants, at)
     _out.print(explain_decision(decision, parsed, policy, lang), markup=False)
     _out.print(_course_of_action(decision, parsed, lang), markup=False)
 
@@ -211,10 +237,12 @@ def matrix(
             conditions = []
             if rule.conditions.consent:
                 conditions.append("subject consent on file")
+            if rule.conditions.consent_recorded_by:
+                conditions.append("consent recorded by: " + " | ".join(rule.conditions.consent_recorded_by))
             if rule.conditions.secrecy_grounds:
                 conditions.append("secrecy ground: " + " | ".join(rule.conditions.secrecy_grounds))
-            if rule.conditions.addressed:
-                conditions.append("only if addressed")
+            if rule.conditions.invited:
+                conditions.append("only if the ZVH invited them to the case")
             rows.append(
                 {
                     "covenant": item.ref,

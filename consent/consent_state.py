@@ -14,6 +14,14 @@ every ``ConsentChange`` event into it with :meth:`ConsentState.apply`. The state
 Applying the same ConsentChange twice (Kafka redelivers at least once) changes nothing: changes are keyed by the
 event id. The consent's purpose is the ConsentChange's envelope ``purpose``. Which partner may *receive* a
 ConsentChange event is a separate matter, decided by covenant rules like any other event.
+
+**Who recorded it.** A consent binds the controller it was given to. Every change keeps its ``grantor`` (the
+controller the person gave it to, named in the event) and ``recorded_by`` (the event's sender). A rule's consent
+condition names the parties whose consents count for it (:meth:`ConsentState.check`'s ``recorders``): a *given*
+counts only when its grantor recorded it itself and the rule names that grantor. Every other given consent stays in
+the history and never satisfies a condition (``consent-wrong-party``). *Why withdrawals count from anyone:* a person
+who withdraws at any partner is heard - the worst a false withdrawal can do is withhold data (fail closed), while a
+false consent would release it.
 """
 
 from __future__ import annotations
@@ -41,6 +49,15 @@ class ConsentRecord:
     valid_until: datetime | None
     event_id: str
     recorded_by: Organisation
+    grantor: Organisation | None = None
+
+    def counts_for(self, recorders: frozenset[Organisation], controller: Organisation | None) -> bool:
+        """Whether this change counts for a rule whose consent the ``recorders`` (and, when not None, the
+        ``controller`` of the data) may record: a withdrawal always, a consent only from its own grantor."""
+        if not self.given:
+            return True
+        grantor = self.grantor
+        return grantor is self.recorded_by and (grantor is controller or grantor in recorders)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +66,7 @@ class ConsentRecord:
             "valid_until": self.valid_until.isoformat() if self.valid_until is not None else None,
             "event_id": self.event_id,
             "recorded_by": self.recorded_by.value,
+            "grantor": self.grantor.value if self.grantor is not None else None,
         }
 
     @classmethod
@@ -62,7 +80,10 @@ class ConsentRecord:
             raise ValueError("consent times must carry a timezone")
         time = time.astimezone(UTC)
         valid_until = valid_until.astimezone(UTC) if valid_until is not None else None
-        return cls(time, change == "given", valid_until, str(data["event_id"]), Organisation(data["recorded_by"]))
+        grantor = Organisation(data["grantor"]) if data.get("grantor") else None
+        return cls(
+            time, change == "given", valid_until, str(data["event_id"]), Organisation(data["recorded_by"]), grantor
+        )
 
 
 _Key = tuple[Organisation, str]
@@ -97,7 +118,8 @@ class ConsentState:
         given = str(payload.change) == "given"
         event_id = str(event.id)
         valid_until = payload.valid_until.astimezone(UTC) if payload.valid_until is not None else None
-        record = ConsentRecord(event.time.astimezone(UTC), given, valid_until, event_id, event.source)
+        grantor = Organisation(payload.grantor) if payload.grantor is not None else None
+        record = ConsentRecord(event.time.astimezone(UTC), given, valid_until, event_id, event.source, grantor)
         grants = dict(self._grants)
         changed = False
         for grantee in dict.fromkeys(payload.grantees):
@@ -119,23 +141,51 @@ class ConsentState:
                 grants[key] = tuple(sorted((*grants.get(key, ()), *added), key=_by_time))
         return ConsentState(grants)
 
-    def check(self, grantee: Organisation, purpose: str, at: datetime) -> Reason | None:
-        """None if the consent for ``grantee`` and ``purpose`` holds at ``at``; otherwise why not."""
+    def check(
+        self,
+        grantee: Organisation,
+        purpose: str,
+        at: datetime,
+        recorders: frozenset[Organisation] = frozenset(Organisation),
+        controller: Organisation | None = None,
+    ) -> Reason | None:
+        """None if the consent for ``grantee`` and ``purpose`` holds at ``at``, counting only consents recorded by
+        their own grantor where that grantor is one of ``recorders`` or the ``controller``; otherwise why not.
+        (The defaults count every party: for reading a history, never for a covenant rule.)"""
         history = self._grants.get((grantee, purpose))
         if not history:
             return Reason.CONSENT_MISSING
+        other_party = False
         for record in reversed(history):
             if record.time <= at:
+                if record.given and not (  # inline of counts_for: this runs per consent-conditioned decision
+                    record.grantor is record.recorded_by
+                    and (record.grantor is controller or record.grantor in recorders)
+                ):
+                    other_party = True
+                    continue
                 if not record.given:
                     return Reason.CONSENT_WITHDRAWN
                 if record.valid_until is not None and at >= record.valid_until:
                     return Reason.CONSENT_EXPIRED
                 return None
-        return Reason.CONSENT_MISSING
+        return Reason.CONSENT_WRONG_PARTY if other_party else Reason.CONSENT_MISSING
 
-    def holds(self, grantee: Organisation, purpose: str, at: datetime) -> bool:
-        """Whether the consent for ``grantee`` and ``purpose`` holds at ``at``."""
-        return self.check(grantee, purpose, at) is None
+    def holds(
+        self,
+        grantee: Organisation,
+        purpose: str,
+        at: datetime,
+        recorders: frozenset[Organisation] = frozenset(Organisation),
+        controller: Organisation | None = None,
+    ) -> bool:
+        """Whether the consent for ``grantee`` and ``purpose`` holds at ``at`` (see :meth:`check`)."""
+        return self.check(grantee, purpose, at, recorders, controller) is None
+
+    def withdrawals(self) -> tuple[tuple[Organisation, str, ConsentRecord], ...]:
+        """Every recorded withdrawal: (grantee, purpose, change), oldest first."""
+        found = [(org, purpose, r) for (org, purpose), records in self._grants.items() for r in records if not r.given]
+        return tuple(sorted(found, key=lambda item: item[2].time))
 
     def history(self, grantee: Organisation, purpose: str) -> tuple[ConsentRecord, ...]:
         """The recorded changes for ``grantee`` and ``purpose``, oldest first."""

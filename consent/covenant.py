@@ -15,9 +15,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from schakel.schemas import EventType, Organisation
+from schakel.schemas import EventType, Organisation, Theme
 
-__all__ = ["SECRECY_GROUNDS", "Conditions", "Covenant", "Rule"]
+__all__ = ["CONTROLLER", "SECRECY_GROUNDS", "Conditions", "Covenant", "Rule"]
+
+CONTROLLER = "controller"
+"""In ``consent_recorded_by``: the controller of the data being shared - the event's sender."""
 
 SECRECY_GROUNDS = ("consent", "legal_duty", "conflict_of_duties")
 """The grounds on which a professional bound by secrecy (GGZ) may share: the client's consent, a legal duty to
@@ -34,12 +37,27 @@ class Conditions(BaseModel):
 
     consent: bool = False
     """The subject's consent must be on file for this recipient and the rule's purpose (given, not withdrawn,
-    not expired)."""
+    not expired), recorded by a party of ``consent_recorded_by``."""
+    consent_recorded_by: tuple[str, ...] = ()
+    """Who may record the consent this rule rests on: :data:`CONTROLLER` (the sender of the data) and/or
+    organisation codes (e.g. ``zvh`` as the WGS contact point). Required exactly when a consent counts."""
     secrecy_grounds: tuple[str, ...] = ()
     """If not empty: the event must record one of these secrecy grounds (``secrecy_ground``); ``consent`` also
     needs the consent on file, ``conflict_of_duties`` also a ``deliberation_ref``."""
-    addressed: bool = False
-    """The rule applies only to recipients the sender named as addressees (e.g. case partners invited to a case)."""
+    invited: bool = False
+    """The rule applies only to case partners the ZVH invited to the event's case (the hub's case state, see
+    :mod:`schakel.consent.case_state`) - never to whom the sender addressed."""
+
+    @property
+    def needs_consent(self) -> bool:
+        """Whether a consent on file can be what this rule rests on."""
+        return self.consent or "consent" in self.secrecy_grounds
+
+    def recorders(self, sender: Organisation) -> tuple[frozenset[Organisation], Organisation | None]:
+        """Whose recorded consent counts for data ``sender`` shares under this rule: the named organisations, and
+        the controller (``sender``) where :data:`CONTROLLER` is named - the arguments of ``ConsentState.check``."""
+        named = frozenset(Organisation(party) for party in self.consent_recorded_by if party != CONTROLLER)
+        return named, sender if CONTROLLER in self.consent_recorded_by else None
 
 
 class Rule(BaseModel):
@@ -79,6 +97,10 @@ class Covenant(BaseModel):
     """Partners by role (e.g. ``kernpartners``, ``casuspartners``)."""
     purposes: dict[str, str]
     """Purpose slug -> its description."""
+    purpose_themes: dict[str, tuple[Theme, ...]]
+    """Purpose slug -> the themes an event may carry under it. Which sender may claim a purpose for which event
+    type follows from the rules (a sender claims a purpose for a type only where some rule lets it send that type
+    for that purpose)."""
     rules: tuple[Rule, ...]
     agenda_window_days: int | None = None
     """How long a signal shared under this covenant counts towards the ZVH's agenda (``schakel.streams.agenda``)."""

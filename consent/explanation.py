@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from schakel.consent.covenant import CONTROLLER
 from schakel.consent.decision import Decision, Outcome, Reason
 from schakel.consent.policy import Policy
 from schakel.schemas import Event, Sensitivity, field_sensitivities
@@ -40,12 +41,18 @@ _REASON = {
         Reason.PURPOSE_MISMATCH: "there are rules for a {type} from {sender} to {recipient}, but none for the "
         "purpose {purpose}",
         Reason.COVENANT_NOT_IN_FORCE: "the covenant is not in force at the time of the decision",
-        Reason.NOT_ADDRESSED: "the rule applies only to partners the sender addressed, and {recipient} was not "
-        "addressed",
+        Reason.NOT_INVITED: "the rule applies only to case partners the ZVH invited to the case, and {recipient} is "
+        "not invited (the sender's addressees do not count; a closed case invites nobody)",
         Reason.CONSENT_MISSING: "the rule needs the person's consent for {recipient} and purpose {purpose}, and none "
         "is on file",
         Reason.CONSENT_WITHDRAWN: "the person withdrew the consent for {recipient} and purpose {purpose}",
         Reason.CONSENT_EXPIRED: "the person's consent for {recipient} and purpose {purpose} has expired",
+        Reason.CONSENT_WRONG_PARTY: "a consent for {recipient} and purpose {purpose} is on file, but it was not "
+        "recorded by a party the rule names for it ({recorders}): a consent counts only where its grantor recorded it "
+        "itself, so it is kept in the history and does not count",
+        Reason.PURPOSE_UNKNOWN: "no covenant has the purpose {purpose}",
+        Reason.PURPOSE_NOT_FOR_SENDER: "no covenant lets {sender} claim the purpose {purpose} for a {type}",
+        Reason.PURPOSE_NOT_FOR_THEME: "the purpose {purpose} is not for events with theme {theme}",
         Reason.SECRECY_GROUND_MISSING: "GGZ information needs a recorded ground for breaking professional secrecy, "
         "and the event records none",
         Reason.SECRECY_GROUND_NOT_ACCEPTED: "the recorded secrecy ground is not one the rule accepts",
@@ -57,12 +64,19 @@ _REASON = {
         Reason.PURPOSE_MISMATCH: "er zijn regels voor een {type} van {sender} aan {recipient}, maar niet voor het "
         "doel {purpose}",
         Reason.COVENANT_NOT_IN_FORCE: "het convenant is op het moment van het besluit niet van kracht",
-        Reason.NOT_ADDRESSED: "de regel geldt alleen voor partners die de afzender adresseert, en {recipient} is "
-        "niet geadresseerd",
+        Reason.NOT_INVITED: "de regel geldt alleen voor casuspartners die het ZVH voor de casus heeft uitgenodigd, en "
+        "{recipient} is niet uitgenodigd (de geadresseerden van de afzender tellen niet; een afgesloten casus nodigt "
+        "niemand uit)",
         Reason.CONSENT_MISSING: "de regel vraagt toestemming van de betrokkene voor {recipient} en doel {purpose}, "
         "en die is niet vastgelegd",
         Reason.CONSENT_WITHDRAWN: "de betrokkene heeft de toestemming voor {recipient} en doel {purpose} ingetrokken",
         Reason.CONSENT_EXPIRED: "de toestemming van de betrokkene voor {recipient} en doel {purpose} is verlopen",
+        Reason.CONSENT_WRONG_PARTY: "er is toestemming voor {recipient} en doel {purpose} vastgelegd, maar niet door "
+        "een partij die de regel daarvoor noemt ({recorders}): toestemming telt alleen als degene aan wie zij is "
+        "gegeven haar zelf vastlegt; zij blijft in de historie en telt niet",
+        Reason.PURPOSE_UNKNOWN: "geen convenant kent het doel {purpose}",
+        Reason.PURPOSE_NOT_FOR_SENDER: "geen convenant staat {sender} toe een {type} voor doel {purpose} te sturen",
+        Reason.PURPOSE_NOT_FOR_THEME: "het doel {purpose} hoort niet bij berichten met thema {theme}",
         Reason.SECRECY_GROUND_MISSING: "GGZ-informatie vraagt een vastgelegde grond voor doorbreking van het "
         "beroepsgeheim, en het bericht noemt er geen",
         Reason.SECRECY_GROUND_NOT_ACCEPTED: "de vastgelegde grond voor doorbreking van het beroepsgeheim is er geen "
@@ -85,6 +99,7 @@ _TEXT = {
         "pseudonym": "{recipient} gets its own pseudonym of the person instead",
         "unknown": "the catalogue does not govern this field",
         "also": "A rule that would send more did not apply: {why}.",
+        "controller": "the sender of the data ({sender})",
         "and": "and",
         "rule": "rule",
         "accepts": "it accepts",
@@ -101,6 +116,7 @@ _TEXT = {
         "pseudonym": "{recipient} krijgt in plaats daarvan een eigen pseudoniem van de persoon",
         "unknown": "de catalogus kent dit veld niet",
         "also": "Een regel die meer zou verstrekken was niet van toepassing: {why}.",
+        "controller": "de verstrekker van de gegevens ({sender})",
         "and": "en",
         "rule": "regel",
         "accepts": "wel aanvaard",
@@ -114,6 +130,19 @@ def _join(items: Sequence[str], word: str) -> str:
     return f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
+def _recorders(decision: Decision, event: Event, policy: Policy, text: dict[str, str]) -> str:
+    """Who may record the consent the decision's rules rest on (for ``consent-wrong-party``)."""
+    if Reason.CONSENT_WRONG_PARTY not in decision.reasons:
+        return ""
+    names: list[str] = []
+    for _, rule in policy.rules_for(event.type, event.source, decision.recipient, decision.purpose):
+        for recorder in rule.conditions.consent_recorded_by:
+            name = text["controller"].format(sender=event.source.value) if recorder == CONTROLLER else recorder
+            if name not in names:
+                names.append(name)
+    return _join(names, text["and"])
+
+
 def explain(decision: Decision, event: Event, policy: Policy, lang: str = "en") -> str:
     """The decision in plain sentences (``lang``: ``en`` or ``nl``)."""
     if lang not in LANGUAGES:
@@ -124,6 +153,8 @@ def explain(decision: Decision, event: Event, policy: Policy, lang: str = "en") 
         "sender": event.source.value,
         "type": event.type.value,
         "purpose": decision.purpose,
+        "theme": event.theme.value,
+        "recorders": _recorders(decision, event, policy, text),
     }
     condition_reasons = [r for r in decision.reasons if r in reason_text]
     why = "; ".join(reason_text[r].format(**names) for r in condition_reasons)

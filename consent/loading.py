@@ -8,7 +8,7 @@ One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's cov
     valid_from: 2025-01-01                    # in force from the start of this day (Dutch time) ...
     valid_until: 2027-12-31                   # ... to the end of this one; null = open-ended
     partners: {kernpartners: [gemeente-veiligheid, politie, om], ...}   # role -> organisation codes
-    purposes: {cter-person-centred: {nl: "...", en: "..."}}
+    purposes: {cter-person-centred: {nl: "...", en: "...", themes: [CTER]}}   # themes an event may carry
     retention: "..."                          # optional, for readers
     agenda_window_days: 90                    # optional: how long a signal counts for the ZVH's agenda (1..3650)
     rules:
@@ -20,7 +20,9 @@ One YAML file per covenant (``consent/covenants/*.yaml`` ships the network's cov
         purpose: cter-person-centred
         fields: [observed_behaviour, urgency]   # names from schakel.schemas.field_sensitivities
         legal_basis: {general: [AVG 6(1)(e), WGS 2.1], criminal: [AVG 10, UAVG 33]}
-        conditions: {consent: false, secrecy_grounds: [], addressed: false}   # optional
+        conditions: {consent: false, secrecy_grounds: [], invited: false}   # optional
+        # with consent (or the secrecy ground consent): who may record it - controller (the sender) and/or codes
+        #   conditions: {consent: true, consent_recorded_by: [controller, zvh]}
         note: "..."                           # optional, for readers
 
 Everything is checked, and every problem is reported (not only the first) with the file, the rule and what is
@@ -29,7 +31,10 @@ partner; a sensitive field (BSN, health, belief, criminal, youth) without a basi
 regime (:mod:`schakel.consent.legal`); a GGZ rule without a secrecy-ground condition where the event type records
 the ground (``InformationContribution``), or without a consent or secrecy-ground condition where it cannot (then the
 client's consent on file is the recorded ground); a secrecy-ground condition on an event type that cannot record
-one; invalid dates; duplicate keys, rule ids or covenant ids.
+one; a consent condition that does not say who may record the consent (``consent_recorded_by``: ``controller``
+and/or partner codes), or says so without a consent condition; ``addressed`` (replaced by ``invited``: the ZVH's
+invitation in the case state); a purpose without its ``themes``; invalid dates; duplicate keys, rule ids or
+covenant ids.
 
 Dates are read as text and parsed here (YAML's own date parsing would fail on ``2025-02-30`` without saying where).
 A covenant's version is the first 12 hex digits of the SHA-256 of its content in canonical JSON (sorted keys): a
@@ -49,10 +54,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from schakel.consent.covenant import SECRECY_GROUNDS, Conditions, Covenant, Rule
+from schakel.consent.covenant import CONTROLLER, SECRECY_GROUNDS, Conditions, Covenant, Rule
 from schakel.consent.errors import CovenantError
 from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
-from schakel.schemas import EventType, Organisation, Sensitivity, field_sensitivities
+from schakel.schemas import EventType, Organisation, Sensitivity, Theme, field_sensitivities
 from schakel.strict_yaml import load_strict
 
 if TYPE_CHECKING:
@@ -78,7 +83,7 @@ _COVENANT_KEYS = frozenset(
 _RULE_KEYS = frozenset(
     {"id", "title", "events", "from", "to", "purpose", "fields", "legal_basis", "conditions", "note"}
 )
-_CONDITION_KEYS = frozenset({"consent", "secrecy_grounds", "addressed"})
+_CONDITION_KEYS = frozenset({"consent", "consent_recorded_by", "secrecy_grounds", "invited"})
 _SENSITIVE = tuple(s.value for s in Sensitivity if s is not Sensitivity.PLAIN)
 _CATEGORIES = (GENERAL, *_SENSITIVE)
 _CATEGORY_WORDS = {
@@ -183,7 +188,7 @@ def parse_covenant(document: object, source: str) -> Covenant:
 
     partners = _partners(document.get("partners"), problems)
     all_partners = frozenset(org for orgs in partners.values() for org in orgs)
-    purposes = _purposes(document.get("purposes"), problems)
+    purposes, purpose_themes = _purposes(document.get("purposes"), problems)
 
     raw_rules = document.get("rules")
     rules: list[Rule] = []
@@ -193,6 +198,10 @@ def parse_covenant(document: object, source: str) -> Covenant:
     seen_ids: set[str] = set()
     for index, raw in enumerate(raw_rules, start=1):
         rule = _rule(raw, index, all_partners, purposes, problems)
+        if rule is not None:
+            for recorder in rule.conditions.consent_recorded_by:
+                if recorder != CONTROLLER and Organisation(recorder) not in all_partners:
+                    problems.add(f"rule {rule.id}", f"consent_recorded_by names '{recorder}', not a partner")
         if rule is None:
             continue
         if rule.id in seen_ids:
@@ -219,6 +228,7 @@ def parse_covenant(document: object, source: str) -> Covenant:
         valid_until=valid_until,
         partners=partners,
         purposes={slug: text for slug, text in purposes.items()},
+        purpose_themes=purpose_themes,
         rules=tuple(rules),
     )
 
@@ -272,18 +282,34 @@ def _partners(value: object, problems: _Problems) -> dict[str, tuple[Organisatio
     return partners
 
 
-def _purposes(value: object, problems: _Problems) -> dict[str, str]:
+def _purposes(value: object, problems: _Problems) -> tuple[dict[str, str], dict[str, tuple[Theme, ...]]]:
+    """Purpose slug -> description ``{nl, en}`` and the ``themes`` an event may carry under it."""
     if not isinstance(value, dict) or not value:
-        problems.add(None, "'purposes' must map purpose slugs to descriptions")
-        return {}
+        problems.add(None, "'purposes' must map purpose slugs to {nl: ..., en: ..., themes: [...]}")
+        return {}, {}
     purposes: dict[str, str] = {}
+    themes: dict[str, tuple[Theme, ...]] = {}
+    known = ", ".join(t.value for t in Theme)
     for slug, text in value.items():
         if not isinstance(slug, str) or not _SLUG.match(slug):
             problems.add(None, f"purpose {slug!r} is not a slug (lowercase letters, digits, '-')")
             continue
-        nl, _ = _texts(text, f"purposes.{slug}", None, problems)
+        where = f"purposes.{slug}"
+        if not isinstance(text, dict) or "themes" not in text:
+            problems.add(None, f"{where} must name the 'themes' an event may carry under it (known: {known})")
+            purposes[slug], themes[slug] = "", ()
+            continue
+        described = {k: v for k, v in text.items() if k != "themes"}
+        nl, _ = _texts(described, where, None, problems)
+        found: list[Theme] = []
+        for name in _string_list(text["themes"], f"{where}.themes", where, problems):
+            try:
+                found.append(Theme(name))
+            except ValueError:
+                problems.add(where, f"unknown theme '{name}' (known: {known})")
         purposes[slug] = nl
-    return purposes
+        themes[slug] = tuple(found)
+    return purposes, themes
 
 
 def _string_list(value: object, key: str, where: str, problems: _Problems, *, allow_empty: bool = False) -> list[str]:
@@ -443,12 +469,19 @@ def _conditions(value: object, where: str, problems: _Problems) -> Conditions:
     if value is None:
         return Conditions()
     if not isinstance(value, dict):
-        problems.add(where, "'conditions' must be a mapping (consent, secrecy_grounds, addressed)")
+        problems.add(where, "'conditions' must be a mapping (consent, consent_recorded_by, secrecy_grounds, invited)")
         return Conditions()
     for key in sorted(set(value) - _CONDITION_KEYS, key=str):
+        if key == "addressed":
+            problems.add(
+                where,
+                "condition 'addressed' is gone: the sender's addressees are a claim, not an invitation - use "
+                "'invited' (the partners the ZVH invited to the case)",
+            )
+            continue
         problems.add(where, f"unknown condition '{key}' (known: {', '.join(sorted(_CONDITION_KEYS))})")
     flags: dict[str, bool] = {}
-    for key in ("consent", "addressed"):
+    for key in ("consent", "invited"):
         flag = value.get(key, False)
         if not isinstance(flag, bool):
             problems.add(where, f"condition '{key}' must be true or false")
@@ -458,8 +491,24 @@ def _conditions(value: object, where: str, problems: _Problems) -> Conditions:
     for ground in grounds:
         if ground not in SECRECY_GROUNDS:
             problems.add(where, f"unknown secrecy ground '{ground}' (known: {', '.join(SECRECY_GROUNDS)})")
+    recorders = _string_list(
+        value.get("consent_recorded_by", []), "consent_recorded_by", where, problems, allow_empty=True
+    )
+    for recorder in recorders:
+        if recorder != CONTROLLER:
+            _organisation(recorder, where, f"'consent_recorded_by' ({CONTROLLER} or an organisation)", problems)
+    needs_consent = flags["consent"] or "consent" in grounds
+    if needs_consent and not recorders:
+        problems.add(
+            where,
+            "a consent condition must say who may record the consent: consent_recorded_by: [controller] (the sender "
+            "of the data) and/or partner codes such as zvh (the WGS contact point)",
+        )
+    if recorders and not needs_consent:
+        problems.add(where, "consent_recorded_by without a consent condition (consent: true or secrecy ground consent)")
     return Conditions(
         consent=flags["consent"],
-        addressed=flags["addressed"],
+        consent_recorded_by=tuple(recorders),
+        invited=flags["invited"],
         secrecy_grounds=tuple(g for g in grounds if g in SECRECY_GROUNDS),
     )

@@ -8,11 +8,19 @@ How a decision is reached (the judgement calls are marked *why*):
    purpose mismatch from no rule at all (for the reason code).
 2. **Purpose binding.** The event's envelope ``purpose`` must equal the rule's purpose exactly. *Why:* doelbinding
    - a sender shares for one purpose, and data shared for case consultation may not ride on a CTER rule.
+   The purpose is the sender's claim, so it is checked first (:meth:`Policy.claim`): some covenant must have the
+   purpose, some rule of it must let this sender send this event type for it, and the event's ``theme`` must be one
+   of the purpose's themes in such a covenant. Otherwise every recipient is denied with ``purpose-unknown``,
+   ``purpose-not-for-sender`` or ``purpose-not-for-theme`` (and the hub dead-letters the event). *Why derived from
+   the rules:* a separate list of claimable purposes per sender would repeat the rules and drift from them.
 3. **Conditions.** A rule counts only if its covenant is in force at ``at`` (the decision time, not the event
-   time: a covenant that ended yesterday permits nothing today), the recipient was addressed where the rule
-   demands it, the event records an accepted secrecy ground where the rule demands one (``consent`` also needs the
-   consent on file for the recipient, ``conflict_of_duties`` a ``deliberation_ref``), and the subject's consent
-   holds at ``at`` for this recipient and purpose where the rule is consent-conditioned.
+   time: a covenant that ended yesterday permits nothing today), the recipient is invited to the event's case where
+   the rule demands it (``invited``: the ZVH's decision in the hub's case state, passed in by the caller - never the
+   sender's ``addressees``), the event records an accepted secrecy ground where the rule demands one (``consent``
+   also needs the consent on file for the recipient, ``conflict_of_duties`` a ``deliberation_ref``), and the
+   subject's consent holds at ``at`` for this recipient and purpose where the rule is consent-conditioned - counting
+   only consents recorded by their own grantor where the rule names that party (``consent_recorded_by``:
+   ``controller`` = the event's sender, or e.g. ``zvh``; see :mod:`schakel.consent.consent_state`).
 4. **Several satisfied rules: one wins, none are merged.** The satisfied rule that sends the most of the event's
    present fields wins (ties: the covenant that comes first by file name, then the rule that comes first in the
    file). *Why:* every sent field must rest on one named rule, legal basis and covenant@version that lineage records
@@ -27,7 +35,8 @@ How a decision is reached (the judgement calls are marked *why*):
 6. **Deny by default.** No key, no rule in force, or no satisfied rule: ``deny``, nothing at all is sent. A denial
    that a rule's condition caused names that rule (the first one evaluated) and carries every failed condition's
    reason; a denial without any rule names none.
-7. **Candidates.** The addressees the sender named; otherwise every organisation that some rule of a covenant in
+7. **Candidates.** The addressees the sender named (they narrow who is asked; they never satisfy a condition);
+   otherwise every organisation that some rule of a covenant in
    force lets receive this event type from this sender, whatever the purpose (so a purpose mismatch is a recorded
    denial, not silence). The sender is never its own implicit candidate. No organisation is special in code: the
    ZVH (process director) receives referrals and signals because the covenants say so, and a ``ConsentChange``
@@ -48,10 +57,10 @@ from operator import attrgetter
 from typing import Any
 
 from schakel.consent.consent_state import ConsentState
-from schakel.consent.covenant import Covenant, Rule
+from schakel.consent.covenant import CONTROLLER, Covenant, Rule
 from schakel.consent.decision import Decision, Outcome, Reason
 from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
-from schakel.schemas import Event, EventType, Organisation, Sensitivity, field_sensitivities
+from schakel.schemas import Event, EventType, Organisation, Sensitivity, Theme, field_sensitivities
 
 __all__ = ["Policy"]
 
@@ -128,13 +137,15 @@ class _Entry:
 
     __slots__ = (
         "_cache",
-        "addressed",
         "bases",
         "consent",
+        "controller_records",
         "covenant_id",
         "covenant_version",
         "fields",
+        "invited",
         "order",
+        "recorders",
         "rule_id",
         "secrecy_grounds",
         "type_fields",
@@ -159,17 +170,28 @@ class _Entry:
         self.valid_from, self.valid_until = span
         self.consent = rule.conditions.consent
         self.secrecy_grounds = frozenset(rule.conditions.secrecy_grounds)
-        self.addressed = rule.conditions.addressed
+        self.invited = rule.conditions.invited
+        recorded_by = rule.conditions.consent_recorded_by
+        self.controller_records = CONTROLLER in recorded_by
+        self.recorders = frozenset(Organisation(r) for r in recorded_by if r != CONTROLLER)
         self.type_fields = type_fields
         self.bases = bases
         self._cache: dict[frozenset[str], _Outcome] = {}
 
-    def check(self, event: Any, recipient: Organisation, consent: ConsentState, at: datetime) -> Reason | None:
-        """None if the rule holds for this event, recipient, consent and time; otherwise the first reason why not."""
+    def check(
+        self,
+        event: Any,
+        recipient: Organisation,
+        consent: ConsentState,
+        at: datetime,
+        invited: frozenset[Organisation],
+    ) -> Reason | None:
+        """None if the rule holds for this event, recipient, consent, invitations and time; otherwise the first
+        reason why not."""
         if not self.valid_from <= at < self.valid_until:
             return Reason.COVENANT_NOT_IN_FORCE
-        if self.addressed and recipient not in event.addressees:
-            return Reason.NOT_ADDRESSED
+        if self.invited and recipient not in invited:
+            return Reason.NOT_INVITED
         if self.secrecy_grounds:
             payload = event.payload
             ground = payload.secrecy_ground
@@ -180,11 +202,15 @@ class _Entry:
             if ground == "conflict_of_duties" and not payload.deliberation_ref:
                 return Reason.DELIBERATION_MISSING
             if ground == "consent":
-                refused = consent.check(recipient, event.purpose, at)
+                refused = consent.check(
+                    recipient, event.purpose, at, self.recorders, event.source if self.controller_records else None
+                )
                 if refused is not None:
                     return refused
         if self.consent:
-            return consent.check(recipient, event.purpose, at)
+            return consent.check(
+                recipient, event.purpose, at, self.recorders, event.source if self.controller_records else None
+            )
         return None
 
     def outcome(self, present: frozenset[str]) -> _Outcome:
@@ -213,11 +239,12 @@ class _Entry:
 
 
 _Key = tuple[EventType, Organisation, Organisation, str]
-_Read = tuple[Any, frozenset[str], tuple[str, ...], tuple[str, ...]]
+_Read = tuple[Any, frozenset[str], tuple[str, ...], tuple[str, ...], tuple[Reason, ...] | None]
 _make = Decision._make
 _DENY, _PARTIAL, _PERMIT = Outcome.DENY, Outcome.PARTIAL, Outcome.PERMIT
 _NO_RULE = (Reason.NO_RULE,)
 _PURPOSE_MISMATCH = (Reason.PURPOSE_MISMATCH,)
+_NOBODY: frozenset[Organisation] = frozenset()
 
 
 class Policy:
@@ -233,7 +260,11 @@ class Policy:
         by_key: dict[_Key, list[_Entry]] = {}
         triples: set[tuple[EventType, Organisation, Organisation]] = set()
         receivers: dict[tuple[EventType, Organisation], dict[Organisation, list[tuple[datetime, datetime]]]] = {}
+        claims: set[tuple[EventType, Organisation, str, Theme]] = set()
+        claimable: set[tuple[EventType, Organisation, str]] = set()
+        purposes: set[str] = set()
         for covenant_index, covenant in enumerate(self.covenants):
+            purposes.update(covenant.purposes)
             # In UTC: comparing datetimes that share one tzinfo object skips utcoffset() (zoneinfo lookups).
             span = (covenant.in_force_from.astimezone(UTC), covenant.in_force_until.astimezone(UTC))
             for rule_index, rule in enumerate(covenant.rules):
@@ -241,6 +272,9 @@ class Policy:
                 bases = {regime: _bases_for(rule, regime) for regime in {regime_of(s) for s in rule.senders}}
                 for event_type in rule.event_types:
                     for sender in rule.senders:
+                        claimable.add((event_type, sender, rule.purpose))
+                        for theme in covenant.purpose_themes.get(rule.purpose, ()):
+                            claims.add((event_type, sender, rule.purpose, theme))
                         entry = _Entry(covenant, rule, order, span, bases[regime_of(sender)], self._types[event_type])
                         for recipient in rule.recipients:
                             if recipient == sender:
@@ -253,6 +287,9 @@ class Policy:
             key: tuple(sorted(entries, key=lambda e: e.order)) for key, entries in by_key.items()
         }
         self._triples = frozenset(triples)
+        self._claims = frozenset(claims)
+        self._claimable = frozenset(claimable)
+        self._purposes = frozenset(purposes)
         self._receivers = {
             pair: tuple(
                 (org, _merged(spans))
@@ -289,12 +326,36 @@ class Policy:
         entries = self._receivers.get((event.type, event.source), ())
         return tuple(org for org, spans in entries if any(start <= at < end for start, end in spans))
 
-    def decide_all(self, event: Event, consent: ConsentState, at: datetime) -> tuple[Decision, ...]:
-        """One decision per candidate recipient, denials included."""
-        return tuple(self.decide(event, recipient, consent, at) for recipient in self.candidates(event, at))
+    def claim(self, event: Event) -> Reason | None:
+        """None if the event's sender may claim its purpose for its type and theme; otherwise why not (a code)."""
+        if event.purpose not in self._purposes:
+            return Reason.PURPOSE_UNKNOWN
+        if (event.type, event.source, event.purpose) not in self._claimable:
+            return Reason.PURPOSE_NOT_FOR_SENDER
+        if (event.type, event.source, event.purpose, event.theme) not in self._claims:
+            return Reason.PURPOSE_NOT_FOR_THEME
+        return None
 
-    def decide(self, event: Event, recipient: Organisation, consent: ConsentState, at: datetime) -> Decision:
-        """What ``recipient`` may receive of ``event`` at ``at`` (timezone-aware), given the subject's consent."""
+    def decide_all(
+        self, event: Event, consent: ConsentState, at: datetime, *, invited: frozenset[Organisation] = _NOBODY
+    ) -> tuple[Decision, ...]:
+        """One decision per candidate recipient, denials included."""
+        return tuple(
+            self.decide(event, recipient, consent, at, invited=invited) for recipient in self.candidates(event, at)
+        )
+
+    def decide(
+        self,
+        event: Event,
+        recipient: Organisation,
+        consent: ConsentState,
+        at: datetime,
+        *,
+        invited: frozenset[Organisation] = _NOBODY,
+    ) -> Decision:
+        """What ``recipient`` may receive of ``event`` at ``at`` (timezone-aware), given the subject's consent and
+        the partners the ZVH invited to the event's case (the caller reads them from the case state; see
+        :class:`~schakel.consent.SubjectState`, which both the hub and the CLI decide through)."""
         if at.tzinfo is not UTC:
             if at.tzinfo is None:
                 raise ValueError("the decision time must carry a timezone")
@@ -305,6 +366,8 @@ class Policy:
         event_type = event.type
         source = event.source
         purpose = event.purpose
+        if last[4] is not None:
+            return _make(event.id, recipient, _DENY, (), last[2], None, None, None, purpose, (), last[4])
         entries = self._by_key.get((event_type, source, recipient, purpose))
         if entries is None:
             reason = _PURPOSE_MISMATCH if (event_type, source, recipient) in self._triples else _NO_RULE
@@ -315,7 +378,7 @@ class Policy:
         best_outcome: _Outcome | None = None
         failed: list[tuple[_Entry, Reason]] | None = None
         for entry in entries:
-            why = entry.check(event, recipient, consent, at)
+            why = entry.check(event, recipient, consent, at, invited)
             if why is not None:
                 if failed is None:
                     failed = []
@@ -380,6 +443,7 @@ class Policy:
         extra = getattr(payload, "__pydantic_extra__", None)
         if extra:
             unknown += tuple(n for n, v in extra.items() if v is not None and n not in unknown)
-        read: _Read = (event, frozenset(ordered), ordered + unknown, unknown)
+        refused = self.claim(event)
+        read: _Read = (event, frozenset(ordered), ordered + unknown, unknown, (refused,) if refused else None)
         self._last = read
         return read

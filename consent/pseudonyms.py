@@ -7,8 +7,18 @@
   partners' pseudonyms of the same person cannot be linked with each other or with the hub's.
 
 Both take a *subject key*: :func:`subject_key` - ``bsn:<BSN>`` when the event carries a BSN, else
-``case:<case_id>`` (the sender did not know the BSN; e.g. a money mule known by an account). The prefixes keep a
-case id that happens to look like a BSN from colliding with one. HMAC-SHA256, truncated to 128 bits, hex.
+:func:`case_key`, ``case:<issuer>:<case_id>`` (the sender did not know the BSN; e.g. a money mule known by an
+account). A case id is namespaced by the organisation that issued it (the envelope's ``case_issuer``, or else the
+sender), so two issuers' equal case ids never name one person. The prefixes keep a case id that happens to look like
+a BSN from colliding with one. HMAC-SHA256, truncated to 128 bits, hex.
+
+A delivered copy must not carry the hub-wide pseudonym (recipients could link their pseudonyms of one person
+through it), yet the connector runtime that delivers the copy writes a delivery receipt about the person into
+lineage. :meth:`Pseudonymizer.seal` gives it an opaque per-copy reference instead: the hub pseudonym encrypted
+under a key derived from the pseudonym key, with a nonce derived from the copy (event id and recipient) - different
+for every copy, so two recipients' references cannot be linked, and the same for a redelivered copy. Only a holder
+of the pseudonym key (the hub and the connector runtime) can :meth:`~Pseudonymizer.unseal` it. The cipher is built
+from HMAC-SHA256 alone (a keyed pad over the 16 bytes, then a tag over nonce and ciphertext): no extra dependency.
 """
 
 from __future__ import annotations
@@ -19,28 +29,40 @@ import hmac
 from schakel.consent.errors import ConsentError
 from schakel.schemas import Event, Organisation
 
-__all__ = ["Pseudonymizer", "subject_key"]
+__all__ = ["Pseudonymizer", "case_key", "subject_key"]
+
+
+def case_key(event: Event) -> str | None:
+    """``case:<issuer>:<case_id>`` for an event with a case id (issuer: ``case_issuer``, else the sender)."""
+    if not event.case_id:
+        return None
+    issuer = event.case_issuer if event.case_issuer is not None else event.source
+    return f"case:{Organisation(issuer).value}:{event.case_id}"
 
 
 def subject_key(event: Event) -> str:
     """The stable identifier of the event's person that pseudonyms are made of (never log or publish it)."""
     if event.subject.bsn:
         return f"bsn:{event.subject.bsn}"
-    if event.case_id:
-        return f"case:{event.case_id}"
+    key = case_key(event)
+    if key is not None:
+        return key
     raise ConsentError(f"event {event.id} has neither a BSN nor a case id: its person cannot be keyed")
 
 
 class Pseudonymizer:
     """Derives pseudonyms from one secret key (``SCHAKEL_PSEUDONYM_KEY``)."""
 
-    __slots__ = ("_recipient_keys", "_root", "_subject_key")
+    __slots__ = ("_nonce_key", "_pad_key", "_recipient_keys", "_root", "_subject_key", "_tag_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ConsentError("the pseudonym key must be at least 16 bytes")
         self._root = key
         self._subject_key = self._derive(b"schakel/subject")
+        self._nonce_key = self._derive(b"schakel/seal/nonce")
+        self._pad_key = self._derive(b"schakel/seal/pad")
+        self._tag_key = self._derive(b"schakel/seal/tag")
         self._recipient_keys: dict[Organisation, bytes] = {}
 
     def __repr__(self) -> str:
@@ -60,3 +82,27 @@ class Pseudonymizer:
             derived = self._derive(b"schakel/recipient/" + Organisation(recipient).value.encode("ascii"))
             self._recipient_keys[recipient] = derived
         return hmac.new(derived, key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def seal(self, pseudonym: str, copy_id: str) -> str:
+        """An opaque reference to the hub pseudonym for one copy (``copy_id``: event id and recipient)."""
+        plain = bytes.fromhex(pseudonym)
+        nonce = hmac.new(self._nonce_key, copy_id.encode("utf-8"), hashlib.sha256).digest()[:16]
+        pad = hmac.new(self._pad_key, nonce, hashlib.sha256).digest()[: len(plain)]
+        cipher = bytes(a ^ b for a, b in zip(plain, pad, strict=True))
+        tag = hmac.new(self._tag_key, nonce + cipher, hashlib.sha256).digest()[:16]
+        return (nonce + cipher + tag).hex()
+
+    def unseal(self, reference: str) -> str:
+        """The hub pseudonym a :meth:`seal` reference stands for; ConsentError if it was not sealed with this key."""
+        try:
+            raw = bytes.fromhex(reference)
+        except ValueError:
+            raise ConsentError("a subject reference must be hex") from None
+        if len(raw) != 48:
+            raise ConsentError("a subject reference has 48 bytes")
+        nonce, cipher, tag = raw[:16], raw[16:32], raw[32:]
+        expected = hmac.new(self._tag_key, nonce + cipher, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(tag, expected):
+            raise ConsentError("the subject reference was not sealed with this pseudonym key")
+        pad = hmac.new(self._pad_key, nonce, hashlib.sha256).digest()[:16]
+        return bytes(a ^ b for a, b in zip(cipher, pad, strict=True)).hex()

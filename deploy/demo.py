@@ -77,6 +77,7 @@ def scenarios(rng: random.Random) -> list[tuple[str, list[Step]]]:
             "naam": rng.choice(SYNTHETIC_NAMES),
             "geboortedatum": f"{rng.randrange(1990, 2009)}-0{rng.randrange(1, 10)}-1{rng.randrange(10)}",
             "zaaknummer": f"ZVH-2026-{rng.randrange(10000):04d}",
+            "zaakuitgever": "zvh",  # the ZVH's case number: every partner names it in the ZVH's namespace
             "thema": theme,
         }
 

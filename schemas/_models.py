@@ -295,6 +295,7 @@ class FeedbackPayload(Payload):
 class ConsentChangePayload(Payload):
     change: ConsentChangeKind
     grantees: Annotated[Organisations, Field(min_length=1)]
+    grantor: Organisation | None = None
     valid_until: UtcTime | None = None
 
 
@@ -353,6 +354,7 @@ class Event(_Model):
     time: EventTime
     subject: Subject
     case_id: CaseId | None = None
+    case_issuer: Organisation | None = None
     purpose: Slug
     theme: Theme
     addressees: Organisations = ()

@@ -103,7 +103,13 @@ def _payload(event_type: EventType, theme: Theme, today: date) -> dict[str, Any]
     if event_type is EventType.FEEDBACK:
         return {"action_id": "A-1", "status": "in_progress", "note": "First appointment made."}
     if event_type is EventType.CONSENT_CHANGE:
-        return {"change": "given", "grantees": ["ggz", "gemeente-sociaal"], "valid_until": None}
+        # Recorded by its sender, gemeente-sociaal, to whom the person gave it (the grantor).
+        return {
+            "change": "given",
+            "grantees": ["ggz", "gemeente-sociaal"],
+            "grantor": "gemeente-sociaal",
+            "valid_until": None,
+        }
     if event_type is EventType.CASE_CLOSED:
         return {"closed_reason": "Plan completed; no new signals for six months."}
     if event_type is EventType.SIGNAL_BUNDLE:

@@ -161,7 +161,9 @@ class AgendaEngine:
             return False
         if not covenant.in_force(now):
             return False
-        if rule.conditions.consent and not consent.holds(Organisation.ZVH, signal.purpose, now):
+        # Only a consent recorded by a party the rule names counts, as when the signal was delivered.
+        recorders, controller = rule.conditions.recorders(Organisation(signal.source))
+        if rule.conditions.consent and not consent.holds(Organisation.ZVH, signal.purpose, now, recorders, controller):
             return False
         return now - signal.time <= self.window(signal.covenant_id)
 

@@ -24,8 +24,8 @@ from schakel.streams.processor import Accepted, Processor
 from schakel.streams.records import (
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
-    SUBJECT_HEADER,
     SUBJECT_KEY_HEADER,
+    SUBJECT_REF_HEADER,
     Message,
     trace_headers,
 )
@@ -50,11 +50,13 @@ class AgendaKeeper:
     def step(
         self,
         accepted: Accepted,
+        person: str,
         decisions: Sequence[Decision],
         consent: ConsentState,
         stored: Mapping[str, Any] | None,
     ) -> tuple[dict[str, Any] | None, list[Message]]:
-        """The agenda to store (None: unchanged) and the records to produce, for one accepted, decided event."""
+        """The agenda to store (None: unchanged) and the records to produce, for one accepted event decided for
+        ``person`` (the person's hub pseudonym)."""
         if accepted.event.type not in AGENDA_EVENTS:
             return None, []
         before = Agenda.from_json(stored) if stored is not None else Agenda()
@@ -63,20 +65,21 @@ class AgendaKeeper:
         changed = after.to_json() if after != before else None
         if proposal is None:
             return changed, []
-        return changed, self._bundle(accepted, proposal)
+        return changed, self._bundle(accepted, person, proposal)
 
-    def _bundle(self, accepted: Accepted, proposal: Proposal) -> list[Message]:
+    def _bundle(self, accepted: Accepted, person: str, proposal: Proposal) -> list[Message]:
         processor = self.processor
         now = processor.clock()
         zvh_pseudonym = processor.pseudonymizer.for_recipient(subject_key(accepted.event), Organisation.ZVH)
         bundle = proposal.bundle(zvh_pseudonym, now)
         form = bundle.to_json()
+        kind = processor.person_kind(accepted, person)
         headers = [
             *cloudevent_headers(form, processor.settings.source_urns),
             *trace_headers(),
             (RECIPIENT_HEADER, Organisation.ZVH.value.encode()),
-            (SUBJECT_HEADER, accepted.pseudonym.encode()),
-            (SUBJECT_KEY_HEADER, accepted.subject_key_kind.encode()),
+            (SUBJECT_REF_HEADER, processor.pseudonymizer.seal(person, f"{bundle.id}/{Organisation.ZVH}").encode()),
+            (SUBJECT_KEY_HEADER, kind.encode()),
             (OUTCOME_HEADER, b"permit"),
         ]
         copy = Message(
@@ -86,9 +89,7 @@ class AgendaKeeper:
             headers,
         )
         record = LineageRecord(
-            record_id=record_id(
-                Organisation.ZVH.value, bundle.id, accepted.pseudonym, Organisation.ZVH.value, RecordKind.DECISION
-            ),
+            record_id=record_id(Organisation.ZVH.value, bundle.id, person, Organisation.ZVH.value, RecordKind.DECISION),
             kind=RecordKind.DECISION,
             name=BUNDLE_RECORD_NAME,
             status="ok",
@@ -104,11 +105,11 @@ class AgendaKeeper:
             rule=_RULE,
             reasons=(proposal.reason.value,),
             processing_activity_id=processing_activity(bundle.purpose),
-            data_subject_id=accepted.pseudonym,
-            data_subject_key=accepted.subject_key_kind,
+            data_subject_id=person,
+            data_subject_key=kind,
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        lineage = Message(processor.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+        lineage = Message(processor.topics.lineage, person.encode(), record.to_bytes())
         return [copy, lineage]

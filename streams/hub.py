@@ -1,29 +1,57 @@
-"""The Faust application: one agent over every partner's ingress topic; tables of consent state, ids and agendas.
+"""The Faust application: the hub's agents and its tables of people's state, identifier links, event ids and
+the ZVH's agendas.
 
-Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The agent reads
-each ingress record, lets the processor accept it or dead-letter it, keeps the subject's consent state in the
-``consent`` table (fed by ``ConsentChange`` events) and the ids each sender used for the subject in ``event-ids``
-(``schakel.streams.identity``), and produces what the processor returns.
+Wiring only - what happens to a record is :class:`schakel.streams.processor.Processor`'s business. The ``hub`` agent
+reads each ingress record, lets the processor accept it or dead-letter it, checks the ids each sender used for the
+subject in ``event-ids`` (``schakel.streams.identity``; checked at step 1 below, on the ingress key's partition), and
+decides or forwards it.
 
-Ordering and co-partitioning: connectors key every ingress record by the subject's pseudonym (records keyed
-otherwise are dead-lettered), every ingress topic and the table's changelog have the same partition count, and Faust
-writes a table change to the changelog partition of the event that caused it. So one person's events and consent
-changes land on one partition number, one worker, in the order their sender wrote them. Between two senders the
-order is the hub's arrival order.
+**One person, several identifiers.** A person is known by a BSN and by case ids of named issuers
+(``case:<issuer>:<id>``). The hub keeps three tables, all co-partitioned with every ingress topic (same partition
+count, keys hashed by the same partitioner):
 
-Guarantees: at-least-once, and nothing lost. Output records are sent as soon as an event is processed, and the
-event is acknowledged (its offset may be committed) only once the broker has confirmed every one of them - or, when
-one could not be produced (refused by the producer or the broker), once the input's dead letter is confirmed. A dead
-letter that cannot be produced is retried, the last tries with positions and reason only, and the input stays
-unacknowledged meanwhile: the worker stalls rather than skip a record. Faust commits only offsets below the first
-unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
+- ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
+  with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged;
+- ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
+- ``agenda``: person pseudonym -> the ZVH's signal agenda (``schakel.streams.agenda_wiring``), written where the
+  person's event is decided. Known limit: an agenda a case built as its own person before its first BSN event is
+  not merged into the person's (consent and invitations are).
+
+Connectors key an ingress record by the BSN's pseudonym when the event has a BSN, else by the case's. So an event
+can sit on another partition - another worker - than its person's state. Three agents re-key where needed, each
+reading only its own partition's table entries:
+
+1. ``hub`` (every ingress topic): accept or dead-letter. A BSN without a case id: the key is the person, decide here.
+   A case id without a BSN: the key is the case, so the ``links`` entry is here - resolve here (step 2). A case id
+   with a BSN: forward to ``hub-link`` keyed by the case.
+2. ``link`` (``hub-link``, keyed by the case): read ``links`` for the case; conflict -> dead letter; a new link is
+   written, and whatever state the case had as its own person until now travels along to be merged. If the case is
+   its own person (no BSN known), decide here (the key is that person); otherwise forward to ``hub-person`` keyed by
+   the person.
+3. ``person`` (``hub-person``, keyed by the person): merge what came along, decide on the person's state.
+
+*Why not key every ingress record by a person id:* a connector cannot know that a case id belongs to a BSN; only the
+hub's link table does. *Ordering:* events of one person under one key keep their sender's order, as before. Events
+that travel different paths (a BSN-only event decided at step 1, one with a case id decided at step 3) are decided in
+the order they reach the person's partition - the hub's arrival order, as between two senders already. A
+withdrawal counts for everything decided after it is applied, whichever identifier it came under. Known limit: a
+case-only event decided before the case's first BSN event arrives is decided on the case's own state, which is then
+merged into the person's.
+
+Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones) are sent as soon as an event is
+processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of
+them - or, when one could not be produced (refused by the producer or the broker), once the input's dead letter is
+confirmed. A dead letter that cannot be produced is retried, the last tries with positions and reason only, and the
+input stays unacknowledged meanwhile: the worker stalls rather than skip a record. Faust commits only offsets below the
+first unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
 acknowledged in offset order per partition (:class:`_InOrder`): Faust's commit skips an unacknowledged record at the
 head of a partition that has no committed offset yet (its ``_new_offset`` only checks head gaps against a truthy
 committed offset), which a test of a refused dead letter caught.
 
-Judgement call: the consent table and the ``event-ids`` index are updated when an event is decided, before its
-outputs are confirmed; if they are then refused, the event is dead-lettered with its state change kept - a resend of
-the dead letter applies the same change again, which is idempotent, and is not an id conflict (same content).
+Judgement call: the tables (``subjects``, ``links`` and the ``event-ids`` index) are updated when an event is decided or
+forwarded, before its outputs are confirmed; if they are then refused, the event is dead-lettered with its state change
+kept - a resend of the dead letter applies the same change again, which is idempotent, and is not an id conflict (same
+content).
 
 Every copy carries its sender, event id, subject and recipient, and sinks drop duplicates (idempotent delivery); the
 lineage store is idempotent by record id. Faust's ``exactly_once`` mode is not offered: its transactional producer
@@ -35,13 +63,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
 
-from schakel.consent import ConsentState, Decision, Outcome, Policy
+from schakel.consent import Decision, Outcome, Policy, SubjectState
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
@@ -59,6 +87,19 @@ _IN_FLIGHT = 1000
 # aiokafka and faust build a DEBUG record for every message unless their loggers are raised.
 for _noisy in ("aiokafka", "faust", "mode"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class _Step:
+    """What one record of one agent comes to: a dead letter (of ``record``, the ingress record it carries), or the
+    outputs to produce and the decisions taken, with the table writes to make once they are known to fit."""
+
+    record: Record
+    dead: DeadLetter | None = None
+    accepted: Accepted | None = None
+    outputs: list[Message] = field(default_factory=list)
+    decisions: Sequence[Decision] = ()
+    writes: list[Callable[[], None]] = field(default_factory=list)
 
 
 def create_app(settings: Settings, policy: Policy) -> faust.App:
@@ -84,27 +125,14 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         table_standby_replicas=1,
         broker_credentials=_credentials(settings),
     )
-    ingress = app.topic(
-        *topics.all_ingress(),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    consent = app.Table(
-        "consent",
-        default=None,
-        partitions=settings.partitions,
-        key_type=bytes,  # the app's default serializers: raw keys, JSON values
-    )
-    agenda = app.Table(  # the ZVH's signal agenda per subject (streams/agenda.py), co-partitioned like consent
-        "agenda",
-        default=None,
-        partitions=settings.partitions,
-        key_type=bytes,
-    )
-
+    ingress = app.topic(*topics.all_ingress(), **_raw(settings))
+    link_step = app.topic(topics.link, **_raw(settings))
+    person_step = app.topic(topics.person, **_raw(settings))
+    # Keys are raw bytes (pseudonyms), values JSON (the app's default serializer).
+    subjects = app.Table("subjects", default=None, partitions=settings.partitions, key_type=bytes)
+    links = app.Table("links", default=None, partitions=settings.partitions, key_type=bytes)
+    # The ZVH's signal agenda per person (streams/agenda.py), kept beside the person's state at the decide step.
+    agenda = app.Table("agenda", default=None, partitions=settings.partitions, key_type=bytes)
     ids = app.Table(
         "event-ids",  # (subject, source, id) -> content digest: see schakel.streams.identity
         default=None,
@@ -116,37 +144,105 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         """Hand one record to the producer; the result resolves when the broker has stored it."""
         return await app.producer.send(message.topic, message.key, message.value, None, None, message.headers)
 
-    def process(record: Record) -> tuple[DeadLetter | None, Accepted | None, list[Message], Sequence[Decision]]:
-        """What to produce for one record: a dead letter, or the accepted event's outputs and decisions."""
+    def decide(step: _Step, accepted: Accepted, person: str, merge: SubjectState | None = None) -> _Step:
+        """On the person's partition: decide on the person's state; keep the state once the outputs fit."""
+        key = person.encode()
+        stored = subjects.get(key)
+        state = SubjectState.from_json(stored) if stored is not None else SubjectState()
+        if merge is not None:
+            state = state.merge(merge)
+        routed = processor.decide(accepted, state, person)
+        step.outputs += routed.messages
+        step.decisions = routed.decisions
+        if routed.state != state or (merge is not None and stored is None):
+            after = routed.state.to_json()
+            step.writes.append(lambda: subjects.__setitem__(key, after))
+        if accepted.event.type in AGENDA_EVENTS:
+            changed, bundle = keeper.step(accepted, person, routed.decisions, routed.state.consent, agenda.get(key))
+            if changed is not None:
+                step.writes.append(lambda: agenda.__setitem__(key, changed))
+            step.outputs += bundle
+        return step
+
+    def link(step: _Step, accepted: Accepted, case: str) -> _Step:
+        """On the case's partition: find (or make) the person the case belongs to, then decide or forward."""
+        stored = links.get(case.encode())
+        linked = stored if isinstance(stored, str) else None
+        person = processor.link(accepted, linked)
+        if isinstance(person, DeadLetter):
+            step.dead = person
+            return step
+        merge: SubjectState | None = None
+        if linked is None and person != case:
+            step.writes.append(lambda: links.__setitem__(case.encode(), person))
+            kept = subjects.get(case.encode())
+            merge = SubjectState.from_json(kept) if kept is not None else None
+        if person == case:
+            return decide(step, accepted, person)
+        step.outputs.append(processor.forward(accepted, topics.person, person, merge))
+        return step
+
+    def on_ingress(record: Record) -> _Step:
+        step = _Step(record)
+        outcome = processor.accept(record)
+        if isinstance(outcome, DeadLetter):
+            step.dead = outcome
+            return step
+        step.accepted = outcome
+        key, digest = processor.index_entry(outcome)
+        step.dead = processor.id_conflict(outcome, ids.get(key), digest)
+        if step.dead is not None:
+            return step
+        step.writes.append(lambda: ids.__setitem__(key, digest))
+        if outcome.case is None:
+            return decide(step, outcome, outcome.pseudonym)
+        if outcome.event.subject.bsn:
+            step.outputs.append(processor.forward(outcome, topics.link, outcome.case))
+            return step
+        return link(step, outcome, outcome.case)
+
+    def forwarded(record: Record, then: Callable[[_Step, Accepted, SubjectState | None], _Step]) -> _Step:
+        origin, merge = processor.forwarded(record)
+        step = _Step(origin)
+        outcome = processor.accept(origin)
+        if isinstance(outcome, DeadLetter):  # it was accepted before it was forwarded; only a defect gets here
+            step.dead = outcome
+            return step
+        step.accepted = outcome
+        return then(step, outcome, merge)
+
+    def on_link(record: Record) -> _Step:
+        def linked(step: _Step, accepted: Accepted, _merge: SubjectState | None) -> _Step:
+            if accepted.case is None:
+                raise ValueError("only events with a case id are forwarded to the link step")
+            return link(step, accepted, accepted.case)
+
+        return forwarded(record, linked)
+
+    def on_person(record: Record) -> _Step:
+        person = (record.key or b"").decode()
+
+        def decided(step: _Step, accepted: Accepted, merge: SubjectState | None) -> _Step:
+            return decide(step, accepted, person, merge)
+
+        return forwarded(record, decided)
+
+    def process(record: Record, step: Callable[[Record], _Step]) -> _Step:
+        """What to produce for one record: a dead letter, or the outputs and decisions (tables updated)."""
         try:
-            outcome = processor.accept(record)
-            if isinstance(outcome, DeadLetter):
-                return outcome, None, [], ()
-            key, digest = processor.index_entry(outcome)
-            conflict = processor.id_conflict(outcome, ids.get(key), digest)
-            if conflict is not None:
-                return conflict, outcome, [], ()
-            stored = consent.get(record.key)
-            state = ConsentState.from_json(stored) if stored is not None else ConsentState()
-            after = processor.consent_after(outcome, state)
-            routed = processor.decide(outcome, after)
-            too_large = processor.unproducible(outcome, routed.messages)
-            if too_large is not None:
-                return too_large, outcome, [], ()
-            if after is not state:
-                consent[record.key] = after.to_json()
-            ids[key] = digest
-            messages = routed.messages
-            if outcome.event.type in AGENDA_EVENTS:
-                changed, bundle = keeper.step(outcome, routed.decisions, after, agenda.get(record.key))
-                if changed is not None:
-                    agenda[record.key] = changed
-                messages = [*messages, *bundle]
-            return None, outcome, messages, routed.decisions
+            done = step(record)
+            if done.dead is None and done.accepted is not None:
+                done.dead = processor.unproducible(done.accepted, done.outputs)
+            if done.dead is not None:
+                done.outputs, done.decisions = [], ()
+                return done
+            for write in done.writes:
+                write()
+            return done
         except Exception as error:  # a defect must not stop the stream: fail closed, dead-letter, go on
             _log.exception("processing failed for %s[%d]@%d", record.topic, record.partition, record.offset)
             defect = "the hub failed to process this record (see the worker log for the defect)"
-            return processor.dead_letter(record, type(error).__name__, defect), None, [], ()
+            return _Step(record, processor.dead_letter(record, type(error).__name__, defect))
 
     async def dead_letter(record: Record, dead: DeadLetter) -> None:
         """Produce ``dead`` and wait until the broker stored it. Retried until it is: the first try keeps the
@@ -174,16 +270,10 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
 
     in_order = _InOrder()
 
-    async def settle(
-        entry: _Settling,
-        record: Record,
-        dead: DeadLetter | None,
-        accepted: Accepted | None,
-        pending: list[Awaitable[Any]],
-        decisions: Sequence[Decision],
-    ) -> None:
+    async def settle(entry: _Settling, done: _Step, pending: list[Awaitable[Any]]) -> None:
         """Settle ``entry`` once its outputs are confirmed, or once its dead letter is."""
-        if dead is None:
+        record = done.record
+        if done.dead is None:
             try:
                 await asyncio.gather(*pending)
             except asyncio.CancelledError:
@@ -196,14 +286,15 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                     record.offset,
                     type(error).__name__,
                 )
-                dead = processor.output_failed(record, type(error).__name__, accepted.event if accepted else None)
-        if dead is not None:
-            await dead_letter(record, dead)
+                event = done.accepted.event if done.accepted else None
+                done.dead = processor.output_failed(record, type(error).__name__, event)
+        if done.dead is not None:
+            await dead_letter(record, done.dead)
         else:
-            _count(decisions)
+            _count(done.decisions)
         in_order.settled(entry)
 
-    async def handle(event: Any) -> None:
+    async def handle(event: Any, step: Callable[[Record], _Step]) -> None:
         message = event.message
         record = Record(
             topic=message.topic,
@@ -213,12 +304,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             value=message.value or b"",  # a tombstone is an empty, undecodable record
             headers=list(message.headers or ()),
         )
-        telemetry.for_org(telemetry.EVENTS_IN, str(ingress_sender(record.topic, topics.prefix))).inc()
-        dead, accepted, outputs, decisions = process(record)
+        done = process(record, step)
         pending: list[Awaitable[Any]] = []
-        if dead is None:
+        if done.dead is None:
             try:
-                for output in outputs:
+                for output in done.outputs:
                     pending.append(await send(output))
             except Exception as error:  # refused by the producer at once
                 _log.error(
@@ -228,10 +318,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                     record.offset,
                     type(error).__name__,
                 )
-                dead = processor.output_failed(record, type(error).__name__, accepted.event if accepted else None)
+                event_ = done.accepted.event if done.accepted else None
+                done.dead = processor.output_failed(done.record, type(error).__name__, event_)
         await in_flight.acquire()
         entry = in_order.received(event)
-        task = asyncio.ensure_future(settle(entry, record, dead, accepted, pending, decisions))
+        task = asyncio.ensure_future(settle(entry, done, pending))
         settling.add(task)
         task.add_done_callback(_release)
 
@@ -244,12 +335,25 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         if not task.cancelled() and task.exception() is not None:
             _log.error("settling a record failed (%s); it stays unacknowledged", type(task.exception()).__name__)
 
+    def unacknowledged(stream: faust.StreamT[bytes]) -> faust.StreamT[bytes]:
+        # Acknowledged by settle(), never by the stream: an offset is committed only past settled records.
+        return cast("faust.Stream[bytes]", stream).noack()  # StreamT does not declare noack()
+
     @app.agent(ingress, name="hub")
     async def hub(stream: faust.StreamT[bytes]) -> None:
-        # Acknowledged by settle(), never by the stream: an offset is committed only past settled records.
-        unacknowledged = cast("faust.Stream[bytes]", stream).noack()  # StreamT does not declare noack()
-        async for event in unacknowledged.events():
-            await handle(event)
+        async for event in unacknowledged(stream).events():
+            telemetry.for_org(telemetry.EVENTS_IN, str(ingress_sender(event.message.topic, topics.prefix))).inc()
+            await handle(event, on_ingress)
+
+    @app.agent(link_step, name="link")
+    async def link_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in unacknowledged(stream).events():
+            await handle(event, on_link)
+
+    @app.agent(person_step, name="person")
+    async def person_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in unacknowledged(stream).events():
+            await handle(event, on_person)
 
     async def report_lag() -> None:
         consumer = app.consumer
@@ -262,6 +366,17 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     app.timer(interval=5.0)(report_lag)
 
     return app
+
+
+def _raw(settings: Settings) -> dict[str, Any]:
+    """A topic of raw bytes (keys and values), with the partition count every co-partitioned topic shares."""
+    return {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "partitions": settings.partitions,
+    }
 
 
 @dataclass

@@ -18,13 +18,25 @@ partner can match it.
 Decisions are taken at processing time (the clock passed in), not at the event's own time: a covenant that has
 expired, or consent withdrawn, by the time the hub delivers stops the delivery.
 
+What a sender says is a claim: an event whose ``purpose`` its sender may not claim for its type and theme
+(:meth:`schakel.consent.Policy.claim`) is dead-lettered with the reason code, never decided under whichever rule
+its label would select.
+
+One person, several identifiers (BSN, case ids of a named issuer): :meth:`Processor.link` says which person an event
+with a case id belongs to, given what the hub's link table holds for the case (the wiring and why it is
+co-partitioned: ``schakel.streams.hub``). Decisions and lineage use the *person's* pseudonym; a delivered copy
+carries none of the hub's pseudonyms - only the recipient's own (``subject.pseudonym`` and the record key) and an
+opaque per-copy reference (``schakel-subject-ref``, :meth:`schakel.consent.Pseudonymizer.seal`) from which the
+connector runtime recovers the person's pseudonym for the delivery receipt.
+
 An event that carries both a BSN and a case id tells the hub that the two identifiers are one person: beside its
-decisions it gets one lineage ``link`` record with the two hub pseudonyms (each made by ``subject_key`` from the one
-identifier), so that the compliance answers find the person's case-keyed records too.
+decisions it gets one lineage ``link`` record with the two hub pseudonyms (the BSN's and the namespaced case's), so
+that the compliance answers find the person's case-keyed records too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,19 +46,20 @@ from uuid import UUID
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from schakel.consent import ConsentState, Decision, Outcome, Policy, Pseudonymizer, project, subject_key
+from schakel.consent import Decision, Outcome, Policy, Pseudonymizer, SubjectState, case_key, project, subject_key
 from schakel.guidance import Guidance, load_guidance
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
-from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, EventType, SchemaError, cloudevent_headers
+from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
     GUIDANCE_HEADER,
     MAX_REQUEST_BYTES,
+    ORIGIN_HEADERS,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
-    SUBJECT_HEADER,
     SUBJECT_KEY_HEADER,
+    SUBJECT_REF_HEADER,
     DeadLetter,
     Headers,
     Message,
@@ -58,6 +71,9 @@ from schakel.streams.topics import HubTopics, ingress_sender
 __all__ = ["Accepted", "Processor", "Record", "Routed"]
 
 _DECIDE_SPAN = "schakel.consent.decide"
+_MERGE_HEADER = "schakel-merge-state"
+_ORIGIN_TOPIC, _ORIGIN_PARTITION, _ORIGIN_OFFSET, _ORIGIN_KEY = ORIGIN_HEADERS
+_INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER})
 _LINK_NAME = "schakel.subject.link"
 
 
@@ -81,6 +97,8 @@ class Accepted:
     event: Event
     pseudonym: str
     subject_key_kind: str
+    case: str | None = None
+    """The pseudonym of the event's case key (``case:<issuer>:<id>``): the link table's key; None without a case."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,8 @@ class Routed:
 
     decisions: Sequence[Decision]
     messages: list[Message]
+    state: SubjectState
+    """The person's state once the event is taken into account."""
 
 
 class Processor:
@@ -149,7 +169,17 @@ class Processor:
                 "the record key is not the subject's pseudonym, so its partition cannot keep the subject's order",
                 event,
             )
-        return Accepted(record, event, pseudonym, key_kind)
+        refused = self.policy.claim(event)
+        if refused is not None:
+            return self.dead_letter(
+                record,
+                "PurposeNotClaimable",
+                f"{refused}: sender {event.source} may not claim purpose {event.purpose} for a {event.type} "
+                f"with theme {event.theme}",
+                event,
+            )
+        case = case_key(event)
+        return Accepted(record, event, pseudonym, key_kind, self.pseudonymizer.subject(case) if case else None)
 
     def dead_letter(self, record: Record, error_class: str, reason: str, event: Event | None = None) -> DeadLetter:
         """Why ``record`` goes to the dead-letter queue (a reason, never a value from the record)."""
@@ -201,18 +231,67 @@ class Processor:
         reason = "the hub could not produce all copies and lineage records of this record"
         return self.dead_letter(record, error_class, reason, event)
 
+    # -- one person, several identifiers -------------------------------------------------------------------------
+
+    def link(self, accepted: Accepted, linked: str | None) -> str | DeadLetter:
+        """The pseudonym of the person an event with a case id is about, given the person the link table holds for
+        its case (``linked``, None: no link yet). A case id that arrives with a different BSN than the one it is
+        linked to is a conflict: dead-lettered, never merged. Without a BSN and a link the case is its own person."""
+        if accepted.case is None:
+            raise ValueError("only an event with a case id is linked")
+        if not accepted.event.subject.bsn:
+            return linked if linked is not None else accepted.case
+        if linked is not None and linked != accepted.pseudonym:
+            return self.dead_letter(
+                accepted.record,
+                "IdentifierConflict",
+                "the event's case id is linked to another BSN; the two are not merged",
+                accepted.event,
+            )
+        return accepted.pseudonym
+
+    def forward(self, accepted: Accepted, topic: str, key: str, merge: SubjectState | None = None) -> Message:
+        """The record that carries an accepted event to the hub's next step (keyed by ``key``), with where it came
+        from - and, when a new link makes two identifiers one person, the state kept under the case until then."""
+        record = accepted.record
+        headers: Headers = [(name, value) for name, value in record.headers if name not in _INTERNAL_HEADERS]
+        headers += [
+            (_ORIGIN_TOPIC, record.topic.encode()),
+            (_ORIGIN_PARTITION, str(record.partition).encode()),
+            (_ORIGIN_OFFSET, str(record.offset).encode()),
+            (_ORIGIN_KEY, record.key or b""),
+        ]
+        if merge is not None:
+            headers.append((_MERGE_HEADER, json.dumps(merge.to_json()).encode()))
+        return Message(topic, key.encode(), record.value, headers)
+
+    @staticmethod
+    def forwarded(record: Record) -> tuple[Record, SubjectState | None]:
+        """The ingress record a :meth:`forward` record carries (its own topic, partition, offset and key), and the
+        state to merge into the person's, if any."""
+        values = {name: value for name, value in record.headers if name in _INTERNAL_HEADERS}
+        try:
+            origin = Record(
+                topic=values[_ORIGIN_TOPIC].decode(),
+                partition=int(values[_ORIGIN_PARTITION]),
+                offset=int(values[_ORIGIN_OFFSET]),
+                key=values[_ORIGIN_KEY] or None,
+                value=record.value,
+                headers=[(name, value) for name, value in record.headers if name not in _INTERNAL_HEADERS],
+            )
+        except (KeyError, ValueError) as error:
+            raise ValueError("a forwarded record without its origin headers") from error
+        merge = values.get(_MERGE_HEADER)
+        return origin, SubjectState.from_json(json.loads(merge)) if merge else None
+
     # -- decide --------------------------------------------------------------------------------------------------
 
-    def consent_after(self, accepted: Accepted, state: ConsentState) -> ConsentState:
-        """The subject's consent state once this event is taken into account."""
-        if accepted.event.type == EventType.CONSENT_CHANGE:
-            return state.apply(accepted.event)
-        return state
-
-    def decide(self, accepted: Accepted, consent: ConsentState) -> Routed:
-        """One decision per candidate recipient; a copy for each permitted one, a lineage record for each."""
+    def decide(self, accepted: Accepted, state: SubjectState, person: str | None = None) -> Routed:
+        """One decision per candidate recipient on the person's state; a copy for each permitted one, a lineage
+        record for each. ``person`` is the person's pseudonym (default: the event's own subject pseudonym)."""
         event = accepted.event
         now = self.clock()
+        person = person if person is not None else accepted.pseudonym
         parent = propagate.extract(_carrier(accepted.record.headers))
         messages: list[Message] = []
         with self._tracer.start_as_current_span(
@@ -231,14 +310,14 @@ class Processor:
             },
         ) as processing:
             with self._tracer.start_as_current_span(_DECIDE_SPAN) as deciding:
-                decisions = self.policy.decide_all(event, consent, now)
+                decisions, after = state.decide_all(self.policy, event, now, self.pseudonymizer.subject)
                 deciding.set_attribute("schakel.candidates", len(decisions))
             form = event.to_json()
             envelope = cloudevent_headers(form, self.settings.source_urns)
             permitted = [decision for decision in decisions if decision.outcome is not Outcome.DENY]
             for decision in decisions:
                 if decision.outcome is Outcome.DENY:
-                    messages.append(self._lineage(accepted, decision, deciding, processing, now))
+                    messages.append(self._lineage(accepted, person, decision, deciding, processing, now))
             if permitted:
                 # One publish span for the event's copies: its context is every copy's traceparent, so each
                 # recipient's sink continues the same trace. (A span per copy doubled the hub's cost per event.)
@@ -255,16 +334,19 @@ class Processor:
                 ) as publishing:
                     traced = [*envelope, *trace_headers()]  # one context for every copy: injected once
                     for decision in permitted:
-                        messages.append(self._copy(accepted, decision, form, traced))
-                        messages.append(self._lineage(accepted, decision, publishing, processing, now))
+                        messages.append(self._copy(accepted, person, decision, form, traced))
+                        messages.append(self._lineage(accepted, person, decision, publishing, processing, now))
             if event.subject.bsn and event.case_id:
                 messages.append(self._link(accepted, processing, now))
-        return Routed(decisions, messages)
+        return Routed(decisions, messages, after)
+
+    def person_kind(self, accepted: Accepted, person: str) -> str:
+        """What the person's pseudonym derives from: ``bsn``, or ``case`` for a case not (yet) linked to a BSN."""
+        return "case" if person == accepted.case else "bsn"
 
     def _link(self, accepted: Accepted, span: trace.Span, now: datetime) -> Message:
         """The lineage record that says the event's BSN and case id are one person (pseudonyms only)."""
         event = accepted.event
-        case_only = event.model_copy(update={"subject": event.subject.model_copy(update={"bsn": None})})
         context = span.get_span_context()
         value = LineageRecord.trusted_bytes(
             record_id=record_id(str(event.source), event.id, accepted.pseudonym, str(event.source), RecordKind.LINK),
@@ -292,7 +374,7 @@ class Processor:
             processing_activity_id=processing_activity(event.purpose),
             data_subject_id=accepted.pseudonym,
             data_subject_key=accepted.subject_key_kind,
-            linked_subject_id=self.pseudonymizer.subject(subject_key(case_only)),
+            linked_subject_id=accepted.case,
             linked_subject_key="case",
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
@@ -300,13 +382,16 @@ class Processor:
         )
         return Message(self.topics.lineage, accepted.pseudonym.encode(), value)
 
-    def _copy(self, accepted: Accepted, decision: Decision, form: dict[str, Any], envelope: Headers) -> Message:
+    def _copy(
+        self, accepted: Accepted, person: str, decision: Decision, form: dict[str, Any], envelope: Headers
+    ) -> Message:
         projected = project(accepted.event, decision, self.pseudonymizer, form)
+        reference = self.pseudonymizer.seal(person, f"{accepted.event.id}/{decision.recipient}")
         headers: Headers = [
             *envelope,
             (RECIPIENT_HEADER, str(decision.recipient).encode()),
-            (SUBJECT_HEADER, accepted.pseudonym.encode()),
-            (SUBJECT_KEY_HEADER, accepted.subject_key_kind.encode()),
+            (SUBJECT_REF_HEADER, reference.encode()),
+            (SUBJECT_KEY_HEADER, self.person_kind(accepted, person).encode()),
             (OUTCOME_HEADER, str(decision.outcome).encode()),
         ]
         # Chosen on the projected copy, never on the event: the reference must not hint at a withheld field.
@@ -317,7 +402,13 @@ class Processor:
         return Message(self.topics.egress(decision.recipient), key, self.codec.encode_json(projected), headers)
 
     def _lineage(
-        self, accepted: Accepted, decision: Decision, span: trace.Span, parent: trace.Span, now: datetime
+        self,
+        accepted: Accepted,
+        person: str,
+        decision: Decision,
+        span: trace.Span,
+        parent: trace.Span,
+        now: datetime,
     ) -> Message:
         """The lineage record of one decision; ``span`` carried it out (a publish, or the decision for a denial).
 
@@ -329,9 +420,7 @@ class Processor:
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
         value = LineageRecord.trusted_bytes(
-            record_id=record_id(
-                str(event.source), event.id, accepted.pseudonym, str(decision.recipient), RecordKind.DECISION
-            ),
+            record_id=record_id(str(event.source), event.id, person, str(decision.recipient), RecordKind.DECISION),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
@@ -354,13 +443,13 @@ class Processor:
             rule=decision.rule,
             reasons=tuple(str(reason) for reason in decision.reasons),
             processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=accepted.pseudonym,
-            data_subject_key=accepted.subject_key_kind,
+            data_subject_id=person,
+            data_subject_key=self.person_kind(accepted, person),
             source_topic=accepted.record.topic,
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, accepted.pseudonym.encode(), value)
+        return Message(self.topics.lineage, person.encode(), value)
 
 
 def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -3,9 +3,12 @@
 Ingress: key = the hub-wide subject pseudonym (UTF-8), value = the event in Avro single-object encoding, headers =
 CloudEvents (``ce_*``) plus W3C ``traceparent``. Egress: key = the recipient's own pseudonym of the subject, value =
 the projected copy (withheld fields null) in the same encoding, headers = CloudEvents plus ``traceparent`` plus
-``schakel-recipient``, ``schakel-subject`` (hub pseudonym, for delivery receipts), ``schakel-subject-key`` (``bsn``
-or ``case``: what that pseudonym derives from), ``schakel-outcome`` and, where one applies, ``schakel-guidance``
-(the course of action's ``id@version``, chosen on the projected copy alone: :mod:`schakel.guidance.choice`).
+``schakel-recipient``, ``schakel-subject-ref`` (an opaque per-copy reference to the person's hub pseudonym, sealed
+with the pseudonym key, for delivery receipts - the hub pseudonym itself never leaves the hub),
+``schakel-subject-key`` (``bsn`` or ``case``: what the person's pseudonym derives from), ``schakel-outcome`` and,
+where one applies, ``schakel-guidance`` (the course of action's ``id@version``, chosen on the projected copy alone:
+:mod:`schakel.guidance.choice`). The hub's internal steps (``hub-link``, ``hub-person``) carry the ingress record with
+``schakel-origin-*`` headers.
 Dead letters (the hub's): key = the hub pseudonym of the subject when the event could be read, otherwise none - never
 the original key, where a raw BSN or a name has been seen; value = the original bytes, kept for a resend until the
 ``dlq`` topic's retention removes them (``SCHAKEL_DLQ_RETENTION_DAYS``), or empty when the record was larger than
@@ -14,7 +17,8 @@ record).
 
 The schemas' :data:`~schakel.schemas.MAX_EVENT_BYTES` (512 KiB, refused by the codec before it parses) bounds every
 ingress record; it is about half the hub producer's request limit (:data:`MAX_REQUEST_BYTES`), so a projected copy of
-an accepted event (never larger than the event plus its headers) and its dead letter always fit.
+an accepted event (never larger than the event plus its headers), a forwarded record (the event plus its origin
+headers and, once, the case's state) and its dead letter always fit.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ __all__ = [
     "DEAD_LETTER_HEADERS",
     "GUIDANCE_HEADER",
     "MAX_REQUEST_BYTES",
+    "ORIGIN_HEADERS",
     "RECIPIENT_HEADER",
-    "SUBJECT_HEADER",
     "SUBJECT_KEY_HEADER",
+    "SUBJECT_REF_HEADER",
     "DeadLetter",
     "EgressCopy",
     "Headers",
@@ -54,8 +59,9 @@ MAX_REQUEST_BYTES = 1_000_000
 """The hub producer's request limit (Faust's default, set explicitly): no output record may be larger."""
 
 RECIPIENT_HEADER = "schakel-recipient"
-SUBJECT_HEADER = "schakel-subject"
+SUBJECT_REF_HEADER = "schakel-subject-ref"
 SUBJECT_KEY_HEADER = "schakel-subject-key"
+ORIGIN_HEADERS = ("schakel-origin-topic", "schakel-origin-partition", "schakel-origin-offset", "schakel-origin-key")
 OUTCOME_HEADER = "schakel-outcome"
 GUIDANCE_HEADER = "schakel-guidance"
 
@@ -112,16 +118,25 @@ class EgressCopy:
     event_id: str
     recipient: Organisation
     form: dict[str, Any]
-    subject_pseudonym: str | None
+    subject_reference: str | None
+    """The opaque per-copy reference to the person's hub pseudonym (:meth:`Pseudonymizer.unseal` recovers it)."""
     outcome: str | None
     traceparent: str | None
     headers: Headers
     guidance: str | None = None
 
     @property
+    def recipient_pseudonym(self) -> str | None:
+        """The recipient's own pseudonym of the person, as the projected copy carries it (never the hub's)."""
+        subject = self.form.get("subject") or {}
+        pseudonym = subject.get("pseudonym") if isinstance(subject, dict) else None
+        return str(pseudonym) if pseudonym else None
+
+    @property
     def event_key(self) -> str:
-        """The event as sinks and lineage tell events apart: sender, id and the subject's hub pseudonym."""
-        return event_key(str(self.form.get("source")), self.event_id, self.subject_pseudonym or "-")
+        """The event as a sink tells events apart: sender, id and the subject - here the recipient's own pseudonym,
+        the only one a copy carries (one sink, one recipient: it names the person as the hub's would)."""
+        return event_key(str(self.form.get("source")), self.event_id, self.recipient_pseudonym or "-")
 
     @classmethod
     def from_record(
@@ -139,7 +154,7 @@ class EgressCopy:
             event_id=str(form["id"]),
             recipient=Organisation(recipient) if recipient else Organisation(topic.rsplit(".", 1)[-1]),
             form=form,
-            subject_pseudonym=header(headers, SUBJECT_HEADER),
+            subject_reference=header(headers, SUBJECT_REF_HEADER),
             outcome=header(headers, OUTCOME_HEADER),
             traceparent=header(headers, "traceparent"),
             headers=list(headers),

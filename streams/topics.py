@@ -13,7 +13,8 @@ Kafka identity per component, and the grants below are all it has (the broker de
   record a delivery; the receipt is checked against the hub's own decision records in the lineage store.
 - ``hub`` READs every ingress topic, WRITEs every egress topic, ``lineage`` and ``dlq``, may CREATE the hub's topics
   (it creates them at start-up), and has ALL on the topics prefixed with its Faust app id plus READ on its group
-  (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs).
+  (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs; the hub's own steps ``hub-link`` and
+  ``hub-person`` are ``<prefix>hub-...`` too, so this grant covers them).
 - ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
   ``schakel-lineage-store-<name>`` for a second store).
 - ``console`` (the web console) READs every egress topic and ``dlq`` (the inboxes, the dead-letter page), ``lineage``
@@ -85,6 +86,16 @@ class HubTopics:
     def dlq(self) -> str:
         return f"{self.prefix}dlq"
 
+    @property
+    def link(self) -> str:
+        """The hub's internal step keyed by a case's pseudonym: events with a BSN and a case id meet the link table."""
+        return f"{self.prefix}hub-link"
+
+    @property
+    def person(self) -> str:
+        """The hub's internal step keyed by a person's pseudonym: events resolved to a person are decided there."""
+        return f"{self.prefix}hub-person"
+
     def all_ingress(self) -> list[str]:
         return [self.ingress(org) for org in Organisation]
 
@@ -92,7 +103,7 @@ class HubTopics:
         return [self.egress(org) for org in Organisation]
 
     def all(self) -> list[str]:
-        return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq]
+        return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq, self.link, self.person]
 
     @property
     def hub_app_id(self) -> str:
@@ -165,7 +176,7 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     return grants
 
 
-HUB_TABLES = ("consent", "agenda", "event-ids")
+HUB_TABLES = ("subjects", "links", "agenda", "event-ids")
 """The hub's Faust tables (schakel.streams.hub); their changelogs are created with the hub's topics."""
 
 

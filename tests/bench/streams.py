@@ -102,7 +102,11 @@ def _settings(name: str, base: Settings | None = None) -> Settings:
 def _messages(settings: Settings, count: int) -> tuple[list[Message], int]:
     """Events for the workload and the number of output records the hub writes for them."""
     policy = load_policy()
-    events = [example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)]) for n in range(count)]
+    # One case id per person: one drawn twice for two BSNs would be dead-lettered (IdentifierConflict).
+    events = [
+        example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)], case_id=f"ZVH-2026-{n:06d}")
+        for n in range(count)
+    ]
     outputs = 0
     for event in events:
         decisions = policy.decide_all(event, ConsentState(), datetime.now(UTC))

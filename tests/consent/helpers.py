@@ -64,7 +64,12 @@ FULL_PAYLOADS: Mapping[EventType, dict[str, Any]] = {
         "review_date": "2026-08-01",
     },
     EventType.FEEDBACK: {"action_id": "A-1", "status": "done", "note": "Talked; he was open to help."},
-    EventType.CONSENT_CHANGE: {"change": "given", "grantees": ["politie"], "valid_until": "2027-06-01T00:00:00Z"},
+    EventType.CONSENT_CHANGE: {
+        "change": "given",
+        "grantees": ["politie"],
+        "grantor": "zvh",
+        "valid_until": "2027-06-01T00:00:00Z",
+    },
     EventType.CASE_CLOSED: {"closed_reason": "Plan completed."},
     EventType.SUBJECT_REQUEST: {"kind": "access"},
 }
@@ -79,11 +84,12 @@ def event_form(
     payload: Mapping[str, Any] | None = None,
     bsn: str | None = BSN,
     case_id: str | None = "ZVH-2026-0042",
+    case_issuer: Organisation | None = Organisation.ZVH,
     time: datetime = EVENT_TIME,
     event_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """The JSON form of an event of ``event_type`` with every governed field filled (``payload`` overrides;
-    ``None`` in it drops a field)."""
+    ``None`` in it drops a field). The case id is the ZVH's (``case_issuer``; None: the sender's own)."""
     merged = {**FULL_PAYLOADS[event_type], **(payload or {})}
     return {
         "id": str(event_id or uuid.uuid4()),
@@ -92,6 +98,7 @@ def event_form(
         "time": time.isoformat(),
         "subject": {"bsn": bsn, "name": "Sam de Vries", "birth_date": "2007-03-14", "pseudonym": None},
         "case_id": case_id,
+        "case_issuer": case_issuer.value if case_id is not None and case_issuer is not None else None,
         "purpose": purpose,
         "theme": THEMES.get(purpose, "OTHER"),
         "addressees": [a.value for a in addressees],
@@ -117,16 +124,24 @@ def consent_change(
     change: str = "given",
     time: datetime = EVENT_TIME,
     valid_until: datetime | None = None,
+    grantor: Organisation | str | None = "sender",
+    bsn: str | None = BSN,
+    case_id: str | None = "ZVH-2026-0042",
 ) -> Event:
-    """A ConsentChange event."""
+    """A ConsentChange event; its grantor is by default its sender (the party that recorded the consent given to
+    itself); ``None`` names no grantor."""
+    named = source if grantor == "sender" else grantor
     return full_event(
         EventType.CONSENT_CHANGE,
         source,
         purpose,
         time=time,
+        bsn=bsn,
+        case_id=case_id,
         payload={
             "change": change,
             "grantees": [g.value for g in grantees],
+            "grantor": Organisation(named).value if named is not None else None,
             "valid_until": valid_until.isoformat() if valid_until else None,
         },
     )

@@ -160,3 +160,52 @@ def test_explain_names_the_secrecy_grounds_a_rule_accepts(tmp_path: Path) -> Non
     assert "politie may receive nothing of this InformationContribution from ggz" in result.stdout
     assert "(it accepts: legal_duty, conflict_of_duties)" in result.stdout
     assert "cter rule 15" in result.stdout
+
+
+def test_explain_says_a_consent_recorded_by_the_wrong_party_does_not_count(
+    tmp_path: Path, lvb_signal_file: Path
+) -> None:
+    recorded_by_police = consent_change(Org.POLITIE, [Org.POLITIE], "lvb-exploitation")
+    consent_file = tmp_path / "consent.json"
+    consent_file.write_text(json.dumps(recorded_by_police.to_json()))
+    args = ["consent", "explain", "--event", str(lvb_signal_file), "--to", "politie", "--consent", str(consent_file)]
+    english = runner.invoke(app, [*args, "--at", "2026-06-01T12:00:00Z"])
+    assert english.exit_code == 0, english.output
+    assert "lvb_indication (health data, AVG art. 9): only lvb-uitbuiting rule 5 would let it pass" in english.stdout
+    assert "not recorded by a party the rule names for it (the sender of the data (gemeente-sociaal) and zvh)" in (
+        english.stdout
+    )
+    decided = runner.invoke(app, ["consent", "decide", *args[2:], "--at", "2026-06-01T12:00:00Z"])
+    assert "consent-wrong-party" in json.loads(decided.stdout)["reasons"]
+
+
+def test_explain_says_a_self_addressed_contribution_needs_the_zvhs_invitation(tmp_path: Path) -> None:
+    path = tmp_path / "contribution.json"
+    form = event_form(
+        EventType.INFORMATION_CONTRIBUTION,
+        Org.POLITIE,
+        "cter-person-centred",
+        addressees=[Org.GGZ, Org.RVDK, Org.RECLASSERING],
+        payload={"secrecy_ground": None, "deliberation_ref": None, "diagnosis": None, "in_care": None},
+    )
+    path.write_text(json.dumps(form))
+    args = ["consent", "explain", "--event", str(path), "--to", "rvdk", "--at", "2026-06-01T12:00:00Z"]
+    english = runner.invoke(app, args)
+    assert english.exit_code == 0, english.output
+    assert english.stdout.startswith("rvdk may receive nothing of this InformationContribution from politie")
+    assert "the ZVH invited to the case, and rvdk is not invited" in english.stdout
+    # with the ZVH's accepted triage decision inviting rvdk in the history, it may
+    triage = tmp_path / "triage.json"
+    triage.write_text(
+        json.dumps(
+            event_form(
+                EventType.TRIAGE_DECISION,
+                Org.ZVH,
+                "cter-person-centred",
+                addressees=[Org.RVDK],
+                payload={"outcome": "accepted"},
+            )
+        )
+    )
+    invited = runner.invoke(app, [*args, "--history", str(triage)])
+    assert invited.stdout.startswith("rvdk may receive subject.bsn"), invited.output

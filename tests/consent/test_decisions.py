@@ -67,13 +67,27 @@ def test_ggz_client_consent_is_no_ground_towards_the_police_under_cter(policy: P
     event = full_event(
         EventType.INFORMATION_CONTRIBUTION, Org.GGZ, "cter-person-centred", payload={"secrecy_ground": "consent"}
     )
-    consent = ConsentState().apply(consent_change(Org.ZVH, [Org.POLITIE, Org.ZVH], "cter-person-centred"))
+    consent = ConsentState().apply(consent_change(Org.GGZ, [Org.POLITIE, Org.ZVH], "cter-person-centred"))
     to_police = policy.decide(event, Org.POLITIE, consent, AT)
     assert to_police.outcome is Outcome.DENY
     assert to_police.reasons == (Reason.SECRECY_GROUND_NOT_ACCEPTED,)
     to_zvh = policy.decide(event, Org.ZVH, consent, AT)
     assert to_zvh.outcome is Outcome.PARTIAL
     assert "diagnosis" in to_zvh.fields_sent
+
+
+def test_a_ggz_client_consent_counts_only_when_ggz_recorded_it(policy: Policy) -> None:
+    event = full_event(
+        EventType.INFORMATION_CONTRIBUTION, Org.GGZ, "cter-person-centred", payload={"secrecy_ground": "consent"}
+    )
+    for recorder in set(Org) - {Org.GGZ}:
+        consent = ConsentState().apply(consent_change(recorder, [Org.ZVH], "cter-person-centred"))
+        decision = policy.decide(event, Org.ZVH, consent, AT)
+        assert decision.outcome is Outcome.DENY
+        assert decision.reasons == (Reason.CONSENT_WRONG_PARTY,)
+    # GGZ's sender naming another grantor is not GGZ's consent either
+    claimed = ConsentState().apply(consent_change(Org.GGZ, [Org.ZVH], "cter-person-centred", grantor=Org.ZVH))
+    assert policy.decide(event, Org.ZVH, claimed, AT).reasons == (Reason.CONSENT_WRONG_PARTY,)
 
 
 def test_ggz_consent_ground_needs_the_consent_on_file(policy: Policy) -> None:
@@ -165,25 +179,28 @@ def test_covenant_ends_at_the_end_of_its_last_day_in_dutch_time(policy: Policy) 
 def test_case_partners_only_when_invited(policy: Policy) -> None:
     purpose = "cter-person-centred"
     uninvited = full_event(EventType.INFORMATION_CONTRIBUTION, Org.POLITIE, purpose)
-    assert policy.decide(uninvited, Org.RECLASSERING, ConsentState(), AT).reasons == (Reason.NOT_ADDRESSED,)
-    invited = full_event(EventType.INFORMATION_CONTRIBUTION, Org.POLITIE, purpose, addressees=[Org.RECLASSERING])
-    decision = policy.decide(invited, Org.RECLASSERING, ConsentState(), AT)
+    assert policy.decide(uninvited, Org.RECLASSERING, ConsentState(), AT).reasons == (Reason.NOT_INVITED,)
+    # addressing is the sender's claim, not an invitation
+    addressed = full_event(EventType.INFORMATION_CONTRIBUTION, Org.POLITIE, purpose, addressees=[Org.RECLASSERING])
+    assert policy.decide(addressed, Org.RECLASSERING, ConsentState(), AT).reasons == (Reason.NOT_INVITED,)
+    decision = policy.decide(uninvited, Org.RECLASSERING, ConsentState(), AT, invited=frozenset({Org.RECLASSERING}))
     assert decision.outcome is Outcome.PARTIAL
     assert "police_record" in decision.fields_withheld
 
 
-def test_unknown_organisation_pairs_and_ggz_consent_changes_are_denied(policy: Policy) -> None:
-    from_ggz = consent_change(Org.GGZ, [Org.ZVH], "case-consultation")
-    decisions = [policy.decide(from_ggz, r, ConsentState(), AT) for r in Org if r is not Org.GGZ]
-    assert all(d.outcome is Outcome.DENY and d.reasons == (Reason.NO_RULE,) for d in decisions)
-    assert policy.candidates(from_ggz, AT) == ()
+def test_a_consent_change_a_sender_may_not_claim_is_denied_everywhere(policy: Policy) -> None:
+    from_om = consent_change(Org.OM, [Org.ZVH], "case-consultation")
+    decisions = [policy.decide(from_om, r, ConsentState(), AT) for r in Org if r is not Org.OM]
+    assert all(d.outcome is Outcome.DENY and d.reasons == (Reason.PURPOSE_NOT_FOR_SENDER,) for d in decisions)
+    assert policy.candidates(from_om, AT) == ()
+    assert policy.claim(from_om) is Reason.PURPOSE_NOT_FOR_SENDER
 
 
 def test_consent_change_from_the_zvh_reaches_the_partners(policy: Policy) -> None:
     change = consent_change(Org.ZVH, [Org.POLITIE], "cter-person-centred", change="withdrawn")
     decisions = policy.decide_all(change, ConsentState(), AT)
     assert {d.recipient for d in decisions} == set(Org) - {Org.ZVH}
-    assert all(d.fields_sent == ("change", "grantees") for d in decisions)
+    assert all(d.fields_sent == ("change", "grantees", "grantor") for d in decisions)
 
 
 def test_candidates_are_the_addressees_when_named(policy: Policy) -> None:
@@ -212,7 +229,7 @@ def test_candidates_without_addressees_follow_the_rules_in_force(policy: Policy)
     by_recipient = {d.recipient: d for d in decisions}
     assert by_recipient[Org.GEMEENTE_SOCIAAL].rule == "1"
     assert by_recipient[Org.GEMEENTE_VEILIGHEID].reasons == (Reason.PURPOSE_MISMATCH,)
-    assert by_recipient[Org.RVDK].reasons == (Reason.NOT_ADDRESSED,)
+    assert by_recipient[Org.RVDK].reasons == (Reason.NOT_INVITED,)
     # after the CTER covenant ends, the safety domain is no longer a candidate for police signals
     assert Org.GEMEENTE_VEILIGHEID not in policy.candidates(event, datetime(2030, 1, 1, tzinfo=UTC))
 

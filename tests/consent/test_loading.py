@@ -18,7 +18,7 @@ _VALID: dict[str, Any] = {
     "valid_from": "2025-01-01",
     "valid_until": "2027-12-31",
     "partners": {"kern": ["gemeente-veiligheid", "politie", "ggz", "zvh"]},
-    "purposes": {"test-purpose": {"nl": "Testen", "en": "Testing"}},
+    "purposes": {"test-purpose": {"nl": "Testen", "en": "Testing", "themes": ["CTER", "OTHER"]}},
     "rules": [
         {
             "id": "1",
@@ -44,7 +44,7 @@ _VALID: dict[str, Any] = {
             "purpose": "test-purpose",
             "fields": ["contribution", "diagnosis"],
             "legal_basis": {"general": ["AVG 6(1)(e)"], "health": ["AVG 9(2)(g)"]},
-            "conditions": {"secrecy_grounds": ["consent", "conflict_of_duties"]},
+            "conditions": {"secrecy_grounds": ["consent", "conflict_of_duties"], "consent_recorded_by": ["controller"]},
         },
     ],
 }
@@ -201,7 +201,10 @@ def test_ggz_rule_without_a_secrecy_condition(tmp_path: Path) -> None:
 
 
 def test_ggz_consent_alone_is_not_enough_where_the_event_records_the_ground(tmp_path: Path) -> None:
-    problem = _broken(tmp_path, lambda d: d["rules"][1].update({"conditions": {"consent": True}}))
+    problem = _broken(
+        tmp_path,
+        lambda d: d["rules"][1].update({"conditions": {"consent": True, "consent_recorded_by": ["controller"]}}),
+    )
     assert "rule 2" in problem
     assert "InformationContribution records the ground" in problem
 
@@ -209,7 +212,7 @@ def test_ggz_consent_alone_is_not_enough_where_the_event_records_the_ground(tmp_
 def test_ggz_signal_may_rest_on_consent_on_file(tmp_path: Path) -> None:
     document = copy.deepcopy(_VALID)
     document["rules"][0]["from"] = ["ggz"]
-    document["rules"][0]["conditions"] = {"consent": True}
+    document["rules"][0]["conditions"] = {"consent": True, "consent_recorded_by": ["controller"]}
     _write(tmp_path, document)
     (covenant,) = load_covenants(tmp_path)
     assert covenant.rules[0].conditions.consent
@@ -304,6 +307,53 @@ def test_version_is_a_hash_of_the_content_not_the_layout(tmp_path: Path) -> None
     _write(tmp_path, changed)
     (edited,) = load_covenants(tmp_path)
     assert edited.version != original.version
+
+
+def test_a_consent_condition_must_say_who_may_record_the_consent(tmp_path: Path) -> None:
+    def drop(document: dict[str, Any]) -> None:
+        del document["rules"][1]["conditions"]["consent_recorded_by"]
+
+    problem = _broken(tmp_path, drop)
+    assert "rule 2" in problem
+    assert "consent_recorded_by" in problem
+
+
+def test_who_records_the_consent_is_the_controller_or_a_partner(tmp_path: Path) -> None:
+    def stranger(document: dict[str, Any]) -> None:
+        document["rules"][1]["conditions"]["consent_recorded_by"] = ["controller", "om"]
+
+    assert "consent_recorded_by names 'om', not a partner" in _broken(tmp_path, stranger)
+
+    def unknown(document: dict[str, Any]) -> None:
+        document["rules"][1]["conditions"]["consent_recorded_by"] = ["anyone"]
+
+    assert "unknown organisation 'anyone'" in _broken(tmp_path, unknown)
+
+
+def test_who_records_a_consent_without_a_consent_condition_is_refused(tmp_path: Path) -> None:
+    def stray(document: dict[str, Any]) -> None:
+        document["rules"][0]["conditions"] = {"consent_recorded_by": ["controller"]}
+
+    assert "consent_recorded_by without a consent condition" in _broken(tmp_path, stray)
+
+
+def test_addressed_is_refused_the_sender_does_not_invite(tmp_path: Path) -> None:
+    def addressed(document: dict[str, Any]) -> None:
+        document["rules"][0]["conditions"] = {"addressed": True}
+
+    assert "use 'invited'" in _broken(tmp_path, addressed)
+
+
+def test_a_purpose_names_its_themes(tmp_path: Path) -> None:
+    def themeless(document: dict[str, Any]) -> None:
+        del document["purposes"]["test-purpose"]["themes"]
+
+    assert "must name the 'themes'" in _broken(tmp_path, themeless)
+
+    def unknown(document: dict[str, Any]) -> None:
+        document["purposes"]["test-purpose"]["themes"] = ["SPORTS"]
+
+    assert "unknown theme 'SPORTS'" in _broken(tmp_path, unknown)
 
 
 def test_no_rule_may_share_the_hubs_signal_bundle(tmp_path: Path) -> None:

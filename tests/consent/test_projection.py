@@ -35,9 +35,36 @@ def test_short_key_is_refused() -> None:
 
 def test_subject_key_falls_back_to_the_case() -> None:
     with_bsn = full_event(EventType.SIGNAL, Org.POLITIE, "money-mule-prevention")
-    without = full_event(EventType.SIGNAL, Org.POLITIE, "money-mule-prevention", bsn=None, case_id="MM-2026-7")
+    without = full_event(
+        EventType.SIGNAL, Org.POLITIE, "money-mule-prevention", bsn=None, case_id="MM-2026-7", case_issuer=None
+    )
     assert subject_key(with_bsn) == f"bsn:{BSN}"
-    assert subject_key(without) == "case:MM-2026-7"
+    assert subject_key(without) == "case:politie:MM-2026-7"
+
+
+def test_case_ids_are_namespaced_by_their_issuer() -> None:
+    by_police = full_event(
+        EventType.SIGNAL, Org.POLITIE, "money-mule-prevention", bsn=None, case_id="2026-7", case_issuer=None
+    )
+    by_zvh = by_police.model_copy(update={"case_issuer": Org.ZVH})
+    assert subject_key(by_police) != subject_key(by_zvh) == "case:zvh:2026-7"
+    assert Pseudonymizer(KEY).subject(subject_key(by_police)) != Pseudonymizer(KEY).subject(subject_key(by_zvh))
+
+
+def test_a_sealed_subject_reference_differs_per_copy_and_opens_only_with_the_key() -> None:
+    pseudonyms = Pseudonymizer(KEY)
+    person = pseudonyms.subject(f"bsn:{BSN}")
+    to_police, to_om = pseudonyms.seal(person, "e1/politie"), pseudonyms.seal(person, "e1/om")
+    assert len({to_police, to_om, person}) == 3
+    assert person not in to_police
+    assert person not in to_om
+    assert pseudonyms.unseal(to_police) == pseudonyms.unseal(to_om) == person
+    assert pseudonyms.seal(person, "e1/politie") == to_police  # a redelivered copy carries the same reference
+    with pytest.raises(ConsentError):
+        Pseudonymizer(b"another-key-of-32-bytes-length!!").unseal(to_police)
+    tampered = to_police[:40] + ("0" if to_police[40] != "0" else "1") + to_police[41:]
+    with pytest.raises(ConsentError):
+        pseudonyms.unseal(tampered)
 
 
 def test_projection_nulls_what_is_withheld_and_adds_the_recipients_pseudonym(policy: Policy) -> None:

@@ -1,12 +1,14 @@
 """Property-based tests over random covenants, events, consent histories, recipients and times.
 
-Five properties, 2,000 examples each - 10,000 in the default run:
+Five properties, 2,000 examples each - 10,000 in the default run (the covenants also draw which parties may record
+a rule's consent, which themes each purpose allows; the histories who recorded each change and for which grantor;
+the scenario which partners the ZVH invited to the case):
 
 1. no field outside the applied rule is ever sent, and the applied rule really matches and is in force;
 2. no decision without a rule is a permit - checked against a brute-force reference implementation that scans every
    rule of every covenant (the engine's index, caches and tie-breaks must agree with it exactly);
-3. withdrawal is monotonic: it never changes a decision for a moment before it, never turns a denial into a
-   delivery, and after it no delivery rests on the withdrawn consent;
+3. withdrawal is monotonic, whoever records it: it never changes a decision for a moment before it, never turns a
+   denial into a delivery, and after it no delivery rests on the withdrawn consent;
 4. decisions are deterministic (same inputs, fresh or warm caches, one at a time or all candidates at once);
 5. the BSN never appears in a decision or a projected copy for a recipient whose rule does not name it.
 """
@@ -23,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schakel.consent import (
+    CONTROLLER,
     SECRECY_GROUNDS,
     Conditions,
     ConsentState,
@@ -35,13 +38,14 @@ from schakel.consent import (
     project,
     subject_key,
 )
-from schakel.schemas import Event, EventType, Organisation, parse_event
+from schakel.schemas import Event, EventType, Organisation, Theme, parse_event
 
 from .helpers import BSN, FULL_PAYLOADS, all_fields, event_form
 
 ORGS = tuple(Organisation)
 TYPES = tuple(t for t in EventType if t is not EventType.SIGNAL_BUNDLE)  # made by the hub, never decided
 PURPOSES = ("p-alpha", "p-beta")
+THEMES = (Theme.CTER, Theme.LVB, Theme.OTHER)  # not MONEY_MULE: a money-mule signal needs an IBAN
 REQUIRED = {
     EventType.SIGNAL: {"urgency"},
     EventType.REFERRAL: {"reason"},
@@ -49,7 +53,7 @@ REQUIRED = {
     EventType.INFORMATION_CONTRIBUTION: set(),
     EventType.CONSULTATION_OUTCOME: {"plan"},
     EventType.FEEDBACK: {"action_id", "status"},
-    EventType.CONSENT_CHANGE: {"change", "grantees"},
+    EventType.CONSENT_CHANGE: {"change", "grantees", "grantor"},
     EventType.CASE_CLOSED: {"closed_reason"},
     EventType.SUBJECT_REQUEST: {"kind"},
 }
@@ -105,6 +109,11 @@ def _rule(index: int, bits: _Bits) -> Rule:
     fields = bits.subset(all_fields(event_type))
     flags = bits.take(4)
     grounds = bits.subset(SECRECY_GROUNDS) if event_type is EventType.INFORMATION_CONTRIBUTION else []
+    recorded_by: list[str] = []
+    if flags & 1 or "consent" in grounds:
+        recorded_by = [CONTROLLER] if bits.take(3) else []
+        recorded_by += [org.value for org in bits.subset(ORGS, max_size=2)]
+        recorded_by = recorded_by or [CONTROLLER]
     return Rule.model_construct(  # known-valid values: skip validation, generation dominates the run time
         id=str(index + 1),
         title=f"rule {index + 1}",
@@ -114,7 +123,12 @@ def _rule(index: int, bits: _Bits) -> Rule:
         purpose=purpose,
         fields=tuple(fields),
         legal_basis=dict(BASES),
-        conditions=Conditions(consent=bool(flags & 1), addressed=bool(flags & 2), secrecy_grounds=tuple(grounds)),
+        conditions=Conditions(
+            consent=bool(flags & 1),
+            consent_recorded_by=tuple(recorded_by),
+            invited=bool(flags & 2),
+            secrecy_grounds=tuple(grounds),
+        ),
     )
 
 
@@ -137,6 +151,7 @@ def covenants(draw: st.DrawFn) -> tuple[Covenant, ...]:
                 valid_until=None if length >= 900 else valid_from + timedelta(days=length),
                 partners={"all": ORGS},
                 purposes={p: p for p in PURPOSES},
+                purpose_themes={p: tuple(head.subset(THEMES, min_size=1)) for p in PURPOSES},
                 rules=tuple(_rule(i, _Bits(draw(_WORDS))) for i in range(count)),
             )
         )
@@ -152,6 +167,7 @@ def _event_form(
     secrecy_ground: str | None,
     event_time: datetime,
     bsn: str,
+    theme: Theme,
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         name: (value if name in present or name in REQUIRED[event_type] else None)
@@ -167,7 +183,7 @@ def _event_form(
             form["subject"][name] = None
     if "subject.bsn" not in present:
         form["subject"]["bsn"] = None
-    form["theme"] = "OTHER"
+    form["theme"] = theme.value
     return form
 
 
@@ -186,7 +202,8 @@ def events(draw: st.DrawFn, policy_rules: list[Rule]) -> Event:
     addressees = bits.subset(ORGS, max_size=3) if bits.take(2) else []
     ground = (None, *SECRECY_GROUNDS)[bits.take(4)]
     moment = START + timedelta(seconds=bits.take(600 * 86400))
-    return parse_event(_event_form(event_type, source, purpose, present, addressees, ground, moment, BSN))
+    theme = THEMES[bits.take(len(THEMES))]
+    return parse_event(_event_form(event_type, source, purpose, present, addressees, ground, moment, BSN, theme))
 
 
 @dataclass(frozen=True)
@@ -197,11 +214,18 @@ class Change:
     given: bool
     valid_until: datetime | None
     event: Event
+    recorded_by: Organisation
+    grantor: Organisation | None
 
 
 @st.composite
 def changes(
-    draw: st.DrawFn, grantee: Organisation | None = None, purpose: str | None = None, *, withdrawn: bool = False
+    draw: st.DrawFn,
+    grantee: Organisation | None = None,
+    purpose: str | None = None,
+    *,
+    withdrawn: bool = False,
+    recorded_by: Organisation | None = None,
 ) -> Change:
     bits = _Bits(draw(_WORDS))
     moment = START + timedelta(seconds=bits.take(600 * 86400))
@@ -213,18 +237,21 @@ def changes(
     given = not withdrawn and bits.take(2) == 1
     expires = bits.take(2) == 1
     valid_until = moment + timedelta(days=bits.take(200)) if given and expires else None
+    source = recorded_by if recorded_by is not None else ORGS[bits.take(len(ORGS))]
+    grantor: Organisation | None = (source, source, ORGS[bits.take(len(ORGS))], None)[bits.take(4)]
     form = event_form(
         EventType.CONSENT_CHANGE,
-        Organisation.ZVH,
+        source,
         purpose,
         time=moment,
         payload={
             "change": "given" if given else "withdrawn",
             "grantees": [g.value for g in grantees],
+            "grantor": grantor.value if grantor is not None else None,
             "valid_until": valid_until.isoformat() if valid_until else None,
         },
     )
-    return Change(moment, tuple(grantees), purpose, given, valid_until, parse_event(form))
+    return Change(moment, tuple(grantees), purpose, given, valid_until, parse_event(form), source, grantor)
 
 
 def _state(history: list[Change]) -> ConsentState:
@@ -237,8 +264,24 @@ def _state(history: list[Change]) -> ConsentState:
 # ------------------------------------------------------------------------------------------ the brute-force reference
 
 
-def _reference_consent(history: list[Change], grantee: Organisation, purpose: str, at: datetime) -> bool:
-    relevant = [c for c in history if grantee in c.grantees and c.purpose == purpose and c.time <= at]
+def _counts(change: Change, rule: Rule, controller: Organisation) -> bool:
+    """A withdrawal from anyone; a consent only from its own grantor, where the rule names that grantor."""
+    if not change.given:
+        return True
+    named = rule.conditions.consent_recorded_by
+    return change.grantor == change.recorded_by and (
+        (CONTROLLER in named and change.grantor == controller) or (str(change.grantor) in named)
+    )
+
+
+def _reference_consent(
+    history: list[Change], grantee: Organisation, purpose: str, at: datetime, rule: Rule, controller: Organisation
+) -> bool:
+    relevant = [
+        c
+        for c in history
+        if grantee in c.grantees and c.purpose == purpose and c.time <= at and _counts(c, rule, controller)
+    ]
     if not relevant:
         return False
     latest = max(relevant, key=lambda c: (c.time, str(c.event.id)))
@@ -260,8 +303,26 @@ def _value(event: Event, name: str) -> Any:
     return getattr(event.payload, name)
 
 
+def _claimable(covenants: tuple[Covenant, ...], event: Event) -> bool:
+    """Some covenant has a rule for this type, sender and purpose, and lets the purpose carry the event's theme."""
+    return any(
+        event.type in rule.event_types
+        and event.source in rule.senders
+        and rule.purpose == event.purpose
+        and event.theme in covenant.purpose_themes.get(rule.purpose, ())
+        for covenant in covenants
+        for rule in covenant.rules
+    )
+
+
 def _satisfied(
-    covenant: Covenant, rule: Rule, event: Event, recipient: Organisation, history: list[Change], at: datetime
+    covenant: Covenant,
+    rule: Rule,
+    event: Event,
+    recipient: Organisation,
+    history: list[Change],
+    at: datetime,
+    invited: frozenset[Organisation],
 ) -> bool:
     if not (
         event.type in rule.event_types
@@ -272,7 +333,7 @@ def _satisfied(
         and _in_force(covenant, at)
     ):
         return False
-    if rule.conditions.addressed and recipient not in event.addressees:
+    if rule.conditions.invited and recipient not in invited:
         return False
     if rule.conditions.secrecy_grounds:
         ground = _value(event, "secrecy_ground")
@@ -280,20 +341,27 @@ def _satisfied(
             return False
         if ground == "conflict_of_duties" and not _value(event, "deliberation_ref"):
             return False
-        if ground == "consent" and not _reference_consent(history, recipient, event.purpose, at):
+        if ground == "consent" and not _reference_consent(history, recipient, event.purpose, at, rule, event.source):
             return False
-    return not rule.conditions.consent or _reference_consent(history, recipient, event.purpose, at)
+    return not rule.conditions.consent or _reference_consent(history, recipient, event.purpose, at, rule, event.source)
 
 
 def _reference(
-    covenants: tuple[Covenant, ...], event: Event, recipient: Organisation, history: list[Change], at: datetime
+    covenants: tuple[Covenant, ...],
+    event: Event,
+    recipient: Organisation,
+    history: list[Change],
+    at: datetime,
+    invited: frozenset[Organisation],
 ) -> tuple[Outcome, tuple[str, ...], Rule | None]:
     present = [n for n in all_fields(event.type) if _value(event, n) is not None]
     best: Rule | None = None
     best_count = -1
+    if not _claimable(covenants, event):
+        return Outcome.DENY, (), None
     for covenant in sorted(covenants, key=lambda c: (c.source, c.id)):
         for rule in covenant.rules:
-            if _satisfied(covenant, rule, event, recipient, history, at):
+            if _satisfied(covenant, rule, event, recipient, history, at, invited):
                 count = len(set(present) & set(rule.fields))
                 if count > best_count:
                     best, best_count = rule, count
@@ -303,8 +371,11 @@ def _reference(
     return (Outcome.PERMIT if len(sent) == len(present) else Outcome.PARTIAL), sent, best
 
 
+Scenario = tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime, frozenset[Organisation]]
+
+
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime]:
+def scenarios(draw: st.DrawFn) -> Scenario:
     covs = draw(covenants())
     all_rules = [rule for covenant in covs for rule in covenant.rules]
     event = draw(events(all_rules))
@@ -312,10 +383,13 @@ def scenarios(draw: st.DrawFn) -> tuple[tuple[Covenant, ...], Event, Organisatio
     bits = _Bits(draw(_WORDS))
     recipient = named[bits.take(len(named))] if named and bits.take(2) else ORGS[bits.take(len(ORGS))]
     history = [draw(changes()) for _ in range(bits.take(4))]
-    for _ in range(bits.take(3)):  # often, changes about exactly this recipient and purpose
-        history.append(draw(changes(grantee=recipient, purpose=event.purpose)))
+    for _ in range(bits.take(3)):  # often, changes about exactly this recipient and purpose ...
+        # ... recorded half of the time by the event's sender (the controller), else by anyone
+        recorder = event.source if bits.take(2) else None
+        history.append(draw(changes(grantee=recipient, purpose=event.purpose, recorded_by=recorder)))
     at = START + timedelta(days=bits.take(1600) - 200, minutes=bits.take(1440))
-    return covs, event, recipient, history, at
+    invited = frozenset(bits.subset(ORGS, max_size=4)) | ({recipient} if bits.take(2) else set())
+    return covs, event, recipient, history, at, invited
 
 
 def _applied_rule(covenants: tuple[Covenant, ...], decision: Decision) -> Rule:
@@ -329,10 +403,10 @@ def _applied_rule(covenants: tuple[Covenant, ...], decision: Decision) -> Rule:
 @settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios())
 def test_no_field_outside_the_applied_rule_is_ever_sent(
-    scenario: tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime],
+    scenario: Scenario,
 ) -> None:
-    covs, event, recipient, history, at = scenario
-    decision = Policy(covs).decide(event, recipient, _state(history), at)
+    covs, event, recipient, history, at, invited = scenario
+    decision = Policy(covs).decide(event, recipient, _state(history), at, invited=invited)
     if decision.outcome is Outcome.DENY:
         assert decision.fields_sent == ()
         return
@@ -341,17 +415,17 @@ def test_no_field_outside_the_applied_rule_is_ever_sent(
     assert set(decision.fields_sent).isdisjoint(decision.fields_withheld)
     assert all(_value(event, name) is not None for name in decision.fields_sent)
     (covenant,) = [c for c in covs if c.id == decision.covenant_id]
-    assert _satisfied(covenant, rule, event, recipient, history, at)
+    assert _satisfied(covenant, rule, event, recipient, history, at, invited)
 
 
 @settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios())
 def test_no_decision_without_a_rule_is_a_permit(
-    scenario: tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime],
+    scenario: Scenario,
 ) -> None:
-    covs, event, recipient, history, at = scenario
-    decision = Policy(covs).decide(event, recipient, _state(history), at)
-    outcome, sent, rule = _reference(covs, event, recipient, history, at)
+    covs, event, recipient, history, at, invited = scenario
+    decision = Policy(covs).decide(event, recipient, _state(history), at, invited=invited)
+    outcome, sent, rule = _reference(covs, event, recipient, history, at, invited)
     assert decision.outcome is outcome
     assert decision.fields_sent == sent
     if rule is None:
@@ -365,16 +439,14 @@ def test_no_decision_without_a_rule_is_a_permit(
 
 @settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios(), st.data())
-def test_withdrawal_is_monotonic(
-    scenario: tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime], data: st.DataObject
-) -> None:
-    covs, event, recipient, history, at = scenario
+def test_withdrawal_is_monotonic(scenario: Scenario, data: st.DataObject) -> None:
+    covs, event, recipient, history, at, invited = scenario
     withdrawal = data.draw(changes(grantee=recipient, purpose=event.purpose, withdrawn=True))
     policy = Policy(covs)
     before = _state(history)
     after = before.apply(withdrawal.event)
-    old = policy.decide(event, recipient, before, at)
-    new = policy.decide(event, recipient, after, at)
+    old = policy.decide(event, recipient, before, at, invited=invited)
+    new = policy.decide(event, recipient, after, at, invited=invited)
     if at < withdrawal.time:
         assert new == old  # never rewrites what was decided for an earlier moment
     if old.outcome is Outcome.DENY:
@@ -391,31 +463,29 @@ def test_withdrawal_is_monotonic(
 
 @settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios(), st.data())
-def test_decisions_are_deterministic(
-    scenario: tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime], data: st.DataObject
-) -> None:
-    covs, event, recipient, history, at = scenario
+def test_decisions_are_deterministic(scenario: Scenario, data: st.DataObject) -> None:
+    covs, event, recipient, history, at, invited = scenario
     other = data.draw(events([rule for covenant in covs for rule in covenant.rules]))
     state = _state(history)
     warm = Policy(covs)
-    first = warm.decide(event, recipient, state, at)
+    first = warm.decide(event, recipient, state, at, invited=invited)
     warm.decide(other, recipient, state, at)  # another event in between (the engine caches the last one read)
-    assert warm.decide(event, recipient, state, at) == first
+    assert warm.decide(event, recipient, state, at, invited=invited) == first
     fresh = Policy(covs)
-    assert fresh.decide(event, recipient, _state(list(reversed(history))), at) == first
-    everyone = warm.decide_all(event, state, at)
-    assert everyone == tuple(fresh.decide(event, r, state, at) for r in fresh.candidates(event, at))
+    assert fresh.decide(event, recipient, _state(list(reversed(history))), at, invited=invited) == first
+    everyone = warm.decide_all(event, state, at, invited=invited)
+    assert everyone == tuple(fresh.decide(event, r, state, at, invited=invited) for r in fresh.candidates(event, at))
 
 
 @settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios())
 def test_the_bsn_never_reaches_a_recipient_whose_rule_does_not_name_it(
-    scenario: tuple[tuple[Covenant, ...], Event, Organisation, list[Change], datetime],
+    scenario: Scenario,
 ) -> None:
-    covs, event, _, history, at = scenario
+    covs, event, _, history, at, invited = scenario
     policy = Policy(covs)
     pseudonyms = Pseudonymizer(KEY)
-    for decision in policy.decide_all(event, _state(history), at):
+    for decision in policy.decide_all(event, _state(history), at, invited=invited):
         rule = _applied_rule(covs, decision) if decision.rule is not None else None
         if rule is not None and "subject.bsn" in rule.fields and decision.outcome is not Outcome.DENY:
             continue

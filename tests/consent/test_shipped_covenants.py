@@ -2,7 +2,8 @@
 
 Each case builds an event of the rule's type with every governed field filled, from each of the rule's senders to
 each of its recipients, satisfies the rule's conditions, and checks the decision; then breaks one thing at a time
-(the purpose, the time, the addressing, the consent, the secrecy ground) and checks the denial and its reason.
+(the purpose, the time, the invitation, the consent and who recorded it, the secrecy ground) and checks the denial
+and its reason.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from typing import Any
 
 import pytest
 
-from schakel.consent import Conditions, ConsentState, Covenant, Outcome, Policy, Reason, Rule, load_covenants, regime_of
+from schakel.consent import (
+    CONTROLLER,
+    Conditions,
+    ConsentState,
+    Covenant,
+    Outcome,
+    Policy,
+    Reason,
+    Rule,
+    load_covenants,
+    regime_of,
+)
 from schakel.consent.legal import GENERAL, LEGAL_BASES
 from schakel.schemas import Event, EventType, Organisation
 
@@ -38,20 +50,26 @@ def _params(cases: list[_Case]) -> list[Any]:
 _CASES = _params(_RAW)
 
 
+def _recorder(rule: Rule, sender: Organisation) -> Organisation:
+    """A party whose consent counts for ``rule`` (the sender where the controller may record it)."""
+    named = rule.conditions.consent_recorded_by
+    return sender if CONTROLLER in named else Organisation(named[0])
+
+
 def _satisfying(
     rule: Rule, event_type: EventType, sender: Organisation, recipient: Organisation
-) -> tuple[Event, ConsentState]:
-    """An event and consent state that meet every condition of ``rule``."""
+) -> tuple[Event, ConsentState, frozenset[Organisation]]:
+    """An event, consent state and invited partners that meet every condition of ``rule``."""
     payload: dict[str, object] = {}
     consent = ConsentState()
     grounds = rule.conditions.secrecy_grounds
     if grounds:
         payload["secrecy_ground"] = grounds[0]
     if rule.conditions.consent or "consent" in grounds[:1]:
-        consent = consent.apply(consent_change(Organisation.ZVH, [recipient], rule.purpose))
-    addressees = (recipient,) if rule.conditions.addressed else ()
-    event = full_event(event_type, sender, rule.purpose, addressees=addressees, payload=payload)
-    return event, consent
+        consent = consent.apply(consent_change(_recorder(rule, sender), [recipient], rule.purpose))
+    invited = frozenset({recipient}) if rule.conditions.invited else frozenset()
+    event = full_event(event_type, sender, rule.purpose, payload=payload)
+    return event, consent, invited
 
 
 def test_the_four_covenants_ship() -> None:
@@ -65,8 +83,8 @@ def test_the_four_covenants_ship() -> None:
 def test_rule_permits_its_fields_and_no_others(
     policy: Policy, covenant: Covenant, rule: Rule, event_type: EventType, sender: Organisation, recipient: Organisation
 ) -> None:
-    event, consent = _satisfying(rule, event_type, sender, recipient)
-    decision = policy.decide(event, recipient, consent, AT)
+    event, consent, invited = _satisfying(rule, event_type, sender, recipient)
+    decision = policy.decide(event, recipient, consent, AT, invited=invited)
 
     assert decision.outcome in (Outcome.PERMIT, Outcome.PARTIAL)
     applied = policy.covenant(decision.covenant_id or "").rule(decision.rule or "")
@@ -89,12 +107,12 @@ def test_rule_permits_its_fields_and_no_others(
 def test_rule_refuses_another_purpose(
     policy: Policy, covenant: Covenant, rule: Rule, event_type: EventType, sender: Organisation, recipient: Organisation
 ) -> None:
-    event, consent = _satisfying(rule, event_type, sender, recipient)
+    event, consent, invited = _satisfying(rule, event_type, sender, recipient)
     stray = event.model_copy(update={"purpose": "research-statistics"})
-    decision = policy.decide(stray, recipient, consent, AT)
+    decision = policy.decide(stray, recipient, consent, AT, invited=invited)
     assert decision.outcome is Outcome.DENY
     assert decision.fields_sent == ()
-    assert decision.reasons == (Reason.PURPOSE_MISMATCH,)
+    assert decision.reasons == (Reason.PURPOSE_UNKNOWN,)
     assert decision.rule is None
 
 
@@ -102,13 +120,13 @@ def test_rule_refuses_another_purpose(
 def test_rule_refuses_outside_the_covenants_term(
     policy: Policy, covenant: Covenant, rule: Rule, event_type: EventType, sender: Organisation, recipient: Organisation
 ) -> None:
-    event, consent = _satisfying(rule, event_type, sender, recipient)
+    event, consent, invited = _satisfying(rule, event_type, sender, recipient)
     before = covenant.in_force_from - timedelta(seconds=1)
-    decision = policy.decide(event, recipient, consent, before)
+    decision = policy.decide(event, recipient, consent, before, invited=invited)
     assert decision.outcome is Outcome.DENY
     assert Reason.COVENANT_NOT_IN_FORCE in decision.reasons
     if covenant.valid_until is not None:
-        after = policy.decide(event, recipient, consent, covenant.in_force_until)
+        after = policy.decide(event, recipient, consent, covenant.in_force_until, invited=invited)
         assert after.outcome is Outcome.DENY
         assert after.reasons == (Reason.COVENANT_NOT_IN_FORCE,)
 
@@ -120,27 +138,42 @@ _CONDITIONAL = _params([case for case in _RAW if case[1].conditions != Condition
 def test_rule_refuses_when_its_condition_fails(
     policy: Policy, covenant: Covenant, rule: Rule, event_type: EventType, sender: Organisation, recipient: Organisation
 ) -> None:
-    event, consent = _satisfying(rule, event_type, sender, recipient)
+    event, consent, invited = _satisfying(rule, event_type, sender, recipient)
     only_this_rule = set(rule.fields) - {
         f
         for other_cov, other in policy.rules_for(event_type, sender, recipient, rule.purpose)
         if (other_cov.id, other.id) != (covenant.id, rule.id)
         and not other.conditions.consent
-        and not other.conditions.addressed
+        and not other.conditions.invited
         and not other.conditions.secrecy_grounds
         for f in other.fields
     }
     broken: list[tuple[Event, ConsentState, Reason]] = []
-    if rule.conditions.addressed:
-        broken.append((event.model_copy(update={"addressees": ()}), consent, Reason.NOT_ADDRESSED))
+    if rule.conditions.invited:
+        # Addressing the recipient is the sender's claim: it does not invite.
+        addressed = event.model_copy(update={"addressees": (recipient,)})
+        decision = policy.decide(addressed, recipient, consent, AT, invited=frozenset())
+        assert Reason.NOT_INVITED in decision.reasons, decision
+        assert not set(decision.fields_sent) & only_this_rule
     if rule.conditions.consent:
         broken.append((event, ConsentState(), Reason.CONSENT_MISSING))
         withdrawn = consent.apply(
             consent_change(
-                Organisation.ZVH, [recipient], rule.purpose, change="withdrawn", time=EVENT_TIME + timedelta(hours=1)
+                _recorder(rule, sender),
+                [recipient],
+                rule.purpose,
+                change="withdrawn",
+                time=EVENT_TIME + timedelta(hours=1),
             )
         )
         broken.append((event, withdrawn, Reason.CONSENT_WITHDRAWN))
+        allowed = {sender} if CONTROLLER in rule.conditions.consent_recorded_by else set()
+        allowed |= {Organisation(o) for o in rule.conditions.consent_recorded_by if o != CONTROLLER}
+        for other in sorted(set(Organisation) - allowed):
+            wrong = ConsentState().apply(consent_change(other, [recipient], rule.purpose))
+            broken.append((event, wrong, Reason.CONSENT_WRONG_PARTY))
+        unnamed = ConsentState().apply(consent_change(_recorder(rule, sender), [recipient], rule.purpose, grantor=None))
+        broken.append((event, unnamed, Reason.CONSENT_WRONG_PARTY))
     if rule.conditions.secrecy_grounds:
         payload = event.payload.model_copy(update={"secrecy_ground": None})
         broken.append((event.model_copy(update={"payload": payload}), consent, Reason.SECRECY_GROUND_MISSING))
@@ -155,9 +188,9 @@ def test_rule_refuses_when_its_condition_fails(
                 update={"secrecy_ground": "conflict_of_duties", "deliberation_ref": None}
             )
             broken.append((event.model_copy(update={"payload": payload}), consent, Reason.DELIBERATION_MISSING))
-    assert broken
+    assert broken or rule.conditions.invited
     for bad_event, bad_consent, reason in broken:
-        decision = policy.decide(bad_event, recipient, bad_consent, AT)
+        decision = policy.decide(bad_event, recipient, bad_consent, AT, invited=invited)
         assert reason in decision.reasons, (reason, decision)
         assert not set(decision.fields_sent) & only_this_rule
         if not only_this_rule or only_this_rule == set(rule.fields):

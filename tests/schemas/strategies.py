@@ -179,6 +179,7 @@ def _payload(draw: st.DrawFn, event_type: EventType, theme: Theme) -> dict[str, 
         return {
             "change": draw(_values(ConsentChangeKind)),
             "grantees": draw(_unique_organisations(min_size=1)),
+            "grantor": draw(_optional(_values(Organisation))),
             "valid_until": draw(_optional(times(max_value=datetime(2099, 12, 31)))),
         }
     if event_type is EventType.CASE_CLOSED:

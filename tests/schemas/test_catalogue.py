@@ -22,7 +22,7 @@ from schakel.schemas import (
 )
 from schakel.schemas._catalogue import crc64_avro
 
-ENVELOPE = ["id", "type", "source", "time", "subject", "case_id", "purpose", "theme", "addressees"]
+ENVELOPE = ["id", "type", "source", "time", "subject", "case_id", "case_issuer", "purpose", "theme", "addressees"]
 
 
 @pytest.mark.parametrize("event_type", list(EventType))

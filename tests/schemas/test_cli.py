@@ -48,46 +48,54 @@ def released_copy(tmp_path: Path) -> Path:
 
 def test_check_fails_naming_schema_and_incompatibility(tmp_path: Path) -> None:
     folder = released_copy(tmp_path)
-    # Pretend the released Signal v1 had an urgency the current catalogue dropped, and a required field.
+    # Pretend the newest released Signal had an urgency the current catalogue dropped, and a required field.
+    newest = _newest(folder, "Signal")
+    before = sorted(p.name for p in folder.iterdir())
     old = event_schema(EventType.SIGNAL)
     payload = old["fields"][-1]["type"]
     payload["fields"][5]["type"][1]["symbols"].append("whenever")
     payload["fields"].append({"name": "legacy", "type": "string", "sensitivity": "plain"})
-    (folder / "Signal.v1.avsc").write_text(json.dumps(old), encoding="utf-8")
+    (folder / f"Signal.v{newest}.avsc").write_text(json.dumps(old), encoding="utf-8")
     result = runner.invoke(app, ["check", "--released", str(folder)])
     assert result.exit_code == 1
-    assert "Signal: changed, INCOMPATIBLE with v1" in result.output
+    assert f"Signal: changed, INCOMPATIBLE with v{newest}" in result.output
     assert "Signal: backward" in result.output
     assert "payload.urgency" in result.output
     assert "whenever" in result.output
     assert "Signal: forward" in result.output
     assert "payload.legacy" in result.output
-    assert "Referral: unchanged since v1" in result.output
+    assert f"Referral: unchanged since v{newest}" in result.output
     # and release refuses
     assert runner.invoke(app, ["release", "--released", str(folder)]).exit_code == 1
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{t.value}.v1.avsc" for t in EventType)
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_release_freezes_a_compatible_change(tmp_path: Path) -> None:
     folder = released_copy(tmp_path)
+    n = _newest(folder, "Feedback")
     old = event_schema(EventType.FEEDBACK)
     old["fields"][-1]["type"]["fields"].append(
         {"name": "retired", "type": ["null", "string"], "default": None, "sensitivity": "plain"}
     )
-    (folder / "Feedback.v1.avsc").write_text(json.dumps(old), encoding="utf-8")
+    (folder / f"Feedback.v{n}.avsc").write_text(json.dumps(old), encoding="utf-8")
     result = runner.invoke(app, ["check", "--released", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "Feedback: changed, compatible with v1 (release as v2)" in result.output
+    assert f"Feedback: changed, compatible with v{n} (release as v{n + 1})" in result.output
     result = runner.invoke(app, ["release", "--released", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "released Feedback.v2.avsc" in result.output
-    assert json.loads((folder / "Feedback.v2.avsc").read_text()) == event_schema(EventType.FEEDBACK)
-    assert "Feedback: unchanged since v2" in runner.invoke(app, ["check", "--released", str(folder)]).output
+    assert f"released Feedback.v{n + 1}.avsc" in result.output
+    assert json.loads((folder / f"Feedback.v{n + 1}.avsc").read_text()) == event_schema(EventType.FEEDBACK)
+    assert f"Feedback: unchanged since v{n + 1}" in runner.invoke(app, ["check", "--released", str(folder)]).output
+
+
+def _newest(folder: Path, name: str) -> int:
+    return max(int(p.name.split(".v")[1].split(".")[0]) for p in folder.glob(f"{name}.v*.avsc"))
 
 
 def test_a_new_type_without_release_is_reported(tmp_path: Path) -> None:
     folder = released_copy(tmp_path)
-    (folder / "CaseClosed.v1.avsc").unlink()
+    for released in folder.glob("CaseClosed.v*.avsc"):
+        released.unlink()
     result = runner.invoke(app, ["check", "--released", str(folder)])
     assert result.exit_code == 0
     assert "CaseClosed: new type, not yet released" in result.output

@@ -44,7 +44,8 @@ def test_examples_are_valid_and_round_trip_through_json(event_type: EventType, t
 def test_json_form_has_envelope_on_top_and_payload_below() -> None:
     form = example_event(EventType.SIGNAL, Theme.MONEY_MULE).to_json()
     assert list(form) == [
-        "id", "type", "source", "time", "subject", "case_id", "purpose", "theme", "addressees", "payload",
+        "id", "type", "source", "time", "subject", "case_id", "case_issuer", "purpose", "theme", "addressees",
+        "payload",
     ]  # fmt: skip
     assert form["type"] == "Signal"
     assert form["payload"]["iban"] == "NL91ABNA0417164300"

@@ -60,3 +60,13 @@ def test_admin_is_a_super_user_with_no_grants_and_every_principal_is_known() -> 
     assert _of(ADMIN) == set()
     assert {grant.principal for grant in GRANTS} | {ADMIN} == set(principals())
     assert len(principals()) == 4 + len(Organisation)
+
+
+def test_the_hubs_own_steps_and_tables_fall_under_its_prefixed_grant_and_no_one_else_may_touch_them() -> None:
+    internal = [TOPICS.link, TOPICS.person, *(f"nh.hub-{table}-changelog" for table in ("subjects", "links"))]
+    for name in internal:
+        covering = [
+            g for g in GRANTS if g.resource == "TOPIC" and (g.name == name or (g.prefixed and name.startswith(g.name)))
+        ]
+        assert [grant.principal for grant in covering if grant.operation == "ALL"] == [HUB], name
+        assert {grant.principal for grant in covering} == {HUB}, name

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from schakel.consent import ConsentState, load_policy
+from schakel.consent import SubjectState, load_policy
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.processor import Accepted, Processor, Record
@@ -69,7 +69,7 @@ def test_a_bad_record_is_dead_lettered_alone_and_reveals_nothing(
 
     good = processor.accept(_record(good_message(processor.settings), 42))
     assert isinstance(good, Accepted), "the next good record goes through"
-    assert [m for m in processor.decide(good, ConsentState()).messages if m.topic.startswith("corpus.egress.")]
+    assert [m for m in processor.decide(good, SubjectState()).messages if m.topic.startswith("corpus.egress.")]
 
     revealed = " ".join(
         [

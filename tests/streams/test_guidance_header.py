@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from schakel.consent import ConsentState, load_policy
+from schakel.consent import SubjectState, load_policy
 from schakel.guidance import load_guidance
 from schakel.schemas import Codec, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
@@ -26,7 +26,7 @@ def _copies(processor: Processor, event_type: EventType, theme: Theme, source: O
     record = Record(message.topic, 0, 1, message.key, message.value, message.headers)
     accepted = processor.accept(record)
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
     return {
         str(header(m.headers, RECIPIENT_HEADER)): EgressCopy.from_record(
             m.topic, m.key, m.value, m.headers, codec=Codec()

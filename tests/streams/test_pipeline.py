@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, project, subject_key
+from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, project, subject_key
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
@@ -28,18 +28,18 @@ pytestmark = pytest.mark.kafka
 
 
 def _expected(hub: Hub, events: list[Event]) -> tuple[dict[tuple[str, str], dict[str, Any]], set[tuple[str, str]]]:
-    """What each recipient may receive, and every (event, candidate) pair, as the consent processor decides."""
+    """What each recipient may receive, and every (event, candidate) pair, as the consent processor decides (the
+    events of one scenario are about one person, keyed by the BSN)."""
     policy = load_policy()
     pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
-    states: dict[str, ConsentState] = {}
+    states: dict[str, SubjectState] = {}
     copies: dict[tuple[str, str], dict[str, Any]] = {}
     candidates: set[tuple[str, str]] = set()
     for event in events:
         subject = subject_key(event)
-        state = states.get(subject, ConsentState())
-        if event.type == EventType.CONSENT_CHANGE:
-            state = states[subject] = state.apply(event)
-        for decision in policy.decide_all(event, state, datetime.now(UTC)):
+        state = states.get(subject, SubjectState())
+        decisions, states[subject] = state.decide_all(policy, event, datetime.now(UTC), pseudonymizer.subject)
+        for decision in decisions:
             candidates.add((str(event.id), str(decision.recipient)))
             if decision.outcome is not Outcome.DENY:
                 copies[(str(event.id), str(decision.recipient))] = project(event, decision, pseudonymizer)
@@ -168,7 +168,11 @@ def _metric(text: str, name: str) -> float:
 
 def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hub: Hub) -> None:
     themes = [Theme.CTER, Theme.LVB, Theme.MONEY_MULE]
-    events = [example_event(EventType.SIGNAL, theme=themes[number % 3]) for number in range(2000)]
+    # One case id per person: example case ids repeat, and one drawn for two BSNs is (rightly) an IdentifierConflict.
+    events = [
+        example_event(EventType.SIGNAL, theme=themes[number % 3], case_id=f"ZVH-2026-{number:05d}")
+        for number in range(2000)
+    ]
     expected, _ = _expected(hub, events)
     for event in events:
         hub.send(event)
@@ -221,7 +225,7 @@ def test_a_withdrawal_stops_the_signal_that_follows_it_at_once(hub: Hub) -> None
 
 
 def test_two_workers_share_the_partitions_and_deliver_everything(hub: Hub) -> None:
-    events = [example_event(EventType.SIGNAL, theme=Theme.CTER) for _ in range(400)]
+    events = [example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=f"ZVH-2026-{n:05d}") for n in range(400)]
     expected, _ = _expected(hub, events)
     hub.worker()
     hub.worker()
@@ -262,3 +266,84 @@ def test_send_and_tail_commands_work_as_a_partner_would(hub: Hub, tmp_path: Path
 
     refused = cli("send", "--as", "politie", str(tmp_path / "missing.json"))
     assert refused.returncode != 0
+
+
+def test_a_withdrawal_by_case_id_stops_the_next_delivery_to_the_person(hub: Hub) -> None:
+    """The ZVH records consent with BSN and case id; later a withdrawal with the case id only (keyed by the case, on
+    another partition than the person). The next LVB signal gives politie no LVB indication, and no copy carries the
+    hub-wide pseudonym."""
+    lvb, zvh, social = Theme.LVB, Organisation.ZVH.value, Organisation.GEMEENTE_SOCIAAL.value
+    first = example_event(EventType.SIGNAL, theme=lvb, source=social)
+    person: dict[str, Any] = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
+    case_only: dict[str, Any] = {**person, "subject": {**person["subject"], "bsn": None}, "case_issuer": zvh}
+
+    def consent(change: str, who: dict[str, Any]) -> Event:
+        payload = {"change": change, "grantees": ["politie"], "grantor": zvh}
+        return example_event(EventType.CONSENT_CHANGE, theme=lvb, source=zvh, payload=payload, **who)
+
+    given = consent("given", {**person, "case_issuer": zvh})
+    withdrawn = consent("withdrawn", case_only)
+    second = example_event(EventType.SIGNAL, theme=lvb, source=social, **person)
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    assert ingress_message(withdrawn, hub.settings).key != ingress_message(given, hub.settings).key
+    hub.worker()
+    sink = hub.sink()
+    # Between two senders the order is the hub's arrival order: each step waits until the last one was delivered.
+    for event in (given, first):
+        hub.send(event)
+        hub.flush()
+        sink.drain(until=len(sink.received) + 1, quiet=5)
+    assert "lvb_indication" in _sent(sink.received[(str(first.id), "politie")])
+    hub.send(withdrawn)
+    hub.flush()
+    sink.drain(until=len(sink.received) + 1, quiet=5)  # the withdrawal reaches the partners, so it was applied
+    hub.send(second)
+    hub.flush()
+    sink.drain(until=len(sink.received) + 1, quiet=5)
+    sink.close()
+    assert "lvb_indication" not in _sent(sink.received[(str(second.id), "politie")]), hub.logs()
+
+    hub_pseudonym = pseudonymizer.subject(subject_key(first)).encode()
+    egress = [r for topic in HubTopics.of(hub.settings).all_egress() for r in read_all(hub.settings, topic, quiet=1)]
+    assert egress
+    for record in egress:
+        assert hub_pseudonym not in (record.key or b"") + record.value + b"".join(v for _, v in record.headers)
+    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    withdrawal = [r for r in lineage if r.event_id == withdrawn.id]
+    assert withdrawal, "the withdrawal is in lineage"
+    assert {r.data_subject_id for r in withdrawal} == {hub_pseudonym.decode()}, "under the person, not the case"
+    denial = next(r for r in lineage if r.event_id == second.id and r.recipient == "politie")
+    assert "consent-withdrawn" in denial.reasons
+
+
+def _sent(form: dict[str, Any]) -> set[str]:
+    return {name for name, value in form["payload"].items() if value is not None}
+
+
+def test_a_self_addressed_contribution_reaches_no_case_partner(hub: Hub) -> None:
+    """Politie addresses a CTER contribution to ggz, rvdk and reclassering with no referral or triage for the case:
+    none of them receives anything, and lineage says why."""
+    contribution = example_event(
+        EventType.INFORMATION_CONTRIBUTION,
+        theme=Theme.CTER,
+        source="politie",
+        addressees=["ggz", "rvdk", "reclassering"],
+        payload={"secrecy_ground": None, "deliberation_ref": None, "diagnosis": None, "in_care": None},
+    )
+    hub.worker()
+    hub.send(contribution)
+    hub.flush()
+    lineage_topic = HubTopics.of(hub.settings).lineage
+    records: list[LineageRecord] = []
+    for _ in range(30):
+        stored = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, lineage_topic, quiet=2)]
+        # Beside the decisions, the event's link record (its BSN and case id are one person): not a decision.
+        records = [record for record in stored if record.kind is RecordKind.DECISION]
+        if len(records) >= 3:
+            break
+    assert {r.recipient for r in records} == {"ggz", "rvdk", "reclassering"}, hub.logs()
+    for record in records:
+        assert record.outcome == "deny"
+        assert "not-invited" in record.reasons
+    egress = [r for topic in HubTopics.of(hub.settings).all_egress() for r in read_all(hub.settings, topic, quiet=1)]
+    assert egress == []

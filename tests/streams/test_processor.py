@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from schakel.consent import ConsentState, Outcome, load_policy
+from schakel.consent import Outcome, SubjectState, load_policy
 from schakel.lineage import LineageRecord, RecordKind, subject_pseudonym
 from schakel.schemas import MAX_EVENT_BYTES, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
@@ -158,7 +158,7 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
     event = example_event(EventType.SIGNAL, theme=Theme.CTER)
     accepted = processor.accept(_record(processor, event))
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
 
     records = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
     lineage = [record for record in records if record.kind is RecordKind.DECISION]
@@ -179,7 +179,12 @@ def test_decide_makes_a_copy_per_permit_and_a_lineage_record_per_candidate(
         traceparent = header(copy.headers, "traceparent")
         assert traceparent is not None
         assert traceparent.split("-")[1] == TRACE_ID, "the trace continues to the sink connector"
-        assert header(copy.headers, "schakel-subject") == accepted.pseudonym
+        # the hub pseudonym never leaves the hub: an opaque per-copy reference that the connector runtime opens
+        assert accepted.pseudonym.encode() not in b" ".join(v for _, v in copy.headers) + (copy.key or b"")
+        assert header(copy.headers, "schakel-subject") is None
+        reference = header(copy.headers, "schakel-subject-ref")
+        assert reference is not None
+        assert processor.pseudonymizer.unseal(reference) == accepted.pseudonym
         assert header(copy.headers, "schakel-subject-key") == "bsn"
         assert header(copy.headers, "ce_id") == str(event.id)
 
@@ -195,7 +200,7 @@ def test_no_personal_data_in_spans_keys_or_lineage(processor: Processor, spans: 
     event = example_event(EventType.INFORMATION_CONTRIBUTION, theme=Theme.CTER)
     accepted = processor.accept(_record(processor, event))
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
     personal = [
         event.subject.bsn,
         event.subject.name,
@@ -219,7 +224,7 @@ def test_an_event_with_a_bsn_and_a_case_id_links_the_two_pseudonyms(processor: P
     assert isinstance(accepted, Accepted)
     records = [
         LineageRecord.from_bytes(m.value)
-        for m in processor.decide(accepted, ConsentState()).messages
+        for m in processor.decide(accepted, SubjectState()).messages
         if m.topic == "unit.lineage"
     ]
     (link,) = [record for record in records if record.kind is RecordKind.LINK]
@@ -239,7 +244,7 @@ def test_an_event_with_one_identifier_links_nothing(processor: Processor) -> Non
     assert isinstance(accepted, Accepted)
     kinds = {
         LineageRecord.from_bytes(m.value).kind
-        for m in processor.decide(accepted, ConsentState()).messages
+        for m in processor.decide(accepted, SubjectState()).messages
         if m.topic == "unit.lineage"
     }
     assert RecordKind.LINK not in kinds
@@ -342,7 +347,7 @@ def test_outputs_larger_than_the_producer_accepts_dead_letter_the_input_before_a
     event = example_event(EventType.SIGNAL, theme=Theme.CTER)
     accepted = processor.accept(_record(processor, event))
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
     assert processor.unproducible(accepted, routed.messages) is None
     huge = Message("unit.egress.om", b"k", b"x" * MAX_REQUEST_BYTES)
     dead = processor.unproducible(accepted, [*routed.messages, huge])
@@ -356,7 +361,7 @@ def test_lineage_record_ids_name_the_sender_the_event_and_the_subject(processor:
     event = example_event(EventType.SIGNAL, theme=Theme.CTER)
     accepted = processor.accept(_record(processor, event))
     assert isinstance(accepted, Accepted)
-    routed = processor.decide(accepted, ConsentState())
+    routed = processor.decide(accepted, SubjectState())
     for message in routed.messages:
         if message.topic == "unit.lineage":
             record = LineageRecord.from_bytes(message.value)
