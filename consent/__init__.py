@@ -25,6 +25,7 @@ from schakel.consent.loading import load_covenants, load_policy, parse_covenant,
 from schakel.consent.policy import Policy
 from schakel.consent.projection import project
 from schakel.consent.pseudonyms import Pseudonymizer, case_key, subject_key
+from schakel.consent.subject_rights import only_recipients, restrict
 from schakel.consent.subject_state import SubjectState
 
 __all__ = [
@@ -52,9 +53,11 @@ __all__ = [
     "explain",
     "load_covenants",
     "load_policy",
+    "only_recipients",
     "parse_covenant",
     "project",
     "regime_of",
+    "restrict",
     "shipped_covenants_dir",
     "subject_key",
 ]

@@ -22,9 +22,10 @@ from schakel.consent.explanation import LANGUAGES
 from schakel.consent.explanation import explain as explain_decision
 from schakel.consent.loading import load_policy
 from schakel.consent.policy import Policy
+from schakel.consent.subject_rights import restrict
 from schakel.consent.subject_state import SubjectState
 from schakel.output import print_rows
-from schakel.schemas import Event, EventInvalid, Organisation, parse_event
+from schakel.schemas import Event, EventInvalid, EventType, Organisation, parse_event
 
 __all__ = ["app"]
 
@@ -178,11 +179,16 @@ def explain(
     covenants: Path | None = _COVENANTS,
     at: str | None = _AT,
     lang: str = typer.Option("en", "--lang", help="Language of the explanation: en or nl."),
+    restricted: bool = typer.Option(
+        False, "--restricted", help="As the hub decides while the person's processing is restricted (AVG art. 18)."
+    ),
 ) -> None:
     """Say in plain sentences what the recipient may receive of the event, and why."""
     if lang not in LANGUAGES:
         raise _fail(f"--lang must be one of {', '.join(LANGUAGES)}")
     policy, parsed, decision = _decide(event, to, consent, history, covenants, at)
+    if restricted and parsed.type is not EventType.SUBJECT_REQUEST:  # requests are never restricted
+        (decision,) = restrict((decision,))
     _out.print(explain_decision(decision, parsed, policy, lang), markup=False)
     _out.print(_course_of_action(decision, parsed, lang), markup=False)
 

@@ -75,6 +75,11 @@ class Reason(StrEnum):
     """The event records a secrecy ground that the matching rule does not accept."""
     DELIBERATION_MISSING = "deliberation-missing"
     """The secrecy ground is a conflict of duties, but the event does not refer to the recorded deliberation."""
+    PROCESSING_RESTRICTED = "processing-restricted"
+    """The person asked for restriction of processing (AVG art. 18): nothing about them is delivered until it is
+    lifted (:mod:`schakel.consent.subject_rights`)."""
+    NO_DATA_RECEIVED = "no-data-received"
+    """A subject request is forwarded only to partners that received data about the person (AVG art. 19)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,10 @@ _REASON = {
         Reason.SECRECY_GROUND_NOT_ACCEPTED: "the recorded secrecy ground is not one the rule accepts",
         Reason.DELIBERATION_MISSING: "a conflict of duties needs a reference to the recorded deliberation "
         "(deliberation_ref), and the event has none",
+        Reason.PROCESSING_RESTRICTED: "the person asked for restriction of processing (AVG art. 18): nothing about "
+        "them is delivered until the restriction is lifted",
+        Reason.NO_DATA_RECEIVED: "{recipient} received no data about the person, so the request is not forwarded "
+        "to it (AVG art. 19)",
     },
     "nl": {
         Reason.NO_RULE: "geen regel van enig convenant staat toe dat {recipient} een {type} van {sender} ontvangt",
@@ -83,6 +87,10 @@ _REASON = {
         "die de regel aanvaardt",
         Reason.DELIBERATION_MISSING: "een conflict van plichten vraagt een verwijzing naar de vastgelegde afweging "
         "(deliberation_ref), en het bericht heeft die niet",
+        Reason.PROCESSING_RESTRICTED: "de betrokkene heeft om beperking van de verwerking gevraagd (art. 18 AVG): "
+        "over hem of haar gaat niets meer uit tot de beperking is opgeheven",
+        Reason.NO_DATA_RECEIVED: "{recipient} heeft geen gegevens over de betrokkene ontvangen, dus het verzoek gaat "
+        "niet naar {recipient} (art. 19 AVG)",
     },
 }
 

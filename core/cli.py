@@ -9,6 +9,7 @@ from schakel.consent.cli import app as consent_app
 from schakel.console.cli import app as console_app
 from schakel.deploy.kafka.cli import app as kafka_app
 from schakel.lineage.cli import app as lineage_app
+from schakel.lineage.requests_cli import app as subject_app
 from schakel.schemas.cli import app as schemas_app
 from schakel.streams import cli as streams_cli
 
@@ -29,6 +30,7 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(console_app, name="console")
+app.add_typer(subject_app, name="subject")
 
 
 @app.callback()

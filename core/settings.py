@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         le=3650,
         description="How long the dlq topic keeps a dead letter (and the original value it holds for a resend).",
     )
+    lineage_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="How long the lineage store keeps a record (schakel lineage prune); default: without limit.",
+    )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
     guidance_dir: Path | None = Field(default=None, description="Course-of-action files; default: the shipped drafts.")
     lineage_url: str | None = Field(

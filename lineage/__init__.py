@@ -19,9 +19,12 @@ from schakel.lineage.answers import (
     TraceReport,
 )
 from schakel.lineage.chain import LineagePosition
+from schakel.lineage.pruning import Anchor, PruneResult
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
+    REQUEST_CONFIRM_RECORD_NAME,
+    REQUEST_RECORD_NAME,
     InvalidRecordError,
     LineageError,
     LineageRecord,
@@ -31,6 +34,8 @@ from schakel.lineage.record import (
     recordable_purpose,
 )
 from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.requests import RequestState, RequestStatus, request_deadline
+from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import Finding, scan_for_personal_data
 from schakel.lineage.store import (
     AppendResult,
@@ -45,6 +50,9 @@ from schakel.lineage.store import (
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "REQUEST_CONFIRM_RECORD_NAME",
+    "REQUEST_RECORD_NAME",
+    "Anchor",
     "AppendResult",
     "BrokenRecord",
     "ChainHead",
@@ -59,7 +67,10 @@ __all__ = [
     "LineageRecord",
     "LineageStore",
     "PartnerSection",
+    "PruneResult",
     "RecordKind",
+    "RequestState",
+    "RequestStatus",
     "StoreUnavailableError",
     "SubjectReport",
     "TraceReport",
@@ -70,9 +81,11 @@ __all__ = [
     "load_processing_activities",
     "open_store",
     "processing_activity",
+    "prune_lineage",
     "record_id",
     "recordable_purpose",
     "render_subject_report_html",
+    "request_deadline",
     "scan_for_personal_data",
     "subject_pseudonym",
     "subject_pseudonyms",

@@ -28,7 +28,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from schakel.lineage.record import LineageRecord, RecordKind, event_key
+from schakel.lineage.record import (
+    REQUEST_CONFIRM_RECORD_NAME,
+    REQUEST_RECORD_NAME,
+    LineageRecord,
+    RecordKind,
+    event_key,
+)
 
 __all__ = [
     "ORGANISATION_NAMES",
@@ -221,11 +227,14 @@ def build_trace(event_id: UUID, records: Iterable[LineageRecord]) -> TraceReport
     )
 
 
+_REQUEST_STEPS = frozenset({REQUEST_RECORD_NAME, REQUEST_CONFIRM_RECORD_NAME})
+
+
 def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[Disclosure]:
     decisions: dict[tuple[str, str], LineageRecord] = {}
     receipts: dict[tuple[str, str], LineageRecord] = {}
     for record in records:  # one event is its sender and its id (and, for the hub, its subject): see record_id
-        if record.kind is RecordKind.LINK:
+        if record.kind is RecordKind.LINK or record.name in _REQUEST_STEPS:  # steps of a request, not disclosures
             continue
         target = decisions if record.kind is RecordKind.DECISION else receipts
         target[(event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)] = record

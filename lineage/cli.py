@@ -20,6 +20,7 @@ from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
 from schakel.lineage.pseudonym import subject_pseudonyms
 from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_subject_report_html
+from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
 from schakel.offsets import group_lag, positions
@@ -172,17 +173,45 @@ def verify() -> None:
     with _store() as store:
         result = store.verify()
         heads = store.heads()
+        anchors = store.anchors()
     if result.ok:
         _out.print(f"intact: {result.checked} records in {result.chains} chains")
         # Keep these somewhere the store's administrators cannot write: they anchor the chains, so that even a
         # rewrite of a whole chain's tail (hashes recomputed) shows up against them.
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
+        for anchor in anchors:
+            _out.print(f"  anchor {anchor.chain}: pruned before position {anchor.seq}, anchor hash {anchor.hash}")
         return
     _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red", soft_wrap=True)
     for broken in result.broken[1:]:
         _out.print(f"also broken: {broken}")
     raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        int | None,
+        typer.Option("--older-than", min=1, help="Days to keep; default: SCHAKEL_LINEAGE_RETENTION_DAYS."),
+    ] = None,
+) -> None:
+    """Remove lineage records older than the retention period; every chain stays verifiable (an anchor per cut)."""
+    config = settings()
+    if older_than is None and config.lineage_retention_days is None:
+        _err.print(
+            "[red]error:[/red] no lineage retention period: set SCHAKEL_LINEAGE_RETENTION_DAYS or pass --older-than"
+        )
+        raise typer.Exit(2)
+    try:
+        result = prune_lineage(config, retention_days=older_than)
+    except LineageError as error:
+        _err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    assert result is not None  # a period was given
+    _out.print(f"pruned {result.total} records that ended before {result.cutoff}")
+    for chain, count in result.pruned.items():
+        _out.print(f"  {chain}: {count}")
 
 
 @app.command()

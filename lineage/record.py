@@ -54,10 +54,12 @@ from pydantic_core import to_json
 
 from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
-from schakel.schemas import BundleReason, EventType, Organisation
+from schakel.schemas import SUBJECT_REQUEST_CODES, BundleReason, EventType, Organisation
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "REQUEST_CONFIRM_RECORD_NAME",
+    "REQUEST_RECORD_NAME",
     "InvalidRecordError",
     "LineageError",
     "LineageRecord",
@@ -81,16 +83,28 @@ _MAX_BYTES = 64 * 1024
 _INT64 = 2**63 - 1
 
 DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
-RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered"})
+RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered", "confirmed"})
 BUNDLE_RECORD_NAME = "schakel.agenda.bundle"
 """The name of the decision record of a ``SignalBundle`` the hub proposes to the ZVH (issue 15)."""
+REQUEST_RECORD_NAME = "schakel.subject.request"
+"""A subject request arrived at the contact point (issue 16; see :mod:`schakel.lineage.requests`)."""
+REQUEST_CONFIRM_RECORD_NAME = "schakel.subject.request.confirm"
+"""A partner confirmed it carried out a forwarded subject request."""
 RECORD_NAMES = frozenset(
-    {"schakel.consent.decide", "schakel.delivery.receipt", "schakel.subject.link", BUNDLE_RECORD_NAME}
+    {
+        "schakel.consent.decide",
+        "schakel.delivery.receipt",
+        "schakel.subject.link",
+        BUNDLE_RECORD_NAME,
+        REQUEST_RECORD_NAME,
+        REQUEST_CONFIRM_RECORD_NAME,
+    }
 )
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 _ORGANISATIONS = frozenset(o.value for o in Organisation)
 _REASON_CODES = frozenset(r.value for r in Reason)
 _BUNDLE_REASONS = frozenset(r.value for r in BundleReason)
+_CONTACT_POINT = Organisation.ZVH.value
 
 
 class LineageError(SchakelError):
@@ -257,8 +271,12 @@ class LineageRecord(BaseModel):
         bundle = self.name == BUNDLE_RECORD_NAME
         if bundle and (self.kind is not RecordKind.DECISION or self.event_type != EventType.SIGNAL_BUNDLE.value):
             raise ValueError("a bundle record is the decision record of a SignalBundle")
+        request = self.name == REQUEST_RECORD_NAME
+        self._check_request_records(request)
         for reason in self.reasons:
-            if self.kind is RecordKind.DECISION:
+            if request:
+                known = reason in SUBJECT_REQUEST_CODES
+            elif self.kind is RecordKind.DECISION:
                 known = reason in (_BUNDLE_REASONS if bundle else _REASON_CODES)
             else:
                 known = _ERROR_CLASS.match(reason) is not None
@@ -269,6 +287,26 @@ class LineageRecord(BaseModel):
         if self.end_time < self.start_time:
             raise ValueError("end_time is before start_time")
         return self
+
+    def _check_request_records(self, request: bool) -> None:
+        """A request record is the contact point's own decision record of a SubjectRequest, without an outcome; a
+        confirmation is a receipt of one from a partner to the contact point, outcome ``confirmed`` (and only it)."""
+        confirm = self.name == REQUEST_CONFIRM_RECORD_NAME
+        if (request or confirm) and self.event_type != EventType.SUBJECT_REQUEST.value:
+            raise ValueError("a subject request's records are about a SubjectRequest")
+        if request and (
+            self.kind is not RecordKind.DECISION
+            or self.outcome is not None
+            or self.sender != _CONTACT_POINT
+            or self.recipient != _CONTACT_POINT
+        ):
+            raise ValueError("a request record is the contact point's decision record without an outcome")
+        if confirm and (self.kind is not RecordKind.RECEIPT or self.outcome != "confirmed"):
+            raise ValueError("a confirmation record is a receipt with outcome confirmed")
+        if confirm and self.recipient != _CONTACT_POINT:
+            raise ValueError("a confirmation goes to the contact point")
+        if not confirm and self.outcome == "confirmed":
+            raise ValueError("only a confirmation record has the outcome confirmed")
 
     # -- wire form -------------------------------------------------------------------------------------------------
 

@@ -59,7 +59,10 @@ from schakel.lineage.answers import (
     build_trace,
 )
 from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash, row_text, segment_chain
+from schakel.lineage.pruning import Anchor, PruneResult, anchor_hash, check_anchors
 from schakel.lineage.record import LineageError, LineageRecord, RecordKind
+from schakel.lineage.requests import RequestStatus, request_statuses
+from schakel.schemas import EventType
 
 __all__ = [
     "SQLITE_FILE",
@@ -67,6 +70,7 @@ __all__ = [
     "BrokenRecord",
     "ChainHead",
     "LineageStore",
+    "PruneResult",
     "StoreUnavailableError",
     "UnstorableRecordError",
     "VerifyResult",
@@ -136,6 +140,10 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS lineage_chain (
         chain TEXT PRIMARY KEY, next_seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT,
         segment_of TEXT NOT NULL, segment BIGINT NOT NULL, topic_id TEXT)""",
+    # One row per pruning of a chain (schakel.lineage.pruning): the head of the pruned prefix, itself hash-linked.
+    """CREATE TABLE IF NOT EXISTS lineage_anchor (
+        chain TEXT NOT NULL, seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT, cutoff TEXT NOT NULL,
+        pruned BIGINT NOT NULL, prev_anchor TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (chain, seq))""",
 )
 # A store made before chain v2 lacks these; its hashes are v1, so it cannot be verified by this code.
 _SCHEMA_PROBES = (
@@ -398,6 +406,7 @@ class LineageStore:
         for base in sorted({chain_key(position) for _, position in batch}):  # fixed order: writers cannot deadlock
             chain, segment, head, topic_id = self._lock_current(base)
             current[base], heads[chain], topic_ids[chain] = (chain, segment), head, topic_id
+        anchors = {chain: self._newest_anchor(chain) for chain, _ in current.values()}
         stored = self._existing_ids([record.record_id for record, _ in batch])
         at_offsets = self._ids_at_offsets(
             [
@@ -422,6 +431,9 @@ class LineageStore:
                 there = at_offsets.get((chain, offset))
                 if there == record.record_id or (there is None and record.record_id in stored):
                     duplicates += 1  # a replay: this very record is stored
+                    continue
+                if there is None and _pruned(anchors.get(chain), offset, record):
+                    duplicates += 1  # a replay of a record pruned since (schakel.lineage.pruning)
                     continue
                 recreated = True  # a record this chain has never seen, at an offset it already covers
             if recreated:
@@ -515,6 +527,88 @@ class LineageStore:
         rows = self._query("SELECT chain, next_seq, head_hash, last_offset FROM lineage_chain ORDER BY chain")
         return {str(r[0]): ChainHead(int(r[1]), str(r[2]), None if r[3] is None else int(r[3])) for r in rows}
 
+    def anchors(self, chain: str | None = None) -> list[Anchor]:
+        """Every anchor a pruning left (or one chain's), in chain and position order (:mod:`.pruning`)."""
+        where, params = ("", ()) if chain is None else (" WHERE chain = ?", (chain,))
+        rows = self._query(
+            "SELECT chain, seq, head_hash, last_offset, cutoff, pruned, prev_anchor, hash FROM lineage_anchor"  # noqa: S608
+            f"{where} ORDER BY chain, seq",
+            params,
+        )
+        return [
+            Anchor(
+                str(r[0]),
+                int(r[1]),
+                str(r[2]),
+                None if r[3] is None else int(r[3]),
+                str(r[4]),
+                int(r[5]),
+                str(r[6]),
+                str(r[7]),
+            )
+            for r in rows
+        ]
+
+    def _newest_anchor(self, chain: str) -> Anchor | None:
+        found = self.anchors(chain)
+        return found[-1] if found else None
+
+    def prune(self, before: datetime) -> PruneResult:
+        """Remove the records that ended before ``before`` from the start of every chain, leaving an anchor for
+        each chain cut (see :mod:`schakel.lineage.pruning`). One transaction: all chains are cut, or none."""
+        cutoff = _time_text(before)
+        pruned: dict[str, int] = {}
+        with self._lock:
+            self._reconnect_if_closed()
+            try:
+                self._execute(self._dialect.begin)
+                chains = [str(r[0]) for r in self._execute("SELECT chain FROM lineage_chain ORDER BY chain").fetchall()]
+                for chain in chains:
+                    count = self._prune_chain(chain, cutoff)
+                    if count:
+                        pruned[chain] = count
+                self._execute("COMMIT")
+            except BaseException as error:
+                with contextlib.suppress(Exception):
+                    self._execute("ROLLBACK")
+                if isinstance(error, Exception) and _is_database_error(error):
+                    raise StoreUnavailableError(
+                        f"pruning the lineage store at {self.where} failed ({type(error).__name__}); nothing was pruned"
+                    ) from error
+                raise
+        return PruneResult(cutoff, pruned)
+
+    def _prune_chain(self, chain: str, cutoff: str) -> int:
+        """Cut one chain's prefix of records that ended before ``cutoff``; return how many records went."""
+        head = self._execute(
+            f"SELECT next_seq FROM lineage_chain WHERE chain = ?{self._dialect.lock_suffix}",  # noqa: S608
+            (chain,),
+        ).fetchone()
+        newest = self._newest_anchor(chain)
+        start = newest.seq if newest is not None else 0
+        first_kept = self._execute(
+            "SELECT MIN(seq) FROM lineage_record WHERE chain = ? AND end_time >= ?", (chain, cutoff)
+        ).fetchone()[0]
+        cut = int(head[0]) if first_kept is None else int(first_kept)
+        if cut <= start:
+            return 0
+        last = self._execute(
+            "SELECT hash, lineage_offset FROM lineage_record WHERE chain = ? AND seq = ?", (chain, cut - 1)
+        ).fetchone()
+        if last is None:
+            raise LineageError(f"chain {chain} lacks its record at position {cut - 1}; run `schakel lineage verify`")
+        last_offset = None if last[1] is None else int(last[1])
+        previous = newest.hash if newest is not None else GENESIS
+        count = cut - start
+        digest = anchor_hash(chain, cut, str(last[0]), last_offset, cutoff, count, previous)
+        self._execute(
+            "INSERT INTO lineage_anchor (chain, seq, head_hash, last_offset, cutoff, pruned, prev_anchor, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (chain, cut, str(last[0]), last_offset, cutoff, count, previous, digest),
+        )
+        self._execute("DELETE FROM lineage_record WHERE chain = ? AND seq < ?", (chain, cut))
+        return count
+
     def _chain_rows(self, chain: str) -> Iterator[tuple[Any, ...]]:
         last = -1
         while True:
@@ -530,11 +624,21 @@ class LineageStore:
     def verify(self) -> VerifyResult:
         """Recompute every chain from the stored columns; name the first broken record of each broken chain."""
         heads = self.heads()
-        chains = sorted(set(heads) | {str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record")})
+        anchors: dict[str, list[Anchor]] = {}
+        for anchor in self.anchors():
+            anchors.setdefault(anchor.chain, []).append(anchor)
+        chains = sorted(
+            set(heads) | set(anchors) | {str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record")}
+        )
         checked = 0
         broken: list[BrokenRecord] = []
         for chain in chains:
-            count, problem = self._verify_chain(chain, heads.get(chain))
+            cut = anchors.get(chain, [])
+            anchor_problem = check_anchors(cut)
+            if anchor_problem is not None:
+                broken.append(BrokenRecord(chain, cut[0].seq, None, anchor_problem))
+                continue
+            count, problem = self._verify_chain(chain, heads.get(chain), cut[-1] if cut else None)
             checked += count
             if problem is not None:
                 broken.append(problem)
@@ -554,9 +658,12 @@ class LineageStore:
                     break
         return problems
 
-    def _verify_chain(self, chain: str, head: ChainHead | None) -> tuple[int, BrokenRecord | None]:
-        expected, previous, count = 0, GENESIS, 0
-        last_offset: int | None = None
+    def _verify_chain(
+        self, chain: str, head: ChainHead | None, anchor: Anchor | None = None
+    ) -> tuple[int, BrokenRecord | None]:
+        # A pruned chain starts at its newest anchor: the first kept record links to the last pruned one.
+        expected, previous, count = (0, GENESIS, 0) if anchor is None else (anchor.seq, anchor.head_hash, 0)
+        last_offset: int | None = None if anchor is None else anchor.last_offset
         n_chain = len(CHAIN_COLUMNS)
         for row in self._chain_rows(chain):
             count += 1
@@ -670,6 +777,11 @@ class LineageStore:
         ids = self.person(seed)
         return build_subject_report(ids, self._about(ids))
 
+    def subject_requests(self, now: datetime) -> list[RequestStatus]:
+        """Every data subject request in the store, with its deadline and who has not confirmed
+        (:mod:`schakel.lineage.requests`)."""
+        return request_statuses(self._records("event_type = ?", (EventType.SUBJECT_REQUEST.value,)), now)
+
     def disclosures(
         self, recipient: str, since: datetime | None = None, *, person: Sequence[str] | None = None
     ) -> DisclosureRegister:
@@ -709,6 +821,13 @@ class LineageStore:
             out.write("\n")
             written += 1
         return written
+
+
+def _pruned(anchor: Anchor | None, offset: int, record: LineageRecord) -> bool:
+    """Whether a record at ``offset`` is one a pruning removed (covered by the anchor and older than its cut-off)."""
+    if anchor is None or anchor.last_offset is None or offset > anchor.last_offset:
+        return False
+    return _time_text(record.end_time) < anchor.cutoff
 
 
 def _is_data_error(error: Exception) -> bool:

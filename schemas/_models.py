@@ -51,6 +51,7 @@ __all__ = [
     "EVENT_CLASSES",
     "MAX_CLOCK_SKEW",
     "PAYLOAD_MODELS",
+    "SUBJECT_REQUEST_CODES",
     "Action",
     "ActionStatus",
     "BundleReason",
@@ -71,6 +72,7 @@ __all__ = [
     "Payload",
     "ReferralEvent",
     "ReferralPayload",
+    "RestrictionChange",
     "SecrecyGround",
     "SignalBundleEvent",
     "SignalBundlePayload",
@@ -139,6 +141,15 @@ class SubjectRequestKind(StrEnum):
     ERASURE = "erasure"
     OBJECTION = "objection"
     RECTIFICATION = "rectification"
+
+
+class RestrictionChange(StrEnum):
+    RESTRICT = "restrict"
+    LIFT = "lift"
+
+
+SUBJECT_REQUEST_CODES = frozenset({*(kind.value for kind in SubjectRequestKind), "restriction", "restriction-lifted"})
+"""What a subject request asks, as one code (:attr:`SubjectRequestPayload.request`)."""
 
 
 def format_time(value: datetime) -> str:
@@ -304,7 +315,29 @@ class CaseClosedPayload(Payload):
 
 
 class SubjectRequestPayload(Payload):
-    kind: SubjectRequestKind
+    """A request (``kind`` or ``restriction``), or - with ``confirms`` - a partner's confirmation that it carried
+    out the forwarded request with that id (see ``schakel.streams.requests``)."""
+
+    kind: SubjectRequestKind | None = None
+    restriction: RestrictionChange | None = None
+    confirms: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_request(self) -> Self:
+        if (self.kind is None) == (self.restriction is None):
+            raise ValueError("a subject request carries either kind or restriction")
+        return self
+
+    @property
+    def request(self) -> str:
+        """The request as one code: the kind, ``restriction`` or ``restriction-lifted``
+        (:data:`SUBJECT_REQUEST_CODES`)."""
+        if self.restriction is RestrictionChange.LIFT:
+            return "restriction-lifted"
+        if self.restriction is RestrictionChange.RESTRICT:
+            return "restriction"
+        assert self.kind is not None  # the validator: one of the two is set
+        return self.kind.value
 
 
 class BundleReason(StrEnum):

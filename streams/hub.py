@@ -13,6 +13,9 @@ count, keys hashed by the same partitioner):
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
   with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged;
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
+- ``subject-requests``: person pseudonym -> the partners that received data about the person, whether processing is
+  restricted, and the open subject requests (``schakel.streams.requests``), read and written where the person's
+  event is decided; a partner's confirmation of a request is handled there too, and decided no further.
 - ``agenda``: person pseudonym -> the ZVH's signal agenda (``schakel.streams.agenda_wiring``), written where the
   person's event is decided. Known limit: an agenda a case built as its own person before its first BSN event is
   not merged into the person's (consent and invitations are).
@@ -75,6 +78,7 @@ from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
+from schakel.streams.requests_wiring import RequestDesk
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
 __all__ = ["create_app"]
@@ -106,6 +110,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     """The hub's Faust app for these settings and this policy."""
     processor = Processor(settings, policy)
     keeper = AgendaKeeper(processor)
+    desk = RequestDesk(processor)
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -139,6 +144,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         partitions=settings.partitions,
         key_type=bytes,
     )
+    # person pseudonym -> recipients, restriction and open subject requests (schakel.streams.requests)
+    requests = app.Table("subject-requests", default=None, partitions=settings.partitions, key_type=bytes)
 
     async def send(message: Message) -> Awaitable[Any]:
         """Hand one record to the producer; the result resolves when the broker has stored it."""
@@ -147,12 +154,22 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     def decide(step: _Step, accepted: Accepted, person: str, merge: SubjectState | None = None) -> _Step:
         """On the person's partition: decide on the person's state; keep the state once the outputs fit."""
         key = person.encode()
+        booked = requests.get(key)
+        if desk.is_confirmation(accepted):  # a partner confirms a subject request: the hub's business only
+            confirmed_book, confirmed = desk.confirmation(accepted, person, booked)
+            if confirmed_book is not None:
+                step.writes.append(lambda: requests.__setitem__(key, confirmed_book))
+            step.outputs += confirmed
+            return step
         stored = subjects.get(key)
         state = SubjectState.from_json(stored) if stored is not None else SubjectState()
         if merge is not None:
             state = state.merge(merge)
-        routed = processor.decide(accepted, state, person)
-        step.outputs += routed.messages
+        routed = processor.decide(accepted, state, person, desk.adjustment(accepted, booked))
+        book, request_records = desk.after(accepted, person, booked, routed.decisions)
+        if book is not None:
+            step.writes.append(lambda: requests.__setitem__(key, book))
+        step.outputs += [*routed.messages, *request_records]
         step.decisions = routed.decisions
         if routed.state != state or (merge is not None and stored is None):
             after = routed.state.to_json()

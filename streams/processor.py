@@ -49,7 +49,7 @@ from opentelemetry.trace import SpanKind
 from schakel.consent import Decision, Outcome, Policy, Pseudonymizer, SubjectState, case_key, project, subject_key
 from schakel.guidance import Guidance, load_guidance
 from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
-from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, cloudevent_headers
+from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, SubjectRequestEvent, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams.identity import content_digest, index_key
 from schakel.streams.records import (
@@ -169,7 +169,9 @@ class Processor:
                 "the record key is not the subject's pseudonym, so its partition cannot keep the subject's order",
                 event,
             )
-        refused = self.policy.claim(event)
+        # A partner's confirmation of a subject request is decided for no one (schakel.streams.requests_wiring):
+        # it claims no purpose to be checked against the covenants.
+        refused = None if _confirms_a_request(event) else self.policy.claim(event)
         if refused is not None:
             return self.dead_letter(
                 record,
@@ -286,9 +288,17 @@ class Processor:
 
     # -- decide --------------------------------------------------------------------------------------------------
 
-    def decide(self, accepted: Accepted, state: SubjectState, person: str | None = None) -> Routed:
+    def decide(
+        self,
+        accepted: Accepted,
+        state: SubjectState,
+        person: str | None = None,
+        adjust: Callable[[Sequence[Decision]], Sequence[Decision]] | None = None,
+    ) -> Routed:
         """One decision per candidate recipient on the person's state; a copy for each permitted one, a lineage
-        record for each. ``person`` is the person's pseudonym (default: the event's own subject pseudonym)."""
+        record for each. ``person`` is the person's pseudonym (default: the event's own subject pseudonym).
+        ``adjust`` changes the policy's decisions before they are acted on (the person's requests: a restriction,
+        a request's recipients - ``schakel.streams.requests_wiring``)."""
         event = accepted.event
         now = self.clock()
         person = person if person is not None else accepted.pseudonym
@@ -311,6 +321,8 @@ class Processor:
         ) as processing:
             with self._tracer.start_as_current_span(_DECIDE_SPAN) as deciding:
                 decisions, after = state.decide_all(self.policy, event, now, self.pseudonymizer.subject)
+                if adjust is not None:
+                    decisions = tuple(adjust(decisions))
                 deciding.set_attribute("schakel.candidates", len(decisions))
             form = event.to_json()
             envelope = cloudevent_headers(form, self.settings.source_urns)
@@ -461,6 +473,10 @@ def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:
         return str(UUID(value))
     except ValueError:
         return None
+
+
+def _confirms_a_request(event: Event) -> bool:
+    return isinstance(event, SubjectRequestEvent) and event.payload.confirms is not None
 
 
 def _keyed(event: Event) -> bool:

@@ -176,7 +176,7 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     return grants
 
 
-HUB_TABLES = ("subjects", "links", "agenda", "event-ids")
+HUB_TABLES = ("subjects", "links", "agenda", "event-ids", "subject-requests")
 """The hub's Faust tables (schakel.streams.hub); their changelogs are created with the hub's topics."""
 
 

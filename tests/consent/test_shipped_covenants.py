@@ -90,8 +90,11 @@ def test_rule_permits_its_fields_and_no_others(
     applied = policy.covenant(decision.covenant_id or "").rule(decision.rule or "")
     # The shipped covenants layer rules as supersets: where another rule wins, it sends at least this rule's fields.
     assert set(rule.fields) <= set(applied.fields)
-    assert set(decision.fields_sent) == set(applied.fields)
-    assert set(decision.fields_withheld) == set(all_fields(event_type)) - set(applied.fields)
+    # Every governed field is present, but where the type allows only one of two (a SubjectRequest's kind and
+    # restriction): the decision names present fields only.
+    present = _present(event)
+    assert set(decision.fields_sent) == set(applied.fields) & present
+    assert set(decision.fields_withheld) == present - set(applied.fields)
     assert (decision.outcome is Outcome.PARTIAL) == bool(decision.fields_withheld)
     # Every basis in the decision belongs to the sender's regime, and there is a general one.
     regime = regime_of(sender)
@@ -243,3 +246,14 @@ def test_the_index_reaches_every_rule_by_its_key(policy: Policy) -> None:
                             assert (covenant.id, rule.id) in {(c.id, r.id) for c, r in found}
                             total += 1
     assert total == len(_RAW)
+
+
+def _present(event: Event) -> set[str]:
+    form = event.to_json()
+    found = set()
+    for name in all_fields(event.type):
+        scope, _, leaf = name.rpartition(".")
+        if (form["subject"] if scope == "subject" else form["payload"]).get(leaf) is not None:
+            found.add(name)
+    assert len(found) >= len(all_fields(event.type)) - 2, "the full event should carry (nearly) every field"
+    return found

@@ -21,6 +21,7 @@ from schakel.schemas import (
     EventType,
     FraudType,
     Organisation,
+    RestrictionChange,
     SecrecyGround,
     SubjectRequestKind,
     Theme,
@@ -195,7 +196,10 @@ def _payload(draw: st.DrawFn, event_type: EventType, theme: Theme) -> dict[str, 
             }
         )
         return {"reason": draw(_values(BundleReason)), "signals": draw(st.lists(signal, min_size=1, max_size=4))}
-    return {"kind": draw(_values(SubjectRequestKind))}
+    confirms = draw(_optional(st.uuids().map(str)))
+    if draw(st.booleans()):
+        return {"kind": draw(_values(SubjectRequestKind)), "restriction": None, "confirms": confirms}
+    return {"kind": None, "restriction": draw(_values(RestrictionChange)), "confirms": confirms}
 
 
 _PURPOSES = st.sampled_from(["case-consultation", "cter-person-centred", "lvb-exploitation", "money-mule-prevention"])

@@ -65,6 +65,8 @@ def largest_form(event_type: EventType, char: str) -> dict[str, Any]:
     form: dict[str, Any] = _largest(schema, schema["$defs"], "event", char)
     form["theme"] = "MONEY_MULE"
     form["subject"]["pseudonym"] = None  # an ingress event; a copy carries a pseudonym instead of a BSN and name
+    if event_type is EventType.SUBJECT_REQUEST:
+        form["payload"]["restriction"] = None  # a request carries a kind or a restriction, not both
     return form
 
 

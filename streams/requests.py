@@ -1,0 +1,137 @@
+"""The hub's record of one person's subject requests (AVG art. 15-21), kept in the Faust table ``subject-requests``.
+Pure: no Kafka, no clock of its own.
+
+Per person, a :class:`RequestBook` holds what the hub needs to act on requests - and nothing a request does not
+need:
+
+1. **Who received data about the person** (``recipients``): every partner that was delivered a copy (permit or
+   partial) of an event about them. A request from the contact point goes to exactly these partners
+   (:func:`schakel.consent.only_recipients`). *Why in the hub's state and not from the lineage store:* the hub must
+   decide when the request arrives, on the person's partition, without a database on its hot path; the lineage store
+   answers the same question afterwards (``lineage disclosures``), and the two can be compared. Known limit: copies
+   delivered before this table existed are not in it (see the README).
+2. **Whether processing is restricted** (``restricted``: the id of the restriction request in force). While it is,
+   every delivery about the person is denied (:func:`schakel.consent.restrict`); a ``lift`` request ends it.
+3. **The open requests**: id, what was asked, when it arrived and which partners have not confirmed yet. A partner's
+   confirmation (a ``SubjectRequest`` with ``confirms``) takes it off; when none is left the request closes and
+   leaves the book (lineage keeps its history: :mod:`schakel.lineage.requests`). A confirmation of an unknown or
+   closed request, or from a partner the request did not go to, changes nothing (a repeated confirmation is
+   harmless; a stray one is not evidence).
+
+Only the contact point (the ZVH) makes requests: a request from another partner is decided by the covenants like any
+event and changes nothing here. An erasure that closes (every partner confirmed) also empties ``recipients`` - the
+partners erased what they held - and is returned by :meth:`RequestBook.confirm` so the hub can destroy the person's
+data key (the crypto-shredding hook in :mod:`schakel.streams.requests_wiring`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from schakel.consent import Decision, Outcome
+from schakel.schemas import Organisation, SubjectRequestEvent
+
+__all__ = ["CONTACT_POINT", "OpenRequest", "RequestBook"]
+
+CONTACT_POINT = Organisation.ZVH
+"""The organisation where a person makes a request (the WGS contact point)."""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """A request some partner has not confirmed yet."""
+
+    request_id: str
+    request: str
+    """What was asked (``schakel.schemas.SUBJECT_REQUEST_CODES``)."""
+    received: datetime
+    pending: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.request_id,
+            "request": self.request,
+            "received": self.received.isoformat(),
+            "pending": list(self.pending),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OpenRequest:
+        return cls(
+            request_id=str(data["id"]),
+            request=str(data["request"]),
+            received=datetime.fromisoformat(str(data["received"])),
+            pending=tuple(str(p) for p in data["pending"]),
+        )
+
+
+@dataclass(frozen=True)
+class RequestBook:
+    """One person's recipients, restriction and open requests."""
+
+    recipients: tuple[str, ...] = ()
+    restricted: str | None = None
+    open: tuple[OpenRequest, ...] = field(default_factory=tuple)
+
+    # -- state ------------------------------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recipients": list(self.recipients),
+            "restricted": self.restricted,
+            "open": [request.to_json() for request in self.open],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RequestBook:
+        if not data:
+            return cls()
+        return cls(
+            recipients=tuple(str(r) for r in data.get("recipients", ())),
+            restricted=data.get("restricted"),
+            open=tuple(OpenRequest.from_json(r) for r in data.get("open", ())),
+        )
+
+    # -- steps ------------------------------------------------------------------------------------------------------
+
+    def delivered(self, decisions: Iterable[Decision]) -> RequestBook:
+        """The book once these decisions' copies went out (the same book when no recipient is new)."""
+        new = {str(d.recipient) for d in decisions if d.outcome is not Outcome.DENY} - set(self.recipients)
+        if not new:
+            return self
+        return replace(self, recipients=tuple(sorted({*self.recipients, *new})))
+
+    def request(self, event: SubjectRequestEvent, decisions: Iterable[Decision], now: datetime) -> RequestBook:
+        """The book once the contact point's request ``event`` went out with these (already routed) decisions."""
+        asked = event.payload.request
+        pending = tuple(sorted({str(d.recipient) for d in decisions if d.outcome is not Outcome.DENY}))
+        book = self
+        if asked == "restriction":
+            book = replace(book, restricted=str(event.id))
+        elif asked == "restriction-lifted":
+            book = replace(book, restricted=None)
+        if pending and all(r.request_id != str(event.id) for r in book.open):
+            book = replace(book, open=(*book.open, OpenRequest(str(event.id), asked, now, pending)))
+        return book
+
+    def confirm(self, event: SubjectRequestEvent) -> tuple[RequestBook, OpenRequest | None, OpenRequest | None]:
+        """The book once a partner's confirmation ``event`` is taken into account; the request it confirmed (None:
+        nothing to confirm) and the request it closed (None: still open, or nothing confirmed)."""
+        target = str(event.payload.confirms)
+        sender = str(event.source)
+        for index, request in enumerate(self.open):
+            if request.request_id != target or sender not in request.pending:
+                continue
+            left = tuple(p for p in request.pending if p != sender)
+            if left:
+                updated = (*self.open[:index], replace(request, pending=left), *self.open[index + 1 :])
+                return replace(self, open=updated), request, None
+            rest = (*self.open[:index], *self.open[index + 1 :])
+            book = replace(self, open=rest)
+            if request.request == "erasure":
+                book = replace(book, recipients=())
+            return book, request, request
+        return self, None, None

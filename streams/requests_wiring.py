@@ -1,0 +1,163 @@
+"""Subject requests in the hub: the person's :class:`~schakel.streams.requests.RequestBook` in, decisions adjusted
+and lineage records out. Thin: the book (:mod:`schakel.streams.requests`) and the consent functions
+(:mod:`schakel.consent.subject_rights`) decide.
+
+For every accepted event the hub asks :class:`RequestDesk`:
+
+- :meth:`RequestDesk.adjustment`: how to adjust the policy's decisions - a request from the contact point goes only to
+  the partners that received data about the person; any other event is denied to everyone while the person's
+  processing is restricted; requests themselves never are;
+- :meth:`RequestDesk.after`: the book to store (None: unchanged) and the request's own lineage record
+  (``schakel.subject.request``: what was asked, when) - the forwarded copies and their decision records are the
+  policy's, produced as for any event;
+- :meth:`RequestDesk.confirmation`: a partner's confirmation is the hub's business only: no decisions, no copies,
+  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request.
+
+**Crypto-shredding hook.** When an erasure request closes (every partner it went to confirmed), the hub calls
+``erase_subject_data(person pseudonym)``. The key store and the shredding are issue 16 item 2 (the ``shred`` branch);
+until its API is wired here, :func:`shredding_not_wired` logs that no data key was destroyed. *Why on close and not on
+arrival:* the forwarded request is itself a copy on the partners' egress topics; destroying the key at once could make
+it unreadable before the partners read it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from schakel.consent import Decision, only_recipients, restrict
+from schakel.lineage import (
+    REQUEST_CONFIRM_RECORD_NAME,
+    REQUEST_RECORD_NAME,
+    LineageRecord,
+    RecordKind,
+    processing_activity,
+    record_id,
+)
+from schakel.schemas import EventType, SubjectRequestEvent
+from schakel.streams.processor import Accepted, Processor
+from schakel.streams.records import Message
+from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
+
+__all__ = ["ErasureHook", "RequestDesk", "shredding_not_wired"]
+
+_log = logging.getLogger("schakel.streams.requests")
+
+ErasureHook = Callable[[str], None]
+"""Destroys the data key of the person with this hub pseudonym (crypto-shredding)."""
+
+Adjustment = Callable[[Sequence[Decision]], Sequence[Decision]]
+
+
+def shredding_not_wired(person: str) -> None:  # noqa: ARG001 - the pseudonym is for the real hook, never logged
+    """The erasure hook until crypto-shredding is wired: says that no data key was destroyed."""
+    _log.warning("an erasure request closed, but crypto-shredding is not wired: no data key was destroyed")
+
+
+class RequestDesk:
+    """Acts on subject requests and keeps restrictions, one accepted event at a time."""
+
+    def __init__(self, processor: Processor, erase_subject_data: ErasureHook = shredding_not_wired) -> None:
+        self.processor = processor
+        self.erase_subject_data = erase_subject_data
+
+    @staticmethod
+    def is_confirmation(accepted: Accepted) -> bool:
+        event = accepted.event
+        return isinstance(event, SubjectRequestEvent) and event.payload.confirms is not None
+
+    def adjustment(self, accepted: Accepted, stored: Mapping[str, Any] | None) -> Adjustment | None:
+        """How the policy's decisions about this event change for the person's requests (None: they do not)."""
+        event = accepted.event
+        if event.type is EventType.SUBJECT_REQUEST:
+            if event.source is not CONTACT_POINT:
+                return None  # a partner's own request: the covenants decide, as for any event
+            recipients = RequestBook.from_json(stored).recipients
+            return lambda decisions: only_recipients(decisions, recipients)
+        if stored is not None and RequestBook.from_json(stored).restricted is not None:
+            return restrict
+        return None
+
+    def after(
+        self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None, decisions: Sequence[Decision]
+    ) -> tuple[dict[str, Any] | None, list[Message]]:
+        """The book to store (None: unchanged) and the extra lineage record, once the event is decided about
+        ``person`` (the person's pseudonym)."""
+        book = RequestBook.from_json(stored)
+        event = accepted.event
+        if isinstance(event, SubjectRequestEvent) and event.source is CONTACT_POINT:
+            after = book.request(event, decisions, self.processor.clock())
+            return after.to_json() if after != book else None, [self._received(accepted, person, event)]
+        after = book.delivered(decisions)
+        return (after.to_json() if after is not book else None), []
+
+    def confirmation(
+        self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, list[Message]]:
+        """A partner's confirmation: the book to store and its lineage record (nothing when it confirms nothing)."""
+        event = accepted.event
+        assert isinstance(event, SubjectRequestEvent)
+        book = RequestBook.from_json(stored)
+        after, confirmed, closed = book.confirm(event)
+        if confirmed is None:
+            return None, []
+        if closed is not None and closed.request == "erasure":
+            self.erase_subject_data(person)
+        return after.to_json(), [self._confirmed(accepted, person, confirmed)]
+
+    # -- lineage ------------------------------------------------------------------------------------------------------
+
+    def _received(self, accepted: Accepted, person: str, event: SubjectRequestEvent) -> Message:
+        now = self.processor.clock()
+        contact = CONTACT_POINT.value
+        record = LineageRecord(
+            record_id=record_id(contact, event.id, person, contact, RecordKind.DECISION),
+            kind=RecordKind.DECISION,
+            name=REQUEST_RECORD_NAME,
+            status="ok",
+            start_time=now,
+            end_time=now,
+            event_id=event.id,
+            event_type=EventType.SUBJECT_REQUEST.value,
+            sender=contact,
+            recipient=contact,
+            outcome=None,
+            fields_sent=(),
+            purpose=event.purpose,
+            reasons=(event.payload.request,),
+            processing_activity_id=processing_activity(event.purpose),
+            data_subject_id=person,
+            data_subject_key=self.processor.person_kind(accepted, person),
+            source_topic=accepted.record.topic,
+            source_partition=accepted.record.partition,
+            source_offset=accepted.record.offset,
+        )
+        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())
+
+    def _confirmed(self, accepted: Accepted, person: str, request: OpenRequest) -> Message:
+        """The receipt of the request from the confirming partner: the record names the request's id."""
+        now = self.processor.clock()
+        event = accepted.event
+        sender, contact = str(event.source), CONTACT_POINT.value
+        record = LineageRecord(
+            record_id=record_id(sender, request.request_id, person, contact, RecordKind.RECEIPT),
+            kind=RecordKind.RECEIPT,
+            name=REQUEST_CONFIRM_RECORD_NAME,
+            status="ok",
+            start_time=now,
+            end_time=now,
+            event_id=request.request_id,
+            event_type=EventType.SUBJECT_REQUEST.value,
+            sender=sender,
+            recipient=contact,
+            outcome="confirmed",
+            purpose=event.purpose,
+            processing_activity_id=processing_activity(event.purpose),
+            data_subject_id=person,
+            data_subject_key=self.processor.person_kind(accepted, person),
+            source_topic=accepted.record.topic,
+            source_partition=accepted.record.partition,
+            source_offset=accepted.record.offset,
+        )
+        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())

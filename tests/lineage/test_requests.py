@@ -1,0 +1,181 @@
+"""``schakel subject requests|report`` and the request records lineage accepts (and refuses)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from typer.testing import CliRunner
+
+from schakel.cli import app
+from schakel.lineage import (
+    REQUEST_CONFIRM_RECORD_NAME,
+    REQUEST_RECORD_NAME,
+    InvalidRecordError,
+    LineagePosition,
+    LineageRecord,
+    RecordKind,
+    open_store,
+    record_id,
+)
+from schakel.settings import settings
+from tests.lineage.factory import SUBJECT_A, decision
+
+runner = CliRunner()
+
+
+def _received(request: UUID, at: datetime, asked: str = "erasure") -> LineageRecord:
+    return LineageRecord(
+        record_id=record_id("zvh", request, SUBJECT_A, "zvh", RecordKind.DECISION),
+        kind=RecordKind.DECISION,
+        name=REQUEST_RECORD_NAME,
+        status="ok",
+        start_time=at,
+        end_time=at,
+        event_id=request,
+        event_type="SubjectRequest",
+        sender="zvh",
+        recipient="zvh",
+        outcome=None,
+        purpose="case-consultation",
+        reasons=(asked,),
+        data_subject_id=SUBJECT_A,
+        data_subject_key="bsn",
+    )
+
+
+def _forwarded(request: UUID, to: str, at: datetime, outcome: str = "permit") -> LineageRecord:
+    return decision(
+        event_id=request,
+        recipient=to,
+        sender="zvh",
+        event_type="SubjectRequest",
+        outcome=outcome,
+        fields_sent=("kind",),
+        at=at,
+        purpose="case-consultation",
+        legal_basis=("AVG 6(1)(c)",),
+    )
+
+
+def _confirmed(request: UUID, by: str, at: datetime) -> LineageRecord:
+    return LineageRecord(
+        record_id=record_id(by, request, SUBJECT_A, "zvh", RecordKind.RECEIPT),
+        kind=RecordKind.RECEIPT,
+        name=REQUEST_CONFIRM_RECORD_NAME,
+        status="ok",
+        start_time=at,
+        end_time=at,
+        event_id=request,
+        event_type="SubjectRequest",
+        sender=by,
+        recipient="zvh",
+        outcome="confirmed",
+        purpose="case-consultation",
+        data_subject_id=SUBJECT_A,
+        data_subject_key="bsn",
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SCHAKEL_LINEAGE_URL", raising=False)
+    settings.cache_clear()
+    yield tmp_path
+    settings.cache_clear()
+
+
+def test_requests_lists_open_ones_with_who_has_not_confirmed_and_exits_1_when_overdue(data_dir: Path) -> None:
+    now = datetime.now(UTC)
+    recent, old = uuid4(), uuid4()
+    records = [
+        _received(recent, now - timedelta(days=3)),
+        _forwarded(recent, "politie", now - timedelta(days=3)),
+        _forwarded(recent, "ggz", now - timedelta(days=3)),
+        _forwarded(recent, "om", now - timedelta(days=3), outcome="deny"),  # received no data: not forwarded
+        _confirmed(recent, "ggz", now - timedelta(days=1)),
+    ]
+    with open_store(None, data_dir) as store:
+        store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+    result = runner.invoke(app, ["subject", "requests", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (row["request_id"], row["request"], row["state"]) == (str(recent), "erasure", "open")
+    assert (row["forwarded_to"], row["confirmed"], row["not_confirmed"]) == (["ggz", "politie"], ["ggz"], ["politie"])
+
+    with open_store(None, data_dir) as store:  # a request of 40 days ago that politie never confirmed
+        overdue = [_received(old, now - timedelta(days=40), "restriction"), _forwarded(old, "politie", now)]
+        store.append([(r, LineagePosition("schakel.lineage", 0, 10 + i)) for i, r in enumerate(overdue)])
+    table = runner.invoke(app, ["subject", "requests"])
+    assert table.exit_code == 1
+    lines = table.stdout.splitlines()  # not a terminal: tab-separated rows under a header
+    assert lines[0].split("\t") == [
+        "request_id",
+        "request",
+        "state",
+        "received",
+        "deadline",
+        "forwarded_to",
+        "not_confirmed",
+    ]
+    assert {line.split("\t")[2] for line in lines[1:]} == {"open", "overdue"}
+    assert "past the deadline" in table.output
+
+    with open_store(None, data_dir) as store:  # the last confirmations close both
+        closing = [_confirmed(recent, "politie", now), _confirmed(old, "politie", now)]
+        store.append([(r, LineagePosition("schakel.lineage", 0, 20 + i)) for i, r in enumerate(closing)])
+    done = runner.invoke(app, ["subject", "requests"])
+    assert done.exit_code == 0
+    assert len(done.stdout.splitlines()) == 1  # the header only
+    everything = runner.invoke(app, ["subject", "requests", "--all", "--json"])
+    assert {json.loads(line)["state"] for line in everything.stdout.splitlines()} == {"closed"}
+
+
+def test_report_answers_an_access_request_for_the_whole_network(data_dir: Path) -> None:
+    request = uuid4()
+    now = datetime.now(UTC)
+    records = [decision(at=now - timedelta(days=9)), _received(request, now, "access")]
+    with open_store(None, data_dir) as store:
+        store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+    result = runner.invoke(app, ["subject", "report", str(request)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [section["recipient"] for section in report["partners"]] == ["politie"]  # the request is no disclosure
+    missing = runner.invoke(app, ["subject", "report", str(uuid4())])
+    assert missing.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"outcome": "permit"},  # a request record has no outcome
+        {"sender": "politie"},  # only the contact point receives requests
+        {"reasons": ("delete-everything",)},  # what was asked is a code
+        {"event_type": "Signal"},
+    ],
+)
+def test_lineage_refuses_a_malformed_request_record(change: dict[str, object]) -> None:
+    good = _received(uuid4(), datetime.now(UTC))
+    data = json.loads(good.to_bytes())
+    data.update({k: list(v) if isinstance(v, tuple) else v for k, v in change.items()})
+    if "sender" in change:
+        data["record_id"] = record_id(str(change["sender"]), good.event_id, SUBJECT_A, "zvh", RecordKind.DECISION)
+    with pytest.raises(InvalidRecordError):
+        LineageRecord.from_bytes(json.dumps(data).encode())
+
+
+def test_only_a_confirmation_is_confirmed() -> None:
+    plain = decision(outcome="permit")
+    data = json.loads(plain.to_bytes())
+    data.update(
+        kind="receipt",
+        outcome="confirmed",
+        record_id=record_id(plain.sender, plain.event_id, plain.data_subject_id, plain.recipient, RecordKind.RECEIPT),
+    )
+    with pytest.raises(InvalidRecordError):
+        LineageRecord.from_bytes(json.dumps(data).encode())

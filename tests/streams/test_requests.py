@@ -1,0 +1,188 @@
+"""Subject requests without Kafka: the hub's request steps over an in-memory table, and the request book itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schakel.consent import Outcome, Reason, SubjectState, load_policy
+from schakel.lineage import LineageRecord, RequestState, request_deadline
+from schakel.lineage.requests import request_statuses
+from schakel.schemas import Event, EventType, Organisation, Theme
+from schakel.schemas.examples import example_event
+from schakel.settings import Settings
+from schakel.streams.processor import Accepted, Processor, Record
+from schakel.streams.records import DeadLetter, ingress_message
+from schakel.streams.requests import RequestBook
+from schakel.streams.requests_wiring import RequestDesk
+
+NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+
+@dataclass
+class _Steps:
+    """The hub's request steps (``schakel.streams.hub``) with a dict for the ``subject-requests`` table."""
+
+    processor: Processor
+    desk: RequestDesk
+    table: dict[bytes, Any] = field(default_factory=dict)
+    lineage: list[LineageRecord] = field(default_factory=list)
+    copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    offset: int = 0
+
+    def handle(self, event: Event) -> list[Any]:
+        message = ingress_message(event, self.processor.settings)
+        self.offset += 1
+        record = Record(message.topic, 0, self.offset, message.key, message.value, list(message.headers))
+        accepted = self.processor.accept(record)
+        assert isinstance(accepted, Accepted)
+        key = record.key or b""
+        if self.desk.is_confirmation(accepted):
+            book, messages = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
+            decisions: list[Any] = []
+        else:
+            stored = self.table.get(key)
+            adjust = self.desk.adjustment(accepted, stored)
+            routed = self.processor.decide(accepted, SubjectState(), accepted.pseudonym, adjust)
+            book, extra = self.desk.after(accepted, accepted.pseudonym, stored, routed.decisions)
+            messages, decisions = [*routed.messages, *extra], list(routed.decisions)
+        if book is not None:
+            self.table[key] = book
+        for out in messages:
+            if out.topic == self.processor.topics.lineage:
+                self.lineage.append(LineageRecord.from_bytes(out.value))  # every record lineage would accept
+            else:
+                recipient = out.topic.rsplit(".", 1)[-1]
+                self.copies.setdefault(recipient, []).append(self.processor.codec.decode_json(out.value))
+        return decisions
+
+    def book(self, event: Event) -> RequestBook:
+        return RequestBook.from_json(self.table.get(ingress_message(event, self.processor.settings).key or b""))
+
+
+@pytest.fixture
+def erased() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def steps(tmp_path: Path, erased: list[str]) -> _Steps:
+    processor = Processor(Settings(topic_prefix="unit.", data_dir=tmp_path), load_policy(), clock=lambda: NOW)
+    return _Steps(processor, RequestDesk(processor, erase_subject_data=erased.append))
+
+
+def _person() -> dict[str, Any]:
+    first = example_event(EventType.SIGNAL, Theme.LVB, source=Organisation.POLITIE.value)
+    return {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
+
+
+def _signal(person: dict[str, Any]) -> Event:
+    return example_event(EventType.SIGNAL, Theme.LVB, source=Organisation.POLITIE.value, **person)
+
+
+def _request(person: dict[str, Any], **payload: Any) -> Event:
+    return example_event(
+        EventType.SUBJECT_REQUEST,
+        Theme.LVB,
+        source="zvh",
+        purpose="case-consultation",
+        payload={"kind": None, "restriction": None, "confirms": None, **payload},
+        **person,
+    )
+
+
+def _confirmation(person: dict[str, Any], request: Event, by: str) -> Event:
+    payload = request.to_json()["payload"]
+    return example_event(
+        EventType.SUBJECT_REQUEST,
+        Theme.LVB,
+        source=by,
+        purpose="case-consultation",
+        payload={**payload, "confirms": str(request.id)},
+        **person,
+    )
+
+
+def _delivered(decisions: list[Any]) -> set[str]:
+    return {str(d.recipient) for d in decisions if d.outcome is not Outcome.DENY}
+
+
+def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_on_their_confirmations(
+    steps: _Steps, erased: list[str]
+) -> None:
+    person = _person()
+    received = _delivered(steps.handle(_signal(person)))
+    partners = received - {"zvh"}  # the contact point acts on the request itself
+    assert partners, "the signal must reach a partner besides the ZVH, or the test proves nothing"
+    erasure = _request(person, kind="erasure")
+    decisions = steps.handle(erasure)
+    assert _delivered(decisions) == partners
+    denied = [d for d in decisions if str(d.recipient) not in partners]
+    assert denied
+    assert all(d.reasons == (Reason.NO_DATA_RECEIVED,) for d in denied)
+    assert {r for r, copies in steps.copies.items() if any(c["id"] == str(erasure.id) for c in copies)} == partners
+
+    (status,) = request_statuses(steps.lineage, NOW)
+    assert (status.request, status.state, set(status.not_confirmed)) == ("erasure", RequestState.OPEN, partners)
+    assert status.deadline == request_deadline(NOW) == datetime(2027, 1, 1, 10, tzinfo=UTC)
+
+    first, *rest = sorted(partners)
+    steps.handle(_confirmation(person, erasure, first))
+    steps.handle(_confirmation(person, erasure, first))  # repeated: harmless
+    steps.handle(_confirmation(person, erasure, "rvdk" if "rvdk" not in partners else "om"))  # never asked
+    (status,) = request_statuses(steps.lineage, NOW)
+    assert set(status.not_confirmed) == set(rest)
+    assert erased == []
+    for partner in rest:
+        steps.handle(_confirmation(person, erasure, partner))
+    (status,) = request_statuses(steps.lineage, NOW + timedelta(days=40))
+    assert status.state is RequestState.CLOSED
+    assert len(erased) == 1, "the data key is destroyed once, when the erasure closes"
+    assert steps.book(erasure).recipients == ()
+
+
+def test_a_restriction_stops_deliveries_until_lifted(steps: _Steps) -> None:
+    person = _person()
+    before = _delivered(steps.handle(_signal(person)))
+    assert before
+    restriction = _request(person, restriction="restrict")
+    assert _delivered(steps.handle(restriction)) == before - {"zvh"}
+    assert steps.book(restriction).restricted == str(restriction.id)
+    during = steps.handle(_signal(person))
+    assert _delivered(during) == set()
+    assert {d.recipient.value for d in during if d.reasons == (Reason.PROCESSING_RESTRICTED,)} == before
+    restricted_records = [r for r in steps.lineage if Reason.PROCESSING_RESTRICTED.value in r.reasons]
+    assert {r.recipient for r in restricted_records} == before
+    assert all(r.outcome == "deny" and r.rule is not None for r in restricted_records)
+    steps.handle(_request(person, restriction="lift"))
+    assert _delivered(steps.handle(_signal(person))) == before
+    statuses = request_statuses(steps.lineage, NOW)
+    assert sorted(s.request for s in statuses) == ["restriction", "restriction-lifted"]  # one clock: same time
+
+
+def test_overdue_after_one_month() -> None:
+    assert request_deadline(datetime(2027, 1, 31, tzinfo=UTC)) == datetime(2027, 2, 28, tzinfo=UTC)
+    assert request_deadline(datetime(2028, 1, 31, tzinfo=UTC)) == datetime(2028, 2, 29, tzinfo=UTC)
+    assert request_deadline(datetime(2026, 12, 15, tzinfo=UTC)) == datetime(2027, 1, 15, tzinfo=UTC)
+
+
+def test_a_request_from_another_partner_is_refused_but_its_confirmation_is_not(steps: _Steps) -> None:
+    """Requests are made at the contact point: a partner may not claim a request's purpose (dead-lettered by the
+    covenants' claims); a partner's confirmation claims no purpose and is accepted."""
+    person = _person()
+    own = _request(person, restriction="restrict")
+    own = own.model_copy(update={"source": Organisation.POLITIE})
+    message = ingress_message(own, steps.processor.settings)
+    refused = steps.processor.accept(Record(message.topic, 0, 1, message.key, message.value, list(message.headers)))
+    assert isinstance(refused, DeadLetter)
+    assert refused.error_class == "PurposeNotClaimable"
+    confirmation = _confirmation(person, _request(person, kind="erasure"), "politie")
+    message = ingress_message(confirmation, steps.processor.settings)
+    accepted = steps.processor.accept(Record(message.topic, 0, 2, message.key, message.value, list(message.headers)))
+    assert isinstance(accepted, Accepted)
+    assert steps.handle(confirmation) == []  # decided for no one; it confirms no open request, so no record either
+    assert steps.lineage == []
