@@ -85,7 +85,7 @@ def run(
     source: bool = typer.Option(True, "--source/--no-source", help="Run the source (partner -> hub)."),
     sink: bool = typer.Option(True, "--sink/--no-sink", help="Run the sink (hub -> partner)."),
     metrics_port: int | None = typer.Option(
-        None, help="Serve /healthz and /metrics on this port (default: a free port, recorded for `schakel status`)."
+        None, help="Serve /healthz and /metrics on this port at SCHAKEL_METRICS_HOST (default: a free port)."
     ),
     session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
 ) -> None:

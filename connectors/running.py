@@ -164,7 +164,9 @@ async def start_connector(
             running.tasks.append(asyncio.create_task(runner.run()))
     if metrics_port is not None:
         healths: list[Health] = [r.health for r in (running.source, running.sink) if r is not None]
-        running._web, running.metrics_port = await serve_health(healths, metrics, port=metrics_port)
+        running._web, running.metrics_port = await serve_health(
+            healths, metrics, host=str(settings.metrics_host), port=metrics_port
+        )
     return running
 
 

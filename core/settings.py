@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import ssl
 from functools import lru_cache
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyAddress, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schakel.errors import SchakelError
@@ -172,6 +173,13 @@ class Settings(BaseSettings):
     source_urns: dict[str, str] = Field(
         default_factory=dict,
         description="CloudEvents `source` URN per organisation code (NL GOV profile); missing ones get a default.",
+    )
+
+    metrics_host: IPvAnyAddress = Field(
+        default=IPv4Address("127.0.0.1"),
+        description="The address the hub's metrics and the connectors' /healthz and /metrics listen on. Loopback by "
+        "default (nothing unauthenticated on a network); in Kubernetes the pod's own address, so that Prometheus can "
+        "scrape it, with a NetworkPolicy that lets only the monitoring namespace in. An IP address, never a name.",
     )
 
     log_format: Literal["text", "json"] = Field(

@@ -14,8 +14,11 @@ Judgement calls:
 - *Partitions and replicas* are those of a production region (:data:`PARTITIONS`, :data:`REPLICAS`,
   ``min.insync.replicas=2``); overlays patch the partition count, never the replication (three nodes everywhere).
 - *admin* gets a ``KafkaUser`` without ACLs: it is a super user of the ``Kafka`` resource (as on the local broker).
-- *Probes are exec probes* on ``127.0.0.1``: the health and metrics endpoints bind loopback by design (nothing
-  unauthenticated on the pod network), so the kubelet asks from inside the container.
+- *Health and metrics on the pod's address*: ``SCHAKEL_METRICS_HOST`` is the pod IP (downward API), so that
+  Prometheus can scrape ``/metrics`` and the kubelet's HTTP probes reach ``/healthz``; the endpoints carry counts by
+  organisation code, no personal data, and the ``metrics-from-monitoring`` NetworkPolicy lets only the
+  ``monitoring`` namespace in (the kubelet's probes come from the node, which NetworkPolicies do not govern on the
+  common CNIs). Outside Kubernetes the setting stays loopback.
 """
 
 from __future__ import annotations
@@ -97,21 +100,22 @@ def user_resources(topics: HubTopics) -> list[Resource]:
     return resources
 
 
-def probe_command(url: str) -> list[str]:
-    """An exec probe: fails (non-zero) unless ``url`` answers 2xx within two seconds."""
-    return ["python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=2)"]
+POD_ADDRESS = {"name": "SCHAKEL_METRICS_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+"""The environment entry that binds the health and metrics endpoints to the pod's own address."""
 
 
 def _connector(org: Organisation) -> list[Resource]:
     name = f"connector-{org.value}"
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "connector"}
-    probe = {"exec": {"command": probe_command(f"http://127.0.0.1:{HEALTH_PORT}/healthz")}, "periodSeconds": 15}
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 15}
     container = {
         "name": "connector",
         "image": "schakel",
         "args": ["connectors", "run", org.value, "--metrics-port", str(HEALTH_PORT)],
+        "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": "schakel-settings"}}],
         "env": [
+            POD_ADDRESS,
             {"name": "SCHAKEL_KAFKA_SASL_USERNAME", "value": org.value},
             {
                 "name": "SCHAKEL_KAFKA_SASL_PASSWORD",

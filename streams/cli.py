@@ -30,7 +30,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def run(
-    metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
+    metrics_port: int = typer.Option(
+        0, help="Serve Prometheus metrics on PORT (0: off), at SCHAKEL_METRICS_HOST (default 127.0.0.1)."
+    ),
     loglevel: str = typer.Option("warning", help="Worker log level."),
     workers: int = typer.Option(1, min=1, help="Worker processes to start; they share the partitions."),
 ) -> None:
@@ -59,7 +61,7 @@ def run(
     except SchakelError as error:
         raise _fail(str(error)) from error
     telemetry.configure_tracing()
-    telemetry.serve_metrics(metrics_port)
+    telemetry.serve_metrics(metrics_port, str(config.metrics_host))
     app = create_app(config, policy)
     level = loglevel.upper()
     # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).

@@ -291,7 +291,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 )
                 await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
                 continue
-            telemetry.DEAD_LETTERED.labels(org=str(ingress_sender(record.topic, topics.prefix))).inc()
+            telemetry.for_org(telemetry.DEAD_LETTERED, str(ingress_sender(record.topic, topics.prefix))).inc()
             return
 
     in_order = _InOrder()
@@ -368,7 +368,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     @app.agent(ingress, name="hub")
     async def hub(stream: faust.StreamT[bytes]) -> None:
         async for event in unacknowledged(stream).events():
-            telemetry.EVENTS_IN.labels(org=str(ingress_sender(event.message.topic, topics.prefix))).inc()
+            telemetry.for_org(telemetry.EVENTS_IN, str(ingress_sender(event.message.topic, topics.prefix))).inc()
             await handle(event, on_ingress)
 
     @app.agent(link_step, name="link")
@@ -477,11 +477,11 @@ def _count(decisions: Sequence[Decision]) -> None:
     for decision in decisions:
         recipient = str(decision.recipient)
         if decision.outcome is Outcome.DENY:
-            telemetry.DENIED.labels(org=recipient).inc()
+            telemetry.for_org(telemetry.DENIED, recipient).inc()
             continue
-        telemetry.DELIVERED.labels(org=recipient).inc()
+        telemetry.for_org(telemetry.DELIVERED, recipient).inc()
         if decision.outcome is Outcome.PARTIAL:
-            telemetry.WITHHELD.labels(org=recipient).inc()
+            telemetry.for_org(telemetry.WITHHELD, recipient).inc()
 
 
 def _credentials(settings: Settings, principal: str = HUB) -> faust.SASLCredentials | faust.SSLCredentials | None:

@@ -343,8 +343,9 @@ class Processor:
                         "schakel.recipients": [str(decision.recipient) for decision in permitted],
                     },
                 ) as publishing:
+                    traced = [*envelope, *trace_headers()]  # one context for every copy: injected once
                     for decision in permitted:
-                        messages.append(self._copy(accepted, person, decision, form, envelope))
+                        messages.append(self._copy(accepted, person, decision, form, traced))
                         messages.append(self._lineage(accepted, person, decision, publishing, processing, now))
             if event.subject.bsn and event.case_id:
                 messages.append(self._link(accepted, processing, now))
@@ -358,7 +359,7 @@ class Processor:
         """The lineage record that says the event's BSN and case id are one person (pseudonyms only)."""
         event = accepted.event
         context = span.get_span_context()
-        record = LineageRecord.model_construct(
+        value = LineageRecord.trusted_bytes(
             record_id=record_id(str(event.source), event.id, accepted.pseudonym, str(event.source), RecordKind.LINK),
             kind=RecordKind.LINK,
             trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
@@ -390,7 +391,7 @@ class Processor:
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, accepted.pseudonym.encode(), record.to_bytes())
+        return Message(self.topics.lineage, accepted.pseudonym.encode(), value)
 
     def _copy(
         self, accepted: Accepted, person: str, decision: Decision, form: dict[str, Any], envelope: Headers
@@ -399,7 +400,6 @@ class Processor:
         reference = self.pseudonymizer.seal(person, f"{accepted.event.id}/{decision.recipient}")
         headers: Headers = [
             *envelope,
-            *trace_headers(),
             (RECIPIENT_HEADER, str(decision.recipient).encode()),
             (SUBJECT_REF_HEADER, reference.encode()),
             (SUBJECT_KEY_HEADER, self.person_kind(accepted, person).encode()),
@@ -432,7 +432,7 @@ class Processor:
         event = accepted.event
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
-        record = LineageRecord.model_construct(
+        value = LineageRecord.trusted_bytes(
             record_id=record_id(str(event.source), event.id, person, str(decision.recipient), RecordKind.DECISION),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
@@ -462,7 +462,7 @@ class Processor:
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, person.encode(), record.to_bytes())
+        return Message(self.topics.lineage, person.encode(), value)
 
 
 def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -11,6 +11,8 @@ Metrics are Prometheus counters labelled by organisation code, served by :func:`
 from __future__ import annotations
 
 import os
+from functools import cache
+from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -26,6 +28,7 @@ __all__ = [
     "LAG",
     "WITHHELD",
     "configure_tracing",
+    "for_org",
     "serve_metrics",
     "tracer",
 ]
@@ -42,6 +45,13 @@ DEAD_LETTERED = Counter("schakel_dead_lettered", "Ingress records sent to the de
 LAG = Gauge("schakel_consumer_lag", "Records behind the end of the partition.", ["topic", "partition"])
 
 _configured = False
+
+
+@cache
+def for_org(metric: Counter, org: str) -> Counter:
+    """``metric.labels(org=org)``, looked up once per organisation: ``labels()`` takes a lock and builds a key on
+    every call, several times per event on the hot path. Bounded: organisation codes (and ``None``) only."""
+    return metric.labels(org=org)
 
 
 def configure_tracing(service_name: str = "schakel-hub", *processors: SpanProcessor) -> TracerProvider | None:
@@ -61,7 +71,11 @@ def configure_tracing(service_name: str = "schakel-hub", *processors: SpanProces
     return provider
 
 
-def serve_metrics(port: int) -> None:
-    """Serve the Prometheus metrics on 127.0.0.1:``port`` (0: do not serve)."""
-    if port:
-        start_http_server(port, addr="127.0.0.1")
+def serve_metrics(port: int, host: str = "127.0.0.1") -> WSGIServer | None:
+    """Serve the Prometheus metrics on ``host``:``port`` (0: do not serve) in a daemon thread; the host is the
+    ``metrics_host`` setting, loopback unless a deployment sets the pod's address. Returns the server (a test
+    shuts it down), or None."""
+    if not port:
+        return None
+    server, _ = start_http_server(port, addr=host)
+    return server

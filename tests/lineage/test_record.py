@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -189,3 +190,25 @@ def test_a_bundle_record_names_the_bundles_reason_and_only_a_bundle_record_may()
         data = {**json.loads(made.to_bytes()), **change}
         with pytest.raises(InvalidRecordError):
             LineageRecord.from_bytes(json.dumps(data).encode())
+
+
+@pytest.mark.parametrize(
+    "make", [decision, lambda: receipt(decision()), lambda: link(subject="p-bsn", case_subject="p-case")]
+)
+def test_trusted_bytes_are_the_models_canonical_bytes(make: Callable[[], LineageRecord]) -> None:
+    record = make()
+    given = {
+        name: value for name, value in record.__dict__.items() if value != LineageRecord.model_fields[name].default
+    }
+    assert LineageRecord.trusted_bytes(**given) == record.to_bytes()
+    with_microseconds = record.model_copy(update={"end_time": record.end_time + timedelta(microseconds=123)})
+    assert LineageRecord.trusted_bytes(**with_microseconds.__dict__) == with_microseconds.to_bytes()
+
+
+def test_trusted_bytes_refuse_an_unknown_or_missing_field() -> None:
+    fields = dict(decision().__dict__)
+    with pytest.raises(TypeError, match="unknown \\['bsn'\\]"):
+        LineageRecord.trusted_bytes(**fields, bsn="x")
+    del fields["purpose"]
+    with pytest.raises(TypeError, match="missing \\['purpose'\\]"):
+        LineageRecord.trusted_bytes(**fields)

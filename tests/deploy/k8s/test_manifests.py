@@ -79,7 +79,7 @@ def test_a_partner_connector_holds_only_its_own_kafka_password() -> None:
             env["valueFrom"]["secretKeyRef"]["name"]
             for container in pod["containers"]
             for env in container.get("env", [])
-            if "valueFrom" in env
+            if "secretKeyRef" in env.get("valueFrom", {})
         }
         secrets |= {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
         assert secrets == {org, f"{manifests.CLUSTER}-cluster-ca-cert"}
