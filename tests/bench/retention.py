@@ -8,31 +8,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
-from collections.abc import Callable
 
-from schakel.settings import Settings
-from tests.bench.streams import EVENTS, _measure, _messages, _settings, _stop
+from tests.bench.streams import EVENTS, _measure, _messages, _settings, _start_hub
 
 ROUNDS = int(os.environ.get("SCHAKEL_BENCH_RETENTION_ROUNDS", "3"))
-
-
-def _start_hub(settings: Settings, *, encrypt: bool) -> Callable[[], Callable[[], None]]:
-    def start() -> Callable[[], None]:
-        env = {
-            **os.environ,
-            **settings.kafka_environment(),
-            "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix,
-            "SCHAKEL_DATA_DIR": str(settings.data_dir),
-            "SCHAKEL_ENCRYPT_COPIES": "true" if encrypt else "false",
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "schakel.cli", "run"], env=env, start_new_session=True, stdout=subprocess.DEVNULL
-        )
-        return lambda: _stop(process)
-
-    return start
 
 
 def main() -> None:
@@ -43,7 +22,14 @@ def main() -> None:
         for encrypt in (True, False):
             settings = _settings("enc" if encrypt else "plain")
             messages, outputs = _messages(settings, EVENTS)
-            rates.append(_measure(settings, messages, outputs, _start_hub(settings, encrypt=encrypt)).events_per_second)
+            rates.append(
+                _measure(
+                    settings,
+                    messages,
+                    outputs,
+                    _start_hub(settings, extra={"SCHAKEL_ENCRYPT_COPIES": "true" if encrypt else "false"}),
+                ).events_per_second
+            )
         ratios.append(rates[0] / rates[1])
         rounds.append(f"{rates[0]:,.0f}/{rates[1]:,.0f}")
     print(

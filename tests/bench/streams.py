@@ -277,8 +277,11 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Running]:
     return start
 
 
-def _start_hub(settings: Settings, workers: int = 1, profile: Path | None = None) -> Callable[[], Running]:
-    """``schakel run --workers N`` (its supervisor starts N worker processes), or one worker under cProfile."""
+def _start_hub(
+    settings: Settings, workers: int = 1, profile: Path | None = None, extra: dict[str, str] | None = None
+) -> Callable[[], Running]:
+    """``schakel run --workers N`` (its supervisor starts N worker processes), or one worker under cProfile;
+    ``extra``: more environment (e.g. the retention bench's unsealed baseline)."""
 
     def start() -> Running:
         env = {
@@ -286,6 +289,7 @@ def _start_hub(settings: Settings, workers: int = 1, profile: Path | None = None
             **settings.kafka_environment(),
             "SCHAKEL_TOPIC_PREFIX": settings.topic_prefix,
             "SCHAKEL_DATA_DIR": str(settings.data_dir),
+            **(extra or {}),
         }
         python = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
         command = [*python, "-m", "schakel.cli", "run", "--workers", str(workers)]
