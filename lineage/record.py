@@ -367,7 +367,7 @@ class LineageRecord(BaseModel):
         if unknown or missing:
             raise TypeError(f"lineage record fields: unknown {sorted(unknown)}, missing {sorted(missing)}")
         data = {**_WIRE_DEFAULTS, **values}
-        return to_json({name: data[name] for name in _WIRE_FIELDS})
+        return to_json({name: data[name] for name in _WIRE_FIELDS if name != "derived_from" or data[name]})
 
     def canonical_json(self) -> str:
         """The one text form the hash chain is computed over: JSON with sorted keys and no insignificant spaces.
