@@ -41,13 +41,24 @@ _out = Console(highlight=False, markup=False, soft_wrap=True)  # field lists pri
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _store() -> LineageStore:
+def open_cli_store() -> LineageStore:
+    """The configured lineage store, or a one-line error and exit 1 (shared by ``schakel lineage`` and
+    ``schakel subject``)."""
     config = settings()
     try:
         return open_store(config.lineage_url, config.data_dir)
     except LineageError as error:
         _err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
+
+
+def uuid_argument(text: str, what: str) -> UUID:
+    """A command's UUID argument, or a one-line usage error and exit 2."""
+    try:
+        return UUID(text)
+    except ValueError:
+        _err.print(f"[red]error:[/red] the {what} is not a UUID")
+        raise typer.Exit(2) from None
 
 
 _HOP_COLUMNS = (
@@ -143,7 +154,7 @@ def ingest_command(
     """Read the lineage topic into the store (offsets committed after each store commit)."""
     config = settings()
     backlog = _backlog(group_id)
-    with _store() as store, progress("ingesting lineage", backlog) as advance:
+    with open_cli_store() as store, progress("ingesting lineage", backlog) as advance:
         done = 0
 
         def batch(messages: int) -> None:
@@ -177,7 +188,7 @@ def ingest_command(
 @app.command()
 def verify() -> None:
     """Recompute every hash chain; name the first broken record (exit 1 when one is broken)."""
-    with _store() as store:
+    with open_cli_store() as store:
         result = store.verify()
         heads = store.heads()
         anchors = store.anchors()
@@ -227,12 +238,8 @@ def trace(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """Every hop of one event: decisions and receipts, times, fields sent and withheld, trace ids."""
-    try:
-        uuid = UUID(event_id)
-    except ValueError:
-        _err.print("[red]error:[/red] the event id is not a UUID")
-        raise typer.Exit(2) from None
-    with _store() as store:
+    uuid = uuid_argument(event_id, "event id")
+    with open_cli_store() as store:
         report = store.trace(uuid)
         _say_if_behind(store)
     if not as_json:
@@ -299,7 +306,7 @@ def subject(
         _err.print("[red]error:[/red] --format is json, html or pdf")
         raise typer.Exit(2)
     pseudonyms = _person(bsn)
-    with _store() as store:
+    with open_cli_store() as store:
         report = access_report(store.subject_report(pseudonyms))
         _say_if_behind(store)
     if report.untranslated:  # shown in general words; the codes go to the operator, never to the page
@@ -339,7 +346,7 @@ def disclosures(
         _err.print("[red]error:[/red] --since is not a date (YYYY-MM-DD) or ISO-8601 time in range")
         raise typer.Exit(2) from None
     person = None if bsn is None else _person(bsn)
-    with _store() as store:
+    with open_cli_store() as store:
         register = store.disclosures(to, start, person=person)
         _say_if_behind(store)
     if not as_json:
@@ -357,7 +364,7 @@ def export(
     line."""
     person = None if bsn is None else _person(bsn)
     with ExitStack() as stack:
-        store = stack.enter_context(_store())
+        store = stack.enter_context(open_cli_store())
         target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
         # No bar when the records themselves go to the terminal.
         shown = None if out is None and is_terminal() else store.count()
@@ -376,7 +383,7 @@ def scan(
 ) -> None:
     """Scan the store for personal data (BSN-like numbers, listed names, free text); exit 1 on any finding."""
     names = names_file.read_text(encoding="utf-8").splitlines() if names_file else []
-    with _store() as store:
+    with open_cli_store() as store:
         findings = scan_for_personal_data(store, names)
     for finding in findings:
         _out.print(f"{finding.kind}: record {finding.record_id}, column {finding.column}")
@@ -407,5 +414,5 @@ def serve(
         raise typer.Exit(2)
     from aiohttp import web
 
-    with _store() as store:
+    with open_cli_store() as store:
         web.run_app(create_app(store), host=host, port=port, print=_err.print)

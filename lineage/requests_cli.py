@@ -12,16 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
-from uuid import UUID
 
 import typer
 from rich.console import Console
 
-from schakel.lineage.record import LineageError
+from schakel.lineage.cli import open_cli_store, uuid_argument
 from schakel.lineage.requests import RequestState
-from schakel.lineage.store import LineageStore, open_store
 from schakel.output import print_rows
-from schakel.settings import settings
 
 __all__ = ["app"]
 
@@ -32,15 +29,6 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _COLUMNS = ("request_id", "request", "state", "received", "deadline", "forwarded_to", "not_confirmed")
 
 
-def _store() -> LineageStore:
-    config = settings()
-    try:
-        return open_store(config.lineage_url, config.data_dir)
-    except LineageError as error:
-        _err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1) from error
-
-
 @app.command("requests")
 def requests_command(
     show_all: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
@@ -48,7 +36,7 @@ def requests_command(
 ) -> None:
     """Open requests, their deadlines and the partners that have not confirmed (exit 1 when one is overdue)."""
     now = datetime.now(UTC)
-    with _store() as store:
+    with open_cli_store() as store:
         statuses = store.subject_requests(now)
     shown = [s for s in statuses if show_all or s.state is not RequestState.CLOSED]
     print_rows(
@@ -79,12 +67,8 @@ def report_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write the report to this file.")] = None,
 ) -> None:
     """The AVG art. 15 report (JSON) of the person a request is about, for the whole ZVH network."""
-    try:
-        wanted = UUID(request_id)
-    except ValueError:
-        _err.print("[red]error:[/red] the request id is not a UUID")
-        raise typer.Exit(2) from None
-    with _store() as store:
+    wanted = uuid_argument(request_id, "request id")
+    with open_cli_store() as store:
         found = [s for s in store.subject_requests(datetime.now(UTC)) if s.request_id == wanted]
         if not found:
             _err.print(f"no request {wanted} in the lineage store (is `schakel lineage ingest` running?)")
