@@ -140,8 +140,8 @@ class KeyStore:
         if found is not None:
             return found
         with self._write() as db:
-            self._make_key(db, owner)
-        made = self._existing_key(owner)
+            made = self._make_key(db, owner)
+        made = made or self._existing_key(owner)
         if made is None:
             raise KeyStoreError("a data key just made is not in the store")
         return made
@@ -150,12 +150,15 @@ class KeyStore:
         row = self._db.execute("SELECT key_id, kek_id, wrapped FROM data_keys WHERE owner = ?", (owner,)).fetchone()
         return None if row is None else (str(row[0]), self._unwrap(str(row[0]), str(row[1]), bytes(row[2])))
 
-    def _make_key(self, db: sqlite3.Connection, owner: str) -> None:
+    def _make_key(self, db: sqlite3.Connection, owner: str) -> tuple[str, bytes] | None:
+        """A new data key for ``owner`` (its id and the key), or None when another process stored one first (the
+        owner is unique: then that one is the owner's key, read it)."""
         key_id, key = uuid.uuid4().hex, new_data_key()
-        db.execute(
+        stored = db.execute(
             "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?)",
             (key_id, owner, self.kek.id, self.kek.wrap(key_id, key), _iso(datetime.now(UTC))),
-        )
+        ).rowcount
+        return (key_id, key) if stored == 1 else None
 
     def key(self, key_id: str) -> bytes | None:
         """The data key with this id, or None when it was shredded (or never existed)."""
@@ -210,15 +213,16 @@ class KeyStore:
             after_close=after_close,
             without_case=without_case,
         )
-        known = self.recipients(subject) if recipients else {}
+        known = self.recipients(subject) if recipients and before is not None else {}  # none without facts
         new = {recipient: pseudonym for recipient, pseudonym in recipients.items() if recipient not in known}
         unchanged = before is not None and not new and replace(facts, last_event_at=before.last_event_at) == before
         if key is not None and unchanged and before is not None and facts.last_event_at - before.last_event_at < _QUIET:
             return key
         due = facts.due_at(self.defaults)
+        made: tuple[str, bytes] | None = None
         with self._write() as db:
             if key is None:
-                self._make_key(db, subject)
+                made = self._make_key(db, subject)
             db.execute(
                 "INSERT OR REPLACE INTO subjects VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -235,7 +239,7 @@ class KeyStore:
                 "INSERT OR IGNORE INTO recipients VALUES (?, ?, ?)",
                 [(subject, recipient, pseudonym) for recipient, pseudonym in new.items()],
             )
-        made = key or self._existing_key(subject)
+        made = key or made or self._existing_key(subject)  # a key just made is not read back, nor unwrapped
         if made is None:
             raise KeyStoreError("a data key just made is not in the store")
         return made
