@@ -74,6 +74,10 @@ _MERGE_HEADER = "schakel-merge-state"
 _ORIGIN_TOPIC, _ORIGIN_PARTITION, _ORIGIN_OFFSET, _ORIGIN_KEY = ORIGIN_HEADERS
 _INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER})
 _LINK_NAME = "schakel.subject.link"
+_DECODED = 4096
+"""Events the processor keeps decoded for its next steps (:meth:`Processor._decode`): about as many as are in flight."""
+_DECODED_BYTES = 16 * 1024
+"""Only events up to this size are kept decoded (a typical one is about 1 KiB): the memory stays bounded."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,22 @@ class Processor:
         self.pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
         self.clock = clock
         self._tracer = trace.get_tracer("schakel.streams")
+        self._decoded: dict[bytes, Event] = {}
+
+    def _decode(self, value: bytes) -> Event:
+        """The event in ``value``, decoded and validated - or, when these very bytes were accepted a moment ago (the
+        hub's next step reads the ingress bytes again), the event they gave then: decoding is a function of the bytes
+        (the clock-dependent rules only ever admit more as time passes), and only a successful decode is kept. At
+        most :data:`_DECODED` events of at most :data:`_DECODED_BYTES`, oldest out first; in memory only, like every
+        record the worker holds."""
+        event = self._decoded.get(value)
+        if event is None:
+            event = self.codec.decode(value)
+            if len(value) <= _DECODED_BYTES:
+                self._decoded[value] = event
+                if len(self._decoded) > _DECODED:
+                    del self._decoded[next(iter(self._decoded))]
+        return event
 
     # -- accept --------------------------------------------------------------------------------------------------
 
@@ -139,7 +159,7 @@ class Processor:
         if sender is None:
             return self.dead_letter(record, "UnknownTopic", "the record is not on a partner's ingress topic")
         try:
-            event = self.codec.decode(record.value)
+            event = self._decode(record.value)
         except SchemaError as error:
             return self.dead_letter(record, type(error).__name__, str(error))
         if event.source != sender:
