@@ -238,6 +238,32 @@ def test_an_event_with_a_bsn_and_a_case_id_links_the_two_pseudonyms(processor: P
     assert event.subject.bsn not in lineage_text
 
 
+def test_the_next_steps_read_the_same_event_from_the_forwarded_bytes_and_a_refusal_is_never_remembered(
+    processor: Processor,
+) -> None:
+    event = example_event(EventType.SIGNAL, theme=Theme.CTER)
+    first = processor.accept(_record(processor, event))
+    assert isinstance(first, Accepted)
+    assert first.case is not None
+    step = processor.forward(first, processor.topics.link, first.case)
+    origin, _ = processor.forwarded(Record(step.topic, 3, 11, step.key, step.value, step.headers))
+    again = processor.accept(origin)
+    assert isinstance(again, Accepted)
+    assert (again.event, again.pseudonym, again.case, again.record.offset) == (
+        event,
+        first.pseudonym,
+        first.case,
+        7,
+    )
+    # The same bytes on another sender's ingress topic are still refused, and bytes that failed stay refused.
+    spoofed = processor.accept(_record(processor, event, topic=HubTopics("unit.").ingress(Organisation.OM)))
+    assert isinstance(spoofed, DeadLetter)
+    assert spoofed.error_class == "SpoofedSource"
+    broken = _record(processor, event, value=b"\xc3\x01 too short")
+    assert isinstance(processor.accept(broken), DeadLetter)
+    assert isinstance(processor.accept(broken), DeadLetter)
+
+
 def test_an_event_with_one_identifier_links_nothing(processor: Processor) -> None:
     event = example_event(EventType.SIGNAL, theme=Theme.CTER, case_id=None)
     accepted = processor.accept(_record(processor, event))
