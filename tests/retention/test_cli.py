@@ -19,8 +19,9 @@ FIRST, SECOND = "the-first-key-encryption-key", "the-second-key-encryption-key"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def data_dir(tmp_path: Path, keystore_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SCHAKEL_KEYSTORE_URL", keystore_url)
     monkeypatch.setenv("SCHAKEL_KEK", FIRST)
     settings.cache_clear()
     yield tmp_path
