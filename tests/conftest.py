@@ -58,6 +58,11 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""The stores' two backends, for ``pytest.mark.parametrize`` or a fixture's ``params`` (PostgreSQL: marker
+``postgres``)."""
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a running PostgreSQL server's maintenance database: ``SCHAKEL_TEST_POSTGRES_URL``, or a throw-away

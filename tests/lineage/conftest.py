@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from schakel.lineage import LineageStore, open_store
-from tests.conftest import create_database, drop_database
+from tests.conftest import BACKENDS, create_database, drop_database
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+__all__ = ["BACKENDS"]
 
 
 @pytest.fixture

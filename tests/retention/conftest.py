@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lineage.conftest import BACKENDS
+from tests.conftest import BACKENDS
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,6 +1,7 @@
 """Retention end to end on the real broker: a case closed with a short retention; the hub's own timer retires the
 person - their copies no longer open from the raw topics, their consent state is a tombstone, every partner that
-received a copy got ``RetentionExpired``, and the lineage chain still verifies."""
+received a copy got ``RetentionExpired``, and the lineage chain still verifies. Once with the key store in SQLite (the
+default), once in PostgreSQL (``SCHAKEL_KEYSTORE_URL``: the hub, the sink and the test's reader share it)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,22 @@ from schakel.schemas import Codec, Event, EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.records import RECIPIENT_HEADER, header
 from schakel.streams.topics import ADMIN, HubTopics
+from tests.conftest import BACKENDS
 from tests.streams.conftest import Hub, read_all
 
 pytestmark = pytest.mark.kafka
 
 NOTICE = "nl.zorgveiligheid.schakel.RetentionExpired"
+
+
+@pytest.fixture(params=BACKENDS)
+def keyed_hub(request: pytest.FixtureRequest, hub: Hub) -> Hub:
+    """The hub with its key store on each backend: SQLite in its data directory, or a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        url = str(request.getfixturevalue("postgres_database"))
+        hub.env["SCHAKEL_KEYSTORE_URL"] = url
+        hub.settings = hub.settings.model_copy(update={"keystore_url": url})
+    return hub
 
 
 def _short_covenants(directory: Path) -> Path:
@@ -58,7 +70,8 @@ def _wait(what: str, check: Any, hub: Hub, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: Hub, tmp_path: Path) -> None:
+def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(keyed_hub: Hub, tmp_path: Path) -> None:
+    hub = keyed_hub
     hub.env["SCHAKEL_COVENANTS_DIR"] = str(_short_covenants(tmp_path / "covenants"))
     hub.env["SCHAKEL_RETENTION_INTERVAL_SECONDS"] = "1"
     signal = example_event(EventType.SIGNAL, theme=Theme.CTER)
@@ -90,6 +103,7 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     }
     assert len(ours) >= 3, "the person's events reached several partners before the case closed"
     store = KeyStore.of(hub.settings)
+    assert store.backend == ("postgresql" if hub.settings.keystore_url else "sqlite")
     assert store.facts(subject) is not None
 
     hub.send(closing)
