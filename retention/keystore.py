@@ -294,9 +294,10 @@ class KeyStore:
         if found is not None:
             return found
         with self._write() as run:
-            self._make_key(run, owner)
-        with self._session() as run:
-            made = self._existing_key(run, owner)  # ours, or the one another process made first
+            made = self._make_key(run, owner)
+        if made is None:
+            with self._session() as run:
+                made = self._existing_key(run, owner)  # the one another process made first
         if made is None:
             raise KeyStoreError("a data key just made is not in the store")
         return made
@@ -305,12 +306,14 @@ class KeyStore:
         row = run("SELECT key_id, kek_id, wrapped FROM data_keys WHERE owner = ?", (owner,)).fetchone()
         return None if row is None else (str(row[0]), self._unwrap(str(row[0]), str(row[1]), bytes(row[2])))
 
-    def _make_key(self, run: Callable[..., Any], owner: str) -> None:
+    def _make_key(self, run: Callable[..., Any], owner: str) -> tuple[str, bytes] | None:
+        """A new key for ``owner``; None when another process made one first (read that one)."""
         key_id, key = uuid.uuid4().hex, new_data_key()
-        run(
+        made = run(
             "INSERT INTO data_keys VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (key_id, owner, self.kek.id, self.kek.wrap(key_id, key), _iso(datetime.now(UTC))),
-        )
+        ).rowcount
+        return (key_id, key) if made == 1 else None
 
     def key(self, key_id: str) -> bytes | None:
         """The data key with this id, or None when it was shredded (or never existed)."""
@@ -361,8 +364,7 @@ class KeyStore:
         transaction reads the person's rows again under their write lock, so concurrent writers lose nothing."""
 
         def plan(run: Callable[..., Any]) -> tuple[tuple[str, bytes] | None, SubjectFacts, dict[str, str], bool]:
-            key = self._existing_key(run, subject)
-            before = self._facts(run, subject)
+            key, before, known = self._person(run, subject)
             facts = after_event(
                 before,
                 at=at,
@@ -371,7 +373,6 @@ class KeyStore:
                 after_close=after_close,
                 without_case=without_case,
             )
-            known = self._recipients(run, subject) if recipients else {}
             new = {recipient: pseudonym for recipient, pseudonym in recipients.items() if recipient not in known}
             quiet = (
                 key is not None
@@ -391,8 +392,7 @@ class KeyStore:
             if not quiet:
                 self._record(run, subject, facts, new)
             if key is None:
-                self._make_key(run, subject)
-                key = self._existing_key(run, subject)
+                key = self._make_key(run, subject) or self._existing_key(run, subject)
         if key is None:
             raise KeyStoreError("a data key just made is not in the store")
         return key
@@ -414,24 +414,30 @@ class KeyStore:
                 _iso(due) if due else None,
             ),
         )
-        for recipient, pseudonym in new.items():
-            run("INSERT INTO recipients VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (subject, recipient, pseudonym))
+        if new:
+            rows = ", ".join("(?, ?, ?)" for _ in new)
+            run(
+                f"INSERT INTO recipients VALUES {rows} ON CONFLICT DO NOTHING",  # noqa: S608 - placeholders only
+                [value for recipient, pseudonym in new.items() for value in (subject, recipient, pseudonym)],
+            )
+
+    def _person(
+        self, run: Callable[..., Any], subject: str
+    ) -> tuple[tuple[str, bytes] | None, SubjectFacts | None, dict[str, str]]:
+        """The person's key, facts and recipients in one round trip (the hub asks on every event)."""
+        rows = run(
+            f"SELECT k.key_id, k.kek_id, k.wrapped, {_FACTS}, r.recipient, r.pseudonym FROM (SELECT 1 AS one) AS p "  # noqa: S608 - constant
+            "LEFT JOIN data_keys AS k ON k.owner = ? LEFT JOIN subjects AS s ON s.subject = ? "
+            "LEFT JOIN recipients AS r ON r.subject = ?",
+            (subject, subject, subject),
+        ).fetchall()
+        first = rows[0]
+        key = None if first[0] is None else (str(first[0]), self._unwrap(str(first[0]), str(first[1]), bytes(first[2])))
+        recipients = {str(row[8]): str(row[9]) for row in rows if row[8] is not None}
+        return key, _facts_of(first[3:8]), recipients
 
     def _facts(self, run: Callable[..., Any], subject: str) -> SubjectFacts | None:
-        row = run(
-            "SELECT last_event_at, has_case, case_closed_at, after_close_s, without_case_s FROM subjects "
-            "WHERE subject = ?",
-            (subject,),
-        ).fetchone()
-        if row is None:
-            return None
-        return SubjectFacts(
-            last_event_at=datetime.fromisoformat(row[0]),
-            has_case=bool(row[1]),
-            case_closed_at=datetime.fromisoformat(row[2]) if row[2] else None,
-            after_close=timedelta(seconds=row[3]) if row[3] is not None else None,
-            without_case=timedelta(seconds=row[4]) if row[4] is not None else None,
-        )
+        return _facts_of(run(f"SELECT {_FACTS} FROM subjects AS s WHERE subject = ?", (subject,)).fetchone())  # noqa: S608 - constant
 
     def facts(self, subject: str) -> SubjectFacts | None:
         """What the clock knows about ``subject`` (None: nothing, or shredded)."""
@@ -497,6 +503,22 @@ class KeyStore:
                     str(k): int(n) for k, n in run("SELECT kek_id, COUNT(*) FROM data_keys GROUP BY kek_id").fetchall()
                 },
             )
+
+
+_FACTS = "s.last_event_at, s.has_case, s.case_closed_at, s.after_close_s, s.without_case_s"
+
+
+def _facts_of(row: Sequence[Any] | None) -> SubjectFacts | None:
+    """The clock's facts from the columns of :data:`_FACTS` (None: no row)."""
+    if row is None or row[0] is None:
+        return None
+    return SubjectFacts(
+        last_event_at=datetime.fromisoformat(row[0]),
+        has_case=bool(row[1]),
+        case_closed_at=datetime.fromisoformat(row[2]) if row[2] else None,
+        after_close=timedelta(seconds=row[3]) if row[3] is not None else None,
+        without_case=timedelta(seconds=row[4]) if row[4] is not None else None,
+    )
 
 
 def dead_letter_owner(at: datetime) -> str:
