@@ -71,7 +71,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,9 +188,9 @@ def _backend(location: Path | str) -> _Backend:
         return _sqlite(location)
     if location.startswith(("postgresql://", "postgres://")):
         return _postgres(location)
-    if location.startswith("sqlite:///"):
-        return _sqlite(Path(location.removeprefix("sqlite://")))
-    if "://" not in location and not location.startswith("sqlite:"):
+    if location.startswith("sqlite:"):  # as SCHAKEL_LINEAGE_URL takes it: sqlite:///absolute or sqlite:relative
+        return _sqlite(Path(location.removeprefix("sqlite:").removeprefix("//")))
+    if "://" not in location:
         return _sqlite(Path(location))
     scheme = location.partition(":")[0]
     raise KeyStoreError(
@@ -280,7 +280,7 @@ class KeyStore:
                 raise
             run("COMMIT")
 
-    def _write_about(self, subject: str) -> Any:
+    def _write_about(self, subject: str) -> AbstractContextManager[Callable[..., Any]]:
         """A transaction that writes about ``subject``, serialised with every other writer about them."""
         lock = self._backend.lock_subject
         return self._write(lock, subject) if lock else self._write()

@@ -42,7 +42,7 @@ def test_the_url_picks_the_backend_and_an_unknown_one_is_refused_with_what_to_wr
     store.close()
     assert KeyStore.of(Settings(keystore_url=f"sqlite://{tmp_path}/other.sqlite3")).backend == "sqlite"
     assert (tmp_path / "other.sqlite3").exists()
-    for url in ("mysql://user:secret@db/keys", "redis://cache", "sqlite:relative.db"):
+    for url in ("mysql://user:secret@db/keys", "redis://cache", "file:///var/keys.sqlite3"):
         with pytest.raises(KeyStoreError, match="postgresql://") as refused:
             KeyStore.of(Settings(keystore_url=url))
         assert "secret" not in str(refused.value)
