@@ -45,8 +45,9 @@ decision finds its record id's hash. A redacted record is never stored again.
 **The topic.** Once ingested the store is the system of record, so the ``lineage`` topic need not keep what the store
 pruned: :meth:`~schakel.lineage.LineageStore.topic_cut` names, per partition, the lowest offset still needed - the
 first record the store still keeps whole, and never past what it has ingested - and ``schakel lineage prune`` deletes
-the records below it (``delete_records``); the topic's ``retention.ms`` (the longest lineage period:
-:meth:`LineagePeriods.longest`) is the backstop for a record that a long-period record before it keeps on the topic.
+the records below it (``delete_records``), nor past what any lineage store's consumer group has committed. The
+topic's ``retention.ms`` (the longest lineage period: :meth:`LineagePeriods.longest`) is the backstop for a record
+that a long-period record before it keeps on the topic.
 
 Stores pruned by the earlier prefix cut keep their **anchors** (:class:`Anchor`): ``verify`` still starts such a
 chain at its newest anchor, and a replay of a record an anchor covers is still a duplicate (:func:`check_anchors`).

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schakel.consent import Policy
-from schakel.lineage.ingest import PRINCIPAL
+from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL
 from schakel.lineage.pruning import LineagePeriods, PruneResult
 from schakel.lineage.record import LineageError
 from schakel.lineage.store import LineageStore, open_store
@@ -72,7 +72,7 @@ class TopicCut:
     before: dict[int, int]
     after: dict[int, int]
     skipped: dict[int, str]
-    """Partitions left alone, and why (no number: nothing to say about a person)."""
+    """Partitions left alone or cut short of the store's cut, and why."""
 
     @property
     def deleted(self) -> int:
@@ -84,8 +84,10 @@ def cut_lineage_topic(
     settings: Settings, store: LineageStore, *, topic: str | None = None, principal: str = PRINCIPAL
 ) -> TopicCut:
     """Delete from the ``lineage`` topic (or ``topic``) the records the store has ingested and pruned: below
-    :meth:`LineageStore.topic_cut` in each partition. A partition is left alone when the store has not read the
-    topic it has now (a recreated topic: another topic id), or when the topic already starts at or after the cut."""
+    :meth:`LineageStore.topic_cut` in each partition, and never past what any lineage store's consumer group
+    (``schakel-lineage-store*``: this store's, a second store's) has committed - a store that lags still needs
+    what it has not read. A partition is left alone when the store has not read the topic it has now (a recreated
+    topic: another topic id), or when the topic already starts at or after the cut."""
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
 
@@ -114,6 +116,12 @@ def cut_lineage_topic(
                 skipped[partition] = "the store has not read this topic (recreated)"
             elif low > before[partition]:
                 wanted[TopicPartition(name, partition)] = low
+        for partition, committed in _committed(admin, name, sorted(tp.partition for tp in wanted)).items():
+            tp = TopicPartition(name, partition)
+            if committed < wanted[tp]:
+                skipped[partition] = f"a lineage store's consumer group has read only up to offset {committed}"
+                wanted[tp] = committed
+        wanted = {tp: low for tp, low in wanted.items() if low > before[tp.partition]}
         after = dict(before)
         if wanted:
             done = admin.delete_records(wanted)
@@ -122,3 +130,22 @@ def cut_lineage_topic(
     finally:
         admin.close()
     return TopicCut(name, before, after, skipped)
+
+
+def _committed(admin: Any, topic: str, partitions: list[int]) -> dict[int, int]:
+    """Per partition, the lowest offset a lineage store's consumer group has committed on ``topic`` (a group that
+    committed nothing there does not count: it has not started on this topic, and starts at its beginning)."""
+    from kafka import TopicPartition
+
+    if not partitions:
+        return {}
+    groups = sorted(str(g["group_id"]) for g in admin.list_groups() if str(g["group_id"]).startswith(DEFAULT_GROUP_ID))
+    if not groups:
+        return {}
+    wanted = [TopicPartition(topic, partition) for partition in partitions]
+    lowest: dict[int, int] = {}
+    for offsets in admin.list_group_offsets({group: wanted for group in groups}).values():
+        for tp, found in offsets.items():
+            if found is not None and found.offset >= 0:
+                lowest[tp.partition] = min(lowest.get(tp.partition, found.offset), int(found.offset))
+    return lowest
