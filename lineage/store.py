@@ -940,6 +940,14 @@ class LineageStore:
             for row in self._chain_rows(chain):
                 yield dict(zip(ALL_COLUMNS, row, strict=True))
 
+    def pruned_rows(self) -> Iterator[dict[str, Any]]:
+        """Every pruned record's skeleton as column -> value, exactly as stored, with its ``record_ref`` also as
+        ``record_id`` (for scans over everything the store holds)."""
+        chains = [str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_redacted ORDER BY chain")]
+        for chain in chains:
+            for row in self._redacted_rows(chain):
+                yield {"record_id": row.record_ref, **row._asdict()}
+
     def person(self, pseudonym: str | Sequence[str]) -> tuple[str, ...]:
         """Every pseudonym of the person with this pseudonym (or these), following ``link`` records transitively;
         the given ones first."""
