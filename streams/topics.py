@@ -34,6 +34,7 @@ holds that person's consent state and sees their events in order (see ``schakel.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,6 +60,8 @@ __all__ = [
     "topic_replication",
     "topic_retention",
 ]
+
+_log = logging.getLogger("schakel.topics")
 
 ADMIN = "admin"
 HUB = "hub"
@@ -280,7 +283,10 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
         present = [name for name in (topics.dlq, topics.lineage) if name in wanted and name in existing]
         if present:
             configs = [ConfigResource(ConfigResourceType.TOPIC, name, retention[name]) for name in present]
-            admin.alter_configs(configs, raise_on_unknown=False)
+            altered = admin.alter_configs(configs, raise_on_unknown=False)
+            for name, outcome in (altered.get("topic") or {}).items():
+                if outcome != "OK":  # e.g. a broker whose ACLs predate the grant: the topic keeps its retention
+                    _log.warning("could not set the retention of topic %s: %s", name, outcome)
         if not missing:
             return []
         new = [
