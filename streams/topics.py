@@ -61,7 +61,7 @@ __all__ = [
     "topic_retention",
 ]
 
-_log = logging.getLogger("schakel.topics")
+_log = logging.getLogger("schakel.streams.topics")
 
 ADMIN = "admin"
 HUB = "hub"
