@@ -47,7 +47,13 @@ pruned: :meth:`~schakel.lineage.LineageStore.topic_cut` names, per partition, th
 first record the store still keeps whole, and never past what it has ingested - and ``schakel lineage prune`` deletes
 the records below it (``delete_records``), nor past what any lineage store's consumer group has committed. The
 topic's ``retention.ms`` (the longest lineage period: :meth:`LineagePeriods.longest`) is the backstop for a record
-that a long-period record before it keeps on the topic.
+that a long-period record before it keeps on the topic. *Why not cut everything ingested:* for the records the store
+still keeps whole, the topic is the independent copy from which anyone can recompute their chain
+(:mod:`schakel.lineage.chain`); only what the store has pruned has no business there.
+
+*Limits, chosen:* a skeleton is kept for good (no personal data, about 300 bytes); folding a run of skeletons into an
+anchor would make the marks' digests unverifiable. A pruning writes one mark per chain it touched, so an hourly job
+writes up to 24 a day per partition; ``verify`` reads them all (cheap: see ``python -m tests.bench lineage``).
 
 Stores pruned by the earlier prefix cut keep their **anchors** (:class:`Anchor`): ``verify`` still starts such a
 chain at its newest anchor, and a replay of a record an anchor covers is still a duplicate (:func:`check_anchors`).
