@@ -95,6 +95,11 @@ class RequestBook:
             open=tuple(OpenRequest.from_json(r) for r in data.get("open", ())),
         )
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to remember: no recipient, no restriction, no open request (the table keeps no entry for it)."""
+        return not self.recipients and self.restricted is None and not self.open
+
     # -- steps ------------------------------------------------------------------------------------------------------
 
     def delivered(self, decisions: Iterable[Decision]) -> RequestBook:

@@ -12,15 +12,24 @@ from typing import Any
 
 import pytest
 import yaml
+from kafka.partitioner.default import murmur2
 
-from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, shipped_covenants_dir, subject_key
+from schakel.consent import (
+    ConsentState,
+    Outcome,
+    Pseudonymizer,
+    case_key,
+    load_policy,
+    shipped_covenants_dir,
+    subject_key,
+)
 from schakel.lineage import open_store
 from schakel.lineage.ingest import ingest
 from schakel.retention import KeyStore, Opener, SealError
 from schakel.schemas import Codec, Event, EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.records import RECIPIENT_HEADER, header
-from schakel.streams.topics import ADMIN, HubTopics
+from schakel.streams.topics import ADMIN, HUB_TABLES, HubTopics
 from tests.streams.conftest import Hub, read_all
 
 pytestmark = pytest.mark.kafka
@@ -50,6 +59,11 @@ def _permitted(events: list[Event]) -> set[tuple[str, str]]:
     return permitted
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the producers' default partitioner (Java's murmur2) gives ``key``."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
 def _wait(what: str, check: Any, hub: Hub, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -70,8 +84,15 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
         example_event(EventType.INFORMATION_CONTRIBUTION, theme=Theme.CTER, **same),
     ]
     closing = example_event(EventType.CASE_CLOSED, theme=Theme.CTER, **same)
+    # The same person by the police's case id only: keyed by the case, on the case's partition (its own event-ids).
+    by_case = example_event(
+        EventType.SIGNAL, theme=Theme.CTER, subject={**same["subject"], "bsn": None}, case_id=signal.case_id
+    )
     other = example_event(EventType.SIGNAL, theme=Theme.CTER)  # another person: untouched
-    subject = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode()).subject(subject_key(signal))
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    subject = pseudonymizer.subject(subject_key(signal))
+    cases = {pseudonymizer.subject(case) for e in [*events, closing] if (case := case_key(e)) is not None}
+    assert pseudonymizer.subject(subject_key(by_case)) in cases
     topics = HubTopics.of(hub.settings)
 
     hub.worker()
@@ -91,6 +112,11 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     assert len(ours) >= 3, "the person's events reached several partners before the case closed"
     store = KeyStore.of(hub.settings)
     assert store.facts(subject) is not None
+    before = len(sink.received)
+    hub.send(by_case)
+    hub.flush()
+    sink.drain(until=before + 1)  # decided on the person's state before the case closes
+    assert len(sink.received) > before, hub.logs()
 
     hub.send(closing)
     hub.flush()
@@ -120,14 +146,50 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     assert notices == ours, "each partner that received a copy got RetentionExpired, under its own pseudonym"
 
     # The other person's copies still open.
-    other_pseudonym = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode()).subject(subject_key(other))
+    other_pseudonym = pseudonymizer.subject(subject_key(other))
     assert store.facts(other_pseudonym) is not None
 
-    # The person's state (consent, case invitations): a tombstone is their last record on the compacted changelog.
-    changelog = f"{topics.hub_app_id}-subjects-changelog"
-    last = [r for r in read_all(hub.settings, changelog, quiet=1.0, timeout=20) if r.key == subject.encode()]
-    assert last, "the person's state (consent, invitations) was kept in the subjects table"
-    assert last[-1].value is None, "the purge wrote a tombstone"
+    # Every table: each entry kept under one of the person's pseudonyms (their BSN's, each case's) ends in a
+    # tombstone on its compacted changelog, on the partition that holds it; the other person's entries stay.
+    mine = {value.encode() for value in (subject, *cases)}
+    theirs = other_pseudonym.encode()
+
+    def owner(key: bytes) -> bytes:
+        return key.split(b"/", 1)[0]  # event-ids: "<pseudonym>/<source>/<event id>"
+
+    def last_records() -> dict[str, dict[tuple[int, bytes], Any]]:
+        """Per table, the last record of each key on each partition (a live entry left on any partition shows)."""
+        found: dict[str, dict[tuple[int, bytes], Any]] = {}
+        for table in HUB_TABLES:
+            changelog = f"{topics.hub_app_id}-{table}-changelog"
+            found[table] = {(r.partition, r.key): r for r in read_all(hub.settings, changelog, quiet=1.0, timeout=20)}
+        return found
+
+    def purged(found: dict[str, dict[tuple[int, bytes], Any]]) -> bool:
+        return all(r.value is None for keys in found.values() for (_, key), r in keys.items() if owner(key) in mine)
+
+    deadline = time.monotonic() + 60
+    found = last_records()
+    while not purged(found) and time.monotonic() < deadline:
+        time.sleep(1)
+        found = last_records()
+    for table, keys in found.items():
+        held = {key: record for (_, key), record in keys.items() if owner(key) in mine}
+        assert held, f"the person had entries in {table}"
+        assert all(record.value is None for record in held.values()), f"{table}: a live entry of the person is left"
+        # Keys are pseudonyms and digests of ids: no BSN, name or case number in any key.
+        for _, key in keys:
+            assert not any(value in key for value in (*personal, str(signal.case_id).encode())), table
+    others = [record for keys in found.values() for (_, key), record in keys.items() if owner(key) == theirs]
+    assert others, "the other person has entries too"
+    assert all(record.value is not None for record in others), "the other person's entries stay"
+    links = found["links"]
+    linked = {(partition, key) for partition, key in links if key in mine}
+    assert {key for _, key in linked} >= {subject.encode()}, "the person's reverse link went"
+    assert len(linked) >= 3, "the links of the person's cases went too"
+    assert linked == {(partition_of(key, hub.settings.partitions), key) for _, key in linked}, (
+        "each entry and its tombstone on the partition of its key"
+    )
 
     lineage = open_store(None, tmp_path / "lineage")
     ingest(lineage, topic=topics.lineage, kafka_config=hub.settings.kafka_client_config(ADMIN), group_id="retention")
