@@ -125,50 +125,63 @@ class RequestDesk:
     # -- lineage ------------------------------------------------------------------------------------------------------
 
     def _received(self, accepted: Accepted, person: str, event: SubjectRequestEvent) -> Message:
-        now = self.processor.clock()
+        """The request arrived at the contact point: its decision record, what was asked as its reason."""
         contact = CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(contact, event.id, person, contact, RecordKind.DECISION),
+        return self._record(
+            accepted,
+            person,
             kind=RecordKind.DECISION,
             name=REQUEST_RECORD_NAME,
-            status="ok",
-            start_time=now,
-            end_time=now,
-            event_id=event.id,
-            event_type=EventType.SUBJECT_REQUEST.value,
             sender=contact,
-            recipient=contact,
             outcome=None,
-            fields_sent=(),
-            purpose=event.purpose,
             reasons=(event.payload.request,),
-            processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=person,
-            data_subject_key=self.processor.person_kind(accepted, person),
-            source_topic=accepted.record.topic,
-            source_partition=accepted.record.partition,
-            source_offset=accepted.record.offset,
         )
-        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())
 
     def _confirmed(self, accepted: Accepted, person: str, request: OpenRequest) -> Message:
         """The receipt of the request from the confirming partner: the record names the request's id."""
-        now = self.processor.clock()
-        event = accepted.event
-        sender, contact = str(event.source), CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(sender, request.request_id, person, contact, RecordKind.RECEIPT),
+        sender = str(accepted.event.source)
+        return self._record(
+            accepted,
+            person,
             kind=RecordKind.RECEIPT,
             name=REQUEST_CONFIRM_RECORD_NAME,
+            sender=sender,
+            outcome="confirmed",
+            request=request,
+        )
+
+    def _record(
+        self,
+        accepted: Accepted,
+        person: str,
+        *,
+        kind: RecordKind,
+        name: str,
+        sender: str,
+        outcome: str | None,
+        reasons: tuple[str, ...] = (),
+        request: OpenRequest | None = None,
+    ) -> Message:
+        """A step of a request in lineage, to the contact point, about the request (``request``'s id, or the
+        accepted event's own)."""
+        now = self.processor.clock()
+        event = accepted.event
+        event_id = request.request_id if request is not None else event.id
+        contact = CONTACT_POINT.value
+        record = LineageRecord(
+            record_id=record_id(sender, event_id, person, contact, kind),
+            kind=kind,
+            name=name,
             status="ok",
             start_time=now,
             end_time=now,
-            event_id=request.request_id,
+            event_id=event_id,
             event_type=EventType.SUBJECT_REQUEST.value,
             sender=sender,
             recipient=contact,
-            outcome="confirmed",
+            outcome=outcome,
             purpose=event.purpose,
+            reasons=reasons,
             processing_activity_id=processing_activity(event.purpose),
             data_subject_id=person,
             data_subject_key=self.processor.person_kind(accepted, person),
