@@ -5,6 +5,12 @@ the deadline (one month, AVG art. 12(3)), whom it went to and who has not confir
 open request is past its deadline, 1 when one is (``--json`` for a script), 2 for a usage error. ``report`` writes the
 art. 15 report (for the whole ZVH network) of the person an access request is about, from the request's id - the BSN
 is not needed again: the request's lineage names the person's pseudonym.
+
+**The answer is in lineage.** Before ``report`` hands the report out it writes
+``schakel.subject.request.answer`` (:func:`schakel.lineage.requests.answer_record`) to the ``lineage`` topic, as the
+contact point (principal ``zvh``: it may write lineage, as its sink does), and waits for the broker to store it; when
+it cannot, there is no report (fail closed: an answer lineage does not know of is a disclosure without a trace). The
+store has it once ``schakel lineage ingest`` ran, and the person's next report says when they were answered.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from schakel.errors import SchakelError
 from schakel.lineage.cli import open_cli_store, uuid_argument
-from schakel.lineage.requests import RequestState
+from schakel.lineage.record import LineageRecord
+from schakel.lineage.requests import RequestState, answer_record
 from schakel.output import print_rows
+from schakel.settings import settings
 
 __all__ = ["app"]
 
@@ -73,9 +82,39 @@ def report_command(
         if not found:
             _err.print(f"no request {wanted} in the lineage store (is `schakel lineage ingest` running?)")
             raise typer.Exit(3)
+        received = store.request_record(wanted)
         report = store.subject_report(found[0].data_subject_id)
+    if received is None:  # the request's own record lists it: only a store changed under us gets here
+        _err.print(f"no arrival record of request {wanted} in the lineage store")
+        raise typer.Exit(3)
+    _record_answer(answer_record(received, datetime.now(UTC)))
     text = report.model_dump_json(indent=2) + "\n"
     if out is None:
         _out.print(text, end="")
     else:
         out.write_text(text, encoding="utf-8")
+
+
+_CONTACT_POINT = "zvh"
+
+
+def _record_answer(record: LineageRecord) -> None:
+    """Write the answer's record to the lineage topic as the contact point and wait until the broker stored it; exit
+    1 (no report) when it cannot."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    config = settings()
+    try:
+        producer = KafkaProducer(**config.kafka_client_config(_CONTACT_POINT), acks="all")
+    except (SchakelError, KafkaError) as error:
+        _err.print(f"[red]error:[/red] the answer cannot be recorded in lineage, so no report ({error})")
+        raise typer.Exit(1) from error
+    try:
+        future = producer.send(config.topic("lineage"), key=record.data_subject_id.encode(), value=record.to_bytes())
+        future.get(timeout=30)
+    except KafkaError as error:
+        _err.print(f"[red]error:[/red] the answer cannot be recorded in lineage, so no report ({type(error).__name__})")
+        raise typer.Exit(1) from error
+    finally:
+        producer.close()

@@ -60,7 +60,7 @@ from schakel.lineage.answers import (
 )
 from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash, row_text, segment_chain
 from schakel.lineage.pruning import Anchor, PruneResult, anchor_hash, check_anchors
-from schakel.lineage.record import LineageError, LineageRecord, RecordKind
+from schakel.lineage.record import REQUEST_RECORD_NAME, LineageError, LineageRecord, RecordKind
 from schakel.lineage.requests import RequestStatus, request_statuses
 from schakel.schemas import EventType
 
@@ -811,6 +811,11 @@ class LineageStore:
         """Every data subject request in the store, with its deadline and who has not confirmed
         (:mod:`schakel.lineage.requests`)."""
         return request_statuses(self._records("event_type = ?", (EventType.SUBJECT_REQUEST.value,)), now)
+
+    def request_record(self, request_id: UUID) -> LineageRecord | None:
+        """The record of a request's arrival at the contact point (``schakel.subject.request``), or None."""
+        found = self._records("event_id = ? AND name = ?", (str(request_id), REQUEST_RECORD_NAME))
+        return found[0] if found else None
 
     def disclosures(
         self, recipient: str, since: datetime | None = None, *, person: Sequence[str] | None = None

@@ -237,7 +237,7 @@ def test_the_json_record_has_its_documented_keys() -> None:
     record = json.loads(access_report_json(report))
     assert set(record) == {
         "format", "reference", "data_subject_id", "data_subject_ids", "generated_at", "records",
-        "records_by_identifier", "partners", "consent", "untranslated",
+        "records_by_identifier", "partners", "consent", "requests", "untranslated",
     }  # fmt: skip
     assert record["format"] == "schakel.art15/1"
     assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", record["reference"])

@@ -22,15 +22,22 @@ from schakel.lineage import (
     open_store,
     record_id,
 )
-from schakel.settings import settings
+from schakel.lineage.ingest import DEFAULT_GROUP_ID
+from schakel.lineage.pseudonym import subject_pseudonym
+from schakel.lineage.requests import answer_record
+from schakel.settings import Settings, settings
+from schakel.streams.access import provision
+from schakel.streams.topics import HubTopics
 from tests.lineage.factory import SUBJECT_A, decision
+
+BSN = "999990019"
 
 runner = CliRunner()
 
 
-def _received(request: UUID, at: datetime, asked: str = "erasure") -> LineageRecord:
+def _received(request: UUID, at: datetime, asked: str = "erasure", subject: str = SUBJECT_A) -> LineageRecord:
     return LineageRecord(
-        record_id=record_id("zvh", request, SUBJECT_A, "zvh", RecordKind.DECISION),
+        record_id=record_id("zvh", request, subject, "zvh", RecordKind.DECISION),
         kind=RecordKind.DECISION,
         name=REQUEST_RECORD_NAME,
         status="ok",
@@ -43,7 +50,7 @@ def _received(request: UUID, at: datetime, asked: str = "erasure") -> LineageRec
         outcome=None,
         purpose="case-consultation",
         reasons=(asked,),
-        data_subject_id=SUBJECT_A,
+        data_subject_id=subject,
         data_subject_key="bsn",
     )
 
@@ -136,18 +143,78 @@ def test_requests_lists_open_ones_with_who_has_not_confirmed_and_exits_1_when_ov
     assert {json.loads(line)["state"] for line in everything.stdout.splitlines()} == {"closed"}
 
 
-def test_report_answers_an_access_request_for_the_whole_network(data_dir: Path) -> None:
+@pytest.mark.kafka
+def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says_so(
+    data_dir: Path, kafka_bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", f"t{unique}.")
+    settings.cache_clear()
+    config = settings()
+    provision(config, [HubTopics.of(config).lineage])  # the topic and the grants of this prefix (zvh writes lineage)
+    person = subject_pseudonym(BSN)
     request = uuid4()
     now = datetime.now(UTC)
-    records = [decision(at=now - timedelta(days=9)), _received(request, now, "access")]
+    records = [decision(at=now - timedelta(days=9), subject=person), _received(request, now, "access", person)]
+    try:
+        with open_store(None, data_dir) as store:
+            store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+        result = runner.invoke(app, ["subject", "report", str(request)])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert [section["recipient"] for section in report["partners"]] == ["politie"]  # the request is no disclosure
+        missing = runner.invoke(app, ["subject", "report", str(uuid4())])
+        assert missing.exit_code == 3
+
+        # The answer is a lineage record: once ingested, the person's report says when the request was answered.
+        ingested = runner.invoke(app, ["lineage", "ingest", "--group", f"{DEFAULT_GROUP_ID}-{unique}"])
+        assert ingested.exit_code == 0, ingested.output
+        answered = runner.invoke(app, ["lineage", "subject", "--bsn", "-"], input=f"{BSN}\n")
+        assert answered.exit_code == 0, answered.output
+        words = json.loads(answered.stdout)
+        assert [(s["request"]["code"], s["step"]["code"], s["organisation"]["code"]) for s in words["requests"]] == [
+            ("access", "received", "zvh"),
+            ("access", "answered", "zvh"),
+        ]
+        assert words["requests"][1]["step"]["nl"] == "gaf u een overzicht van uw gegevens"
+        assert not [code for code in words["untranslated"] if code.startswith("request")]  # the steps have words
+        assert runner.invoke(app, ["lineage", "verify"]).exit_code == 0
+    finally:
+        delete_prefix_topics(config)
+
+
+def test_no_report_without_its_lineage_record(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: when the answer cannot be recorded (no broker answers), there is no report."""
+    monkeypatch.setenv("SCHAKEL_KAFKA_BOOTSTRAP", "127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setenv("SCHAKEL_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    settings.cache_clear()
+    request = uuid4()
     with open_store(None, data_dir) as store:
-        store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+        store.append([(_received(request, datetime.now(UTC), "access"), LineagePosition("schakel.lineage", 0, 0))])
     result = runner.invoke(app, ["subject", "report", str(request)])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert [section["recipient"] for section in report["partners"]] == ["politie"]  # the request is no disclosure
-    missing = runner.invoke(app, ["subject", "report", str(uuid4())])
-    assert missing.exit_code == 3
+    assert result.exit_code == 1
+    assert "no report" in result.output
+    assert '"partners"' not in result.stdout
+
+
+def test_the_answer_is_recorded_against_the_request() -> None:
+    request, now = uuid4(), datetime.now(UTC)
+    answer = answer_record(_received(request, now - timedelta(days=2), "access"), now)
+    assert LineageRecord.from_bytes(answer.to_bytes()) == answer
+    assert (answer.kind, answer.outcome, answer.sender, answer.recipient) == (
+        RecordKind.RECEIPT,
+        "answered",
+        "zvh",
+        "zvh",
+    )
+    assert answer.event_id == request
+    with pytest.raises(ValueError, match="request's own record"):
+        answer_record(decision(), now)
+    for change in ({"outcome": "confirmed"}, {"sender": "politie", "record_id": None}, {"kind": "decision"}):
+        data = {**answer.model_dump(), **change}
+        if data["record_id"] is None or change.get("kind"):
+            data["record_id"] = record_id(data["sender"], request, SUBJECT_A, "zvh", RecordKind(data["kind"]))
+        with pytest.raises(InvalidRecordError):
+            LineageRecord.from_bytes(json.dumps(data, default=str).encode())
 
 
 @pytest.mark.parametrize(
@@ -179,3 +246,17 @@ def test_only_a_confirmation_is_confirmed() -> None:
     )
     with pytest.raises(InvalidRecordError):
         LineageRecord.from_bytes(json.dumps(data).encode())
+
+
+def delete_prefix_topics(config: Settings) -> None:
+    from kafka import KafkaAdminClient
+
+    from schakel.streams.topics import ADMIN
+
+    admin = KafkaAdminClient(**config.kafka_client_config(ADMIN))
+    try:
+        mine = [name for name in admin.list_topics() if name.startswith(config.topic_prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()

@@ -4,6 +4,7 @@ received a copy got ``RetentionExpired``, and the lineage chain still verifies."
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from datetime import UTC, datetime
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 from kafka.partitioner.default import murmur2
+from typer.testing import CliRunner
 
+from schakel.cli import app
 from schakel.consent import (
     ConsentState,
     Outcome,
@@ -28,6 +31,7 @@ from schakel.lineage.ingest import ingest
 from schakel.retention import KeyStore, Opener, SealError
 from schakel.schemas import Codec, Event, EventType, Theme
 from schakel.schemas.examples import example_event
+from schakel.settings import settings
 from schakel.streams.records import RECIPIENT_HEADER, header
 from schakel.streams.topics import ADMIN, HUB_TABLES, HubTopics
 from tests.streams.conftest import Hub, read_all
@@ -72,7 +76,9 @@ def _wait(what: str, check: Any, hub: Hub, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: Hub, tmp_path: Path) -> None:
+def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub.env["SCHAKEL_COVENANTS_DIR"] = str(_short_covenants(tmp_path / "covenants"))
     hub.env["SCHAKEL_RETENTION_INTERVAL_SECONDS"] = "1"
     signal = example_event(EventType.SIGNAL, theme=Theme.CTER)
@@ -194,4 +200,34 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     lineage = open_store(None, tmp_path / "lineage")
     ingest(lineage, topic=topics.lineage, kafka_config=hub.settings.kafka_client_config(ADMIN), group_id="retention")
     assert lineage.verify().ok
+
+    # Each notice is in lineage: the person's art. 15 report (`schakel lineage subject`) tells, per partner, in words,
+    # that it was told to delete - why, and on which basis.
+    monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path / "lineage"))
+    monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", hub.settings.topic_prefix)
+    settings.cache_clear()
+    try:
+        answered = CliRunner().invoke(app, ["lineage", "subject", "--bsn", "-"], input=f"{signal.subject.bsn}\n")
+        verified = CliRunner().invoke(app, ["lineage", "verify"])
+    finally:
+        settings.cache_clear()
+    assert answered.exit_code == 0, answered.output
+    assert verified.exit_code == 0, verified.output
+    report = json.loads(answered.stdout)
+    told = {
+        account["organisation"]["code"]: sharing
+        for account in report["partners"]
+        for sharing in account["shared"]
+        if sharing["message"]["code"] == EventType.RETENTION_EXPIRED.value
+    }
+    assert set(told) == set(ours), "every partner that was told to delete, and only those"
+    for sharing in told.values():
+        assert sharing["purpose"]["code"] == "storage-limitation"
+        assert sharing["purpose"]["nl"] == "het wissen van gegevens na de bewaartermijn"
+        assert [note["code"] for note in sharing["notes"]] == ["case_closed"]
+        assert {label["code"] for label in sharing["data"]} == {
+            "RetentionExpired.reason",
+            "RetentionExpired.expired_at",
+        }
+    assert not [code for code in report["untranslated"] if "storage" in code or "case_closed" in code]
     shutil.rmtree(tmp_path / "covenants")
