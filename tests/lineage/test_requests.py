@@ -143,6 +143,50 @@ def test_requests_lists_open_ones_with_who_has_not_confirmed_and_exits_1_when_ov
     assert {json.loads(line)["state"] for line in everything.stdout.splitlines()} == {"closed"}
 
 
+_EVERYONE = ("gemeente-sociaal", "gemeente-veiligheid", "politie", "om", "reclassering", "rvdk", "ggz")
+
+
+def test_requests_on_an_80_column_terminal_fit_and_the_pipe_and_json_forms_stay_whole(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    kinds = ("rectification", "restriction-lifted", "access", "erasure")
+    requests = [uuid4() for _ in kinds]
+    records: list[LineageRecord] = []
+    for i, (request, asked) in enumerate(zip(requests, kinds, strict=True)):
+        at = now - timedelta(days=40 * (i % 2) + i)
+        records.append(_received(request, at, asked))
+        records += [_forwarded(request, partner, at) for partner in _EVERYONE]
+        records += [_confirmed(request, "om", at)]
+    with open_store(None, data_dir) as store:
+        store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+
+    piped = runner.invoke(app, ["subject", "requests"])
+    as_json = runner.invoke(app, ["subject", "requests", "--json"])
+    rows = [line.split("\t") for line in piped.stdout.splitlines()[1:]]
+    assert {row[0] for row in rows} == {str(r) for r in requests}  # whole ids, times, codes through a pipe
+    assert all(row[5] == ", ".join(sorted(_EVERYONE)) for row in rows)
+    assert all(len(row[3]) == len("2026-12-02 10:00") for row in rows)
+    assert {json.loads(line)["request"] for line in as_json.stdout.splitlines()} == set(kinds)
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("schakel.lineage.requests_cli.is_terminal", lambda: True)
+    monkeypatch.setattr("schakel.output.is_terminal", lambda _stream=None: True)
+    table = runner.invoke(app, ["subject", "requests"])
+    assert table.exit_code == 1  # two are past their deadline
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n" + table.stdout
+    for request in requests:  # the short id, and the dates without their time, each on one line
+        assert sum(str(request)[:8] in line for line in lines) == 1
+    assert f"{now - timedelta(days=2):%Y-%m-%d}" in table.stdout
+    assert f"{now:%H:%M}" not in table.stdout
+    for word in ("gem-soc,", "gem-veil,", "reclass,", "politie,", "rvdk"):  # partners whole, wrapped in their column
+        assert word in table.stdout, table.stdout
+
+    too_short = runner.invoke(app, ["subject", "report", str(requests[0])[:2]])
+    assert too_short.exit_code == 2  # fewer than the 8 digits the table shows: not an id
+
+
 @pytest.mark.kafka
 def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says_so(
     data_dir: Path, kafka_bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch
@@ -158,10 +202,12 @@ def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says
     try:
         with open_store(None, data_dir) as store:
             store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
-        result = runner.invoke(app, ["subject", "report", str(request)])
+        result = runner.invoke(app, ["subject", "report", str(request)[:8]])  # the id as the terminal table shows it
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
         assert [section["recipient"] for section in report["partners"]] == ["politie"]  # the request is no disclosure
+        again = runner.invoke(app, ["subject", "report", str(request)])
+        assert again.exit_code == 0, again.output
         missing = runner.invoke(app, ["subject", "report", str(uuid4())])
         assert missing.exit_code == 3
 
