@@ -167,6 +167,9 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         key = person.encode()
         booked = requests.get(key)
         if desk.is_confirmation(accepted):  # a partner confirms a subject request: the hub's business only
+            step.dead = desk.refused(accepted, booked)
+            if step.dead is not None:
+                return step
             confirmed_book, confirmed = desk.confirmation(accepted, person, booked)
             if confirmed_book is not None:
                 step.writes.append(lambda: _keep_book(requests, key, confirmed_book))

@@ -11,7 +11,13 @@ For every accepted event the hub asks :class:`RequestDesk`:
   (``schakel.subject.request``: what was asked, when) - the forwarded copies and their decision records are the
   policy's, produced as for any event;
 - :meth:`RequestDesk.confirmation`: a partner's confirmation is the hub's business only: no decisions, no copies,
-  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request.
+  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request - unless
+  :meth:`RequestDesk.refused` dead-letters it first (the request was not forwarded to that partner).
+
+Who may file and who may confirm: only the contact point files a request - a ``SubjectRequest`` without ``confirms``
+from any other partner claims a purpose its sender may not (covenant rule 18 is ``from: [zvh]``) and is dead-lettered
+by :meth:`schakel.streams.processor.Processor.accept` (``PurposeNotClaimable``); a partner confirms through its own
+source connector (its mapping's ``verzoek_uitgevoerd`` records), and only a request that went to it.
 
 **Crypto-shredding hook.** When an erasure request closes (every partner it went to confirmed), the hub calls
 ``erase_subject_data(person pseudonym)``. The key store and the shredding are issue 16 item 2 (the ``shred`` branch);
@@ -38,7 +44,7 @@ from schakel.lineage import (
 from schakel.retention import KeyStore
 from schakel.schemas import EventType, SubjectRequestEvent
 from schakel.streams.processor import Accepted, Processor
-from schakel.streams.records import Message
+from schakel.streams.records import DeadLetter, Message
 from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
 
 __all__ = ["ErasureHook", "RequestDesk", "erasure_hook", "shredding_not_wired"]
@@ -107,6 +113,18 @@ class RequestDesk:
             return after.to_json() if after != book else None, [self._received(accepted, person, event)]
         after = book.delivered(decisions)
         return (after.to_json() if after is not book else None), []
+
+    def refused(self, accepted: Accepted, stored: Mapping[str, Any] | None) -> DeadLetter | None:
+        """A dead letter for a confirmation of an open request that was not forwarded to its sender (None: go on)."""
+        event = accepted.event
+        if not isinstance(event, SubjectRequestEvent) or not RequestBook.from_json(stored).not_forwarded(event):
+            return None
+        return self.processor.dead_letter(
+            accepted.record,
+            "ConfirmationNotForwarded",
+            "the subject request this event confirms was not forwarded to its sender",
+            event,
+        )
 
     def confirmation(
         self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None
