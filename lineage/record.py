@@ -543,6 +543,10 @@ def _iso(value: datetime) -> str:
 
 
 def _component(record: LineageRecord) -> str:
+    if record.name == REQUEST_ANSWER_RECORD_NAME:
+        return "contact-point"
+    if record.name == RETENTION_NOTICE_RECORD_NAME:
+        return "retention-job"
     if record.kind is RecordKind.RECEIPT:
         return f"sink-connector:{record.recipient}"
     return "consent-processor"

@@ -306,3 +306,11 @@ def delete_prefix_topics(config: Settings) -> None:
             admin.delete_topics(mine)
     finally:
         admin.close()
+
+
+def test_the_logbook_names_who_answered() -> None:
+    now = datetime.now(UTC)
+    answer = answer_record(_received(uuid4(), now, "access"), now)
+    exported = answer.to_logboek()
+    assert exported["resource"]["attributes"]["schakel.component"] == "contact-point"
+    assert exported["attributes"]["schakel.outcome"] == "answered"
