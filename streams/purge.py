@@ -32,8 +32,9 @@ What goes (:func:`purge_steps`): the entries keyed by ``X`` in ``subjects``, ``a
 keep reaching the case's events); and the ``subject-requests`` book once no request in it is open. A book with an open
 request keeps only its open requests - the contact point still owes the person an answer and tracks the partners'
 confirmations - and leaves the table when the last one closes (an empty book is no entry: :func:`book_after`).
-*Judgement call:* the recipients and a restriction in force go with the purge: they describe data that no longer
-exists, and keeping them would keep the person in the table past their retention.
+*Judgement call:* a restriction in force goes with the purge: it restricts the use of data that no longer exists, and
+keeping it would keep the person in the table past their retention. (Who received data is the key store's record,
+forgotten when the person's key is destroyed.)
 
 Keys are pseudonyms (HMAC) and ``pseudonym/organisation code/UUID``: no personal data. *Cost:* the ``event-ids``
 entries of ``X`` are found by a scan of the keys the worker holds (the in-memory store has no prefix index): one pass
