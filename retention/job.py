@@ -37,6 +37,7 @@ from schakel.lineage.retention import prune_lineage
 from schakel.retention.keystore import KeyStore
 from schakel.schemas import Codec, EventType, Organisation, RetentionReason, Theme, cloudevent_headers, parse_event
 from schakel.settings import Settings
+from schakel.streams.purge import PURGE
 from schakel.streams.records import OUTCOME_HEADER, RECIPIENT_HEADER, SUBJECT_REF_HEADER, Message, trace_headers
 from schakel.streams.topics import HubTopics
 
@@ -163,7 +164,7 @@ def notice_id(subject: str, recipient: str, due: datetime) -> uuid.UUID:
 
 def purge_command(settings: Settings, subject: str) -> Message:
     """The command that makes the owning worker remove the person's table state."""
-    return Message(HubTopics.of(settings).purge, subject.encode(), b"purge")
+    return Message(HubTopics.of(settings).purge, subject.encode(), PURGE)
 
 
 async def retire(
