@@ -13,9 +13,9 @@
 Steps 1 and 2 must be confirmed by the broker before step 3; a crash in between repeats them on the next run (the
 notice's event id is derived from the person, the recipient and the due time, so sinks drop the repeat). Then the
 keys of dead letters without a person are destroyed for the days past the ``dlq`` retention, and lineage is
-pruned (:func:`lineage_days`: ``SCHAKEL_LINEAGE_RETENTION_DAYS`` when set, else the longer of the hub's lineage and
-consent-history periods - one store holds both, so the longer one counts; the hash chains stay verifiable, see
-:mod:`schakel.lineage.pruning`).
+pruned: each record after its own covenant's lineage period (:func:`schakel.lineage.retention.prune_lineage`; the
+hash chains stay verifiable, see :mod:`schakel.lineage.pruning`). The hub may not delete from the ``lineage`` topic:
+``schakel lineage prune`` cuts it.
 
 It runs in the hub as a Faust timer on the leader worker only (``SCHAKEL_RETENTION_INTERVAL_SECONDS``), and from
 cron as ``schakel retention run`` (as ``admin``); two runs at once do the same work twice, harmlessly.
@@ -200,8 +200,7 @@ async def run_retention(settings: Settings, store: KeyStore, send: Send, now: da
         sent, gone = await retire(settings, store, send, due.subject, reason, due.due_at, now)
         people, notices, destroyed = people + 1, notices + sent, destroyed + gone
     days = store.shred_dead_letter_days(now - timedelta(days=settings.dlq_retention_days))
-    result = await asyncio.to_thread(prune_lineage, settings, retention_days=lineage_days(settings), now=now)
-    pruned = result.total if result is not None else None
+    pruned = (await asyncio.to_thread(prune_lineage, settings, now=now)).total
     run = RetentionRun(people, notices, destroyed, days, pruned)
     _log.info(
         "retention run: %d people retired, %d notices, %d keys destroyed, %d dead-letter days",
