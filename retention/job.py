@@ -44,7 +44,6 @@ from schakel.streams.topics import HubTopics
 __all__ = [
     "NOTICE_PURPOSE",
     "RetentionRun",
-    "lineage_days",
     "notice",
     "notice_id",
     "notice_record",
@@ -65,14 +64,6 @@ _NOTICE_BASIS = ("AVG 6(1)(c)",)
 
 Send = Callable[[Message], Awaitable[Awaitable[Any]]]
 """Hands a record to a producer; the awaitable it returns resolves once the broker stored it."""
-
-
-def lineage_days(settings: Settings) -> int:
-    """How long lineage records are kept: ``SCHAKEL_LINEAGE_RETENTION_DAYS`` when set, else the longer of the hub's
-    ``lineage`` and ``consent_history`` periods (one store holds both kinds of record)."""
-    if settings.lineage_retention_days is not None:
-        return settings.lineage_retention_days
-    return max(settings.retention_lineage_days, settings.retention_consent_days)
 
 
 @dataclass(frozen=True)
