@@ -114,6 +114,8 @@ class _Step:
     outputs: list[Message] = field(default_factory=list)
     decisions: Sequence[Decision] = ()
     writes: list[Callable[[], None]] = field(default_factory=list)
+    confirmed: list[Callable[[], None]] = field(default_factory=list)
+    """To do once the broker stored ``outputs`` (or the dead letter): a granted erasure's key destruction."""
 
 
 def create_app(settings: Settings, policy: Policy) -> faust.App:
@@ -171,10 +173,13 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             step.dead = desk.refused(accepted, booked)
             if step.dead is not None:
                 return step
-            confirmed_book, confirmed = desk.confirmation(accepted, person, booked)
+            confirmation = desk.confirmation(accepted, person, booked)
+            confirmed_book = confirmation.book
             if confirmed_book is not None:
                 step.writes.append(lambda: _keep_book(requests, key, confirmed_book))
-            step.outputs += confirmed
+            step.outputs += confirmation.messages  # a granted erasure: its lineage record, then the purge command
+            if confirmation.erased is not None:
+                step.confirmed.append(confirmation.erased)
             return step
         stored = subjects.get(key)
         state = SubjectState.from_json(stored) if stored is not None else SubjectState()
@@ -271,7 +276,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             if done.dead is None and done.accepted is not None:
                 done.dead = processor.unproducible(done.accepted, done.outputs)
             if done.dead is not None:
-                done.outputs, done.decisions = [], ()
+                done.outputs, done.decisions, done.confirmed = [], (), []  # the book stays open: no erasure
                 return done
             for write in done.writes:
                 write()
@@ -328,8 +333,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 done.dead = processor.output_failed(record, type(error).__name__, event)
         if done.dead is not None:
             await dead_letter(record, done.dead)
+            if done.confirmed:  # a granted erasure stays granted: see schakel.streams.requests_wiring
+                _log.error("an erasure's purge command was not confirmed: the hub's tables may keep the entries")
         else:
             _count(done.decisions)
+        for then in done.confirmed:
+            then()
         in_order.settled(entry)
 
     async def handle(event: Any, step: Callable[[Record], _Step]) -> None:

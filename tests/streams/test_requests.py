@@ -18,7 +18,8 @@ from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Processor, Record
-from schakel.streams.records import DeadLetter, ingress_message
+from schakel.streams.purge import PURGE
+from schakel.streams.records import DeadLetter, Message, ingress_message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RecipientsUnknownError, RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
@@ -38,6 +39,7 @@ class _Steps:
     lineage: list[LineageRecord] = field(default_factory=list)
     copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
+    purges: list[Message] = field(default_factory=list)
     offset: int = 0
 
     def handle(self, event: Event) -> list[Any]:
@@ -52,7 +54,11 @@ class _Steps:
             if refused is not None:
                 self.dead.append(refused)
                 return []
-            book, messages = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
+            confirmation = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
+            book, messages = confirmation.book, confirmation.messages
+            if confirmation.erased is not None:
+                self.purges.extend(m for m in messages if m.topic == self.processor.topics.purge)
+                confirmation.erased()  # as the hub does once the broker stored the messages
             decisions: list[Any] = []
         else:
             stored = self.table.get(key)
@@ -64,6 +70,8 @@ class _Steps:
         if book is not None:
             self.table[key] = book
         for out in messages:
+            if out.topic == self.processor.topics.purge:
+                continue
             if out.topic == self.processor.topics.lineage:
                 self.lineage.append(LineageRecord.from_bytes(out.value))  # every record lineage would accept
             else:
@@ -170,6 +178,8 @@ def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_o
     (status,) = request_statuses(steps.lineage, NOW + timedelta(days=40))
     assert status.state is RequestState.CLOSED
     assert erased == [steps.person(erasure)], "the data key is destroyed once, when the erasure closes"
+    (purge,) = steps.purges
+    assert (purge.key, purge.value) == (steps.person(erasure).encode(), PURGE), "and the tables purge the person"
     assert steps.keeper.sealer.store is not None
     assert steps.keeper.sealer.store.recipients(steps.person(erasure)) == {}, "and who received data is forgotten"
 
