@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.access import provision, revoke_grants
 from schakel.streams.records import DeadLetter, EgressCopy, Message, ingress_message
-from schakel.streams.topics import ADMIN, HubTopics
+from schakel.streams.topics import ADMIN, HUB_TABLES, HubTopics
 
 SPANS = InMemorySpanExporter()
 """The area's in-memory span exporter: whichever module configures tracing first attaches it (once per process)."""
@@ -132,6 +132,17 @@ def read_all(settings: Settings, topic: str, quiet: float = 3.0, timeout: float 
     finally:
         consumer.close()
     return records
+
+
+def changelog_tails(settings: Settings, tables: Iterable[str] = HUB_TABLES) -> dict[str, dict[tuple[int, bytes], Any]]:
+    """Per hub table, the last record of each key on each partition of its changelog (a tombstone's value is None;
+    a live entry left on any partition shows)."""
+    topics = HubTopics.of(settings)
+    found: dict[str, dict[tuple[int, bytes], Any]] = {}
+    for table in tables:
+        changelog = f"{topics.hub_app_id}-{table}-changelog"
+        found[table] = {(r.partition, r.key): r for r in read_all(settings, changelog, quiet=1.0, timeout=20)}
+    return found
 
 
 def dead_letters(settings: Settings, quiet: float = 3.0) -> list[DeadLetter]:

@@ -35,9 +35,9 @@ from schakel.schemas import Codec, Event, EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import settings
 from schakel.streams.records import RECIPIENT_HEADER, header
-from schakel.streams.topics import ADMIN, HUB_TABLES, HubTopics
+from schakel.streams.topics import ADMIN, HubTopics
 from tests.conftest import BACKENDS
-from tests.streams.conftest import Hub, read_all
+from tests.streams.conftest import Hub, changelog_tails, read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -212,22 +212,14 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(
     def owner(key: bytes) -> bytes:
         return key.split(b"/", 1)[0]  # event-ids: "<pseudonym>/<source>/<event id>"
 
-    def last_records() -> dict[str, dict[tuple[int, bytes], Any]]:
-        """Per table, the last record of each key on each partition (a live entry left on any partition shows)."""
-        found: dict[str, dict[tuple[int, bytes], Any]] = {}
-        for table in HUB_TABLES:
-            changelog = f"{topics.hub_app_id}-{table}-changelog"
-            found[table] = {(r.partition, r.key): r for r in read_all(hub.settings, changelog, quiet=1.0, timeout=20)}
-        return found
-
     def purged(found: dict[str, dict[tuple[int, bytes], Any]]) -> bool:
         return all(r.value is None for keys in found.values() for (_, key), r in keys.items() if owner(key) in mine)
 
     deadline = time.monotonic() + 60
-    found = last_records()
+    found = changelog_tails(hub.settings)
     while not purged(found) and time.monotonic() < deadline:
         time.sleep(1)
-        found = last_records()
+        found = changelog_tails(hub.settings)
     for table, keys in found.items():
         held = {key: record for (_, key), record in keys.items() if owner(key) in mine}
         assert held, f"the person had entries in {table}"
