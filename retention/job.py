@@ -169,7 +169,8 @@ async def retire(
 ) -> tuple[int, int]:
     """Tell the partners, purge the tables, destroy the key (in that order); (notices sent, keys destroyed).
 
-    Also the erasure path: a granted erasure request retires the person with ``RetentionReason.ERASURE``."""
+    A granted erasure request takes the last two steps in the hub, without notices (the partners were told by the
+    forwarded request): :mod:`schakel.streams.requests_wiring`."""
     recipients = store.recipients(subject)
     at = now or datetime.now(UTC)
     pending = []

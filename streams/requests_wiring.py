@@ -110,7 +110,7 @@ def _unknown(person: str) -> NoReturn:  # noqa: ARG001 - the pseudonym is for th
 
 
 def shredding_not_wired(person: str) -> None:  # noqa: ARG001 - the pseudonym is for the real hook, never logged
-    """The erasure hook until crypto-shredding is wired: says that no data key was destroyed."""
+    """The erasure hook without a key store (copies unsealed): says that no data key was destroyed."""
     _log.warning("an erasure request closed, but crypto-shredding is not wired: no data key was destroyed")
 
 
