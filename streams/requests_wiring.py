@@ -29,7 +29,7 @@ retires the person from the hub, in this order:
 2. a purge command keyed by the person on ``<app id>-purge`` (:func:`schakel.retention.job.purge_command`, the
    retention job's own, carried out by the worker that owns the person's partition: :mod:`schakel.streams.purge`),
    sent after the lineage record on the hub's producer, so every table entry about the person and their cases ends
-   in a tombstone (an other request still open stays in the book until it closes);
+   in a tombstone (another request still open stays in the book until it closes);
 3. the data key destroyed (:func:`erasure_hook`: every copy about them becomes unreadable, and who received data is
    forgotten) - only once the broker confirmed both records (:attr:`Confirmation.erased`, called by the hub when the
    confirmation's outputs are confirmed), as the retention job does.
@@ -44,7 +44,8 @@ again (the request is closed in the book; a confirmation of a closed request cha
 keep the person's (pseudonymous) entries, and the log says so, without the person. Known limit: a worker crash after
 the book's closing reached the changelog but before the broker confirmed the purge command redelivers the
 confirmation, which then confirms nothing: the key and the entries stay until the person's retention ends (the
-retention job retires them then).
+retention job retires them then). So does a key store that fails to destroy the key (the hub logs the failure, and
+the confirmation stays unacknowledged until the worker restarts).
 """
 
 from __future__ import annotations
