@@ -79,6 +79,7 @@ from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
+from schakel.streams.commits import acknowledge
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
@@ -428,12 +429,14 @@ def _retention_job(
 
     @app.agent(purge, name="purge")
     async def purger(stream: faust.StreamT[bytes]) -> None:
-        async for key, _ in stream.items():
-            if not key:
-                continue
-            for table in (subjects, agenda):
-                if table.get(key) is not None:
-                    del table[key]
+        # Acknowledged by the hub, as every agent's records are (schakel.streams.commits counts no other).
+        async for event in cast("faust.Stream[bytes]", stream).noack().events():
+            key = event.key
+            if key:
+                for table in (subjects, agenda):
+                    if table.get(key) is not None:
+                        del table[key]
+            acknowledge(event)
 
     store = retention.sealer.store
     if store is None:  # copies unsealed (the bench's baseline): nothing to shred
@@ -470,7 +473,7 @@ class _InOrder:
         entry.done = True
         waiting = self._waiting[entry.event.message.tp]
         while waiting and waiting[0].done:
-            waiting.popleft().event.ack()
+            acknowledge(waiting.popleft().event)
 
 
 def _count(decisions: Sequence[Decision]) -> None:
