@@ -13,13 +13,19 @@ which lost the first few hundred records of ``hub-link`` partitions at the first
 3. A jump in the offsets it reads is taken for a compacted or transactional gap and counted as acknowledged; the
    head of the acknowledged offsets is checked against the committed one only when that is known and non-zero, and
    then one record short.
+4. It drops a fetched record whose offset is below the last one it read. That mark is also moved by the records of
+   the previous generation it still hands on after the seek of a rebalance (skipped there): the partition's
+   records from the committed offset on are then dropped as read, and the partition stalls - the survivor's
+   "Stream has not started processing" and "Has not committed" of the same soak test.
 
 So the hub's consumer (:class:`CommitGuard`) keeps, per partition of an acknowledging topic, the *floor*: the next
 offset to commit, taken from Kafka when the partition is taken up (its committed offset, or the partition's start
 when there is none - where ``consumer_auto_offset_reset="earliest"`` starts - and the partition is sought there).
 It commits the floor forward only over a run of acknowledged offsets that starts at the floor, counts only the
 acknowledgements the hub gives (:func:`acknowledge`, from the records' settling in offset order), and never fills
-gaps. Until the floor is known (between an assignment and the seek), it commits nothing.
+gaps. Until the floor is known (between an assignment and the seek), it commits nothing. Faust keeps no read mark
+for these partitions (:class:`_ReadOffsets`): a record fetched twice is processed twice (at-least-once; sinks and the
+lineage store drop duplicates) rather than dropped once too often.
 
 Judgement calls:
 
@@ -35,7 +41,8 @@ Judgement calls:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping, Set
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -63,12 +70,29 @@ def acknowledge(event: Any) -> None:
         event.ack()
 
 
+class _ReadOffsets(defaultdict[TP, int | None]):
+    """Faust's read marks (the last offset read per partition), never kept for the partitions the hub guards."""
+
+    def __init__(self, guarded: Callable[[str], bool]) -> None:
+        super().__init__(lambda: None)
+        self._guarded = guarded
+
+    def __setitem__(self, tp: TP, offset: int | None) -> None:
+        if not self._guarded(tp.topic):
+            super().__setitem__(tp, offset)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for tp, offset in dict(*args, **kwargs).items():
+            self[tp] = offset
+
+
 class CommitGuard(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer that commits a partition only over the records the hub settled, from its floor."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._floor: dict[TP, int] = {}
+        self._read_offset = _ReadOffsets(self._guarded)
 
     def _guarded(self, topic: str) -> bool:
         return bool(self.app.topics.acks_enabled_for(topic))
