@@ -46,11 +46,12 @@ Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones)
 processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of
 them - or, when one could not be produced (refused by the producer or the broker), once the input's dead letter is
 confirmed. A dead letter that cannot be produced is retried, the last tries with positions and reason only, and the
-input stays unacknowledged meanwhile: the worker stalls rather than skip a record. Faust commits only offsets below the
-first unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
-acknowledged in offset order per partition (:class:`_InOrder`): Faust's commit skips an unacknowledged record at the
-head of a partition that has no committed offset yet (its ``_new_offset`` only checks head gaps against a truthy
-committed offset), which a test of a refused dead letter caught.
+input stays unacknowledged meanwhile: the worker stalls rather than skip a record. The hub's consumer commits only
+offsets below the first record the hub has not acknowledged, counted from where the partition was taken up
+(``schakel.streams.commits``, which also says where Faust's own bookkeeping fell short), so a crash or a rebalance can
+repeat a delivery but never lose one. Records settle concurrently but are acknowledged in offset order per partition
+(:class:`_InOrder`), a test of a refused dead letter caught that Faust's commit skipped an unacknowledged record at the
+head of a partition.
 
 Judgement call: the tables (``subjects``, ``links`` and the ``event-ids`` index) are updated when an event is decided or
 forwarded, before its outputs are confirmed; if they are then refused, the event is dead-lettered with its state change
