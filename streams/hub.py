@@ -48,11 +48,12 @@ Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones)
 processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of
 them - or, when one could not be produced (refused by the producer or the broker), once the input's dead letter is
 confirmed. A dead letter that cannot be produced is retried, the last tries with positions and reason only, and the
-input stays unacknowledged meanwhile: the worker stalls rather than skip a record. Faust commits only offsets below the
-first unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
-acknowledged in offset order per partition (:class:`_InOrder`): Faust's commit skips an unacknowledged record at the
-head of a partition that has no committed offset yet (its ``_new_offset`` only checks head gaps against a truthy
-committed offset), which a test of a refused dead letter caught.
+input stays unacknowledged meanwhile: the worker stalls rather than skip a record. The hub's consumer commits only
+offsets below the first record the hub has not acknowledged, counted from where the partition was taken up
+(``schakel.streams.commits``, which also says where Faust's own bookkeeping fell short), so a crash or a rebalance can
+repeat a delivery but never lose one. Records settle concurrently but are acknowledged in offset order per partition
+(:class:`_InOrder`), a test of a refused dead letter caught that Faust's commit skipped an unacknowledged record at the
+head of a partition.
 
 Judgement call: the tables (``subjects``, ``links`` and the ``event-ids`` index) are updated when an event is decided or
 forwarded, before its outputs are confirmed; if they are then refused, the event is dead-lettered with its state change
@@ -82,9 +83,10 @@ from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
+from schakel.streams.commits import acknowledge
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
-from schakel.streams.purge import linked_command, parse_command, purge_steps, with_case
+from schakel.streams.purge import PurgeCommand, linked_command, parse_command, purge_steps, with_case
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
@@ -469,27 +471,32 @@ def _retention_job(app: faust.App, settings: Settings, tables: _Tables, retentio
 
     @app.agent(purge, name="purge")
     async def purger(stream: faust.StreamT[bytes]) -> None:
-        async for key, value in stream.items():
-            command = parse_command(key, value)
-            if command is None:
-                continue
-            name = command.key.encode()
-            steps = purge_steps(
-                command,
-                subjects=tables.subjects.get(name),
-                agenda=tables.agenda.get(name),
-                link=tables.links.get(name),
-                book=tables.requests.get(name),
-                event_ids=list(tables.ids.keys()),
-            )
-            # The cases first, confirmed: a crash after this repeats the command (it is acknowledged only after).
-            for case in steps.cases:
-                await (await send(Message(topic, case.encode(), linked_command(command.key))))
-            if steps.keep_book is not None:
-                tables.requests[name] = steps.keep_book
-            for table, keys in steps.delete.items():
-                for gone in keys:
-                    del by_name[table][gone]
+        # Acknowledged by the hub once carried out, as every agent's records are (schakel.streams.commits counts no
+        # other acknowledgement).
+        async for event in cast("faust.Stream[bytes]", stream).noack().events():
+            command = parse_command(event.key, event.value)
+            if command is not None:
+                await carry_out(command)
+            acknowledge(event)
+
+    async def carry_out(command: PurgeCommand) -> None:
+        name = command.key.encode()
+        steps = purge_steps(
+            command,
+            subjects=tables.subjects.get(name),
+            agenda=tables.agenda.get(name),
+            link=tables.links.get(name),
+            book=tables.requests.get(name),
+            event_ids=list(tables.ids.keys()),
+        )
+        # The cases first, confirmed: a crash after this repeats the command (it is acknowledged only after).
+        for case in steps.cases:
+            await (await send(Message(topic, case.encode(), linked_command(command.key))))
+        if steps.keep_book is not None:
+            tables.requests[name] = steps.keep_book
+        for table, keys in steps.delete.items():
+            for gone in keys:
+                del by_name[table][gone]
 
     store = retention.sealer.store
     if store is None:  # copies unsealed (the bench's baseline): nothing to shred
@@ -526,7 +533,7 @@ class _InOrder:
         entry.done = True
         waiting = self._waiting[entry.event.message.tp]
         while waiting and waiting[0].done:
-            waiting.popleft().event.ack()
+            acknowledge(waiting.popleft().event)
 
 
 def _count(decisions: Sequence[Decision]) -> None:
