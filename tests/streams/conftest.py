@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -172,6 +173,49 @@ class Hub:
     def running(self) -> bool:
         return any(w.process is not None and w.process.poll() is None for w in self.workers)
 
+    def await_group(self, members: int, timeout: float = 240.0) -> dict[str, list[int]]:
+        """Wait until the workers' consumer group is stable with ``members`` members, each holding ingress
+        partitions; return each member's ingress partitions (as ``topic:partition``, by member id).
+
+        The condition a multi-worker test must wait on before it sends: while workers still join, the group
+        rebalances, and events sent into a rebalance meet Faust's stalls after one (see test_worker_faults.py) -
+        which is what that soak test is about, not what "the workers share the partitions" proves.
+        """
+        from kafka import KafkaAdminClient
+
+        group = HubTopics.of(self.settings).hub_app_id
+        ingress = set(HubTopics.of(self.settings).all_ingress())
+        admin = KafkaAdminClient(**self.settings.kafka_client_config(ADMIN))
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Any] = {}
+        # kafka-python cannot decode Faust's subscription metadata and logs each member's raw bytes as a warning.
+        undecodable = logging.getLogger("kafka.admin._groups")
+        level, undecodable.level = undecodable.level, logging.ERROR
+        try:
+            while time.monotonic() < deadline:
+                assert all(w.process is None or w.process.poll() is None for w in self.workers), self.logs()
+                seen = admin.describe_groups([group]).get(group) or {}
+                held = {
+                    str(member.get("member_id")): sorted(
+                        f"{topic}:{partition}"
+                        for topic, partitions in _assigned(member)
+                        if topic in ingress
+                        for partition in partitions
+                    )
+                    for member in seen.get("members") or []
+                }
+                if (
+                    seen.get("group_state", seen.get("state")) == "Stable"
+                    and len(held) == members
+                    and all(held.values())
+                ):
+                    return held
+                time.sleep(0.5)
+        finally:
+            undecodable.setLevel(level)
+            admin.close()
+        raise AssertionError(f"the group never became stable with {members} members: {seen}\n{self.logs()}")
+
     def logs(self) -> str:
         return "\n".join(worker.log.read_text(errors="replace")[-3000:] for worker in self.workers)
 
@@ -197,6 +241,25 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Hub]:
     for worker in running.workers:
         worker.stop()
     _delete_topics(settings)
+
+
+def _assigned(member: dict[str, Any]) -> list[tuple[str, list[int]]]:
+    """(topic, partitions) of a member's assignment as ``describe_groups`` gives it (decoded, or raw bytes where
+    kafka-python could not decode the member's Faust subscription beside it)."""
+    from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
+
+    assignment = member.get("member_assignment")
+    if isinstance(assignment, bytes):
+        assignment = ConsumerProtocolAssignment.decode(assignment)
+    if hasattr(assignment, "to_dict"):
+        assignment = assignment.to_dict()
+    if not isinstance(assignment, dict):
+        return []
+    pairs: list[tuple[str, list[int]]] = []
+    for item in assignment.get("assigned_partitions") or []:
+        topic, partitions = (item["topic"], item["partitions"]) if isinstance(item, dict) else item
+        pairs.append((str(topic), [int(partition) for partition in partitions]))
+    return pairs
 
 
 def _delete_topics(settings: Settings) -> None:

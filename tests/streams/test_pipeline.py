@@ -166,6 +166,7 @@ def _metric(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
+@pytest.mark.soak  # ~140 s; `make soak` (test_worker_faults.py kills a worker beside a survivor, five times)
 def test_sigkill_mid_stream_loses_nothing_and_each_copy_reaches_the_sink_once(hub: Hub) -> None:
     themes = [Theme.CTER, Theme.LVB, Theme.MONEY_MULE]
     # One case id per person: example case ids repeat, and one drawn for two BSNs is (rightly) an IdentifierConflict.
@@ -229,6 +230,10 @@ def test_two_workers_share_the_partitions_and_deliver_everything(hub: Hub) -> No
     expected, _ = _expected(hub, events)
     hub.worker()
     hub.worker()
+    # Both in the group, each with ingress partitions of its own, before the first event: events sent while the
+    # second worker joins meet a rebalance mid-stream (Faust's stall after one is test_worker_faults.py's subject).
+    first, second = hub.await_group(members=2).values()
+    assert not set(first) & set(second), "each ingress partition has one owner"
     for event in events:
         hub.send(event)
     hub.flush()
