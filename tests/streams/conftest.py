@@ -118,10 +118,11 @@ class DedupSink:
             self._consumer.close()
 
 
-def read_all(settings: Settings, topic: str, quiet: float = 3.0, timeout: float = 60.0) -> list[Any]:
-    """Every record of ``topic`` until nothing new came for ``quiet`` seconds."""
+def read_all(settings: Settings, topic: str | list[str], quiet: float = 3.0, timeout: float = 60.0) -> list[Any]:
+    """Every record of ``topic`` (or of several, read together) until nothing new came for ``quiet`` seconds."""
     consumer = KafkaConsumer(**settings.kafka_client_config(ADMIN), enable_auto_commit=False)
-    consumer.assign([TopicPartition(topic, partition) for partition in range(settings.partitions)])
+    names = [topic] if isinstance(topic, str) else topic
+    consumer.assign([TopicPartition(name, partition) for name in names for partition in range(settings.partitions)])
     consumer.seek_to_beginning()
     records: list[Any] = []
     deadline, last = time.monotonic() + timeout, time.monotonic()

@@ -310,7 +310,7 @@ def test_a_withdrawal_by_case_id_stops_the_next_delivery_to_the_person(hub: Hub)
     assert "lvb_indication" not in _sent(sink.received[(str(second.id), "politie")]), hub.logs()
 
     hub_pseudonym = pseudonymizer.subject(subject_key(first)).encode()
-    egress = [r for topic in HubTopics.of(hub.settings).all_egress() for r in read_all(hub.settings, topic, quiet=1)]
+    egress = read_all(hub.settings, HubTopics.of(hub.settings).all_egress(), quiet=1)
     assert egress
     for record in egress:
         assert hub_pseudonym not in (record.key or b"") + record.value + b"".join(v for _, v in record.headers)
@@ -351,5 +351,5 @@ def test_a_self_addressed_contribution_reaches_no_case_partner(hub: Hub) -> None
     for record in records:
         assert record.outcome == "deny"
         assert "not-invited" in record.reasons
-    egress = [r for topic in HubTopics.of(hub.settings).all_egress() for r in read_all(hub.settings, topic, quiet=1)]
+    egress = read_all(hub.settings, HubTopics.of(hub.settings).all_egress(), quiet=1)
     assert egress == []
