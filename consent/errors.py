@@ -8,6 +8,7 @@ cannot be decided at all: a covenant file that does not load, or a caller that a
 from __future__ import annotations
 
 from schakel.errors import SchakelError
+from schakel.strict_yaml import DataFileError
 
 __all__ = ["ConsentError", "CovenantError"]
 
@@ -16,12 +17,10 @@ class ConsentError(SchakelError):
     """Base class of the consent processor's errors."""
 
 
-class CovenantError(ConsentError):
+class CovenantError(ConsentError, DataFileError):
     """One or more covenant files do not load; ``problems`` holds one line per problem, each naming the file and
     (where there is one) the rule."""
 
-    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
-        self.problems: tuple[str, ...] = tuple(problems)
+    def headline(self) -> str:
         count = len(self.problems)
-        head = "covenant file does not load" if count == 1 else f"{count} problems in the covenant files"
-        super().__init__(head + ":\n  " + "\n  ".join(self.problems))
+        return "covenant file does not load" if count == 1 else f"{count} problems in the covenant files"

@@ -57,14 +57,12 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from schakel.consent.covenant import CONTROLLER, SECRECY_GROUNDS, Conditions, Covenant, Rule
 from schakel.consent.errors import CovenantError
 from schakel.consent.legal import GENERAL, LEGAL_BASES, Regime, regime_of
 from schakel.consent.retention import PERIOD_NAMES, Retention, parse_period
 from schakel.schemas import EventType, Organisation, Sensitivity, Theme, field_sensitivities
-from schakel.strict_yaml import load_strict
+from schakel.strict_yaml import load_folder
 
 if TYPE_CHECKING:
     from schakel.consent.policy import Policy
@@ -121,34 +119,9 @@ def load_covenants(directory: Path | None = None) -> tuple[Covenant, ...]:
     directory = shipped_covenants_dir() if directory is None else Path(directory)
     if not directory.is_dir():
         raise CovenantError([f"{directory}: not a directory of covenant files"])
-    paths = sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
-    if not paths:
+    covenants, problems = load_folder(directory, parse_covenant, "covenant")
+    if not covenants and not problems:
         raise CovenantError([f"{directory}: no covenant files (*.yaml); without covenants nothing may be shared"])
-    problems: list[str] = []
-    covenants: list[Covenant] = []
-    first_file: dict[str, str] = {}
-    for path in paths:
-        try:
-            document = load_strict(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
-            continue
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            problems.append(f"{path}: not valid YAML{where}: {problem}")
-            continue
-        try:
-            covenant = parse_covenant(document, str(path))
-        except CovenantError as exc:
-            problems.extend(exc.problems)
-            continue
-        if covenant.id in first_file:
-            problems.append(f"{path}: covenant id '{covenant.id}' is also the id of {first_file[covenant.id]}")
-            continue
-        first_file[covenant.id] = str(path)
-        covenants.append(covenant)
     if problems:
         raise CovenantError(problems)
     return tuple(covenants)

@@ -162,7 +162,9 @@ class Settings(BaseSettings):
     kek_previous: list[SecretStr] = Field(
         default_factory=list, description="Earlier key-encryption keys, still read until `schakel retention rekey`."
     )
-    keystore_url: str | None = Field(default=None, description="The data-key store; default: SQLite under data_dir.")
+    keystore_url: str | None = Field(
+        default=None, description="postgresql://... for PostgreSQL, or a SQLite path; default: SQLite under data_dir."
+    )
     encrypt_copies: bool = Field(
         default=True, description="false only for the benchmark's baseline, and only in development."
     )

@@ -1,4 +1,4 @@
-"""The YAML dialect of schakel's data files (covenants, courses of action): safe YAML, strict.
+"""The YAML dialect of schakel's data files (covenants, courses of action): safe YAML, strict, one file per entry.
 
 Dates stay strings (the loaders parse them with their own rules and error messages), and a key repeated in one
 mapping is an error instead of the last one silently winning - a covenant rule or a course of action must never be
@@ -7,11 +7,36 @@ half overwritten by a copy-paste slip.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
-__all__ = ["load_strict"]
+from schakel.errors import SchakelError
+
+__all__ = ["DataFileError", "load_folder", "load_strict"]
+
+
+class DataFileError(SchakelError):
+    """Raised by a folder's entry parser: ``problems`` holds one line per problem, each naming the file and (where
+    there is one) the entry. Each package's file error derives from it as well as from its own package error."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__(self.headline() + ":\n  " + "\n  ".join(self.problems))
+
+    def headline(self) -> str:
+        count = len(self.problems)
+        return "file does not load" if count == 1 else f"{count} problems in the files"
+
+
+class _Entry(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_E = TypeVar("_E", bound=_Entry)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -40,3 +65,36 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 def load_strict(text: str) -> Any:
     """One YAML document in the strict dialect; raises ``yaml.YAMLError`` (duplicate keys included)."""
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_folder(directory: Path, parse: Callable[[object, str], _E], kind: str) -> tuple[list[_E], list[str]]:
+    """Every ``*.yaml`` / ``*.yml`` file in ``directory`` (hidden files skipped, in name order), each parsed by
+    ``parse(document, path)``; returns the entries that loaded and one line per problem: a file that cannot be read,
+    invalid YAML (with its line and column), what ``parse`` raised as :class:`DataFileError`, an id used twice."""
+    paths = sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
+    problems: list[str] = []
+    entries: list[_E] = []
+    first_file: dict[str, str] = {}
+    for path in paths:
+        try:
+            document = load_strict(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
+            continue
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            problems.append(f"{path}: not valid YAML{where}: {problem}")
+            continue
+        try:
+            entry = parse(document, str(path))
+        except DataFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        if entry.id in first_file:
+            problems.append(f"{path}: {kind} id '{entry.id}' is also the id of {first_file[entry.id]}")
+            continue
+        first_file[entry.id] = str(path)
+        entries.append(entry)
+    return entries, problems

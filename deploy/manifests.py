@@ -103,6 +103,18 @@ def user_resources(topics: HubTopics) -> list[Resource]:
 POD_ADDRESS = {"name": "SCHAKEL_METRICS_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 """The environment entry that binds the health and metrics endpoints to the pod's own address."""
 
+KEY_STORE_SECRETS = ("schakel-keystore-db", "schakel-kek")
+"""The shared data-key store (PostgreSQL URL) and its key-encryption key: a sink opens every copy with them."""
+KEY_STORE_ENV: list[Resource] = [
+    {"name": "SCHAKEL_KEYSTORE_URL", "valueFrom": {"secretKeyRef": {"name": "schakel-keystore-db", "key": "url"}}},
+    {"name": "SCHAKEL_KEK", "valueFrom": {"secretKeyRef": {"name": "schakel-kek", "key": "key"}}},
+    {
+        "name": "SCHAKEL_KEK_PREVIOUS",
+        "valueFrom": {"secretKeyRef": {"name": "schakel-kek", "key": "previous", "optional": True}},
+    },
+]
+"""The key store's environment entries, as in the hub's and the console's Deployments (deploy/k8s/base)."""
+
 
 def _connector(org: Organisation) -> list[Resource]:
     name = f"connector-{org.value}"
@@ -121,6 +133,7 @@ def _connector(org: Organisation) -> list[Resource]:
                 "name": "SCHAKEL_KAFKA_SASL_PASSWORD",
                 "valueFrom": {"secretKeyRef": {"name": org.value, "key": "password"}},
             },
+            *KEY_STORE_ENV,
         ],
         "volumeMounts": [{"name": "kafka-ca", "mountPath": "/etc/schakel/kafka-ca", "readOnly": True}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},

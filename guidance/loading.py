@@ -33,12 +33,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from schakel.guidance.course import CourseOfAction, ReviewStatus
 from schakel.guidance.errors import GuidanceFileError
 from schakel.schemas import EventType, Organisation, Theme, field_sensitivities
-from schakel.strict_yaml import load_strict
+from schakel.strict_yaml import load_folder
 
 __all__ = ["course_version", "load_courses", "parse_course", "shipped_courses_dir"]
 
@@ -68,32 +66,7 @@ def load_courses(directory: Path | None = None) -> tuple[CourseOfAction, ...]:
     directory = shipped_courses_dir() if directory is None else Path(directory)
     if not directory.is_dir():
         raise GuidanceFileError([f"{directory}: not a directory of course-of-action files"])
-    paths = sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
-    problems: list[str] = []
-    courses: list[CourseOfAction] = []
-    first_file: dict[str, str] = {}
-    for path in paths:
-        try:
-            document = load_strict(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot be read ({exc.__class__.__name__})")
-            continue
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            problems.append(f"{path}: not valid YAML{where}: {problem}")
-            continue
-        try:
-            course = parse_course(document, str(path))
-        except GuidanceFileError as exc:
-            problems.extend(exc.problems)
-            continue
-        if course.id in first_file:
-            problems.append(f"{path}: course id '{course.id}' is also the id of {first_file[course.id]}")
-            continue
-        first_file[course.id] = str(path)
-        courses.append(course)
+    courses, problems = load_folder(directory, parse_course, "course")
     problems.extend(_ambiguities(courses))
     if problems:
         raise GuidanceFileError(problems)

@@ -13,9 +13,10 @@ count, keys hashed by the same partitioner):
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
   with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged;
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
-- ``subject-requests``: person pseudonym -> the partners that received data about the person, whether processing is
-  restricted, and the open subject requests (``schakel.streams.requests``), read and written where the person's
-  event is decided; a partner's confirmation of a request is handled there too, and decided no further.
+- ``subject-requests``: person pseudonym -> whether processing is restricted, and the open subject requests
+  (``schakel.streams.requests``), read and written where the person's event is decided; a partner's confirmation of a
+  request is handled there too, and decided no further. Who received data about the person is the key store's
+  record (``schakel.retention.keystore``), written when the event's copies are sealed.
 - ``agenda``: person pseudonym -> the ZVH's signal agenda (``schakel.streams.agenda_wiring``), written where the
   person's event is decided. Known limit: an agenda a case built as its own person before its first BSN event is
   not merged into the person's (consent and invitations are).
@@ -82,7 +83,7 @@ from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
-from schakel.streams.requests_wiring import RequestDesk, erasure_hook
+from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
@@ -116,7 +117,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     processor = Processor(settings, policy)
     keeper = AgendaKeeper(processor)
     retention = RetentionKeeper(settings, policy, Sealer.of(settings), processor.clock)
-    desk = RequestDesk(processor, erasure_hook(retention.sealer.store))
+    desk = RequestDesk(processor, erasure_hook(retention.sealer.store), recipients_of(retention.sealer.store))
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -151,7 +152,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         partitions=settings.partitions,
         key_type=bytes,
     )
-    # person pseudonym -> recipients, restriction and open subject requests (schakel.streams.requests)
+    # person pseudonym -> restriction and open subject requests (schakel.streams.requests)
     requests = app.Table("subject-requests", default=None, partitions=settings.partitions, key_type=bytes)
 
     async def send(message: Message) -> Awaitable[Any]:
@@ -172,7 +173,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         state = SubjectState.from_json(stored) if stored is not None else SubjectState()
         if merge is not None:
             state = state.merge(merge)
-        routed = processor.decide(accepted, state, person, desk.adjustment(accepted, booked))
+        routed = processor.decide(accepted, state, person, desk.adjustment(accepted, person, booked))
         book, request_records = desk.after(accepted, person, booked, routed.decisions)
         if book is not None:
             step.writes.append(lambda: requests.__setitem__(key, book))

@@ -4,24 +4,25 @@ Pure: no Kafka, no clock of its own.
 Per person, a :class:`RequestBook` holds what the hub needs to act on requests - and nothing a request does not
 need:
 
-1. **Who received data about the person** (``recipients``): every partner that was delivered a copy (permit or
-   partial) of an event about them. A request from the contact point goes to exactly these partners
-   (:func:`schakel.consent.only_recipients`). *Why in the hub's state and not from the lineage store:* the hub must
-   decide when the request arrives, on the person's partition, without a database on its hot path; the lineage store
-   answers the same question afterwards (``lineage disclosures``), and the two can be compared. Known limit: copies
-   delivered before this table existed are not in it (see the README).
-2. **Whether processing is restricted** (``restricted``: the id of the restriction request in force). While it is,
+1. **Whether processing is restricted** (``restricted``: the id of the restriction request in force). While it is,
    every delivery about the person is denied (:func:`schakel.consent.restrict`); a ``lift`` request ends it.
-3. **The open requests**: id, what was asked, when it arrived and which partners have not confirmed yet. A partner's
+2. **The open requests**: id, what was asked, when it arrived and which partners have not confirmed yet. A partner's
    confirmation (a ``SubjectRequest`` with ``confirms``) takes it off; when none is left the request closes and
    leaves the book (lineage keeps its history: :mod:`schakel.lineage.requests`). A confirmation of an unknown or
    closed request, or from a partner the request did not go to, changes nothing (a repeated confirmation is
    harmless; a stray one is not evidence).
 
+**Who received data about the person** is not in the book: the hub keeps one record of it, the data-key store's
+(:meth:`schakel.retention.KeyStore.recipients`, each recipient with its own pseudonym of the person), which the
+retention job needs too. A request from the contact point goes to exactly those partners
+(:func:`schakel.consent.only_recipients`, :mod:`schakel.streams.requests_wiring`); why the store and not this table
+is written in :mod:`schakel.retention.keystore`. A book stored before that change may still carry a ``recipients``
+list; it is ignored.
+
 Only the contact point (the ZVH) makes requests: a request from another partner is decided by the covenants like any
-event and changes nothing here. An erasure that closes (every partner confirmed) also empties ``recipients`` - the
-partners erased what they held - and is returned by :meth:`RequestBook.confirm` so the hub can destroy the person's
-data key (the crypto-shredding hook in :mod:`schakel.streams.requests_wiring`).
+event and changes nothing here. An erasure that closes (every partner confirmed) is returned by
+:meth:`RequestBook.confirm` so the hub can destroy the person's data key - which also forgets their recipients (the
+crypto-shredding hook in :mod:`schakel.streams.requests_wiring`).
 """
 
 from __future__ import annotations
@@ -70,9 +71,8 @@ class OpenRequest:
 
 @dataclass(frozen=True)
 class RequestBook:
-    """One person's recipients, restriction and open requests."""
+    """One person's restriction and open requests."""
 
-    recipients: tuple[str, ...] = ()
     restricted: str | None = None
     open: tuple[OpenRequest, ...] = field(default_factory=tuple)
 
@@ -80,7 +80,6 @@ class RequestBook:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "recipients": list(self.recipients),
             "restricted": self.restricted,
             "open": [request.to_json() for request in self.open],
         }
@@ -90,19 +89,11 @@ class RequestBook:
         if not data:
             return cls()
         return cls(
-            recipients=tuple(str(r) for r in data.get("recipients", ())),
             restricted=data.get("restricted"),
             open=tuple(OpenRequest.from_json(r) for r in data.get("open", ())),
         )
 
     # -- steps ------------------------------------------------------------------------------------------------------
-
-    def delivered(self, decisions: Iterable[Decision]) -> RequestBook:
-        """The book once these decisions' copies went out (the same book when no recipient is new)."""
-        new = {str(d.recipient) for d in decisions if d.outcome is not Outcome.DENY} - set(self.recipients)
-        if not new:
-            return self
-        return replace(self, recipients=tuple(sorted({*self.recipients, *new})))
 
     def request(self, event: SubjectRequestEvent, decisions: Iterable[Decision], now: datetime) -> RequestBook:
         """The book once the contact point's request ``event`` went out with these (already routed) decisions."""
@@ -130,8 +121,5 @@ class RequestBook:
                 updated = (*self.open[:index], replace(request, pending=left), *self.open[index + 1 :])
                 return replace(self, open=updated), request, None
             rest = (*self.open[:index], *self.open[index + 1 :])
-            book = replace(self, open=rest)
-            if request.request == "erasure":
-                book = replace(book, recipients=())
-            return book, request, request
+            return replace(self, open=rest), request, request
         return self, None, None

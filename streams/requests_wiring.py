@@ -5,7 +5,8 @@ and lineage records out. Thin: the book (:mod:`schakel.streams.requests`) and th
 For every accepted event the hub asks :class:`RequestDesk`:
 
 - :meth:`RequestDesk.adjustment`: how to adjust the policy's decisions - a request from the contact point goes only to
-  the partners that received data about the person; any other event is denied to everyone while the person's
+  the partners that received data about the person (the key store's record of them: :func:`recipients_of`, and
+  why there in :mod:`schakel.retention.keystore`); any other event is denied to everyone while the person's
   processing is restricted; requests themselves never are;
 - :meth:`RequestDesk.after`: the book to store (None: unchanged) and the request's own lineage record
   (``schakel.subject.request``: what was asked, when) - the forwarded copies and their decision records are the
@@ -23,10 +24,11 @@ it unreadable before the partners read it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, NoReturn
 
 from schakel.consent import Decision, only_recipients, restrict
+from schakel.errors import SchakelError
 from schakel.lineage import (
     REQUEST_CONFIRM_RECORD_NAME,
     REQUEST_RECORD_NAME,
@@ -41,7 +43,14 @@ from schakel.streams.processor import Accepted, Processor
 from schakel.streams.records import Message
 from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
 
-__all__ = ["ErasureHook", "RequestDesk", "erasure_hook", "shredding_not_wired"]
+__all__ = [
+    "ErasureHook",
+    "RecipientsUnknownError",
+    "RequestDesk",
+    "erasure_hook",
+    "recipients_of",
+    "shredding_not_wired",
+]
 
 _log = logging.getLogger("schakel.streams.requests")
 
@@ -49,6 +58,26 @@ ErasureHook = Callable[[str], None]
 """Destroys the data key of the person with this hub pseudonym (crypto-shredding)."""
 
 Adjustment = Callable[[Sequence[Decision]], Sequence[Decision]]
+
+Recipients = Callable[[str], Collection[str]]
+"""The partners that received data about the person with this hub pseudonym."""
+
+
+class RecipientsUnknownError(SchakelError):
+    """Who received data about a person is not known here, so their request cannot be forwarded."""
+
+
+def recipients_of(store: KeyStore | None) -> Recipients:
+    """Who received data about a person, from the key store (:meth:`KeyStore.recipients`). Without a key store
+    (copies unsealed: the benchmark's baseline only) nobody is known, and a request is refused - dead-lettered by the
+    hub - rather than forwarded to no one or to everyone."""
+    if store is None:
+        return _unknown
+    return lambda person: store.recipients(person).keys()
+
+
+def _unknown(person: str) -> NoReturn:  # noqa: ARG001 - the pseudonym is for the real look-up, never in the error
+    raise RecipientsUnknownError("copies are unsealed, so no key store records who received data about a person")
 
 
 def shredding_not_wired(person: str) -> None:  # noqa: ARG001 - the pseudonym is for the real hook, never logged
@@ -74,22 +103,28 @@ def _shred(store: KeyStore, person: str) -> None:
 class RequestDesk:
     """Acts on subject requests and keeps restrictions, one accepted event at a time."""
 
-    def __init__(self, processor: Processor, erase_subject_data: ErasureHook = shredding_not_wired) -> None:
+    def __init__(
+        self,
+        processor: Processor,
+        erase_subject_data: ErasureHook = shredding_not_wired,
+        recipients: Recipients = _unknown,
+    ) -> None:
         self.processor = processor
         self.erase_subject_data = erase_subject_data
+        self.recipients = recipients
 
     @staticmethod
     def is_confirmation(accepted: Accepted) -> bool:
         event = accepted.event
         return isinstance(event, SubjectRequestEvent) and event.payload.confirms is not None
 
-    def adjustment(self, accepted: Accepted, stored: Mapping[str, Any] | None) -> Adjustment | None:
+    def adjustment(self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None) -> Adjustment | None:
         """How the policy's decisions about this event change for the person's requests (None: they do not)."""
         event = accepted.event
         if event.type is EventType.SUBJECT_REQUEST:
             if event.source is not CONTACT_POINT:
                 return None  # a partner's own request: the covenants decide, as for any event
-            recipients = RequestBook.from_json(stored).recipients
+            recipients = self.recipients(person)
             return lambda decisions: only_recipients(decisions, recipients)
         if stored is not None and RequestBook.from_json(stored).restricted is not None:
             return restrict
@@ -105,8 +140,7 @@ class RequestDesk:
         if isinstance(event, SubjectRequestEvent) and event.source is CONTACT_POINT:
             after = book.request(event, decisions, self.processor.clock())
             return after.to_json() if after != book else None, [self._received(accepted, person, event)]
-        after = book.delivered(decisions)
-        return (after.to_json() if after is not book else None), []
+        return None, []
 
     def confirmation(
         self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None

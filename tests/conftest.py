@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from schakel.deploy.kafka.broker import LocalBroker
@@ -66,6 +67,11 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""The stores' two backends, for ``pytest.mark.parametrize`` or a fixture's ``params`` (PostgreSQL: marker
+``postgres``)."""
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a running PostgreSQL server's maintenance database: ``SCHAKEL_TEST_POSTGRES_URL``, or a throw-away
@@ -80,3 +86,28 @@ def postgres_server() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+def create_database(server: str, prefix: str) -> str:
+    """A fresh, empty database on the PostgreSQL ``server`` (a URL); its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, rest = server.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+def drop_database(server: str, url: str) -> None:
+    """Drop the database of ``url`` (made by :func:`create_database` on ``server``), even with sessions open."""
+    name = url.rpartition("/")[2].partition("?")[0]
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards; its URL."""
+    url = create_database(postgres_server, "test")
+    yield url
+    drop_database(postgres_server, url)

@@ -2,37 +2,20 @@
 
 The server is the one ``SCHAKEL_TEST_POSTGRES_URL`` points at, or else a throw-away cluster started on a free loopback
 port (:class:`schakel.deploy.postgres.LocalPostgres`) and stopped at the end of the session. Each PostgreSQL-backed
-store lives in a database of its own, dropped afterwards.
+store lives in a database of its own, dropped afterwards (``postgres_database``: tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from schakel.lineage import LineageStore, open_store
+from tests.conftest import BACKENDS, create_database, drop_database
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-def _database_url(server: str, name: str) -> str:
-    base, _, rest = server.rpartition("/")
-    query = rest.partition("?")[2]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
-@pytest.fixture
-def postgres_database(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database on the session's server; its URL."""
-    name = f"lineage_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield _database_url(postgres_server, name)
-    _drop(postgres_server, name)
+__all__ = ["BACKENDS"]
 
 
 @pytest.fixture
@@ -43,12 +26,10 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
         if backend == "sqlite":
             store = open_store(None, tmp_path / f"store-{len(opened)}")
         else:
-            url = request.getfixturevalue("postgres_server")
-            name = f"lineage_test_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(url, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-            store = open_store(_database_url(url, name), tmp_path)
-            databases.append((url, name))
+            server = request.getfixturevalue("postgres_server")
+            url = create_database(server, "lineage_test")
+            store = open_store(url, tmp_path)
+            databases.append((server, url))
         opened.append(store)
         return store
 
@@ -57,13 +38,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
     yield factory
     for store in opened:
         store.close()
-    for url, name in databases:
-        _drop(url, name)
-
-
-def _drop(server: str, name: str) -> None:
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for server, url in databases:
+        drop_database(server, url)
 
 
 @pytest.fixture(params=BACKENDS)

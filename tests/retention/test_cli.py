@@ -19,8 +19,9 @@ FIRST, SECOND = "the-first-key-encryption-key", "the-second-key-encryption-key"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def data_dir(tmp_path: Path, keystore_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SCHAKEL_KEYSTORE_URL", keystore_url)
     monkeypatch.setenv("SCHAKEL_KEK", FIRST)
     settings.cache_clear()
     yield tmp_path
@@ -58,3 +59,19 @@ def test_rekey_after_a_kek_rotation_keeps_every_copy_readable(data_dir: Path, mo
     assert json.loads(result.output)["rewrapped"] == 1
     monkeypatch.delenv("SCHAKEL_KEK_PREVIOUS")
     assert Opener(KeyStore.of(Settings())).open_copy(value, sealed) == b"copy"
+
+
+def test_an_unknown_key_store_url_is_refused_with_what_to_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SCHAKEL_KEYSTORE_URL", "mysql://keys:a-password@db.example/keys")
+    settings.cache_clear()
+    try:
+        for command in ("status", "rekey", "run"):
+            result = runner.invoke(app, [command])
+            assert result.exit_code == 2, result.output
+            assert "postgresql://" in result.output
+            assert "a-password" not in result.output
+    finally:
+        settings.cache_clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from schakel.retention import Kek, KeyStore, after_event
 
@@ -41,8 +40,8 @@ def test_an_event_without_a_copy_neither_lengthens_nor_shortens_and_the_defaults
     assert again.due_at(DEFAULTS) == T0 + HALF
 
 
-def test_the_store_finds_who_is_due_with_the_recipients_and_forgets_them_when_shredded(tmp_path: Path) -> None:
-    store = KeyStore(tmp_path / "keys.sqlite3", Kek.derive("a-key-encryption-key"))
+def test_the_store_finds_who_is_due_with_the_recipients_and_forgets_them_when_shredded(keystore_url: str) -> None:
+    store = KeyStore(keystore_url, Kek.derive("a-key-encryption-key"))
     for subject, closes in (("closed-person", True), ("open-person", False)):
         store.key_for(subject)
         store.key_for_event(

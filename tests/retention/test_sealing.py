@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +24,8 @@ CURRENT = "the-current-key-encryption-key"
 POLICY = load_policy()
 
 
-def _store(path: Path, secret: str = CURRENT, *previous: str) -> KeyStore:
-    return KeyStore(path, Kek.derive(secret), [Kek.derive(p) for p in previous])
+def _store(location: str, secret: str = CURRENT, *previous: str) -> KeyStore:
+    return KeyStore(location, Kek.derive(secret), [Kek.derive(p) for p in previous])
 
 
 def _copies(event: Event) -> list[tuple[bytes, list[tuple[str, bytes]], str]]:
@@ -50,8 +49,10 @@ def _personal_values(event: Event) -> list[bytes]:
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(event=events())
-def test_no_copy_carries_a_readable_personal_value_without_its_persons_live_key(tmp_path: Path, event: Event) -> None:
-    store = _store(tmp_path / "keys.sqlite3")
+def test_no_copy_carries_a_readable_personal_value_without_its_persons_live_key(
+    keystore_url: str, event: Event
+) -> None:
+    store = _store(keystore_url)
     sealer, opener = Sealer(store), Opener(store)
     subject = KEY.subject(subject_key(event))
     sealed = [(*sealer.seal_copy(subject, plain, headers), plain) for plain, headers, _ in _copies(event)]
@@ -66,8 +67,8 @@ def test_no_copy_carries_a_readable_personal_value_without_its_persons_live_key(
     store.close()
 
 
-def test_a_copy_does_not_open_as_another_recipients_or_another_events(tmp_path: Path) -> None:
-    store = _store(tmp_path / "keys.sqlite3")
+def test_a_copy_does_not_open_as_another_recipients_or_another_events(keystore_url: str) -> None:
+    store = _store(keystore_url)
     headers = [("ce_source", b"urn:x:politie"), ("ce_id", b"e-1"), ("schakel-recipient", b"om")]
     value, sealed = Sealer(store).seal_copy("person-1", b"\xc3\x01copy", headers)
     assert Opener(store).open_copy(value, sealed) == b"\xc3\x01copy"
@@ -80,33 +81,32 @@ def test_a_copy_does_not_open_as_another_recipients_or_another_events(tmp_path: 
         Opener(store).open_copy(flipped, sealed)
 
 
-def test_an_unsealed_copy_is_refused_except_a_retention_notice(tmp_path: Path) -> None:
-    opener = Opener(_store(tmp_path / "keys.sqlite3"))
+def test_an_unsealed_copy_is_refused_except_a_retention_notice(keystore_url: str) -> None:
+    opener = Opener(_store(keystore_url))
     with pytest.raises(SealError):
         opener.open_copy(b"\xc3\x01plain", [("ce_type", b"nl.zorgveiligheid.schakel.Signal")])
     notice = [("ce_type", b"nl.zorgveiligheid.schakel.RetentionExpired")]
     assert opener.open_copy(b"\xc3\x01notice", notice) == b"\xc3\x01notice"
 
 
-def test_rotating_the_kek_rewraps_the_keys_and_old_copies_still_open(tmp_path: Path) -> None:
-    path = tmp_path / "keys.sqlite3"
-    old = _store(path, "the-first-key-encryption-key")
+def test_rotating_the_kek_rewraps_the_keys_and_old_copies_still_open(keystore_url: str) -> None:
+    old = _store(keystore_url, "the-first-key-encryption-key")
     headers = [("ce_source", b"s"), ("ce_id", b"e"), ("schakel-recipient", b"om")]
     value, sealed = Sealer(old).seal_copy("person-1", b"copy", headers)
     old.close()
     with pytest.raises(SealError):  # a store opened with a new KEK only cannot unwrap the old keys
-        Opener(_store(path, "the-second-key-encryption-key")).open_copy(value, sealed)
-    rotating = _store(path, "the-second-key-encryption-key", "the-first-key-encryption-key")
+        Opener(_store(keystore_url, "the-second-key-encryption-key")).open_copy(value, sealed)
+    rotating = _store(keystore_url, "the-second-key-encryption-key", "the-first-key-encryption-key")
     assert rotating.rekey() == 1
     assert rotating.rekey() == 0
     rotating.close()
-    after = _store(path, "the-second-key-encryption-key")  # the old KEK retired: the copy still opens
+    after = _store(keystore_url, "the-second-key-encryption-key")  # the old KEK retired: the copy still opens
     assert Opener(after).open_copy(value, sealed) == b"copy"
     assert after.status(datetime.now(UTC)).keks == {after.kek.id: 1}
 
 
-def test_dead_letters_without_a_person_use_the_days_key_which_ends_with_the_dlq_retention(tmp_path: Path) -> None:
-    store = _store(tmp_path / "keys.sqlite3")
+def test_dead_letters_without_a_person_use_the_days_key_which_ends_with_the_dlq_retention(keystore_url: str) -> None:
+    store = _store(keystore_url)
     day = datetime(2026, 12, 1, 10, tzinfo=UTC)
     value, extra = Sealer(store).seal_dead_letter(None, b"raw bytes", "t.ingress.politie", 0, 7, day)
     headers = [

@@ -1,4 +1,5 @@
-"""Subject requests without Kafka: the hub's request steps over an in-memory table, and the request book itself."""
+"""Subject requests without Kafka: the hub's request steps over an in-memory table and a real key store (the record of
+who received data about a person), and the request book itself."""
 
 from __future__ import annotations
 
@@ -12,23 +13,27 @@ import pytest
 from schakel.consent import Outcome, Reason, SubjectState, load_policy
 from schakel.lineage import LineageRecord, RequestState, request_deadline
 from schakel.lineage.requests import request_statuses
+from schakel.retention import KeyStore, Opener, Sealer
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import DeadLetter, ingress_message
 from schakel.streams.requests import RequestBook
-from schakel.streams.requests_wiring import RequestDesk
+from schakel.streams.requests_wiring import RecipientsUnknownError, RequestDesk, erasure_hook, recipients_of
+from schakel.streams.retention_wiring import RetentionKeeper
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 @dataclass
 class _Steps:
-    """The hub's request steps (``schakel.streams.hub``) with a dict for the ``subject-requests`` table."""
+    """The hub's request steps (``schakel.streams.hub``) with a dict for the ``subject-requests`` table; copies are
+    sealed, and their recipients recorded, in the key store as the hub does."""
 
     processor: Processor
     desk: RequestDesk
+    keeper: RetentionKeeper
     table: dict[bytes, Any] = field(default_factory=dict)
     lineage: list[LineageRecord] = field(default_factory=list)
     copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -46,10 +51,11 @@ class _Steps:
             decisions: list[Any] = []
         else:
             stored = self.table.get(key)
-            adjust = self.desk.adjustment(accepted, stored)
+            adjust = self.desk.adjustment(accepted, accepted.pseudonym, stored)
             routed = self.processor.decide(accepted, SubjectState(), accepted.pseudonym, adjust)
             book, extra = self.desk.after(accepted, accepted.pseudonym, stored, routed.decisions)
-            messages, decisions = [*routed.messages, *extra], list(routed.decisions)
+            messages = self.keeper.seal(accepted, accepted.pseudonym, routed.decisions, [*routed.messages, *extra])
+            decisions = list(routed.decisions)
         if book is not None:
             self.table[key] = book
         for out in messages:
@@ -57,11 +63,15 @@ class _Steps:
                 self.lineage.append(LineageRecord.from_bytes(out.value))  # every record lineage would accept
             else:
                 recipient = out.topic.rsplit(".", 1)[-1]
-                self.copies.setdefault(recipient, []).append(self.processor.codec.decode_json(out.value))
+                plain = Opener(self.keeper.sealer.store).open_copy(out.value, out.headers)
+                self.copies.setdefault(recipient, []).append(self.processor.codec.decode_json(plain))
         return decisions
 
+    def person(self, event: Event) -> str:
+        return (ingress_message(event, self.processor.settings).key or b"").decode()
+
     def book(self, event: Event) -> RequestBook:
-        return RequestBook.from_json(self.table.get(ingress_message(event, self.processor.settings).key or b""))
+        return RequestBook.from_json(self.table.get(self.person(event).encode()))
 
 
 @pytest.fixture
@@ -71,8 +81,17 @@ def erased() -> list[str]:
 
 @pytest.fixture
 def steps(tmp_path: Path, erased: list[str]) -> _Steps:
-    processor = Processor(Settings(topic_prefix="unit.", data_dir=tmp_path), load_policy(), clock=lambda: NOW)
-    return _Steps(processor, RequestDesk(processor, erase_subject_data=erased.append))
+    settings = Settings(topic_prefix="unit.", data_dir=tmp_path)
+    policy, store = load_policy(), KeyStore.of(settings)
+    processor = Processor(settings, policy, clock=lambda: NOW)
+    shred = erasure_hook(store)
+
+    def erase(person: str) -> None:
+        erased.append(person)
+        shred(person)
+
+    desk = RequestDesk(processor, erase_subject_data=erase, recipients=recipients_of(store))
+    return _Steps(processor, desk, RetentionKeeper(settings, policy, Sealer(store), processor.clock))
 
 
 def _person() -> dict[str, Any]:
@@ -141,8 +160,9 @@ def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_o
         steps.handle(_confirmation(person, erasure, partner))
     (status,) = request_statuses(steps.lineage, NOW + timedelta(days=40))
     assert status.state is RequestState.CLOSED
-    assert len(erased) == 1, "the data key is destroyed once, when the erasure closes"
-    assert steps.book(erasure).recipients == ()
+    assert erased == [steps.person(erasure)], "the data key is destroyed once, when the erasure closes"
+    assert steps.keeper.sealer.store is not None
+    assert steps.keeper.sealer.store.recipients(steps.person(erasure)) == {}, "and who received data is forgotten"
 
 
 def test_a_restriction_stops_deliveries_until_lifted(steps: _Steps) -> None:
@@ -186,3 +206,22 @@ def test_a_request_from_another_partner_is_refused_but_its_confirmation_is_not(s
     assert isinstance(accepted, Accepted)
     assert steps.handle(confirmation) == []  # decided for no one; it confirms no open request, so no record either
     assert steps.lineage == []
+
+
+def test_the_recipients_are_the_key_stores_which_every_worker_reads_and_without_one_a_request_is_refused(
+    steps: _Steps,
+) -> None:
+    """Another worker (a rebalance; no ``subject-requests`` entry of its own) forwards a request to the partners the
+    key store recorded; with copies unsealed there is no such record, and the request is refused, not guessed."""
+    person = _person()
+    received = _delivered(steps.handle(_signal(person)))
+    other = _Steps(steps.processor, steps.desk, steps.keeper)  # an empty table: nothing of the person's book
+    erasure = _request(person, kind="erasure")
+    assert _delivered(other.handle(erasure)) == received - {"zvh"}
+
+    unsealed = RequestDesk(steps.processor)  # no key store: nobody is known to have received data
+    message = ingress_message(_request(person, kind="erasure"), steps.processor.settings)
+    accepted = steps.processor.accept(Record(message.topic, 0, 9, message.key, message.value, list(message.headers)))
+    assert isinstance(accepted, Accepted)
+    with pytest.raises(RecipientsUnknownError):
+        unsealed.adjustment(accepted, accepted.pseudonym, None)

@@ -1,31 +1,47 @@
 """Retention end to end on the real broker: a case closed with a short retention; the hub's own timer retires the
 person - their copies no longer open from the raw topics, their consent state is a tombstone, every partner that
-received a copy got ``RetentionExpired``, and the lineage chain still verifies."""
+received a copy got ``RetentionExpired``, and the lineage chain still verifies. Once with the key store in SQLite (the
+default), once in PostgreSQL (``SCHAKEL_KEYSTORE_URL``: the hub, the sink and the test's reader share it)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from schakel.consent import ConsentState, Outcome, Pseudonymizer, load_policy, shipped_covenants_dir, subject_key
 from schakel.lineage import open_store
 from schakel.lineage.ingest import ingest
 from schakel.retention import KeyStore, Opener, SealError
+from schakel.retention.cli import app as retention_app
 from schakel.schemas import Codec, Event, EventType, Theme
 from schakel.schemas.examples import example_event
+from schakel.settings import settings
 from schakel.streams.records import RECIPIENT_HEADER, header
 from schakel.streams.topics import ADMIN, HubTopics
+from tests.conftest import BACKENDS
 from tests.streams.conftest import Hub, read_all
 
 pytestmark = pytest.mark.kafka
 
 NOTICE = "nl.zorgveiligheid.schakel.RetentionExpired"
+
+
+@pytest.fixture(params=BACKENDS)
+def keyed_hub(request: pytest.FixtureRequest, hub: Hub) -> Hub:
+    """The hub with its key store on each backend: SQLite in its data directory, or a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        url = str(request.getfixturevalue("postgres_database"))
+        hub.env["SCHAKEL_KEYSTORE_URL"] = url
+        hub.settings = hub.settings.model_copy(update={"keystore_url": url})
+    return hub
 
 
 def _short_covenants(directory: Path) -> Path:
@@ -58,7 +74,8 @@ def _wait(what: str, check: Any, hub: Hub, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: Hub, tmp_path: Path) -> None:
+def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(keyed_hub: Hub, tmp_path: Path) -> None:
+    hub = keyed_hub
     hub.env["SCHAKEL_COVENANTS_DIR"] = str(_short_covenants(tmp_path / "covenants"))
     hub.env["SCHAKEL_RETENTION_INTERVAL_SECONDS"] = "1"
     signal = example_event(EventType.SIGNAL, theme=Theme.CTER)
@@ -90,6 +107,7 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     }
     assert len(ours) >= 3, "the person's events reached several partners before the case closed"
     store = KeyStore.of(hub.settings)
+    assert store.backend == ("postgresql" if hub.settings.keystore_url else "sqlite")
     assert store.facts(subject) is not None
 
     hub.send(closing)
@@ -133,3 +151,37 @@ def test_a_closed_case_past_its_retention_is_shredded_purged_and_announced(hub: 
     ingest(lineage, topic=topics.lineage, kafka_config=hub.settings.kafka_client_config(ADMIN), group_id="retention")
     assert lineage.verify().ok
     shutil.rmtree(tmp_path / "covenants")
+
+
+def test_schakel_retention_run_from_cron_retires_who_is_due_in_the_hubs_key_store(
+    keyed_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``schakel retention run`` (as admin, no hub worker needed) on the store the hub would use: the notice is on the
+    partner's egress topic, the key is gone, and the output counts without naming anyone."""
+    hub = keyed_hub
+    for name in ("SCHAKEL_TOPIC_PREFIX", "SCHAKEL_DATA_DIR", "SCHAKEL_PARTITIONS", "SCHAKEL_KEYSTORE_URL"):
+        if name in hub.env:
+            monkeypatch.setenv(name, hub.env[name])
+    settings.cache_clear()
+    store = KeyStore.of(hub.settings)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    person = "a1" * 32  # a hub pseudonym: hex
+    key_id, _ = store.key_for_event(
+        person,
+        at=moment,
+        names_case=False,
+        closes_case=False,
+        after_close=None,
+        without_case=timedelta(days=1),
+        recipients={"politie": "politie-pseudonym"},
+    )
+    result = CliRunner().invoke(retention_app, ["run", "--at", (moment + timedelta(days=2)).isoformat()])
+    settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.output)
+    assert (done["people_retired"], done["notices"], done["keys_destroyed"]) == (1, 1, 1)
+    assert person not in result.output
+    assert store.key(key_id) is None
+    (notice,) = read_all(hub.settings, HubTopics.of(hub.settings).egress("politie"), quiet=0.5, timeout=20)
+    assert header(notice.headers, "ce_type") == NOTICE
+    assert notice.key == b"politie-pseudonym"

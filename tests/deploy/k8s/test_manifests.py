@@ -82,4 +82,4 @@ def test_a_partner_connector_holds_only_its_own_kafka_password() -> None:
             if "secretKeyRef" in env.get("valueFrom", {})
         }
         secrets |= {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
-        assert secrets == {org, f"{manifests.CLUSTER}-cluster-ca-cert"}
+        assert secrets == {org, f"{manifests.CLUSTER}-cluster-ca-cert", *manifests.KEY_STORE_SECRETS}

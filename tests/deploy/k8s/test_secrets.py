@@ -62,7 +62,12 @@ def provided(documents: list[dict[str, Any]]) -> set[tuple[str, str | None]]:
 
 def test_every_referenced_secret_has_a_maker() -> None:
     base = _base()
-    assert {name for name, _ in references(base)} >= {"schakel-pseudonym-key", "schakel-lineage-db"}
+    assert {name for name, _ in references(base)} >= {
+        "schakel-pseudonym-key",
+        "schakel-lineage-db",
+        "schakel-keystore-db",
+        "schakel-kek",
+    }
     assert references(base) - provided(base) == set()
 
 
