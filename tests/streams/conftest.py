@@ -174,7 +174,7 @@ class Hub:
     def running(self) -> bool:
         return any(w.process is not None and w.process.poll() is None for w in self.workers)
 
-    def await_group(self, members: int, timeout: float = 240.0) -> dict[str, list[int]]:
+    def await_group(self, members: int, timeout: float = 240.0) -> dict[str, list[str]]:
         """Wait until the workers' consumer group is stable with ``members`` members, each holding ingress
         partitions; return each member's ingress partitions (as ``topic:partition``, by member id).
 
@@ -250,7 +250,7 @@ def _assigned(member: dict[str, Any]) -> list[tuple[str, list[int]]]:
     kafka-python could not decode the member's Faust subscription beside it)."""
     from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
 
-    assignment = member.get("member_assignment")
+    assignment: Any = member.get("member_assignment")
     if isinstance(assignment, bytes):
         assignment = ConsumerProtocolAssignment.decode(assignment)
     if hasattr(assignment, "to_dict"):
