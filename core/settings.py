@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=36500,
-        description="How long the lineage store keeps a record (lineage prune; the retention job: see README).",
+        description="The longest the lineage store keeps any record, whatever its covenant says (see README).",
     )
     covenants_dir: Path | None = Field(default=None, description="Covenant files; default: the shipped ones.")
 

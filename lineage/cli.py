@@ -16,6 +16,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.addresses import is_loopback
+from schakel.consent import CovenantError
 from schakel.lineage.answers import TraceReport
 from schakel.lineage.api import create_app, parse_since
 from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
@@ -24,7 +25,7 @@ from schakel.lineage.readable import AccessReport, access_report, access_report_
 from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_access_report_html
 from schakel.lineage.report_pdf import render_access_report_pdf
-from schakel.lineage.retention import prune_lineage
+from schakel.lineage.retention import cut_lineage_topic, prune_lineage
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
 from schakel.offsets import group_lag, positions
@@ -192,14 +193,20 @@ def verify() -> None:
         result = store.verify()
         heads = store.heads()
         anchors = store.anchors()
+        marks = {mark.chain: mark for mark in store.redactions()}  # the newest of each chain
+        redacted = store.redacted_count()
     if result.ok:
-        _out.print(f"intact: {result.checked} records in {result.chains} chains")
+        _out.print(
+            f"intact: {result.checked} records in {result.chains} chains ({redacted} of them pruned to their link)"
+        )
         # Keep these somewhere the store's administrators cannot write: they anchor the chains, so that even a
         # rewrite of a whole chain's tail (hashes recomputed) shows up against them.
         for chain, head in heads.items():
             _out.print(f"  head {chain}: {head.next_seq} records, last hash {head.hash}")
         for anchor in anchors:
             _out.print(f"  anchor {anchor.chain}: pruned before position {anchor.seq}, anchor hash {anchor.hash}")
+        for chain, mark in marks.items():
+            _out.print(f"  pruning {chain}: {mark.n + 1} prunings, newest mark hash {mark.hash}")
         return
     _out.print(f"BROKEN: first broken record: {result.first_broken}", style="red", soft_wrap=True)
     for broken in result.broken[1:]:
@@ -211,25 +218,42 @@ def verify() -> None:
 def prune(
     older_than: Annotated[
         int | None,
-        typer.Option("--older-than", min=1, help="Days to keep; default: SCHAKEL_LINEAGE_RETENTION_DAYS."),
+        typer.Option(
+            "--older-than",
+            min=1,
+            help="Keep no record longer than this many days, whatever its covenant says "
+            "(default: SCHAKEL_LINEAGE_RETENTION_DAYS when set).",
+        ),
     ] = None,
+    store_only: Annotated[
+        bool, typer.Option("--store-only", help="Prune the store only; leave the lineage topic as it is.")
+    ] = False,
 ) -> None:
-    """Remove lineage records older than the retention period; every chain stays verifiable (an anchor per cut)."""
+    """Prune every lineage record past its covenant's lineage period (the hub's own for records without one): its
+    body goes, its link stays, so every chain stays verifiable. Then cut the lineage topic behind the store."""
     config = settings()
-    if older_than is None and config.lineage_retention_days is None:
-        _err.print(
-            "[red]error:[/red] no lineage retention period: set SCHAKEL_LINEAGE_RETENTION_DAYS or pass --older-than"
-        )
-        raise typer.Exit(2)
     try:
         result = prune_lineage(config, retention_days=older_than)
-    except LineageError as error:
+    except (LineageError, CovenantError) as error:
         _err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
-    assert result is not None  # a period was given
-    _out.print(f"pruned {result.total} records that ended before {result.cutoff}")
+    _out.print(f"pruned {result.total} records past their covenant's lineage period")
     for chain, count in result.pruned.items():
         _out.print(f"  {chain}: {count}")
+    if store_only:
+        return
+    try:
+        with open_cli_store() as store:
+            cut = cut_lineage_topic(config, store)
+    except (LineageError, KafkaIdentityError, KafkaError) as error:
+        _err.print(f"[red]error:[/red] the store is pruned, but the lineage topic was not cut: {error}")
+        raise typer.Exit(1) from error
+    _out.print(f"lineage topic {cut.topic}: {cut.deleted} records deleted from the topic")
+    for partition in sorted(cut.after):
+        moved = cut.after[partition] != cut.before[partition]
+        if moved or partition in cut.skipped:
+            why = f" (left alone: {cut.skipped[partition]})" if partition in cut.skipped else ""
+            _out.print(f"  partition {partition}: starts at offset {cut.after[partition]}{why}")
 
 
 @app.command()

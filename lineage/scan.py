@@ -17,6 +17,7 @@ A finding names the record, the column and the kind - never the value found, so 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -99,9 +100,10 @@ def scan_for_personal_data(
     free_text_min_words: int = 6,
     free_text_min_length: int = 40,
 ) -> list[Finding]:
-    """Scan every row of the lineage store; an empty list means nothing personal was found."""
+    """Scan every row of the lineage store - kept records and the skeletons of pruned ones (named by their
+    ``record_ref``) - ; an empty list means nothing personal was found."""
     return scan_rows(
-        store.raw_rows(),
+        itertools.chain(store.raw_rows(), store.pruned_rows()),
         list(names),
         free_text_min_words=free_text_min_words,
         free_text_min_length=free_text_min_length,

@@ -35,14 +35,16 @@ would lose lineage for good.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import heapq
 import json
 import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 from uuid import UUID
@@ -59,8 +61,20 @@ from schakel.lineage.answers import (
     build_trace,
 )
 from schakel.lineage.chain import GENESIS, LineagePosition, chain_key, link_hash, row_text, segment_chain
-from schakel.lineage.pruning import Anchor, PruneResult, anchor_hash, check_anchors
-from schakel.lineage.record import LineageError, LineageRecord, RecordKind
+from schakel.lineage.pruning import (
+    Anchor,
+    Cutoffs,
+    PruneResult,
+    RedactedRow,
+    Redaction,
+    check_anchors,
+    check_redactions,
+    record_ref,
+    redaction_hash,
+    skeleton_digest,
+)
+from schakel.lineage.pruning import time_text as _time_text
+from schakel.lineage.record import REQUEST_RECORD_NAME, LineageError, LineageRecord, RecordKind
 from schakel.lineage.requests import RequestStatus, request_statuses
 from schakel.schemas import EventType
 
@@ -149,7 +163,21 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS lineage_anchor (
         chain TEXT NOT NULL, seq BIGINT NOT NULL, head_hash TEXT NOT NULL, last_offset BIGINT, cutoff TEXT NOT NULL,
         pruned BIGINT NOT NULL, prev_anchor TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (chain, seq))""",
+    # A pruned record's skeleton (schakel.lineage.pruning): its link, offset, id, time, covenant and type; no body.
+    """CREATE TABLE IF NOT EXISTS lineage_redacted (
+        chain TEXT NOT NULL, seq BIGINT NOT NULL, lineage_offset BIGINT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+        record_ref TEXT NOT NULL UNIQUE, end_time TEXT NOT NULL, covenant_id TEXT, event_type TEXT NOT NULL,
+        redaction BIGINT NOT NULL, PRIMARY KEY (chain, seq))""",
+    "CREATE INDEX IF NOT EXISTS lineage_redacted_offset ON lineage_redacted (chain, lineage_offset)",
+    # One mark per pruning per chain it touched: the cut-offs applied and a digest of the skeletons, hash-linked.
+    """CREATE TABLE IF NOT EXISTS lineage_redaction (
+        chain TEXT NOT NULL, n BIGINT NOT NULL, upto BIGINT NOT NULL, cutoffs TEXT NOT NULL, redacted BIGINT NOT NULL,
+        digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (chain, n))""",
+    "CREATE INDEX IF NOT EXISTS lineage_record_end ON lineage_record (end_time)",
 )
+_REDACTED_COLUMNS = RedactedRow._fields
+_CONSENT_CHANGE = EventType.CONSENT_CHANGE.value
+_END_TIME, _COVENANT, _EVENT_TYPE = (RECORD_COLUMNS.index(name) for name in ("end_time", "covenant_id", "event_type"))
 # Columns added after chain v2, to a store that lacks them (NULL in every old row, which the hash leaves out).
 _ADDED_COLUMNS = (("derived_from", "ALTER TABLE lineage_record ADD COLUMN derived_from TEXT"),)
 # A store made before chain v2 lacks these; its hashes are v1, so it cannot be verified by this code.
@@ -216,11 +244,6 @@ class VerifyResult:
     @property
     def first_broken(self) -> BrokenRecord | None:
         return self.broken[0] if self.broken else None
-
-
-def _time_text(value: datetime) -> str:
-    """Fixed width (always microseconds, always ``Z``), so that text order is time order in both databases."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _storable(row: tuple[Any, ...]) -> bool:
@@ -456,7 +479,9 @@ class LineageStore:
             recreated = topic_id is not None and topic_ids[chain] not in (None, topic_id)
             if not recreated and offset is not None and head.last_offset is not None and offset <= head.last_offset:
                 there = at_offsets.get((chain, offset))
-                if there == record.record_id or (there is None and record.record_id in stored):
+                if there in (record.record_id, record_ref(record.record_id)) or (
+                    there is None and record.record_id in stored
+                ):
                     duplicates += 1  # a replay: this very record is stored
                     continue
                 if there is None and _pruned(anchors.get(chain), offset, record):
@@ -522,11 +547,18 @@ class LineageStore:
         unique = list(dict.fromkeys(record_ids))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
             rows = self._execute(
-                f"SELECT record_id FROM lineage_record WHERE record_id IN ({', '.join('?' * len(chunk))})",  # noqa: S608
+                f"SELECT record_id FROM lineage_record WHERE record_id IN ({marks})",  # noqa: S608
                 chunk,
             ).fetchall()
             found.update(str(row[0]) for row in rows)
+            refs = {record_ref(record_id): record_id for record_id in chunk}
+            rows = self._execute(
+                f"SELECT record_ref FROM lineage_redacted WHERE record_ref IN ({marks})",  # noqa: S608
+                list(refs),
+            ).fetchall()
+            found.update(refs[str(row[0])] for row in rows)
         return found
 
     def _ids_at_offsets(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
@@ -539,10 +571,12 @@ class LineageStore:
             unique = sorted(set(offsets))
             for start in range(0, len(unique), 500):
                 chunk = unique[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
                 rows = self._execute(
                     "SELECT lineage_offset, record_id FROM lineage_record WHERE chain = ? AND lineage_offset IN "  # noqa: S608
-                    f"({', '.join('?' * len(chunk))})",
-                    (chain, *chunk),
+                    f"({marks}) UNION ALL SELECT lineage_offset, record_ref FROM lineage_redacted WHERE chain = ? "
+                    f"AND lineage_offset IN ({marks})",
+                    (chain, *chunk, chain, *chunk),
                 ).fetchall()
                 found.update(((chain, int(row[0])), str(row[1])) for row in rows)
         return found
@@ -580,20 +614,45 @@ class LineageStore:
         found = self.anchors(chain)
         return found[-1] if found else None
 
-    def prune(self, before: datetime) -> PruneResult:
-        """Remove the records that ended before ``before`` from the start of every chain, leaving an anchor for
-        each chain cut (see :mod:`schakel.lineage.pruning`). One transaction: all chains are cut, or none."""
-        cutoff = _time_text(before)
+    def redactions(self, chain: str | None = None) -> list[Redaction]:
+        """Every redaction mark a pruning left (or one chain's), in chain and number order (:mod:`.pruning`)."""
+        where, params = ("", ()) if chain is None else (" WHERE chain = ?", (chain,))
+        rows = self._query(
+            "SELECT chain, n, upto, cutoffs, redacted, digest, prev_hash, hash FROM lineage_redaction"  # noqa: S608
+            f"{where} ORDER BY chain, n",
+            params,
+        )
+        return [
+            Redaction(str(r[0]), int(r[1]), int(r[2]), str(r[3]), int(r[4]), str(r[5]), str(r[6]), str(r[7]))
+            for r in rows
+        ]
+
+    def redacted_count(self) -> int:
+        """How many pruned records the store keeps the skeleton of."""
+        return int(self._query("SELECT COUNT(*) FROM lineage_redacted")[0][0])
+
+    def prune(self, cutoffs: Cutoffs) -> PruneResult:
+        """Redact every record past its covenant's cut-off (:class:`Cutoffs`), in every chain, leaving a redaction
+        mark for each chain it touched (see :mod:`schakel.lineage.pruning`). One transaction: all, or nothing."""
         pruned: dict[str, int] = {}
         with self._lock:
             self._reconnect_if_closed()
             try:
                 self._execute(self._dialect.begin)
-                chains = [str(r[0]) for r in self._execute("SELECT chain FROM lineage_chain ORDER BY chain").fetchall()]
-                for chain in chains:
-                    count = self._prune_chain(chain, cutoff)
-                    if count:
-                        pruned[chain] = count
+                # Lock every chain (in chain order, as appends do): its length is the mark's ``upto``.
+                lengths = {
+                    str(r[0]): int(r[1])
+                    for r in self._execute(
+                        f"SELECT chain, next_seq FROM lineage_chain ORDER BY chain{self._dialect.lock_suffix}"  # noqa: S608
+                    ).fetchall()
+                }
+                due: dict[str, list[RedactedRow]] = {}
+                for row in self._past(cutoffs):
+                    due.setdefault(row.chain, []).append(row)
+                for chain, rows in sorted(due.items()):
+                    if chain not in lengths:
+                        raise LineageError(f"chain {chain} has no head; run `schakel lineage verify`")
+                    pruned[chain] = self._redact(chain, sorted(rows), lengths[chain], cutoffs)
                 self._execute("COMMIT")
             except BaseException as error:
                 with contextlib.suppress(Exception):
@@ -603,38 +662,97 @@ class LineageStore:
                         f"pruning the lineage store at {self.where} failed ({type(error).__name__}); nothing was pruned"
                     ) from error
                 raise
-        return PruneResult(cutoff, pruned)
+        return PruneResult(cutoffs, pruned)
 
-    def _prune_chain(self, chain: str, cutoff: str) -> int:
-        """Cut one chain's prefix of records that ended before ``cutoff``; return how many records went."""
-        head = self._execute(
-            f"SELECT next_seq FROM lineage_chain WHERE chain = ?{self._dialect.lock_suffix}",  # noqa: S608
-            (chain,),
-        ).fetchone()
-        newest = self._newest_anchor(chain)
-        start = newest.seq if newest is not None else 0
-        first_kept = self._execute(
-            "SELECT MIN(seq) FROM lineage_record WHERE chain = ? AND end_time >= ?", (chain, cutoff)
-        ).fetchone()[0]
-        cut = int(head[0]) if first_kept is None else int(first_kept)
-        if cut <= start:
-            return 0
-        last = self._execute(
-            "SELECT hash, lineage_offset FROM lineage_record WHERE chain = ? AND seq = ?", (chain, cut - 1)
-        ).fetchone()
-        if last is None:
-            raise LineageError(f"chain {chain} lacks its record at position {cut - 1}; run `schakel lineage verify`")
-        last_offset = None if last[1] is None else int(last[1])
-        previous = newest.hash if newest is not None else GENESIS
-        count = cut - start
-        digest = anchor_hash(chain, cut, str(last[0]), last_offset, cutoff, count, previous)
-        self._execute(
-            "INSERT INTO lineage_anchor (chain, seq, head_hash, last_offset, cutoff, pruned, prev_anchor, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (chain, cut, str(last[0]), last_offset, cutoff, count, previous, digest),
+    def _past(self, cutoffs: Cutoffs) -> list[RedactedRow]:
+        """The kept records past their cut-off: one query per covenant and kind (the ``end_time`` index)."""
+        select = (
+            "SELECT chain, seq, lineage_offset, prev_hash, hash, record_id, end_time, covenant_id, event_type "
+            "FROM lineage_record WHERE end_time < ? AND event_type {} ? AND {}"
         )
-        self._execute("DELETE FROM lineage_record WHERE chain = ? AND seq < ?", (chain, cut))
-        return count
+        known = sorted(cutoffs.covenants)
+        queries: list[tuple[str, tuple[Any, ...]]] = []
+        for kind, pair_index in (("<>", 0), ("=", 1)):
+            for covenant, pair in cutoffs.covenants.items():
+                queries.append((select.format(kind, "covenant_id = ?"), (pair[pair_index], _CONSENT_CHANGE, covenant)))
+            others = "covenant_id IS NULL"
+            if known:
+                others = f"(covenant_id IS NULL OR covenant_id NOT IN ({', '.join('?' * len(known))}))"
+            queries.append((select.format(kind, others), (cutoffs.default[pair_index], _CONSENT_CHANGE, *known)))
+        found: list[RedactedRow] = []
+        for sql, params in queries:
+            for r in self._execute(sql, params).fetchall():
+                found.append(
+                    RedactedRow(
+                        str(r[0]),
+                        int(r[1]),
+                        None if r[2] is None else int(r[2]),
+                        str(r[3]),
+                        str(r[4]),
+                        record_ref(str(r[5])),
+                        str(r[6]),
+                        None if r[7] is None else str(r[7]),
+                        str(r[8]),
+                        0,
+                    )
+                )
+        return found
+
+    def _redact(self, chain: str, rows: list[RedactedRow], upto: int, cutoffs: Cutoffs) -> int:
+        """Move these records of one chain to their skeletons and leave the chain's next mark; how many went."""
+        marks = self.redactions(chain)
+        n = len(marks)
+        previous = marks[-1].hash if marks else GENESIS
+        skeletons = [row._replace(redaction=n) for row in rows]
+        self._connection.cursor().executemany(
+            self._dialect.sql(
+                f"INSERT INTO lineage_redacted ({', '.join(_REDACTED_COLUMNS)}) "  # noqa: S608 - constant columns
+                f"VALUES ({', '.join('?' * len(_REDACTED_COLUMNS))})"
+            ),
+            [tuple(row) for row in skeletons],
+        )
+        for start in range(0, len(rows), 500):
+            chunk = [row.seq for row in rows[start : start + 500]]
+            self._execute(
+                f"DELETE FROM lineage_record WHERE chain = ? AND seq IN ({', '.join('?' * len(chunk))})",  # noqa: S608
+                (chain, *chunk),
+            )
+        text, digest = cutoffs.to_json(), skeleton_digest(skeletons)
+        self._execute(
+            "INSERT INTO lineage_redaction (chain, n, upto, cutoffs, redacted, digest, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                chain,
+                n,
+                upto,
+                text,
+                len(rows),
+                digest,
+                previous,
+                redaction_hash(chain, n, upto, text, len(rows), digest, previous),
+            ),
+        )
+        return len(rows)
+
+    def topic_cut(self, topic: str) -> dict[int, tuple[int, str | None]]:
+        """Per partition of ``topic``: the lowest offset the topic must still keep, and the topic id it was read
+        from (when known). That is the first record of the partition's current segment the store still keeps
+        whole, or - when it keeps none - the offset after the last one it ingested: below it, every record is
+        ingested and pruned. A partition the store has ingested nothing of is left out."""
+        cuts: dict[int, tuple[int, str | None]] = {}
+        rows = self._query(
+            "SELECT c.segment_of, c.chain, c.last_offset, c.topic_id FROM lineage_chain c WHERE c.segment = "
+            "(SELECT MAX(s.segment) FROM lineage_chain s WHERE s.segment_of = c.segment_of)"
+        )
+        prefix = f"{topic}#"
+        for base, chain, last_offset, topic_id in rows:
+            partition = str(base).removeprefix(prefix)
+            if not str(base).startswith(prefix) or not partition.isdigit() or last_offset is None:
+                continue
+            kept = self._query("SELECT MIN(lineage_offset) FROM lineage_record WHERE chain = ?", (chain,))[0][0]
+            low = int(last_offset) + 1 if kept is None else min(int(kept), int(last_offset) + 1)
+            cuts[int(partition)] = (low, None if topic_id is None else str(topic_id))
+        return cuts
 
     def _chain_rows(self, chain: str) -> Iterator[tuple[Any, ...]]:
         last = -1
@@ -648,15 +766,45 @@ class LineageStore:
                 return
             last = int(page[-1][1])
 
+    def _redacted_rows(self, chain: str) -> Iterator[RedactedRow]:
+        last = -1
+        while True:
+            page = self._query(
+                f"SELECT {', '.join(_REDACTED_COLUMNS)} FROM lineage_redacted WHERE chain = ? AND seq > ? "  # noqa: S608
+                "ORDER BY seq LIMIT ?",
+                (chain, last, _PAGE),
+            )
+            for r in page:
+                yield RedactedRow(
+                    str(r[0]),
+                    int(r[1]),
+                    None if r[2] is None else int(r[2]),
+                    str(r[3]),
+                    str(r[4]),
+                    str(r[5]),
+                    str(r[6]),
+                    None if r[7] is None else str(r[7]),
+                    str(r[8]),
+                    int(r[9]),
+                )
+            if len(page) < _PAGE:
+                return
+            last = int(page[-1][1])
+
     def verify(self) -> VerifyResult:
-        """Recompute every chain from the stored columns; name the first broken record of each broken chain."""
+        """Recompute every chain from the stored columns (kept records) and links (pruned ones); name the first
+        broken record of each broken chain."""
         heads = self.heads()
         anchors: dict[str, list[Anchor]] = {}
         for anchor in self.anchors():
             anchors.setdefault(anchor.chain, []).append(anchor)
-        chains = sorted(
-            set(heads) | set(anchors) | {str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_record")}
+        marks: dict[str, list[Redaction]] = {}
+        for mark in self.redactions():
+            marks.setdefault(mark.chain, []).append(mark)
+        stored = self._query(
+            "SELECT DISTINCT chain FROM lineage_record UNION SELECT DISTINCT chain FROM lineage_redacted"
         )
+        chains = sorted(set(heads) | set(anchors) | set(marks) | {str(r[0]) for r in stored})
         checked = 0
         broken: list[BrokenRecord] = []
         for chain in chains:
@@ -665,7 +813,12 @@ class LineageStore:
             if anchor_problem is not None:
                 broken.append(BrokenRecord(chain, cut[0].seq, None, anchor_problem))
                 continue
-            count, problem = self._verify_chain(chain, heads.get(chain), cut[-1] if cut else None)
+            redactions = marks.get(chain, [])
+            mark_problem = check_redactions(redactions)
+            if mark_problem is not None:
+                broken.append(BrokenRecord(chain, 0, None, mark_problem))
+                continue
+            count, problem = self._verify_chain(chain, heads.get(chain), cut[-1] if cut else None, redactions)
             checked += count
             if problem is not None:
                 broken.append(problem)
@@ -686,32 +839,60 @@ class LineageStore:
         return problems
 
     def _verify_chain(
-        self, chain: str, head: ChainHead | None, anchor: Anchor | None = None
+        self, chain: str, head: ChainHead | None, anchor: Anchor | None = None, marks: Sequence[Redaction] = ()
     ) -> tuple[int, BrokenRecord | None]:
-        # A pruned chain starts at its newest anchor: the first kept record links to the last pruned one.
+        # A chain cut by the earlier prefix pruning starts at its newest anchor: the first record links to it.
         expected, previous, count = (0, GENESIS, 0) if anchor is None else (anchor.seq, anchor.head_hash, 0)
         last_offset: int | None = None if anchor is None else anchor.last_offset
         n_chain = len(CHAIN_COLUMNS)
-        for row in self._chain_rows(chain):
+        due = _Due(marks)
+        skeletons: list[list[RedactedRow]] = [[] for _ in marks]
+        rows: Iterator[tuple[Any, ...]] = heapq.merge(
+            self._chain_rows(chain), self._redacted_rows(chain), key=lambda row: int(row[1])
+        )
+        for row in rows:
             count += 1
-            seq, offset, prev_hash, digest, record_id = int(row[1]), row[2], row[3], row[4], str(row[n_chain])
+            seq, offset, prev_hash, digest = int(row[1]), row[2], row[3], row[4]
+            record_id = row.record_ref if isinstance(row, RedactedRow) else str(row[n_chain])
             if seq != expected:
                 return count, BrokenRecord(chain, expected, record_id, f"sequence gap: found position {seq}")
             if prev_hash != previous:
                 return count, BrokenRecord(chain, seq, record_id, "does not link to the record before it")
             position = None if offset is None else int(offset)
-            if link_hash(chain, seq, position, previous, hashed_row(row[n_chain:])) != digest:
-                return count, BrokenRecord(chain, seq, record_id, "its content does not match its hash")
-            try:
-                canonical = record_row(record_from_row(row[n_chain:])) == tuple(row[n_chain:])
-            except Exception:  # any column a writer broke: type, JSON, a validator
-                canonical = False
-            if not canonical:
-                return count, BrokenRecord(chain, seq, record_id, "its columns no longer form a valid record")
+            if isinstance(row, RedactedRow):
+                # A pruned record's hash cannot be recomputed: the next link and its mark's digest vouch for it.
+                if not due.redacted_by(row):
+                    return count, BrokenRecord(
+                        chain, seq, record_id, "it is pruned, but no pruning found it past its lineage period"
+                    )
+                skeletons[row.redaction].append(row)
+            else:
+                if link_hash(chain, seq, position, previous, hashed_row(row[n_chain:])) != digest:
+                    return count, BrokenRecord(chain, seq, record_id, "its content does not match its hash")
+                try:
+                    canonical = record_row(record_from_row(row[n_chain:])) == tuple(row[n_chain:])
+                except Exception:  # any column a writer broke: type, JSON, a validator
+                    canonical = False
+                if not canonical:
+                    return count, BrokenRecord(chain, seq, record_id, "its columns no longer form a valid record")
+                body = row[n_chain:]
+                if due.past(seq, body[_COVENANT], str(body[_EVENT_TYPE]), str(body[_END_TIME])):
+                    return count, BrokenRecord(
+                        chain, seq, record_id, "it was past its lineage period at a pruning, but is still whole"
+                    )
             if position is not None and last_offset is not None and position <= last_offset:
                 return count, BrokenRecord(chain, seq, record_id, "its topic offset is not after the one before")
             last_offset = position if position is not None else last_offset
-            previous, expected = digest, expected + 1
+            previous, expected = str(digest), expected + 1
+        for mark, pruned in zip(marks, skeletons, strict=True):
+            if len(pruned) != mark.redacted or skeleton_digest(pruned) != mark.digest:
+                first = pruned[0] if pruned else None
+                return count, BrokenRecord(
+                    chain,
+                    first.seq if first else mark.upto,
+                    first.record_ref if first else None,
+                    f"the records pruning {mark.n} redacted are not the ones its mark records",
+                )
         if head is None:
             return count, BrokenRecord(chain, expected, None, "the chain head is missing")
         if head.next_seq != expected or head.hash != previous:
@@ -758,6 +939,14 @@ class LineageStore:
         for chain in chains:
             for row in self._chain_rows(chain):
                 yield dict(zip(ALL_COLUMNS, row, strict=True))
+
+    def pruned_rows(self) -> Iterator[dict[str, Any]]:
+        """Every pruned record's skeleton as column -> value, exactly as stored, with its ``record_ref`` also as
+        ``record_id`` (for scans over everything the store holds)."""
+        chains = [str(r[0]) for r in self._query("SELECT DISTINCT chain FROM lineage_redacted ORDER BY chain")]
+        for chain in chains:
+            for row in self._redacted_rows(chain):
+                yield {"record_id": row.record_ref, **row._asdict()}
 
     def person(self, pseudonym: str | Sequence[str]) -> tuple[str, ...]:
         """Every pseudonym of the person with this pseudonym (or these), following ``link`` records transitively;
@@ -812,6 +1001,11 @@ class LineageStore:
         (:mod:`schakel.lineage.requests`)."""
         return request_statuses(self._records("event_type = ?", (EventType.SUBJECT_REQUEST.value,)), now)
 
+    def request_record(self, request_id: UUID) -> LineageRecord | None:
+        """The record of a request's arrival at the contact point (``schakel.subject.request``), or None."""
+        found = self._records("event_id = ? AND name = ?", (str(request_id), REQUEST_RECORD_NAME))
+        return found[0] if found else None
+
     def disclosures(
         self, recipient: str, since: datetime | None = None, *, person: Sequence[str] | None = None
     ) -> DisclosureRegister:
@@ -851,6 +1045,38 @@ class LineageStore:
             out.write("\n")
             written += 1
         return written
+
+
+class _Due:
+    """Which records a chain's redaction marks say must be pruned (:mod:`schakel.lineage.pruning`)."""
+
+    def __init__(self, marks: Sequence[Redaction]) -> None:
+        self.marks = marks
+        self.uptos = [mark.upto for mark in marks]
+        self._latest: dict[tuple[str | None, bool], list[str]] = {}
+
+    def past(self, seq: int, covenant_id: str | None, event_type: str, end_time: str) -> bool:
+        """Whether a kept record at ``seq`` was past its cut-off at a pruning that reached it."""
+        first = bisect.bisect_right(self.uptos, seq)  # the marks whose pruning reached this position
+        if first == len(self.marks):
+            return False
+        key = (covenant_id, event_type == _CONSENT_CHANGE)
+        latest = self._latest.get(key)
+        if latest is None:  # per mark: the latest cut-off for this key of it and every later mark
+            latest, running = [], ""
+            for mark in reversed(self.marks):
+                running = max(running, mark.cutoffs.of(covenant_id, event_type))
+                latest.append(running)
+            latest.reverse()
+            self._latest[key] = latest
+        return end_time < latest[first]
+
+    def redacted_by(self, row: RedactedRow) -> bool:
+        """Whether the mark that claims this pruned record reached it and had it past its cut-off."""
+        if not 0 <= row.redaction < len(self.marks):
+            return False
+        mark = self.marks[row.redaction]
+        return row.seq < mark.upto and row.end_time < mark.cutoffs.of(row.covenant_id, row.event_type)
 
 
 def _pruned(anchor: Anchor | None, offset: int, record: LineageRecord) -> bool:

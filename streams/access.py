@@ -106,6 +106,7 @@ def _grant(acl: Any) -> Grant | None:
         "WRITE",
         "CREATE",
         "ALTER_CONFIGS",
+        "DELETE",
         "ALL",
     ):
         return None

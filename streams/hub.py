@@ -11,7 +11,9 @@ decides or forwards it.
 count, keys hashed by the same partitioner):
 
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
-  with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged;
+  with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged. And the
+  reverse, person pseudonym -> ``{"cases": [...]}``, written where the person's events are decided, so that the
+  retention job's purge finds every case of the person (``schakel.streams.purge``);
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
 - ``subject-requests``: person pseudonym -> whether processing is restricted, and the open subject requests
   (``schakel.streams.requests``), read and written where the person's event is decided; a partner's confirmation of a
@@ -82,7 +84,9 @@ from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
+from schakel.streams.purge import linked_command, parse_command, purge_steps, with_case
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
+from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
@@ -164,9 +168,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         key = person.encode()
         booked = requests.get(key)
         if desk.is_confirmation(accepted):  # a partner confirms a subject request: the hub's business only
+            step.dead = desk.refused(accepted, booked)
+            if step.dead is not None:
+                return step
             confirmed_book, confirmed = desk.confirmation(accepted, person, booked)
             if confirmed_book is not None:
-                step.writes.append(lambda: requests.__setitem__(key, confirmed_book))
+                step.writes.append(lambda: _keep_book(requests, key, confirmed_book))
             step.outputs += confirmed
             return step
         stored = subjects.get(key)
@@ -176,7 +183,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         routed = processor.decide(accepted, state, person, desk.adjustment(accepted, person, booked))
         book, request_records = desk.after(accepted, person, booked, routed.decisions)
         if book is not None:
-            step.writes.append(lambda: requests.__setitem__(key, book))
+            step.writes.append(lambda: _keep_book(requests, key, book))
+        if accepted.case is not None and accepted.case != person:  # the purge finds the person's cases here
+            linked = with_case(links.get(key), accepted.case)
+            if linked is not None:
+                step.writes.append(lambda: links.__setitem__(key, linked))
         outputs = [*routed.messages, *request_records]
         step.decisions = routed.decisions
         if routed.state != state or (merge is not None and stored is None):
@@ -391,7 +402,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 telemetry.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - position, 0))
 
     app.timer(interval=5.0)(report_lag)
-    _retention_job(app, settings, subjects, agenda, retention, send)
+    _retention_job(app, settings, _Tables(subjects, agenda, links, ids, requests), retention, send)
 
     return app
 
@@ -407,34 +418,69 @@ def _raw(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _retention_job(
-    app: faust.App,
-    settings: Settings,
-    subjects: Any,
-    agenda: Any,
-    retention: RetentionKeeper,
-    send: Any,
-) -> None:
+@dataclass(frozen=True)
+class _Tables:
+    subjects: Any
+    agenda: Any
+    links: Any
+    ids: Any
+    requests: Any
+
+
+def _keep_book(requests: Any, key: bytes, book: dict[str, Any]) -> None:
+    """Store a person's request book; an empty one is no entry (a tombstone when there was one)."""
+    if RequestBook.from_json(book).empty:
+        if requests.get(key) is not None:
+            del requests[key]
+        return
+    requests[key] = book
+
+
+def _retention_job(app: faust.App, settings: Settings, tables: _Tables, retention: RetentionKeeper, send: Any) -> None:
     """The retention job on the leader worker (``schakel.retention.job``), and the agent that carries out its purge
-    commands: the worker owning a person's partition deletes their state (consent, invitations) and agenda, which writes
-    tombstones to the tables' compacted changelogs."""
+    commands: the worker owning a pseudonym's partition deletes what every table holds under it, which writes
+    tombstones to the tables' compacted changelogs, and passes the purge on to the person's cases
+    (:mod:`schakel.streams.purge`)."""
+    topic = HubTopics.of(settings).purge
     purge = app.topic(
-        HubTopics.of(settings).purge,
+        topic,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.partitions,
     )
+    by_name = {
+        "subjects": tables.subjects,
+        "agenda": tables.agenda,
+        "links": tables.links,
+        "event-ids": tables.ids,
+        "subject-requests": tables.requests,
+    }
 
     @app.agent(purge, name="purge")
     async def purger(stream: faust.StreamT[bytes]) -> None:
-        async for key, _ in stream.items():
-            if not key:
+        async for key, value in stream.items():
+            command = parse_command(key, value)
+            if command is None:
                 continue
-            for table in (subjects, agenda):
-                if table.get(key) is not None:
-                    del table[key]
+            name = command.key.encode()
+            steps = purge_steps(
+                command,
+                subjects=tables.subjects.get(name),
+                agenda=tables.agenda.get(name),
+                link=tables.links.get(name),
+                book=tables.requests.get(name),
+                event_ids=list(tables.ids.keys()),
+            )
+            # The cases first, confirmed: a crash after this repeats the command (it is acknowledged only after).
+            for case in steps.cases:
+                await (await send(Message(topic, case.encode(), linked_command(command.key))))
+            if steps.keep_book is not None:
+                tables.requests[name] = steps.keep_book
+            for table, keys in steps.delete.items():
+                for gone in keys:
+                    del by_name[table][gone]
 
     store = retention.sealer.store
     if store is None:  # copies unsealed (the bench's baseline): nothing to shred

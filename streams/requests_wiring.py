@@ -12,7 +12,13 @@ For every accepted event the hub asks :class:`RequestDesk`:
   (``schakel.subject.request``: what was asked, when) - the forwarded copies and their decision records are the
   policy's, produced as for any event;
 - :meth:`RequestDesk.confirmation`: a partner's confirmation is the hub's business only: no decisions, no copies,
-  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request.
+  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request - unless
+  :meth:`RequestDesk.refused` dead-letters it first (the request was not forwarded to that partner).
+
+Who may file and who may confirm: only the contact point files a request - a ``SubjectRequest`` without ``confirms``
+from any other partner claims a purpose its sender may not (covenant rule 18 is ``from: [zvh]``) and is dead-lettered
+by :meth:`schakel.streams.processor.Processor.accept` (``PurposeNotClaimable``); a partner confirms through its own
+source connector (its mapping's ``verzoek_uitgevoerd`` records), and only a request that went to it.
 
 **Crypto-shredding hook.** When an erasure request closes (every partner it went to confirmed), the hub calls
 ``erase_subject_data(person pseudonym)``. The key store and the shredding are issue 16 item 2 (the ``shred`` branch);
@@ -40,7 +46,7 @@ from schakel.lineage import (
 from schakel.retention import KeyStore
 from schakel.schemas import EventType, SubjectRequestEvent
 from schakel.streams.processor import Accepted, Processor
-from schakel.streams.records import Message
+from schakel.streams.records import DeadLetter, Message
 from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
 
 __all__ = [
@@ -142,6 +148,18 @@ class RequestDesk:
             return after.to_json() if after != book else None, [self._received(accepted, person, event)]
         return None, []
 
+    def refused(self, accepted: Accepted, stored: Mapping[str, Any] | None) -> DeadLetter | None:
+        """A dead letter for a confirmation of an open request that was not forwarded to its sender (None: go on)."""
+        event = accepted.event
+        if not isinstance(event, SubjectRequestEvent) or not RequestBook.from_json(stored).not_forwarded(event):
+            return None
+        return self.processor.dead_letter(
+            accepted.record,
+            "ConfirmationNotForwarded",
+            "the subject request this event confirms was not forwarded to its sender",
+            event,
+        )
+
     def confirmation(
         self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any] | None, list[Message]]:
@@ -159,50 +177,63 @@ class RequestDesk:
     # -- lineage ------------------------------------------------------------------------------------------------------
 
     def _received(self, accepted: Accepted, person: str, event: SubjectRequestEvent) -> Message:
-        now = self.processor.clock()
+        """The request arrived at the contact point: its decision record, what was asked as its reason."""
         contact = CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(contact, event.id, person, contact, RecordKind.DECISION),
+        return self._record(
+            accepted,
+            person,
             kind=RecordKind.DECISION,
             name=REQUEST_RECORD_NAME,
-            status="ok",
-            start_time=now,
-            end_time=now,
-            event_id=event.id,
-            event_type=EventType.SUBJECT_REQUEST.value,
             sender=contact,
-            recipient=contact,
             outcome=None,
-            fields_sent=(),
-            purpose=event.purpose,
             reasons=(event.payload.request,),
-            processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=person,
-            data_subject_key=self.processor.person_kind(accepted, person),
-            source_topic=accepted.record.topic,
-            source_partition=accepted.record.partition,
-            source_offset=accepted.record.offset,
         )
-        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())
 
     def _confirmed(self, accepted: Accepted, person: str, request: OpenRequest) -> Message:
         """The receipt of the request from the confirming partner: the record names the request's id."""
-        now = self.processor.clock()
-        event = accepted.event
-        sender, contact = str(event.source), CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(sender, request.request_id, person, contact, RecordKind.RECEIPT),
+        sender = str(accepted.event.source)
+        return self._record(
+            accepted,
+            person,
             kind=RecordKind.RECEIPT,
             name=REQUEST_CONFIRM_RECORD_NAME,
+            sender=sender,
+            outcome="confirmed",
+            request=request,
+        )
+
+    def _record(
+        self,
+        accepted: Accepted,
+        person: str,
+        *,
+        kind: RecordKind,
+        name: str,
+        sender: str,
+        outcome: str | None,
+        reasons: tuple[str, ...] = (),
+        request: OpenRequest | None = None,
+    ) -> Message:
+        """A step of a request in lineage, to the contact point, about the request (``request``'s id, or the
+        accepted event's own)."""
+        now = self.processor.clock()
+        event = accepted.event
+        event_id = request.request_id if request is not None else event.id
+        contact = CONTACT_POINT.value
+        record = LineageRecord(
+            record_id=record_id(sender, event_id, person, contact, kind),
+            kind=kind,
+            name=name,
             status="ok",
             start_time=now,
             end_time=now,
-            event_id=request.request_id,
+            event_id=event_id,
             event_type=EventType.SUBJECT_REQUEST.value,
             sender=sender,
             recipient=contact,
-            outcome="confirmed",
+            outcome=outcome,
             purpose=event.purpose,
+            reasons=reasons,
             processing_activity_id=processing_activity(event.purpose),
             data_subject_id=person,
             data_subject_key=self.processor.person_kind(accepted, person),

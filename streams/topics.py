@@ -16,7 +16,10 @@ Kafka identity per component, and the grants below are all it has (the broker de
   (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs; the hub's own steps ``hub-link`` and
   ``hub-person`` are ``<prefix>hub-...`` too, so this grant covers them).
 - ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
-  ``schakel-lineage-store-<name>`` for a second store).
+  ``schakel-lineage-store-<name>`` for a second store), and may DELETE records from it: ``schakel lineage prune``
+  cuts the topic behind the store, below what the store has ingested and pruned (:mod:`schakel.lineage.retention`).
+  *Why this identity:* it is the store's, the one component that knows what the store holds; the hub and the
+  partners, who write lineage, may not delete it.
 - ``console`` (the web console) READs every egress topic and ``dlq`` (the inboxes, the dead-letter page), ``lineage``
   (the decision behind each inbox item) and ``ingress.zvh`` (the ZVH's own triage and plans for its case board), with
   its own group ``<prefix>-console``. It shows each user only their organisation's items: that rule is the console's
@@ -31,6 +34,7 @@ holds that person's consent state and sees their events in order (see ``schakel.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,10 +55,13 @@ __all__ = [
     "cluster_replication",
     "create_topics",
     "ingress_sender",
+    "lineage_retention_ms",
     "principals",
     "topic_replication",
     "topic_retention",
 ]
+
+_log = logging.getLogger("schakel.streams.topics")
 
 ADMIN = "admin"
 HUB = "hub"
@@ -137,7 +144,7 @@ def principals() -> list[str]:
     return [ADMIN, HUB, LINEAGE, CONSOLE, *(org.value for org in Organisation)]
 
 
-Operation = Literal["READ", "WRITE", "CREATE", "ALTER_CONFIGS", "ALL"]
+Operation = Literal["READ", "WRITE", "CREATE", "ALTER_CONFIGS", "DELETE", "ALL"]
 
 
 @dataclass(frozen=True, order=True)
@@ -169,11 +176,13 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     grants += [Grant(HUB, "TOPIC", name, "READ") for name in topics.all_ingress()]
     grants += [Grant(HUB, "TOPIC", name, "WRITE") for name in (*topics.all_egress(), topics.lineage, topics.dlq)]
     grants += [Grant(HUB, "TOPIC", name, "CREATE") for name in topics.all()]
-    grants.append(Grant(HUB, "TOPIC", topics.dlq, "ALTER_CONFIGS"))  # create_topics sets an existing dlq's retention
+    # create_topics sets the retention of an existing dlq and lineage topic
+    grants += [Grant(HUB, "TOPIC", name, "ALTER_CONFIGS") for name in (topics.dlq, topics.lineage)]
     grants += [
         Grant(HUB, "TOPIC", f"{topics.hub_app_id}-", "ALL", prefixed=True),
         Grant(HUB, "GROUP", topics.hub_app_id, "READ"),
         Grant(LINEAGE, "TOPIC", topics.lineage, "READ"),
+        Grant(LINEAGE, "TOPIC", topics.lineage, "DELETE"),  # the topic cut behind the store
         Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ", prefixed=True),  # a second store: --group <this>-<name>
     ]
     grants += [
@@ -199,12 +208,22 @@ def ingress_sender(topic: str, prefix: str) -> Organisation | None:
         return None
 
 
+def lineage_retention_ms(settings: Settings) -> int:
+    """The ``lineage`` topic's ``retention.ms``: the longest lineage period of any covenant or of the hub
+    (:meth:`schakel.lineage.pruning.LineagePeriods.longest`), so that the topic keeps no record longer than the store
+    may; ``schakel lineage prune`` cuts it sooner, behind the store."""
+    from schakel.lineage.retention import lineage_periods
+
+    return int(lineage_periods(settings).longest().total_seconds() * 1000)
+
+
 def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
-    """The topic configurations that differ from the broker's defaults: lineage forever, dead letters for a while,
-    the tables' changelogs compacted (as Faust makes them)."""
+    """The topic configurations that differ from the broker's defaults: lineage for the longest lineage period
+    (:func:`lineage_retention_ms`), dead letters for a while, the tables' changelogs compacted (as Faust makes
+    them)."""
     topics = HubTopics.of(settings)
     return {
-        topics.lineage: {"retention.ms": "-1"},
+        topics.lineage: {"retention.ms": str(lineage_retention_ms(settings))},
         topics.dlq: {"retention.ms": str(settings.dlq_retention_days * 24 * 3600 * 1000)},
         **{name: {"cleanup.policy": "compact"} for name in topics.changelogs},
     }
@@ -240,9 +259,10 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
     """Create the hub's topics (or ``names``) that do not exist yet, as ``principal``; return those created.
 
     Partitions come from the settings; the replication factor from the settings when set, else from the cluster
-    (see :func:`cluster_replication`). ``lineage`` keeps its records without a time limit:
-    it is the evidence. ``dlq`` keeps a dead letter - and the original value it carries for a resend, which may hold
-    personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS`` only; an existing ``dlq`` topic gets that retention too.
+    (see :func:`cluster_replication`). ``lineage`` keeps its records for the longest lineage period
+    (:func:`lineage_retention_ms`; the store is the evidence once it ingested them). ``dlq`` keeps a dead letter - and
+    the original value it carries for a resend, which may hold personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS``
+    only; an existing ``dlq`` or ``lineage`` topic gets its retention too.
     The hub may create its own topics and set the dlq's retention (``principal=HUB``); anything else is an operator's
     job (``admin``).
     """
@@ -260,9 +280,13 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         retention = topic_retention(settings)
-        if topics.dlq in wanted and topics.dlq in existing:
-            dlq = ConfigResource(ConfigResourceType.TOPIC, topics.dlq, retention[topics.dlq])
-            admin.alter_configs([dlq], raise_on_unknown=False)
+        present = [name for name in (topics.dlq, topics.lineage) if name in wanted and name in existing]
+        if present:
+            configs = [ConfigResource(ConfigResourceType.TOPIC, name, retention[name]) for name in present]
+            altered = admin.alter_configs(configs, raise_on_unknown=False)
+            for name, outcome in (altered.get("topic") or {}).items():
+                if outcome != "OK":  # e.g. a broker whose ACLs predate the grant: the topic keeps its retention
+                    _log.warning("could not set the retention of topic %s: %s", name, outcome)
         if not missing:
             return []
         new = [

@@ -13,6 +13,12 @@ The ratio store/baseline is the price of idempotency plus tamper evidence (again
 a throw-away cluster on loopback with durable settings (fsync and synchronous commit on), as production would; SQLite
 runs in WAL mode with ``synchronous=FULL``, as the store does. On a shared machine the absolute rates move from run to
 run; the ratios move less.
+
+Pruning (SQLite, the same store afterwards): every other record of each chain is made past its period (two
+covenants interleaved, one with a period that ran out), then pruned; reported as the rate of pruning against the
+rate of writing the same number of records, and the time of ``verify`` after pruning against before (a pruned
+record is checked by its link instead of its recomputed hash, so the second ratio is about the price of walking two
+tables).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from uuid import uuid4
 
 from schakel.deploy.postgres import LocalPostgres, PostgresError
 from schakel.lineage import LineagePosition, LineageRecord, LineageStore, RecordKind, open_store, record_id
+from schakel.lineage.pruning import Cutoffs, time_text
 from schakel.lineage.store import _SCHEMA, ALL_COLUMNS, record_row
 
 BATCH = 500
@@ -145,7 +152,36 @@ def _sqlite() -> None:
             rate = _rate(COUNT, _store_run(store, items))
             if store.count() != COUNT or not store.verify().ok:
                 raise SystemExit("the benchmark's SQLite store is not complete and intact")
-    _line("SQLite", rate, {"executemany": baseline})
+        _line("SQLite", rate, {"executemany": baseline})
+        _prune_cost(Path(directory) / "pruned", rate)
+
+
+def _prune_cost(directory: Path, write_rate: float) -> None:
+    """Prune half of a store's records, interleaved; the rates and times as ratios (see the module docstring)."""
+    items = [
+        (record.model_copy(update={"covenant_id": "kort" if i % 2 else "lang"}), position)
+        for i, (record, position) in enumerate(_records(COUNT))
+    ]
+    after = datetime(2030, 1, 1, tzinfo=UTC)
+    cutoffs = Cutoffs((time_text(_T0), time_text(_T0)), {"kort": (time_text(after), time_text(after))})
+    with open_store(None, directory) as store:
+        _store_run(store, items)()
+        start = time.perf_counter()
+        whole = store.verify()
+        before = time.perf_counter() - start
+        start = time.perf_counter()
+        pruned = store.prune(cutoffs).total
+        prune_rate = pruned / (time.perf_counter() - start)
+        start = time.perf_counter()
+        verified = store.verify()
+        later = time.perf_counter() - start
+        if not (whole.ok and verified.ok) or pruned != COUNT // 2 or store.count() != COUNT - pruned:
+            raise SystemExit("the benchmark's pruned store is not as expected")
+    print(
+        f"lineage prune, SQLite: {prune_rate:8,.0f} records/s pruned, ratio prune/write {prune_rate / write_rate:.2f}; "
+        f"verify after / before pruning half: {later / before:.2f} ({COUNT} records)",
+        flush=True,
+    )
 
 
 def _postgres() -> None:

@@ -45,10 +45,16 @@ def test_the_hub_reads_only_ingress_and_writes_only_outputs() -> None:
         TOPICS.dlq,
     }
     assert ("READ", "GROUP", "nh.hub") in hub
+    assert not any(operation == "DELETE" for operation, _, _ in hub), "the hub may not delete lineage"
 
 
 def test_lineage_reads_lineage_and_console_reads_egress_dlq_lineage_and_the_zvhs_ingress_and_neither_writes() -> None:
-    assert _of(LINEAGE) == {("READ", "TOPIC", "nh.lineage"), ("READ", "GROUP", "schakel-lineage-store")}
+    # The store's identity may also delete from the lineage topic what the store ingested and pruned.
+    assert _of(LINEAGE) == {
+        ("READ", "TOPIC", "nh.lineage"),
+        ("DELETE", "TOPIC", "nh.lineage"),
+        ("READ", "GROUP", "schakel-lineage-store"),
+    }
     console = _of(CONSOLE)
     assert {name for operation, kind, name in console if kind == "TOPIC"} == {
         *TOPICS.all_egress(),

@@ -37,6 +37,7 @@ class _Steps:
     table: dict[bytes, Any] = field(default_factory=dict)
     lineage: list[LineageRecord] = field(default_factory=list)
     copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
     offset: int = 0
 
     def handle(self, event: Event) -> list[Any]:
@@ -47,6 +48,10 @@ class _Steps:
         assert isinstance(accepted, Accepted)
         key = record.key or b""
         if self.desk.is_confirmation(accepted):
+            refused = self.desk.refused(accepted, self.table.get(key))
+            if refused is not None:
+                self.dead.append(refused)
+                return []
             book, messages = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
             decisions: list[Any] = []
         else:
@@ -152,7 +157,11 @@ def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_o
     first, *rest = sorted(partners)
     steps.handle(_confirmation(person, erasure, first))
     steps.handle(_confirmation(person, erasure, first))  # repeated: harmless
-    steps.handle(_confirmation(person, erasure, "rvdk" if "rvdk" not in partners else "om"))  # never asked
+    assert steps.dead == []
+    stray = "rvdk" if "rvdk" not in partners else "om"
+    steps.handle(_confirmation(person, erasure, stray))  # never asked: refused, and the sender learns why
+    (refused,) = steps.dead
+    assert (refused.error_class, refused.topic) == ("ConfirmationNotForwarded", f"unit.ingress.{stray}")
     (status,) = request_statuses(steps.lineage, NOW)
     assert set(status.not_confirmed) == set(rest)
     assert erased == []

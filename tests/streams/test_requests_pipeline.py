@@ -19,7 +19,7 @@ from schakel.lineage.requests import request_statuses
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.topics import HubTopics
-from tests.streams.conftest import DedupSink, Hub, read_all
+from tests.streams.conftest import DedupSink, Hub, dead_letters, read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -92,7 +92,11 @@ def test_an_erasure_is_forwarded_and_confirmed_and_a_restriction_holds_until_lif
     ]
     withheld = _signal(restricted_person)
     by_case = _signal({"subject": {"bsn": None}, "case_id": restricted_person["case_id"]})  # the same person
-    for event in (*confirmations, withheld, by_case):
+    # Only the contact point files requests, and only a partner a request went to confirms it: both refused.
+    outsider = next(o.value for o in Organisation if o.value not in received and o is not Organisation.ZVH)
+    stray = _request(restricted_person, source=outsider, restriction="restrict", confirms=str(restriction.id))
+    filed = _request(erased_person, source=Organisation.POLITIE.value, kind="access")
+    for event in (*confirmations, withheld, by_case, stray, filed):
         hub.send(event)
     hub.flush()
 
@@ -107,6 +111,13 @@ def test_an_erasure_is_forwarded_and_confirmed_and_a_restriction_holds_until_lif
     assert statuses[erasure.id].state is RequestState.CLOSED
     assert statuses[restriction.id].state is RequestState.OPEN
     assert set(statuses[restriction.id].not_confirmed) == partners
+    refused = {(d.event_id, d.error_class, d.topic) for d in dead_letters(hub.settings)}
+    topics = HubTopics.of(hub.settings)
+    assert refused == {
+        (str(stray.id), "ConfirmationNotForwarded", topics.ingress(outsider)),
+        (str(filed.id), "PurposeNotClaimable", topics.ingress(Organisation.POLITIE)),
+    }, hub.logs()
+    assert not [r for r in records if r.event_id in (stray.id, filed.id)], "a refused event leaves no lineage"
     for signal in (withheld, by_case):  # under the BSN and under the case id alone: the restriction is the person's
         about = [r for r in records if r.event_id == signal.id and r.kind.value == "decision"]
         assert all(r.outcome == "deny" for r in about)

@@ -1,4 +1,5 @@
-"""The hub's topics on the real broker: dead letters expire after the configured retention, lineage never does."""
+"""The hub's topics on the real broker: dead letters expire after the configured retention, lineage after the longest
+lineage period (the store is the evidence once it ingested them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from schakel.settings import Settings
-from schakel.streams.topics import ADMIN, HubTopics, create_topics
+from schakel.streams.topics import ADMIN, HubTopics, create_topics, lineage_retention_ms
 from tests.streams.conftest import _delete_topics
 
 pytestmark = pytest.mark.kafka
@@ -47,13 +48,17 @@ def _find(tree: Any, key: str) -> Any:
     return None
 
 
-def test_the_dlq_keeps_dead_letters_for_the_configured_days_and_lineage_forever(configured: Settings) -> None:
+def test_the_dlq_keeps_dead_letters_for_the_configured_days_and_lineage_for_the_longest_period(
+    configured: Settings,
+) -> None:
     topics = HubTopics.of(configured)
     create_topics(configured, [topics.dlq, topics.lineage])
     assert _retention(configured, topics.dlq) == str(14 * 24 * 3600 * 1000)
-    assert _retention(configured, topics.lineage) == "-1"
+    longest = max(configured.retention_lineage_days, configured.retention_consent_days)  # the shipped covenants: P7Y
+    assert _retention(configured, topics.lineage) == str(max(longest, 7 * 365) * 24 * 3600 * 1000)
 
-    shorter = configured.model_copy(update={"dlq_retention_days": 2})
+    shorter = configured.model_copy(update={"dlq_retention_days": 2, "lineage_retention_days": 30})
     assert create_topics(shorter, [topics.dlq, topics.lineage]) == [], "nothing new to create"
     assert _retention(configured, topics.dlq) == str(2 * 24 * 3600 * 1000), "an existing dlq gets the retention too"
-    assert _retention(configured, topics.lineage) == "-1"
+    assert _retention(configured, topics.lineage) == str(30 * 24 * 3600 * 1000), "and an existing lineage topic"
+    assert lineage_retention_ms(shorter) == 30 * 24 * 3600 * 1000

@@ -18,6 +18,7 @@ _OPERATION: dict[str, Operation] = {
     "Write": "WRITE",
     "Create": "CREATE",
     "AlterConfigs": "ALTER_CONFIGS",
+    "Delete": "DELETE",
     "All": "ALL",
 }
 _RESOURCE: dict[str, Literal["TOPIC", "GROUP"]] = {"topic": "TOPIC", "group": "GROUP"}
