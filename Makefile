@@ -57,8 +57,9 @@ test: lint typecheck k8s-tools
 
 # The long fault tests (pytest marker `soak`, excluded from `make test`): each starts the brokers it needs on ports
 # derived from SCHAKEL_KAFKA_BOOTSTRAP's (a three-node cluster on PORT+2..PORT+7, a single broker on PORT+8 and +9).
+# Beside them, the tests marked `thorough` at full size (they run smaller in `make test`).
 soak: install
-	$(BIN)/pytest -m soak -v --durations=0 --timeout 1800
+	SCHAKEL_TEST_THOROUGH=1 $(BIN)/pytest -m 'soak or thorough' -v --durations=0 --timeout 1800
 
 # kustomize and kubeconform (pinned Go modules) for the offline checks of deploy/k8s; cached.
 k8s-tools:

@@ -17,6 +17,10 @@ Judgement calls:
   named after a person is ``<field name withheld>``).
 - **Outbound**, a type the partner's table does not name travels under catalogue names; payload fields the table does
   not name travel under ``aanvullend`` (catalogue names), so a copy always carries everything the hub decided to send.
+- **Subject requests**: only the contact point (the ZVH) files one (its ``verzoek`` records); every other partner
+  receives the requests forwarded to it as ``verzoek`` (outbound only: a partner's own ``verzoek`` is refused at the
+  source, before the hub would dead-letter it) and confirms one it carried out with a ``verzoek_uitgevoerd`` record
+  naming the request's ``event_id`` as ``verzoek_id`` (:data:`PARTNER_REQUESTS`).
 - **The course of action** the hub attached travels as ``handelingskader`` (reference, title, steps, whom to involve,
   the public source), in every partner's document: see :mod:`schakel.connectors.guidance`.
 """
@@ -28,7 +32,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from schakel.connectors.contract import Delivery, governed_fields_with_value
 from schakel.connectors.errors import RecordRejected
@@ -37,7 +41,18 @@ from schakel.connectors.intake import partner_label
 from schakel.schemas import Event, EventInvalid, EventType, Organisation, Theme, parse_event
 from schakel.schemas.examples import PURPOSES, synthetic_bsn
 
-__all__ = ["DEFAULT_ENVELOPE", "EVENT_ID_NAMESPACE", "THEME_WORDS", "RecordMapping", "TypeMapping"]
+__all__ = [
+    "DEFAULT_ENVELOPE",
+    "EVENT_ID_NAMESPACE",
+    "PARTNER_REQUESTS",
+    "REQUEST_CONFIRMATION",
+    "REQUEST_FOR_PARTNER",
+    "REQUEST_VALUES",
+    "THEME_WORDS",
+    "Direction",
+    "RecordMapping",
+    "TypeMapping",
+]
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d7e-3a51-4b8e-9a4c-5c6b7a2f0d10")
 
@@ -69,15 +84,45 @@ REQUEST_KIND: Mapping[str, str] = {
     "bezwaar": "objection",
     "correctie": "rectification",
 }
+RESTRICTION: Mapping[str, str] = {"beperken": "restrict", "opheffen": "lift"}
+REQUEST_VALUES: Mapping[str, Mapping[str, str]] = {"soort_verzoek": REQUEST_KIND, "beperking": RESTRICTION}
+"""The coded values of a subject request's fields, in every partner's words."""
+
+Direction = Literal["both", "in", "out"]
+"""Which way a partner record type travels: both, only from the partner (``in``) or only to it (``out``)."""
 
 
 @dataclass(frozen=True)
 class TypeMapping:
-    """One partner record type: the catalogue type, partner field -> payload field, and an example record."""
+    """One partner record type: the catalogue type, partner field -> payload field, an example record, and which way
+    it travels (a request forwarded to a partner only comes in from the hub; its confirmation only goes out)."""
 
     event_type: EventType
     fields: Mapping[str, str]
     example: Mapping[str, Any] = field(default_factory=dict)
+    direction: Direction = "both"
+
+
+REQUEST_FOR_PARTNER = TypeMapping(
+    EventType.SUBJECT_REQUEST, {"soort_verzoek": "kind", "beperking": "restriction"}, direction="out"
+)
+"""A subject request the contact point forwarded to the partner (``verzoek``): delivered, never sent - only the
+contact point (the ZVH) files requests. Its ``event_id`` is what the partner's confirmation names."""
+
+REQUEST_CONFIRMATION = TypeMapping(
+    EventType.SUBJECT_REQUEST,
+    {"verzoek_id": "confirms", "soort_verzoek": "kind", "beperking": "restriction"},
+    example={"verzoek_id": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "soort_verzoek": "verwijdering"},
+    direction="in",
+)
+"""The partner's confirmation that it carried out a forwarded request (``verzoek_uitgevoerd``): ``verzoek_id`` is the
+request's ``event_id``, and ``soort_verzoek`` or ``beperking`` repeats what it asked."""
+
+PARTNER_REQUESTS: Mapping[str, TypeMapping] = {
+    "verzoek": REQUEST_FOR_PARTNER,
+    "verzoek_uitgevoerd": REQUEST_CONFIRMATION,
+}
+"""The subject-request record types of every partner but the contact point (each partner's mapping names them)."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +150,9 @@ class RecordMapping:
         if word is None:
             raise RecordRejected("unknown-event-type", f"the field {self.type_field} is missing")
         mapping = self.types.get(str(word))
-        if mapping is None:
-            raise RecordRejected(
-                "unknown-event-type", f"{self.type_field} must be one of: {', '.join(sorted(self.types))}"
-            )
+        if mapping is None or mapping.direction == "out":
+            inbound = sorted(w for w, m in self.types.items() if m.direction != "out")
+            raise RecordRejected("unknown-event-type", f"{self.type_field} must be one of: {', '.join(inbound)}")
         reference = data.get(self.reference_field)
         if reference in (None, ""):
             raise RecordRejected("invalid-record", f"the field {self.reference_field} is missing")
@@ -189,7 +233,7 @@ class RecordMapping:
 
     def _type_for(self, event_type: str) -> tuple[str, TypeMapping | None]:
         for word, mapping in self.types.items():
-            if mapping.event_type.value == event_type:
+            if mapping.event_type.value == event_type and mapping.direction != "in":
                 return word, mapping
         return event_type, None
 

@@ -18,6 +18,11 @@ Judgement calls:
   trip per copy.
 - **No personal data in reasons.** A dead-letter reason is the sink's :class:`DeliveryError` message (the contract
   says those never carry personal data) or, for any other exception, only its class name.
+- **Grants still on their way at start.** ACLs are applied by an operator (``schakel kafka acls apply``, Strimzi's
+  User Operator) while components start; each broker enforces a new ACL a moment after the controller accepted it.
+  Until the sink holds its partitions for the first time, a refusal of its topic or group is waited out for
+  ``_GRANTS_AT_START`` seconds (read again every ``_BROKER_PAUSE`` s, a warning each time); after that, or once it
+  ran, a refusal ends the runner as before (fail closed: it never reads what it may not).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -35,7 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    GroupAuthorizationFailedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import propagate, trace
 
@@ -58,6 +70,8 @@ __all__ = ["SUBJECT_KEY_HEADER", "SinkRunner", "ledger_path"]
 _log = logging.getLogger(__name__)
 _BROKER_PAUSE = 2.0
 """Seconds to wait before reading again a batch the broker failed."""
+_GRANTS_AT_START = 60.0
+"""Seconds a starting sink waits for grants not yet in force (see the module's notes)."""
 _tracer = trace.get_tracer("schakel.connectors")
 
 """Optional egress header: ``bsn`` or ``case`` - what the hub pseudonym derives from (default ``bsn``)."""
@@ -112,8 +126,31 @@ class SinkRunner:
 
     async def run(self) -> None:
         """Consume, deliver and commit until stopped."""
+        grants_until = time.monotonic() + _GRANTS_AT_START
+        producer = _kafka.producer(
+            self.settings, client_id=f"schakel-sink-{self.connector.name}", principal=self.organisation
+        )
+        await self.sink.start()
+        try:
+            await producer.start()
+            try:
+                consumer = await self._started_consumer(grants_until)
+                try:
+                    self.health.running = True
+                    self.health.started_at = datetime.now(UTC)
+                    await self._loop(consumer, producer, grants_until)
+                finally:
+                    self.health.running = False
+                    await consumer.stop()
+            finally:
+                await producer.stop()
+        finally:
+            await self.sink.stop()
+            self.ledger.close()
+
+    def _consumer(self) -> Any:
         poll_ms = max(300_000, int(self.config.retry.worst_case_seconds() * 1000 * 4))
-        consumer = _kafka.consumer(
+        return _kafka.consumer(
             self.settings,
             self.topic,
             group_id=self.group_id,
@@ -124,30 +161,36 @@ class SinkRunner:
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 5),
             rebalance_timeout_ms=poll_ms,
         )
-        producer = _kafka.producer(
-            self.settings, client_id=f"schakel-sink-{self.connector.name}", principal=self.organisation
-        )
-        await self.sink.start()
-        try:
-            await producer.start()
+
+    async def _started_consumer(self, grants_until: float) -> Any:
+        """A started consumer: a refusal (its topic not yet granted) is waited out until ``grants_until``."""
+        while True:
+            consumer = self._consumer()
             try:
                 await consumer.start()
-                try:
-                    self.health.running = True
-                    self.health.started_at = datetime.now(UTC)
-                    await self._loop(consumer, producer)
-                finally:
-                    self.health.running = False
-                    await consumer.stop()
-            finally:
-                await producer.stop()
-        finally:
-            await self.sink.stop()
-            self.ledger.close()
+                return consumer
+            except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as error:
+                await consumer.stop()
+                await self._refused_at_start(error, grants_until)
 
-    async def _loop(self, consumer: Any, producer: Any) -> None:
+    async def _refused_at_start(self, error: KafkaError, grants_until: float) -> None:
+        """Wait a pause for grants still on their way; re-raise ``error`` past ``grants_until`` or when stopping."""
+        if time.monotonic() >= grants_until or self._stopping.is_set():
+            raise error
+        self.health.failed(error)
+        _log.warning("%s refused at start (%s); waiting for its grants", self.topic, type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), _BROKER_PAUSE)
+
+    async def _loop(self, consumer: Any, producer: Any, grants_until: float) -> None:
         while not self._stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=300, max_records=self.config.max_batch)
+            try:
+                batch = await consumer.getmany(timeout_ms=300, max_records=self.config.max_batch)
+            except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as error:
+                if self.ready.is_set():  # it ran: a grant taken away is the operator's decision, not a start-up race
+                    raise
+                await self._refused_at_start(error, grants_until)
+                continue
             if consumer.assignment():
                 self.ready.set()
             if batch:

@@ -18,7 +18,9 @@ headers) and can be resent; bad partner input gets a clear error and affects not
 It also feeds the source the poison corpus (:func:`poison_corpus`: hostile encodings and structures, wrong types,
 references, fields and values, an input over the transport's size limit, and CSV files for a file drop) and asserts
 for every case the code and reason the partner sees, that nothing of it reached the ingress topic, that the next good
-record did, and that no value about a person appears in a reason, a dead-letter header or a log line. A simulated
+record did, and that no value about a person appears in a reason, a dead-letter header or a log line. And the data
+subject's requests: the contact point files them, every other partner receives them and confirms them through its own
+connector, and may not file one. A simulated
 partner system of your own reports refusals through :meth:`SimulatedPartner.refusal` (the shipped HTTP, file-drop
 and database simulations do).
 
@@ -52,7 +54,15 @@ from schakel.connectors.simulation import SimulatedFileDropPartner, SimulatedPar
 from schakel.consent import Pseudonymizer
 from schakel.consent import subject_key as key_of_subject
 from schakel.retention import Sealer
-from schakel.schemas import Codec, Event, EventType, Organisation, cloudevent_headers, parse_event
+from schakel.schemas import (
+    Codec,
+    Event,
+    EventType,
+    Organisation,
+    SubjectRequestEvent,
+    cloudevent_headers,
+    parse_event,
+)
 from schakel.schemas.examples import example_form
 from schakel.settings import Settings
 from schakel.streams.access import provision
@@ -317,6 +327,18 @@ def poison_corpus(partner: SimulatedPartner, *, max_bytes: int | None) -> list[P
             ]
         ]
     return cases
+
+
+def _request_fields(mapping: Any) -> tuple[str, str]:
+    """The partner's field names for a subject request's ``kind`` and ``restriction``."""
+    reverse = {target: name for name, target in mapping.fields.items()}
+    return reverse["kind"], reverse["restriction"]
+
+
+def _word(mapping: Any, partner_field: str, value: str) -> str:
+    """``value`` (a catalogue code) in the partner's words for ``partner_field``."""
+    table = mapping.values.get(partner_field) or {}
+    return next((word for word, code in table.items() if code == value), value)
 
 
 async def topic_size(settings: Settings, topic: str, timeout: float = _TIMEOUT) -> int:
@@ -616,6 +638,84 @@ class ConnectorContract:
                     assert all(header(r.headers, "schakel-reason") for r in letters)
                 await eventually(lambda: running.metrics.value("produced") == 1)
                 assert running.metrics.value("rejected") >= len(expected_codes)
+
+        self.run(scenario)
+
+    def test_subject_requests_are_filed_at_the_contact_point_and_confirmed_by_the_partners(
+        self, contract_settings: Settings
+    ) -> None:
+        """The contact point (the ZVH) files a request - here a restriction - through its source; every other
+        partner receives a forwarded request through its sink, confirms it through its source (the event carries
+        ``confirms``: the request's id, and repeats what it asked), and may not file one itself (refused at the
+        source with ``unknown-event-type``)."""
+        settings = contract_settings
+        topics = HubTopics.of(settings)
+        org = self.the_connector().organisation
+        pseudonymizer = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+
+        async def contact_point(partner: SimulatedPartner, mapping: Any) -> None:
+            word = next(w for w, m in mapping.types.items() if m.event_type is EventType.SUBJECT_REQUEST)
+            kind, restriction = _request_fields(mapping.types[word])
+            record = {**partner.example(word), kind: None, restriction: _word(mapping, restriction, "restrict")}
+            submitted = await partner.submit(record)
+            assert submitted.status is None or submitted.accepted, submitted
+            [message] = await read_topic(settings, topics.ingress(org), 1)
+            event = Codec().decode(message.value)
+            assert isinstance(event, SubjectRequestEvent)
+            assert (event.payload.request, event.payload.confirms) == ("restriction", None)
+            assert message.key == pseudonymizer.subject(key_of_subject(event)).encode()
+
+        async def partner_confirms(running: RunningConnector, partner: SimulatedPartner, mapping: Any) -> None:
+            confirming = [
+                w
+                for w, m in mapping.types.items()
+                if m.event_type is EventType.SUBJECT_REQUEST and m.direction == "in" and "confirms" in m.fields.values()
+            ]
+            assert confirming, f"{org} has no record type to confirm a forwarded subject request with"
+            form, copy = self.copy_for(
+                settings, "bsn:999990019", event_type=EventType.SUBJECT_REQUEST, payload={"kind": "erasure"}
+            )
+            await write(settings, copy)
+            [document] = await eventually(
+                lambda: [d for d in partner.received() if str(d.get("event_id")) == form["id"]]
+            )
+            forwarded_word = document[mapping.type_field]
+            assert mapping.types[forwarded_word].event_type is EventType.SUBJECT_REQUEST
+            fields = mapping.types[confirming[0]].fields
+            record = {
+                **partner.example(confirming[0]),
+                **{name: document.get(name) for name, target in fields.items() if target in ("kind", "restriction")},
+                next(name for name, target in fields.items() if target == "confirms"): document["event_id"],
+            }
+            bsn_field = next((n for n, path in mapping.envelope.items() if path == "subject.bsn"), None)
+            if bsn_field is not None:
+                record[bsn_field] = "999990019"  # the partner knows the person in its own system
+            confirmed = await partner.submit(record)
+            assert confirmed.status is None or confirmed.accepted, confirmed
+            [message] = await read_topic(settings, topics.ingress(org), 1)
+            event = Codec().decode(message.value)
+            assert isinstance(event, SubjectRequestEvent)
+            assert (str(event.payload.confirms), event.payload.request) == (form["id"], "erasure")
+            assert str(event.source) == org
+
+            own = {**partner.example(confirming[0]), mapping.type_field: forwarded_word}
+            filed = await partner.submit(own)
+            refusal = await eventually(lambda: partner.refusal(filed))
+            assert refusal[0] == "unknown-event-type", refusal
+            await eventually(lambda: running.metrics.value("rejected") >= 1)
+            assert await topic_size(settings, topics.ingress(org)) == 1, "a partner's own request reached the hub"
+
+        async def scenario() -> None:
+            async with self.running(settings, source=True, sink=True) as running:
+                partner = running.simulation
+                assert partner is not None
+                mapping = getattr(partner, "mapping", None)
+                if mapping is None:
+                    pytest.skip("the simulated partner has no RecordMapping to take records from")
+                if org == Organisation.ZVH.value:
+                    await contact_point(partner, mapping)
+                else:
+                    await partner_confirms(running, partner, mapping)
 
         self.run(scenario)
 

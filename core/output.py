@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Protocol
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -49,8 +50,14 @@ def print_rows(
     as_json: bool = False,
     title: str | None = None,
     stream: IO[str] | None = None,
+    compact: bool = False,
+    no_wrap: Collection[str] = (),
 ) -> int:
-    """Print ``rows`` (each a mapping with at least ``columns``) and return how many were printed."""
+    """Print ``rows`` (each a mapping with at least ``columns``) and return how many were printed.
+
+    For the terminal table only: ``compact`` draws a rule under the header, no borders and one space between columns
+    (room for the values in 80 columns); the ``no_wrap`` columns are never wrapped (short ids, dates), so the others
+    wrap instead, at spaces."""
     target = sys.stdout if stream is None else stream
     count = 0
     if as_json:
@@ -61,8 +68,11 @@ def print_rows(
         return count
     if is_terminal(target):
         table = Table(*columns, title=title, title_justify="left")
+        if compact:
+            table.box, table.padding, table.show_edge, table.pad_edge = box.SIMPLE_HEAD, (0, 0), False, False
         for column in table.columns:
             column.overflow = "fold"
+            column.no_wrap = str(column.header) in no_wrap
         for row in rows:
             table.add_row(*(_cell(row.get(column)) for column in columns))
             count += 1

@@ -33,8 +33,10 @@ from schakel.lineage.readable import (
 )
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
+    REQUEST_ANSWER_RECORD_NAME,
     REQUEST_CONFIRM_RECORD_NAME,
     REQUEST_RECORD_NAME,
+    RETENTION_NOTICE_RECORD_NAME,
     InvalidRecordError,
     LineageError,
     LineageRecord,
@@ -61,8 +63,10 @@ from schakel.lineage.store import (
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "REQUEST_ANSWER_RECORD_NAME",
     "REQUEST_CONFIRM_RECORD_NAME",
     "REQUEST_RECORD_NAME",
+    "RETENTION_NOTICE_RECORD_NAME",
     "AccessReport",
     "Anchor",
     "AppendResult",

@@ -33,6 +33,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from schakel.lineage.record import (
+    REQUEST_ANSWER_RECORD_NAME,
     REQUEST_CONFIRM_RECORD_NAME,
     REQUEST_RECORD_NAME,
     LineageRecord,
@@ -42,10 +43,12 @@ from schakel.lineage.record import (
 from schakel.lineage.wording import wording
 
 __all__ = [
+    "REQUEST_STEPS",
     "Disclosure",
     "DisclosureRegister",
     "Hop",
     "PartnerSection",
+    "RequestStep",
     "SubjectReport",
     "TraceReport",
     "build_disclosure_register",
@@ -161,6 +164,20 @@ class PartnerSection(_Answer):
     decisions: tuple[Disclosure, ...]
 
 
+class RequestStep(_Answer):
+    """One step of a request the person made at the contact point: it arrived, a partner confirmed it carried it out,
+    or the contact point answered it (the art. 15 report was made)."""
+
+    request_id: UUID
+    request: str
+    """What was asked (``access``, ``erasure``, ...); ``unknown`` when the request's arrival is not in the records."""
+    step: str
+    """``received``, ``confirmed`` or ``answered``."""
+    organisation: str
+    """Who took the step: the contact point, or the confirming partner."""
+    at: datetime
+
+
 class SubjectReport(_Answer):
     """The AVG art. 15 report: per partner, which event types and fields were shared, when, why, on which basis."""
 
@@ -177,6 +194,8 @@ class SubjectReport(_Answer):
     """How many of the person's pseudonyms derive from each kind of identifier."""
     links: int
     """How many link records joined the person's pseudonyms."""
+    requests: tuple[RequestStep, ...] = ()
+    """The person's requests and what became of them, in time order."""
 
 
 class DisclosureRegister(_Answer):
@@ -243,14 +262,35 @@ def build_trace(event_id: UUID, records: Iterable[LineageRecord], derived: Itera
     )
 
 
-_REQUEST_STEPS = frozenset({REQUEST_RECORD_NAME, REQUEST_CONFIRM_RECORD_NAME})
+REQUEST_STEPS = {
+    REQUEST_RECORD_NAME: "received",
+    REQUEST_CONFIRM_RECORD_NAME: "confirmed",
+    REQUEST_ANSWER_RECORD_NAME: "answered",
+}
+
+
+def _request_steps(records: Iterable[LineageRecord]) -> tuple[RequestStep, ...]:
+    """The steps of the person's requests (the request records of :mod:`schakel.lineage.requests`)."""
+    steps = [r for r in records if r.name in REQUEST_STEPS]
+    asked = {r.event_id: r.reasons[0] for r in steps if r.name == REQUEST_RECORD_NAME and r.reasons}
+    found = [
+        RequestStep(
+            request_id=r.event_id,
+            request=asked.get(r.event_id, "unknown"),
+            step=REQUEST_STEPS[r.name],
+            organisation=r.sender,
+            at=r.end_time,
+        )
+        for r in steps
+    ]
+    return tuple(sorted(found, key=lambda s: (s.at, str(s.request_id), s.organisation)))
 
 
 def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[Disclosure]:
     decisions: dict[tuple[str, str], LineageRecord] = {}
     receipts: dict[tuple[str, str], LineageRecord] = {}
     for record in records:  # one event is its sender and its id (and, for the hub, its subject): see record_id
-        if record.kind is RecordKind.LINK or record.name in _REQUEST_STEPS:  # steps of a request, not disclosures
+        if record.kind is RecordKind.LINK or record.name in REQUEST_STEPS:  # steps of a request, not disclosures
             continue
         target = decisions if record.kind is RecordKind.DECISION else receipts
         target[(event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)] = record
@@ -345,6 +385,7 @@ def build_subject_report(
         records_by_identifier=_counts(r.data_subject_key for r in mine),
         pseudonyms_by_identifier=_counts(kinds[i] for i in ids if i in kinds),
         links=len(read) - len(mine),
+        requests=_request_steps(mine),
     )
 
 

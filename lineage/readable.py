@@ -38,7 +38,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from schakel.lineage.answers import Disclosure, PartnerSection, SubjectReport
+from schakel.lineage.answers import Disclosure, PartnerSection, RequestStep, SubjectReport
 from schakel.lineage.wording import Text, Wording, wording
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Label",
     "PartnerAccount",
     "Refusal",
+    "RequestUpdate",
     "Sharing",
     "access_report",
     "access_report_json",
@@ -69,6 +70,8 @@ _UNKNOWN_BASIS = Text(nl="een wettelijke grondslag", en="a legal basis")
 _UNKNOWN_BASIS_TEXT = Text(
     nl="Het contactpunt kan u uitleggen wat deze grondslag inhoudt.", en="The contact point can explain this basis."
 )
+_UNKNOWN_REQUEST = Text(nl="een verzoek over uw gegevens", en="a request about your data")
+_UNKNOWN_STEP = Text(nl="is behandeld", en="was handled")
 _UNKNOWN_REASON = Text(nl="Dit was volgens de afspraken niet toegestaan.", en="The agreements did not allow this.")
 _SHARED = frozenset({"delivered", "pending"})
 _NOT_A_REASON = frozenset({"permitted", "fields-withheld"})
@@ -141,6 +144,20 @@ class ConsentStep(_Model):
     sender: Label
 
 
+class RequestUpdate(_Model):
+    """A step of one of the person's requests: it arrived at the contact point, a partner carried it out, or the
+    contact point answered it."""
+
+    request_id: str
+    at: datetime
+    request: Label
+    """What was asked."""
+    step: Label
+    """What happened (``received``, ``confirmed``, ``answered``)."""
+    organisation: Label
+    """Who did it."""
+
+
 class PartnerAccount(_Model):
     """What one partner received about the person, and what it did not."""
 
@@ -169,6 +186,8 @@ class AccessReport(_Model):
     partners: tuple[PartnerAccount, ...]
     consent: tuple[ConsentStep, ...]
     """The person's consent as lineage shows it, in time order (see :class:`ConsentStep`)."""
+    requests: tuple[RequestUpdate, ...] = ()
+    """The person's requests (access, erasure, ...) and what became of them, in time order."""
     untranslated: tuple[str, ...]
     """Codes the translation table had no words for (shown in general words); empty for the shipped catalogue."""
 
@@ -209,6 +228,12 @@ class _Words:
 
     def consent_step(self, code: str) -> Label:
         return self._get("consent_steps", self.table.consent_steps.get(code), code, _UNKNOWN_REASON)
+
+    def request(self, code: str) -> Label:
+        return self._get("requests", self.table.requests.get(code), code, _UNKNOWN_REQUEST)
+
+    def request_step(self, code: str) -> Label:
+        return self._get("request_steps", self.table.request_steps.get(code), code, _UNKNOWN_STEP)
 
     def delivery(self, code: str) -> Label:
         return self._get("delivery", self.table.delivery.get(code), code, _UNKNOWN_REASON)
@@ -345,6 +370,16 @@ def _consent_steps(report: SubjectReport, words: _Words) -> tuple[ConsentStep, .
     return tuple(sorted(steps, key=lambda s: (s.at, s.organisation.code)))
 
 
+def _request_update(step: RequestStep, words: _Words) -> RequestUpdate:
+    return RequestUpdate(
+        request_id=str(step.request_id),
+        at=step.at,
+        request=words.request(step.request),
+        step=words.request_step(step.step),
+        organisation=words.organisation(step.organisation),
+    )
+
+
 def _reference(report: SubjectReport) -> str:
     digest = hashlib.sha256(f"{report.data_subject_id}|{report.generated_at.isoformat()}".encode()).hexdigest()
     return "-".join(digest[i : i + 4] for i in range(0, 12, 4)).upper()
@@ -365,6 +400,7 @@ def access_report(report: SubjectReport, table: Wording | None = None) -> Access
         records_by_identifier=report.records_by_identifier,
         partners=partners,
         consent=_consent_steps(report, words),
+        requests=tuple(_request_update(step, words) for step in report.requests),
         untranslated=tuple(sorted(words.missing)),
     )
 

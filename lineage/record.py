@@ -60,12 +60,14 @@ from pydantic_core import to_json
 
 from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
-from schakel.schemas import SUBJECT_REQUEST_CODES, BundleReason, EventType, Organisation
+from schakel.schemas import SUBJECT_REQUEST_CODES, BundleReason, EventType, Organisation, RetentionReason
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "REQUEST_ANSWER_RECORD_NAME",
     "REQUEST_CONFIRM_RECORD_NAME",
     "REQUEST_RECORD_NAME",
+    "RETENTION_NOTICE_RECORD_NAME",
     "InvalidRecordError",
     "LineageError",
     "LineageRecord",
@@ -90,13 +92,19 @@ _MAX_BYTES = 64 * 1024
 _INT64 = 2**63 - 1
 
 DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
-RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered", "confirmed"})
+RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered", "confirmed", "answered"})
 BUNDLE_RECORD_NAME = "schakel.agenda.bundle"
 """The name of the decision record of a ``SignalBundle`` the hub proposes to the ZVH (issue 15)."""
 REQUEST_RECORD_NAME = "schakel.subject.request"
 """A subject request arrived at the contact point (issue 16; see :mod:`schakel.lineage.requests`)."""
 REQUEST_CONFIRM_RECORD_NAME = "schakel.subject.request.confirm"
 """A partner confirmed it carried out a forwarded subject request."""
+REQUEST_ANSWER_RECORD_NAME = "schakel.subject.request.answer"
+"""The contact point answered an access request: the art. 15 report was made for the person (``schakel subject
+report``); a receipt of the request from the contact point to itself, outcome ``answered``."""
+RETENTION_NOTICE_RECORD_NAME = "schakel.retention.notice"
+"""The hub told a partner that the retention of the data about a person ended (a ``RetentionExpired`` notice): the
+hub's decision record of the notice, outcome ``permit``, the reason of the retention's end as its reason."""
 RECORD_NAMES = frozenset(
     {
         "schakel.consent.decide",
@@ -105,12 +113,15 @@ RECORD_NAMES = frozenset(
         BUNDLE_RECORD_NAME,
         REQUEST_RECORD_NAME,
         REQUEST_CONFIRM_RECORD_NAME,
+        REQUEST_ANSWER_RECORD_NAME,
+        RETENTION_NOTICE_RECORD_NAME,
     }
 )
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 _ORGANISATIONS = frozenset(o.value for o in Organisation)
 _REASON_CODES = frozenset(r.value for r in Reason)
 _BUNDLE_REASONS = frozenset(r.value for r in BundleReason)
+_RETENTION_REASONS = frozenset(r.value for r in RetentionReason)
 _CONTACT_POINT = Organisation.ZVH.value
 
 
@@ -296,11 +307,23 @@ class LineageRecord(BaseModel):
             raise ValueError("a bundle record is the decision record of a SignalBundle")
         request = self.name == REQUEST_RECORD_NAME
         self._check_request_records(request)
+        notice = self.name == RETENTION_NOTICE_RECORD_NAME
+        if notice and (
+            self.kind is not RecordKind.DECISION
+            or self.event_type != EventType.RETENTION_EXPIRED.value
+            or self.sender != _CONTACT_POINT
+            or self.outcome != "permit"
+        ):
+            raise ValueError(
+                "a retention notice record is the hub's permit of a RetentionExpired from the contact point"
+            )
         if self.derived_from and not bundle:
             raise ValueError("only a bundle record names the events it derives from")
         for reason in self.reasons:
             if request:
                 known = reason in SUBJECT_REQUEST_CODES
+            elif notice:
+                known = reason in _RETENTION_REASONS
             elif self.kind is RecordKind.DECISION:
                 known = reason in (_BUNDLE_REASONS if bundle else _REASON_CODES)
             else:
@@ -317,7 +340,8 @@ class LineageRecord(BaseModel):
         """A request record is the contact point's own decision record of a SubjectRequest, without an outcome; a
         confirmation is a receipt of one from a partner to the contact point, outcome ``confirmed`` (and only it)."""
         confirm = self.name == REQUEST_CONFIRM_RECORD_NAME
-        if (request or confirm) and self.event_type != EventType.SUBJECT_REQUEST.value:
+        answer = self.name == REQUEST_ANSWER_RECORD_NAME
+        if (request or confirm or answer) and self.event_type != EventType.SUBJECT_REQUEST.value:
             raise ValueError("a subject request's records are about a SubjectRequest")
         if request and (
             self.kind is not RecordKind.DECISION
@@ -332,6 +356,15 @@ class LineageRecord(BaseModel):
             raise ValueError("a confirmation goes to the contact point")
         if not confirm and self.outcome == "confirmed":
             raise ValueError("only a confirmation record has the outcome confirmed")
+        if answer and (
+            self.kind is not RecordKind.RECEIPT
+            or self.outcome != "answered"
+            or self.sender != _CONTACT_POINT
+            or self.recipient != _CONTACT_POINT
+        ):
+            raise ValueError("an answer record is the contact point's receipt with outcome answered")
+        if not answer and self.outcome == "answered":
+            raise ValueError("only an answer record has the outcome answered")
 
     # -- wire form -------------------------------------------------------------------------------------------------
 
@@ -510,6 +543,10 @@ def _iso(value: datetime) -> str:
 
 
 def _component(record: LineageRecord) -> str:
+    if record.name == REQUEST_ANSWER_RECORD_NAME:
+        return "contact-point"
+    if record.name == RETENTION_NOTICE_RECORD_NAME:
+        return "retention-job"
     if record.kind is RecordKind.RECEIPT:
         return f"sink-connector:{record.recipient}"
     return "consent-processor"

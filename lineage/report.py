@@ -15,7 +15,16 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from schakel.lineage.answers import SubjectReport
-from schakel.lineage.readable import AccessReport, ConsentStep, Label, PartnerAccount, Refusal, Sharing, access_report
+from schakel.lineage.readable import (
+    AccessReport,
+    ConsentStep,
+    Label,
+    PartnerAccount,
+    Refusal,
+    RequestUpdate,
+    Sharing,
+    access_report,
+)
 
 __all__ = ["render_access_report_html", "render_subject_report_html"]
 
@@ -103,6 +112,14 @@ def consent_sentence(c: ConsentStep) -> str:
     if c.step.code == "passed-on":
         return f"{dutch_date(c.at)}: {c.organisation.nl} {c.step.nl} (van {c.sender.nl})."
     return f"{dutch_date(c.at)}: {c.message.nl} van {c.sender.nl} is níet gedeeld met {c.organisation.nl}, {c.step.nl}."
+
+
+REQUESTS_TITLE = "Uw verzoeken"
+
+
+def request_sentence(r: RequestUpdate) -> str:
+    """``3 december 2026: het Zorg- en Veiligheidshuis ontving dit verzoek (uw verzoek om inzage ...).``"""
+    return f"{dutch_date(r.at)}: {r.organisation.nl} {r.step.nl} ({r.request.nl})."
 
 
 def never_sentence(account: PartnerAccount) -> str:
@@ -224,6 +241,9 @@ def render_access_report_html(report: AccessReport) -> str:
             summary += f"\n<h2>{escape(CONSENT_TITLE)}</h2>\n<ul>{steps}</ul>"
     else:
         body, summary = f"<p>{escape(NOTHING)}</p>", ""
+    if report.requests:
+        steps = "".join(f"<li>{escape(request_sentence(r))}</li>" for r in report.requests)
+        summary += f"\n<h2>{escape(REQUESTS_TITLE)}</h2>\n<ul>{steps}</ul>"
     intro = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in INTRO)
     return f"""<!DOCTYPE html>
 <html lang="nl">

@@ -33,6 +33,7 @@ from schakel.lineage.report import (
     INTRO,
     NOTHING,
     QUESTIONS,
+    REQUESTS_TITLE,
     TITLE,
     WHAT_NOT,
     already_explained,
@@ -44,6 +45,7 @@ from schakel.lineage.report import (
     partner_summary,
     reference_line,
     refusal_item,
+    request_sentence,
     sharing_heading,
     words,
 )
@@ -128,6 +130,12 @@ def _section(account: PartnerAccount, st: dict[str, ParagraphStyle], explained: 
     return flow
 
 
+def _requests(report: AccessReport, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    if not report.requests:
+        return []
+    return [_p(REQUESTS_TITLE, st["h2"]), *(_item(request_sentence(r), st["item"]) for r in report.requests)]
+
+
 def render_access_report_pdf(report: AccessReport) -> bytes:
     """The report in words as a PDF document (A4)."""
     _fonts()
@@ -139,11 +147,13 @@ def render_access_report_pdf(report: AccessReport) -> bytes:
         if report.consent:
             flow.append(_p(CONSENT_TITLE, st["h2"]))
             flow.extend(_item(consent_sentence(c), st["item"]) for c in report.consent)
+        flow.extend(_requests(report, st))
         explained: set[str] = set()
         for account in report.partners:
             flow.extend(_section(account, st, explained))
     else:
         flow.append(_p(NOTHING, st["body"]))
+        flow.extend(_requests(report, st))
     closing = [
         _p("Goed om te weten", st["h2"]),
         _p(WHAT_NOT, st["body"]),

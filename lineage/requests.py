@@ -8,7 +8,11 @@ The hub writes every step of a request to lineage (``schakel.streams.requests``)
 - the policy's decision records for the request, one per partner: a permit is the request forwarded to a partner that
   received data about the person, a denial with ``no-data-received`` one that did not (AVG art. 19);
 - ``schakel.subject.request.confirm``: a partner confirmed it carried the request out: a receipt of the request
-  event (its id) from that partner to ``zvh``, outcome ``confirmed``.
+  event (its id) from that partner to ``zvh``, outcome ``confirmed``;
+- ``schakel.subject.request.answer``: the contact point answered the request with the art. 15 report
+  (``schakel subject report``, :func:`answer_record`): a receipt of the request from ``zvh`` to ``zvh``, outcome
+  ``answered``. One per request: the record id is the request's, so a report made again for the same request is
+  not recorded twice (the first answer is the one the deadline asks about).
 
 :func:`request_statuses` reads them back. The deadline is one month after the request arrived (AVG art. 12(3)), in
 calendar months (:func:`request_deadline`: 31 January -> 28 or 29 February). *Judgement call:* the extension of
@@ -27,14 +31,19 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from schakel.lineage.activities import processing_activity
 from schakel.lineage.record import (
+    REQUEST_ANSWER_RECORD_NAME,
     REQUEST_CONFIRM_RECORD_NAME,
     REQUEST_RECORD_NAME,
     LineageRecord,
     RecordKind,
+    record_id,
 )
 
-__all__ = ["RequestState", "RequestStatus", "request_deadline", "request_statuses"]
+__all__ = ["RequestState", "RequestStatus", "answer_record", "request_deadline", "request_statuses"]
+
+_CONTACT_POINT = "zvh"
 
 
 def request_deadline(received: datetime) -> datetime:
@@ -99,3 +108,28 @@ def request_statuses(records: Iterable[LineageRecord], now: datetime) -> list[Re
             )
         )
     return sorted(statuses, key=lambda status: (status.received, str(status.request_id)))
+
+
+def answer_record(received: LineageRecord, now: datetime) -> LineageRecord:
+    """The record that the contact point answered the request whose arrival is ``received`` (its request record)."""
+    if received.name != REQUEST_RECORD_NAME:
+        raise ValueError("an answer is recorded against the request's own record")
+    return LineageRecord(
+        record_id=record_id(
+            _CONTACT_POINT, received.event_id, received.data_subject_id, _CONTACT_POINT, RecordKind.RECEIPT
+        ),
+        kind=RecordKind.RECEIPT,
+        name=REQUEST_ANSWER_RECORD_NAME,
+        status="ok",
+        start_time=now,
+        end_time=now,
+        event_id=received.event_id,
+        event_type=received.event_type,
+        sender=_CONTACT_POINT,
+        recipient=_CONTACT_POINT,
+        outcome="answered",
+        purpose=received.purpose,
+        processing_activity_id=received.processing_activity_id or processing_activity(received.purpose),
+        data_subject_id=received.data_subject_id,
+        data_subject_key=received.data_subject_key,
+    )

@@ -74,7 +74,7 @@ from schakel.lineage.pruning import (
     skeleton_digest,
 )
 from schakel.lineage.pruning import time_text as _time_text
-from schakel.lineage.record import LineageError, LineageRecord, RecordKind
+from schakel.lineage.record import REQUEST_RECORD_NAME, LineageError, LineageRecord, RecordKind
 from schakel.lineage.requests import RequestStatus, request_statuses
 from schakel.schemas import EventType
 
@@ -1000,6 +1000,11 @@ class LineageStore:
         """Every data subject request in the store, with its deadline and who has not confirmed
         (:mod:`schakel.lineage.requests`)."""
         return request_statuses(self._records("event_type = ?", (EventType.SUBJECT_REQUEST.value,)), now)
+
+    def request_record(self, request_id: UUID) -> LineageRecord | None:
+        """The record of a request's arrival at the contact point (``schakel.subject.request``), or None."""
+        found = self._records("event_id = ? AND name = ?", (str(request_id), REQUEST_RECORD_NAME))
+        return found[0] if found else None
 
     def disclosures(
         self, recipient: str, since: datetime | None = None, *, person: Sequence[str] | None = None

@@ -72,6 +72,8 @@ class Wording(_Strict):
     reasons: dict[str, Text]
     delivery: dict[str, Text]
     consent_steps: dict[str, Text]
+    requests: dict[str, Text]
+    request_steps: dict[str, Text]
 
     def field(self, event_type: str, name: str) -> Text | None:
         """The label of a field of an event type: ``Type.field``, or for the envelope's ``subject.*`` the one label

@@ -3,10 +3,11 @@
 
 1. tell each partner that received a copy about them, with a ``RetentionExpired`` event on its egress topic - named
    only by that partner's own pseudonym of the person, unsealed (the key it would need is about to go), so that the
-   partner's system deletes too;
-2. remove their consent state and agenda: a purge command keyed by the person on the hub's internal topic
+   partner's system deletes too - and record each notice in lineage (:func:`notice_record`);
+2. remove what the hub's tables keep about them: a purge command keyed by the person on the hub's internal topic
    ``<app id>-purge``, which the worker owning the person's partition turns into tombstones on the tables'
-   compacted changelogs (``schakel.streams.hub``) - only that worker may write its tables;
+   compacted changelogs and passes on to the workers of the person's cases (``schakel.streams.purge``) - only the
+   worker owning a partition may write its tables;
 3. destroy their data key (:meth:`KeyStore.shred_subject`): from then on no copy about them opens, in any topic.
 
 Steps 1 and 2 must be confirmed by the broker before step 3; a crash in between repeats them on the next run (the
@@ -31,30 +32,38 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schakel.consent import Pseudonymizer
+from schakel.lineage import RETENTION_NOTICE_RECORD_NAME, LineageRecord, RecordKind, processing_activity, record_id
 from schakel.lineage.retention import prune_lineage
 from schakel.retention.keystore import KeyStore
 from schakel.schemas import Codec, EventType, Organisation, RetentionReason, Theme, cloudevent_headers, parse_event
 from schakel.settings import Settings
+from schakel.streams.purge import PURGE
 from schakel.streams.records import OUTCOME_HEADER, RECIPIENT_HEADER, SUBJECT_REF_HEADER, Message, trace_headers
 from schakel.streams.topics import HubTopics
 
-__all__ = ["RetentionRun", "lineage_days", "notice", "purge_command", "retire", "run_retention"]
+__all__ = [
+    "NOTICE_PURPOSE",
+    "RetentionRun",
+    "notice",
+    "notice_id",
+    "notice_record",
+    "purge_command",
+    "retire",
+    "run_retention",
+]
 
 _log = logging.getLogger("schakel.retention")
 
 _NOTICE_NAMESPACE = uuid.UUID("6b1d3c4e-2f0a-4c55-9a77-5e1f2d3c4b5a")
-_PURPOSE = "storage-limitation"
+NOTICE_PURPOSE = "storage-limitation"
+"""The purpose a ``RetentionExpired`` notice and its lineage record name (worded in ``lineage/wording.yaml``)."""
+_NOTICE_FIELDS = ("reason", "expired_at")
+_NOTICE_BASIS = ("AVG 6(1)(c)",)
+"""A legal obligation: the controller must erase what it no longer needs and tell each recipient (AVG art. 5(1)(e),
+17 and 19)."""
 
 Send = Callable[[Message], Awaitable[Awaitable[Any]]]
 """Hands a record to a producer; the awaitable it returns resolves once the broker stored it."""
-
-
-def lineage_days(settings: Settings) -> int:
-    """How long lineage records are kept: ``SCHAKEL_LINEAGE_RETENTION_DAYS`` when set, else the longer of the hub's
-    ``lineage`` and ``consent_history`` periods (one store holds both kinds of record)."""
-    if settings.lineage_retention_days is not None:
-        return settings.lineage_retention_days
-    return max(settings.retention_lineage_days, settings.retention_consent_days)
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ def notice(
 ) -> Message:
     """The ``RetentionExpired`` record for one partner (unsealed: it carries only the partner's pseudonym); sent
     ``now``, about the period that ended at ``due``."""
-    event_id = uuid.uuid5(_NOTICE_NAMESPACE, f"{subject}/{recipient}/{due.isoformat()}")
+    event_id = notice_id(subject, recipient, due)
     event = parse_event(
         {
             "id": str(event_id),
@@ -87,7 +96,7 @@ def notice(
             "source": Organisation.ZVH.value,
             "time": min(now, datetime.now(UTC)).isoformat(),
             "subject": {"pseudonym": pseudonym},
-            "purpose": _PURPOSE,
+            "purpose": NOTICE_PURPOSE,
             "theme": Theme.OTHER.value,
             "payload": {"reason": reason.value, "expired_at": due.isoformat()},
         }
@@ -105,9 +114,48 @@ def notice(
     return Message(HubTopics.of(settings).egress(recipient), pseudonym.encode(), Codec().encode_json(form), headers)
 
 
+def notice_record(
+    settings: Settings, subject: str, recipient: str, reason: RetentionReason, due: datetime, now: datetime
+) -> Message:
+    """The lineage record of one ``RetentionExpired`` notice: the hub's decision (a permit from the contact point,
+    no covenant) to tell ``recipient`` that the data about ``subject`` must go, with the reason as its reason code -
+    so the person's art. 15 report says, in words, that the partner was told to delete. The person is named by the
+    hub pseudonym the key store tracks (``bsn``: the store does not keep what it derives from, as a sink's receipt
+    without that header does not either)."""
+    event_id = notice_id(subject, recipient, due)
+    contact = Organisation.ZVH.value
+    at = min(now, datetime.now(UTC))
+    record = LineageRecord(
+        record_id=record_id(contact, event_id, subject, recipient, RecordKind.DECISION),
+        kind=RecordKind.DECISION,
+        name=RETENTION_NOTICE_RECORD_NAME,
+        status="ok",
+        start_time=at,
+        end_time=at,
+        event_id=event_id,
+        event_type=EventType.RETENTION_EXPIRED.value,
+        sender=contact,
+        recipient=recipient,
+        outcome="permit",
+        fields_sent=_NOTICE_FIELDS,
+        purpose=NOTICE_PURPOSE,
+        legal_basis=_NOTICE_BASIS,
+        reasons=(reason.value,),
+        processing_activity_id=processing_activity(NOTICE_PURPOSE),
+        data_subject_id=subject,
+        data_subject_key="bsn",
+    )
+    return Message(HubTopics.of(settings).lineage, subject.encode(), record.to_bytes())
+
+
+def notice_id(subject: str, recipient: str, due: datetime) -> uuid.UUID:
+    """The notice's event id: one per person, recipient and end of retention, so a repeated run repeats the id."""
+    return uuid.uuid5(_NOTICE_NAMESPACE, f"{subject}/{recipient}/{due.isoformat()}")
+
+
 def purge_command(settings: Settings, subject: str) -> Message:
     """The command that makes the owning worker remove the person's table state."""
-    return Message(HubTopics.of(settings).purge, subject.encode(), b"purge")
+    return Message(HubTopics.of(settings).purge, subject.encode(), PURGE)
 
 
 async def retire(
@@ -121,12 +169,14 @@ async def retire(
 ) -> tuple[int, int]:
     """Tell the partners, purge the tables, destroy the key (in that order); (notices sent, keys destroyed).
 
-    Also the erasure path: a granted erasure request retires the person with ``RetentionReason.ERASURE``."""
+    A granted erasure request takes the last two steps in the hub, without notices (the partners were told by the
+    forwarded request): :mod:`schakel.streams.requests_wiring`."""
     recipients = store.recipients(subject)
-    pending = [
-        await send(notice(settings, subject, recipient, pseudonym, reason, due, now or datetime.now(UTC)))
-        for recipient, pseudonym in sorted(recipients.items())
-    ]
+    at = now or datetime.now(UTC)
+    pending = []
+    for recipient, pseudonym in sorted(recipients.items()):
+        pending.append(await send(notice(settings, subject, recipient, pseudonym, reason, due, at)))
+        pending.append(await send(notice_record(settings, subject, recipient, reason, due, at)))
     pending.append(await send(purge_command(settings, subject)))
     await asyncio.gather(*pending)  # raises when the broker refused one: the key stays, the next run repeats
     return len(recipients), store.shred_subject(subject, reason.value)

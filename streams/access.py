@@ -11,11 +11,19 @@ Judgement calls:
   not deleted: removing access from a running component is an operator's decision, not a side effect.
 - A password is set only for a principal that has none (``ensure_users``); ``users add`` of an existing user
   replaces its password (a rotation).
+- A change is done when the broker *enforces* it, not when the controller accepted it. In KRaft the controller
+  commits a new ACL or SCRAM credential and answers; each broker applies it when it has read the metadata log, a
+  moment later (seconds on a loaded machine). A client that connected in between was refused: the demo's connectors
+  once failed with "egress ... not authorized" right after ``provision``. So ``apply_grants``, ``add_user`` and
+  ``ensure_users`` return only once the broker lists what they added (DescribeAcls and DescribeUserScramCredentials
+  are answered from the broker's own view, the one it authorizes with), or raise :class:`AccessError` after
+  ``_IN_FORCE_WITHIN`` seconds. On a cluster the listing comes from one broker; the others follow within moments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +50,8 @@ __all__ = [
 
 _MECHANISM = "SCRAM-SHA-512"
 _ITERATIONS = 8192
+_IN_FORCE_WITHIN = 60.0
+"""Seconds the broker may take to enforce an ACL or a password the controller accepted (see the module's notes)."""
 
 
 class AccessError(SchakelError):
@@ -145,6 +155,20 @@ def _compare(settings: Settings, admin: KafkaAdminClient) -> tuple[list[Grant], 
     return present, missing, extra
 
 
+def _until_in_force(missing: Callable[[], set[str]], what: str) -> None:
+    """Poll ``missing`` (what the broker does not list yet) until it is empty, or raise after ``_IN_FORCE_WITHIN``."""
+    deadline = time.monotonic() + _IN_FORCE_WITHIN
+    pause = 0.05
+    while left := missing():
+        if time.monotonic() >= deadline:
+            raise AccessError(
+                f"the broker accepted {what} but did not enforce {len(left)} of them within {_IN_FORCE_WITHIN:.0f} s "
+                f"(first: {sorted(left)[0]})"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
 def show_grants(settings: Settings) -> AccessReport:
     """The grants for the settings' topic prefix: present, missing and extra (on names under the prefix)."""
     with _admin(settings) as admin:
@@ -161,6 +185,8 @@ def apply_grants(settings: Settings) -> AccessReport:
             failed = result.get("failed") or []
             if failed:
                 raise AccessError(f"the broker refused {len(failed)} of {len(missing)} ACLs: {failed[0]!r}")
+            added = set(missing)
+            _until_in_force(lambda: {str(grant) for grant in added - _on_broker(admin)}, "the ACLs")
     return AccessReport(added=tuple(missing), present=tuple(present), extra=tuple(extra))
 
 
@@ -189,6 +215,11 @@ def revoke_grants(settings: Settings) -> int:
     return sum(len(matched) for _, matched, _ in results)
 
 
+def _known_users(admin: KafkaAdminClient) -> set[str]:
+    described = admin.describe_user_scram_credentials()
+    return {user for user, info in described.items() if info.get("credential_infos")}
+
+
 def _check(said: dict[str, str | None], action: str) -> None:
     failures = {user: error for user, error in said.items() if error}
     if failures:
@@ -204,7 +235,8 @@ def add_user(settings: Settings, name: str, password: str) -> None:
         said = admin.alter_user_scram_credentials(
             [UserScramCredentialUpsertion(name, _MECHANISM, password, iterations=_ITERATIONS)]
         )
-    _check(said, "set")
+        _check(said, "set")
+        _until_in_force(lambda: {name} - _known_users(admin), "the password")
 
 
 def remove_user(settings: Settings, name: str) -> bool:
@@ -222,8 +254,7 @@ def remove_user(settings: Settings, name: str) -> bool:
 def list_users(settings: Settings) -> list[str]:
     """The users with SCRAM credentials on the broker."""
     with _admin(settings) as admin:
-        described = admin.describe_user_scram_credentials()
-    return sorted(user for user, info in described.items() if info.get("credential_infos"))
+        return sorted(_known_users(admin))
 
 
 def ensure_users(admin_settings: Settings, passwords: Iterable[tuple[str, str]]) -> list[str]:
@@ -232,14 +263,13 @@ def ensure_users(admin_settings: Settings, passwords: Iterable[tuple[str, str]])
 
     wanted = dict(passwords)
     with _admin(admin_settings) as admin:
-        described = admin.describe_user_scram_credentials()
-        known = {user for user, info in described.items() if info.get("credential_infos")}
-        new = sorted(set(wanted) - known)
+        new = sorted(set(wanted) - _known_users(admin))
         if new:
             said = admin.alter_user_scram_credentials(
                 [UserScramCredentialUpsertion(name, _MECHANISM, wanted[name], iterations=_ITERATIONS) for name in new]
             )
             _check(said, "set")
+            _until_in_force(lambda: set(new) - _known_users(admin), "the passwords")
     return new
 
 

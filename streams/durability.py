@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from schakel.streams.commits import CommitGuard
+
 __all__ = ["use_idempotent_producer"]
 
 
@@ -33,8 +35,10 @@ class _IdempotentProducer(faust_aiokafka.Producer):
 
 class _Transport(faust_aiokafka.Transport):
     Producer: ClassVar[type[faust_aiokafka.Producer]] = _IdempotentProducer
+    Consumer: ClassVar[type[faust_aiokafka.Consumer]] = CommitGuard  # commits only what the hub settled
 
 
 def use_idempotent_producer(app: faust.App) -> None:
-    """Give ``app`` a transport whose producer is idempotent (before the app starts)."""
+    """Give ``app`` a transport whose producer is idempotent (before the app starts), and whose consumer commits
+    only what the hub settled (``schakel.streams.commits``)."""
     app.transport = _Transport(app.conf.broker_consumer, app)

@@ -11,7 +11,9 @@ decides or forwards it.
 count, keys hashed by the same partitioner):
 
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
-  with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged;
+  with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged. And the
+  reverse, person pseudonym -> ``{"cases": [...]}``, written where the person's events are decided, so that the
+  retention job's purge finds every case of the person (``schakel.streams.purge``);
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
 - ``subject-requests``: person pseudonym -> whether processing is restricted, and the open subject requests
   (``schakel.streams.requests``), read and written where the person's event is decided; a partner's confirmation of a
@@ -46,11 +48,12 @@ Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones)
 processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of
 them - or, when one could not be produced (refused by the producer or the broker), once the input's dead letter is
 confirmed. A dead letter that cannot be produced is retried, the last tries with positions and reason only, and the
-input stays unacknowledged meanwhile: the worker stalls rather than skip a record. Faust commits only offsets below the
-first unacknowledged one, so a crash can repeat a delivery but never lose one. Records settle concurrently but are
-acknowledged in offset order per partition (:class:`_InOrder`): Faust's commit skips an unacknowledged record at the
-head of a partition that has no committed offset yet (its ``_new_offset`` only checks head gaps against a truthy
-committed offset), which a test of a refused dead letter caught.
+input stays unacknowledged meanwhile: the worker stalls rather than skip a record. The hub's consumer commits only
+offsets below the first record the hub has not acknowledged, counted from where the partition was taken up
+(``schakel.streams.commits``, which also says where Faust's own bookkeeping fell short), so a crash or a rebalance can
+repeat a delivery but never lose one. Records settle concurrently but are acknowledged in offset order per partition
+(:class:`_InOrder`), a test of a refused dead letter caught that Faust's commit skipped an unacknowledged record at the
+head of a partition.
 
 Judgement call: the tables (``subjects``, ``links`` and the ``event-ids`` index) are updated when an event is decided or
 forwarded, before its outputs are confirmed; if they are then refused, the event is dead-lettered with its state change
@@ -80,9 +83,12 @@ from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
+from schakel.streams.commits import acknowledge
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.processor import Accepted, Processor, Record
+from schakel.streams.purge import PurgeCommand, linked_command, parse_command, purge_steps, with_case
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
+from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
@@ -117,6 +123,8 @@ class _Step:
     outputs: list[Message] = field(default_factory=list)
     decisions: Sequence[Decision] = ()
     writes: list[Callable[[], None]] = field(default_factory=list)
+    confirmed: list[Callable[[], None]] = field(default_factory=list)
+    """To do once the broker stored ``outputs`` (or the dead letter): a granted erasure's key destruction."""
 
 
 def create_app(settings: Settings, policy: Policy) -> faust.App:
@@ -171,10 +179,16 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         key = person.encode()
         booked = requests.get(key)
         if desk.is_confirmation(accepted):  # a partner confirms a subject request: the hub's business only
-            confirmed_book, confirmed = desk.confirmation(accepted, person, booked)
+            step.dead = desk.refused(accepted, booked)
+            if step.dead is not None:
+                return step
+            confirmation = desk.confirmation(accepted, person, booked)
+            confirmed_book = confirmation.book
             if confirmed_book is not None:
-                step.writes.append(lambda: requests.__setitem__(key, confirmed_book))
-            step.outputs += confirmed
+                step.writes.append(lambda: _keep_book(requests, key, confirmed_book))
+            step.outputs += confirmation.messages  # a granted erasure: its lineage record, then the purge command
+            if confirmation.erased is not None:
+                step.confirmed.append(confirmation.erased)
             return step
         stored = subjects.get(key)
         state = SubjectState.from_json(stored) if stored is not None else SubjectState()
@@ -183,7 +197,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         routed = processor.decide(accepted, state, person, desk.adjustment(accepted, person, booked))
         book, request_records = desk.after(accepted, person, booked, routed.decisions)
         if book is not None:
-            step.writes.append(lambda: requests.__setitem__(key, book))
+            step.writes.append(lambda: _keep_book(requests, key, book))
+        if accepted.case is not None and accepted.case != person:  # the purge finds the person's cases here
+            linked = with_case(links.get(key), accepted.case)
+            if linked is not None:
+                step.writes.append(lambda: links.__setitem__(key, linked))
         outputs = [*routed.messages, *request_records]
         step.decisions = routed.decisions
         if routed.state != state or (merge is not None and stored is None):
@@ -267,7 +285,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             if done.dead is None and done.accepted is not None:
                 done.dead = processor.unproducible(done.accepted, done.outputs)
             if done.dead is not None:
-                done.outputs, done.decisions = [], ()
+                done.outputs, done.decisions, done.confirmed = [], (), []  # the book stays open: no erasure
                 return done
             for write in done.writes:
                 write()
@@ -324,8 +342,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 done.dead = processor.output_failed(record, type(error).__name__, event)
         if done.dead is not None:
             await dead_letter(record, done.dead)
+            if done.confirmed:  # a granted erasure stays granted: see schakel.streams.requests_wiring
+                _log.error("an erasure's purge command was not confirmed: the hub's tables may keep the entries")
         else:
             _count(done.decisions)
+        for then in done.confirmed:
+            then()
         in_order.settled(entry)
 
     async def handle(event: Any, step: Callable[[Record], _Step]) -> None:
@@ -398,7 +420,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 telemetry.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - position, 0))
 
     app.timer(interval=5.0)(report_lag)
-    _retention_job(app, settings, subjects, agenda, retention, send)
+    _retention_job(app, settings, _Tables(subjects, agenda, links, ids, requests), retention, send)
 
     return app
 
@@ -414,34 +436,74 @@ def _raw(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _retention_job(
-    app: faust.App,
-    settings: Settings,
-    subjects: Any,
-    agenda: Any,
-    retention: RetentionKeeper,
-    send: Any,
-) -> None:
+@dataclass(frozen=True)
+class _Tables:
+    subjects: Any
+    agenda: Any
+    links: Any
+    ids: Any
+    requests: Any
+
+
+def _keep_book(requests: Any, key: bytes, book: dict[str, Any]) -> None:
+    """Store a person's request book; an empty one is no entry (a tombstone when there was one)."""
+    if RequestBook.from_json(book).empty:
+        if requests.get(key) is not None:
+            del requests[key]
+        return
+    requests[key] = book
+
+
+def _retention_job(app: faust.App, settings: Settings, tables: _Tables, retention: RetentionKeeper, send: Any) -> None:
     """The retention job on the leader worker (``schakel.retention.job``), and the agent that carries out its purge
-    commands: the worker owning a person's partition deletes their state (consent, invitations) and agenda, which writes
-    tombstones to the tables' compacted changelogs."""
+    commands: the worker owning a pseudonym's partition deletes what every table holds under it, which writes
+    tombstones to the tables' compacted changelogs, and passes the purge on to the person's cases
+    (:mod:`schakel.streams.purge`)."""
+    topic = HubTopics.of(settings).purge
     purge = app.topic(
-        HubTopics.of(settings).purge,
+        topic,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.partitions,
     )
+    by_name = {
+        "subjects": tables.subjects,
+        "agenda": tables.agenda,
+        "links": tables.links,
+        "event-ids": tables.ids,
+        "subject-requests": tables.requests,
+    }
 
     @app.agent(purge, name="purge")
     async def purger(stream: faust.StreamT[bytes]) -> None:
-        async for key, _ in stream.items():
-            if not key:
-                continue
-            for table in (subjects, agenda):
-                if table.get(key) is not None:
-                    del table[key]
+        # Acknowledged by the hub once carried out, as every agent's records are (schakel.streams.commits counts no
+        # other acknowledgement).
+        async for event in cast("faust.Stream[bytes]", stream).noack().events():
+            command = parse_command(event.key, event.value)
+            if command is not None:
+                await carry_out(command)
+            acknowledge(event)
+
+    async def carry_out(command: PurgeCommand) -> None:
+        name = command.key.encode()
+        steps = purge_steps(
+            command,
+            subjects=tables.subjects.get(name),
+            agenda=tables.agenda.get(name),
+            link=tables.links.get(name),
+            book=tables.requests.get(name),
+            event_ids=list(tables.ids.keys()),
+        )
+        # The cases first, confirmed: a crash after this repeats the command (it is acknowledged only after).
+        for case in steps.cases:
+            await (await send(Message(topic, case.encode(), linked_command(command.key))))
+        if steps.keep_book is not None:
+            tables.requests[name] = steps.keep_book
+        for table, keys in steps.delete.items():
+            for gone in keys:
+                del by_name[table][gone]
 
     store = retention.sealer.store
     if store is None:  # copies unsealed (the bench's baseline): nothing to shred
@@ -478,7 +540,7 @@ class _InOrder:
         entry.done = True
         waiting = self._waiting[entry.event.message.tp]
         while waiting and waiting[0].done:
-            waiting.popleft().event.ack()
+            acknowledge(waiting.popleft().event)
 
 
 def _count(decisions: Sequence[Decision]) -> None:

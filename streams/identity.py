@@ -19,7 +19,7 @@ downstream key: both events are delivered, both are fully in lineage, and nothin
 sender can never erase another event's records with an id.
 
 The index grows by one small entry (about 100 bytes) per event and subject; it is a compacted changelog like the
-consent table. Removing entries belongs with the retention of a closed case.
+consent table. The retention job's purge removes a retired person's entries (``schakel.streams.purge``).
 """
 
 from __future__ import annotations

@@ -6,11 +6,12 @@ need:
 
 1. **Whether processing is restricted** (``restricted``: the id of the restriction request in force). While it is,
    every delivery about the person is denied (:func:`schakel.consent.restrict`); a ``lift`` request ends it.
-2. **The open requests**: id, what was asked, when it arrived and which partners have not confirmed yet. A partner's
-   confirmation (a ``SubjectRequest`` with ``confirms``) takes it off; when none is left the request closes and
-   leaves the book (lineage keeps its history: :mod:`schakel.lineage.requests`). A confirmation of an unknown or
-   closed request, or from a partner the request did not go to, changes nothing (a repeated confirmation is
-   harmless; a stray one is not evidence).
+2. **The open requests**: id, what was asked, when it arrived, the partners it went to and which of them have not
+   confirmed yet. A partner's confirmation (a ``SubjectRequest`` with ``confirms``) takes it off; when none is left
+   the request closes and leaves the book (lineage keeps its history: :mod:`schakel.lineage.requests`). A
+   confirmation of an open request by a partner it did not go to is refused (:meth:`RequestBook.not_forwarded`: the
+   hub dead-letters it - a stray confirmation is no evidence, and its sender should know); a repeated confirmation,
+   or one of an unknown or closed request (which cannot be told from a late repeat), changes nothing.
 
 **Who received data about the person** is not in the book: the hub keeps one record of it, the data-key store's
 (:meth:`schakel.retention.KeyStore.recipients`, each recipient with its own pseudonym of the person), which the
@@ -50,6 +51,8 @@ class OpenRequest:
     """What was asked (``schakel.schemas.SUBJECT_REQUEST_CODES``)."""
     received: datetime
     pending: tuple[str, ...]
+    forwarded: tuple[str, ...] = ()
+    """Every partner the request went to (the confirmed ones too); empty in a book written before it was kept."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,16 +60,23 @@ class OpenRequest:
             "request": self.request,
             "received": self.received.isoformat(),
             "pending": list(self.pending),
+            "forwarded": list(self.forwarded),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OpenRequest:
+        pending = tuple(str(p) for p in data["pending"])
         return cls(
             request_id=str(data["id"]),
             request=str(data["request"]),
             received=datetime.fromisoformat(str(data["received"])),
-            pending=tuple(str(p) for p in data["pending"]),
+            pending=pending,
+            forwarded=tuple(str(p) for p in data.get("forwarded", ())),
         )
+
+    def went_to(self, partner: str) -> bool:
+        """Whether the request was forwarded to ``partner`` (an older book knows only who is still pending)."""
+        return partner in self.pending or partner in self.forwarded
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,11 @@ class RequestBook:
             open=tuple(OpenRequest.from_json(r) for r in data.get("open", ())),
         )
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to remember: no restriction, no open request (the table keeps no entry for it)."""
+        return self.restricted is None and not self.open
+
     # -- steps ------------------------------------------------------------------------------------------------------
 
     def request(self, event: SubjectRequestEvent, decisions: Iterable[Decision], now: datetime) -> RequestBook:
@@ -105,8 +120,14 @@ class RequestBook:
         elif asked == "restriction-lifted":
             book = replace(book, restricted=None)
         if pending and all(r.request_id != str(event.id) for r in book.open):
-            book = replace(book, open=(*book.open, OpenRequest(str(event.id), asked, now, pending)))
+            book = replace(book, open=(*book.open, OpenRequest(str(event.id), asked, now, pending, pending)))
         return book
+
+    def not_forwarded(self, event: SubjectRequestEvent) -> bool:
+        """Whether ``event`` confirms an open request that was never forwarded to its sender - refused by the hub.
+        (A confirmation of an unknown or closed request cannot be told from a late repeat and changes nothing.)"""
+        target, sender = str(event.payload.confirms), str(event.source)
+        return any(r.request_id == target and not r.went_to(sender) for r in self.open)
 
     def confirm(self, event: SubjectRequestEvent) -> tuple[RequestBook, OpenRequest | None, OpenRequest | None]:
         """The book once a partner's confirmation ``event`` is taken into account; the request it confirmed (None:

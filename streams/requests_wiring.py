@@ -12,19 +12,47 @@ For every accepted event the hub asks :class:`RequestDesk`:
   (``schakel.subject.request``: what was asked, when) - the forwarded copies and their decision records are the
   policy's, produced as for any event;
 - :meth:`RequestDesk.confirmation`: a partner's confirmation is the hub's business only: no decisions, no copies,
-  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request.
+  one lineage record (``schakel.subject.request.confirm``) when it confirms an open request - unless
+  :meth:`RequestDesk.refused` dead-letters it first (the request was not forwarded to that partner).
 
-**Crypto-shredding hook.** When an erasure request closes (every partner it went to confirmed), the hub calls
-``erase_subject_data(person pseudonym)``. The key store and the shredding are issue 16 item 2 (the ``shred`` branch);
-until its API is wired here, :func:`shredding_not_wired` logs that no data key was destroyed. *Why on close and not on
-arrival:* the forwarded request is itself a copy on the partners' egress topics; destroying the key at once could make
-it unreadable before the partners read it.
+Who may file and who may confirm: only the contact point files a request - a ``SubjectRequest`` without ``confirms``
+from any other partner claims a purpose its sender may not (covenant rule 18 is ``from: [zvh]``) and is dead-lettered
+by :meth:`schakel.streams.processor.Processor.accept` (``PurposeNotClaimable``); a partner confirms through its own
+source connector (its mapping's ``verzoek_uitgevoerd`` records), and only a request that went to it.
+
+**A granted erasure** (every partner the erasure request went to confirmed it: :meth:`RequestDesk.confirmation`)
+retires the person from the hub, in this order:
+
+1. the confirmation's own lineage record and the request book's closing (the closed request leaves the book) - the
+   book is written to the ``subject-requests`` table when the confirmation is processed, before anything is sent, so
+   the purge below finds it closed and the person's report still says the erasure closed;
+2. a purge command keyed by the person on ``<app id>-purge`` (:func:`schakel.retention.job.purge_command`, the
+   retention job's own, carried out by the worker that owns the person's partition: :mod:`schakel.streams.purge`),
+   sent after the lineage record on the hub's producer, so every table entry about the person and their cases ends
+   in a tombstone (another request still open stays in the book until it closes);
+3. the data key destroyed (:func:`erasure_hook`: every copy about them becomes unreadable, and who received data is
+   forgotten) - only once the broker confirmed both records (:attr:`Confirmation.erased`, called by the hub when the
+   confirmation's outputs are confirmed), as the retention job does.
+
+*Why on close and not on arrival:* the forwarded request is itself a copy on the partners' egress topics; destroying
+the key at once could make it unreadable before the partners read it. The partners were told by the forwarded request
+and confirmed it: the hub sends no ``RetentionExpired``.
+
+*Judgement calls.* When the broker refuses the records (the confirmation is dead-lettered), the key is destroyed all
+the same, once the dead letter is stored: the erasure was granted, and a resend of the dead letter could not purge
+again (the request is closed in the book; a confirmation of a closed request changes nothing) - the tables may then
+keep the person's (pseudonymous) entries, and the log says so, without the person. Known limit: a worker crash after
+the book's closing reached the changelog but before the broker confirmed the purge command redelivers the
+confirmation, which then confirms nothing: the key and the entries stay until the person's retention ends (the
+retention job retires them then). So does a key store that fails to destroy the key (the hub logs the failure, and
+the confirmation stays unacknowledged until the worker restarts).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from schakel.consent import Decision, only_recipients, restrict
@@ -38,12 +66,14 @@ from schakel.lineage import (
     record_id,
 )
 from schakel.retention import KeyStore
+from schakel.retention.job import purge_command
 from schakel.schemas import EventType, SubjectRequestEvent
 from schakel.streams.processor import Accepted, Processor
-from schakel.streams.records import Message
+from schakel.streams.records import DeadLetter, Message
 from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
 
 __all__ = [
+    "Confirmation",
     "ErasureHook",
     "RecipientsUnknownError",
     "RequestDesk",
@@ -81,15 +111,13 @@ def _unknown(person: str) -> NoReturn:  # noqa: ARG001 - the pseudonym is for th
 
 
 def shredding_not_wired(person: str) -> None:  # noqa: ARG001 - the pseudonym is for the real hook, never logged
-    """The erasure hook until crypto-shredding is wired: says that no data key was destroyed."""
+    """The erasure hook without a key store (copies unsealed): says that no data key was destroyed."""
     _log.warning("an erasure request closed, but crypto-shredding is not wired: no data key was destroyed")
 
 
 def erasure_hook(store: KeyStore | None) -> ErasureHook:
     """A granted erasure destroys the person's data key in ``store`` (every copy about them becomes unreadable);
-    without a key store (copies not sealed: the benchmark's baseline only) nothing can be shredded, and it says so.
-
-    The partners were told by the forwarded request itself and confirmed it: the hub sends no ``RetentionExpired``."""
+    without a key store (copies not sealed: the benchmark's baseline only) nothing can be shredded, and it says so."""
     if store is None:
         return shredding_not_wired
     return lambda person: _shred(store, person)
@@ -98,6 +126,18 @@ def erasure_hook(store: KeyStore | None) -> ErasureHook:
 def _shred(store: KeyStore, person: str) -> None:
     destroyed = store.shred_subject(person, "erasure")
     _log.info("erasure: %d data key(s) destroyed", destroyed)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a partner's confirmation comes to (:meth:`RequestDesk.confirmation`)."""
+
+    book: dict[str, Any] | None
+    """The book to store (None: unchanged)."""
+    messages: list[Message]
+    """The confirmation's lineage record; for a granted erasure, then the purge command."""
+    erased: Callable[[], None] | None = None
+    """A granted erasure: destroys the person's data key - to call once the broker stored ``messages``."""
 
 
 class RequestDesk:
@@ -142,67 +182,95 @@ class RequestDesk:
             return after.to_json() if after != book else None, [self._received(accepted, person, event)]
         return None, []
 
-    def confirmation(
-        self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any] | None, list[Message]]:
-        """A partner's confirmation: the book to store and its lineage record (nothing when it confirms nothing)."""
+    def refused(self, accepted: Accepted, stored: Mapping[str, Any] | None) -> DeadLetter | None:
+        """A dead letter for a confirmation of an open request that was not forwarded to its sender (None: go on)."""
+        event = accepted.event
+        if not isinstance(event, SubjectRequestEvent) or not RequestBook.from_json(stored).not_forwarded(event):
+            return None
+        return self.processor.dead_letter(
+            accepted.record,
+            "ConfirmationNotForwarded",
+            "the subject request this event confirms was not forwarded to its sender",
+            event,
+        )
+
+    def confirmation(self, accepted: Accepted, person: str, stored: Mapping[str, Any] | None) -> Confirmation:
+        """A partner's confirmation: the book to store and its lineage record (nothing when it confirms nothing); when
+        it grants an erasure, the purge command after the record, and the key's destruction for when both are
+        confirmed (see the module's docstring)."""
         event = accepted.event
         assert isinstance(event, SubjectRequestEvent)
         book = RequestBook.from_json(stored)
         after, confirmed, closed = book.confirm(event)
         if confirmed is None:
-            return None, []
-        if closed is not None and closed.request == "erasure":
-            self.erase_subject_data(person)
-        return after.to_json(), [self._confirmed(accepted, person, confirmed)]
+            return Confirmation(None, [])
+        messages = [self._confirmed(accepted, person, confirmed)]
+        if closed is None or closed.request != "erasure":
+            return Confirmation(after.to_json(), messages)
+        messages.append(purge_command(self.processor.settings, person))
+        erase = self.erase_subject_data
+        return Confirmation(after.to_json(), messages, lambda: erase(person))
 
     # -- lineage ------------------------------------------------------------------------------------------------------
 
     def _received(self, accepted: Accepted, person: str, event: SubjectRequestEvent) -> Message:
-        now = self.processor.clock()
+        """The request arrived at the contact point: its decision record, what was asked as its reason."""
         contact = CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(contact, event.id, person, contact, RecordKind.DECISION),
+        return self._record(
+            accepted,
+            person,
             kind=RecordKind.DECISION,
             name=REQUEST_RECORD_NAME,
-            status="ok",
-            start_time=now,
-            end_time=now,
-            event_id=event.id,
-            event_type=EventType.SUBJECT_REQUEST.value,
             sender=contact,
-            recipient=contact,
             outcome=None,
-            fields_sent=(),
-            purpose=event.purpose,
             reasons=(event.payload.request,),
-            processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=person,
-            data_subject_key=self.processor.person_kind(accepted, person),
-            source_topic=accepted.record.topic,
-            source_partition=accepted.record.partition,
-            source_offset=accepted.record.offset,
         )
-        return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())
 
     def _confirmed(self, accepted: Accepted, person: str, request: OpenRequest) -> Message:
         """The receipt of the request from the confirming partner: the record names the request's id."""
-        now = self.processor.clock()
-        event = accepted.event
-        sender, contact = str(event.source), CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(sender, request.request_id, person, contact, RecordKind.RECEIPT),
+        sender = str(accepted.event.source)
+        return self._record(
+            accepted,
+            person,
             kind=RecordKind.RECEIPT,
             name=REQUEST_CONFIRM_RECORD_NAME,
+            sender=sender,
+            outcome="confirmed",
+            request=request,
+        )
+
+    def _record(
+        self,
+        accepted: Accepted,
+        person: str,
+        *,
+        kind: RecordKind,
+        name: str,
+        sender: str,
+        outcome: str | None,
+        reasons: tuple[str, ...] = (),
+        request: OpenRequest | None = None,
+    ) -> Message:
+        """A step of a request in lineage, to the contact point, about the request (``request``'s id, or the
+        accepted event's own)."""
+        now = self.processor.clock()
+        event = accepted.event
+        event_id = request.request_id if request is not None else event.id
+        contact = CONTACT_POINT.value
+        record = LineageRecord(
+            record_id=record_id(sender, event_id, person, contact, kind),
+            kind=kind,
+            name=name,
             status="ok",
             start_time=now,
             end_time=now,
-            event_id=request.request_id,
+            event_id=event_id,
             event_type=EventType.SUBJECT_REQUEST.value,
             sender=sender,
             recipient=contact,
-            outcome="confirmed",
+            outcome=outcome,
             purpose=event.purpose,
+            reasons=reasons,
             processing_activity_id=processing_activity(event.purpose),
             data_subject_id=person,
             data_subject_key=self.processor.person_kind(accepted, person),

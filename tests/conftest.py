@@ -28,6 +28,15 @@ from schakel.streams.topics import ADMIN
 # hub worker, connector and demo a test starts as a subprocess (they inherit this environment).
 os.environ["SCHAKEL_ENVIRONMENT"] = "development"
 
+THOROUGH = os.environ.get("SCHAKEL_TEST_THOROUGH") == "1"
+"""Set by `make soak`: the tests marked ``thorough`` run at full size there (more Hypothesis examples, longer streams)
+and at a smaller size in `make test`, which must stay within its time budget (see the README's test section)."""
+
+
+def sized(thorough: int, quick: int) -> int:
+    """A thorough test's size: ``thorough`` under `make soak`, ``quick`` in `make test`."""
+    return thorough if THOROUGH else quick
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:

@@ -5,7 +5,14 @@ Kept apart from the safety domain: its own connector, topics and covenant rules.
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import CONSENT_CHANGE, REQUEST_KIND, URGENCY, RecordMapping, TypeMapping
+from schakel.connectors.mapping import (
+    CONSENT_CHANGE,
+    PARTNER_REQUESTS,
+    REQUEST_VALUES,
+    URGENCY,
+    RecordMapping,
+    TypeMapping,
+)
 from schakel.connectors.partners._kinds import DatabasePartnerConfig, database_connector
 from schakel.schemas import EventType, Organisation
 
@@ -36,16 +43,14 @@ MAPPING = RecordMapping(
             {"wijziging": "change", "ontvangers": "grantees", "geldig_tot": "valid_until"},
             example={"thema": "lvb", "wijziging": "gegeven", "ontvangers": "zvh;ggz"},
         ),
-        "verzoek": TypeMapping(
-            EventType.SUBJECT_REQUEST, {"soort_verzoek": "kind"}, example={"soort_verzoek": "inzage"}
-        ),
         "bijdrage": TypeMapping(
             EventType.INFORMATION_CONTRIBUTION,
             {"bijdrage": "contribution"},
             example={"thema": "lvb", "bijdrage": "Bewindvoering aangevraagd."},
         ),
+        **PARTNER_REQUESTS,
     },
-    values={"urgentie": URGENCY, "wijziging": CONSENT_CHANGE, "soort_verzoek": REQUEST_KIND},
+    values={"urgentie": URGENCY, "wijziging": CONSENT_CHANGE, **REQUEST_VALUES},
     lists=frozenset({"aan", "ontvangers"}),
 )
 

@@ -5,7 +5,7 @@ The safety domain is the CTER case owner with police and OM; it refers (``aanmel
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import URGENCY, YES_NO, RecordMapping, TypeMapping
+from schakel.connectors.mapping import PARTNER_REQUESTS, REQUEST_VALUES, URGENCY, YES_NO, RecordMapping, TypeMapping
 from schakel.connectors.partners._kinds import HttpPartnerConfig, http_connector
 from schakel.schemas import EventType, Organisation
 
@@ -53,8 +53,9 @@ MAPPING = RecordMapping(
             {"reden_sluiting": "closed_reason"},
             example={"reden_sluiting": "Plan uitgevoerd, geen zorgen meer."},
         ),
+        **PARTNER_REQUESTS,
     },
-    values={"urgentie": URGENCY, "betrokkene_geinformeerd": YES_NO},
+    values={**REQUEST_VALUES, "urgentie": URGENCY, "betrokkene_geinformeerd": YES_NO},
     lists=frozenset({"aan", "uit_te_nodigen"}),
 )
 

@@ -6,7 +6,15 @@ consent, legal duty, conflict of duties) and the reference of the documented del
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import CONSENT_CHANGE, URGENCY, YES_NO, RecordMapping, TypeMapping
+from schakel.connectors.mapping import (
+    CONSENT_CHANGE,
+    PARTNER_REQUESTS,
+    REQUEST_VALUES,
+    URGENCY,
+    YES_NO,
+    RecordMapping,
+    TypeMapping,
+)
 from schakel.connectors.partners._kinds import HttpPartnerConfig, http_connector
 from schakel.schemas import EventType, Organisation
 
@@ -45,8 +53,10 @@ MAPPING = RecordMapping(
             {"waarneming": "observed_behaviour", "lvb_indicatie": "lvb_indication", "urgentie": "urgency"},
             example={"thema": "lvb", "lvb_indicatie": "Vermoeden licht verstandelijke beperking.", "urgentie": "hoog"},
         ),
+        **PARTNER_REQUESTS,
     },
     values={
+        **REQUEST_VALUES,
         "in_zorg": YES_NO,
         "urgentie": URGENCY,
         "wijziging": CONSENT_CHANGE,

@@ -6,7 +6,15 @@ The OM's own case number (``parketnummer``) is the case id.
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import DEFAULT_ENVELOPE, FEEDBACK_STATUS, URGENCY, RecordMapping, TypeMapping
+from schakel.connectors.mapping import (
+    DEFAULT_ENVELOPE,
+    FEEDBACK_STATUS,
+    PARTNER_REQUESTS,
+    REQUEST_VALUES,
+    URGENCY,
+    RecordMapping,
+    TypeMapping,
+)
 from schakel.connectors.partners._kinds import FileDropPartnerConfig, filedrop_connector
 from schakel.schemas import EventType, Organisation
 
@@ -49,8 +57,10 @@ MAPPING = RecordMapping(
             {"actie": "action_id", "status": "status", "notitie": "note"},
             example={"actie": "A-2", "status": "bezig"},
         ),
+        **PARTNER_REQUESTS,
     },
     values={
+        **REQUEST_VALUES,
         "urgentie": URGENCY,
         "status": FEEDBACK_STATUS,
         "fraudevorm": {

@@ -6,7 +6,15 @@ under the Police Data Act (Wpg): ``gedragsomschrijving`` is criminal data, which
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import DEFAULT_ENVELOPE, FEEDBACK_STATUS, URGENCY, RecordMapping, TypeMapping
+from schakel.connectors.mapping import (
+    DEFAULT_ENVELOPE,
+    FEEDBACK_STATUS,
+    PARTNER_REQUESTS,
+    REQUEST_VALUES,
+    URGENCY,
+    RecordMapping,
+    TypeMapping,
+)
 from schakel.connectors.partners._kinds import HttpPartnerConfig, http_connector
 from schakel.schemas import EventType, Organisation
 
@@ -53,8 +61,10 @@ MAPPING = RecordMapping(
             {"actie": "action_id", "status": "status", "notitie": "note"},
             example={"actie": "A-1", "status": "gereed", "notitie": "Huisbezoek afgelegd."},
         ),
+        **PARTNER_REQUESTS,
     },
     values={
+        **REQUEST_VALUES,
         "urgentie": URGENCY,
         "status": FEEDBACK_STATUS,
         "fraudevorm": {

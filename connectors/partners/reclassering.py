@@ -5,7 +5,14 @@ Supervision details (``toezicht``) are criminal data.
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import FEEDBACK_STATUS, URGENCY, RecordMapping, TypeMapping
+from schakel.connectors.mapping import (
+    FEEDBACK_STATUS,
+    PARTNER_REQUESTS,
+    REQUEST_VALUES,
+    URGENCY,
+    RecordMapping,
+    TypeMapping,
+)
 from schakel.connectors.partners._kinds import DatabasePartnerConfig, database_connector
 from schakel.schemas import EventType, Organisation
 
@@ -35,8 +42,9 @@ MAPPING = RecordMapping(
             {"waarneming": "observed_behaviour", "urgentie": "urgency"},
             example={"thema": "overig", "waarneming": "Schendt meldplicht.", "urgentie": "normaal"},
         ),
+        **PARTNER_REQUESTS,
     },
-    values={"urgentie": URGENCY, "status": FEEDBACK_STATUS},
+    values={**REQUEST_VALUES, "urgentie": URGENCY, "status": FEEDBACK_STATUS},
 )
 
 

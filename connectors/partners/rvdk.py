@@ -5,7 +5,15 @@ Youth data (``jeugdbeschermingsmaatregel``, ``jeugdcontext``) is labelled ``yout
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import DEFAULT_ENVELOPE, FEEDBACK_STATUS, URGENCY, RecordMapping, TypeMapping
+from schakel.connectors.mapping import (
+    DEFAULT_ENVELOPE,
+    FEEDBACK_STATUS,
+    PARTNER_REQUESTS,
+    REQUEST_VALUES,
+    URGENCY,
+    RecordMapping,
+    TypeMapping,
+)
 from schakel.connectors.partners._kinds import FileDropPartnerConfig, filedrop_connector
 from schakel.schemas import EventType, Organisation
 
@@ -46,8 +54,9 @@ MAPPING = RecordMapping(
             {"actie": "action_id", "status": "status", "notitie": "note"},
             example={"actie": "A-3", "status": "gepland"},
         ),
+        **PARTNER_REQUESTS,
     },
-    values={"urgentie": URGENCY, "status": FEEDBACK_STATUS},
+    values={**REQUEST_VALUES, "urgentie": URGENCY, "status": FEEDBACK_STATUS},
 )
 
 

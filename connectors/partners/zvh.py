@@ -1,10 +1,12 @@
 """Zorg- en Veiligheidshuis: triage decisions and case-consultation outcomes from its case system (GCOS-like),
-through an outbox table.
+through an outbox table. The ZVH is the contact point: it files the data subject's requests (``verzoek``: a
+``soort_verzoek``, or a ``beperking`` - ``beperken`` / ``opheffen`` - for a restriction), which the hub forwards to
+the partners; it never confirms one (it acts on a request where it was made).
 """
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import REQUEST_KIND, RecordMapping, TypeMapping
+from schakel.connectors.mapping import REQUEST_VALUES, RecordMapping, TypeMapping
 from schakel.connectors.partners._kinds import DatabasePartnerConfig, database_connector
 from schakel.schemas import EventType, Organisation
 
@@ -43,12 +45,14 @@ MAPPING = RecordMapping(
             EventType.CASE_CLOSED, {"reden": "closed_reason"}, example={"reden": "Doelen bereikt."}
         ),
         "verzoek": TypeMapping(
-            EventType.SUBJECT_REQUEST, {"soort_verzoek": "kind"}, example={"soort_verzoek": "inzage"}
+            EventType.SUBJECT_REQUEST,
+            {"soort_verzoek": "kind", "beperking": "restriction"},
+            example={"soort_verzoek": "inzage"},
         ),
     },
     values={
         "uitkomst": {"geaccepteerd": "accepted", "doorverwezen": "redirected", "afgewezen": "rejected"},
-        "soort_verzoek": REQUEST_KIND,
+        **REQUEST_VALUES,
     },
 )
 

@@ -10,7 +10,7 @@ from schakel.connectors.contract import Delivery
 from schakel.connectors.errors import RecordRejected
 from schakel.connectors.mapping import RecordMapping
 from schakel.connectors.partners import politie
-from schakel.schemas import EventType, Organisation, parse_event
+from schakel.schemas import EventType, Organisation, SubjectRequestEvent, parse_event
 from schakel.schemas.examples import example_form
 
 _ORGS = [o.value for o in Organisation]
@@ -26,9 +26,57 @@ def test_every_record_type_of_every_partner_maps_to_a_valid_event(org: str) -> N
     mapping = _mapping(org)
     assert mapping.organisation.value == org
     for word, type_mapping in mapping.types.items():
+        if type_mapping.direction == "out":  # delivered to the partner only: refused from it
+            with pytest.raises(RecordRejected) as refused:
+                mapping.to_event(mapping.example(word))
+            assert refused.value.code == "unknown-event-type"
+            continue
         event = mapping.to_event(mapping.example(word))
         assert event.type is type_mapping.event_type
         assert event.source.value == org
+
+
+_PARTNERS = [o for o in _ORGS if o != "zvh"]
+
+
+@pytest.mark.parametrize("org", _PARTNERS)
+def test_a_partner_receives_a_forwarded_request_and_confirms_it_but_never_files_one(org: str) -> None:
+    mapping = _mapping(org)
+    form = parse_event(example_form(EventType.SUBJECT_REQUEST, "OTHER", payload={"kind": "erasure"})).to_json()
+    form["subject"] = {**form["subject"], "bsn": None, "pseudonym": "recipient-pseudonym-1"}
+    document, _ = mapping.render(Delivery(form["id"], org, "SubjectRequest", form, None, None))
+    assert (document[mapping.type_field], document["soort_verzoek"]) == ("verzoek", "verwijdering")
+
+    confirmation = mapping.example(
+        "verzoek_uitgevoerd", verzoek_id=document["event_id"], soort_verzoek=document["soort_verzoek"]
+    )
+    confirmation = {**confirmation, "bsn": "999990019"}
+    event = mapping.to_event(confirmation)
+    assert isinstance(event, SubjectRequestEvent)
+    assert (str(event.payload.confirms), event.payload.request, event.source.value) == (form["id"], "erasure", org)
+    restricted = mapping.to_event({**confirmation, "soort_verzoek": None, "beperking": "beperken"})
+    assert isinstance(restricted, SubjectRequestEvent)
+    assert restricted.payload.request == "restriction"
+
+    own = {**mapping.example("verzoek_uitgevoerd"), mapping.type_field: "verzoek", "verzoek_id": None}
+    with pytest.raises(RecordRejected) as refused:  # only the contact point files requests
+        mapping.to_event(own)
+    assert refused.value.code == "unknown-event-type"
+    assert "verzoek_uitgevoerd" in refused.value.reason
+    assert "verzoek," not in refused.value.reason
+
+
+def test_the_contact_point_files_requests_and_restrictions_and_confirms_none() -> None:
+    mapping = _mapping("zvh")
+    restriction = mapping.to_event({**mapping.example("verzoek"), "soort_verzoek": None, "beperking": "beperken"})
+    lift = mapping.to_event({**mapping.example("verzoek"), "soort_verzoek": None, "beperking": "opheffen"})
+    assert isinstance(restriction, SubjectRequestEvent)
+    assert isinstance(lift, SubjectRequestEvent)
+    assert (restriction.payload.request, lift.payload.request) == ("restriction", "restriction-lifted")
+    assert restriction.payload.confirms is None
+    with pytest.raises(RecordRejected) as refused:
+        mapping.to_event({**mapping.example("verzoek"), "verzoek_id": "1b4e28ba-2fa1-41d2-883f-0016d3cca427"})
+    assert refused.value.code == "invalid-record"
 
 
 def test_the_police_registratie_becomes_a_signal_in_catalogue_terms() -> None:

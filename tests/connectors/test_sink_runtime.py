@@ -8,16 +8,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
+from schakel.connectors import sink_runner
 from schakel.connectors.contract import Connector, ConnectorConfig, Delivery, Sink
 from schakel.connectors.errors import PermanentDeliveryError
 from schakel.connectors.retry import RetryPolicy
 from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.testing import copy_message, eventually, read_topic, write
 from schakel.settings import Settings
-from schakel.streams.access import provision
+from schakel.streams.access import apply_grants, provision, revoke_grants
 from schakel.streams.records import Message, header
-from schakel.streams.topics import HubTopics
+from schakel.streams.topics import HubTopics, create_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -114,3 +116,57 @@ def test_a_refusal_is_dead_lettered_at_once_and_a_corrupt_record_does_not_stop_t
     assert reasons == ["partner refused: partner answered HTTP 400", "undecodable egress record"]
     undecodable = next(r for r in letters if header(r.headers, "schakel-reason") == "undecodable egress record")
     assert header(undecodable.headers, "schakel-event-id") == good_form["id"], "the CloudEvents ce_id was not kept"
+
+
+def test_a_sink_started_before_its_grants_waits_for_them_and_then_delivers(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    """An operator applies the ACLs while the connector starts (Strimzi's User Operator does): the sink waits for its
+    grants instead of exiting, then delivers everything."""
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rg-{unique}.", partitions=2, data_dir=tmp_path / "data"
+    )
+    topics = HubTopics.of(settings)
+    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.lineage])  # topics, no grants yet
+    copies = [copy_message(settings, "politie", f"bsn:{n}", seed=n) for n in range(4)]
+    sink = _SlowSink()
+
+    async def scenario() -> None:
+        await write(settings, *(message for _, message in copies))
+        runner = SinkRunner(_CONNECTOR, ConnectorConfig(), settings, sink=sink, session_timeout_ms=6000)
+        task = asyncio.create_task(runner.run())
+        try:
+            refused = await eventually(lambda: runner.health.last_error)
+            assert refused in {"TopicAuthorizationFailedError", "GroupAuthorizationFailedError"}
+            assert not task.done(), "a refusal at start is waited out"
+            await asyncio.to_thread(apply_grants, settings)
+            await eventually(lambda: len(sink.delivered) == len(copies) or task.done())
+        finally:
+            runner.stop()
+            await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        revoke_grants(settings)
+    assert sorted(d.event_id for d in sink.delivered) == sorted(form["id"] for form, _ in copies)
+
+
+def test_a_sink_whose_grants_never_come_fails_closed(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rn-{unique}.", partitions=2, data_dir=tmp_path / "data"
+    )
+    topics = HubTopics.of(settings)
+    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
+    monkeypatch.setattr(sink_runner, "_GRANTS_AT_START", 3.0)
+    sink = _SlowSink()
+
+    async def scenario() -> None:
+        runner = SinkRunner(_CONNECTOR, ConnectorConfig(), settings, sink=sink, session_timeout_ms=6000)
+        await asyncio.wait_for(runner.run(), timeout=120)
+
+    with pytest.raises((TopicAuthorizationFailedError, GroupAuthorizationFailedError)):
+        asyncio.run(scenario())
+    assert sink.delivered == []

@@ -1,6 +1,7 @@
 """Property-based tests over random covenants, events, consent histories, recipients and times.
 
-Five properties, 2,000 examples each - 10,000 in the default run (the covenants also draw which parties may record
+Five properties, 2,000 examples each in `make soak` - 10,000 - and 1,000 each in `make test` (marker ``thorough``,
+see tests/conftest.py; the covenants also draw which parties may record
 a rule's consent, which themes each purpose allows; the histories who recorded each change and for which grantor;
 the scenario which partners the ZVH invited to the case):
 
@@ -21,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,8 +41,11 @@ from schakel.consent import (
     subject_key,
 )
 from schakel.schemas import Event, EventType, Organisation, Theme, parse_event
+from tests.conftest import sized
 
 from .helpers import BSN, FULL_PAYLOADS, all_fields, event_form
+
+pytestmark = pytest.mark.thorough
 
 ORGS = tuple(Organisation)
 TYPES = tuple(
@@ -70,6 +75,7 @@ BASES = {
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 START = datetime(2025, 1, 1, tzinfo=UTC)
 KEY = b"property-test-pseudonym-key-0123456789"
+EXAMPLES = sized(thorough=2000, quick=1000)
 SETTINGS = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
@@ -402,7 +408,7 @@ def _applied_rule(covenants: tuple[Covenant, ...], decision: Decision) -> Rule:
 # ---------------------------------------------------------------------------------------------------- the properties
 
 
-@settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=EXAMPLES, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios())
 def test_no_field_outside_the_applied_rule_is_ever_sent(
     scenario: Scenario,
@@ -420,7 +426,7 @@ def test_no_field_outside_the_applied_rule_is_ever_sent(
     assert _satisfied(covenant, rule, event, recipient, history, at, invited)
 
 
-@settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=EXAMPLES, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios())
 def test_no_decision_without_a_rule_is_a_permit(
     scenario: Scenario,
@@ -439,7 +445,7 @@ def test_no_decision_without_a_rule_is_a_permit(
         assert len(set(applied.fields) & set(sent)) == len(sent)
 
 
-@settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=EXAMPLES, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios(), st.data())
 def test_withdrawal_is_monotonic(scenario: Scenario, data: st.DataObject) -> None:
     covs, event, recipient, history, at, invited = scenario
@@ -463,7 +469,7 @@ def test_withdrawal_is_monotonic(scenario: Scenario, data: st.DataObject) -> Non
         assert not (rule.conditions.secrecy_grounds and _value(event, "secrecy_ground") == "consent")
 
 
-@settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=EXAMPLES, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios(), st.data())
 def test_decisions_are_deterministic(scenario: Scenario, data: st.DataObject) -> None:
     covs, event, recipient, history, at, invited = scenario
@@ -479,7 +485,7 @@ def test_decisions_are_deterministic(scenario: Scenario, data: st.DataObject) ->
     assert everyone == tuple(fresh.decide(event, r, state, at, invited=invited) for r in fresh.candidates(event, at))
 
 
-@settings(max_examples=2000, **SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=EXAMPLES, **SETTINGS)  # type: ignore[arg-type]
 @given(scenarios())
 def test_the_bsn_never_reaches_a_recipient_whose_rule_does_not_name_it(
     scenario: Scenario,

@@ -59,6 +59,7 @@ def test_acls_apply_is_idempotent_and_show_finds_them_all(kafka_bootstrap: str) 
     first = _schakel("acls", "apply", prefix=prefix)
     assert first.returncode == 0, first.stderr
     assert f"User:politie WRITE TOPIC {prefix}ingress.politie" in first.stdout
+    # `apply` returns once the broker enforces what it added (streams/access.py): the broker lists them all at once.
     second = _schakel("acls", "apply", prefix=prefix)
     assert second.returncode == 0, second.stderr
     assert "0 ACLs added" in second.stdout

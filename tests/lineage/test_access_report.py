@@ -237,7 +237,7 @@ def test_the_json_record_has_its_documented_keys() -> None:
     record = json.loads(access_report_json(report))
     assert set(record) == {
         "format", "reference", "data_subject_id", "data_subject_ids", "generated_at", "records",
-        "records_by_identifier", "partners", "consent", "untranslated",
+        "records_by_identifier", "partners", "consent", "requests", "untranslated",
     }  # fmt: skip
     assert record["format"] == "schakel.art15/1"
     assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", record["reference"])
@@ -329,3 +329,82 @@ def test_a_reason_without_words_is_left_out_beside_data_that_was_shared() -> Non
     assert sharing.notes == ()
     assert "reasons:DeliveryTimeout" in report.untranslated
     assert "niet toegestaan" not in render_access_report_html(report)
+
+
+def _requests_and_a_notice() -> list[LineageRecord]:
+    """An erasure the police confirmed, an access request answered, and the police told its data must go."""
+    from schakel.lineage.requests import answer_record
+    from schakel.retention.job import notice_record
+    from schakel.schemas import RetentionReason
+    from schakel.settings import Settings
+
+    request, access = UUID(int=1), UUID(int=2)
+    history: list[LineageRecord] = []
+    for number, (event_id, asked) in enumerate(((request, "erasure"), (access, "access"))):
+        at = T0 + timedelta(days=1 + number)
+        history.append(
+            LineageRecord(
+                record_id=f"zvh/{event_id}/{SUBJECT_A}/zvh/decision",
+                kind="decision",
+                name="schakel.subject.request",
+                status="ok",
+                start_time=at,
+                end_time=at,
+                event_id=event_id,
+                event_type="SubjectRequest",
+                sender="zvh",
+                recipient="zvh",
+                outcome=None,
+                purpose="case-consultation",
+                reasons=(asked,),
+                data_subject_id=SUBJECT_A,
+                data_subject_key="bsn",
+            )
+        )
+    history.append(answer_record(history[-1], T0 + timedelta(days=3)))
+    history.append(
+        LineageRecord(
+            record_id=f"politie/{request}/{SUBJECT_A}/zvh/receipt",
+            kind="receipt",
+            name="schakel.subject.request.confirm",
+            status="ok",
+            start_time=T0 + timedelta(days=4),
+            end_time=T0 + timedelta(days=4),
+            event_id=request,
+            event_type="SubjectRequest",
+            sender="politie",
+            recipient="zvh",
+            outcome="confirmed",
+            purpose="case-consultation",
+            data_subject_id=SUBJECT_A,
+            data_subject_key="bsn",
+        )
+    )
+    due, now = T0 + timedelta(days=5), T0 + timedelta(days=6)
+    notice = notice_record(Settings(), SUBJECT_A, "politie", RetentionReason.SIGNALS_WITHOUT_CASE, due, now)
+    history.append(LineageRecord.from_bytes(notice.value))
+    return history
+
+
+def test_the_persons_requests_and_the_notice_to_delete_read_in_words(tmp_path: Path) -> None:
+    report = access_report(build_subject_report(SUBJECT_A, _requests_and_a_notice(), now=T0 + timedelta(days=7)))
+    assert report.untranslated == ()
+    assert [(r.request.code, r.step.code, r.organisation.code) for r in report.requests] == [
+        ("erasure", "received", "zvh"),
+        ("access", "received", "zvh"),
+        ("access", "answered", "zvh"),
+        ("erasure", "confirmed", "politie"),
+    ]
+    (police,) = report.partners
+    (told,) = [s for s in police.shared if s.message.code == "RetentionExpired"]
+    assert told.purpose.nl == "het wissen van gegevens na de bewaartermijn"
+    assert [note.code for note in told.notes] == ["signals_without_case"]
+    assert [basis.code for basis in told.legal_bases] == ["AVG 6(1)(c)"]
+    page = _page_text(render_access_report_html(report))
+    letter = " ".join(_pdf_text(render_access_report_pdf(report), tmp_path).split())
+    for text in (page, letter):
+        assert codes_in(text) == []
+        assert "Uw verzoeken" in text
+        assert "de politie heeft dit verzoek uitgevoerd (uw verzoek om uw gegevens te wissen)" in text
+        assert "gaf u een overzicht van uw gegevens (uw verzoek om inzage in uw gegevens)" in text
+        assert "de bewaartermijn van uw gegevens voorbij is" in text

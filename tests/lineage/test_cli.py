@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from schakel.consent import Pseudonymizer
 from schakel.lineage import LineagePosition, LineageRecord, open_store, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.cli import app
+from schakel.lineage.ingest import DEFAULT_GROUP_ID
 from schakel.lineage.store import SQLITE_FILE
+from schakel.offsets import group_lag, positions
 from schakel.settings import Settings, settings
 from schakel.streams.access import provision
 from schakel.streams.topics import ADMIN, create_topics
@@ -168,20 +170,31 @@ def test_a_store_behind_the_topic_says_how_to_catch_up(
     create_topics(config, [config.topic("lineage")])
     producer = KafkaProducer(**config.kafka_client_config(ADMIN))
     try:
-        for record in records:
-            producer.send(config.topic("lineage"), value=record.to_bytes())
-        producer.flush()
+        for record in records:  # each one acknowledged by the broker (acks=all) before the command asks
+            producer.send(config.topic("lineage"), value=record.to_bytes()).get(timeout=60)
     finally:
         producer.close()
     try:
         result = CliRunner().invoke(app, ["trace", str(records[0].event_id)])
+        # The note is best effort (no note when the broker does not answer in time): if it is missing, say what the
+        # broker answers now, so a failure names its cause instead of only its symptom.
+        why = "" if "behind the lineage topic" in result.stderr else _behind_now(config)
     finally:
         admin = KafkaAdminClient(**config.kafka_client_config(ADMIN))
         admin.delete_topics([config.topic("lineage")])
         admin.close()
     assert result.exit_code == 0, result.output
-    assert "behind the lineage topic" in result.stderr
+    assert "behind the lineage topic" in result.stderr, why
     assert "schakel lineage ingest --follow" in result.stderr
+
+
+def _behind_now(config: Settings) -> str:
+    try:
+        held = positions(config, config.topic("lineage"))[0].held
+        lag = group_lag(config, DEFAULT_GROUP_ID, [config.topic("lineage")])
+    except Exception as error:
+        return f"asking the broker failed: {error!r}"
+    return f"the topic holds {held} records; the store's group lags {lag}"
 
 
 def _export(data_dir: Path, stderr: int) -> subprocess.Popen[bytes]:

@@ -20,15 +20,18 @@ from schakel.connectors.running import start_simulated_partners
 from schakel.consent import ConsentState, Outcome, load_policy
 from schakel.lineage import RecordKind, open_store
 from schakel.lineage.ingest import ingest
+from schakel.offsets import positions
 from schakel.schemas import Event, EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.topics import ADMIN, HubTopics
+from tests.conftest import sized
 from tests.lineage import logboek_standard
 from tests.streams.conftest import Hub, hub  # noqa: F401 - the streams area's real-worker fixture
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.thorough]
 
-EVENTS = 1500
+EVENTS = sized(thorough=1500, quick=500)
+"""500 events in `make test`, 1,500 in `make soak` (marker ``thorough``)."""
 
 
 def _events() -> list[Event]:
@@ -74,7 +77,16 @@ def test_every_decision_and_every_delivery_is_on_record(
                 if sum(len(counter) for counter in received.values()) >= deliveries:
                     break
                 await asyncio.sleep(1.0)
-            await asyncio.sleep(3.0)  # let the last receipts follow their deliveries
+            # The last receipts follow their deliveries: wait until the lineage topic holds every record due - a
+            # decision per candidate, a link per event with a BSN and a case id, a receipt per delivery.
+            due = (
+                sum(map(len, candidates.values())) + deliveries + sum(1 for e in events if e.subject.bsn and e.case_id)
+            )
+            topic = HubTopics.of(hub.settings).lineage
+            while time.monotonic() < deadline + 60:
+                if (await asyncio.to_thread(positions, hub.settings, topic))[0].held >= due:
+                    break
+                await asyncio.sleep(0.5)
             return received
         finally:
             for connector in running.values():

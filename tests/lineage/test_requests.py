@@ -22,15 +22,22 @@ from schakel.lineage import (
     open_store,
     record_id,
 )
-from schakel.settings import settings
+from schakel.lineage.ingest import DEFAULT_GROUP_ID
+from schakel.lineage.pseudonym import subject_pseudonym
+from schakel.lineage.requests import answer_record
+from schakel.settings import Settings, settings
+from schakel.streams.access import provision
+from schakel.streams.topics import HubTopics
 from tests.lineage.factory import SUBJECT_A, decision
+
+BSN = "999990019"
 
 runner = CliRunner()
 
 
-def _received(request: UUID, at: datetime, asked: str = "erasure") -> LineageRecord:
+def _received(request: UUID, at: datetime, asked: str = "erasure", subject: str = SUBJECT_A) -> LineageRecord:
     return LineageRecord(
-        record_id=record_id("zvh", request, SUBJECT_A, "zvh", RecordKind.DECISION),
+        record_id=record_id("zvh", request, subject, "zvh", RecordKind.DECISION),
         kind=RecordKind.DECISION,
         name=REQUEST_RECORD_NAME,
         status="ok",
@@ -43,7 +50,7 @@ def _received(request: UUID, at: datetime, asked: str = "erasure") -> LineageRec
         outcome=None,
         purpose="case-consultation",
         reasons=(asked,),
-        data_subject_id=SUBJECT_A,
+        data_subject_id=subject,
         data_subject_key="bsn",
     )
 
@@ -136,18 +143,124 @@ def test_requests_lists_open_ones_with_who_has_not_confirmed_and_exits_1_when_ov
     assert {json.loads(line)["state"] for line in everything.stdout.splitlines()} == {"closed"}
 
 
-def test_report_answers_an_access_request_for_the_whole_network(data_dir: Path) -> None:
-    request = uuid4()
+_EVERYONE = ("gemeente-sociaal", "gemeente-veiligheid", "politie", "om", "reclassering", "rvdk", "ggz")
+
+
+def test_requests_on_an_80_column_terminal_fit_and_the_pipe_and_json_forms_stay_whole(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = datetime.now(UTC)
-    records = [decision(at=now - timedelta(days=9)), _received(request, now, "access")]
+    kinds = ("rectification", "restriction-lifted", "access", "erasure")
+    requests = [uuid4() for _ in kinds]
+    records: list[LineageRecord] = []
+    for i, (request, asked) in enumerate(zip(requests, kinds, strict=True)):
+        at = now - timedelta(days=40 * (i % 2) + i)
+        records.append(_received(request, at, asked))
+        records += [_forwarded(request, partner, at) for partner in _EVERYONE]
+        records += [_confirmed(request, "om", at)]
     with open_store(None, data_dir) as store:
         store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+
+    piped = runner.invoke(app, ["subject", "requests"])
+    as_json = runner.invoke(app, ["subject", "requests", "--json"])
+    rows = [line.split("\t") for line in piped.stdout.splitlines()[1:]]
+    assert {row[0] for row in rows} == {str(r) for r in requests}  # whole ids, times, codes through a pipe
+    assert all(row[5] == ", ".join(sorted(_EVERYONE)) for row in rows)
+    assert all(len(row[3]) == len("2026-12-02 10:00") for row in rows)
+    assert {json.loads(line)["request"] for line in as_json.stdout.splitlines()} == set(kinds)
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("schakel.lineage.requests_cli.is_terminal", lambda: True)
+    monkeypatch.setattr("schakel.output.is_terminal", lambda _stream=None: True)
+    table = runner.invoke(app, ["subject", "requests"])
+    assert table.exit_code == 1  # two are past their deadline
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n" + table.stdout
+    for request in requests:  # the short id, and the dates without their time, each on one line
+        assert sum(str(request)[:8] in line for line in lines) == 1
+    assert f"{now - timedelta(days=2):%Y-%m-%d}" in table.stdout
+    assert f"{now:%H:%M}" not in table.stdout
+    for word in ("gem-soc,", "gem-veil,", "reclass,", "politie,", "rvdk"):  # partners whole, wrapped in their column
+        assert word in table.stdout, table.stdout
+
+    too_short = runner.invoke(app, ["subject", "report", str(requests[0])[:2]])
+    assert too_short.exit_code == 2  # fewer than the 8 digits the table shows: not an id
+
+
+@pytest.mark.kafka
+def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says_so(
+    data_dir: Path, kafka_bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", f"t{unique}.")
+    settings.cache_clear()
+    config = settings()
+    provision(config, [HubTopics.of(config).lineage])  # the topic and the grants of this prefix (zvh writes lineage)
+    person = subject_pseudonym(BSN)
+    request = uuid4()
+    now = datetime.now(UTC)
+    records = [decision(at=now - timedelta(days=9), subject=person), _received(request, now, "access", person)]
+    try:
+        with open_store(None, data_dir) as store:
+            store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
+        result = runner.invoke(app, ["subject", "report", str(request)[:8]])  # the id as the terminal table shows it
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert [section["recipient"] for section in report["partners"]] == ["politie"]  # the request is no disclosure
+        again = runner.invoke(app, ["subject", "report", str(request)])
+        assert again.exit_code == 0, again.output
+        missing = runner.invoke(app, ["subject", "report", str(uuid4())])
+        assert missing.exit_code == 3
+
+        # The answer is a lineage record: once ingested, the person's report says when the request was answered.
+        ingested = runner.invoke(app, ["lineage", "ingest", "--group", f"{DEFAULT_GROUP_ID}-{unique}"])
+        assert ingested.exit_code == 0, ingested.output
+        answered = runner.invoke(app, ["lineage", "subject", "--bsn", "-"], input=f"{BSN}\n")
+        assert answered.exit_code == 0, answered.output
+        words = json.loads(answered.stdout)
+        assert [(s["request"]["code"], s["step"]["code"], s["organisation"]["code"]) for s in words["requests"]] == [
+            ("access", "received", "zvh"),
+            ("access", "answered", "zvh"),
+        ]
+        assert words["requests"][1]["step"]["nl"] == "gaf u een overzicht van uw gegevens"
+        assert not [code for code in words["untranslated"] if code.startswith("request")]  # the steps have words
+        assert runner.invoke(app, ["lineage", "verify"]).exit_code == 0
+    finally:
+        delete_prefix_topics(config)
+
+
+def test_no_report_without_its_lineage_record(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: when the answer cannot be recorded (no broker answers), there is no report."""
+    monkeypatch.setenv("SCHAKEL_KAFKA_BOOTSTRAP", "127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setenv("SCHAKEL_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    settings.cache_clear()
+    request = uuid4()
+    with open_store(None, data_dir) as store:
+        store.append([(_received(request, datetime.now(UTC), "access"), LineagePosition("schakel.lineage", 0, 0))])
     result = runner.invoke(app, ["subject", "report", str(request)])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert [section["recipient"] for section in report["partners"]] == ["politie"]  # the request is no disclosure
-    missing = runner.invoke(app, ["subject", "report", str(uuid4())])
-    assert missing.exit_code == 3
+    assert result.exit_code == 1
+    assert "no report" in result.output
+    assert '"partners"' not in result.stdout
+
+
+def test_the_answer_is_recorded_against_the_request() -> None:
+    request, now = uuid4(), datetime.now(UTC)
+    answer = answer_record(_received(request, now - timedelta(days=2), "access"), now)
+    assert LineageRecord.from_bytes(answer.to_bytes()) == answer
+    assert (answer.kind, answer.outcome, answer.sender, answer.recipient) == (
+        RecordKind.RECEIPT,
+        "answered",
+        "zvh",
+        "zvh",
+    )
+    assert answer.event_id == request
+    with pytest.raises(ValueError, match="request's own record"):
+        answer_record(decision(), now)
+    for change in ({"outcome": "confirmed"}, {"sender": "politie", "record_id": None}, {"kind": "decision"}):
+        data = {**answer.model_dump(), **change}
+        if data["record_id"] is None or change.get("kind"):
+            data["record_id"] = record_id(data["sender"], request, SUBJECT_A, "zvh", RecordKind(data["kind"]))
+        with pytest.raises(InvalidRecordError):
+            LineageRecord.from_bytes(json.dumps(data, default=str).encode())
 
 
 @pytest.mark.parametrize(
@@ -179,3 +292,25 @@ def test_only_a_confirmation_is_confirmed() -> None:
     )
     with pytest.raises(InvalidRecordError):
         LineageRecord.from_bytes(json.dumps(data).encode())
+
+
+def delete_prefix_topics(config: Settings) -> None:
+    from kafka import KafkaAdminClient
+
+    from schakel.streams.topics import ADMIN
+
+    admin = KafkaAdminClient(**config.kafka_client_config(ADMIN))
+    try:
+        mine = [name for name in admin.list_topics() if name.startswith(config.topic_prefix)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
+def test_the_logbook_names_who_answered() -> None:
+    now = datetime.now(UTC)
+    answer = answer_record(_received(uuid4(), now, "access"), now)
+    exported = answer.to_logboek()
+    assert exported["resource"]["attributes"]["schakel.component"] == "contact-point"
+    assert exported["attributes"]["schakel.outcome"] == "answered"

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from schakel.consent import LEGAL_BASES, Reason, load_covenants
+from schakel.lineage.answers import REQUEST_STEPS
 from schakel.lineage.wording import ENVELOPE_PREFIX, Wording, WordingError, load_wording, wording
-from schakel.schemas import BundleReason, EventType, Organisation, field_sensitivities
+from schakel.retention.job import NOTICE_PURPOSE
+from schakel.schemas import (
+    SUBJECT_REQUEST_CODES,
+    BundleReason,
+    EventType,
+    Organisation,
+    RetentionReason,
+    field_sensitivities,
+)
 
 _DELIVERY = {"delivered", "pending", "dead-lettered", "none"}
 
@@ -16,12 +25,15 @@ def _expected() -> dict[str, set[str]]:
     return {
         "organisations": {o.value for o in Organisation},
         "event_types": {t.value for t in EventType},
-        "purposes": {p for c in covenants for p in c.purposes},
+        # The covenants' purposes, and the hub's own: the retention notice's.
+        "purposes": {p for c in covenants for p in c.purposes} | {NOTICE_PURPOSE},
         "covenants": {c.id for c in covenants},
         "legal_bases": set(LEGAL_BASES),
-        "reasons": {r.value for r in Reason} | {r.value for r in BundleReason},
+        "reasons": {r.value for r in Reason} | {r.value for r in BundleReason} | {r.value for r in RetentionReason},
         "delivery": _DELIVERY,
         "consent_steps": {"passed-on"} | {r.value for r in Reason if r.value.startswith("consent-")},
+        "requests": set(SUBJECT_REQUEST_CODES),
+        "request_steps": set(REQUEST_STEPS.values()),
     }
 
 
@@ -95,6 +107,8 @@ legal_bases: {}
 reasons: {}
 delivery: {}
 consent_steps: {}
+requests: {}
+request_steps: {}
 """
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from schakel.schemas import Codec, Event
 from schakel.settings import Settings
 from schakel.streams.access import provision, revoke_grants
 from schakel.streams.records import DeadLetter, EgressCopy, Message, ingress_message
-from schakel.streams.topics import ADMIN, HubTopics
+from schakel.streams.topics import ADMIN, HUB_TABLES, HubTopics
 
 SPANS = InMemorySpanExporter()
 """The area's in-memory span exporter: whichever module configures tracing first attaches it (once per process)."""
@@ -117,10 +118,11 @@ class DedupSink:
             self._consumer.close()
 
 
-def read_all(settings: Settings, topic: str, quiet: float = 3.0, timeout: float = 60.0) -> list[Any]:
-    """Every record of ``topic`` until nothing new came for ``quiet`` seconds."""
+def read_all(settings: Settings, topic: str | list[str], quiet: float = 3.0, timeout: float = 60.0) -> list[Any]:
+    """Every record of ``topic`` (or of several, read together) until nothing new came for ``quiet`` seconds."""
     consumer = KafkaConsumer(**settings.kafka_client_config(ADMIN), enable_auto_commit=False)
-    consumer.assign([TopicPartition(topic, partition) for partition in range(settings.partitions)])
+    names = [topic] if isinstance(topic, str) else topic
+    consumer.assign([TopicPartition(name, partition) for name in names for partition in range(settings.partitions)])
     consumer.seek_to_beginning()
     records: list[Any] = []
     deadline, last = time.monotonic() + timeout, time.monotonic()
@@ -132,6 +134,17 @@ def read_all(settings: Settings, topic: str, quiet: float = 3.0, timeout: float 
     finally:
         consumer.close()
     return records
+
+
+def changelog_tails(settings: Settings, tables: Iterable[str] = HUB_TABLES) -> dict[str, dict[tuple[int, bytes], Any]]:
+    """Per hub table, the last record of each key on each partition of its changelog (a tombstone's value is None;
+    a live entry left on any partition shows)."""
+    topics = HubTopics.of(settings)
+    found: dict[str, dict[tuple[int, bytes], Any]] = {}
+    for table in tables:
+        changelog = f"{topics.hub_app_id}-{table}-changelog"
+        found[table] = {(r.partition, r.key): r for r in read_all(settings, changelog, quiet=1.0, timeout=20)}
+    return found
 
 
 def dead_letters(settings: Settings, quiet: float = 3.0) -> list[DeadLetter]:
@@ -172,6 +185,49 @@ class Hub:
     def running(self) -> bool:
         return any(w.process is not None and w.process.poll() is None for w in self.workers)
 
+    def await_group(self, members: int, timeout: float = 240.0) -> dict[str, list[str]]:
+        """Wait until the workers' consumer group is stable with ``members`` members, each holding ingress
+        partitions; return each member's ingress partitions (as ``topic:partition``, by member id).
+
+        The condition a multi-worker test must wait on before it sends: while workers still join, the group
+        rebalances, and events sent into a rebalance meet Faust's stalls after one (see test_worker_faults.py) -
+        which is what that soak test is about, not what "the workers share the partitions" proves.
+        """
+        from kafka import KafkaAdminClient
+
+        group = HubTopics.of(self.settings).hub_app_id
+        ingress = set(HubTopics.of(self.settings).all_ingress())
+        admin = KafkaAdminClient(**self.settings.kafka_client_config(ADMIN))
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Any] = {}
+        # kafka-python cannot decode Faust's subscription metadata and logs each member's raw bytes as a warning.
+        undecodable = logging.getLogger("kafka.admin._groups")
+        level, undecodable.level = undecodable.level, logging.ERROR
+        try:
+            while time.monotonic() < deadline:
+                assert all(w.process is None or w.process.poll() is None for w in self.workers), self.logs()
+                seen = admin.describe_groups([group]).get(group) or {}
+                held = {
+                    str(member.get("member_id")): sorted(
+                        f"{topic}:{partition}"
+                        for topic, partitions in _assigned(member)
+                        if topic in ingress
+                        for partition in partitions
+                    )
+                    for member in seen.get("members") or []
+                }
+                if (
+                    seen.get("group_state", seen.get("state")) == "Stable"
+                    and len(held) == members
+                    and all(held.values())
+                ):
+                    return held
+                time.sleep(0.5)
+        finally:
+            undecodable.setLevel(level)
+            admin.close()
+        raise AssertionError(f"the group never became stable with {members} members: {seen}\n{self.logs()}")
+
     def logs(self) -> str:
         return "\n".join(worker.log.read_text(errors="replace")[-3000:] for worker in self.workers)
 
@@ -194,9 +250,29 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Hub]:
     running = Hub(settings, env, tmp_path, producer)
     yield running
     producer.close()
-    for worker in running.workers:
-        worker.stop()
+    for worker in running.workers:  # SIGKILL: its topics go next, a clean shutdown (seconds each) would save nothing
+        if worker.process is not None and worker.process.poll() is None:
+            worker.kill()
     _delete_topics(settings)
+
+
+def _assigned(member: dict[str, Any]) -> list[tuple[str, list[int]]]:
+    """(topic, partitions) of a member's assignment as ``describe_groups`` gives it (decoded, or raw bytes where
+    kafka-python could not decode the member's Faust subscription beside it)."""
+    from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
+
+    assignment: Any = member.get("member_assignment")
+    if isinstance(assignment, bytes):
+        assignment = ConsumerProtocolAssignment.decode(assignment)
+    if hasattr(assignment, "to_dict"):
+        assignment = assignment.to_dict()
+    if not isinstance(assignment, dict):
+        return []
+    pairs: list[tuple[str, list[int]]] = []
+    for item in assignment.get("assigned_partitions") or []:
+        topic, partitions = (item["topic"], item["partitions"]) if isinstance(item, dict) else item
+        pairs.append((str(topic), [int(partition) for partition in partitions]))
+    return pairs
 
 
 def _delete_topics(settings: Settings) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from schakel.schemas import Organisation
+from schakel.streams import access
 from schakel.streams.topics import ADMIN, CONSOLE, HUB, LINEAGE, Grant, HubTopics, access_grants, principals
 
 TOPICS = HubTopics("nh.")
@@ -76,3 +79,20 @@ def test_the_hubs_own_steps_and_tables_fall_under_its_prefixed_grant_and_no_one_
         ]
         assert [grant.principal for grant in covering if grant.operation == "ALL"] == [HUB], name
         assert {grant.principal for grant in covering} == {HUB}, name
+
+
+def test_a_grant_the_broker_accepted_but_never_enforces_is_an_access_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``apply_grants`` waits until the broker lists what it added; a broker that never does is an error naming how
+    many are missing, not a silent success (fail closed: a component would start refused)."""
+    monkeypatch.setattr(access, "_IN_FORCE_WITHIN", 0.3)
+    asked: list[int] = []
+
+    def never() -> set[str]:
+        asked.append(1)
+        return {str(GRANTS[0]), str(GRANTS[1])}
+
+    with pytest.raises(access.AccessError, match="did not enforce 2 of them"):
+        access._until_in_force(never, "the ACLs")
+    assert len(asked) > 1, "asked again until the deadline"
+    seen = iter([{str(GRANTS[0])}, set()])
+    access._until_in_force(lambda: next(seen), "the ACLs")  # returns once nothing is missing

@@ -18,7 +18,8 @@ from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Processor, Record
-from schakel.streams.records import DeadLetter, ingress_message
+from schakel.streams.purge import PURGE
+from schakel.streams.records import DeadLetter, Message, ingress_message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RecipientsUnknownError, RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
@@ -37,6 +38,8 @@ class _Steps:
     table: dict[bytes, Any] = field(default_factory=dict)
     lineage: list[LineageRecord] = field(default_factory=list)
     copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
+    purges: list[Message] = field(default_factory=list)
     offset: int = 0
 
     def handle(self, event: Event) -> list[Any]:
@@ -47,7 +50,15 @@ class _Steps:
         assert isinstance(accepted, Accepted)
         key = record.key or b""
         if self.desk.is_confirmation(accepted):
-            book, messages = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
+            refused = self.desk.refused(accepted, self.table.get(key))
+            if refused is not None:
+                self.dead.append(refused)
+                return []
+            confirmation = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
+            book, messages = confirmation.book, confirmation.messages
+            if confirmation.erased is not None:
+                self.purges.extend(m for m in messages if m.topic == self.processor.topics.purge)
+                confirmation.erased()  # as the hub does once the broker stored the messages
             decisions: list[Any] = []
         else:
             stored = self.table.get(key)
@@ -59,6 +70,8 @@ class _Steps:
         if book is not None:
             self.table[key] = book
         for out in messages:
+            if out.topic == self.processor.topics.purge:
+                continue
             if out.topic == self.processor.topics.lineage:
                 self.lineage.append(LineageRecord.from_bytes(out.value))  # every record lineage would accept
             else:
@@ -152,7 +165,11 @@ def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_o
     first, *rest = sorted(partners)
     steps.handle(_confirmation(person, erasure, first))
     steps.handle(_confirmation(person, erasure, first))  # repeated: harmless
-    steps.handle(_confirmation(person, erasure, "rvdk" if "rvdk" not in partners else "om"))  # never asked
+    assert steps.dead == []
+    stray = "rvdk" if "rvdk" not in partners else "om"
+    steps.handle(_confirmation(person, erasure, stray))  # never asked: refused, and the sender learns why
+    (refused,) = steps.dead
+    assert (refused.error_class, refused.topic) == ("ConfirmationNotForwarded", f"unit.ingress.{stray}")
     (status,) = request_statuses(steps.lineage, NOW)
     assert set(status.not_confirmed) == set(rest)
     assert erased == []
@@ -161,6 +178,8 @@ def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_o
     (status,) = request_statuses(steps.lineage, NOW + timedelta(days=40))
     assert status.state is RequestState.CLOSED
     assert erased == [steps.person(erasure)], "the data key is destroyed once, when the erasure closes"
+    (purge,) = steps.purges
+    assert (purge.key, purge.value) == (steps.person(erasure).encode(), PURGE), "and the tables purge the person"
     assert steps.keeper.sealer.store is not None
     assert steps.keeper.sealer.store.recipients(steps.person(erasure)) == {}, "and who received data is forgotten"
 

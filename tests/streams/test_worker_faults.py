@@ -1,16 +1,12 @@
 """A hub worker SIGKILLed five times during 10,000 events while a second worker runs (``make soak``): the survivor
 takes the partitions over, nothing is lost, and a consent withdrawn before the first kill still holds after the last.
 
-Known failure (two runs on 2026-12-02, 21.5 minutes each; 6,151 and 6,098 copies missing): after the first
-rebalance between the two workers the survivor's stream stops. Faust logs "Has not committed
-TP(ingress.politie, 0) (last commit 6.6 minutes ago)" and "Stream has not started processing
-TP(ingress.gemeente-sociaal, 1)" for partitions it holds, the killed worker's partitions are never taken over, and
-the copies never arrive (not lost: their offsets were never committed). The single-worker SIGKILL test and the
-two-worker test of ``test_pipeline.py`` (400 events, no kills) pass.
-Suspects, not yet told apart: the hub's acknowledgement in offset order (``_InOrder`` in ``schakel.streams.hub``)
-or its in-flight bound across a partition that is revoked and assigned again, and Faust's own handling of
-unacknowledged (``noack``) events at a rebalance. Marked xfail until it is found; not strict, since on an idle
-machine it may pass.
+It failed until issue 14 was found (6,151 and 6,098 copies missing in two runs). Faust's bookkeeping committed
+partitions past records no agent had processed - at the first rebalance between the two workers, the first few
+hundred records of ``hub-link`` partitions without a committed offset - and its read mark, moved by records of the
+previous generation, dropped a partition's records after a later rebalance, so the survivor stalled ("Stream has not
+started processing", "Has not committed"). ``schakel.streams.commits`` now commits only over the records the hub
+settled, from the offset each partition was taken up at, and keeps no read mark for the hub's partitions.
 """
 
 from __future__ import annotations
@@ -25,11 +21,7 @@ from schakel.schemas.examples import example_event
 from tests.streams.conftest import Hub
 from tests.streams.faults import expected, signals
 
-pytestmark = [
-    pytest.mark.kafka,
-    pytest.mark.soak,
-    pytest.mark.xfail(reason="the survivor's stream stalls after a rebalance: see the module docstring", strict=False),
-]
+pytestmark = [pytest.mark.kafka, pytest.mark.soak]
 
 _KILLS = 5
 

@@ -1,0 +1,162 @@
+"""The purge: what the hub's tables hold about a retired person, and which entries a purge command removes. Pure.
+
+A person is known by several pseudonyms - their BSN's and each case id's (``schakel.streams.hub``) - and the hub's
+tables keep entries under each of them, always on the partition of that pseudonym (Faust writes a table change to
+the changelog partition of the record being processed, and every record that writes an entry under pseudonym ``X``
+is keyed by ``X``):
+
+================== ========================================= ===================================================
+table              key                                       written on the partition of
+================== ========================================= ===================================================
+``subjects``       ``X`` (the person; a case while it was     ``X``
+                   its own person)
+``agenda``         ``X``                                     ``X``
+``subject-requests`` ``X``                                   ``X``
+``links``          a case ``C`` -> its person ``P``;          ``C``; ``P``
+                   ``P`` -> ``{"cases": [C, ...]}``
+``event-ids``      ``X/<source>/<event id>`` (``X``: the      ``X``
+                   ingress record's key)
+================== ========================================= ===================================================
+
+So a purge command keyed by ``X`` on ``<app id>-purge`` (co-partitioned with the ingress topics) reaches the worker
+that owns every entry under ``X``, and its deletes write tombstones to the partition that holds the entries. The
+retention job sends one command per person (:data:`PURGE`, keyed by the person); that worker reads the person's
+reverse link (the cases linked to them) and sends one :func:`linked_command` per case, keyed by the case, which the
+case's worker carries out - so the purge reaches the ``links`` entries and the case-keyed entries on other partitions
+and other workers too. The reverse link is written where the person's events are decided, the first time an event
+names a case of theirs (:func:`with_case`).
+
+What goes (:func:`purge_steps`): the entries keyed by ``X`` in ``subjects``, ``agenda`` and the reverse link; the
+``event-ids`` digests under ``X/``; a case's forward link only when the command comes from the person it links to
+(a case retired as its own person while a living person holds its link keeps that link: the person's consent must
+keep reaching the case's events); and the ``subject-requests`` book once no request in it is open. A book with an open
+request keeps only its open requests - the contact point still owes the person an answer and tracks the partners'
+confirmations - and leaves the table when the last one closes (an empty book is no entry: :func:`book_after`).
+*Judgement call:* a restriction in force goes with the purge: it restricts the use of data that no longer exists, and
+keeping it would keep the person in the table past their retention. (Who received data is the key store's record,
+forgotten when the person's key is destroyed.)
+
+Keys are pseudonyms (HMAC) and ``pseudonym/organisation code/UUID``: no personal data. *Cost:* the ``event-ids``
+entries of ``X`` are found by a scan of the keys the worker holds (the in-memory store has no prefix index): one pass
+per purge command, on the retention job's schedule, never on the event path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schakel.streams.requests import RequestBook
+
+__all__ = [
+    "PURGE",
+    "PurgeCommand",
+    "PurgeSteps",
+    "book_after",
+    "linked_cases",
+    "linked_command",
+    "parse_command",
+    "purge_steps",
+    "with_case",
+]
+
+PURGE = b"purge"
+"""The retention job's command: purge the person with this key (and, through their reverse link, their cases)."""
+
+_LINKED = b"purge-linked:"
+
+
+def linked_command(person: str) -> bytes:
+    """The command for a case of ``person`` (keyed by the case): its entries go, and its link to ``person``."""
+    return _LINKED + person.encode()
+
+
+@dataclass(frozen=True)
+class PurgeCommand:
+    """A purge command read back: the pseudonym it is keyed by, and the person it came from (a linked case)."""
+
+    key: str
+    person: str | None = None
+
+
+def parse_command(key: bytes | None, value: bytes | None) -> PurgeCommand | None:
+    """The command in a record of the purge topic (None: not one - ignored)."""
+    if not key:
+        return None
+    if value == PURGE:
+        return PurgeCommand(key.decode())
+    if value is not None and value.startswith(_LINKED) and len(value) > len(_LINKED):
+        return PurgeCommand(key.decode(), value[len(_LINKED) :].decode())
+    return None
+
+
+def linked_cases(entry: Any) -> tuple[str, ...]:
+    """The case pseudonyms a person's reverse link names (none for a forward link, a missing or a foreign entry)."""
+    if not isinstance(entry, Mapping):
+        return ()
+    cases = entry.get("cases")
+    return tuple(str(case) for case in cases) if isinstance(cases, list) else ()
+
+
+def with_case(entry: Any, case: str) -> dict[str, Any] | None:
+    """The person's reverse link once it names ``case`` (None: it already does)."""
+    known = linked_cases(entry)
+    if case in known:
+        return None
+    return {"cases": [*known, case]}
+
+
+def book_after(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The ``subject-requests`` entry after a purge: only the open requests, or None (no entry) when none is open."""
+    book = RequestBook.from_json(stored)
+    if not book.open:
+        return None
+    return RequestBook(open=book.open).to_json()
+
+
+@dataclass(frozen=True)
+class PurgeSteps:
+    """What one purge command does on the worker that owns its key."""
+
+    delete: dict[str, tuple[bytes, ...]]
+    """Per table, the keys to delete (tombstones on its changelog)."""
+    keep_book: dict[str, Any] | None
+    """The ``subject-requests`` book to write back (its open requests), or None."""
+    cases: tuple[str, ...]
+    """The cases to send a :func:`linked_command` to (keyed by each case) before the reverse link goes."""
+
+
+def purge_steps(
+    command: PurgeCommand,
+    *,
+    subjects: Any,
+    agenda: Any,
+    link: Any,
+    book: Mapping[str, Any] | None,
+    event_ids: Iterable[bytes],
+) -> PurgeSteps:
+    """The deletes for ``command`` given what the worker's tables hold under its key (``subjects``, ``agenda``,
+    ``link`` and ``book``: the entries, None when absent; ``event_ids``: every key of the ``event-ids`` table the
+    worker holds)."""
+    key = command.key.encode()
+    prefix = key + b"/"
+    delete: dict[str, tuple[bytes, ...]] = {
+        "subjects": (key,) if subjects is not None else (),
+        "agenda": (key,) if agenda is not None else (),
+        "event-ids": tuple(k for k in event_ids if k.startswith(prefix)),
+    }
+    cases = linked_cases(link)
+    if cases:
+        unlink = True  # the person's reverse link
+    elif isinstance(link, str):
+        unlink = command.person is not None and link == command.person  # a case's link, purged with its person
+    else:
+        unlink = link is not None
+    delete["links"] = (key,) if unlink else ()
+    kept = book_after(book) if book is not None else None
+    if book is not None and kept is None:
+        delete["subject-requests"] = (key,)
+    else:
+        delete["subject-requests"] = ()
+    return PurgeSteps(delete=delete, keep_book=kept if kept != book else None, cases=cases)
