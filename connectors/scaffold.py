@@ -45,7 +45,7 @@ in tests/ prove the connector still honours the contract.
 
 from __future__ import annotations
 
-from schakel.connectors.mapping import URGENCY, RecordMapping, TypeMapping
+from schakel.connectors.mapping import PARTNER_REQUESTS, REQUEST_VALUES, URGENCY, RecordMapping, TypeMapping
 from schakel.connectors.partners import FileDropPartnerConfig, filedrop_connector
 from schakel.schemas import EventType, Organisation
 
@@ -61,8 +61,11 @@ MAPPING = RecordMapping(
             {{"omschrijving": "description", "urgentie": "urgency"}},
             example={{"thema": "overig", "omschrijving": "Zorgen over de situatie thuis.", "urgentie": "normaal"}},
         ),
+        # The data subject's requests the ZVH forwards (``verzoek``, outbound) and this partner's confirmation that
+        # it acted on one (``verzoek_uitgevoerd``): every partner connector carries them.
+        **PARTNER_REQUESTS,
     }},
-    values={{"urgentie": URGENCY}},
+    values={{**REQUEST_VALUES, "urgentie": URGENCY}},
 )
 
 
