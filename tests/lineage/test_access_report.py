@@ -24,7 +24,7 @@ from schakel.lineage import (
 )
 from schakel.lineage.answers import build_subject_report
 from schakel.lineage.wording import wording
-from tests.lineage.factory import SUBJECT_A, T0, decision, receipt
+from tests.lineage.factory import SUBJECT_A, T0, decision, receipt, request_received
 from tests.lineage.histories import every_code, full_history
 
 # Codes that are also the ordinary Dutch words the page uses for them ("de politie", "de reclassering", "het plan
@@ -341,26 +341,7 @@ def _requests_and_a_notice() -> list[LineageRecord]:
     request, access = UUID(int=1), UUID(int=2)
     history: list[LineageRecord] = []
     for number, (event_id, asked) in enumerate(((request, "erasure"), (access, "access"))):
-        at = T0 + timedelta(days=1 + number)
-        history.append(
-            LineageRecord(
-                record_id=f"zvh/{event_id}/{SUBJECT_A}/zvh/decision",
-                kind="decision",
-                name="schakel.subject.request",
-                status="ok",
-                start_time=at,
-                end_time=at,
-                event_id=event_id,
-                event_type="SubjectRequest",
-                sender="zvh",
-                recipient="zvh",
-                outcome=None,
-                purpose="case-consultation",
-                reasons=(asked,),
-                data_subject_id=SUBJECT_A,
-                data_subject_key="bsn",
-            )
-        )
+        history.append(request_received(event_id, T0 + timedelta(days=1 + number), asked))
     history.append(answer_record(history[-1], T0 + timedelta(days=3)))
     history.append(
         LineageRecord(

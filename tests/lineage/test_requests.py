@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from schakel.cli import app
 from schakel.lineage import (
     REQUEST_CONFIRM_RECORD_NAME,
-    REQUEST_RECORD_NAME,
     InvalidRecordError,
     LineagePosition,
     LineageRecord,
@@ -28,31 +27,11 @@ from schakel.lineage.requests import answer_record
 from schakel.settings import Settings, settings
 from schakel.streams.access import provision
 from schakel.streams.topics import HubTopics
-from tests.lineage.factory import SUBJECT_A, decision
+from tests.lineage.factory import SUBJECT_A, decision, request_received
 
 BSN = "999990019"
 
 runner = CliRunner()
-
-
-def _received(request: UUID, at: datetime, asked: str = "erasure", subject: str = SUBJECT_A) -> LineageRecord:
-    return LineageRecord(
-        record_id=record_id("zvh", request, subject, "zvh", RecordKind.DECISION),
-        kind=RecordKind.DECISION,
-        name=REQUEST_RECORD_NAME,
-        status="ok",
-        start_time=at,
-        end_time=at,
-        event_id=request,
-        event_type="SubjectRequest",
-        sender="zvh",
-        recipient="zvh",
-        outcome=None,
-        purpose="case-consultation",
-        reasons=(asked,),
-        data_subject_id=subject,
-        data_subject_key="bsn",
-    )
 
 
 def _forwarded(request: UUID, to: str, at: datetime, outcome: str = "permit") -> LineageRecord:
@@ -101,7 +80,7 @@ def test_requests_lists_open_ones_with_who_has_not_confirmed_and_exits_1_when_ov
     now = datetime.now(UTC)
     recent, old = uuid4(), uuid4()
     records = [
-        _received(recent, now - timedelta(days=3)),
+        request_received(recent, now - timedelta(days=3)),
         _forwarded(recent, "politie", now - timedelta(days=3)),
         _forwarded(recent, "ggz", now - timedelta(days=3)),
         _forwarded(recent, "om", now - timedelta(days=3), outcome="deny"),  # received no data: not forwarded
@@ -116,7 +95,7 @@ def test_requests_lists_open_ones_with_who_has_not_confirmed_and_exits_1_when_ov
     assert (row["forwarded_to"], row["confirmed"], row["not_confirmed"]) == (["ggz", "politie"], ["ggz"], ["politie"])
 
     with open_store(None, data_dir) as store:  # a request of 40 days ago that politie never confirmed
-        overdue = [_received(old, now - timedelta(days=40), "restriction"), _forwarded(old, "politie", now)]
+        overdue = [request_received(old, now - timedelta(days=40), "restriction"), _forwarded(old, "politie", now)]
         store.append([(r, LineagePosition("schakel.lineage", 0, 10 + i)) for i, r in enumerate(overdue)])
     table = runner.invoke(app, ["subject", "requests"])
     assert table.exit_code == 1
@@ -155,7 +134,7 @@ def test_requests_on_an_80_column_terminal_fit_and_the_pipe_and_json_forms_stay_
     records: list[LineageRecord] = []
     for i, (request, asked) in enumerate(zip(requests, kinds, strict=True)):
         at = now - timedelta(days=40 * (i % 2) + i)
-        records.append(_received(request, at, asked))
+        records.append(request_received(request, at, asked))
         records += [_forwarded(request, partner, at) for partner in _EVERYONE]
         records += [_confirmed(request, "om", at)]
     with open_store(None, data_dir) as store:
@@ -198,7 +177,7 @@ def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says
     person = subject_pseudonym(BSN)
     request = uuid4()
     now = datetime.now(UTC)
-    records = [decision(at=now - timedelta(days=9), subject=person), _received(request, now, "access", person)]
+    records = [decision(at=now - timedelta(days=9), subject=person), request_received(request, now, "access", person)]
     try:
         with open_store(None, data_dir) as store:
             store.append([(r, LineagePosition("schakel.lineage", 0, i)) for i, r in enumerate(records)])
@@ -235,7 +214,9 @@ def test_no_report_without_its_lineage_record(data_dir: Path, monkeypatch: pytes
     settings.cache_clear()
     request = uuid4()
     with open_store(None, data_dir) as store:
-        store.append([(_received(request, datetime.now(UTC), "access"), LineagePosition("schakel.lineage", 0, 0))])
+        store.append(
+            [(request_received(request, datetime.now(UTC), "access"), LineagePosition("schakel.lineage", 0, 0))]
+        )
     result = runner.invoke(app, ["subject", "report", str(request)])
     assert result.exit_code == 1
     assert "no report" in result.output
@@ -244,7 +225,7 @@ def test_no_report_without_its_lineage_record(data_dir: Path, monkeypatch: pytes
 
 def test_the_answer_is_recorded_against_the_request() -> None:
     request, now = uuid4(), datetime.now(UTC)
-    answer = answer_record(_received(request, now - timedelta(days=2), "access"), now)
+    answer = answer_record(request_received(request, now - timedelta(days=2), "access"), now)
     assert LineageRecord.from_bytes(answer.to_bytes()) == answer
     assert (answer.kind, answer.outcome, answer.sender, answer.recipient) == (
         RecordKind.RECEIPT,
@@ -273,7 +254,7 @@ def test_the_answer_is_recorded_against_the_request() -> None:
     ],
 )
 def test_lineage_refuses_a_malformed_request_record(change: dict[str, object]) -> None:
-    good = _received(uuid4(), datetime.now(UTC))
+    good = request_received(uuid4(), datetime.now(UTC))
     data = json.loads(good.to_bytes())
     data.update({k: list(v) if isinstance(v, tuple) else v for k, v in change.items()})
     if "sender" in change:
@@ -310,7 +291,7 @@ def delete_prefix_topics(config: Settings) -> None:
 
 def test_the_logbook_names_who_answered() -> None:
     now = datetime.now(UTC)
-    answer = answer_record(_received(uuid4(), now, "access"), now)
+    answer = answer_record(request_received(uuid4(), now, "access"), now)
     exported = answer.to_logboek()
     assert exported["resource"]["attributes"]["schakel.component"] == "contact-point"
     assert exported["attributes"]["schakel.outcome"] == "answered"
