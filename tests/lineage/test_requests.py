@@ -24,10 +24,11 @@ from schakel.lineage import (
 from schakel.lineage.ingest import DEFAULT_GROUP_ID
 from schakel.lineage.pseudonym import subject_pseudonym
 from schakel.lineage.requests import answer_record
-from schakel.settings import Settings, settings
+from schakel.settings import settings
 from schakel.streams.access import provision
 from schakel.streams.topics import HubTopics
 from tests.lineage.factory import SUBJECT_A, decision, request_received
+from tests.streams.conftest import _delete_topics
 
 BSN = "999990019"
 
@@ -204,7 +205,7 @@ def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says
         assert not [code for code in words["untranslated"] if code.startswith("request")]  # the steps have words
         assert runner.invoke(app, ["lineage", "verify"]).exit_code == 0
     finally:
-        delete_prefix_topics(config)
+        _delete_topics(config)
 
 
 def test_no_report_without_its_lineage_record(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,20 +274,6 @@ def test_only_a_confirmation_is_confirmed() -> None:
     )
     with pytest.raises(InvalidRecordError):
         LineageRecord.from_bytes(json.dumps(data).encode())
-
-
-def delete_prefix_topics(config: Settings) -> None:
-    from kafka import KafkaAdminClient
-
-    from schakel.streams.topics import ADMIN
-
-    admin = KafkaAdminClient(**config.kafka_client_config(ADMIN))
-    try:
-        mine = [name for name in admin.list_topics() if name.startswith(config.topic_prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
 
 
 def test_the_logbook_names_who_answered() -> None:
