@@ -61,11 +61,12 @@ test: lint typecheck k8s-tools
 soak: install
 	SCHAKEL_TEST_THOROUGH=1 $(BIN)/pytest -m 'soak or thorough' -v --durations=0 --timeout 1800
 
-# kustomize and kubeconform (pinned Go modules) for the offline checks of deploy/k8s; cached.
+# kustomize and kubeconform (pinned Go modules) and promtool (pinned Debian package) for the offline checks of
+# deploy/k8s; cached.
 k8s-tools:
 	sh deploy/k8s/tools.sh
 
-# promtool for the alert rules' test: a long build (~14 min here), so not part of `make test`.
+# promtool built from source (Prometheus 3; ~14 min here) instead of the Debian one `make k8s-tools` fetches.
 promtool:
 	sh deploy/k8s/tools.sh promtool
 
