@@ -12,8 +12,10 @@ count, keys hashed by the same partitioner):
 
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
   with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged. And the
-  reverse, person pseudonym -> ``{"cases": [...]}``, written where the person's events are decided, so that the
-  retention job's purge finds every case of the person (``schakel.streams.purge``);
+  reverse, person pseudonym -> ``{"cases": [...], "pending": [...]}``, written where the person's events are
+  decided, so that the retention job's purge finds every case of the person (``schakel.streams.purge``) and the
+  ingress step knows which cases it may decide at once (``pending``: the person's events still on the long path,
+  ``schakel.streams.shortpath``);
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
 - ``subject-requests``: person pseudonym -> whether processing is restricted, and the open subject requests
   (``schakel.streams.requests``), read and written where the person's event is decided; a partner's confirmation of a
@@ -29,17 +31,25 @@ reading only its own partition's table entries:
 
 1. ``hub`` (every ingress topic): accept or dead-letter. A BSN without a case id: the key is the person, decide here.
    A case id without a BSN: the key is the case, so the ``links`` entry is here - resolve here (step 2). A case id
-   with a BSN: forward to ``hub-link`` keyed by the case.
+   with a BSN: the key is the person, whose reverse link is here. If it names the case and none of the person's
+   events is pending on the long path, decide here (*the short path*, most of a case's events); otherwise mark the
+   event pending and forward it to ``hub-link`` keyed by the case (*the long path*, a case's first event, or one
+   behind a pending one). Rules and limits: ``schakel.streams.shortpath``.
 2. ``link`` (``hub-link``, keyed by the case): read ``links`` for the case; conflict -> dead letter; a new link is
    written, and whatever state the case had as its own person until now travels along to be merged. If the case is
    its own person (no BSN known), decide here (the key is that person); otherwise forward to ``hub-person`` keyed by
    the person.
-3. ``person`` (``hub-person``, keyed by the person): merge what came along, decide on the person's state.
+3. ``person`` (``hub-person``, keyed by the person): merge what came along, decide on the person's state; whatever
+   the outcome, the event is no longer pending. An event dead-lettered at the link step (a conflict) or whose forward
+   the broker refused sends a notice here, keyed by the person, that clears its pending mark.
 
 *Why not key every ingress record by a person id:* a connector cannot know that a case id belongs to a BSN; only the
-hub's link table does. *Ordering:* events of one person under one key keep their sender's order, as before. Events
-that travel different paths (a BSN-only event decided at step 1, one with a case id decided at step 3) are decided in
-the order they reach the person's partition - the hub's arrival order, as between two senders already. A
+hub's link table does. *Ordering:* events of one person under one key keep their sender's order, as before: an event
+with a BSN and a case id takes the short path only when none of the person's events is pending on the long path, and
+one case's events on the long path pass the same ``hub-link`` and ``hub-person`` partitions in order. Events that
+travel different paths (a BSN-only event decided at step 1 while one with a case id is on its way to step 3; two
+cases' first events) are decided in the order they reach the person's partition - the hub's arrival order, as between
+two senders already. A
 withdrawal counts for everything decided after it is applied, whichever identifier it came under. Known limit: a
 case-only event decided before the case's first BSN event arrives is decided on the case's own state, which is then
 merged into the person's.
@@ -91,6 +101,15 @@ from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
+from schakel.streams.shortpath import (
+    decided_at_ingress,
+    is_notice,
+    pending_positions,
+    position,
+    settled_notice,
+    with_pending,
+    without_pending,
+)
 from schakel.streams.topics import HUB, HubTopics, ingress_sender
 
 __all__ = ["create_app"]
@@ -125,6 +144,9 @@ class _Step:
     writes: list[Callable[[], None]] = field(default_factory=list)
     confirmed: list[Callable[[], None]] = field(default_factory=list)
     """To do once the broker stored ``outputs`` (or the dead letter): a granted erasure's key destruction."""
+    notice: Message | None = None
+    """Sent after the dead letter, if the event ends as one: it was pending on the long path, and the person step
+    must hear that it will not arrive (:func:`schakel.streams.shortpath.settled_notice`)."""
 
 
 def create_app(settings: Settings, policy: Policy) -> faust.App:
@@ -248,7 +270,14 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         if outcome.case is None:
             return decide(step, outcome, outcome.pseudonym)
         if outcome.event.subject.bsn:
+            person = outcome.pseudonym.encode()
+            entry = links.get(person)
+            if decided_at_ingress(entry, outcome.case):  # the short path: schakel.streams.shortpath
+                return decide(step, outcome, outcome.pseudonym)
+            marked = with_pending(entry, position(record.topic, record.partition, record.offset))
+            step.writes.append(lambda: links.__setitem__(person, marked))
             step.outputs.append(processor.forward(outcome, topics.link, outcome.case))
+            step.notice = settled_notice(topics.person, record)
             return step
         return link(step, outcome, outcome.case)
 
@@ -270,7 +299,36 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
 
         return forwarded(record, linked)
 
+    def on_link_dead(record: Record) -> Message | None:
+        """A ``hub-link`` record's event ended as a dead letter: the notice that it is no longer pending."""
+        try:
+            origin, _ = processor.forwarded(record)
+        except ValueError:
+            return None
+        return settled_notice(topics.person, origin)
+
+    def settled(record: Record) -> None:
+        """On the person's partition: the event a ``hub-person`` record carries (or its notice names) is decided or
+        dead-lettered, so no longer pending on the long path. Whatever became of it, so not one of :class:`_Step`'s
+        writes (those are kept only for a decided event)."""
+        try:
+            origin, _ = processor.forwarded(record)
+        except ValueError:
+            return
+        person = record.key or b""
+        entry = links.get(person)
+        at = position(origin.topic, origin.partition, origin.offset)
+        if at not in pending_positions(entry):
+            return
+        rest = without_pending(entry, at)
+        if rest is None:
+            del links[person]
+        else:
+            links[person] = rest
+
     def on_person(record: Record) -> _Step:
+        if is_notice(record.headers):
+            return _Step(record)  # only settled() has something to do
         person = (record.key or b"").decode()
 
         def decided(step: _Step, accepted: Accepted, merge: SubjectState | None) -> _Step:
@@ -322,6 +380,20 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
 
     in_order = _InOrder()
 
+    async def notify(notice: Message) -> None:
+        """Produce ``notice`` and wait until the broker stored it; retried until it is, the input unacknowledged."""
+        attempt = 0
+        while True:
+            try:
+                await (await send(notice))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                attempt += 1
+                _log.error("a settled notice was not produced (%s), attempt %d", type(error).__name__, attempt)
+                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
+
     async def settle(entry: _Settling, done: _Step, pending: list[Awaitable[Any]]) -> None:
         """Settle ``entry`` once its outputs are confirmed, or once its dead letter is."""
         record = done.record
@@ -342,6 +414,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 done.dead = processor.output_failed(record, type(error).__name__, event)
         if done.dead is not None:
             await dead_letter(record, done.dead)
+            if done.notice is not None:
+                await notify(done.notice)
             if done.confirmed:  # a granted erasure stays granted: see schakel.streams.requests_wiring
                 _log.error("an erasure's purge command was not confirmed: the hub's tables may keep the entries")
         else:
@@ -350,7 +424,15 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             then()
         in_order.settled(entry)
 
-    async def handle(event: Any, step: Callable[[Record], _Step]) -> None:
+    async def handle(
+        event: Any,
+        step: Callable[[Record], _Step],
+        *,
+        if_dead: Callable[[Record], Message | None] | None = None,
+        then: Callable[[Record], None] | None = None,
+    ) -> None:
+        """Process one record of an agent and settle it; ``if_dead``: the notice to send when it ends as a dead letter
+        (if the step did not say), ``then``: done after processing whatever the outcome."""
         message = event.message
         record = Record(
             topic=message.topic,
@@ -361,6 +443,10 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             headers=list(message.headers or ()),
         )
         done = process(record, step)
+        if done.dead is not None and done.notice is None and if_dead is not None:
+            done.notice = if_dead(record)
+        if then is not None:
+            then(record)
         pending: list[Awaitable[Any]] = []
         if done.dead is None:
             try:
@@ -404,12 +490,12 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     @app.agent(link_step, name="link")
     async def link_agent(stream: faust.StreamT[bytes]) -> None:
         async for event in unacknowledged(stream).events():
-            await handle(event, on_link)
+            await handle(event, on_link, if_dead=on_link_dead)
 
     @app.agent(person_step, name="person")
     async def person_agent(stream: faust.StreamT[bytes]) -> None:
         async for event in unacknowledged(stream).events():
-            await handle(event, on_person)
+            await handle(event, on_person, then=settled)
 
     async def report_lag() -> None:
         consumer = app.consumer

@@ -13,7 +13,8 @@ table              key                                       written on the part
 ``agenda``         ``X``                                     ``X``
 ``subject-requests`` ``X``                                   ``X``
 ``links``          a case ``C`` -> its person ``P``;          ``C``; ``P``
-                   ``P`` -> ``{"cases": [C, ...]}``
+                   ``P`` -> ``{"cases": [C, ...],
+                   "pending": [...]}``
 ``event-ids``      ``X/<source>/<event id>`` (``X``: the      ``X``
                    ingress record's key)
 ================== ========================================= ===================================================
@@ -24,7 +25,8 @@ retention job sends one command per person (:data:`PURGE`, keyed by the person);
 reverse link (the cases linked to them) and sends one :func:`linked_command` per case, keyed by the case, which the
 case's worker carries out - so the purge reaches the ``links`` entries and the case-keyed entries on other partitions
 and other workers too. The reverse link is written where the person's events are decided, the first time an event
-names a case of theirs (:func:`with_case`).
+names a case of theirs (:func:`with_case`); beside the cases it holds the positions of the person's events still
+on the long path (``schakel.streams.shortpath``), which go with it: the person's events after the purge start anew.
 
 What goes (:func:`purge_steps`): the entries keyed by ``X`` in ``subjects``, ``agenda`` and the reverse link; the
 ``event-ids`` digests under ``X/``; a case's forward link only when the command comes from the person it links to
@@ -100,11 +102,13 @@ def linked_cases(entry: Any) -> tuple[str, ...]:
 
 
 def with_case(entry: Any, case: str) -> dict[str, Any] | None:
-    """The person's reverse link once it names ``case`` (None: it already does)."""
+    """The person's reverse link once it names ``case`` (None: it already does); what else it holds (the positions
+    pending on the long path, ``schakel.streams.shortpath``) stays."""
     known = linked_cases(entry)
     if case in known:
         return None
-    return {"cases": [*known, case]}
+    kept = dict(entry) if isinstance(entry, Mapping) else {}
+    return {**kept, "cases": [*known, case]}
 
 
 def book_after(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:

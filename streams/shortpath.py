@@ -1,0 +1,122 @@
+"""The short path: an event with a BSN and a case id the hub already linked is decided at the ingress step. Pure.
+
+The long path of such an event has three steps (``schakel.streams.hub``): ingress (keyed by the BSN's pseudonym
+``P``) -> ``hub-link`` (keyed by the case ``C``) -> ``hub-person`` (keyed by ``P``). Most of a region's events are
+not a case's first: the case is linked to the person already, and the person's reverse link ``links[P]`` - on
+``P``'s partition, the ingress partition of ``P``'s events - names it. Such an event is decided at the ingress step,
+on ``P``'s state, as a BSN-only event is.
+
+Rules, in order:
+
+1. *Conflicts stay impossible to miss.* The short path is taken only for a case the reverse link names, and the
+   reverse link names ``C`` only after an event with ``P`` and ``C`` was decided at the person step - that is, after
+   ``links[C] = P`` was found or written at the link step. A case once linked is never re-linked (another BSN with
+   ``C`` reaches the link step, since ``C`` is not in *that* person's reverse link, and is dead-lettered there), and
+   a purge removes both directions (``schakel.streams.purge``).
+2. *The sender's order per subject.* An event of key ``P`` must not be decided before an earlier event of key ``P``
+   still on its way through ``hub-link``/``hub-person``. So the reverse link also holds ``pending``: the ingress
+   positions (``topic:partition:offset``) of ``P``'s events forwarded on the long path and not yet decided. The
+   ingress step adds a position when it forwards; the person step removes it when it decides or dead-letters the
+   event (the forwarded record carries its origin position in headers). The person step runs on partition ``P``
+   of ``hub-person``, which Faust assigns together with ingress partition ``P`` (co-partitioned topics), so both
+   steps read and write the same table entry on the same worker. An event dead-lettered before it reaches the
+   person step - a conflict at the link step, or a forward the broker refused - sends a small
+   :func:`settled_notice` to ``hub-person`` keyed by ``P`` that removes its position. The short path is taken only
+   when nothing of ``P`` is pending; otherwise the event takes the long path too, behind the pending ones (one case's
+   events travel through the same ``hub-link`` partition, in order).
+3. *Crashes and rebalances.* The entry is in a changelogged table, so it moves with the partition. It is a set of
+   positions, not a count: a replayed forward adds the position it added before, and a repeated decision removes
+   one already gone - both idempotent.
+
+Limits: (a) a BSN-only event is decided at the ingress step even while a case event of the same person is pending,
+as before this path existed - events on different paths are decided in the hub's arrival order (hub.py's docstring).
+(b) A position whose removal is lost (e.g. the notice of a dead letter could not be produced, or the table write
+adding it reached the changelog only after a new owner of the partition had restored it) keeps ``P`` on the long
+path: slower, never out of order. The purge of the person clears it. Pending positions are few (a person's events
+in flight), so the entry stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from schakel.streams.processor import Record
+from schakel.streams.purge import linked_cases
+from schakel.streams.records import ORIGIN_HEADERS, Message
+
+__all__ = [
+    "SETTLED_HEADER",
+    "decided_at_ingress",
+    "is_notice",
+    "pending_positions",
+    "position",
+    "settled_notice",
+    "with_pending",
+    "without_pending",
+]
+
+SETTLED_HEADER = "schakel-settled"
+"""Marks a :func:`settled_notice` on ``hub-person``: no event, only the origin position to remove from pending."""
+
+_PENDING = "pending"
+
+
+def position(topic: str, partition: int, offset: int) -> str:
+    """An ingress record's position as the ``pending`` list holds it (topic names cannot contain ``:``)."""
+    return f"{topic}:{partition}:{offset}"
+
+
+def pending_positions(entry: Any) -> tuple[str, ...]:
+    """The positions a person's reverse link holds as pending (none for a forward link, a missing or a foreign
+    entry)."""
+    if not isinstance(entry, Mapping):
+        return ()
+    held = entry.get(_PENDING)
+    return tuple(str(at) for at in held) if isinstance(held, list) else ()
+
+
+def decided_at_ingress(entry: Any, case: str) -> bool:
+    """Whether an event of the person with reverse link ``entry`` and case ``case`` is decided at the ingress step:
+    the case is linked to the person and nothing of the person is on its way on the long path."""
+    return case in linked_cases(entry) and not pending_positions(entry)
+
+
+def with_pending(entry: Any, at: str) -> dict[str, Any]:
+    """The reverse link once ``at`` is pending (the same entry's content when it already is)."""
+    kept = dict(entry) if isinstance(entry, Mapping) else {}
+    held = pending_positions(entry)
+    kept[_PENDING] = list(held) if at in held else [*held, at]
+    return kept
+
+
+def without_pending(entry: Any, at: str) -> dict[str, Any] | None:
+    """The reverse link once ``at`` is no longer pending; None when nothing is left of it (no entry)."""
+    kept = dict(entry) if isinstance(entry, Mapping) else {}
+    rest = [held for held in pending_positions(entry) if held != at]
+    if rest:
+        kept[_PENDING] = rest
+    else:
+        kept.pop(_PENDING, None)
+    return kept or None
+
+
+def settled_notice(topic: str, origin: Record) -> Message | None:
+    """The notice to the person step (``topic``, keyed by the person: the ``origin`` record's key) that the ingress
+    record ``origin``, forwarded on the long path, was dead-lettered before it reached that step; None without a key
+    (then nothing of it was pending)."""
+    if not origin.key:
+        return None
+    headers = [
+        (ORIGIN_HEADERS[0], origin.topic.encode()),
+        (ORIGIN_HEADERS[1], str(origin.partition).encode()),
+        (ORIGIN_HEADERS[2], str(origin.offset).encode()),
+        (ORIGIN_HEADERS[3], origin.key),
+        (SETTLED_HEADER, b"1"),
+    ]
+    return Message(topic, origin.key, b"", headers)
+
+
+def is_notice(headers: Sequence[tuple[str, bytes]]) -> bool:
+    """Whether a ``hub-person`` record is a :func:`settled_notice` (not an event)."""
+    return any(name == SETTLED_HEADER for name, _ in headers)
