@@ -1,0 +1,179 @@
+"""The short path on the real broker: a case's follow-up events are decided at the ingress step, the sender's order
+per person holds, and a conflict at the link step does not keep the person off the short path
+(``schakel.streams.shortpath``; its pure rules: test_shortpath.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, subject_key
+from schakel.lineage import LineageRecord, RecordKind
+from schakel.schemas import Event, EventType, Organisation, Theme
+from schakel.schemas.examples import example_event
+from schakel.streams.topics import ADMIN, HubTopics
+from tests.streams.conftest import Hub, changelog_tails, dead_letters, expected_copy, read_all
+
+pytestmark = pytest.mark.kafka
+
+THEME, SENDER = Theme.MONEY_MULE, Organisation.GEMEENTE_SOCIAAL.value
+
+
+def _expected(hub: Hub, events: list[Event]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each permitted (event, recipient) copy as the consent processor decides, the events taken in order per
+    person (the events here carry a BSN: the person is the BSN's)."""
+    policy = load_policy()
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    states: dict[str, SubjectState] = {}
+    copies: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        subject = subject_key(event)
+        state = states.get(subject, SubjectState())
+        decisions, states[subject] = state.decide_all(policy, event, datetime.now(UTC), pseudonymizer.subject)
+        for decision in decisions:
+            if decision.outcome is not Outcome.DENY:
+                copies[(str(event.id), str(decision.recipient))] = expected_copy(event, decision, pseudonymizer)
+    return copies
+
+
+def _same_case(first: Event, event_type: EventType = EventType.SIGNAL, **more: Any) -> Event:
+    """Another event (a new id) about ``first``'s person and case, from the same sender."""
+    same = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
+    return example_event(event_type, theme=THEME, source=SENDER, **same, **more)
+
+
+def _consent(first: Event, change: str) -> Event:
+    payload = {"change": change, "grantees": ["politie"], "valid_until": None}
+    return _same_case(first, EventType.CONSENT_CHANGE, payload=payload)
+
+
+def _long_path_records(hub: Hub) -> int:
+    """How many records the hub's ``hub-link`` step has been given (every event that took the long path)."""
+    consumer = KafkaConsumer(**hub.settings.kafka_client_config(ADMIN))
+    try:
+        link = HubTopics.of(hub.settings).link
+        ends = consumer.end_offsets([TopicPartition(link, p) for p in range(hub.settings.partitions)])
+    finally:
+        consumer.close()
+    return sum(ends.values())
+
+
+def _decision_lineage(hub: Hub, event: Event) -> list[LineageRecord]:
+    lineage = read_all(hub.settings, HubTopics.of(hub.settings).lineage, quiet=1)
+    records = [LineageRecord.from_bytes(record.value) for record in lineage]
+    return [r for r in records if r.event_id == event.id and r.kind is RecordKind.DECISION]
+
+
+def test_a_cases_follow_up_events_are_decided_at_ingress(hub: Hub) -> None:
+    """The case's first event links BSN and case on the long path; its follow-ups (same BSN and case id, new ids)
+    are decided at once: ``hub-link`` gets none of them, and each recipient gets what the decision allows."""
+    first = example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id="ZVH-2026-71001")
+    follow_ups = [_same_case(first) for _ in range(4)]
+    expected = _expected(hub, [first, *follow_ups])
+    assert any(event_id == str(follow_ups[0].id) for event_id, _ in expected), "the follow-ups are delivered"
+    hub.worker()
+    sink = hub.sink()
+    hub.send(first)
+    hub.flush()
+    sink.drain(until=sum(1 for event_id, _ in expected if event_id == str(first.id)), quiet=2)
+    assert _long_path_records(hub) == 1, "the case's first event takes the long path"
+
+    for event in follow_ups:
+        hub.send(event)
+    hub.flush()
+    sink.drain(until=len(expected))
+    sink.close()
+    assert sink.received.keys() == expected.keys(), hub.logs()
+    assert all(sink.received[key] == form for key, form in expected.items())
+    assert _long_path_records(hub) == 1, "no follow-up went through hub-link"
+    for event in follow_ups:
+        decisions = _decision_lineage(hub, event)
+        assert {r.recipient for r in decisions} >= {
+            recipient for event_id, recipient in expected if event_id == str(event.id)
+        }
+        pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+        assert {r.data_subject_id for r in decisions} == {pseudonymizer.subject(subject_key(first))}
+
+
+def test_a_signal_behind_a_withdrawal_on_the_long_path_is_not_delivered(hub: Hub) -> None:
+    """Consent given as the case's first event, the withdrawal right behind it (both on the long path while the case
+    is not linked yet), then - once the consent's copies are out, so the case is linked - a signal: the withdrawal
+    counts for it, whichever path each took."""
+    people = [
+        example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id=f"ZVH-2026-7200{n}") for n in range(3)
+    ]
+    given = [_consent(first, "given") for first in people]
+    withdrawn = [_consent(first, "withdrawn") for first in people]
+    signals = [_same_case(first) for first in people]
+    events = [event for trio in zip(given, withdrawn, signals, strict=True) for event in trio]
+    expected = _expected(hub, events)
+    assert all((str(signal.id), "politie") not in expected for signal in signals)
+    hub.worker()
+    sink = hub.sink()
+    for pair in zip(given, withdrawn, strict=True):
+        for event in pair:
+            hub.send(event)
+    hub.flush()
+    sink.drain(until=sum(1 for event_id, _ in expected if event_id == str(given[0].id)), quiet=0)
+    for signal in signals:
+        hub.send(signal)
+    hub.flush()
+    sink.drain(until=len(expected))
+    sink.close()
+    assert all((str(signal.id), "politie") not in sink.received for signal in signals), hub.logs()
+    assert sink.received.keys() == expected.keys()
+    for signal in signals:
+        denial = next(r for r in _decision_lineage(hub, signal) if r.recipient == "politie")
+        assert denial.outcome == "deny"
+        assert "consent-withdrawn" in denial.reasons
+
+
+def test_a_conflict_at_the_link_step_does_not_keep_the_person_off_the_short_path(hub: Hub) -> None:
+    """Person B names a case linked to person A: dead-lettered at the link step. B's own case's next event is still
+    decided at the ingress step - B's pending mark was cleared by the dead letter's notice."""
+    a = example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id="ZVH-2026-73001")
+    b = example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id="ZVH-2026-73002")
+    assert a.subject.bsn != b.subject.bsn
+    conflict = example_event(
+        EventType.SIGNAL, theme=THEME, source=SENDER, subject=b.subject.model_dump(mode="json"), case_id=a.case_id
+    )
+    follow_up = _same_case(b)
+    expected = _expected(hub, [a, b, follow_up])
+    hub.worker()
+    sink = hub.sink()
+    for event in (a, b):
+        hub.send(event)
+    hub.flush()
+    sink.drain(until=sum(1 for event_id, _ in expected if event_id != str(follow_up.id)), quiet=2)
+    hub.send(conflict)
+    hub.flush()
+    deadline = time.monotonic() + 60
+    found = dead_letters(hub.settings, quiet=1)
+    while not found and time.monotonic() < deadline:
+        found = dead_letters(hub.settings, quiet=1)
+    assert [dead.error_class for dead in found] == ["IdentifierConflict"], hub.logs()
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    person_b = pseudonymizer.subject(subject_key(b)).encode()
+    # The notice reaches B's partition a moment after the dead letter: wait until B's reverse link shows nothing
+    # pending (what the ingress step reads), then send B's follow-up.
+    while time.monotonic() < deadline:
+        tails = changelog_tails(hub.settings, ("links",))["links"]
+        entry = next((r.value for (_, key), r in tails.items() if key == person_b), None)
+        if entry is not None and "pending" not in json.loads(entry):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"B's reverse link still holds a pending position\n{hub.logs()}")
+    before = _long_path_records(hub)
+    assert before == 3, "a, b and the conflict took the long path"
+    hub.send(follow_up)
+    hub.flush()
+    sink.drain(until=len(expected))
+    sink.close()
+    assert sink.received.keys() == expected.keys(), hub.logs()
+    assert _long_path_records(hub) == before, "B's follow-up was decided at the ingress step"
