@@ -43,7 +43,7 @@ def _expected(hub: Hub, events: list[Event]) -> dict[tuple[str, str], dict[str, 
 
 def _same_case(first: Event, event_type: EventType = EventType.SIGNAL, **more: Any) -> Event:
     """Another event (a new id) about ``first``'s person and case, from the same sender."""
-    same = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
+    same: dict[str, Any] = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
     return example_event(event_type, theme=THEME, source=SENDER, **same, **more)
 
 
