@@ -300,7 +300,8 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         return forwarded(record, linked)
 
     def on_link_dead(record: Record) -> Message | None:
-        """A ``hub-link`` record's event ended as a dead letter: the notice that it is no longer pending."""
+        """The notice to send if a ``hub-link`` record's event ends as a dead letter (a conflict, a forward refused):
+        it will not reach the person step, so it is no longer pending."""
         try:
             origin, _ = processor.forwarded(record)
         except ValueError:
@@ -428,11 +429,11 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         event: Any,
         step: Callable[[Record], _Step],
         *,
-        if_dead: Callable[[Record], Message | None] | None = None,
+        notice: Callable[[Record], Message | None] | None = None,
         then: Callable[[Record], None] | None = None,
     ) -> None:
-        """Process one record of an agent and settle it; ``if_dead``: the notice to send when it ends as a dead letter
-        (if the step did not say), ``then``: done after processing whatever the outcome."""
+        """Process one record of an agent and settle it; ``notice``: what to send if it ends as a dead letter (now or
+        when its outputs are refused), ``then``: done after processing, whatever the outcome."""
         message = event.message
         record = Record(
             topic=message.topic,
@@ -443,10 +444,13 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             headers=list(message.headers or ()),
         )
         done = process(record, step)
-        if done.dead is not None and done.notice is None and if_dead is not None:
-            done.notice = if_dead(record)
+        if notice is not None and done.notice is None:
+            done.notice = notice(record)
         if then is not None:
-            then(record)
+            try:
+                then(record)
+            except Exception:  # fail closed: at worst the person stays on the long path
+                _log.exception("after %s[%d]@%d", record.topic, record.partition, record.offset)
         pending: list[Awaitable[Any]] = []
         if done.dead is None:
             try:
@@ -490,7 +494,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     @app.agent(link_step, name="link")
     async def link_agent(stream: faust.StreamT[bytes]) -> None:
         async for event in unacknowledged(stream).events():
-            await handle(event, on_link, if_dead=on_link_dead)
+            await handle(event, on_link, notice=on_link_dead)
 
     @app.agent(person_step, name="person")
     async def person_agent(stream: faust.StreamT[bytes]) -> None:
