@@ -17,11 +17,12 @@ latency at half its own maximum (for comparing a change against main in minutes,
 
 Security: both again on a PLAINTEXT broker, alternating with the secured one (see :func:`_security_cost`).
 
-Workloads, each reported on its own, labelled: *a case's life* - every person has one case with a first event and
-:data:`FOLLOW_UPS` follow-ups (same BSN and case id, new event ids), the people's events interleaved so that a
-person's next event comes a few hundred events after their last, as in a region's traffic, where most events are
-not a case's first (the hub decides a follow-up at the ingress step: ``schakel.streams.shortpath``); the goal ratios
-are taken on this mix. *Worst case* - every event a new person and a new case (each takes the hub's three steps).
+Workloads, each reported on its own, labelled: *a case's life* - a person's case has a first event and
+:data:`FOLLOW_UPS` follow-ups (same BSN and case id, new event ids), and the measured events are that mix: one new
+case's first event to every four follow-ups of cases whose first event came before the measurement (in the warm-up,
+unmeasured), the people interleaved - as in a region's traffic, where a case lives for weeks and most events are not
+its first (the hub decides a follow-up at the ingress step: ``schakel.streams.shortpath``). The goal ratios are taken
+on this mix. *Worst case* - every event a new person and a new case (each takes the hub's three steps).
 Both are signals, so the two differ only in the path the hub takes; the bare program writes, for each, the same
 number of records per event as the hub does (copies, decision lineage and the event's link record). Each run also
 reports how many events the hub passed through its ``hub-link`` step (the long path).
@@ -67,8 +68,6 @@ SECURITY_ROUNDS = int(os.environ.get("SCHAKEL_BENCH_SECURITY_ROUNDS", "3"))
 THEMES = (Theme.CTER, Theme.LVB, Theme.MONEY_MULE)
 FOLLOW_UPS = 4
 """A case's life in the realistic workload: its first event and this many follow-ups."""
-_GROUP = 50
-"""The case's-life workload starts this many people's cases at a time, between the follow-ups of earlier ones."""
 CASE_LIFE, WORST = "case's life", "worst case"
 WORKLOADS = (CASE_LIFE, WORST)
 _OUTPUTS: dict[str, int] = {}
@@ -156,22 +155,33 @@ def _new_cases(count: int) -> list[Event]:
 
 
 def _case_life(count: int) -> list[Event]:
-    """A case's life: per person a first event and :data:`FOLLOW_UPS` follow-ups (same BSN and case id, new ids).
-    Cases start :data:`_GROUP` people at a time; each slot holds the next group's first events and the follow-ups of
-    the groups before it, so a person's events are about ``_GROUP * (FOLLOW_UPS + 1)`` events apart."""
-    people = -(-count // (FOLLOW_UPS + 1))
-    lives: list[list[Event]] = []
-    for n in range(people):
-        first = example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)], case_id=f"ZVH-2026-{n:06d}")
-        same: dict[str, Any] = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
-        lives.append([first, *(example_event(EventType.SIGNAL, theme=first.theme, **same) for _ in range(FOLLOW_UPS))])
-    groups = [lives[start : start + _GROUP] for start in range(0, people, _GROUP)]
-    events: list[Event] = []
-    for slot in range(len(groups) + FOLLOW_UPS):
-        for step in range(FOLLOW_UPS + 1):
-            if 0 <= slot - step < len(groups):
-                events += [life[step] for life in groups[slot - step]]
-    return events[:count]
+    """A case's life: the first events of the cases the measured events follow up (the warm-up,
+    :func:`_warm_up`), then ``count`` events - :data:`FOLLOW_UPS` follow-ups of each of those cases (same BSN and
+    case id, new ids; round by round, so a person's follow-ups are about ``count / FOLLOW_UPS`` events apart) with a
+    new case's first event after every :data:`FOLLOW_UPS` of them."""
+    known = count // (FOLLOW_UPS + 1)
+    firsts = [
+        example_event(EventType.SIGNAL, theme=THEMES[n % len(THEMES)], case_id=f"ZVH-2026-{n:06d}")
+        for n in range(count - known * FOLLOW_UPS + known)
+    ]
+    earlier, new = firsts[:known], firsts[known:]
+    follow_ups: list[Event] = []
+    for _ in range(FOLLOW_UPS):
+        for first in earlier:
+            same: dict[str, Any] = {"subject": first.subject.model_dump(mode="json"), "case_id": first.case_id}
+            follow_ups.append(example_event(EventType.SIGNAL, theme=first.theme, **same))
+    mixed: list[Event] = []
+    for number, event in enumerate(follow_ups):
+        mixed.append(event)
+        if number % FOLLOW_UPS == FOLLOW_UPS - 1 and new:
+            mixed.append(new.pop(0))
+    return [*earlier, *mixed, *new]
+
+
+def _warm_up(workload: str, count: int) -> int:
+    """How many of a workload's first messages warm the hub up, unmeasured: the first events of the cases the
+    case's-life mix follows up; 50 events of the worst case."""
+    return count // (FOLLOW_UPS + 1) if workload == CASE_LIFE else 50
 
 
 def _expected_outputs(messages: list[Message]) -> int:
@@ -282,16 +292,18 @@ async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> No
         await consumer.stop()
 
 
-def _measure(settings: Settings, messages: list[Message], outputs: int, start: Callable[[], Running]) -> Result:
+def _measure(
+    settings: Settings, messages: list[Message], outputs: int, start: Callable[[], Running], warm_up: int = 50
+) -> Result:
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
     provision(settings)
     running = start()
     try:
         # Warm up (group join, first fetch) with a few events, then the backlog.
-        warm = messages[:50]
-        asyncio.run(_watch_after(settings, watched, warm, _expected_outputs(warm), 60))
-        backlog = messages[50:]
+        warm = messages[:warm_up]
+        asyncio.run(_watch_after(settings, watched, warm, _expected_outputs(warm), 120))
+        backlog = messages[warm_up:]
         expected = _expected_outputs(backlog)
         before = running.cpu_seconds()
         seen = asyncio.run(_watch_after(settings, watched, backlog, expected, 300, preload=True))
@@ -320,16 +332,22 @@ async def _watch_after(
 
 
 def _latency(
-    settings: Settings, messages: list[Message], outputs: int, rate: float, start: Callable[[], Running]
+    settings: Settings,
+    messages: list[Message],
+    outputs: int,
+    rate: float,
+    start: Callable[[], Running],
+    warm_up: int = 50,
 ) -> tuple[float, float]:
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
     provision(settings)
     running = start()
     try:
-        asyncio.run(_watch_after(settings, watched, messages[:50], _expected_outputs(messages[:50]), 60))
-        count = min(len(messages) - 50, max(int(rate * LATENCY_SECONDS), 50))
-        chosen = messages[50 : 50 + count]
+        warm = messages[:warm_up]
+        asyncio.run(_watch_after(settings, watched, warm, _expected_outputs(warm), 120))
+        count = min(len(messages) - warm_up, max(int(rate * LATENCY_SECONDS), 50))
+        chosen = messages[warm_up : warm_up + count]
         sent: dict[str, float] = {}
 
         async def run() -> list[tuple[str, float]]:
@@ -405,8 +423,11 @@ def main() -> None:
             messages, outputs = _messages(settings, EVENTS, workload)
             per_event = outputs / len(messages)
             start = _start_bare(settings, per_event) if not workers else _start_hub(settings, workers)
-            result = results[(workload, name)] = _measure(settings, messages, outputs, start)
+            warm_up = _warm_up(workload, EVENTS)
+            result = results[(workload, name)] = _measure(settings, messages, outputs, start, warm_up)
             long_path = f"; {result.long_path} of {len(messages)} events through hub-link" if workers else ""
+            if workers and warm_up:
+                long_path += f" ({warm_up} of them in the warm-up)"
             print(
                 f"[{workload}] {name:6} throughput: {result.events_per_second:9.0f} events/s "
                 f"({per_event:.2f} output records per event), CPU {result.cpu_ms_per_event:.2f} ms per event"
@@ -420,7 +441,7 @@ def main() -> None:
             settings = _settings("hubprof")
             messages, outputs = _messages(settings, EVENTS, workload)
             raw = directory / f"hub-{label}.prof"
-            profiled = _measure(settings, messages, outputs, _start_hub(settings, 1, raw))
+            profiled = _measure(settings, messages, outputs, _start_hub(settings, 1, raw), _warm_up(workload, EVENTS))
             print(f"[{workload}] hub under cProfile: {profiled.events_per_second:.0f} events/s (not comparable)")
             _write_profile(raw, directory / f"hub-profile-{label}.txt")
     rate = results[(WORST, "bare")].events_per_second / 2
@@ -436,8 +457,10 @@ def main() -> None:
     for workload in WORKLOADS:
         own = results[(workload, "hub")].events_per_second / 2
         settings = _settings("hubown")
-        messages, outputs = _messages(settings, max(int(own * LATENCY_SECONDS) + 50, 200), workload)
-        p50, own_p99[workload] = _latency(settings, messages, outputs, own, _start_hub(settings))
+        count = max(int(own * LATENCY_SECONDS) + 50, 200)
+        messages, outputs = _messages(settings, count, workload)
+        start = _start_hub(settings)
+        p50, own_p99[workload] = _latency(settings, messages, outputs, own, start, _warm_up(workload, count))
         print(
             f"[{workload}] hub   latency at {own:.0f} events/s (half its own maximum): "
             f"p50 {p50:.1f} ms, p99 {own_p99[workload]:.1f} ms",
