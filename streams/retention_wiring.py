@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from schakel.consent import Decision, Outcome, Policy, Retention
 from schakel.retention import Sealer
-from schakel.retention.copies import seal_copy_with
+from schakel.retention.copies import copy_sealer
 from schakel.schemas import EventType
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Record
@@ -93,10 +93,11 @@ class RetentionKeeper:
             without_case=without_case,
             recipients=recipients,
         )
+        seal_copy = copy_sealer(key)  # this event's copies only: the key is not kept past this call
         sealed: list[Message] = []
         for message in messages:
             if message.topic.startswith(self._egress):
-                value, headers = seal_copy_with(key, message.value, list(message.headers))
+                value, headers = seal_copy(message.value, list(message.headers))
                 message = Message(message.topic, message.key, value, headers)
             sealed.append(message)
         return sealed
