@@ -30,7 +30,7 @@ from schakel.retention.sealing import (
 )
 from schakel.settings import Settings
 
-__all__ = ["UNSEALED_TYPES", "Opener", "Sealer", "copy_sealer", "seal_copy_with"]
+__all__ = ["UNSEALED_TYPES", "Opener", "Sealer", "copy_sealer", "seal_copy_with", "seal_dead_letter_with"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -77,6 +77,14 @@ def seal_copy_with(key: tuple[str, bytes], value: bytes, headers: Headers) -> tu
     return copy_sealer(key)(value, headers)
 
 
+def seal_dead_letter_with(
+    key: tuple[str, bytes], value: bytes, topic: str, partition: int, offset: int
+) -> tuple[bytes, Headers]:
+    """A dead letter's original value sealed with this data key, bound to the record it came from."""
+    key_id, secret = key
+    return seal_value(secret, value, dead_letter_aad(topic, partition, offset)), [(KEY_HEADER, key_id.encode())]
+
+
 class Sealer:
     """Seals the hub's egress copies and dead letters (``store`` None: writes them unsealed - the bench only)."""
 
@@ -100,8 +108,9 @@ class Sealer:
         """A dead letter's original value, sealed with its person's key or, without a person, the day's key."""
         if self.store is None or not value:
             return value, []
-        key_id, key = self.store.key_for(subject if subject else dead_letter_owner(at))
-        return seal_value(key, value, dead_letter_aad(topic, partition, offset)), [(KEY_HEADER, key_id.encode())]
+        return seal_dead_letter_with(
+            self.store.key_for(subject if subject else dead_letter_owner(at)), value, topic, partition, offset
+        )
 
 
 class Opener:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from schakel.consent import Decision, Outcome, Policy, Retention
 from schakel.retention import Sealer
-from schakel.retention.copies import copy_sealer
+from schakel.retention.copies import copy_sealer, seal_dead_letter_with
 from schakel.schemas import EventType
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Record
@@ -107,7 +107,7 @@ class RetentionKeeper:
         if not message.value:
             return message
         if dead.subject is not None and self.sealer.store is not None:
-            self.sealer.store.key_for_event(
+            key = self.sealer.store.key_for_event(
                 dead.subject,
                 at=dead.time,
                 names_case=False,
@@ -115,8 +115,10 @@ class RetentionKeeper:
                 after_close=None,
                 without_case=None,
                 recipients={},
+            )  # sealed with the key this returns: no second look-up
+            value, extra = seal_dead_letter_with(key, message.value, record.topic, record.partition, record.offset)
+        else:
+            value, extra = self.sealer.seal_dead_letter(
+                dead.subject, message.value, record.topic, record.partition, record.offset, dead.time
             )
-        value, extra = self.sealer.seal_dead_letter(
-            dead.subject, message.value, record.topic, record.partition, record.offset, dead.time
-        )
         return Message(message.topic, message.key, value, [*message.headers, *extra])
