@@ -227,3 +227,11 @@ def test_swapping_two_rows_of_one_pack_is_found(store: LineageStore) -> None:
     broken = store.verify().first_broken
     assert broken is not None
     assert broken.seq == 0
+
+
+def test_whatever_the_hub_can_produce_fits_a_pack() -> None:
+    """The hub dead-letters an event whose outputs exceed its producer's request limit; any pack it does produce is
+    within the reader's limit, so lineage never rejects a pack the hub wrote for being too large."""
+    from schakel.streams.records import MAX_REQUEST_BYTES
+
+    assert MAX_PACKED_BYTES >= MAX_REQUEST_BYTES
