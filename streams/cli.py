@@ -59,7 +59,9 @@ def run(
         load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config, principal=HUB)
         topics = HubTopics.of(config)
-        refused = unreadable_topics(config, [*topics.all_ingress(), topics.link, topics.person, topics.purge], principal=HUB)
+        refused = unreadable_topics(
+            config, [*topics.all_ingress(), topics.link, topics.person, topics.purge], principal=HUB
+        )
         if refused:
             raise SchakelError(
                 f"the hub may not read {', '.join(refused)}: its events would wait unprocessed. Grant the hub's "
