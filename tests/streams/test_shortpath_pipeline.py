@@ -17,7 +17,7 @@ from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.topics import ADMIN, HubTopics
-from tests.streams.conftest import Hub, changelog_tails, dead_letters, expected_copy, read_all
+from tests.streams.conftest import Hub, changelog_tails, dead_letters, expected_copy, lineage_records
 
 pytestmark = pytest.mark.kafka
 
@@ -64,8 +64,7 @@ def _long_path_records(hub: Hub) -> int:
 
 
 def _decision_lineage(hub: Hub, event: Event) -> list[LineageRecord]:
-    lineage = read_all(hub.settings, HubTopics.of(hub.settings).lineage, quiet=1)
-    records = [LineageRecord.from_bytes(record.value) for record in lineage]
+    records = lineage_records(hub.settings, quiet=1)
     return [r for r in records if r.event_id == event.id and r.kind is RecordKind.DECISION]
 
 
