@@ -31,7 +31,7 @@ import yaml
 
 from schakel.schemas import Organisation
 from schakel.settings import Settings
-from schakel.streams.topics import ADMIN, Grant, HubTopics, access_grants, lineage_retention_ms, principals
+from schakel.streams.topics import ADMIN, Grant, HubTopics, access_grants, principals, topic_retention
 
 __all__ = [
     "CLUSTER",
@@ -69,15 +69,16 @@ def _metadata(name: str) -> dict[str, Any]:
 
 
 def topic_resources(topics: HubTopics) -> list[Resource]:
-    """One ``KafkaTopic`` per hub topic; ``dlq`` is kept forever, ``lineage`` for the longest lineage period of the
-    shipped covenants and the default settings (:func:`schakel.streams.topics.lineage_retention_ms`)."""
+    """One ``KafkaTopic`` per hub topic; ``lineage`` and ``dlq`` with the retention the hub gives them when it makes
+    them itself (:func:`schakel.streams.topics.topic_retention`, default settings and the shipped covenants): lineage
+    for the longest lineage period, dead letters for ``SCHAKEL_DLQ_RETENTION_DAYS`` - a dead letter may carry a
+    person's data (sealed), kept no longer than its day's key is."""
+    retention = topic_retention(Settings.model_construct(topic_prefix=topics.prefix))
     resources: list[Resource] = []
     for name in topics.all():
         config: dict[str, str | int] = {"min.insync.replicas": 2}
-        if name == topics.dlq:
-            config["retention.ms"] = -1
-        elif name == topics.lineage:
-            config["retention.ms"] = lineage_retention_ms(Settings.model_construct())
+        if "retention.ms" in retention.get(name, {}):
+            config["retention.ms"] = int(retention[name]["retention.ms"])
         resources.append(
             {
                 "apiVersion": "kafka.strimzi.io/v1",

@@ -49,7 +49,8 @@ class Guidance:
 
     def choose(self, recipient: Organisation | str, copy: Mapping[str, Any]) -> CourseOfAction | None:
         """The course of action for ``copy`` (the projected JSON form) delivered to ``recipient``, or None."""
-        candidates = self._by_recipient.get(Organisation(recipient), ())
+        key = recipient if type(recipient) is Organisation else Organisation(recipient)  # the hub passes the member
+        candidates = self._by_recipient.get(key, ())
         if not candidates:
             return None
         event_type, theme = copy.get("type"), copy.get("theme")

@@ -25,6 +25,7 @@ from schakel.lineage.readable import (
     Sharing,
     access_report,
 )
+from schakel.schemas import EventType
 
 __all__ = ["render_access_report_html", "render_subject_report_html"]
 
@@ -84,13 +85,26 @@ def times(count: int) -> str:
 
 
 def partner_summary(account: PartnerAccount) -> str:
-    """One sentence: how often, over which period, the partner received data (or that it received none)."""
+    """One sentence: how often, over which period, the partner received data (or that it received none) - and, apart
+    from that, the notices that its copies' retention ended and they must be deleted: a notice names the person but
+    tells the partner nothing new about them, and a reader must not count it as data shared."""
     name = capital(account.organisation.nl)
-    if not account.shared or account.first_shared is None or account.last_shared is None:
-        return f"{name} heeft geen gegevens over u gekregen."
-    first, last = dutch_date(account.first_shared), dutch_date(account.last_shared)
-    period = f"op {first}" if first == last else f"tussen {first} en {last}"
-    return f"{name} heeft {period} {times(len(account.shared))} gegevens over u gekregen."
+    notices = [s for s in account.shared if s.message.code == EventType.RETENTION_EXPIRED.value]
+    data = [s for s in account.shared if s.message.code != EventType.RETENTION_EXPIRED.value]
+    if data:
+        said = f"{name} heeft {_period([s.at for s in data])} {times(len(data))} gegevens over u gekregen"
+    else:
+        said = f"{name} heeft geen gegevens over u gekregen"
+    if not notices:
+        return said + "."
+    told = f"{_period([s.at for s in notices])} {times(len(notices))}" if len(notices) > 1 else _period([notices[0].at])
+    joined = ", en" if data else ", alleen"
+    return f"{said}{joined} {told} het bericht dat de bewaartermijn voorbij is en dat zij uw gegevens moet wissen."
+
+
+def _period(moments: Sequence[datetime]) -> str:
+    first, last = dutch_date(min(moments)), dutch_date(max(moments))
+    return f"op {first}" if first == last else f"tussen {first} en {last}"
 
 
 def sharing_heading(s: Sharing) -> str:

@@ -14,15 +14,23 @@ development; production refuses to start so, :meth:`schakel.settings.Settings.re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from schakel.retention.errors import SealError
 from schakel.retention.keystore import KeyStore, dead_letter_owner
-from schakel.retention.sealing import KEY_HEADER, copy_aad, dead_letter_aad, is_sealed, open_value, seal_value
+from schakel.retention.sealing import (
+    KEY_HEADER,
+    copy_aad,
+    dead_letter_aad,
+    is_sealed,
+    open_value,
+    seal_value,
+    sealer,
+)
 from schakel.settings import Settings
 
-__all__ = ["UNSEALED_TYPES", "Opener", "Sealer", "seal_copy_with"]
+__all__ = ["UNSEALED_TYPES", "Opener", "Sealer", "copy_sealer", "seal_copy_with", "seal_dead_letter_with"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -30,6 +38,7 @@ UNSEALED_TYPES = frozenset({"nl.zorgveiligheid.schakel.RetentionExpired"})
 """The ``ce_type`` of copies the hub writes unsealed (no personal data, sent after the key is destroyed)."""
 
 _RECIPIENT = "schakel-recipient"  # schakel.streams.records.RECIPIENT_HEADER (streams imports this package)
+_BINDING = ("ce_source", "ce_id", _RECIPIENT)
 
 
 def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
@@ -40,16 +49,40 @@ def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
 
 
 def _aad(headers: Sequence[tuple[str, bytes]]) -> bytes:
-    source, event_id, recipient = (_header(headers, name) for name in ("ce_source", "ce_id", _RECIPIENT))
+    found: dict[str, bytes] = {}
+    for name, value in headers:  # one pass (every copy of every event): the first of each, as _header reads it
+        if name in _BINDING and value is not None and name not in found:
+            found[name] = value
+    source, event_id, recipient = (found.get(name, b"").decode("utf-8", errors="replace") for name in _BINDING)
     if not (source and event_id and recipient):
         raise SealError("a copy without ce_source, ce_id or schakel-recipient cannot be sealed or opened")
     return copy_aad(source, event_id, recipient)
 
 
+def copy_sealer(key: tuple[str, bytes]) -> Callable[[bytes, Headers], tuple[bytes, Headers]]:
+    """Seals copies with this data key (its id and the key), each bound to its own source, event id and recipient:
+    for the copies of one event (the hub's :meth:`~schakel.streams.retention_wiring.RetentionKeeper.seal`), so
+    the cipher is set up once per event. The key lives only as long as the function returned - no cache of keys."""
+    key_id, secret = key
+    seal, named = sealer(secret), (KEY_HEADER, key_id.encode())
+
+    def seal_copy(value: bytes, headers: Headers) -> tuple[bytes, Headers]:
+        return seal(value, _aad(headers)), [*headers, named]
+
+    return seal_copy
+
+
 def seal_copy_with(key: tuple[str, bytes], value: bytes, headers: Headers) -> tuple[bytes, Headers]:
     """A copy sealed with this data key (its id and the key), bound to its source, event id and recipient."""
+    return copy_sealer(key)(value, headers)
+
+
+def seal_dead_letter_with(
+    key: tuple[str, bytes], value: bytes, topic: str, partition: int, offset: int
+) -> tuple[bytes, Headers]:
+    """A dead letter's original value sealed with this data key, bound to the record it came from."""
     key_id, secret = key
-    return seal_value(secret, value, _aad(headers)), [*headers, (KEY_HEADER, key_id.encode())]
+    return seal_value(secret, value, dead_letter_aad(topic, partition, offset)), [(KEY_HEADER, key_id.encode())]
 
 
 class Sealer:
@@ -75,8 +108,9 @@ class Sealer:
         """A dead letter's original value, sealed with its person's key or, without a person, the day's key."""
         if self.store is None or not value:
             return value, []
-        key_id, key = self.store.key_for(subject if subject else dead_letter_owner(at))
-        return seal_value(key, value, dead_letter_aad(topic, partition, offset)), [(KEY_HEADER, key_id.encode())]
+        return seal_dead_letter_with(
+            self.store.key_for(subject if subject else dead_letter_owner(at)), value, topic, partition, offset
+        )
 
 
 class Opener:

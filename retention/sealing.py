@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -49,6 +50,7 @@ __all__ = [
     "new_data_key",
     "open_value",
     "seal_value",
+    "sealer",
 ]
 
 SEALED = b"SKS1"
@@ -81,8 +83,19 @@ def is_sealed(value: bytes | None) -> bool:
 
 def seal_value(key: bytes, plain: bytes, aad: bytes) -> bytes:
     """``plain`` sealed with ``key``, bound to ``aad``."""
-    nonce = os.urandom(_NONCE)
-    return SEALED + nonce + AESGCM(key).encrypt(nonce, plain, aad)
+    return sealer(key)(plain, aad)
+
+
+def sealer(key: bytes) -> Callable[[bytes, bytes], bytes]:
+    """:func:`seal_value` with ``key`` for several values (the copies of one event): the cipher is set up once, and
+    held only as long as the function returned. Each value still gets its own random nonce."""
+    cipher = AESGCM(key)
+
+    def seal(plain: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return SEALED + nonce + cipher.encrypt(nonce, plain, aad)
+
+    return seal
 
 
 def open_value(key: bytes, sealed: bytes, aad: bytes) -> bytes:
@@ -102,6 +115,11 @@ class Kek:
 
     key: bytes
     id: str
+    _cipher: AESGCM = field(init=False, repr=False, compare=False)
+    """Set up once: every event's key look-up unwraps with it (the KEK, not a data key - no data key is kept)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_cipher", AESGCM(self.key))
 
     @classmethod
     def derive(cls, secret: str) -> Kek:
@@ -112,11 +130,11 @@ class Kek:
 
     def wrap(self, key_id: str, data_key: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
-        return nonce + AESGCM(self.key).encrypt(nonce, data_key, key_id.encode())
+        return nonce + self._cipher.encrypt(nonce, data_key, key_id.encode())
 
     def unwrap(self, key_id: str, wrapped: bytes) -> bytes:
         try:
-            return AESGCM(self.key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], key_id.encode())
+            return self._cipher.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], key_id.encode())
         except InvalidTag:
             raise SealError(f"data key {key_id} does not unwrap with key-encryption key {self.id}") from None
 

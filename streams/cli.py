@@ -48,7 +48,7 @@ def run(
     from schakel.logs import handler
     from schakel.streams import telemetry
     from schakel.streams.hub import create_app
-    from schakel.streams.topics import HUB, create_topics
+    from schakel.streams.topics import HUB, HubTopics, create_topics, unreadable_topics
 
     _fast_event_loop()
     config = settings()
@@ -58,6 +58,15 @@ def run(
         policy = load_policy(config.covenants_dir)
         load_guidance(config.guidance_dir)  # a course file that does not load stops the hub here, with its problems
         create_topics(config, principal=HUB)
+        topics = HubTopics.of(config)
+        refused = unreadable_topics(
+            config, [*topics.all_ingress(), topics.link, topics.person, topics.purge], principal=HUB
+        )
+        if refused:
+            raise SchakelError(
+                f"the hub may not read {', '.join(refused)}: its events would wait unprocessed. Grant the hub's "
+                "ACLs (`schakel kafka acls apply`, as admin) and start the worker again"
+            )
         config = _with_cluster_replication(config)
     except SchakelError as error:
         raise _fail(str(error)) from error

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,6 +61,7 @@ __all__ = [
     "principals",
     "topic_replication",
     "topic_retention",
+    "unreadable_topics",
 ]
 
 _log = logging.getLogger("schakel.streams.topics")
@@ -68,6 +71,8 @@ HUB = "hub"
 CONSOLE = "console"
 
 _INGRESS = "ingress."
+_GRANT_WAIT_SECONDS = 60.0
+"""How long a starting worker waits for a grant on a topic it must read (an operator's ``acls apply`` under way)."""
 _EGRESS = "egress."
 
 
@@ -253,6 +258,33 @@ def topic_replication(settings: Settings, topic: str, *, principal: str = ADMIN)
         admin.close()
     partitions = (described[0].get("partitions") or []) if described else []
     return len(partitions[0]["replica_nodes"]) if partitions else 1
+
+
+def unreadable_topics(
+    settings: Settings, names: Sequence[str], *, principal: str, wait: float | None = None
+) -> list[str]:
+    """The topics of ``names`` that ``principal`` may not read, after waiting up to ``wait`` seconds (default 60) for
+    grants an operator has just added; empty when it may read them all.
+
+    *Why a worker checks before it starts:* Faust subscribes to every topic it is given, and a topic the broker
+    hides from the hub (no READ, so no DESCRIBE either) is simply left out of the assignment - the worker runs, says
+    nothing, and that partner's events wait unprocessed, with no consumer lag to alert on (the group never reads the
+    topic). A topic the principal may not describe is absent from its metadata, which is what is checked here."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        **settings.kafka_client_config(principal), client_id=f"schakel-{principal}-check", enable_auto_commit=False
+    )
+    try:
+        deadline = time.monotonic() + (_GRANT_WAIT_SECONDS if wait is None else wait)
+        while True:
+            visible = consumer.topics()
+            missing = [name for name in names if name not in visible]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            time.sleep(1.0)
+    finally:
+        consumer.close()
 
 
 def create_topics(settings: Settings, names: list[str] | None = None, *, principal: str = ADMIN) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -26,6 +28,31 @@ def test_pseudonyms_are_keyed_deterministic_and_per_recipient() -> None:
     assert first.for_recipient(key, Org.POLITIE) != first.for_recipient(f"bsn:{OTHER_BSN}", Org.POLITIE)
     assert BSN not in first.subject(key) + first.for_recipient(key, Org.POLITIE)
     assert KEY.decode() not in repr(first)
+
+
+@pytest.mark.parametrize("root", [KEY, KEY * 4], ids=["short-root", "root-longer-than-a-block"])
+def test_pseudonyms_and_references_are_the_documented_hmacs(root: bytes) -> None:
+    """The values never change: the hub's tables, lineage and the partners' own records are keyed by them."""
+
+    def mac(key: bytes, message: bytes) -> bytes:
+        return hmac.new(key, message, hashlib.sha256).digest()
+
+    def derived(label: bytes) -> bytes:
+        return mac(root, label)
+
+    pseudonyms = Pseudonymizer(root)
+    for key in (f"bsn:{BSN}", "case:politie:MM-2026-7", "case:zvh:" + "é" * 200):
+        assert pseudonyms.subject(key) == mac(derived(b"schakel/subject"), key.encode())[:16].hex()
+        for org in Org:
+            label = b"schakel/recipient/" + org.value.encode()
+            assert pseudonyms.for_recipient(key, org) == mac(derived(label), key.encode())[:16].hex()
+        person = pseudonyms.subject(key)
+        nonce = mac(derived(b"schakel/seal/nonce"), b"e1/politie")[:16]
+        pad = mac(derived(b"schakel/seal/pad"), nonce)[:16]
+        cipher = bytes(a ^ b for a, b in zip(bytes.fromhex(person), pad, strict=True))
+        tag = mac(derived(b"schakel/seal/tag"), nonce + cipher)[:16]
+        assert pseudonyms.seal(person, "e1/politie") == (nonce + cipher + tag).hex()
+        assert pseudonyms.unseal((nonce + cipher + tag).hex()) == person
 
 
 def test_short_key_is_refused() -> None:

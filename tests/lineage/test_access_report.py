@@ -367,6 +367,16 @@ def _requests_and_a_notice() -> list[LineageRecord]:
     return history
 
 
+def test_a_partner_told_to_delete_is_not_said_to_have_received_that_notice_as_data() -> None:
+    shared = decision(event_id=UUID(int=7), recipient="politie", at=T0)
+    history = [shared, receipt(shared), *_requests_and_a_notice()]
+    report = access_report(build_subject_report(SUBJECT_A, history, now=T0 + timedelta(days=7)))
+    assert (
+        "De politie heeft op 2 november 2026 één keer gegevens over u gekregen, en op 8 november 2026 het bericht "
+        "dat de bewaartermijn voorbij is en dat zij uw gegevens moet wissen."
+    ) in _page_text(render_access_report_html(report))
+
+
 def test_the_persons_requests_and_the_notice_to_delete_read_in_words(tmp_path: Path) -> None:
     report = access_report(build_subject_report(SUBJECT_A, _requests_and_a_notice(), now=T0 + timedelta(days=7)))
     assert report.untranslated == ()
@@ -389,3 +399,8 @@ def test_the_persons_requests_and_the_notice_to_delete_read_in_words(tmp_path: P
         assert "de politie heeft dit verzoek uitgevoerd (uw verzoek om uw gegevens te wissen)" in text
         assert "gaf u een overzicht van uw gegevens (uw verzoek om inzage in uw gegevens)" in text
         assert "de bewaartermijn van uw gegevens voorbij is" in text
+        # The notice to delete is not counted as data the partner received about the person.
+        assert (
+            "De politie heeft geen gegevens over u gekregen, alleen op 8 november 2026 het bericht dat de "
+            "bewaartermijn voorbij is en dat zij uw gegevens moet wissen." in text
+        )

@@ -1,8 +1,10 @@
-"""The key store on each backend: the URL picks it, a key made twice at once is one key, a destroyed key is gone for
-every reader, and two writers about one person lose nothing of each other's."""
+"""The key store on each backend: the URL picks it, a key made twice at once is one key (by threads or processes), a
+destroyed key is gone for every reader and never comes back for the person's next event, and two writers about one
+person lose nothing of each other's - also when one gets in between a first event's read and its write."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from schakel.retention import Kek, KeyStore, KeyStoreError
+from schakel.retention import Kek, KeyStore, KeyStoreError, Opener, SealError
+from schakel.retention.copies import seal_copy_with
 from schakel.settings import Settings
 
 KEK = Kek.derive("a-key-encryption-key")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_R = "schakel-recipient"
 
 
 def _at_once(workers: int, work: Callable[[int], Any]) -> list[Any]:
@@ -134,3 +138,85 @@ def test_a_lost_postgresql_connection_is_an_error_of_the_store_and_the_next_call
     assert "a-person" not in str(lost.value)
     assert store.key(key_id) == key
     store.close()
+
+
+def _first_event(store: KeyStore, index: int, *, names_case: bool, recipient: str) -> tuple[str, bytes]:
+    return store.key_for_event(
+        "a-person",
+        at=T0 + timedelta(hours=index),
+        names_case=names_case,
+        closes_case=False,
+        after_close=timedelta(days=30) if names_case else None,
+        without_case=None if names_case else timedelta(days=1),
+        recipients={recipient: f"{recipient}-pseudonym-{index}"},
+    )
+
+
+def test_a_writer_that_gets_in_between_a_first_events_read_and_its_write_loses_nothing(keystore_url: str) -> None:
+    """A first event skips the read under the lock; another worker's event about the same person landing between the
+    hub's read (nothing known) and its write must still be merged: one key, both recipients, both events' facts."""
+    hub, other = KeyStore(keystore_url, KEK), KeyStore(keystore_url, KEK)
+    read = hub._person
+    got_in: list[tuple[str, bytes]] = []
+
+    def read_then_let_the_other_write(run: Any, subject: str) -> Any:
+        found = read(run, subject)
+        if not got_in:  # once: after the hub's first read, before its write transaction
+            got_in.append(_first_event(other, 1, names_case=True, recipient="om"))
+        return found
+
+    hub._person = read_then_let_the_other_write  # type: ignore[method-assign]
+    key = _first_event(hub, 0, names_case=False, recipient="politie")
+    assert got_in == [key], "one key for the person, the one the other writer made"
+    assert hub.recipients("a-person") == {"om": "om-pseudonym-1", "politie": "politie-pseudonym-0"}
+    facts = hub.facts("a-person")
+    assert facts is not None
+    assert (facts.has_case, facts.last_event_at) == (True, T0 + timedelta(hours=1)), "the other event's facts kept"
+    assert facts.without_case == timedelta(days=1), "and the hub's own merged in"
+    assert hub.status(T0).data_keys == 1
+    hub.close()
+    other.close()
+
+
+def _first_key_in_a_process(url: str, index: int, start: Any, keys: Any) -> None:
+    store = KeyStore(url, KEK)
+    start.wait()
+    keys.put(_first_event(store, index, names_case=index == 0, recipient=f"partner-{index}"))
+    store.close()
+
+
+def test_processes_making_one_persons_first_key_at_once_get_one_key_and_keep_every_recipient(keystore_url: str) -> None:
+    context = multiprocessing.get_context("spawn")  # as separate workers: nothing shared but the store
+    start, keys = context.Barrier(3), context.Queue()
+    workers = [context.Process(target=_first_key_in_a_process, args=(keystore_url, i, start, keys)) for i in range(3)]
+    for worker in workers:
+        worker.start()
+    made = [keys.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert len(set(made)) == 1
+    store = KeyStore(keystore_url, KEK)
+    assert store.recipients("a-person") == {f"partner-{i}": f"partner-{i}-pseudonym-{i}" for i in range(3)}
+    facts = store.facts("a-person")
+    assert facts is not None
+    assert facts.has_case, "the one event that named a case is not lost to the others"
+    assert store.status(T0).data_keys == 1
+    store.close()
+
+
+def test_after_shredding_the_next_event_gets_a_new_key_and_the_old_stays_gone(keystore_url: str) -> None:
+    hub, sink = KeyStore(keystore_url, KEK), KeyStore(keystore_url, KEK)
+    old_id, old = _first_event(hub, 0, names_case=True, recipient="om")
+    sealed, headers = seal_copy_with((old_id, old), b"a copy", [("ce_source", b"/s"), ("ce_id", b"e1"), (_R, b"om")])
+    assert Opener(sink).open_copy(sealed, headers) == b"a copy"
+    hub.shred_subject("a-person", "erasure")
+    new_id, new = _first_event(hub, 1, names_case=False, recipient="ggz")
+    assert new_id != old_id, "a person seen again after shredding gets a new key, never the old one"
+    assert new != old
+    assert sink.key(old_id) is None
+    with pytest.raises(SealError, match="destroyed"):
+        Opener(sink).open_copy(sealed, headers)
+    assert hub.recipients("a-person") == {"ggz": "ggz-pseudonym-1"}, "the recipients before the shredding are gone"
+    hub.close()
+    sink.close()

@@ -10,7 +10,8 @@ import yaml
 
 from schakel.deploy import manifests
 from schakel.schemas import Organisation
-from schakel.streams.topics import ADMIN, Grant, HubTopics, Operation, access_grants, principals
+from schakel.settings import Settings
+from schakel.streams.topics import ADMIN, Grant, HubTopics, Operation, access_grants, principals, topic_retention
 
 BASE = Path(__file__).parents[3] / "deploy" / "k8s" / "base"
 _OPERATION: dict[str, Operation] = {
@@ -67,6 +68,20 @@ def test_every_hub_topic_has_a_kafka_topic() -> None:
     topics = list(yaml.safe_load_all((BASE / "strimzi" / "topics.yaml").read_text()))
     assert sorted(topic["spec"]["topicName"] for topic in topics) == sorted(HubTopics(manifests.PREFIX).all())
     assert {topic["spec"]["replicas"] for topic in topics} == {3}
+
+
+def test_kafka_topics_keep_records_as_long_as_the_hub_keeps_them_on_its_own_broker() -> None:
+    """The dead letters (which may carry a person's sealed data) and lineage expire in Kubernetes as they do where
+    the hub makes its topics itself; nothing is kept for ever."""
+    topics = {
+        topic["spec"]["topicName"]: topic
+        for topic in yaml.safe_load_all((BASE / "strimzi" / "topics.yaml").read_text())
+    }
+    layout = HubTopics(manifests.PREFIX)
+    expected = topic_retention(Settings.model_construct(topic_prefix=manifests.PREFIX))
+    for name in (layout.dlq, layout.lineage):
+        assert str(topics[name]["spec"]["config"]["retention.ms"]) == expected[name]["retention.ms"]
+    assert all(topic["spec"]["config"].get("retention.ms", 0) != -1 for topic in topics.values())
 
 
 def test_a_partner_connector_holds_only_its_own_kafka_password() -> None:
