@@ -8,11 +8,11 @@ way the broker wants, whatever its ``data_dir``. A test builds clients from the 
 ``settings.kafka_client_config(ADMIN)`` (the ``kafka_admin_config`` fixture) for set-up and observation, the
 component's own principal for what is under test.
 
-`make test` runs the suite in parallel (pytest-xdist, ``-n 3 --dist loadfile``: see the README's test section). Every
+`make test` runs the suite in parallel (pytest-xdist, ``-n 3 --dist loadscope``: see the README's test section). Every
 worker shares the one broker: the first worker that needs it starts it (under a file lock, so only one does) and the
 controlling process stops it at the end of the session if a worker started it. Each test works on topics, groups,
 users and a data directory of its own (the ``unique`` suffix, ``tmp_path``), so tests of different files never see
-each other; the tests of one file run in one worker, in order, as they would without xdist.
+each other; the tests of one module (or one test class) run in one worker, in order, as they would without xdist.
 """
 
 from __future__ import annotations
