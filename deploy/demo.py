@@ -46,7 +46,7 @@ from rich.table import Table
 from schakel.connectors.presence import announce, withdraw
 from schakel.connectors.running import RunningConnector, start_simulated_partners
 from schakel.consent import load_policy
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, records_from_bytes
 from schakel.schemas import Organisation
 from schakel.schemas.examples import SYNTHETIC_NAMES, synthetic_bsn
 from schakel.settings import Settings
@@ -275,7 +275,8 @@ class Demo:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     for record in records:
-                        self.watch.add(LineageRecord.from_bytes(record.value))
+                        for lineage in records_from_bytes(record.value):  # the hub packs an event's records
+                            self.watch.add(lineage)
         finally:
             await consumer.stop()
 

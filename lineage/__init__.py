@@ -42,8 +42,10 @@ from schakel.lineage.record import (
     LineageRecord,
     RecordKind,
     event_key,
+    pack_records,
     record_id,
     recordable_purpose,
+    records_from_bytes,
 )
 from schakel.lineage.report import render_access_report_html, render_subject_report_html
 from schakel.lineage.report_pdf import render_access_report_pdf, render_subject_report_pdf
@@ -102,10 +104,12 @@ __all__ = [
     "is_bsn",
     "load_processing_activities",
     "open_store",
+    "pack_records",
     "processing_activity",
     "prune_lineage",
     "record_id",
     "recordable_purpose",
+    "records_from_bytes",
     "render_access_report_html",
     "render_access_report_pdf",
     "render_subject_report_html",

@@ -179,8 +179,9 @@ def ingest_command(
             _err.print(f"[red]error:[/red] {error}")
             raise typer.Exit(1) from error
         _out.print(
-            f"{result.messages} messages: {result.appended} stored, {result.duplicates} already stored, "
-            f"{result.rejected} rejected; the store holds {store.count()} records"
+            f"{result.messages} messages ({result.records} records): {result.appended} stored, "
+            f"{result.duplicates} already stored, {result.rejected} messages rejected; "
+            f"the store holds {store.count()} records"
         )
         for chain in result.segments:
             _out.print(f"the lineage topic was recreated (offsets went back): started chain segment {chain}")

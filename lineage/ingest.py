@@ -4,8 +4,10 @@ At-least-once plus an idempotent store gives effectively-once: a batch is append
 and only after that commit are the Kafka offsets committed. A crash between the two replays the batch, and the store
 skips what it already holds (by chain offset and by record id), so neither the store nor its chains change.
 
-**Ingest never stops on a record.** A message that is not a lineage record - any way it can fail: bytes, JSON, a
-field, a range, a value the database refuses - is counted as rejected and logged by topic, partition, offset and
+**Ingest never stops on a record.** A message is a lineage record or a packed value of several
+(:func:`~schakel.lineage.record.records_from_bytes`), taken whole or not at all. A message that is neither - any way
+it can fail: bytes, JSON, a field, a range, any record of a pack, a value the database refuses - is counted as
+rejected and logged by topic, partition, offset and
 the record's own field names that failed (never its content, never a key it brought along), and the loop goes on
 with the rest of the batch: one bad message must not stop compliance logging for everyone. It does not enter the
 chain (judgement call: a rejection marker in the chain would record nothing the topic does not hold already, and
@@ -33,7 +35,7 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from schakel.lineage.chain import LineagePosition
-from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord
+from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, records_from_bytes
 from schakel.lineage.store import AppendResult, LineageStore, StoreUnavailableError, UnstorableRecordError
 
 __all__ = ["DEFAULT_GROUP_ID", "PRINCIPAL", "IngestResult", "ingest", "ingest_batch"]
@@ -49,14 +51,19 @@ class IngestResult:
     """What one run of the ingest loop did."""
 
     messages: int = 0
+    records: int = 0
+    """Lineage records in the messages read (a packed message holds several); each is appended or a duplicate, unless
+    the store rejects its message."""
     appended: int = 0
     duplicates: int = 0
     rejected: int = 0
+    """Messages rejected whole (not a record or pack, or one the store cannot hold)."""
     segments: list[str] = field(default_factory=list)
     """Chain segments started because the lineage topic had been recreated."""
 
     def merge(self, other: IngestResult) -> None:
         self.messages += other.messages
+        self.records += other.records
         self.rejected += other.rejected
         self.appended += other.appended
         self.duplicates += other.duplicates
@@ -182,11 +189,11 @@ def ingest_batch(
     Waits for an unreachable store (``give_up_after`` seconds at most, None: until ``stop``); None when stopped.
     """
     result = IngestResult()
-    items: list[tuple[LineageRecord, LineagePosition | None]] = []
+    items: list[list[tuple[LineageRecord, LineagePosition | None]]] = []  # per message: its records
     for position, value in messages:
         result.messages += 1
         try:
-            record = LineageRecord.from_bytes(value or b"")
+            records = records_from_bytes(value or b"")
         except InvalidRecordError as error:
             result.rejected += 1
             _log.warning(
@@ -197,7 +204,8 @@ def ingest_batch(
                 error,
             )
             continue
-        items.append((record, position))
+        result.records += len(records)
+        items.append([(record, position) for record in records])
     if items:
         appended = _append(store, items, stop or threading.Event(), give_up_after)
         if appended is None:
@@ -210,7 +218,7 @@ def ingest_batch(
 
 def _append(
     store: LineageStore,
-    items: list[tuple[LineageRecord, LineagePosition | None]],
+    items: list[list[tuple[LineageRecord, LineagePosition | None]]],
     stop: threading.Event,
     give_up_after: float | None,
 ) -> AppendResult | None:
@@ -228,14 +236,17 @@ def _append(
     return None
 
 
-def _append_or_split(store: LineageStore, items: list[tuple[LineageRecord, LineagePosition | None]]) -> AppendResult:
-    """The batch in one transaction; when the database refuses a record in it, record by record, rejecting it."""
+def _append_or_split(
+    store: LineageStore, items: list[list[tuple[LineageRecord, LineagePosition | None]]]
+) -> AppendResult:
+    """The batch (its messages' records) in one transaction; when the database refuses a record in it, message by
+    message, rejecting the message whole."""
     try:
-        return store.append(items)
+        return store.append(item for message in items for item in message)
     except UnstorableRecordError:
         if len(items) == 1:
-            _, position = items[0]
-            _log.warning("rejected a record the store cannot hold at %s", position)
+            _, position = items[0][0]
+            _log.warning("rejected a message the store cannot hold at %s", position)
             return AppendResult(0, 0, 1)
     total = AppendResult(0, 0)
     for item in items:

@@ -39,6 +39,27 @@ pseudonym is part of it because the hub detects a source reusing an id for diffe
 subject's partition (``schakel.streams.identity``): a source that reuses an id for another person still gets two
 distinct sets of records, and nothing is merged or suppressed.
 
+**One Kafka record per event: the packed form.** The hub writes all lineage records of one decided event - its
+decisions and its ``link`` - as one value on the ``lineage`` topic (:func:`pack_records`, read back by
+:func:`records_from_bytes`), keyed as before by the person's pseudonym: a producer send per decision was most of the
+hub's send cost (issue 14). The wire form is a JSON object ``{"records": [<record>, ...], "schakel_lineage_batch":
+1}``: each element is exactly a single record's wire form, so the hub assembles a packed value by joining the bytes
+it already makes (no second serialisation), and the whole is canonical JSON too (sorted keys, no spaces). *Why this
+form:* JSON like the single record, so anyone who can read a record can read a pack; the ``schakel_lineage_batch``
+key is the version (an integer, today 1) and the marker at once - no field of a record has that name, so a value is
+a pack exactly when its top-level object has the key, and a later layout gets a new number that this code refuses
+rather than misreads. *Why not a header or a Kafka batch:* the value alone must say what it holds, since the topic is
+the independent copy anyone can recompute the store's chains from (:mod:`schakel.lineage.chain`). Other producers
+(the connectors' receipts, retention notices, subject-request records, bundles) keep writing single records; every
+reader takes both.
+
+A pack is as strict as a record: it is read whole or rejected whole, with the reason (``records[3]: outcome: ...``).
+It must hold 1 to :data:`MAX_PACKED_RECORDS` records, each record id once, all about one person (one
+``data_subject_id``, the Kafka key's); its bytes at most :data:`MAX_PACKED_BYTES` - the hub producer's request
+limit, so whatever the hub could produce is read (the hub dead-letters an event whose outputs do not fit,
+``Processor.unproducible``). *Judgement call:* one person, not one event, because a pack is about one partition's
+key, and later steps (a bundle, a request's record) may join the event's pack without a new version.
+
 Judgement calls: times are normalised to UTC on the way in (the record's meaning does not change, and one
 canonical form keeps the hash chain reproducible); a record without a W3C trace id still exports with one, derived
 from the event id (a UUID is exactly 16 bytes), so a partner's logbook never receives an empty required field.
@@ -50,13 +71,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from schakel.consent import LEGAL_BASES, Reason
 from schakel.errors import SchakelError
@@ -64,6 +86,9 @@ from schakel.schemas import SUBJECT_REQUEST_CODES, BundleReason, EventType, Orga
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "MAX_PACKED_BYTES",
+    "MAX_PACKED_RECORDS",
+    "PACK_VERSION",
     "REQUEST_ANSWER_RECORD_NAME",
     "REQUEST_CONFIRM_RECORD_NAME",
     "REQUEST_RECORD_NAME",
@@ -73,8 +98,10 @@ __all__ = [
     "LineageRecord",
     "RecordKind",
     "event_key",
+    "pack_records",
     "record_id",
     "recordable_purpose",
+    "records_from_bytes",
 ]
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,127}$")
@@ -89,6 +116,13 @@ _PSEUDONYM = r"^[A-Za-z0-9_-]{1,128}$"
 _ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 _DERIVED_FROM = re.compile(r"^([a-z-]{1,32})/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _MAX_BYTES = 64 * 1024
+PACK_VERSION = 1
+"""The version of the packed form this code writes and reads (the value of its ``schakel_lineage_batch`` key)."""
+_PACK_KEY = "schakel_lineage_batch"
+MAX_PACKED_RECORDS = 256
+"""At most this many records in one packed value (an event has one decision per organisation, and a link)."""
+MAX_PACKED_BYTES = 1_000_000
+"""A packed value's size limit: the hub producer's request limit (``schakel.streams.records.MAX_REQUEST_BYTES``)."""
 _INT64 = 2**63 - 1
 
 DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
@@ -526,10 +560,71 @@ _WIRE_DEFAULTS = {
 }
 
 
-def _problem(loc: tuple[int | str, ...], kind: str, message: str) -> str:
+class _Packed(BaseModel):
+    """The packed form (module docstring): the records of one step about one person, read whole or not at all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    records: tuple[LineageRecord, ...] = Field(min_length=1, max_length=MAX_PACKED_RECORDS)
+    schakel_lineage_batch: Literal[1]
+
+    @model_validator(mode="after")
+    def _one_person(self) -> _Packed:
+        if len({record.record_id for record in self.records}) != len(self.records):
+            raise ValueError("a packed record holds each record id once")
+        if len({record.data_subject_id for record in self.records}) != 1:
+            raise ValueError("a packed record is about one person: one data_subject_id")
+        return self
+
+
+def pack_records(values: Sequence[bytes]) -> bytes:
+    """One value for the ``lineage`` topic holding these records' wire forms (:meth:`LineageRecord.to_bytes` or
+    :meth:`LineageRecord.trusted_bytes`), in their order: the bytes joined, nothing serialised again. Canonical JSON
+    when they are (sorted keys: ``records`` before ``schakel_lineage_batch``). The limits are the reader's
+    (:func:`records_from_bytes`); the hub checks the size with its other outputs."""
+    return b'{"records":[' + b",".join(values) + b'],"schakel_lineage_batch":%d}' % PACK_VERSION
+
+
+def records_from_bytes(data: bytes) -> tuple[LineageRecord, ...]:
+    """Every lineage record in one value of the ``lineage`` topic - a single record, or a packed value's records in
+    their order; :class:`InvalidRecordError` (naming where, never what) when it is neither, or when any record of a
+    pack is invalid: a pack is read whole or not at all."""
+    if len(data) > MAX_PACKED_BYTES:
+        raise InvalidRecordError(f"not a lineage record (larger than {MAX_PACKED_BYTES} bytes)")
+    try:
+        parsed = from_json(data)
+    except ValueError:
+        raise InvalidRecordError("not a lineage record (json_invalid)") from None
+    except Exception as error:  # anything else the parser raised (a recursion limit): still a rejected record
+        raise InvalidRecordError(f"not a lineage record ({type(error).__name__})") from None
+    if not isinstance(parsed, dict) or _PACK_KEY not in parsed:
+        return (LineageRecord.from_bytes(data),)
+    try:
+        return _Packed.model_validate_json(data).records
+    except ValidationError as error:
+        problems = "; ".join(
+            dict.fromkeys(_problem(e["loc"], e["type"], e["msg"], packed=True) for e in error.errors())
+        )
+        raise InvalidRecordError(f"not a packed lineage record ({problems})") from None
+    except Exception as error:
+        raise InvalidRecordError(f"not a packed lineage record ({type(error).__name__})") from None
+
+
+def _problem(loc: tuple[int | str, ...], kind: str, message: str, *, packed: bool = False) -> str:
     """Where and what, in the record's own words: a key the bytes brought along is never repeated, and only the
-    messages of this module's own checks (``value_error``) are, since pydantic's may quote a character of the input."""
+    messages of this module's own checks (``value_error``) are, since pydantic's may quote a character of the input.
+    In a pack (``packed``), where also names the record by its place: ``records[3]: outcome: ...``."""
     what = message.removeprefix("Value error, ") if kind == "value_error" else kind
+    if packed:
+        if not loc:
+            return f"pack: {what}"
+        if loc[0] == _PACK_KEY:
+            return f"{_PACK_KEY}: this schakel reads version {PACK_VERSION}"
+        if loc[0] != "records":
+            return f"an unknown field of the pack: {what}"
+        if len(loc) < 2 or not isinstance(loc[1], int):
+            return f"records: {what}"
+        return f"records[{loc[1]}]: {_problem(loc[2:], kind, message)}"
     if not loc:
         return f"record: {what}"
     field = loc[0]

@@ -5,24 +5,32 @@ set up); a ``postgresql://`` URL (``SCHAKEL_LINEAGE_URL``) means PostgreSQL. Bot
 SQL, so the two answer identically.
 
 Writes are idempotent, which makes replaying the ``lineage`` topic harmless: a message at an offset the chain already
-covers is skipped when it is the record stored there (or one stored elsewhere by ``record_id``), and so is a record
-whose ``record_id`` is already stored (the hub may re-emit a decision after a restart: the first one stored is the
-record of what happened). Skipping happens before chaining, so a replay neither changes the store nor the chain. A
-*new* record at an offset the chain already covers means the topic was recreated: the partition's chain goes on in a
-new segment (:mod:`schakel.lineage.chain`), and :class:`AppendResult` names it - new lineage is never dropped as a
-replay. A chain head's ``last_offset`` is the offset of its last chained record, nothing else, so ``verify`` can
+covers is skipped when it is the message stored there - every record the store holds at that offset is one of the
+message's, and each of its records is held there, held elsewhere by ``record_id`` or pruned since - and so is a
+record whose ``record_id`` is already stored (the hub may re-emit a decision after a restart: the first one stored is
+the record of what happened). Skipping happens before chaining, so a replay neither changes the store nor the chain.
+A *new* message at an offset the chain already covers means the topic was recreated: the partition's chain goes on
+in a new segment (:mod:`schakel.lineage.chain`), and :class:`AppendResult` names it - new lineage is never dropped as
+a replay. A chain head's ``last_offset`` is the offset of its last chained record, nothing else, so ``verify`` can
 check it.
 
-A record the store cannot hold (a value out of range, a character a database refuses) is rejected - counted in
+**Several records at one offset.** The hub packs an event's lineage records into one message
+(:func:`~schakel.lineage.record.pack_records`); the store keeps one row per record, all at the message's offset, in
+the message's order, one after the other in the chain. So a chain's offsets never go back (``verify``), but may
+repeat; a message's records are stored together or not at all; and the topic is cut (:meth:`topic_cut`) only below
+the first offset at which the store still keeps a row whole, so a message is deleted from the topic only once every
+record of it is pruned.
+
+A message the store cannot hold (a value out of range, a character a database refuses) is rejected whole - counted in
 :class:`AppendResult`, kept out of the chain - and the rest of the batch is stored. Only a store that cannot be
 reached raises (:class:`StoreUnavailableError`); the store reconnects on the next call.
 
 The store keeps each record as columns in one canonical text form (UTC times of fixed width, lower-case ids, compact
 JSON lists: :func:`record_row`) plus its link in a chain, and the link hashes exactly those stored columns (see
 :mod:`schakel.lineage.chain`). :meth:`LineageStore.verify` recomputes every chain from the stored columns and checks
-that they still form a valid record in canonical form, that offsets rise, and that each head's count, hash and last
-offset match its records: a change to any column of any record, a deleted record, two swapped records or a moved
-head is found, and the first broken record is named.
+that they still form a valid record in canonical form, that offsets never go back, and that each head's count, hash
+and last offset match its records: a change to any column of any record, a deleted record, two swapped records or
+a moved head is found, and the first broken record is named.
 
 A person may be known by several identifiers (a BSN, case ids). The hub writes a ``link`` record when an event
 carries two; :meth:`LineageStore.person` follows links from a pseudonym to all of the person's pseudonyms, and the
@@ -201,7 +209,8 @@ class AppendResult(NamedTuple):
     appended: int
     duplicates: int
     rejected: int = 0
-    """Records the store cannot hold (kept out of the chain)."""
+    """Messages the store cannot hold (kept out of the chain, whole): a message is the records at one topic position
+    - several for a packed one - or one record without a position."""
     segments: tuple[str, ...] = ()
     """Chain segments this batch started, because the topic had been recreated."""
 
@@ -470,7 +479,7 @@ class LineageStore:
         rows: list[tuple[Any, ...]] = []
         duplicates = rejected = 0
         started: list[str] = []
-        for record, position in batch:
+        for position, group in _messages(batch):
             base = chain_key(position)
             chain, segment = current[base]
             head = heads[chain]
@@ -478,16 +487,10 @@ class LineageStore:
             topic_id = None if position is None else position.topic_id
             recreated = topic_id is not None and topic_ids[chain] not in (None, topic_id)
             if not recreated and offset is not None and head.last_offset is not None and offset <= head.last_offset:
-                there = at_offsets.get((chain, offset))
-                if there in (record.record_id, record_ref(record.record_id)) or (
-                    there is None and record.record_id in stored
-                ):
-                    duplicates += 1  # a replay: this very record is stored
+                if _replayed(group, at_offsets.get((chain, offset), set()), stored, anchors.get(chain), offset):
+                    duplicates += len(group)  # a replay: these very records are stored (or pruned since)
                     continue
-                if there is None and _pruned(anchors.get(chain), offset, record):
-                    duplicates += 1  # a replay of a record pruned since (schakel.lineage.pruning)
-                    continue
-                recreated = True  # a record this chain has never seen, at an offset it already covers
+                recreated = True  # a message this chain has never seen, at an offset it already covers
             if recreated:
                 chain, segment = segment_chain(base, segment + 1), segment + 1
                 self._execute(
@@ -500,21 +503,31 @@ class LineageStore:
                 started.append(chain)
             elif topic_id is not None:
                 topic_ids[chain] = topic_id
-            if record.record_id in stored:
-                duplicates += 1
+            new: dict[str, tuple[Any, ...]] = {}
+            refused, skipped = False, 0
+            for record in group:
+                if record.record_id in stored or record.record_id in new:
+                    skipped += 1
+                    continue
+                try:
+                    row = record_row(record)
+                except Exception:  # a record built around validation (model_construct) with a value that has no form
+                    refused = True
+                    break
+                if not _storable(row):
+                    refused = True
+                    break
+                new[record.record_id] = row
+            if refused:
+                rejected += 1  # a message is stored whole or not at all
                 continue
-            try:
-                row = record_row(record)
-            except Exception:  # a record built around validation (model_construct) with a value that has no form
-                rejected += 1
-                continue
-            if not _storable(row):
-                rejected += 1
-                continue
-            digest = link_hash(chain, head.next_seq, offset, head.hash, hashed_row(row))
-            rows.append((chain, head.next_seq, offset, head.hash, digest, *row))
-            stored.add(record.record_id)
-            heads[chain] = ChainHead(head.next_seq + 1, digest, offset if offset is not None else head.last_offset)
+            duplicates += skipped
+            for record_id, row in new.items():
+                digest = link_hash(chain, head.next_seq, offset, head.hash, hashed_row(row))
+                rows.append((chain, head.next_seq, offset, head.hash, digest, *row))
+                stored.add(record_id)
+                head = ChainHead(head.next_seq + 1, digest, offset if offset is not None else head.last_offset)
+            heads[chain] = head
         if rows:
             self._dialect.insert_rows(self._connection, insert, rows)
         self._connection.cursor().executemany(
@@ -561,9 +574,10 @@ class LineageStore:
             found.update(refs[str(row[0])] for row in rows)
         return found
 
-    def _ids_at_offsets(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        """The record ids stored at these (chain, offset) positions."""
-        found: dict[tuple[str, int], str] = {}
+    def _ids_at_offsets(self, positions: list[tuple[str, int]]) -> dict[tuple[str, int], set[str]]:
+        """The record ids (of a pruned record: its :func:`record_ref`) stored at these (chain, offset) positions:
+        several at one offset when the message there was a packed one."""
+        found: dict[tuple[str, int], set[str]] = {}
         by_chain: dict[str, list[int]] = {}
         for chain, offset in positions:
             by_chain.setdefault(chain, []).append(offset)
@@ -578,7 +592,8 @@ class LineageStore:
                     f"AND lineage_offset IN ({marks})",
                     (chain, *chunk, chain, *chunk),
                 ).fetchall()
-                found.update(((chain, int(row[0])), str(row[1])) for row in rows)
+                for row in rows:
+                    found.setdefault((chain, int(row[0])), set()).add(str(row[1]))
         return found
 
     # -- tamper evidence -------------------------------------------------------------------------------------------
@@ -880,8 +895,9 @@ class LineageStore:
                     return count, BrokenRecord(
                         chain, seq, record_id, "it was past its lineage period at a pruning, but is still whole"
                     )
-            if position is not None and last_offset is not None and position <= last_offset:
-                return count, BrokenRecord(chain, seq, record_id, "its topic offset is not after the one before")
+            # Several records share an offset when one message held them (a packed record): offsets never go back.
+            if position is not None and last_offset is not None and position < last_offset:
+                return count, BrokenRecord(chain, seq, record_id, "its topic offset is before the one before")
             last_offset = position if position is not None else last_offset
             previous, expected = str(digest), expected + 1
         for mark, pruned in zip(marks, skeletons, strict=True):
@@ -1077,6 +1093,41 @@ class _Due:
             return False
         mark = self.marks[row.redaction]
         return row.seq < mark.upto and row.end_time < mark.cutoffs.of(row.covenant_id, row.event_type)
+
+
+def _messages(
+    batch: list[tuple[LineageRecord, LineagePosition | None]],
+) -> Iterator[tuple[LineagePosition | None, list[LineageRecord]]]:
+    """The batch (sorted by chain and offset) as its messages: the records at one topic position - several when the
+    message was packed - or one record without a position."""
+    group: list[LineageRecord] = []
+    at: LineagePosition | None = None
+    for record, position in batch:
+        if group and (position is None or position != at):
+            yield at, group
+            group = []
+        group.append(record)
+        at = position
+    if group:
+        yield at, group
+
+
+def _replayed(
+    group: Sequence[LineageRecord], there: set[str], stored: set[str], anchor: Anchor | None, offset: int
+) -> bool:
+    """Whether a message at an offset the chain already covers is the one the store read there: every record the
+    store holds at that offset (``there``: ids, or a pruned record's reference) is one of the message's, and each of
+    the message's records is held there, held elsewhere by id (the hub re-emitted it), or pruned since."""
+    ids = {record.record_id for record in group}
+    if not there <= ids | {record_ref(record_id) for record_id in ids}:
+        return False  # the store read another message at this offset: the topic was recreated
+    return all(
+        record.record_id in there
+        or record_ref(record.record_id) in there
+        or record.record_id in stored
+        or _pruned(anchor, offset, record)
+        for record in group
+    )
 
 
 def _pruned(anchor: Anchor | None, offset: int, record: LineageRecord) -> bool:

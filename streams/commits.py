@@ -36,21 +36,50 @@ Judgement calls:
   not read yet, stops that partition's commits until the next rebalance or restart takes the partition up anew.
 - *At a revocation*, the acknowledged offsets are committed before Faust forgets them; the records still settling
   are committed when Faust waits for them, as before.
+
+**The tables' changes behind a commit.** An agent's table write is a record for the table's changelog, which Faust
+queues in its producer buffer (``send_soon``) and produces later; Faust's commit "flushes" that buffer first, but the
+flush gives up after 0.1 s without progress (seen on this shared machine: the event loop was held 0.1-0.3 s at p99)
+and does not wait for the record it is producing at that moment, and a changelog record the broker refuses is only
+logged - either way the offset was committed without the table change (a lost consent withdrawal, link or event-id
+entry after a crash). :class:`ChangelogWrites` remembers each changelog record until the broker confirmed it, and
+:class:`CommitGuard` commits only once every one written before the commit is confirmed; a refused one stops the
+worker (fail closed: the records are processed again after the restart, and their table writes made again).
+
+**Commits on the timer only** (``broker_commit_interval``, see ``schakel.streams.hub``). Faust also commits after
+every 10,000 acknowledgements (``broker_commit_every``), from the loop that fetches records: fetching stops until
+that commit is done, producer flush included - measured here 31-870 ms at the median and 0.2-8.4 s at the worst (one
+worker, 5-13 events/s, a loaded machine), every ~3,300 events (three steps acknowledge each event): a stall of every
+partition in the p99 tail. The timer's commit runs beside the fetching, so :class:`CommitGuard` switches the count
+off; what is committed, and when at the latest, does not change.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
-from collections import defaultdict
+import logging
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, Message
+from faust.transport.producer import ProducerBuffer
+from faust.types import TP, FutureMessage, Message
 
-__all__ = ["CommitGuard", "acknowledge"]
+from schakel.errors import SchakelError
+
+__all__ = ["ChangelogError", "ChangelogWrites", "CommitGuard", "acknowledge"]
+
+_log = logging.getLogger("schakel.streams")
+
+# Changelog records queued at most before Faust holds every stream until 100 of them are produced ("producer buffer
+# full"). Faust's 100 is 25 events' table writes (about 4 per event): one fetched batch of 25 events stalled every
+# partition. 1,000 is about 2 s of writes at the hub's maximum rate (116 events/s, README) - one commit interval,
+# beyond which holding the streams is back-pressure rather than a burst; each is a few hundred bytes.
+CHANGELOG_BUFFER = 1000
 
 _settling: ContextVar[bool] = ContextVar("schakel_settling", default=False)
 
@@ -86,13 +115,53 @@ class _ReadOffsets(defaultdict[TP, int | None]):
             self[tp] = offset
 
 
+class ChangelogError(SchakelError):
+    """A table's changelog record was not stored by the broker: the offsets behind it are not committed."""
+
+
+class ChangelogWrites(ProducerBuffer):
+    """Faust's producer buffer of table changelog records, which remembers each record until the broker confirmed
+    it (:meth:`confirmed`)."""
+
+    max_messages = CHANGELOG_BUFFER
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._unconfirmed: deque[FutureMessage] = deque()
+
+    def put(self, fut: FutureMessage) -> None:
+        self._unconfirmed.append(fut)
+        super().put(fut)
+
+    async def confirmed(self) -> None:
+        """Return once every record put so far is stored by the broker; raise :class:`ChangelogError` if one was
+        not (it stays remembered: every later call raises too)."""
+        writes = list(self._unconfirmed)
+        if writes:
+            await asyncio.wait(writes)  # not cancelling them when the commit is cancelled
+        for write in writes:
+            _refused(write)
+        while self._unconfirmed and self._unconfirmed[0].done():  # forget the stored ones, up to the first not
+            _refused(self._unconfirmed[0])
+            self._unconfirmed.popleft()
+
+
+def _refused(write: FutureMessage) -> None:
+    """Raise :class:`ChangelogError` if the broker did not store ``write`` (done)."""
+    if write.cancelled() or write.exception() is not None:
+        error = "cancelled" if write.cancelled() else type(write.exception()).__name__
+        raise ChangelogError(f"a changelog record for {write.message.channel.get_topic_name()}: {error}")
+
+
 class CommitGuard(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer that commits a partition only over the records the hub settled, from its floor."""
+    """Faust's aiokafka consumer that commits a partition only over the records the hub settled, from its floor,
+    once the tables' changelog records written before are stored, and on the commit timer only."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._floor: dict[TP, int] = {}
         self._read_offset = _ReadOffsets(self._guarded)
+        self._commit_every = None  # no commit from the fetching loop (module docstring)
 
     def _guarded(self, topic: str) -> bool:
         return bool(self.app.topics.acks_enabled_for(topic))
@@ -136,6 +205,17 @@ class CommitGuard(faust_aiokafka.Consumer):
                 self._read_offset[tp] = offset if offset is not None and offset >= 0 else None
                 if offset:
                     self._committed_offset[tp] = offset
+
+    async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        writes = self.app.producer.buffer
+        if isinstance(writes, ChangelogWrites):
+            try:
+                await writes.confirmed()  # the tables' changes behind these offsets, on the broker
+            except ChangelogError as error:
+                _log.error("offsets not committed: %s; the worker stops", error)
+                await self.crash(error)
+                return False
+        return bool(await super()._commit_offsets(offsets, start_new_transaction))
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         if not self._guarded(tp.topic):

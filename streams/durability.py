@@ -21,13 +21,20 @@ from typing import Any, ClassVar
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from schakel.streams.commits import CommitGuard
+from schakel.streams.commits import ChangelogWrites, CommitGuard
 
 __all__ = ["use_idempotent_producer"]
 
 
 class _IdempotentProducer(faust_aiokafka.Producer):
-    """Faust's aiokafka producer with idempotence on and every in-sync replica's acknowledgement."""
+    """Faust's aiokafka producer with idempotence on and every in-sync replica's acknowledgement, whose buffer of
+    table changelog records remembers them until they are stored (``schakel.streams.commits``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        buffer = ChangelogWrites(loop=self.loop, beacon=self.beacon)
+        buffer.app = self.app
+        self.buffer = buffer
 
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}

@@ -103,7 +103,8 @@ _IN_FLIGHT = 1000
 # The producer waits up to this long to fill a batch, and offsets are committed this often (each commit also flushes
 # the producer). Measured (`make bench`, README): 5 ms and 0.5 s made about four produce requests per event and cost
 # 5-10% more CPU per event than these; the price is at most 3 x 10 ms of latency over the three steps, and on a crash
-# up to 2 s more records processed again (at-least-once: sinks and the lineage store drop the repeats).
+# up to 2 s more records processed again (at-least-once: sinks and the lineage store drop the repeats). Commits run on
+# this timer only, once the tables' changelog records before them are stored (schakel.streams.commits).
 _LINGER_MS = 10
 _COMMIT_INTERVAL = 2.0
 

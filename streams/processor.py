@@ -4,8 +4,9 @@
 the record is keyed by the subject's pseudonym; anything else becomes a :class:`DeadLetter`. :meth:`Processor.decide`
 asks the consent policy for one decision per candidate recipient and turns them into records to produce: a projected
 copy for each permitted recipient - with the reference of its course of action (:mod:`schakel.guidance`) where one
-applies - and one lineage record per decision, denials included. The Faust wiring in
-``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
+applies - and one lineage record per decision, denials included, all of the event's lineage records packed into one
+value on the lineage topic (:func:`schakel.lineage.pack_records`: one producer send, not one per decision). The
+Faust wiring in ``schakel.streams.hub`` only moves these records; this module is where the hub's behaviour is.
 
 Entry and exit are bounded: a record larger than :data:`schakel.schemas.MAX_EVENT_BYTES` is refused by the codec
 before it is parsed and dead-lettered without its value, and :meth:`Processor.unproducible` refuses a set of outputs
@@ -59,7 +60,7 @@ from opentelemetry.trace import SpanKind
 
 from schakel.consent import Decision, Outcome, Policy, Pseudonymizer, SubjectState, case_key, project, subject_key
 from schakel.guidance import Guidance, load_guidance
-from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id, recordable_purpose
+from schakel.lineage import LineageRecord, RecordKind, pack_records, processing_activity, record_id, recordable_purpose
 from schakel.schemas import MAX_EVENT_BYTES, Codec, Event, SchemaError, SubjectRequestEvent, cloudevent_headers
 from schakel.settings import Settings
 from schakel.streams import telemetry
@@ -336,6 +337,7 @@ class Processor:
         # The sender's span (from the record's traceparent), the parent of the one span the hub makes per event.
         upstream = trace.NonRecordingSpan(trace.get_current_span(parent).get_span_context())
         messages: list[Message] = []
+        lineage: list[bytes] = []  # the event's lineage records, sent packed as one value (module docstring)
         with telemetry.span(
             f"{accepted.record.topic} process",
             context=parent,
@@ -367,26 +369,29 @@ class Processor:
                 )
             for decision in decisions:
                 if decision.outcome is Outcome.DENY:
-                    messages.append(self._lineage(accepted, person, decision, processing, upstream, now))
+                    lineage.append(self._lineage(accepted, person, decision, processing, upstream, now))
             if permitted:
                 # The event's span is every copy's traceparent, so each recipient's sink continues the same trace.
                 traced = [*envelope, *trace_headers()]  # one context for every copy: injected once
                 for decision in permitted:
                     messages.append(self._copy(accepted, person, decision, form, traced))
-                    messages.append(self._lineage(accepted, person, decision, processing, upstream, now))
+                    lineage.append(self._lineage(accepted, person, decision, processing, upstream, now))
             if event.subject.bsn and event.case_id:
-                messages.append(self._link(accepted, processing, now))
+                lineage.append(self._link(accepted, processing, now))
+        if lineage:
+            messages.append(Message(self.topics.lineage, person.encode(), pack_records(lineage)))
         return Routed(decisions, messages, after)
 
     def person_kind(self, accepted: Accepted, person: str) -> str:
         """What the person's pseudonym derives from: ``bsn``, or ``case`` for a case not (yet) linked to a BSN."""
         return "case" if person == accepted.case else "bsn"
 
-    def _link(self, accepted: Accepted, span: trace.Span, now: datetime) -> Message:
-        """The lineage record that says the event's BSN and case id are one person (pseudonyms only)."""
+    def _link(self, accepted: Accepted, span: trace.Span, now: datetime) -> bytes:
+        """The lineage record that says the event's BSN and case id are one person (pseudonyms only); the event's
+        person is the BSN's pseudonym, so it shares the pack (one person per pack) with the decisions."""
         event = accepted.event
         context = span.get_span_context()
-        value = LineageRecord.trusted_bytes(
+        return LineageRecord.trusted_bytes(
             record_id=record_id(str(event.source), event.id, accepted.pseudonym, str(event.source), RecordKind.LINK),
             kind=RecordKind.LINK,
             trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
@@ -418,7 +423,6 @@ class Processor:
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, accepted.pseudonym.encode(), value)
 
     def _copy(
         self, accepted: Accepted, person: str, decision: Decision, form: dict[str, Any], envelope: Headers
@@ -449,8 +453,9 @@ class Processor:
         span: trace.Span,
         parent: trace.Span,
         now: datetime,
-    ) -> Message:
-        """The lineage record of one decision; ``span`` carried it out (a publish, or the decision for a denial).
+    ) -> bytes:
+        """The lineage record of one decision (its wire form, to be packed); ``span`` carried it out (a publish, or
+        the decision for a denial).
 
         Built without re-validation: every value comes from the typed decision and event, on the hot path. The
         record's own checks (no BSN-like subject id, field names only) still run wherever it is read back - the
@@ -459,7 +464,7 @@ class Processor:
         event = accepted.event
         span_context = span.get_span_context()
         parent_context = parent.get_span_context()
-        value = LineageRecord.trusted_bytes(
+        return LineageRecord.trusted_bytes(
             record_id=record_id(str(event.source), event.id, person, str(decision.recipient), RecordKind.DECISION),
             kind=RecordKind.DECISION,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
@@ -489,7 +494,6 @@ class Processor:
             source_partition=accepted.record.partition,
             source_offset=accepted.record.offset,
         )
-        return Message(self.topics.lineage, person.encode(), value)
 
 
 def _cloudevent_id(headers: Sequence[tuple[str, bytes]]) -> str | None:

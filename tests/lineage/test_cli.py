@@ -278,7 +278,7 @@ def test_ingest_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(
     assert "30/30" in terminal
     assert piped.returncode == 0, piped.stderr
     assert "ingesting" not in piped.stdout + piped.stderr
-    assert "30 messages: 0 stored, 30 already stored" in piped.stdout
+    assert "30 messages (30 records): 0 stored, 30 already stored" in piped.stdout
 
 
 def test_a_since_before_the_first_utc_instant_is_a_usage_error(data_dir: Path) -> None:

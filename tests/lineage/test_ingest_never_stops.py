@@ -2,15 +2,18 @@
 rejected, the rest of the batch is stored, and the chains stay intact.
 
 Property-based at the store (:func:`ingest_batch`, what the consumer loop does with one polled batch): random bytes
-and random mutations of valid records - the triggers found in review among them - on SQLite (200 batches) and
-PostgreSQL (40 batches), up to 12 messages each. Then one test through a real broker topic: bad records in the
-middle of a batch do not stop ingest, and the offsets are committed past them.
+and random mutations of valid records - the triggers found in review among them - and packed values (the hub's one
+message per event: valid, with one mutated record, or broken as a pack), on SQLite (200 batches) and PostgreSQL (40
+batches), up to 12 messages each; a message is stored whole or rejected whole. Then two tests through a real broker
+topic: bad records, and bad packs, in the middle of a batch do not stop ingest, and the offsets are committed past
+them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ from schakel.lineage import (
     LineageStore,
     StoreUnavailableError,
     open_store,
+    pack_records,
+    records_from_bytes,
 )
 from schakel.lineage.ingest import ingest, ingest_batch
 from schakel.settings import Settings
@@ -69,13 +74,45 @@ def _valid(index: int) -> LineageRecord:
 
 @st.composite
 def _message(draw: st.DrawFn) -> bytes:
-    """Random bytes, a valid record, or a valid record with one field changed, removed or one key added."""
-    choice = draw(st.sampled_from(["bytes", "valid", "mutated", "mutated", "mutated"]))
+    """Random bytes, a valid record, or a valid record with one field changed, removed or one key added; or a packed
+    value (the hub's: one event's records) that is valid, has one such record, or is broken as a pack."""
+    choice = draw(st.sampled_from(["bytes", "valid", "mutated", "mutated", "mutated", "packed", "packed"]))
     if choice == "bytes":
         return draw(st.binary(max_size=200))
+    if choice == "packed":
+        return draw(_pack())
     record = _valid(draw(st.integers(0, 5000)))
     if choice == "valid":
         return record.to_bytes()
+    return _mutated(draw, record)
+
+
+@st.composite
+def _pack(draw: st.DrawFn) -> bytes:
+    """One event's decisions packed (a replay of an earlier one now and then: the subject and event repeat), maybe
+    with one record mutated, maybe broken as a pack: empty, a record twice, two people, another version."""
+    index = draw(st.integers(0, 40))
+    event = uuid.UUID(int=index)
+    records = [
+        decision(event_id=event, subject=f"{index:04d}" * 8, recipient=recipient)
+        for recipient in draw(st.lists(st.sampled_from(["politie", "om", "ggz", "rvdk"]), min_size=1, unique=True))
+    ]
+    values = [record.to_bytes() for record in records]
+    how = draw(st.sampled_from(["valid", "valid", "mutated", "empty", "twice", "two people", "version"]))
+    if how == "mutated":
+        at = draw(st.integers(0, len(values) - 1))
+        values[at] = _mutated(draw, records[at])
+    elif how == "empty":
+        values = []
+    elif how == "twice":
+        values.append(values[0])
+    elif how == "two people":
+        values.append(_valid(5001 + index).to_bytes())
+    packed = pack_records(values)
+    return packed.replace(b'"schakel_lineage_batch":1', b'"schakel_lineage_batch":2') if how == "version" else packed
+
+
+def _mutated(draw: st.DrawFn, record: LineageRecord) -> bytes:
     data: dict[str, Any] = json.loads(record.to_bytes())
     how = draw(st.sampled_from(["set", "set", "drop", "add"]))
     if how == "drop":
@@ -92,15 +129,26 @@ def _message(draw: st.DrawFn) -> bytes:
 def _check_batch(store: LineageStore, values: list[bytes], offset: int) -> int:
     positions = [LineagePosition("schakel.lineage", 0, offset + i) for i in range(len(values))]
     before = store.count()
+    readable = [len(records_from_bytes(value)) for value in values if _readable(value)]
     result = ingest_batch(store, zip(positions, values, strict=True))
     assert result is not None
     assert result.messages == len(values)
-    assert result.appended + result.duplicates + result.rejected == len(values)
+    # A message is stored whole (each record appended or a duplicate) or rejected whole.
+    assert (result.records, len(values) - result.rejected) == (sum(readable), len(readable))
+    assert result.appended + result.duplicates == result.records
     assert store.count() == before + result.appended
     assert result.segments == []
     verified = store.verify()
     assert verified.ok, verified.first_broken
     return offset + len(values)
+
+
+def _readable(value: bytes) -> bool:
+    try:
+        records_from_bytes(value)
+    except InvalidRecordError:
+        return False
+    return True
 
 
 _batches = st.lists(_message(), min_size=1, max_size=12)
@@ -198,6 +246,49 @@ def test_bad_records_in_the_middle_of_a_batch_do_not_stop_ingest(
     # The offsets were committed past the bad records: the same group has nothing left to read.
     again = ingest(store, topic=topic, kafka_config=config, group_id=unique)
     assert again.messages == 0
+
+
+@pytest.mark.kafka
+def test_a_bad_pack_in_the_middle_of_a_batch_is_rejected_whole_and_ingest_goes_on(
+    kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = Settings().kafka_client_config(ADMIN)
+    topic = f"test.lineage.packed.{unique}"
+    admin = KafkaAdminClient(**config)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.close()
+    event = uuid.uuid4()
+    good = [decision(event_id=event, recipient=r) for r in ("politie", "om", "ggz")]
+    template: dict[str, Any] = json.loads(good[1].to_bytes())
+    bad_inner = [good[0].to_bytes(), json.dumps({**template, "source_offset": 2**63}).encode(), good[2].to_bytes()]
+    values = [
+        pack_records([r.to_bytes() for r in good]),
+        pack_records(bad_inner),  # one record out of range: none of the three is stored
+        pack_records([]),
+        pack_records([good[0].to_bytes(), good[0].to_bytes()]),
+        b'{"records":[' + b" " * 1_000_001 + b'],"schakel_lineage_batch":1}',  # larger than any producer request
+        pack_records([r.to_bytes() for r in good]),  # the hub re-emitted the event after a restart
+        _valid(7).to_bytes(),
+    ]
+    producer = KafkaProducer(**config, max_request_size=2_000_000)
+    try:
+        for value in values:
+            producer.send(topic, key=b"k", value=value)
+        producer.flush()
+    finally:
+        producer.close()
+    store = store_factory("sqlite")
+    with caplog.at_level(logging.WARNING, logger="schakel.lineage.ingest"):
+        first = ingest(store, topic=topic, kafka_config=config, group_id=unique)
+    assert (first.messages, first.records, first.appended, first.duplicates, first.rejected) == (7, 7, 4, 3, 4)
+    assert store.count() == 4
+    assert store.verify().ok
+    rejections = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert [line.split(" offset ")[1].split(":")[0] for line in rejections] == ["1", "2", "3", "4"]
+    assert "records[1]: source_offset" in rejections[0]
+    assert ingest(store, topic=topic, kafka_config=config, group_id=unique).messages == 0
 
 
 @pytest.mark.postgres

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from schakel.consent import Decision, Pseudonymizer, project
 from schakel.guidance import load_guidance
+from schakel.lineage import LineageRecord, records_from_bytes
 from schakel.retention import Opener
 from schakel.schemas import Codec, Event
 from schakel.settings import Settings
@@ -134,6 +135,13 @@ def read_all(settings: Settings, topic: str | list[str], quiet: float = 3.0, tim
     finally:
         consumer.close()
     return records
+
+
+def lineage_records(settings: Settings, quiet: float = 3.0) -> list[LineageRecord]:
+    """Every lineage record on the hub's lineage topic, as lineage ingest reads them: a packed message's records in
+    its order (``schakel.lineage.records_from_bytes``; an invalid message fails the test)."""
+    topic = HubTopics.of(settings).lineage
+    return [record for message in read_all(settings, topic, quiet) for record in records_from_bytes(message.value)]
 
 
 def changelog_tails(settings: Settings, tables: Iterable[str] = HUB_TABLES) -> dict[str, dict[tuple[int, bytes], Any]]:

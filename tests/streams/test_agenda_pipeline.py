@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 
-from schakel.lineage import LineageRecord
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
-from schakel.streams.topics import HubTopics
-from tests.streams.conftest import Hub, read_all
+from tests.streams.conftest import Hub, lineage_records
 from tests.streams.test_pipeline import _expected
 
 pytestmark = pytest.mark.kafka
@@ -66,7 +64,7 @@ def test_two_partners_bundle_a_third_updates_and_a_withdrawal_forgets(hub: Hub) 
     zvh_pseudonym = sink.received[(str(first.id), "zvh")]["subject"]["pseudonym"]
     assert all(form["subject"]["pseudonym"] == zvh_pseudonym for form in bundles.values())
 
-    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    lineage = lineage_records(hub.settings)
     bundle_records = [r for r in lineage if r.event_type == EventType.SIGNAL_BUNDLE.value]
     assert {str(r.event_id) for r in bundle_records} == {event_id for event_id, _ in bundles}
     assert all(r.recipient == "zvh" and r.rule == "signal-agenda" for r in bundle_records)

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 import pytest
 
 from schakel.consent import ConsentState, Outcome, load_policy
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import RecordKind
 from schakel.schemas import parse_event
 from schakel.streams.topics import HubTopics
-from tests.streams.conftest import Hub, read_all
+from tests.streams.conftest import Hub, lineage_records, read_all
 from tests.streams.corpus import CASES, PERSONAL, Case, good_message, person_form
 from tests.streams.test_pipeline import _free_port, _metric, _scrape
 
@@ -83,7 +83,7 @@ def test_a_sample_of_the_corpus_is_dead_lettered_and_the_good_record_delivered(h
             assert value not in revealed, case.name
     assert not positions, "every bad record has its dead letter"
 
-    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, topics.lineage)]
+    lineage = lineage_records(hub.settings)
     lineage = [record for record in lineage if record.kind == RecordKind.DECISION]  # not the event's link record
     assert sorted(record.recipient for record in lineage) == sorted(str(d.recipient) for d in decisions)
 

@@ -1,6 +1,7 @@
 """What the hub's consumer commits (``schakel.streams.commits``), without a broker: Kafka's answers at the seek after an
 assignment are given by the test, and the commits are recorded instead of sent. The soak test of a worker killed
-beside a survivor (``test_worker_faults.py``) shows the same on real workers."""
+beside a survivor (``test_worker_faults.py``) shows the same on real workers. A commit also waits until the tables'
+changelog records written before it are stored, and never passes one the broker refused."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import faust
 from faust.types import TP
-from faust.types.tuples import ConsumerMessage
+from faust.types.tuples import ConsumerMessage, FutureMessage, PendingMessage, RecordMetadata
+from kafka.errors import KafkaError
 
-from schakel.streams.commits import CommitGuard, acknowledge
+from schakel.streams.commits import ChangelogWrites, CommitGuard, acknowledge
 from schakel.streams.durability import use_idempotent_producer
 
 _TP = TP("ingress.politie", 0)
@@ -94,3 +96,72 @@ def test_a_partition_whose_committed_records_were_deleted_starts_at_its_first_re
     acknowledge(_event(consumer, 25))
     _commit(consumer)
     assert commits == [{_TP: 26}]
+
+
+def _sent(consumer: CommitGuard) -> tuple[list[dict[TP, int]], list[BaseException]]:
+    """Commits as far as Kafka's commit request (recorded instead of sent, through the hub's whole commit path),
+    and the consumer's crashes."""
+    commits: list[dict[TP, int]] = []
+    crashes: list[BaseException] = []
+
+    async def commit(offsets: Mapping[TP, int]) -> bool:
+        commits.append(dict(offsets))
+        return True
+
+    async def flush() -> None:  # nothing produced here but the changelog records the test resolves
+        return None
+
+    async def crash(reason: BaseException) -> None:
+        crashes.append(reason)
+
+    patch: Any = consumer
+    patch._commit, patch.crash, patch.app.producer.flush = commit, crash, flush
+    patch.assignment = lambda: {_TP}
+    del patch._commit_offsets  # _consumer's recorder: the commit goes through CommitGuard's own here
+    return commits, crashes
+
+
+def _changelog_record(consumer: CommitGuard) -> FutureMessage:
+    """A table write as Faust queues it for the table's changelog topic."""
+    topic = consumer.app.topic("t-commits-subjects-changelog", key_type=bytes, value_type=bytes)
+    record = FutureMessage(PendingMessage(topic, b"k", b"v", 0, None, None, "raw", "raw", None))
+    buffer = consumer.app.producer.buffer
+    assert isinstance(buffer, ChangelogWrites)
+    buffer.put(record)
+    return record
+
+
+def test_a_commit_waits_until_the_table_changes_before_it_are_stored() -> None:
+    consumer, _ = _consumer(committed=0)
+    commits, crashes = _sent(consumer)
+
+    async def scenario() -> None:
+        record = _changelog_record(consumer)  # the event's table change, then the event settled
+        acknowledge(_event(consumer, 0))
+        committing = asyncio.ensure_future(consumer.commit())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert commits == [], "the table change is not stored yet: the offset must not be committed"
+        stored = TP("t-commits-subjects-changelog", 0)
+        record.set_result(RecordMetadata(stored.topic, stored.partition, stored, 0))
+        assert await committing
+        assert commits == [{_TP: 1}]
+
+    asyncio.run(scenario())
+    assert crashes == []
+
+
+def test_a_table_change_the_broker_refused_stops_the_commits_and_the_worker() -> None:
+    consumer, _ = _consumer(committed=0)
+    commits, crashes = _sent(consumer)
+
+    async def scenario() -> None:
+        _changelog_record(consumer).set_exception(KafkaError("refused"))
+        acknowledge(_event(consumer, 0))
+        assert not await consumer.commit()
+        acknowledge(_event(consumer, 1))
+        assert not await consumer.commit(), "a later commit must not pass the lost table change either"
+
+    asyncio.run(scenario())
+    assert commits == []
+    assert len(crashes) == 2

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, subject_key
-from schakel.lineage import LineageRecord, RecordKind
+from schakel.lineage import LineageRecord, RecordKind, records_from_bytes
 from schakel.schemas import Codec, Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event, example_form
 from schakel.streams.records import Message, ingress_message
 from schakel.streams.topics import HubTopics
-from tests.streams.conftest import Hub, dead_letters, expected_copy, read_all
+from tests.streams.conftest import Hub, dead_letters, expected_copy, lineage_records, read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -76,7 +76,7 @@ def test_each_recipient_receives_exactly_what_the_decision_allows(hub: Hub, them
     for key, form in expected.items():
         assert sink.received[key] == form, f"copy {key} differs from the decision's projection"
 
-    records = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    records = lineage_records(hub.settings)
     lineage = [record for record in records if record.kind is RecordKind.DECISION]
     # Beside its decisions, an event with both a BSN and a case id links the two pseudonyms of its person.
     linking = {str(event.id) for event in events if event.subject.bsn and event.case_id}
@@ -87,6 +87,12 @@ def test_each_recipient_receives_exactly_what_the_decision_allows(hub: Hub, them
     for record in lineage:
         assert record.outcome in {"permit", "partial", "deny"}
         assert record.data_subject_id not in json.dumps(list(expected.values()))  # not a recipient pseudonym
+    # One lineage message per event, keyed by its person, holding all of the event's records (issue 14).
+    messages = read_all(hub.settings, HubTopics.of(hub.settings).lineage)
+    assert len(messages) == len(events)
+    for message in messages:
+        held = records_from_bytes(message.value)
+        assert {(r.event_id, r.data_subject_id.encode()) for r in held} == {(held[0].event_id, message.key)}
 
 
 def _with_value(message: Message, value: bytes) -> Message:
@@ -219,7 +225,7 @@ def test_a_withdrawal_stops_the_signal_that_follows_it_at_once(hub: Hub) -> None
     assert (str(first.id), "politie") in sink.received
     assert (str(second.id), "politie") not in sink.received, "a withdrawn consent must stop the next delivery"
     assert sink.received.keys() == expected.keys()
-    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    lineage = lineage_records(hub.settings)
     denial = next(r for r in lineage if r.event_id == second.id and r.recipient == "politie")
     assert denial.outcome == "deny"
     assert denial.reasons
@@ -314,7 +320,7 @@ def test_a_withdrawal_by_case_id_stops_the_next_delivery_to_the_person(hub: Hub)
     assert egress
     for record in egress:
         assert hub_pseudonym not in (record.key or b"") + record.value + b"".join(v for _, v in record.headers)
-    lineage = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)]
+    lineage = lineage_records(hub.settings)
     withdrawal = [r for r in lineage if r.event_id == withdrawn.id]
     assert withdrawal, "the withdrawal is in lineage"
     assert {r.data_subject_id for r in withdrawal} == {hub_pseudonym.decode()}, "under the person, not the case"
@@ -339,10 +345,9 @@ def test_a_self_addressed_contribution_reaches_no_case_partner(hub: Hub) -> None
     hub.worker()
     hub.send(contribution)
     hub.flush()
-    lineage_topic = HubTopics.of(hub.settings).lineage
     records: list[LineageRecord] = []
     for _ in range(30):
-        stored = [LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, lineage_topic, quiet=2)]
+        stored = lineage_records(hub.settings, quiet=2)
         # Beside the decisions, the event's link record (its BSN and case id are one person): not a decision.
         records = [record for record in stored if record.kind is RecordKind.DECISION]
         if len(records) >= 3:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from schakel.consent import Outcome, Reason, SubjectState, load_policy
-from schakel.lineage import LineageRecord, RequestState, request_deadline
+from schakel.lineage import LineageRecord, RequestState, records_from_bytes, request_deadline
 from schakel.lineage.requests import request_statuses
 from schakel.retention import KeyStore, Opener, Sealer
 from schakel.schemas import Event, EventType, Organisation, Theme
@@ -73,7 +73,7 @@ class _Steps:
             if out.topic == self.processor.topics.purge:
                 continue
             if out.topic == self.processor.topics.lineage:
-                self.lineage.append(LineageRecord.from_bytes(out.value))  # every record lineage would accept
+                self.lineage.extend(records_from_bytes(out.value))  # every record lineage would accept
             else:
                 recipient = out.topic.rsplit(".", 1)[-1]
                 plain = Opener(self.keeper.sealer.store).open_copy(out.value, out.headers)

@@ -22,7 +22,7 @@ from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.records import header
 from schakel.streams.topics import HUB_TABLES, HubTopics
-from tests.streams.conftest import DedupSink, Hub, changelog_tails, dead_letters, read_all
+from tests.streams.conftest import DedupSink, Hub, changelog_tails, dead_letters, lineage_records, read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -50,9 +50,7 @@ def _request(person: dict[str, Any], source: str = "zvh", **payload: Any) -> Eve
 def _lineage(hub: Hub, until: Callable[[list[LineageRecord]], bool], timeout: float = 120) -> list[LineageRecord]:
     deadline = time.monotonic() + timeout
     while True:
-        records = [
-            LineageRecord.from_bytes(r.value) for r in read_all(hub.settings, HubTopics.of(hub.settings).lineage)
-        ]
+        records = lineage_records(hub.settings)
         if until(records) or time.monotonic() > deadline:
             return records
 
