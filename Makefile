@@ -50,10 +50,16 @@ typecheck: install
 	$(BIN)/mypy -p schakel
 	$(BIN)/mypy tests
 
-# The test session starts the broker if none answers, and stops it again if it started it.
+# The test session starts the broker if none answers, and stops it again if it started it. pytest-xdist runs the
+# tests in TEST_WORKERS processes sharing that one broker (the tests mostly wait on the broker and on subprocesses, so
+# three keep the two cores busy). --dist loadscope keeps a module's tests together in one worker, in order, except
+# that a test class is a unit of its own: the eight connectors' contract classes (a third of the suite's time) spread
+# over the workers. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 3
+
 test: lint typecheck k8s-tools
 	$(BIN)/schakel schemas check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The long fault tests (pytest marker `soak`, excluded from `make test`): each starts the brokers it needs on ports
 # derived from SCHAKEL_KAFKA_BOOTSTRAP's (a three-node cluster on PORT+2..PORT+7, a single broker on PORT+8 and +9).

@@ -7,13 +7,23 @@ stops only what it started. It exports how to reach that broker (protocol, CA, c
 way the broker wants, whatever its ``data_dir``. A test builds clients from the settings, as a named principal:
 ``settings.kafka_client_config(ADMIN)`` (the ``kafka_admin_config`` fixture) for set-up and observation, the
 component's own principal for what is under test.
+
+`make test` runs the suite in parallel (pytest-xdist, ``-n 3 --dist loadscope``: see the README's test section). Every
+worker shares the one broker: the first worker that needs it starts it (under a file lock, so only one does) and the
+controlling process stops it at the end of the session if a worker started it. Each test works on topics, groups,
+users and a data directory of its own (the ``unique`` suffix, ``tmp_path``), so tests of different files never see
+each other; the tests of one module (or one test class) run in one worker, in order, as they would without xdist.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -38,21 +48,59 @@ def sized(thorough: int, quick: int) -> int:
     return thorough if THOROUGH else quick
 
 
+_SHARED = "schakel_test_shared"
+"""The ``workerinput`` key of the directory a parallel session's processes share (its broker lock and marker)."""
+
+_SHARED_DIR = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist (controller): tell each worker where the session's shared directory is."""
+    node.workerinput[_SHARED] = str(node.config.stash[_SHARED_DIR])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller, or a session without xdist
+        config.stash[_SHARED_DIR] = Path(tempfile.mkdtemp(prefix="schakel-test-session-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller stops the broker a worker started (a worker cannot know whether the others are done)."""
+    shared = config.stash.get(_SHARED_DIR, None)
+    if shared is None:
+        return
+    if (shared / "broker-started").exists():
+        LocalBroker(Settings()).down()
+    shutil.rmtree(shared, ignore_errors=True)
+
+
+def _shared_dir(config: pytest.Config) -> Path:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return Path(workerinput[_SHARED])
+    return config.stash[_SHARED_DIR]
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """The bootstrap address of a running broker; the environment says how to reach it."""
+def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The bootstrap address of a running broker; the environment says how to reach it.
+
+    Started here if none answers, by one process of the session at a time (the others wait on the lock and then find
+    it answering); stopped when the session ends (:func:`pytest_unconfigure`)."""
+    shared = _shared_dir(request.config)
     broker = LocalBroker(Settings())
-    started = not broker.status().answering
-    if started:
-        broker.up(timeout=120)
+    with (shared / "broker.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not broker.status().answering:
+            (shared / "broker-started").touch()
+            broker.up(timeout=120)
     with pytest.MonkeyPatch.context() as environment:
         for name, value in broker.client_settings().kafka_environment().items():
             environment.setenv(name, value)
         for variable in ("SCHAKEL_KAFKA_SASL_USERNAME", "SCHAKEL_KAFKA_SASL_PASSWORD"):
             environment.delenv(variable, raising=False)
         yield broker.bootstrap
-    if started:
-        broker.down()
 
 
 @pytest.fixture

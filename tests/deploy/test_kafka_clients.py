@@ -26,7 +26,12 @@ def _create(config: dict[str, Any], *names: str, partitions: int = 1) -> None:
     admin = KafkaAdminClient(**config)
     try:
         admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names])
-        assert set(names) <= set(admin.list_topics())
+        # The broker answering the metadata request may learn of new topics a moment after the controller created them
+        # (seen once with `make test`'s three processes creating topics at once): wait for them, up to a ceiling.
+        deadline = time.monotonic() + 30
+        while not set(names) <= set(admin.list_topics()):
+            assert time.monotonic() < deadline, f"{names} not listed 30 s after they were created"
+            time.sleep(0.2)
     finally:
         admin.close()
 
