@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schakel.console.inbox import DecisionNote, InboxItem, item_from_copy
-from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind
+from schakel.lineage import InvalidRecordError, LineageRecord, RecordKind, records_from_bytes
 from schakel.retention import Opener, SealError
 from schakel.schemas import Codec, Organisation, SchemaError
 from schakel.settings import Settings
@@ -151,7 +151,8 @@ class Feed:
     def _take(self, record: Any) -> None:
         try:
             if record.topic == self.topics.lineage:
-                self._take_decision(LineageRecord.from_bytes(record.value))
+                for lineage in records_from_bytes(record.value):  # the hub packs an event's records in one message
+                    self._take_decision(lineage)
             elif record.topic == self.topics.dlq:
                 self.dead_letters.append(DeadLetter.from_headers(record.headers or []))
             elif record.topic == self.topics.ingress(Organisation.ZVH):

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from schakel.consent import SubjectState, load_policy
-from schakel.lineage import LineageRecord
+from schakel.lineage import records_from_bytes
 from schakel.schemas import EventType, Theme
 from schakel.schemas.examples import example_event
 from schakel.settings import Settings
@@ -111,7 +111,7 @@ def test_the_hub_without_an_exporter_keeps_its_copies_and_lineage_on_the_event_t
     routed = processor.decide(accepted, SubjectState())
 
     copies = [m for m in routed.messages if m.topic.startswith("unit.egress.")]
-    lineage = [LineageRecord.from_bytes(m.value) for m in routed.messages if m.topic == "unit.lineage"]
+    lineage = [r for m in routed.messages if m.topic == "unit.lineage" for r in records_from_bytes(m.value)]
     assert copies
     assert lineage
     parents = {header(copy.headers, "traceparent") for copy in copies}
