@@ -211,17 +211,21 @@ def test_the_rejection_names_no_key_or_value_from_the_record() -> None:
     assert "an unknown field" in message
 
 
+def _one_partition_topic(config: dict[str, Any], topic: str) -> None:
+    admin = KafkaAdminClient(**config)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.close()
+
+
 @pytest.mark.kafka
 def test_bad_records_in_the_middle_of_a_batch_do_not_stop_ingest(
     kafka_bootstrap: str, unique: str, store_factory: Callable[[str], LineageStore]
 ) -> None:
     config = Settings().kafka_client_config(ADMIN)
     topic = f"test.lineage.poison.{unique}"
-    admin = KafkaAdminClient(**config)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        admin.close()
+    _one_partition_topic(config, topic)
     good = [_valid(i) for i in range(6)]
     template: dict[str, Any] = json.loads(good[0].to_bytes())
     bad = [
@@ -254,11 +258,7 @@ def test_a_bad_pack_in_the_middle_of_a_batch_is_rejected_whole_and_ingest_goes_o
 ) -> None:
     config = Settings().kafka_client_config(ADMIN)
     topic = f"test.lineage.packed.{unique}"
-    admin = KafkaAdminClient(**config)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        admin.close()
+    _one_partition_topic(config, topic)
     event = uuid.uuid4()
     good = [decision(event_id=event, recipient=r) for r in ("politie", "om", "ggz")]
     template: dict[str, Any] = json.loads(good[1].to_bytes())
