@@ -95,6 +95,7 @@ from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.commits import acknowledge
 from schakel.streams.durability import use_idempotent_producer
+from schakel.streams.faust_app import HubApp
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.purge import PurgeCommand, linked_command, parse_command, purge_steps, with_case
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
@@ -158,7 +159,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     desk = RequestDesk(processor, erasure_hook(retention.sealer.store), recipients_of(retention.sealer.store))
     topics = HubTopics.of(settings)
     (settings.data_dir / "hub").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = HubApp(
         topics.hub_app_id,
         broker=[f"kafka://{address.strip()}" for address in settings.kafka_bootstrap.split(",")],
         store="memory://",

@@ -18,7 +18,8 @@ Profile: with ``SCHAKEL_BENCH_PROFILE=DIR`` the one-worker throughput run runs u
 (by own time and by cumulative time) are written to ``DIR/hub-profile.txt``.
 
 Quick: with ``SCHAKEL_BENCH_QUICK=1`` only what the goals rest on - bare and one-worker throughput, and the hub's
-latency at half its own maximum (for comparing a change against main in minutes, not for the closing figures).
+latency at half its own maximum (for comparing a change against main in minutes, not for the closing figures); with
+``SCHAKEL_BENCH_GOALS_ONLY=1`` besides, only for the goals' workload (a case's life).
 
 Security: both again on a PLAINTEXT broker, alternating with the secured one (see :func:`_security_cost`).
 
@@ -75,14 +76,14 @@ THEMES = (Theme.CTER, Theme.LVB, Theme.MONEY_MULE)
 FOLLOW_UPS = 4
 """A case's life in the realistic workload: its first event and this many follow-ups."""
 CASE_LIFE, WORST = "case's life", "worst case"
-WORKLOADS = (CASE_LIFE, WORST)
+QUICK = os.environ.get("SCHAKEL_BENCH_QUICK") == "1"
+"""Only what the goals rest on: bare and one-worker throughput, and the hub's latency at half its own maximum."""
+WORKLOADS = (CASE_LIFE,) if QUICK and os.environ.get("SCHAKEL_BENCH_GOALS_ONLY") == "1" else (CASE_LIFE, WORST)
 _OUTPUTS: dict[str, int] = {}
 """Output records the hub writes per event id, for every event a workload made (:func:`_expected_outputs`)."""
 
 
 PROFILE_DIR = os.environ.get("SCHAKEL_BENCH_PROFILE")
-QUICK = os.environ.get("SCHAKEL_BENCH_QUICK") == "1"
-"""Only what the goals rest on: bare and one-worker throughput, and the hub's latency at half its own maximum."""
 
 
 @dataclass
@@ -451,15 +452,15 @@ def main() -> None:
     if PROFILE_DIR:
         directory = Path(PROFILE_DIR)
         directory.mkdir(parents=True, exist_ok=True)
-        for workload, label in ((CASE_LIFE, "case-life"), (WORST, "worst-case")):
+        for workload, label in ((CASE_LIFE, "case-life"), (WORST, "worst-case"))[: len(WORKLOADS)]:
             settings = _settings("hubprof")
             messages, outputs = _messages(settings, EVENTS, workload)
             raw = directory / f"hub-{label}.prof"
             profiled = _measure(settings, messages, outputs, _start_hub(settings, 1, raw), _warm_up(workload, EVENTS))
             print(f"[{workload}] hub under cProfile: {profiled.events_per_second:.0f} events/s (not comparable)")
             _write_profile(raw, directory / f"hub-profile-{label}.txt")
-    rate = results[(WORST, "bare")].events_per_second / 2
     for name in () if QUICK else ("bare", "hub"):
+        rate = results[(WORST, "bare")].events_per_second / 2
         settings = _settings(name + "lat")
         messages, outputs = _messages(settings, max(int(rate * LATENCY_SECONDS) + 50, 200))
         per_event = outputs / len(messages)
