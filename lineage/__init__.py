@@ -20,6 +20,7 @@ from schakel.lineage.answers import (
     TraceReport,
 )
 from schakel.lineage.chain import LineagePosition
+from schakel.lineage.hub_records import hub_record
 from schakel.lineage.pruning import Anchor, PruneResult
 from schakel.lineage.pseudonym import InvalidBsnError, is_bsn, subject_pseudonym, subject_pseudonyms
 from schakel.lineage.readable import (
@@ -101,6 +102,7 @@ __all__ = [
     "access_report",
     "access_report_json",
     "event_key",
+    "hub_record",
     "is_bsn",
     "load_processing_activities",
     "open_store",

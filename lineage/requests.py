@@ -31,14 +31,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from schakel.lineage.activities import processing_activity
+from schakel.lineage.hub_records import hub_record
 from schakel.lineage.record import (
     REQUEST_ANSWER_RECORD_NAME,
     REQUEST_CONFIRM_RECORD_NAME,
     REQUEST_RECORD_NAME,
     LineageRecord,
     RecordKind,
-    record_id,
 )
 
 __all__ = ["RequestState", "RequestStatus", "answer_record", "request_deadline", "request_statuses"]
@@ -114,22 +113,17 @@ def answer_record(received: LineageRecord, now: datetime) -> LineageRecord:
     """The record that the contact point answered the request whose arrival is ``received`` (its request record)."""
     if received.name != REQUEST_RECORD_NAME:
         raise ValueError("an answer is recorded against the request's own record")
-    return LineageRecord(
-        record_id=record_id(
-            _CONTACT_POINT, received.event_id, received.data_subject_id, _CONTACT_POINT, RecordKind.RECEIPT
-        ),
+    return hub_record(
         kind=RecordKind.RECEIPT,
         name=REQUEST_ANSWER_RECORD_NAME,
-        status="ok",
-        start_time=now,
-        end_time=now,
         event_id=received.event_id,
         event_type=received.event_type,
         sender=_CONTACT_POINT,
         recipient=_CONTACT_POINT,
         outcome="answered",
         purpose=received.purpose,
-        processing_activity_id=received.processing_activity_id or processing_activity(received.purpose),
+        processing_activity_id=received.processing_activity_id,
         data_subject_id=received.data_subject_id,
         data_subject_key=received.data_subject_key,
+        at=now,
     )

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schakel.consent import Pseudonymizer
-from schakel.lineage import RETENTION_NOTICE_RECORD_NAME, LineageRecord, RecordKind, processing_activity, record_id
+from schakel.lineage import RETENTION_NOTICE_RECORD_NAME, RecordKind, hub_record
 from schakel.lineage.retention import prune_lineage
 from schakel.retention.keystore import KeyStore
 from schakel.schemas import Codec, EventType, Organisation, RetentionReason, Theme, cloudevent_headers, parse_event
@@ -122,28 +122,21 @@ def notice_record(
     so the person's art. 15 report says, in words, that the partner was told to delete. The person is named by the
     hub pseudonym the key store tracks (``bsn``: the store does not keep what it derives from, as a sink's receipt
     without that header does not either)."""
-    event_id = notice_id(subject, recipient, due)
-    contact = Organisation.ZVH.value
-    at = min(now, datetime.now(UTC))
-    record = LineageRecord(
-        record_id=record_id(contact, event_id, subject, recipient, RecordKind.DECISION),
+    record = hub_record(
         kind=RecordKind.DECISION,
         name=RETENTION_NOTICE_RECORD_NAME,
-        status="ok",
-        start_time=at,
-        end_time=at,
-        event_id=event_id,
+        event_id=notice_id(subject, recipient, due),
         event_type=EventType.RETENTION_EXPIRED.value,
-        sender=contact,
+        sender=Organisation.ZVH.value,
         recipient=recipient,
         outcome="permit",
         fields_sent=_NOTICE_FIELDS,
         purpose=NOTICE_PURPOSE,
         legal_basis=_NOTICE_BASIS,
         reasons=(reason.value,),
-        processing_activity_id=processing_activity(NOTICE_PURPOSE),
         data_subject_id=subject,
         data_subject_key="bsn",
+        at=min(now, datetime.now(UTC)),
     )
     return Message(HubTopics.of(settings).lineage, subject.encode(), record.to_bytes())
 

@@ -57,14 +57,7 @@ from typing import Any, NoReturn
 
 from schakel.consent import Decision, only_recipients, restrict
 from schakel.errors import SchakelError
-from schakel.lineage import (
-    REQUEST_CONFIRM_RECORD_NAME,
-    REQUEST_RECORD_NAME,
-    LineageRecord,
-    RecordKind,
-    processing_activity,
-    record_id,
-)
+from schakel.lineage import REQUEST_CONFIRM_RECORD_NAME, REQUEST_RECORD_NAME, RecordKind, hub_record
 from schakel.retention import KeyStore
 from schakel.retention.job import purge_command
 from schakel.schemas import EventType, SubjectRequestEvent
@@ -253,29 +246,20 @@ class RequestDesk:
     ) -> Message:
         """A step of a request in lineage, to the contact point, about the request (``request``'s id, or the
         accepted event's own)."""
-        now = self.processor.clock()
         event = accepted.event
-        event_id = request.request_id if request is not None else event.id
-        contact = CONTACT_POINT.value
-        record = LineageRecord(
-            record_id=record_id(sender, event_id, person, contact, kind),
+        record = hub_record(
             kind=kind,
             name=name,
-            status="ok",
-            start_time=now,
-            end_time=now,
-            event_id=event_id,
+            event_id=request.request_id if request is not None else event.id,
             event_type=EventType.SUBJECT_REQUEST.value,
             sender=sender,
-            recipient=contact,
+            recipient=CONTACT_POINT.value,
             outcome=outcome,
             purpose=event.purpose,
             reasons=reasons,
-            processing_activity_id=processing_activity(event.purpose),
             data_subject_id=person,
             data_subject_key=self.processor.person_kind(accepted, person),
-            source_topic=accepted.record.topic,
-            source_partition=accepted.record.partition,
-            source_offset=accepted.record.offset,
+            at=self.processor.clock(),
+            source=accepted.record,
         )
         return Message(self.processor.topics.lineage, person.encode(), record.to_bytes())

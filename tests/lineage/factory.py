@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from schakel.lineage import REQUEST_RECORD_NAME, LineageRecord, RecordKind, record_id
+from schakel.lineage import REQUEST_RECORD_NAME, LineageRecord, RecordKind, hub_record, record_id
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 SUBJECT_A = "a" * 64
@@ -131,13 +131,9 @@ def bundle(*sources: LineageRecord, at: datetime = T0 + timedelta(minutes=5)) ->
 
 def request_received(request: UUID, at: datetime, asked: str = "erasure", subject: str = SUBJECT_A) -> LineageRecord:
     """The contact point's record of a subject request it received (``asked``: its kind), as the hub writes it."""
-    return LineageRecord(
-        record_id=record_id("zvh", request, subject, "zvh", RecordKind.DECISION),
+    return hub_record(
         kind=RecordKind.DECISION,
         name=REQUEST_RECORD_NAME,
-        status="ok",
-        start_time=at,
-        end_time=at,
         event_id=request,
         event_type="SubjectRequest",
         sender="zvh",
@@ -147,4 +143,5 @@ def request_received(request: UUID, at: datetime, asked: str = "erasure", subjec
         reasons=(asked,),
         data_subject_id=subject,
         data_subject_key="bsn",
+        at=at,
     )
