@@ -23,7 +23,8 @@ def test_a_started_producer_is_handed_out_without_a_turn_of_the_event_loop(
     async def turns_taken_by_sends() -> tuple[int, bool]:
         # The first start, by two sends at once: Faust's start, one at a time, against the broker.
         producer, other = await asyncio.gather(app.maybe_start_producer(), app.maybe_start_producer())
-        assert producer is other and producer.started
+        assert producer is other
+        assert producer.started
         turns = 0
         counting = True
 
