@@ -452,7 +452,8 @@ def main() -> None:
     if PROFILE_DIR:
         directory = Path(PROFILE_DIR)
         directory.mkdir(parents=True, exist_ok=True)
-        for workload, label in ((CASE_LIFE, "case-life"), (WORST, "worst-case"))[: len(WORKLOADS)]:
+        for workload in WORKLOADS:
+            label = {CASE_LIFE: "case-life", WORST: "worst-case"}[workload]  # the profile's file names
             settings = _settings("hubprof")
             messages, outputs = _messages(settings, EVENTS, workload)
             raw = directory / f"hub-{label}.prof"
