@@ -6,6 +6,7 @@ from pydantic import SecretStr
 from schakel.consent import load_policy
 from schakel.settings import Settings
 from schakel.streams.hub import _credentials, create_app
+from schakel.streams.partitioner import KeyPartitioner
 from schakel.streams.topics import HUB, HubTopics, access_grants
 
 
@@ -42,3 +43,13 @@ def test_every_table_changelog_of_the_hub_falls_under_the_hubs_grant() -> None:
     assert changelogs == set(topics.changelogs), "create_topics makes every changelog before a worker starts"
     prefixes = [g.name for g in access_grants(topics) if g.principal == HUB and g.prefixed and g.operation == "ALL"]
     assert all(any(name.startswith(prefix) for prefix in prefixes) for name in changelogs)
+
+
+def test_the_hubs_records_and_its_tables_keys_are_partitioned_as_kafka_does() -> None:
+    # The hub's producer and Faust's own key -> partition choice (tables, co-partitioned steps) share the one
+    # partitioner that tests/streams/test_partitioner.py compares with Kafka's default.
+    settings = Settings(kafka_security_protocol="PLAINTEXT")
+    app = create_app(settings, load_policy(settings.covenants_dir))
+    chosen: object = app.conf.producer_partitioner
+    assert isinstance(chosen, KeyPartitioner)
+    assert app.producer.partitioner is chosen
