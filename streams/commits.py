@@ -77,8 +77,9 @@ _log = logging.getLogger("schakel.streams")
 
 # Changelog records queued at most before Faust holds every stream until 100 of them are produced ("producer buffer
 # full"). Faust's 100 is 25 events' table writes (about 4 per event): one fetched batch of 25 events stalled every
-# partition. 1,000 is about 2 s of writes at the hub's maximum rate (116 events/s, README) - one commit interval,
-# beyond which holding the streams is back-pressure rather than a burst; each is a few hundred bytes.
+# partition. 1,000 is one to two commit intervals of writes at the hub's maximum rate (about 2.8 per event at 150-250
+# events/s on the bench machine, README Benchmarks), beyond which holding the streams is back-pressure rather than a
+# burst; each is a few hundred bytes.
 CHANGELOG_BUFFER = 1000
 
 _settling: ContextVar[bool] = ContextVar("schakel_settling", default=False)
