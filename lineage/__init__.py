@@ -8,6 +8,9 @@ report (in words, for the person: :mod:`schakel.lineage.readable`, as a page, a 
 the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub also writes a ``link``
 record when an event names one person by two identifiers (a BSN and a case id), so that the answers about a person
 cover every identifier the hub knows them by.
+
+The PDF letter is imported from :mod:`schakel.lineage.report_pdf` (not exported here: it loads reportlab, which the
+rest of lineage and ``schakel lineage --help`` do not need).
 """
 
 from schakel.lineage.activities import load_processing_activities, processing_activity
@@ -49,7 +52,6 @@ from schakel.lineage.record import (
     records_from_bytes,
 )
 from schakel.lineage.report import render_access_report_html, render_subject_report_html
-from schakel.lineage.report_pdf import render_access_report_pdf, render_subject_report_pdf
 from schakel.lineage.requests import RequestState, RequestStatus, request_deadline
 from schakel.lineage.retention import prune_lineage
 from schakel.lineage.scan import Finding, scan_for_personal_data
@@ -113,9 +115,7 @@ __all__ = [
     "recordable_purpose",
     "records_from_bytes",
     "render_access_report_html",
-    "render_access_report_pdf",
     "render_subject_report_html",
-    "render_subject_report_pdf",
     "request_deadline",
     "scan_for_personal_data",
     "subject_pseudonym",

@@ -8,23 +8,19 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Annotated, cast
+from typing import IO, TYPE_CHECKING, Annotated, cast
 from uuid import UUID
 
 import typer
-from kafka.errors import KafkaError
 from rich.console import Console
 
 from schakel.addresses import is_loopback
 from schakel.consent import CovenantError
-from schakel.lineage.answers import TraceReport
-from schakel.lineage.api import create_app, parse_since
 from schakel.lineage.ingest import DEFAULT_GROUP_ID, PRINCIPAL, ingest
 from schakel.lineage.pseudonym import subject_pseudonyms
-from schakel.lineage.readable import AccessReport, access_report, access_report_json
+from schakel.lineage.readable import access_report, access_report_json
 from schakel.lineage.record import LineageError
 from schakel.lineage.report import render_access_report_html
-from schakel.lineage.report_pdf import render_access_report_pdf
 from schakel.lineage.retention import cut_lineage_topic, prune_lineage
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
@@ -32,7 +28,14 @@ from schakel.offsets import group_lag, positions
 from schakel.output import Advance, is_terminal, print_rows, progress
 from schakel.settings import KafkaIdentityError, settings
 
+if TYPE_CHECKING:
+    from schakel.lineage.answers import TraceReport
+    from schakel.lineage.readable import AccessReport
+
 __all__ = ["app"]
+
+# The Kafka client, aiohttp (``serve``) and reportlab (``subject --format pdf``) load inside the commands that use
+# them, so that `schakel --help` and `schakel lineage --help` stay quick.
 
 app = typer.Typer(
     help="Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.",
@@ -100,6 +103,8 @@ def _say_if_behind(store: LineageStore) -> None:
     if store.count() == 0:
         _err.print(f"note: the lineage store is empty; {fill}")
         return
+    from kafka.errors import KafkaError
+
     host, _, port = config.kafka_bootstrap.split(",")[0].strip().rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=0.5).close()
@@ -114,6 +119,8 @@ def _say_if_behind(store: LineageStore) -> None:
 
 def _backlog(group_id: str) -> int | None:
     """How many lineage records the ingest has not read yet (for its progress bar), or None if unknown."""
+    from kafka.errors import KafkaError
+
     config = settings()
     try:
         lag = group_lag(config, group_id, [config.topic("lineage")])
@@ -232,6 +239,8 @@ def prune(
 ) -> None:
     """Prune every lineage record past its covenant's lineage period (the hub's own for records without one): its
     body goes, its link stays, so every chain stays verifiable. Then cut the lineage topic behind the store."""
+    from kafka.errors import KafkaError
+
     config = settings()
     try:
         result = prune_lineage(config, retention_days=older_than)
@@ -327,7 +336,7 @@ def subject(
     out: Annotated[Path | None, typer.Option("--out", help="Write the report to this file.")] = None,
 ) -> None:
     """The AVG art. 15 report for one person, for all partners at once (the BSN is pseudonymised first)."""
-    if output_format not in _RENDERERS:
+    if output_format not in _FORMATS:
         _err.print("[red]error:[/red] --format is json, html or pdf")
         raise typer.Exit(2)
     pseudonyms = _person(bsn)
@@ -336,14 +345,18 @@ def subject(
         _say_if_behind(store)
     if report.untranslated:  # shown in general words; the codes go to the operator, never to the page
         _err.print(f"note: no words in the translation table for {', '.join(report.untranslated)}")
-    _write(_RENDERERS[output_format](report), out)
+    _write(_renderer(output_format)(report), out)
 
 
-_RENDERERS: dict[str, Callable[[AccessReport], str | bytes]] = {
-    "json": access_report_json,
-    "html": render_access_report_html,
-    "pdf": render_access_report_pdf,
-}
+_FORMATS = ("json", "html", "pdf")
+
+
+def _renderer(output_format: str) -> Callable[[AccessReport], str | bytes]:
+    if output_format == "pdf":
+        from schakel.lineage.report_pdf import render_access_report_pdf
+
+        return render_access_report_pdf
+    return access_report_json if output_format == "json" else render_access_report_html
 
 
 def _person(bsn: str) -> tuple[str, ...]:
@@ -365,6 +378,8 @@ def disclosures(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
 ) -> None:
     """The disclosure register: what one partner was given (about one person, every identifier linked to them)."""
+    from schakel.lineage.api import parse_since
+
     try:
         start = parse_since(since)
     except ValueError:
@@ -438,6 +453,8 @@ def serve(
         )
         raise typer.Exit(2)
     from aiohttp import web
+
+    from schakel.lineage.api import create_app
 
     with open_cli_store() as store:
         web.run_app(create_app(store), host=host, port=port, print=_err.print)

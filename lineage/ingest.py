@@ -30,13 +30,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from kafka import KafkaConsumer
+from typing import TYPE_CHECKING, Any
 
 from schakel.lineage.chain import LineagePosition
 from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, records_from_bytes
 from schakel.lineage.store import AppendResult, LineageStore, StoreUnavailableError, UnstorableRecordError
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer
 
 __all__ = ["DEFAULT_GROUP_ID", "PRINCIPAL", "IngestResult", "ingest", "ingest_batch"]
 
@@ -90,6 +91,8 @@ def ingest(
     on_batch: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Read ``topic`` into ``store``, committing offsets after each store commit (then ``on_batch(messages)``)."""
+    from kafka import KafkaConsumer  # here: `schakel lineage --help` and the store's readers need no Kafka client
+
     stop = stop or threading.Event()
     result = IngestResult()
     consumer = KafkaConsumer(
