@@ -4,17 +4,17 @@
   :class:`ConnectorConfig`; the errors a connector raises (:class:`RecordRejected`, :class:`TransientDeliveryError`,
   :class:`PermanentDeliveryError`). These, the mappings, the retry policy, the ledger and the registry are what this
   package exports.
-- The runtime, imported from its own modules: :class:`~schakel.connectors.source_runner.SourceRunner`,
-  :class:`~schakel.connectors.sink_runner.SinkRunner` (acks, committed offsets, retries with backoff, idempotent
-  delivery, ordering, backpressure, dead letters, receipts, metrics: :mod:`~schakel.connectors.metrics`) and
-  :func:`~schakel.connectors.deadletter.resend`. Not exported here: they load aiokafka, aiohttp and OpenTelemetry,
-  which the contract, the registry and ``schakel connectors --help`` do not need.
+- The runtime: :class:`SourceRunner`, :class:`SinkRunner` (acks, committed offsets, retries with backoff,
+  idempotent delivery, ordering, backpressure, dead letters, receipts, metrics) and :func:`resend`. Exported as
+  before, but imported only when first used (:mod:`schakel.exports`): they load aiokafka, aiohttp and
+  OpenTelemetry, which the contract, the registry and ``schakel connectors --help`` do not need.
 - Transports (:mod:`schakel.connectors.transports`): HTTP, file drop, database outbox.
 - The eight partner connectors (:mod:`schakel.connectors.partners`) and their simulated systems
-  (:mod:`schakel.connectors.simulation`); :func:`schakel.connectors.running.start_connector` runs one, in-process,
-  for the CLI and the demo.
+  (:mod:`schakel.connectors.simulation`); :func:`start_connector` runs one, in-process, for the CLI and the demo.
 - The contract test kit: :class:`schakel.connectors.testing.ConnectorContract` (import it from there; it needs pytest).
 """
+
+from typing import TYPE_CHECKING
 
 from schakel.connectors.contract import (
     Connector,
@@ -39,6 +39,43 @@ from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.mapping import RecordMapping, TypeMapping
 from schakel.connectors.registry import ENTRY_POINT_GROUP, installed, load, load_config
 from schakel.connectors.retry import RetryPolicy
+from schakel.exports import deferred
+
+if TYPE_CHECKING:
+    from schakel.connectors.deadletter import ResendReport, resend
+    from schakel.connectors.metrics import ConnectorMetrics, Health
+    from schakel.connectors.running import RunningConnector, simulation_for, start_connector, start_simulated_partners
+    from schakel.connectors.simulation import (
+        SimulatedDatabasePartner,
+        SimulatedFileDropPartner,
+        SimulatedHttpPartner,
+        SimulatedPartner,
+        Submission,
+    )
+    from schakel.connectors.sink_runner import SinkRunner
+    from schakel.connectors.source_runner import SourceRunner
+
+_RUNTIME = {
+    **dict.fromkeys(("ResendReport", "resend"), "schakel.connectors.deadletter"),
+    **dict.fromkeys(("ConnectorMetrics", "Health"), "schakel.connectors.metrics"),
+    **dict.fromkeys(
+        ("RunningConnector", "simulation_for", "start_connector", "start_simulated_partners"),
+        "schakel.connectors.running",
+    ),
+    **dict.fromkeys(
+        (
+            "SimulatedDatabasePartner",
+            "SimulatedFileDropPartner",
+            "SimulatedHttpPartner",
+            "SimulatedPartner",
+            "Submission",
+        ),
+        "schakel.connectors.simulation",
+    ),
+    "SinkRunner": "schakel.connectors.sink_runner",
+    "SourceRunner": "schakel.connectors.source_runner",
+}
+__getattr__ = deferred(__name__, _RUNTIME)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -46,22 +83,37 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorConfigError",
     "ConnectorError",
+    "ConnectorMetrics",
     "ConnectorNotFound",
     "Delivery",
     "DeliveryError",
     "DeliveryLedger",
+    "Health",
     "PartnerRecord",
     "PermanentDeliveryError",
     "RecordMapping",
     "RecordRejected",
+    "ResendReport",
     "RetryPolicy",
+    "RunningConnector",
     "Settlement",
+    "SimulatedDatabasePartner",
+    "SimulatedFileDropPartner",
+    "SimulatedHttpPartner",
+    "SimulatedPartner",
     "Sink",
+    "SinkRunner",
     "Source",
+    "SourceRunner",
+    "Submission",
     "TransientDeliveryError",
     "TypeMapping",
     "governed_fields_with_value",
     "installed",
     "load",
     "load_config",
+    "resend",
+    "simulation_for",
+    "start_connector",
+    "start_simulated_partners",
 ]

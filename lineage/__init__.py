@@ -9,10 +9,14 @@ the disclosure register, and exports the Logboek Dataverwerkingen shape. The hub
 record when an event names one person by two identifiers (a BSN and a case id), so that the answers about a person
 cover every identifier the hub knows them by.
 
-The PDF letter is imported from :mod:`schakel.lineage.report_pdf` (not exported here: it loads reportlab, which the
-rest of lineage and ``schakel lineage --help`` do not need).
+The PDF letter (``render_access_report_pdf``, ``render_subject_report_pdf``) is exported as before but imported on
+first use (:mod:`schakel.exports`): it loads reportlab, which the rest of lineage and ``schakel lineage --help``
+do not need.
 """
 
+from typing import TYPE_CHECKING
+
+from schakel.exports import deferred
 from schakel.lineage.activities import load_processing_activities, processing_activity
 from schakel.lineage.answers import (
     Disclosure,
@@ -66,6 +70,13 @@ from schakel.lineage.store import (
     open_store,
 )
 
+if TYPE_CHECKING:
+    from schakel.lineage.report_pdf import render_access_report_pdf, render_subject_report_pdf
+
+__getattr__ = deferred(
+    __name__, dict.fromkeys(("render_access_report_pdf", "render_subject_report_pdf"), "schakel.lineage.report_pdf")
+)
+
 __all__ = [
     "BUNDLE_RECORD_NAME",
     "REQUEST_ANSWER_RECORD_NAME",
@@ -115,7 +126,9 @@ __all__ = [
     "recordable_purpose",
     "records_from_bytes",
     "render_access_report_html",
+    "render_access_report_pdf",
     "render_subject_report_html",
+    "render_subject_report_pdf",
     "request_deadline",
     "scan_for_personal_data",
     "subject_pseudonym",

@@ -94,3 +94,26 @@ def test_the_help_of_every_group_loads_no_heavy_client_and_lists_every_command()
         listed = {line.strip(" │|").split()[0] for line in output.splitlines() if line.strip(" │|")}
         missing = [command for command in commands if command not in listed]
         assert not missing, f"`schakel {' '.join(args)} --help` does not list {missing}:\n{output}"
+
+
+def test_the_runtime_and_the_pdf_letter_are_still_exported_and_loaded_only_when_used() -> None:
+    # A partner's package or a compliance script that imports them from the package keeps working; importing the
+    # package alone does not load what they need.
+    script = (
+        "import sys, json\n"
+        "import schakel.connectors, schakel.lineage\n"
+        "before = sorted(n for n in ('aiokafka', 'aiohttp', 'reportlab') if n in sys.modules)\n"
+        "from schakel.connectors import SinkRunner, SourceRunner, resend, start_simulated_partners\n"
+        "from schakel.lineage import render_access_report_pdf\n"
+        "from schakel.connectors.sink_runner import SinkRunner as Sink\n"
+        "from schakel.lineage.report_pdf import render_access_report_pdf as pdf\n"
+        "try:\n"
+        "    schakel.connectors.NoSuchRunner\n"
+        "    missing = False\n"
+        "except AttributeError:\n"
+        "    missing = True\n"
+        "print(json.dumps({'before': before, 'same': SinkRunner is Sink and render_access_report_pdf is pdf,\n"
+        "    'after': sorted(n for n in ('aiokafka', 'reportlab') if n in sys.modules), 'missing': missing}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(done.stdout) == {"before": [], "same": True, "after": ["aiokafka", "reportlab"], "missing": True}

@@ -15,9 +15,14 @@ from uuid import UUID
 import pytest
 
 from schakel.consent import load_covenants
-from schakel.lineage import LineageRecord, access_report, access_report_json, render_access_report_html
+from schakel.lineage import (
+    LineageRecord,
+    access_report,
+    access_report_json,
+    render_access_report_html,
+    render_access_report_pdf,
+)
 from schakel.lineage.answers import build_subject_report
-from schakel.lineage.report_pdf import render_access_report_pdf
 from schakel.lineage.wording import wording
 from tests.lineage.factory import SUBJECT_A, T0, decision, receipt, request_received
 from tests.lineage.histories import every_code, full_history
