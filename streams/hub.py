@@ -96,6 +96,7 @@ from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
 from schakel.streams.commits import acknowledge
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.faust_app import HubApp
+from schakel.streams.partitioner import KeyPartitioner
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.purge import PurgeCommand, linked_command, parse_command, purge_steps, with_case
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
@@ -169,6 +170,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         topic_allow_declare=True,
         producer_acks=-1,
         producer_linger_ms=_LINGER_MS,
+        producer_partitioner=KeyPartitioner(),  # Kafka's default choice, a repeated key's hash remembered
         producer_max_request_size=MAX_REQUEST_BYTES,
         broker_commit_interval=_COMMIT_INTERVAL,
         consumer_auto_offset_reset="earliest",

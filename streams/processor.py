@@ -367,15 +367,16 @@ class Processor:
                         "schakel.recipients": [str(decision.recipient) for decision in permitted],
                     }
                 )
+            shared = self._shared(accepted, person, processing, upstream, now)  # every decision record's
             for decision in decisions:
                 if decision.outcome is Outcome.DENY:
-                    lineage.append(self._lineage(accepted, person, decision, processing, upstream, now))
+                    lineage.append(self._lineage(shared, decision))
             if permitted:
                 # The event's span is every copy's traceparent, so each recipient's sink continues the same trace.
                 traced = [*envelope, *trace_headers()]  # one context for every copy: injected once
                 for decision in permitted:
                     messages.append(self._copy(accepted, person, decision, form, traced))
-                    lineage.append(self._lineage(accepted, person, decision, processing, upstream, now))
+                    lineage.append(self._lineage(shared, decision))
             if event.subject.bsn and event.case_id:
                 lineage.append(self._link(accepted, processing, now))
         if lineage:
@@ -445,54 +446,58 @@ class Processor:
         key = str(projected["subject"]["pseudonym"]).encode()
         return Message(self.topics.egress(decision.recipient), key, self.codec.encode_json(projected), headers)
 
-    def _lineage(
-        self,
-        accepted: Accepted,
-        person: str,
-        decision: Decision,
-        span: trace.Span,
-        parent: trace.Span,
-        now: datetime,
-    ) -> bytes:
-        """The lineage record of one decision (its wire form, to be packed); ``span`` carried it out (a publish, or
-        the decision for a denial).
+    def _shared(
+        self, accepted: Accepted, person: str, span: trace.Span, parent: trace.Span, now: datetime
+    ) -> dict[str, Any]:
+        """What the lineage records of one event's decisions have in common, computed once per event; ``span``
+        carried the decisions out, ``parent`` is the sender's."""
+        event = accepted.event
+        span_context = span.get_span_context()
+        parent_context = parent.get_span_context()
+        return {
+            "kind": RecordKind.DECISION,
+            "trace_id": f"{span_context.trace_id:032x}" if span_context.is_valid else None,
+            "span_id": f"{span_context.span_id:016x}" if span_context.is_valid else None,
+            "parent_span_id": f"{parent_context.span_id:016x}" if parent_context.is_valid else None,
+            "name": _DECIDE_SPAN,
+            "status": "ok",
+            "start_time": now,
+            "event_id": str(event.id),  # the same JSON as the UUID's, made once (record_id needs the text too)
+            "event_type": str(event.type),
+            "sender": str(event.source),
+            "purpose": event.purpose,
+            "processing_activity_id": processing_activity(event.purpose),
+            "data_subject_id": person,
+            "data_subject_key": self.person_kind(accepted, person),
+            "source_topic": accepted.record.topic,
+            "source_partition": accepted.record.partition,
+            "source_offset": accepted.record.offset,
+        }
+
+    def _lineage(self, shared: dict[str, Any], decision: Decision) -> bytes:
+        """The lineage record of one decision (its wire form, to be packed): what the event's records share
+        (:meth:`_shared`) and the decision's own facts.
 
         Built without re-validation: every value comes from the typed decision and event, on the hot path. The
         record's own checks (no BSN-like subject id, field names only) still run wherever it is read back - the
         lineage store validates every record it ingests, and tests/streams checks the hub's records that way.
         """
-        event = accepted.event
-        span_context = span.get_span_context()
-        parent_context = parent.get_span_context()
+        recipient = str(decision.recipient)
         return LineageRecord.trusted_bytes(
-            record_id=record_id(str(event.source), event.id, person, str(decision.recipient), RecordKind.DECISION),
-            kind=RecordKind.DECISION,
-            trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
-            span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
-            parent_span_id=f"{parent_context.span_id:016x}" if parent_context.is_valid else None,
-            name=_DECIDE_SPAN,
-            status="ok",
-            start_time=now,
+            **shared,
+            record_id=record_id(
+                shared["sender"], shared["event_id"], shared["data_subject_id"], recipient, RecordKind.DECISION
+            ),
             end_time=self.clock(),
-            event_id=event.id,
-            event_type=str(event.type),
-            sender=str(event.source),
-            recipient=str(decision.recipient),
+            recipient=recipient,
             outcome=str(decision.outcome),
             fields_sent=decision.fields_sent,
             fields_withheld=decision.fields_withheld,
-            purpose=event.purpose,
             legal_basis=decision.legal_basis,
             covenant_id=decision.covenant_id,
             covenant_version=decision.covenant_version,
             rule=decision.rule,
             reasons=tuple(str(reason) for reason in decision.reasons),
-            processing_activity_id=processing_activity(event.purpose),
-            data_subject_id=person,
-            data_subject_key=self.person_kind(accepted, person),
-            source_topic=accepted.record.topic,
-            source_partition=accepted.record.partition,
-            source_offset=accepted.record.offset,
         )
 
 
