@@ -10,9 +10,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from schakel.connectors.errors import ConnectorError
+from schakel.connectors.presence import announce, withdraw
+from schakel.connectors.registry import config_dir, config_file, installed, load
+from schakel.output import print_rows
+from schakel.settings import SettingsError, settings
+
 __all__ = ["app"]
 
-# The connectors' machinery (the registry, the runtime, aiokafka, aiohttp) loads inside the commands, so that
+# The connectors' runtime (aiokafka, aiohttp, OpenTelemetry) loads inside the commands that run it, so that
 # `schakel --help` and `schakel connectors --help` stay quick.
 
 app = typer.Typer(
@@ -33,11 +39,6 @@ def list_connectors(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per connector (JSON lines)."),
 ) -> None:
     """Show the installed connectors, and whether each has a config file."""
-    from schakel.connectors.errors import ConnectorError
-    from schakel.connectors.registry import config_dir, config_file, installed, load
-    from schakel.output import print_rows
-    from schakel.settings import settings
-
     rows: list[dict[str, object]] = []
     found = installed()
     for entry in found:
@@ -68,7 +69,6 @@ def new(
     organisation: str = typer.Option("", help="Organisation code it serves (default: the name)."),
 ) -> None:
     """Scaffold a connector package (source, sink, config, simulated partner, contract tests)."""
-    from schakel.connectors.errors import ConnectorError
     from schakel.connectors.scaffold import scaffold
 
     try:
@@ -93,16 +93,11 @@ def run(
     session_timeout_ms: int = typer.Option(10_000, help="Kafka consumer session timeout of the sink."),
 ) -> None:
     """Run a connector (or all of them) until SIGTERM or Ctrl-C."""
-    from schakel.settings import SettingsError, settings
-
     the_settings = settings()
     try:
         the_settings.refuse_development_key()
     except SettingsError as error:
         raise _fail(error) from error
-    from schakel.connectors.errors import ConnectorError
-    from schakel.connectors.presence import announce, withdraw
-    from schakel.connectors.registry import installed
     from schakel.connectors.running import RunningConnector, start_connector
 
     with contextlib.suppress(ImportError):
@@ -170,7 +165,6 @@ def resend(
 ) -> None:
     """Put a recipient's dead-lettered copies back on its egress topic (its sink drops what was delivered since)."""
     from schakel.connectors.deadletter import resend as resend_copies
-    from schakel.settings import settings
 
     report = asyncio.run(resend_copies(settings(), to, event_id=event_id))
     _out.print(f"resent {len(report.resent)} of {report.scanned} dead letters to {to}", highlight=False)
