@@ -2,8 +2,7 @@
 
 - The contract (:mod:`~schakel.connectors.contract`): :class:`Source`, :class:`Sink`, :class:`Connector`,
   :class:`ConnectorConfig`; the errors a connector raises (:class:`RecordRejected`, :class:`TransientDeliveryError`,
-  :class:`PermanentDeliveryError`). These, the mappings, the retry policy, the ledger and the registry are what this
-  package exports.
+  :class:`PermanentDeliveryError`).
 - The runtime: :class:`SourceRunner`, :class:`SinkRunner` (acks, committed offsets, retries with backoff,
   idempotent delivery, ordering, backpressure, dead letters, receipts, metrics) and :func:`resend`. Exported as
   before, but imported only when first used (:mod:`schakel.exports`): they load aiokafka, aiohttp and

@@ -3,9 +3,8 @@
 A **source** turns a partner system's records into events on the partner's ingress topic; a **sink** delivers the
 hub's egress copies to the partner system. Everything a connector should not have to do itself - producing and
 awaiting the broker's acknowledgement, committing offsets, retries with backoff, idempotent delivery, ordering,
-backpressure, dead-lettering, receipts and metrics - is done by the runtime
-(:class:`schakel.connectors.source_runner.SourceRunner`, :class:`schakel.connectors.sink_runner.SinkRunner`). A
-connector is therefore small: a transport and a mapping.
+backpressure, dead-lettering, receipts and metrics - is done by the runtime (:class:`schakel.connectors.SourceRunner`,
+:class:`schakel.connectors.SinkRunner`). A connector is therefore small: a transport and a mapping.
 
 A partner's IT team ships a connector as its own package: a :class:`Connector` object, referenced from the entry-point
 group ``schakel.connectors`` (``[project.entry-points."schakel.connectors"] my-org = "my_pkg:CONNECTOR"``), with a
@@ -89,7 +88,7 @@ class PartnerRecord:
 class Source(ABC):
     """Turns a partner system's records into events on its ingress topic.
 
-    Lifecycle, driven by :class:`schakel.connectors.source_runner.SourceRunner`:
+    Lifecycle, driven by :class:`schakel.connectors.SourceRunner`:
 
     1. :meth:`start` once. An exception stops the runner before anything is read.
     2. :meth:`records` once; the runner iterates it until it stops. A record is *settled* through
@@ -149,7 +148,7 @@ class Delivery:
 class Sink(ABC):
     """Delivers egress copies to a partner system.
 
-    Lifecycle, driven by :class:`schakel.connectors.sink_runner.SinkRunner`:
+    Lifecycle, driven by :class:`schakel.connectors.SinkRunner`:
 
     1. :meth:`start` once. An exception stops the runner before anything is consumed.
     2. :meth:`deliver` per copy and attempt. Return normally only once the partner system has the copy (its HTTP

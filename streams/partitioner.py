@@ -4,8 +4,8 @@ Every record the hub produces is keyed, and every key is hashed to its partition
 pure Python: about 11 us per call for a 32-byte key on the bench machine (0.2 us remembered), and the hub makes
 about eight keyed sends per event (its copies, the event's lineage pack, the tables' changelog records) - several
 with a key it hashed a moment ago (the person's pseudonym, the recipients' pseudonyms of a person whose case is
-under way). :class:`KeyPartitioner` keeps
-the last :data:`REMEMBERED` keys' hashes, so a repeated key costs a dictionary look-up.
+under way). :class:`KeyPartitioner` keeps the last :data:`REMEMBERED` keys' hashes, so a repeated key costs a
+dictionary look-up.
 
 It must choose exactly the partition Kafka's default partitioner chooses - the hub's tables, steps and ingress
 topics are co-partitioned, and every producer of an ingress topic (the connectors, Java clients) partitions that
