@@ -198,20 +198,24 @@ class OutboxSource(Source):
 
     def _record(self, row_id: int, text: Any, length: int) -> PartnerRecord:
         async def settled(settlement: Settlement) -> None:
-            self._in_flight.discard(row_id)
-            now = datetime.now(UTC).isoformat()
-            if settlement.kind == "accepted":
-                self._backoff.settled(row_id)
-                await self._db.execute(f"UPDATE {self.config.table} SET sent_at = ? WHERE id = ?", (now, row_id))  # noqa: S608
-            elif settlement.kind == "rejected" and settlement.problem is not None:
-                self._backoff.settled(row_id)
-                reason = f"{settlement.problem.code}: {settlement.problem.reason}"[:500]
-                await self._db.execute(
-                    f"UPDATE {self.config.table} SET failed_reason = ? WHERE id = ?",  # noqa: S608 - table name validated by DatabaseConfig
-                    (reason, row_id),
-                )
-            else:
-                self._resting[row_id] = time.monotonic() + self._backoff.failed(row_id)
+            # The row stays in flight until its mark is written: a poll in between would read it unmarked and offer
+            # it again (seen in CI as an outbox row sent twice).
+            try:
+                now = datetime.now(UTC).isoformat()
+                if settlement.kind == "accepted":
+                    self._backoff.settled(row_id)
+                    await self._db.execute(f"UPDATE {self.config.table} SET sent_at = ? WHERE id = ?", (now, row_id))  # noqa: S608
+                elif settlement.kind == "rejected" and settlement.problem is not None:
+                    self._backoff.settled(row_id)
+                    reason = f"{settlement.problem.code}: {settlement.problem.reason}"[:500]
+                    await self._db.execute(
+                        f"UPDATE {self.config.table} SET failed_reason = ? WHERE id = ?",  # noqa: S608 - table name validated by DatabaseConfig
+                        (reason, row_id),
+                    )
+                else:
+                    self._resting[row_id] = time.monotonic() + self._backoff.failed(row_id)
+            finally:
+                self._in_flight.discard(row_id)
 
         origin = f"outbox row {row_id}"
         if text is None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -141,3 +141,49 @@ def test_a_text_cell_holding_invalid_utf8_is_refused_and_the_next_row_is_read(tm
             await source.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_row_is_not_offered_again_while_its_sent_mark_is_written(tmp_path: Path) -> None:
+    """A poll between the broker's acknowledgement and the ``sent_at`` update reads the row unmarked: the row stays
+    in flight until its mark is written (a CI run once saw a row sent twice)."""
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(OUTBOX_DDL.format(table="outbox", pk="INTEGER PRIMARY KEY"))
+        db.execute("INSERT INTO outbox (record) VALUES (?)", (_record("once"),))
+    source = OutboxSource(DatabaseConfig(url=f"sqlite:///{path}", poll_interval=0.02), zvh.MAPPING.to_event)
+    marking, release = asyncio.Event(), asyncio.Event()
+    execute = source._db.execute
+
+    async def slow_marks(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if sql.startswith("UPDATE"):
+            marking.set()
+            await release.wait()  # the database is slow to write the mark
+        return await execute(sql, params)
+
+    source._db.execute = slow_marks  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        records = _records(source)
+        offered: list[str] = []
+
+        async def poll() -> None:
+            async for record in records:
+                offered.append(record.origin)
+
+        try:
+            first = await _next(records)
+            polling = asyncio.create_task(poll())
+            settling = asyncio.create_task(first.settle(Settlement("accepted", event_id="x")))
+            await asyncio.wait_for(marking.wait(), 15)
+            await asyncio.sleep(0.3)  # some fifteen polls while the mark is being written
+            release.set()
+            await settling
+            await asyncio.sleep(0.1)
+            polling.cancel()
+            assert offered == [], "the row was offered again while its sent mark was being written"
+        finally:
+            await source.stop()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT sent_at IS NOT NULL FROM outbox").fetchall() == [(1,)]
