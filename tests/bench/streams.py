@@ -14,8 +14,12 @@ CPU: the hub's processes' own CPU time (user + system, from ``/proc``, summed ov
 backlog is processed, divided by the events: the figure the capacity model in ``deploy/README.md`` rests on. It does
 not depend on how busy the rest of a shared machine is, as events/s does.
 
-Profile: with ``SCHAKEL_BENCH_PROFILE=DIR`` the one-worker throughput run runs under cProfile and its top functions
-(by own time and by cumulative time) are written to ``DIR/hub-profile.txt``.
+Profile: with ``SCHAKEL_BENCH_PROFILE=DIR`` the one-worker throughput run is repeated for each workload measured (only
+a case's life with ``SCHAKEL_BENCH_GOALS_ONLY=1``, see Quick) with py-spy sampling every thread of the worker during the
+measured backlog (:class:`_PySpy`): its raw stacks go to ``DIR/hub-<workload>.folded`` (``case-life``,
+``worst-case``) and a report of them (:mod:`tests.bench._profile`: samples per thread, functions by own and by
+inclusive time, the main thread by what its event loop runs) to ``DIR/hub-profile-<workload>.txt``. A sampling
+profiler, not cProfile: cProfile slowed the worker 2-6x, most in call-heavy code, and saw only the main thread.
 
 Quick: with ``SCHAKEL_BENCH_QUICK=1`` only what the goals rest on - bare and one-worker throughput, and the hub's
 latency at half its own maximum (for comparing a change against main in minutes, not for the closing figures); with
@@ -41,8 +45,10 @@ from producing an event to reading its last output record. Ratios: hub/bare for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -50,7 +56,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +75,7 @@ from schakel.settings import Settings
 from schakel.streams.access import provision
 from schakel.streams.records import Message, ingress_message
 from schakel.streams.topics import ADMIN, HubTopics
+from tests.bench._profile import write_report
 
 EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
 LATENCY_SECONDS = float(os.environ.get("SCHAKEL_BENCH_LATENCY_SECONDS", "10"))
@@ -84,6 +92,8 @@ _OUTPUTS: dict[str, int] = {}
 
 
 PROFILE_DIR = os.environ.get("SCHAKEL_BENCH_PROFILE")
+PROFILE_RATE = 100
+"""py-spy's samples per second per thread."""
 
 
 @dataclass
@@ -308,8 +318,15 @@ async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> No
 
 
 def _measure(
-    settings: Settings, messages: list[Message], outputs: int, start: Callable[[], Running], warm_up: int = 50
+    settings: Settings,
+    messages: list[Message],
+    outputs: int,
+    start: Callable[[], Running],
+    warm_up: int = 50,
+    around: Callable[[Running], AbstractContextManager[object]] | None = None,
 ) -> Result:
+    """Events/s and CPU per event over the backlog after the warm-up; ``around``: entered with the started process
+    for the measured window only (the backlog, from its CPU reading to its last output), e.g. a profiler."""
     topics = HubTopics.of(settings)
     watched = [*topics.all_egress(), topics.lineage]
     provision(settings)
@@ -320,9 +337,10 @@ def _measure(
         asyncio.run(_watch_after(settings, watched, warm, _expected_outputs(warm), 120))
         backlog = messages[warm_up:]
         expected = _expected_outputs(backlog)
-        before = running.cpu_seconds()
-        seen = asyncio.run(_watch_after(settings, watched, backlog, expected, 300, preload=True))
-        cpu = running.cpu_seconds() - before
+        with around(running) if around else contextlib.nullcontext():
+            before = running.cpu_seconds()
+            seen = asyncio.run(_watch_after(settings, watched, backlog, expected, 300, preload=True))
+            cpu = running.cpu_seconds() - before
         times = sorted(arrived for _, arrived in seen)
         rate = len(backlog) / max(times[-1] - times[0], 1e-6) if times else 0.0
         return Result(rate, float("nan"), float("nan"), cpu * 1000 / len(backlog), _long_path(settings))
@@ -388,11 +406,9 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Running]:
     return start
 
 
-def _start_hub(
-    settings: Settings, workers: int = 1, profile: Path | None = None, extra: dict[str, str] | None = None
-) -> Callable[[], Running]:
-    """``schakel run --workers N`` (its supervisor starts N worker processes), or one worker under cProfile;
-    ``extra``: more environment (e.g. the retention bench's unsealed baseline)."""
+def _start_hub(settings: Settings, workers: int = 1, extra: dict[str, str] | None = None) -> Callable[[], Running]:
+    """``schakel run --workers N``: with N > 1 its supervisor starts N worker processes, with one the ``schakel run``
+    process is the worker itself; ``extra``: more environment (e.g. the retention bench's unsealed baseline)."""
 
     def start() -> Running:
         env = {
@@ -402,23 +418,92 @@ def _start_hub(
             "SCHAKEL_DATA_DIR": str(settings.data_dir),
             **(extra or {}),
         }
-        python = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
-        command = [*python, "-m", "schakel.cli", "run", "--workers", str(workers)]
+        command = [sys.executable, "-m", "schakel.cli", "run", "--workers", str(workers)]
         process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
         return Running(process)
 
     return start
 
 
-def _write_profile(raw: Path, text: Path) -> None:
-    """The profile's top functions as text, by own time and by cumulative time."""
-    import pstats
+class _PySpy:
+    """py-spy sampling a one-worker hub for :func:`_measure`'s measured window (``around=``): every thread,
+    :data:`PROFILE_RATE` times a second, in its default blocking mode, which stops the process for each sample
+    (measured here: ``--nonblocking`` put 8.8% of the samples in asyncio's ``StreamWriter.write`` where a blocking
+    ``--native`` run put 0.7%; ``--native`` halved the worker's rate). Its raw stacks go to ``folded``; ``recorded``
+    says whether they were written, ``seconds`` how long the window was. When py-spy is missing or may not attach,
+    one line says so and the window is measured without it: the bench goes on."""
 
-    with text.open("w", encoding="utf-8") as out:
-        stats = pstats.Stats(str(raw), stream=out).strip_dirs()
-        stats.sort_stats("tottime").print_stats(40)
-        stats.sort_stats("cumulative").print_stats(60)
-    print(f"profile of one hub worker: {text}", flush=True)
+    def __init__(self, folded: Path) -> None:
+        self.folded = folded
+        self.recorded = False
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self, running: Running) -> Iterator[None]:
+        self.recorded, self.seconds = False, 0.0
+        executable = Path(sys.executable).with_name("py-spy")
+        found = str(executable) if executable.exists() else shutil.which("py-spy")
+        if found is None:
+            print("profile: no py-spy here (it is in the dev extra: `make install`); measured without it", flush=True)
+            yield
+            return
+        self.folded.unlink(missing_ok=True)
+        # With --workers 1 the `schakel run` process is the worker (no supervisor): py-spy attaches to it.
+        command = [found, "record", "--pid", str(running.process.pid), "--threads", "--format", "raw"]
+        command += ["--rate", str(PROFILE_RATE), "--output", str(self.folded)]
+        with tempfile.TemporaryDirectory(prefix="schakel-bench-py-spy-") as directory:
+            log = Path(directory) / "py-spy.log"  # what py-spy says: that it samples, or why not
+            with log.open("wb") as output:
+                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            if not _sampling(process, log):
+                _stop_py_spy(process)
+                print(
+                    f"profile: py-spy could not attach to the worker, pid {running.process.pid} ({_said(log)}); it "
+                    "needs ptrace: run as root, or with kernel.yama.ptrace_scope=0, or in a container with "
+                    "CAP_SYS_PTRACE; measured without it",
+                    flush=True,
+                )
+                yield
+                return
+            started = time.monotonic()
+            try:
+                yield
+            finally:
+                self.seconds = time.monotonic() - started
+                self.recorded = _stop_py_spy(process) and self.folded.exists()
+                if not self.recorded:
+                    print(f"profile: py-spy wrote no profile ({_said(log)})", flush=True)
+
+
+def _said(log: Path) -> str:
+    """py-spy's error line (it follows with a backtrace), else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return errors[0] if errors else lines[-1] if lines else "it said nothing"
+
+
+def _sampling(process: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> bool:
+    """Whether py-spy attached and samples (it says so when it starts); False when it exited or stayed silent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Sampling process" in log.read_text(errors="replace"):
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def _stop_py_spy(process: subprocess.Popen[bytes]) -> bool:
+    """SIGINT (py-spy then writes its output and exits); whether it exited cleanly within a minute."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=60) == 0
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -456,10 +541,23 @@ def main() -> None:
             label = {CASE_LIFE: "case-life", WORST: "worst-case"}[workload]  # the profile's file names
             settings = _settings("hubprof")
             messages, outputs = _messages(settings, EVENTS, workload)
-            raw = directory / f"hub-{label}.prof"
-            profiled = _measure(settings, messages, outputs, _start_hub(settings, 1, raw), _warm_up(workload, EVENTS))
-            print(f"[{workload}] hub under cProfile: {profiled.events_per_second:.0f} events/s (not comparable)")
-            _write_profile(raw, directory / f"hub-profile-{label}.txt")
+            warm_up = _warm_up(workload, EVENTS)
+            spy = _PySpy(directory / f"hub-{label}.folded")
+            profiled = _measure(settings, messages, outputs, _start_hub(settings, 1), warm_up, spy)
+            print(
+                f"[{workload}] hub under py-spy: {profiled.events_per_second:.0f} events/s (not comparable)", flush=True
+            )
+            if spy.recorded:
+                report = directory / f"hub-profile-{label}.txt"
+                write_report(
+                    spy.folded,
+                    report,
+                    title=f"One hub worker, {workload}: {len(messages) - warm_up} events after {warm_up} to warm up",
+                    rate=PROFILE_RATE,
+                    events_per_second=profiled.events_per_second,
+                    seconds=spy.seconds,
+                )
+                print(f"profile of one hub worker: {report} (py-spy's stacks: {spy.folded})", flush=True)
     for name in () if QUICK else ("bare", "hub"):
         rate = results[(WORST, "bare")].events_per_second / 2
         settings = _settings(name + "lat")
