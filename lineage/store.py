@@ -29,8 +29,9 @@ The store keeps each record as columns in one canonical text form (UTC times of 
 JSON lists: :func:`record_row`) plus its link in a chain, and the link hashes exactly those stored columns (see
 :mod:`schakel.lineage.chain`). :meth:`LineageStore.verify` recomputes every chain from the stored columns and checks
 that they still form a valid record in canonical form, that offsets never go back, and that each head's count, hash
-and last offset match its records: a change to any column of any record, a deleted record, two swapped records or
-a moved head is found, and the first broken record is named.
+and last offset match its records: a change to any column of any record, a deleted or added record (also one added
+before a chain's first position, which no append writes), two swapped records or a moved head is found, and the first
+broken record is named.
 
 A person may be known by several identifiers (a BSN, case ids). The hub writes a ``link`` record when an event
 carries two; :meth:`LineageStore.person` follows links from a pseudonym to all of the person's pseudonyms, and the
@@ -770,11 +771,14 @@ class LineageStore:
         return cuts
 
     def _chain_rows(self, chain: str) -> Iterator[tuple[Any, ...]]:
-        last = -1
+        """A chain's kept rows in position order - every one, also at a position no append writes (below 0), so that
+        ``verify`` sees what the readers see."""
+        last: int | None = None
         while True:
+            after, params = _after(last)
             page = self._query(
-                f"SELECT {_ALL} FROM lineage_record WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (chain, last, _PAGE),
+                f"SELECT {_ALL} FROM lineage_record WHERE chain = ?{after} ORDER BY seq LIMIT ?",  # noqa: S608
+                (chain, *params, _PAGE),
             )
             yield from page
             if len(page) < _PAGE:
@@ -782,12 +786,14 @@ class LineageStore:
             last = int(page[-1][1])
 
     def _redacted_rows(self, chain: str) -> Iterator[RedactedRow]:
-        last = -1
+        """A chain's skeletons in position order (every one, as :meth:`_chain_rows`)."""
+        last: int | None = None
         while True:
+            after, params = _after(last)
             page = self._query(
-                f"SELECT {', '.join(_REDACTED_COLUMNS)} FROM lineage_redacted WHERE chain = ? AND seq > ? "  # noqa: S608
+                f"SELECT {', '.join(_REDACTED_COLUMNS)} FROM lineage_redacted WHERE chain = ?{after} "  # noqa: S608
                 "ORDER BY seq LIMIT ?",
-                (chain, last, _PAGE),
+                (chain, *params, _PAGE),
             )
             for r in page:
                 yield RedactedRow(
@@ -1093,6 +1099,12 @@ class _Due:
             return False
         mark = self.marks[row.redaction]
         return row.seq < mark.upto and row.end_time < mark.cutoffs.of(row.covenant_id, row.event_type)
+
+
+def _after(last: int | None) -> tuple[str, tuple[int, ...]]:
+    """The condition for the next page of a chain after position ``last`` (None: the first page, from wherever the
+    chain's rows start - a row below position 0 is no append's, and ``verify`` must see it)."""
+    return ("", ()) if last is None else (" AND seq > ?", (last,))
 
 
 def _messages(
