@@ -318,6 +318,7 @@ class _Dialect:
     name = "sqlite"
     placeholder = "?"
     begin = "BEGIN IMMEDIATE"  # take SQLite's single write lock up front: heads cannot change under us
+    snapshot = "BEGIN"  # WAL: the first read fixes what the transaction sees; writers go on beside it
     lock_suffix = ""
 
     def sql(self, text: str) -> str:
@@ -331,6 +332,7 @@ class _Postgres(_Dialect):
     name = "postgresql"
     placeholder = "%s"
     begin = "BEGIN"
+    snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"  # one snapshot for every statement
     lock_suffix = " FOR UPDATE"  # one writer per chain at a time; different chains proceed in parallel
 
     def insert_rows(self, connection: Any, insert: str, rows: list[tuple[Any, ...]]) -> None:  # noqa: ARG002
@@ -348,6 +350,7 @@ class LineageStore:
         self._connection: Any = connect()
         self._dialect = dialect
         self._lock = threading.RLock()
+        self._in_snapshot = False
         self.where = where
         """Where the store lives, without credentials (for messages)."""
         self._create_schema()
@@ -405,6 +408,33 @@ class LineageStore:
             if isinstance(error, LineageError) or _is_database_error(error):
                 raise StoreUnavailableError(f"the lineage store at {self.where} cannot be reached") from None
             raise
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the store as of one moment: one read-only transaction, with the store's lock held
+        (other threads' writes through this store wait; other processes' go on, unseen). Re-entrant.
+
+        *Why:* ``verify`` reads the heads, then each chain, page by page; an ingest or a pruning committing in
+        between (``lineage ingest --follow`` runs beside it) made a chain longer than the head read before it, and
+        verify reported an intact store as broken. The heads ``lineage verify`` prints are the ones it checked."""
+        with self._lock:
+            if self._in_snapshot:
+                yield
+                return
+            self._reconnect_if_closed()
+            try:
+                self._execute(self._dialect.snapshot)
+            except Exception as error:
+                if _is_database_error(error):
+                    raise StoreUnavailableError(f"reading the lineage store at {self.where} failed") from error
+                raise
+            self._in_snapshot = True
+            try:
+                yield
+            finally:
+                self._in_snapshot = False
+                with contextlib.suppress(Exception):  # read only: nothing to keep; the connection may be gone
+                    self._execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the connection."""
@@ -814,7 +844,11 @@ class LineageStore:
 
     def verify(self) -> VerifyResult:
         """Recompute every chain from the stored columns (kept records) and links (pruned ones); name the first
-        broken record of each broken chain."""
+        broken record of each broken chain. The store as of one moment (:meth:`snapshot`)."""
+        with self.snapshot():
+            return self._verify()
+
+    def _verify(self) -> VerifyResult:
         heads = self.heads()
         anchors: dict[str, list[Anchor]] = {}
         for anchor in self.anchors():

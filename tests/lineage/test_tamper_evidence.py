@@ -245,3 +245,28 @@ def test_a_row_forged_before_the_first_position_of_a_chain_is_found(
     assert broken is not None, "verify said intact with a forged row in the chain"
     assert (broken.chain, broken.seq) == (chain, 0)
     assert "-1" in broken.reason
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_verify_beside_a_running_ingest_checks_one_moment_of_the_store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``lineage verify`` runs beside ``lineage ingest --follow`` (another process, another connection): a batch
+    committed after verify read the heads and before it read the chains made an intact store look broken ("the
+    chain head expects 1 records, the store has 2"). The ingest's batch is held at exactly that point."""
+    url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_database"))
+    with open_store(url, tmp_path) as verifier, open_store(url, tmp_path) as ingest:
+        ingest.append([(decision(at=T0), LineagePosition("schakel.lineage", 0, 0))])
+        read_heads = verifier.heads
+
+        def heads_then_a_batch_lands() -> dict[str, Any]:
+            heads = read_heads()
+            ingest.append([(decision(at=T0 + timedelta(minutes=1)), LineagePosition("schakel.lineage", 0, 1))])
+            return dict(heads)
+
+        verifier.heads = heads_then_a_batch_lands  # type: ignore[method-assign]
+        result = verifier.verify()
+        assert result.ok, f"an intact store was reported broken: {result.first_broken}"
+        assert result.checked == 1  # the store as it was when verify began
+        verifier.heads = read_heads  # type: ignore[method-assign]
+        assert (verifier.verify().checked, verifier.heads()["schakel.lineage#0"].next_seq) == (2, 2)
