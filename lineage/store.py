@@ -23,7 +23,9 @@ record of it is pruned.
 
 A message the store cannot hold (a value out of range, a character a database refuses) is rejected whole - counted in
 :class:`AppendResult`, kept out of the chain - and the rest of the batch is stored. Only a store that cannot be
-reached raises (:class:`StoreUnavailableError`); the store reconnects on the next call.
+reached raises (:class:`StoreUnavailableError`; the store reconnects on the next call), and so does one that holds a
+record of the batch that it did not hold when the batch was read (:class:`StoreConflictError`: another ingest worker
+stored it meanwhile): the database's refusal of a second copy is no fault of the message, and a retry skips it.
 
 The store keeps each record as columns in one canonical text form (UTC times of fixed width, lower-case ids, compact
 JSON lists: :func:`record_row`) plus its link in a chain, and the link hashes exactly those stored columns (see
@@ -94,6 +96,7 @@ __all__ = [
     "ChainHead",
     "LineageStore",
     "PruneResult",
+    "StoreConflictError",
     "StoreUnavailableError",
     "UnstorableRecordError",
     "VerifyResult",
@@ -198,6 +201,14 @@ _SCHEMA_PROBES = (
 
 class StoreUnavailableError(LineageError):
     """The lineage store cannot be opened or reached."""
+
+
+class StoreConflictError(StoreUnavailableError):
+    """The store holds a record of the batch now that it did not hold when the batch was read: another writer stored
+    it meanwhile (PostgreSQL: ingest workers on other partitions). Nothing was stored; a retry reads the store again
+    and skips it. Not the batch's fault, so never a reason to reject a message - retried like an unreachable store
+    (a conflict that stays, a chain head changed behind the store's back, holds the ingest rather than dropping
+    lineage)."""
 
 
 class UnstorableRecordError(LineageError):
@@ -476,6 +487,11 @@ class LineageStore:
             except BaseException as error:
                 with contextlib.suppress(Exception):  # the connection may be gone; the error below says why
                     self._execute("ROLLBACK")
+                if isinstance(error, Exception) and _is_unique_violation(error):
+                    raise StoreConflictError(
+                        f"the lineage store at {self.where} already holds a record of this batch that it did not hold "
+                        "when the batch was read (another ingest stored it meanwhile); nothing of this batch was stored"
+                    ) from error
                 if isinstance(error, Exception) and _is_data_error(error):
                     raise UnstorableRecordError(
                         f"the lineage store at {self.where} refused a record of this batch ({type(error).__name__}); "
@@ -1185,6 +1201,15 @@ def _pruned(anchor: Anchor | None, offset: int, record: LineageRecord) -> bool:
     if anchor is None or anchor.last_offset is None or offset > anchor.last_offset:
         return False
     return _time_text(record.end_time) < anchor.cutoff
+
+
+def _is_unique_violation(error: Exception) -> bool:
+    """A unique key the batch would repeat (a record id, a chain position): a conflict with what another writer
+    stored after the batch was read, not a value the database refuses."""
+    if isinstance(error, sqlite3.IntegrityError):
+        return getattr(error, "sqlite_errorname", "") in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.errors.UniqueViolation)
 
 
 def _is_data_error(error: Exception) -> bool:
