@@ -197,7 +197,7 @@ def ingest_command(
 @app.command()
 def verify() -> None:
     """Recompute every hash chain; name the first broken record (exit 1 when one is broken)."""
-    with open_cli_store() as store:
+    with open_cli_store() as store, store.snapshot():  # the heads printed are the ones verified
         result = store.verify()
         heads = store.heads()
         anchors = store.anchors()

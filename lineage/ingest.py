@@ -14,6 +14,9 @@ chain (judgement call: a rejection marker in the chain would record nothing the 
 rejection is a pure function of the bytes, so a replay rejects the same messages again); the topic itself still
 holds it for inspection. Only an unreachable store stops the loop: it keeps the batch, waits (doubling up to 30 s)
 and tries again, committing nothing meanwhile; a batch import (no ``follow``) gives up after ``store_retry`` seconds.
+So does a store that refuses a record of the batch as a second copy of one another ingest worker stored meanwhile
+(:class:`~schakel.lineage.store.StoreConflictError`): the retry skips that record and stores the rest of its
+message - rejecting the message would lose the rest for good.
 An unreachable broker is waited out the same way: the consumer reconnects by itself, and an offset commit that fails
 (the broker stopped between a poll and the commit - found by the broker-restart fault test) is tried again rather
 than ending the loop.

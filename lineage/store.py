@@ -23,14 +23,17 @@ record of it is pruned.
 
 A message the store cannot hold (a value out of range, a character a database refuses) is rejected whole - counted in
 :class:`AppendResult`, kept out of the chain - and the rest of the batch is stored. Only a store that cannot be
-reached raises (:class:`StoreUnavailableError`); the store reconnects on the next call.
+reached raises (:class:`StoreUnavailableError`; the store reconnects on the next call), and so does one that holds a
+record of the batch that it did not hold when the batch was read (:class:`StoreConflictError`: another ingest worker
+stored it meanwhile): the database's refusal of a second copy is no fault of the message, and a retry skips it.
 
 The store keeps each record as columns in one canonical text form (UTC times of fixed width, lower-case ids, compact
 JSON lists: :func:`record_row`) plus its link in a chain, and the link hashes exactly those stored columns (see
 :mod:`schakel.lineage.chain`). :meth:`LineageStore.verify` recomputes every chain from the stored columns and checks
 that they still form a valid record in canonical form, that offsets never go back, and that each head's count, hash
-and last offset match its records: a change to any column of any record, a deleted record, two swapped records or
-a moved head is found, and the first broken record is named.
+and last offset match its records: a change to any column of any record, a deleted or added record (also one added
+before a chain's first position, which no append writes), two swapped records or a moved head is found, and the first
+broken record is named.
 
 A person may be known by several identifiers (a BSN, case ids). The hub writes a ``link`` record when an event
 carries two; :meth:`LineageStore.person` follows links from a pseudonym to all of the person's pseudonyms, and the
@@ -93,6 +96,7 @@ __all__ = [
     "ChainHead",
     "LineageStore",
     "PruneResult",
+    "StoreConflictError",
     "StoreUnavailableError",
     "UnstorableRecordError",
     "VerifyResult",
@@ -197,6 +201,14 @@ _SCHEMA_PROBES = (
 
 class StoreUnavailableError(LineageError):
     """The lineage store cannot be opened or reached."""
+
+
+class StoreConflictError(StoreUnavailableError):
+    """The store holds a record of the batch now that it did not hold when the batch was read: another writer stored
+    it meanwhile (PostgreSQL: ingest workers on other partitions). Nothing was stored; a retry reads the store again
+    and skips it. Not the batch's fault, so never a reason to reject a message - retried like an unreachable store
+    (a conflict that stays, a chain head changed behind the store's back, holds the ingest rather than dropping
+    lineage)."""
 
 
 class UnstorableRecordError(LineageError):
@@ -317,6 +329,7 @@ class _Dialect:
     name = "sqlite"
     placeholder = "?"
     begin = "BEGIN IMMEDIATE"  # take SQLite's single write lock up front: heads cannot change under us
+    snapshot = "BEGIN"  # WAL: the first read fixes what the transaction sees; writers go on beside it
     lock_suffix = ""
 
     def sql(self, text: str) -> str:
@@ -330,6 +343,7 @@ class _Postgres(_Dialect):
     name = "postgresql"
     placeholder = "%s"
     begin = "BEGIN"
+    snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"  # one snapshot for every statement
     lock_suffix = " FOR UPDATE"  # one writer per chain at a time; different chains proceed in parallel
 
     def insert_rows(self, connection: Any, insert: str, rows: list[tuple[Any, ...]]) -> None:  # noqa: ARG002
@@ -347,6 +361,7 @@ class LineageStore:
         self._connection: Any = connect()
         self._dialect = dialect
         self._lock = threading.RLock()
+        self._in_snapshot = False
         self.where = where
         """Where the store lives, without credentials (for messages)."""
         self._create_schema()
@@ -405,6 +420,33 @@ class LineageStore:
                 raise StoreUnavailableError(f"the lineage store at {self.where} cannot be reached") from None
             raise
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the store as of one moment: one read-only transaction, with the store's lock held
+        (other threads' writes through this store wait; other processes' go on, unseen). Re-entrant.
+
+        *Why:* ``verify`` reads the heads, then each chain, page by page; an ingest or a pruning committing in
+        between (``lineage ingest --follow`` runs beside it) made a chain longer than the head read before it, and
+        verify reported an intact store as broken. The heads ``lineage verify`` prints are the ones it checked."""
+        with self._lock:
+            if self._in_snapshot:
+                yield
+                return
+            self._reconnect_if_closed()
+            try:
+                self._execute(self._dialect.snapshot)
+            except Exception as error:
+                if _is_database_error(error):
+                    raise StoreUnavailableError(f"reading the lineage store at {self.where} failed") from error
+                raise
+            self._in_snapshot = True
+            try:
+                yield
+            finally:
+                self._in_snapshot = False
+                with contextlib.suppress(Exception):  # read only: nothing to keep; the connection may be gone
+                    self._execute("ROLLBACK")
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
@@ -445,6 +487,11 @@ class LineageStore:
             except BaseException as error:
                 with contextlib.suppress(Exception):  # the connection may be gone; the error below says why
                     self._execute("ROLLBACK")
+                if isinstance(error, Exception) and _is_unique_violation(error):
+                    raise StoreConflictError(
+                        f"the lineage store at {self.where} already holds a record of this batch that it did not hold "
+                        "when the batch was read (another ingest stored it meanwhile); nothing of this batch was stored"
+                    ) from error
                 if isinstance(error, Exception) and _is_data_error(error):
                     raise UnstorableRecordError(
                         f"the lineage store at {self.where} refused a record of this batch ({type(error).__name__}); "
@@ -666,6 +713,10 @@ class LineageStore:
                     due.setdefault(row.chain, []).append(row)
                 for chain, rows in sorted(due.items()):
                     if chain not in lengths:
+                        # PostgreSQL reads each statement anew: an ingest may have begun this chain and committed
+                        # since the lock above (it could not lock it). Its records wait for the next pruning.
+                        if self._execute("SELECT 1 FROM lineage_chain WHERE chain = ?", (chain,)).fetchone():
+                            continue
                         raise LineageError(f"chain {chain} has no head; run `schakel lineage verify`")
                     pruned[chain] = self._redact(chain, sorted(rows), lengths[chain], cutoffs)
                 self._execute("COMMIT")
@@ -770,11 +821,14 @@ class LineageStore:
         return cuts
 
     def _chain_rows(self, chain: str) -> Iterator[tuple[Any, ...]]:
-        last = -1
+        """A chain's kept rows in position order - every one, also at a position no append writes (below 0), so that
+        ``verify`` sees what the readers see."""
+        last: int | None = None
         while True:
+            after, params = _after(last)
             page = self._query(
-                f"SELECT {_ALL} FROM lineage_record WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (chain, last, _PAGE),
+                f"SELECT {_ALL} FROM lineage_record WHERE chain = ?{after} ORDER BY seq LIMIT ?",  # noqa: S608
+                (chain, *params, _PAGE),
             )
             yield from page
             if len(page) < _PAGE:
@@ -782,12 +836,14 @@ class LineageStore:
             last = int(page[-1][1])
 
     def _redacted_rows(self, chain: str) -> Iterator[RedactedRow]:
-        last = -1
+        """A chain's skeletons in position order (every one, as :meth:`_chain_rows`)."""
+        last: int | None = None
         while True:
+            after, params = _after(last)
             page = self._query(
-                f"SELECT {', '.join(_REDACTED_COLUMNS)} FROM lineage_redacted WHERE chain = ? AND seq > ? "  # noqa: S608
+                f"SELECT {', '.join(_REDACTED_COLUMNS)} FROM lineage_redacted WHERE chain = ?{after} "  # noqa: S608
                 "ORDER BY seq LIMIT ?",
-                (chain, last, _PAGE),
+                (chain, *params, _PAGE),
             )
             for r in page:
                 yield RedactedRow(
@@ -808,7 +864,11 @@ class LineageStore:
 
     def verify(self) -> VerifyResult:
         """Recompute every chain from the stored columns (kept records) and links (pruned ones); name the first
-        broken record of each broken chain."""
+        broken record of each broken chain. The store as of one moment (:meth:`snapshot`)."""
+        with self.snapshot():
+            return self._verify()
+
+    def _verify(self) -> VerifyResult:
         heads = self.heads()
         anchors: dict[str, list[Anchor]] = {}
         for anchor in self.anchors():
@@ -1095,6 +1155,12 @@ class _Due:
         return row.seq < mark.upto and row.end_time < mark.cutoffs.of(row.covenant_id, row.event_type)
 
 
+def _after(last: int | None) -> tuple[str, tuple[int, ...]]:
+    """The condition for the next page of a chain after position ``last`` (None: the first page, from wherever the
+    chain's rows start - a row below position 0 is no append's, and ``verify`` must see it)."""
+    return ("", ()) if last is None else (" AND seq > ?", (last,))
+
+
 def _messages(
     batch: list[tuple[LineageRecord, LineagePosition | None]],
 ) -> Iterator[tuple[LineagePosition | None, list[LineageRecord]]]:
@@ -1135,6 +1201,15 @@ def _pruned(anchor: Anchor | None, offset: int, record: LineageRecord) -> bool:
     if anchor is None or anchor.last_offset is None or offset > anchor.last_offset:
         return False
     return _time_text(record.end_time) < anchor.cutoff
+
+
+def _is_unique_violation(error: Exception) -> bool:
+    """A unique key the batch would repeat (a record id, a chain position): a conflict with what another writer
+    stored after the batch was read, not a value the database refuses."""
+    if isinstance(error, sqlite3.IntegrityError):
+        return getattr(error, "sqlite_errorname", "") in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.errors.UniqueViolation)
 
 
 def _is_data_error(error: Exception) -> bool:

@@ -11,7 +11,12 @@
 3. destroy their data key (:meth:`KeyStore.shred_subject`): from then on no copy about them opens, in any topic.
 
 Steps 1 and 2 must be confirmed by the broker before step 3; a crash in between repeats them on the next run (the
-notice's event id is derived from the person, the recipient and the due time, so sinks drop the repeat). Then the
+notice's event id is derived from the person, the recipient and the due time, so sinks drop the repeat). The hub
+does not wait for the job: an event about the person decided while it waits for the broker - a new signal restarts
+their clock, or a copy went to a partner not told - keeps the key (:meth:`KeyStore.shred_retired` checks both under
+the person's write lock); a later run, once they are due, tells every partner again and destroys it. *Why not
+destroy it anyway:* that partner would never be told to delete (AVG art. 19), and the new copy, just sealed with
+the key, could not be opened. The partners told and the purged tables have already let go of what they held. Then the
 keys of dead letters without a person are destroyed for the days past the ``dlq`` retention, and lineage is
 pruned: each record after its own covenant's lineage period (:func:`schakel.lineage.retention.prune_lineage`; the
 hash chains stay verifiable, see :mod:`schakel.lineage.pruning`). The hub may not delete from the ``lineage`` topic:
@@ -172,7 +177,13 @@ async def retire(
         pending.append(await send(notice_record(settings, subject, recipient, reason, due, at)))
     pending.append(await send(purge_command(settings, subject)))
     await asyncio.gather(*pending)  # raises when the broker refused one: the key stays, the next run repeats
-    return len(recipients), store.shred_subject(subject, reason.value)
+    # The hub went on deciding while this waited: an event about the person since `recipients` was read keeps the
+    # key (see the module docstring).
+    destroyed = store.shred_retired(subject, reason.value, now=at, told=recipients)
+    if destroyed is None:
+        _log.warning("a person had an event while being retired: their key stays until a later run retires them")
+        return len(recipients), 0
+    return len(recipients), destroyed
 
 
 async def run_retention(settings: Settings, store: KeyStore, send: Send, now: datetime) -> RetentionRun:

@@ -84,7 +84,7 @@ import logging
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -495,10 +495,29 @@ class KeyStore:
         From the moment this returns (the deletion is committed) no process can open a copy about the person.
         ``reason`` is a code (``retention-expired``, ``erasure``) for the log, which never names the person."""
         with self._write_about(subject) as run:
-            destroyed = int(run("DELETE FROM data_keys WHERE owner = ?", (subject,)).rowcount)
-            run("DELETE FROM subjects WHERE subject = ?", (subject,))
-            run("DELETE FROM recipients WHERE subject = ?", (subject,))
+            destroyed = self._shred(run, subject)
         _log.info("shredded %d data key(s) (%s)", destroyed, reason)
+        return destroyed
+
+    def shred_retired(self, subject: str, reason: str, *, now: datetime, told: Collection[str]) -> int | None:
+        """:meth:`shred_subject` for the retention job, which read the person as due and the partners to tell, then
+        waited for the broker: only if, under the person's write lock, they are still due at ``now`` and no partner
+        but ``told`` received a copy about them. None (nothing destroyed) when an event about them came meanwhile -
+        it restarted their clock, or went to a partner that has not been told; a later run retires them."""
+        with self._write_about(subject) as run:
+            row = run("SELECT due_at FROM subjects WHERE subject = ?", (subject,)).fetchone()
+            restarted = row is not None and (row[0] is None or str(row[0]) > _iso(now))  # as :meth:`due` reads it
+            untold = set(self._recipients(run, subject)) - set(told)
+            if restarted or untold:
+                return None
+            destroyed = self._shred(run, subject)
+        _log.info("shredded %d data key(s) (%s)", destroyed, reason)
+        return destroyed
+
+    def _shred(self, run: Callable[..., Any], subject: str) -> int:
+        destroyed = int(run("DELETE FROM data_keys WHERE owner = ?", (subject,)).rowcount)
+        run("DELETE FROM subjects WHERE subject = ?", (subject,))
+        run("DELETE FROM recipients WHERE subject = ?", (subject,))
         return destroyed
 
     def shred_dead_letter_days(self, before: datetime) -> int:

@@ -9,10 +9,14 @@ stay right with several rows at one offset.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import psycopg
 import pytest
 
 from schakel.lineage import (
@@ -20,6 +24,7 @@ from schakel.lineage import (
     LineagePosition,
     LineageRecord,
     LineageStore,
+    open_store,
     pack_records,
     records_from_bytes,
 )
@@ -235,3 +240,53 @@ def test_whatever_the_hub_can_produce_fits_a_pack() -> None:
     from schakel.streams.records import MAX_REQUEST_BYTES
 
     assert MAX_PACKED_BYTES >= MAX_REQUEST_BYTES
+
+
+@pytest.mark.postgres
+def test_a_pack_part_of_which_another_ingest_is_storing_is_stored_whole(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ingest workers write different partitions of one PostgreSQL store, and a record can come twice on two
+    partitions (the hub re-emitted a decision after the topic got more partitions). The one worker's batch stores a
+    record while the other's, alone in its poll, holds it in a pack: the database refused the pack's copy once the
+    first committed, and the pack was rejected whole - its other records lost, the offset committed past them. The
+    first worker's commit is held until the second waits on it."""
+    first_copy, other = _event(recipients=("politie", "om"))
+    with (
+        open_store(postgres_database, tmp_path) as worker_a,
+        open_store(postgres_database, tmp_path) as worker_b,
+        psycopg.connect(postgres_database, autocommit=True) as observer,
+    ):
+        inserted, release = threading.Event(), threading.Event()
+        append_locked = worker_a._append_locked
+
+        def held_before_commit(*args: Any) -> Any:
+            result = append_locked(*args)
+            inserted.set()
+            assert release.wait(30)
+            return result
+
+        monkeypatch.setattr(worker_a, "_append_locked", held_before_commit)
+        storing = threading.Thread(target=worker_a.append, args=([(first_copy, LineagePosition(TOPIC, 1, 0))],))
+        storing.start()
+        assert inserted.wait(30)
+        pack = pack_records([first_copy.to_bytes(), other.to_bytes()])
+        results: list[Any] = []
+        second = threading.Thread(
+            target=lambda: results.append(
+                ingest_batch(worker_b, [(LineagePosition(TOPIC, 0, 0), pack)], give_up_after=30)
+            )
+        )
+        second.start()
+        deadline = time.monotonic() + 30
+        while not observer.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone():
+            assert time.monotonic() < deadline, "the second worker never waited for the first"
+            time.sleep(0.01)
+        release.set()
+        storing.join(30)
+        second.join(30)
+        (result,) = results
+        assert result is not None
+        assert (result.rejected, result.appended, result.duplicates) == (0, 1, 1)
+        assert {r.record_id for r in worker_b.records()} == {first_copy.record_id, other.record_id}
+        assert worker_b.verify().ok

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from schakel.consent import load_policy
 from schakel.lineage import LineagePosition, LineageRecord, LineageStore, open_store
 from schakel.lineage.chain import GENESIS
-from schakel.lineage.pruning import Cutoffs, LineagePeriods, anchor_hash, record_ref, time_text
+from schakel.lineage.pruning import Cutoffs, LineagePeriods, RedactedRow, anchor_hash, record_ref, time_text
 from schakel.lineage.retention import lineage_periods, prune_lineage
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import SQLITE_FILE
@@ -319,6 +319,32 @@ def test_replaying_the_topic_after_pruning_stores_nothing_again(
     assert (reemitted.appended, reemitted.duplicates) == (0, 1)
     assert store.count() == 4
     assert store.verify().ok
+
+
+@pytest.mark.postgres
+def test_a_partition_an_ingest_begins_while_a_pruning_runs_is_pruned_the_next_time(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL an ingest writes beside a pruning: the pruning locks the chains there are, and an ingest that
+    begins a new partition's chain (a store filled from an old topic: its records long past) commits while the
+    pruning looks for what is past. The pruning failed ("chain ... has no head; run `schakel lineage verify`") and
+    pruned nothing; the new chain's records now wait for the next pruning. (SQLite's one write lock orders them.)"""
+    cutoffs = _periods(short=3).cutoffs(T0 + 8 * _DAY)
+    with open_store(postgres_database, tmp_path) as pruner, open_store(postgres_database, tmp_path) as ingest:
+        pruner.append([(_record(_SHORT, 0), LineagePosition(_TOPIC, 0, 0))])
+        find_past = pruner._past
+
+        def past_after_a_new_partition_is_ingested(applied: Cutoffs) -> list[RedactedRow]:
+            ingest.append([(_record(_SHORT, 1), LineagePosition(_TOPIC, 1, 0))])
+            return find_past(applied)
+
+        monkeypatch.setattr(pruner, "_past", past_after_a_new_partition_is_ingested)
+        first = pruner.prune(cutoffs)
+        assert first.pruned == {f"{_TOPIC}#0": 1}
+        monkeypatch.undo()
+        assert pruner.prune(cutoffs).pruned == {f"{_TOPIC}#1": 1}
+        assert (pruner.count(), pruner.redacted_count()) == (0, 2)
+        assert pruner.verify().ok
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schakel.lineage import LineagePosition, LineageStore, open_store
-from schakel.lineage.store import SQLITE_FILE
+from schakel.lineage.chain import GENESIS
+from schakel.lineage.pruning import RedactedRow, record_ref, time_text
+from schakel.lineage.store import ALL_COLUMNS, SQLITE_FILE, record_row
 from tests.lineage.factory import T0, decision
 
 # Columns someone might edit to rewrite history, and an edit of each that keeps the row well-formed where possible.
@@ -216,3 +218,55 @@ def test_a_removed_segment_of_a_recreated_topic_is_detected(store_and_raw: tuple
     broken = store.verify().first_broken
     assert broken is not None
     assert "segment 1" in broken.reason
+
+
+@pytest.mark.parametrize("table", ["lineage_record", "lineage_redacted"])
+def test_a_row_forged_before_the_first_position_of_a_chain_is_found(
+    store_and_raw: tuple[LineageStore, _Raw], table: str
+) -> None:
+    """No append writes a position below 0, but a forger can: a whole record there is read by every report (and a
+    skeleton there makes the store skip that record when it comes, as pruned). ``verify`` read each chain from
+    position 0 on, so it said intact."""
+    store, raw = store_and_raw
+    _fill(store, 3, 1)
+    forged = decision(recipient="om", at=T0)
+    chain = "schakel.lineage#0"
+    if table == "lineage_record":
+        columns: tuple[str, ...] = ALL_COLUMNS
+        values: tuple[Any, ...] = (chain, -1, 10, GENESIS, GENESIS, *record_row(forged))
+    else:
+        columns = RedactedRow._fields
+        ref, end = record_ref(forged.record_id), time_text(forged.end_time)
+        values = (chain, -1, 10, GENESIS, GENESIS, ref, end, forged.covenant_id, forged.event_type, 0)
+    raw.run(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)  # noqa: S608
+    if table == "lineage_record":
+        assert len(store.trace(forged.event_id).hops) == 1  # what the forger wanted a report to say
+    broken = store.verify().first_broken
+    assert broken is not None, "verify said intact with a forged row in the chain"
+    assert (broken.chain, broken.seq) == (chain, 0)
+    assert "-1" in broken.reason
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_verify_beside_a_running_ingest_checks_one_moment_of_the_store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``lineage verify`` runs beside ``lineage ingest --follow`` (another process, another connection): a batch
+    committed after verify read the heads and before it read the chains made an intact store look broken ("the
+    chain head expects 1 records, the store has 2"). The ingest's batch is held at exactly that point."""
+    url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_database"))
+    with open_store(url, tmp_path) as verifier, open_store(url, tmp_path) as ingest:
+        ingest.append([(decision(at=T0), LineagePosition("schakel.lineage", 0, 0))])
+        read_heads = verifier.heads
+
+        def heads_then_a_batch_lands() -> dict[str, Any]:
+            heads = read_heads()
+            ingest.append([(decision(at=T0 + timedelta(minutes=1)), LineagePosition("schakel.lineage", 0, 1))])
+            return dict(heads)
+
+        verifier.heads = heads_then_a_batch_lands  # type: ignore[method-assign]
+        result = verifier.verify()
+        assert result.ok, f"an intact store was reported broken: {result.first_broken}"
+        assert result.checked == 1  # the store as it was when verify began
+        verifier.heads = read_heads  # type: ignore[method-assign]
+        assert (verifier.verify().checked, verifier.heads()["schakel.lineage#0"].next_seq) == (2, 2)
