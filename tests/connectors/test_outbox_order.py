@@ -5,6 +5,7 @@ real concurrent transactions on PostgreSQL, and with the same order of commits o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -115,6 +116,32 @@ def test_a_row_in_flight_is_not_offered_twice_and_a_failed_one_rests(tmp_path: P
             assert again.origin == first.origin
         finally:
             await records.aclose()
+            await source.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_row_the_broker_kept_refusing_for_hours_still_rests_between_offers(tmp_path: Path) -> None:
+    """At the 1025th failure the uncapped power in the backoff overflowed: the settlement raised before the row was
+    put to rest, so it was offered again at once, on every poll, from then on."""
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(OUTBOX_DDL.format(table="outbox", pk="INTEGER PRIMARY KEY"))
+        db.execute("INSERT INTO outbox (record) VALUES (?)", (_record("refused"),))
+    source = OutboxSource(DatabaseConfig(url=f"sqlite:///{path}", poll_interval=0.02), zvh.MAPPING.to_event)
+
+    async def scenario() -> None:
+        records = _records(source)
+        try:
+            record = await _next(records)
+            for _ in range(1024):  # its earlier failures, some thirteen hours of them at the capped wait
+                source._backoff.failed(1)
+            with contextlib.suppress(Exception):  # as the runtime does: a settlement that raises is logged
+                await record.settle(Settlement("failed"))
+            assert 1 in source._resting, "a row the broker did not take is offered again without a wait"
+            with pytest.raises(TimeoutError):  # some fifteen polls: none offers it
+                await asyncio.wait_for(anext(records), 0.3)
+        finally:
             await source.stop()
 
     asyncio.run(scenario())
