@@ -6,6 +6,7 @@ exponential step), so that sinks that failed together do not retry in lock-step,
 
 from __future__ import annotations
 
+import math
 import random
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,9 +27,18 @@ class RetryPolicy(BaseModel):
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
-        step = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, attempt - 1))
         draw = (rng or random).random()
-        return step * (1.0 - self.jitter * draw)
+        return self._step(attempt) * (1.0 - self.jitter * draw)
+
+    def _step(self, attempt: int) -> float:
+        """The exponential step, capped. The power is never raised past the exponent where the cap is reached: a
+        source retries a record for as long as it fails, and ``2.0 ** 1024`` overflows (the record was then no longer
+        put to wait)."""
+        exponent = max(0, attempt - 1)
+        if self.multiplier > 1.0:
+            ratio = self.max_backoff / self.initial_backoff
+            exponent = min(exponent, math.ceil(math.log(ratio, self.multiplier)) + 1 if ratio > 1.0 else 0)
+        return min(self.max_backoff, self.initial_backoff * self.multiplier**exponent)
 
     def gives_up_after(self, attempt: int) -> bool:
         """True when attempt number ``attempt`` was the last one allowed."""
@@ -36,9 +46,7 @@ class RetryPolicy(BaseModel):
 
     def worst_case_seconds(self) -> float:
         """The longest the runtime can wait for one copy (no jitter), e.g. to size max.poll.interval.ms."""
-        return sum(
-            min(self.max_backoff, self.initial_backoff * self.multiplier**i) for i in range(self.max_attempts - 1)
-        )
+        return sum(self._step(attempt) for attempt in range(1, self.max_attempts))
 
 
 class Backoff:

@@ -20,7 +20,9 @@ Judgement calls:
   unauthenticated caller learns nothing about the hub's clock.
 - **A retry is not a replay.** The scheme sends the same ``webhook-id`` when a partner retries; the id is remembered
   for good only once the hub *answered* it (accepted, or refused for its content). When the hub answered 503 (broker
-  away) the id is forgotten, so the partner's retry is taken. A second request with an id still in flight is refused.
+  away) the id is forgotten, so the partner's retry is taken. A second request with an id still in flight is refused,
+  but as not yet done (the webhook answers 503 ``in-flight``: retry), never as a replay - the first attempt may still
+  end in a 503, and a partner told "replayed" would never send the message again.
 - **The cache is bounded and fails closed.** Ids are kept for twice the tolerance (an older request is refused by
   its timestamp anyway); when the cache is full of ids that cannot yet be dropped, new requests are answered "busy"
   rather than letting an old id be forgotten and replayed.
@@ -141,6 +143,10 @@ class ReplayCache:
             raise ReplayCacheFull("the webhook replay cache is full")
         self._in_flight.add(message_id)
         return True
+
+    def in_flight(self, message_id: str) -> bool:
+        """True while a request with ``message_id`` is being answered (its outcome not known yet)."""
+        return message_id in self._in_flight
 
     def answered(self, message_id: str, now: float) -> None:
         """The hub answered the message (accepted or refused it): remember the id for the replay window."""

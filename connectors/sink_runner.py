@@ -274,7 +274,10 @@ class SinkRunner:
         if self.ledger.delivered(copy.event_key, recipient):
             self.metrics.duplicates.inc()
             if not self.ledger.receipt_written(copy.event_key, recipient):
-                await self._receipt(record, copy, "delivered", started, (), producer)
+                # The receipt the broker failed (or a crash cut off), written again: it names what the delivery
+                # carried - the partner has those fields, whatever this attempt did.
+                fields_sent = self.sink.fields_sent(_delivery(copy))
+                await self._receipt(record, copy, "delivered", started, fields_sent, producer)
             return
         parent = propagate.extract({"traceparent": copy.traceparent} if copy.traceparent else {})
         with _tracer.start_as_current_span(
@@ -291,16 +294,8 @@ class SinkRunner:
 
     async def _deliver(self, record: Any, copy: EgressCopy, started: datetime, producer: Any) -> None:
         """Deliver one copy with retries; dead-letter it past the maximum; write its receipt."""
-        event_id, recipient = copy.event_id, str(copy.recipient)
-        delivery = Delivery(
-            event_id=event_id,
-            recipient=recipient,
-            event_type=str(copy.form.get("type")),
-            form=copy.form,
-            subject_pseudonym=copy.recipient_pseudonym,
-            traceparent=copy.traceparent,
-            guidance=copy.guidance,
-        )
+        recipient = str(copy.recipient)
+        delivery = _delivery(copy)
         attempt = 1
         while True:
             self.metrics.in_flight.inc()
@@ -443,6 +438,18 @@ class SinkRunner:
         for future, event, recipient in pending:
             await future
             self.ledger.mark_receipt(event, recipient)
+
+
+def _delivery(copy: EgressCopy) -> Delivery:
+    return Delivery(
+        event_id=copy.event_id,
+        recipient=str(copy.recipient),
+        event_type=str(copy.form.get("type")),
+        form=copy.form,
+        subject_pseudonym=copy.recipient_pseudonym,
+        traceparent=copy.traceparent,
+        guidance=copy.guidance,
+    )
 
 
 async def _send(producer: Any, message: Message) -> None:

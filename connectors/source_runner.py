@@ -87,18 +87,23 @@ class SourceRunner:
                 self.ready.set()
                 pump = asyncio.create_task(self._pump(producer))
                 stopping = asyncio.create_task(self._stopping.wait())
-                done, _ = await asyncio.wait({pump, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                if pump not in done:
-                    pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    try:
-                        await pump
-                    except Exception as error:  # the source's own failure (folder gone, database refused): say so
-                        self.health.failed(error)
-                        said = str(error) if isinstance(error, ConnectorError) else "unexpected error"
-                        _log.error("the source of %s stopped: %s (%s)", self.connector.name, said, type(error).__name__)
-                        raise
+                try:
+                    await asyncio.wait({pump, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    # Also when this task is cancelled: the read loop ends (its acknowledgements in flight awaited)
+                    # before the transport and the producer stop - else it goes on reading the partner system.
+                    stopping.cancel()
+                    if not pump.done():
+                        pump.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        try:
+                            await pump
+                        except Exception as error:  # the source's own failure (folder gone, database refused)
+                            self.health.failed(error)
+                            said = str(error) if isinstance(error, ConnectorError) else "unexpected error"
+                            name = self.connector.name
+                            _log.error("the source of %s stopped: %s (%s)", name, said, type(error).__name__)
+                            raise
             finally:
                 self.health.running = False
                 await self.source.stop()

@@ -107,6 +107,7 @@ class _Database:
         self._create = create
         self._sqlite: sqlite3.Connection | None = None
         self._pg: Any = None
+        self._connecting = asyncio.Lock()
 
     async def connect(self) -> None:
         if self.config.postgres:
@@ -126,13 +127,17 @@ class _Database:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
-        if self._pg is not None:
-            await self._pg.close()
-            self._pg = None
+        pg, self._pg = self._pg, None  # forgotten before the wait: a connection opened meanwhile stays the current one
+        if pg is not None:
+            await pg.close()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._sqlite is None and self._pg is None:
-            await self.connect()
+            # One connection, however many tasks (the poll, the marks) found none: the statements of one source run
+            # on one session, one at a time, and none is left open unclosed.
+            async with self._connecting:
+                if self._sqlite is None and self._pg is None:
+                    await self.connect()
         if self._pg is not None:
             async with self._pg.cursor() as cursor:
                 await cursor.execute(sql.replace("?", "%s"), params)

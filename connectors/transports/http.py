@@ -4,9 +4,10 @@ way (:mod:`schakel.connectors.signing`).
 Inbound: ``POST <path>`` with one JSON object and the ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``
 headers. The answer waits until the broker acknowledged the event: ``202 {"event_id": ...}``. Bad input is answered
 with a 4xx and a JSON reason, and affects nothing else: ``413 oversized-body``, ``401 bad-signature`` /
-``stale-timestamp``, ``403 unknown-client`` (mutual TLS), ``409 replayed`` (a ``webhook-id`` already answered, or one
-still in flight), ``408 slow-body``, ``400 malformed-json``, ``422 unknown-event-type`` / ``invalid-record``; ``503``
-when the broker could not take it (retry later: the ``webhook-id`` is then not remembered).
+``stale-timestamp``, ``403 unknown-client`` (mutual TLS), ``409 replayed`` (a ``webhook-id`` already answered), ``408
+slow-body``, ``400 malformed-json``, ``422 unknown-event-type`` / ``invalid-record``; ``503`` when the broker could not
+take it (retry later: the ``webhook-id`` is then not remembered), and ``503 in-flight`` for a ``webhook-id`` still
+being received (a retry that overtook its first attempt: that one may yet end in a 503, so this is not "done").
 
 The server cannot be held open: the request headers must arrive within ``header_timeout`` seconds of the connection
 (else it is closed), the body within ``body_timeout`` (read incrementally, refused as soon as it passes
@@ -317,7 +318,9 @@ class WebhookSource(Source):
         except ReplayCacheFull:
             return _problem(503, "busy", "the hub is taking too many webhooks at once; retry")
         if not fresh:
-            return _problem(409, "replayed", "this webhook-id was already received (or is being received)")
+            if self._replays.in_flight(message_id):  # not done yet: its first attempt may still end in a 503
+                return _problem(503, "in-flight", "this webhook-id is still being received; retry")
+            return _problem(409, "replayed", "this webhook-id was already received")
         answer = await self._take(body)
         if answer.status == 503:
             self._replays.release(message_id)

@@ -6,8 +6,10 @@ record the broker did not take."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any, cast
@@ -187,6 +189,35 @@ def test_a_file_the_broker_did_not_take_stays_in_work_and_waits(tmp_path: Path) 
         source._due[claimed] = 0.0  # its wait is over
         [again] = await _take(records, 1)
         assert again.data == record.data
+        await again.settle(Settlement("accepted", event_id="x"))
+        assert (source.processed / "export.json").exists()
+        await records.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_file_the_broker_kept_refusing_for_hours_is_still_offered_again(tmp_path: Path) -> None:
+    """A record the broker keeps refusing (an outage of half a day, a record it never takes) makes its file wait ever
+    longer, up to the cap. The wait was computed as ``initial * 2 ** attempt`` before the cap: at the 1025th failure
+    the power overflowed, the settlement raised (the runtime logs that and goes on), and the file was no longer
+    waiting for anything - it sat in ``work/`` and was never offered again until a restart."""
+    root = tmp_path / "drop"
+
+    async def scenario() -> None:
+        source = _source(root)
+        await source.start()
+        (source.inbox / "export.json").write_bytes(_good())
+        records = _records(source)
+        [record] = await _take(records, 1)
+        [claimed] = list(source.work.iterdir())
+        for _ in range(1024):  # its earlier failures, some thirteen hours of them at the capped wait
+            source._backoff.failed(claimed)
+        with contextlib.suppress(Exception):  # as the runtime does: a settlement that raises is logged, not fatal
+            await record.settle(Settlement("failed"))
+        assert claimed in source._due, "the file is waiting for nothing: never offered again"
+        assert source._due[claimed] - time.monotonic() <= source._backoff.policy.max_backoff
+        source._due[claimed] = 0.0  # its wait is over
+        [again] = await _take(records, 1)
         await again.settle(Settlement("accepted", event_id="x"))
         assert (source.processed / "export.json").exists()
         await records.aclose()

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from pydantic import ValidationError
 
-from schakel.connectors.contract import Delivery, Settlement
+from schakel.connectors.contract import Delivery, PartnerRecord, Settlement
 from schakel.connectors.errors import RecordRejected, TransientDeliveryError
 from schakel.connectors.signing import ID_HEADER, SIGNATURE_HEADER, ReplayCache, signed_headers, verify
 from schakel.connectors.transports.http import (
@@ -199,6 +199,49 @@ def test_signatures_over_id_timestamp_and_body_with_key_rotation() -> None:
         assert several[0] == 202
         for refused in (other_id, other_body, unknown_key, old_scheme):
             assert (refused[0], refused[1]["error"]) == (401, "bad-signature")
+
+    asyncio.run(scenario())
+
+
+def test_a_retry_while_the_first_attempt_is_in_flight_is_not_told_the_message_is_done() -> None:
+    """The README tells a partner that 409 ``replayed`` means "for us the message is done; do not resend it" and
+    that after a 503 it should retry. A retry that arrives while the first attempt still waits for the broker (the
+    partner's client gave up on it) was answered 409 - and the first attempt then ended in a 503: a partner that did
+    as told stopped, and the record never reached the hub."""
+
+    async def scenario() -> None:
+        source = WebhookSource(WebhookConfig(secret=SECRET), lambda data: data)
+        await source.start()
+        holding, broker_away = asyncio.Event(), asyncio.Event()
+        taken: list[PartnerRecord] = []
+
+        async def runtime() -> None:
+            async for record in source.records():
+                if not holding.is_set():  # the first attempt: the broker is slow, then does not take it
+                    holding.set()
+                    await broker_away.wait()
+                    await record.settle(Settlement("failed"))
+                else:
+                    taken.append(record)
+                    await record.settle(Settlement("accepted", event_id="e"))
+
+        taker = asyncio.create_task(runtime())
+        url = f"http://127.0.0.1:{source.port}/events"
+        headers = signed_headers([SECRET], "msg_retried", int(time.time()), BODY)
+        try:
+            first = asyncio.create_task(_post(url, BODY, headers))
+            await asyncio.wait_for(holding.wait(), 10)
+            answers = [await _post(url, BODY, headers)]  # the partner's retry, the first attempt still in flight
+            broker_away.set()
+            assert (await first)[0] == 503
+            while answers[-1][0] == 503 and len(answers) < 5:  # a partner doing as the README says
+                answers.append(await _post(url, BODY, headers))
+        finally:
+            taker.cancel()
+            await source.stop()
+        assert [status for status, _ in answers][-1] == 202, f"the partner was told {answers[0]} and stopped"
+        assert len(taken) == 1
+        assert answers[0][1]["error"] == "in-flight"
 
     asyncio.run(scenario())
 

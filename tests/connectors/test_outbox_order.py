@@ -5,9 +5,11 @@ real concurrent transactions on PostgreSQL, and with the same order of commits o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -118,6 +120,86 @@ def test_a_row_in_flight_is_not_offered_twice_and_a_failed_one_rests(tmp_path: P
             await source.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_row_the_broker_kept_refusing_for_hours_still_rests_between_offers(tmp_path: Path) -> None:
+    """At the 1025th failure the uncapped power in the backoff overflowed: the settlement raised before the row was
+    put to rest, so it was offered again at once, on every poll, from then on."""
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(OUTBOX_DDL.format(table="outbox", pk="INTEGER PRIMARY KEY"))
+        db.execute("INSERT INTO outbox (record) VALUES (?)", (_record("refused"),))
+    source = OutboxSource(DatabaseConfig(url=f"sqlite:///{path}", poll_interval=0.02), zvh.MAPPING.to_event)
+
+    async def scenario() -> None:
+        records = _records(source)
+        try:
+            record = await _next(records)
+            for _ in range(1024):  # its earlier failures, some thirteen hours of them at the capped wait
+                source._backoff.failed(1)
+            with contextlib.suppress(Exception):  # as the runtime does: a settlement that raises is logged
+                await record.settle(Settlement("failed"))
+            assert 1 in source._resting, "a row the broker did not take is offered again without a wait"
+            with pytest.raises(TimeoutError):  # some fifteen polls: none offers it
+                await asyncio.wait_for(anext(records), 0.3)
+        finally:
+            await source.stop()
+
+    asyncio.run(scenario())
+
+
+class _Session:
+    """A stand-in for a PostgreSQL connection: counts its statements and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.closed = False
+
+    @asynccontextmanager
+    async def cursor(self) -> AsyncIterator[_Session]:
+        yield self
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> None:
+        self.statements += 1
+
+    description = None
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_the_poll_and_the_marks_share_one_postgresql_session_after_a_reconnect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the partner database went away, the poll and the marks of rows the broker acknowledged meanwhile each
+    found no connection and each opened one: one was kept, the others were dropped unclosed (still open on the
+    partner's server until collected), and the poll and the marks ran on different sessions - which the in-flight
+    bookkeeping assumes they never do (one session runs one statement at a time)."""
+    opened: list[_Session] = []
+    slow = asyncio.Event()
+
+    async def connect(url: str, **_: Any) -> _Session:
+        await slow.wait()  # the partner's server takes its time to accept
+        opened.append(_Session())
+        return opened[-1]
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", connect)
+    source = OutboxSource(DatabaseConfig(url="postgresql://partner@127.0.0.1/outbox"), zvh.MAPPING.to_event)
+
+    async def scenario() -> None:
+        update = "UPDATE outbox SET sent_at = ? WHERE id = ?"
+        statements = [
+            asyncio.create_task(source._db.execute("SELECT id FROM outbox")),
+            *(asyncio.create_task(source._db.execute(update, ("now", row))) for row in (1, 2)),
+        ]
+        for _ in range(3):  # each one reaches the connection it needs
+            await asyncio.sleep(0)
+        slow.set()
+        await asyncio.gather(*statements)
+        await source.stop()
+
+    asyncio.run(scenario())
+    assert len(opened) == 1, f"{len(opened)} sessions opened for one source"
+    assert opened[0].statements == 3
+    assert all(session.closed for session in opened), "a session stays open after the source stopped"
 
 
 def test_a_text_cell_holding_invalid_utf8_is_refused_and_the_next_row_is_read(tmp_path: Path) -> None:

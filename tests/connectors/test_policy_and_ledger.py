@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.mapping import RecordMapping
 from schakel.connectors.partners import politie
-from schakel.connectors.retry import RetryPolicy
+from schakel.connectors.retry import Backoff, RetryPolicy
 
 
 @settings(max_examples=60)
@@ -40,6 +41,17 @@ def test_jitter_spreads_the_waits_of_sinks_that_failed_together() -> None:
     policy = RetryPolicy(initial_backoff=1.0, jitter=0.5)
     waits = {round(policy.backoff(3, random.Random(seed)), 6) for seed in range(20)}
     assert len(waits) > 10
+
+
+def test_every_policy_the_config_allows_waits_at_most_its_cap() -> None:
+    """The step was ``initial * multiplier ** attempt`` before the cap: a long-failing record (a source's waits are
+    never given up) or a policy the config allows (1000 attempts, multiplier 10) overflowed - the source's record was
+    no longer put to wait, and a sink with that policy could not even build its consumer."""
+    policy = RetryPolicy(max_attempts=1000, multiplier=10.0, max_backoff=30.0, jitter=0.0)
+    assert policy.backoff(2000) == 30.0
+    assert policy.worst_case_seconds() == pytest.approx(0.5 + 5.0 + 30.0 * 997)
+    backoff = Backoff()
+    assert max(backoff.failed("record") for _ in range(5000)) <= backoff.policy.max_backoff
 
 
 def test_the_maximum_counts_every_attempt() -> None:

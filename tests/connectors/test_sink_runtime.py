@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaTimeoutError, TopicAuthorizationFailedError
 
-from schakel.connectors import sink_runner
-from schakel.connectors.contract import Connector, ConnectorConfig, Delivery, Sink
+from schakel.connectors import _kafka, sink_runner
+from schakel.connectors.contract import Connector, ConnectorConfig, Delivery, Sink, governed_fields_with_value
 from schakel.connectors.errors import PermanentDeliveryError
 from schakel.connectors.retry import RetryPolicy
 from schakel.connectors.sink_runner import SinkRunner
 from schakel.connectors.testing import copy_message, eventually, read_topic, write
+from schakel.lineage import records_from_bytes
 from schakel.settings import Settings
 from schakel.streams.access import apply_grants, provision, revoke_grants
 from schakel.streams.records import Message, header
@@ -116,6 +118,63 @@ def test_a_refusal_is_dead_lettered_at_once_and_a_corrupt_record_does_not_stop_t
     assert reasons == ["partner refused: partner answered HTTP 400", "undecodable egress record"]
     undecodable = next(r for r in letters if header(r.headers, "schakel-reason") == "undecodable egress record")
     assert header(undecodable.headers, "schakel-event-id") == good_form["id"], "the CloudEvents ce_id was not kept"
+
+
+class _FirstReceiptRefused:
+    """The runner's producer, except that the broker does not acknowledge the first receipt (a timeout)."""
+
+    def __init__(self, inner: Any, lineage: str) -> None:
+        self._inner, self._lineage, self.refused = inner, lineage, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def send(self, topic: str, **kwargs: Any) -> Any:
+        if topic == self._lineage and not self.refused:
+            self.refused += 1
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(KafkaTimeoutError())
+            return failed
+        return await self._inner.send(topic, **kwargs)
+
+
+def test_a_receipt_written_again_after_a_broker_failure_names_the_fields_sent(
+    hub: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker failed a delivered copy's receipt: the batch is read again, the idempotency store drops the copy
+    (the partner has it) and the receipt is written again - saying that no governed field reached the partner: the
+    only receipt of a copy that carried the person's name and birth date."""
+    form, message = copy_message(hub, "politie", "bsn:999990019", seed=3)
+    sink = _SlowSink()
+    topics = HubTopics.of(hub)
+    wrapped: list[_FirstReceiptRefused] = []
+    real = _kafka.producer
+
+    def producer(*args: Any, **kwargs: Any) -> Any:
+        wrapped.append(_FirstReceiptRefused(real(*args, **kwargs), topics.lineage))
+        return wrapped[-1]
+
+    monkeypatch.setattr(_kafka, "producer", producer)
+
+    async def scenario() -> list[Any]:
+        await write(hub, message)
+        runner = SinkRunner(_CONNECTOR, ConnectorConfig(), hub, sink=sink, session_timeout_ms=6000)
+        task = asyncio.create_task(runner.run())
+        try:
+            receipts = await read_topic(hub, topics.lineage, 1)  # written once the batch was read again
+            await eventually(lambda: runner.metrics.value("duplicates_dropped") == 1)
+        finally:
+            runner.stop()
+            await task
+        assert wrapped[0].refused == 1
+        return receipts
+
+    [record] = asyncio.run(scenario())
+    assert len(sink.delivered) == 1, "the copy reached the partner twice"
+    [receipt] = records_from_bytes(record.value)
+    assert receipt.outcome == "delivered"
+    assert set(receipt.fields_sent) == set(governed_fields_with_value(form))
+    assert {"subject.name", "subject.birth_date"} <= set(receipt.fields_sent)
 
 
 def test_a_sink_started_before_its_grants_waits_for_them_and_then_delivers(
