@@ -83,6 +83,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -98,7 +99,7 @@ from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.faust_app import HubApp
 from schakel.streams.partitioner import KeyPartitioner
 from schakel.streams.processor import Accepted, Processor, Record
-from schakel.streams.purge import PurgeCommand, linked_command, parse_command, purge_steps, with_case
+from schakel.streams.purge import PurgeCommand, carry_out, linked_command, parse_command, with_case
 from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
@@ -577,27 +578,12 @@ def _retention_job(app: faust.App, settings: Settings, tables: _Tables, retentio
         async for event in cast("faust.Stream[bytes]", stream).noack().events():
             command = parse_command(event.key, event.value)
             if command is not None:
-                await carry_out(command)
+                await carry_out(command, by_name, partial(tell_case, command))
             acknowledge(event)
 
-    async def carry_out(command: PurgeCommand) -> None:
-        name = command.key.encode()
-        steps = purge_steps(
-            command,
-            subjects=tables.subjects.get(name),
-            agenda=tables.agenda.get(name),
-            link=tables.links.get(name),
-            book=tables.requests.get(name),
-            event_ids=list(tables.ids.keys()),
-        )
-        # The cases first, confirmed: a crash after this repeats the command (it is acknowledged only after).
-        for case in steps.cases:
-            await (await send(Message(topic, case.encode(), linked_command(command.key))))
-        if steps.keep_book is not None:
-            tables.requests[name] = steps.keep_book
-        for table, keys in steps.delete.items():
-            for gone in keys:
-                del by_name[table][gone]
+    async def tell_case(command: PurgeCommand, case: str) -> None:
+        """Send a case of the person its command; return once the broker stored it."""
+        await (await send(Message(topic, case.encode(), linked_command(command.key))))
 
     store = retention.sealer.store
     if store is None:  # copies unsealed (the bench's baseline): nothing to shred

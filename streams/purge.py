@@ -38,6 +38,12 @@ confirmations - and leaves the table when the last one closes (an empty book is 
 keeping it would keep the person in the table past their retention. (Who received data is the key store's record,
 forgotten when the person's key is destroyed.)
 
+*Carried out* (:func:`carry_out`): the cases are told first, each command confirmed by the broker (a crash after that
+repeats the command, which is acknowledged only once carried out); while the worker waits for the broker its agents go
+on, so what the tables hold is read again after the last wait and the deletes are made from that reading with no
+wait in between - a request the person opened meanwhile stays in the book, a case linked meanwhile is told too,
+instead of both being overwritten by what was read before the waits.
+
 Keys are pseudonyms (HMAC) and ``pseudonym/organisation code/UUID``: no personal data. *Cost:* the ``event-ids``
 entries of ``X`` are found by a scan of the keys the worker holds (the in-memory store has no prefix index): one pass
 per purge command, on the retention job's schedule, never on the event path.
@@ -45,7 +51,7 @@ per purge command, on the retention job's schedule, never on the event path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +62,7 @@ __all__ = [
     "PurgeCommand",
     "PurgeSteps",
     "book_after",
+    "carry_out",
     "linked_cases",
     "linked_command",
     "parse_command",
@@ -164,3 +171,36 @@ def purge_steps(
     else:
         delete["subject-requests"] = ()
     return PurgeSteps(delete=delete, keep_book=kept if kept != book else None, cases=cases)
+
+
+async def carry_out(
+    command: PurgeCommand,
+    tables: Mapping[str, MutableMapping[bytes, Any]],
+    tell_case: Callable[[str], Awaitable[None]],
+) -> PurgeSteps:
+    """Carry out ``command`` on the worker that owns its key: ``tell_case`` sends a case its :func:`linked_command`
+    and returns once the broker stored it; then the deletes of :func:`purge_steps`, read from the tables as they are
+    after the last wait. Returns the steps made."""
+    key = command.key.encode()
+    told: set[str] = set()
+    while True:
+        steps = purge_steps(
+            command,
+            subjects=tables["subjects"].get(key),
+            agenda=tables["agenda"].get(key),
+            link=tables["links"].get(key),
+            book=tables["subject-requests"].get(key),
+            event_ids=list(tables["event-ids"].keys()),
+        )
+        untold = [case for case in steps.cases if case not in told]
+        if not untold:
+            break
+        for case in untold:  # the agents go on meanwhile: read the tables again after
+            await tell_case(case)
+            told.add(case)
+    if steps.keep_book is not None:
+        tables["subject-requests"][key] = steps.keep_book
+    for table, keys in steps.delete.items():
+        for gone in keys:
+            del tables[table][gone]
+    return steps

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from schakel.streams.purge import (
     PURGE,
     PurgeCommand,
     book_after,
+    carry_out,
     linked_cases,
     linked_command,
     parse_command,
@@ -104,3 +107,36 @@ def test_an_empty_book_is_no_entry() -> None:
     assert not RequestBook(open=(OpenRequest("x", "access", datetime(2026, 12, 1, tzinfo=UTC), ("om",)),)).empty
     assert not RequestBook(restricted="r").empty
     assert book_after(RequestBook(restricted="r").to_json()) is None
+
+
+def test_a_purge_keeps_what_the_worker_wrote_while_it_waited_for_the_broker() -> None:
+    """The person's cases are told first, each confirmed by the broker; meanwhile the worker's agents go on. A request
+    the person opened and a case linked in that wait must survive the purge's deletes (the request stays open in the
+    book, the new case is told too) - not be overwritten by what the purge read before it waited."""
+    person = PERSON.encode()
+    tables: dict[str, dict[bytes, Any]] = {
+        "subjects": {person: {"consent": {}}},
+        "agenda": {},
+        "links": {person: {"cases": [CASE]}, CASE.encode(): PERSON},
+        "event-ids": {key: "digest" for key in IDS},
+        "subject-requests": {person: RequestBook(restricted="r").to_json()},  # nothing open: the book would go
+    }
+    told: list[str] = []
+
+    async def tell_case(case: str) -> None:
+        await asyncio.sleep(0)  # the broker's confirmation: the agents run meanwhile
+        if not told:  # the person's request and a new case of theirs arrive during the first wait
+            tables["subject-requests"][person] = _open_book()
+            tables["links"][person] = {"cases": [CASE, "c2"]}
+        told.append(case)
+
+    steps = asyncio.run(carry_out(PurgeCommand(PERSON), tables, tell_case))
+
+    assert told == [CASE, "c2"], "a case linked while the purge waited is purged too"
+    book = RequestBook.from_json(tables["subject-requests"][person])
+    assert book.open == RequestBook.from_json(_open_book()).open, "the request opened meanwhile stays open"
+    assert steps.keep_book == tables["subject-requests"][person]
+    assert person not in tables["subjects"]
+    assert person not in tables["links"]
+    assert tables["event-ids"].keys() == set(IDS) - {f"{PERSON}/politie/1".encode()}
+    assert CASE.encode() in tables["links"], "a case's own entries go with its own command, on its own worker"
