@@ -87,7 +87,10 @@ def cut_lineage_topic(
     :meth:`LineageStore.topic_cut` in each partition, and never past what any lineage store's consumer group
     (``schakel-lineage-store*``: this store's, a second store's) has committed - a store that lags still needs
     what it has not read. A partition is left alone when the store has not read the topic it has now (a recreated
-    topic: another topic id), or when the topic already starts at or after the cut."""
+    topic: another topic id), when it does not know which topic it read (no topic id: it ingested that partition's
+    last record without one - its offsets could be a deleted topic's, and a cut at them would delete a new topic's
+    records it never read; its next record read with an id lifts this), or when the topic already starts at or
+    after the cut."""
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
 
@@ -112,7 +115,10 @@ def cut_lineage_topic(
                 skipped[partition] = "nothing of it ingested"
                 continue
             low, read_from = cuts[partition]
-            if read_from is not None and live is not None and read_from != live:
+            if read_from is None and live is not None:
+                # Its offsets may be the old topic's: a recreated topic's first records would go unread.
+                skipped[partition] = "the store does not know which topic it read (no topic id; recreated?)"
+            elif read_from is not None and live is not None and read_from != live:
                 skipped[partition] = "the store has not read this topic (recreated)"
             elif low > before[partition]:
                 wanted[TopicPartition(name, partition)] = low

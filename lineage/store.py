@@ -331,6 +331,7 @@ class _Dialect:
     begin = "BEGIN IMMEDIATE"  # take SQLite's single write lock up front: heads cannot change under us
     snapshot = "BEGIN"  # WAL: the first read fixes what the transaction sees; writers go on beside it
     lock_suffix = ""
+    chain_order = "chain"  # the BINARY collation: code point order, as Python's sorted() - the order appends lock in
 
     def sql(self, text: str) -> str:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
@@ -345,6 +346,9 @@ class _Postgres(_Dialect):
     begin = "BEGIN"
     snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"  # one snapshot for every statement
     lock_suffix = " FOR UPDATE"  # one writer per chain at a time; different chains proceed in parallel
+    # Code point order whatever the database's collation (en_US ignores punctuation, ICU puts '_' before '.'): the
+    # order appends lock chains in, so a pruning that locks them all cannot deadlock with an append.
+    chain_order = 'chain COLLATE "C"'
 
     def insert_rows(self, connection: Any, insert: str, rows: list[tuple[Any, ...]]) -> None:  # noqa: ARG002
         # COPY moves a batch several times faster than executemany; duplicates were filtered under the head lock.
@@ -701,11 +705,12 @@ class LineageStore:
             self._reconnect_if_closed()
             try:
                 self._execute(self._dialect.begin)
-                # Lock every chain (in chain order, as appends do): its length is the mark's ``upto``.
+                # Lock every chain (in code point order, as appends do): its length is the mark's ``upto``.
+                order, lock = self._dialect.chain_order, self._dialect.lock_suffix
                 lengths = {
                     str(r[0]): int(r[1])
                     for r in self._execute(
-                        f"SELECT chain, next_seq FROM lineage_chain ORDER BY chain{self._dialect.lock_suffix}"  # noqa: S608
+                        f"SELECT chain, next_seq FROM lineage_chain ORDER BY {order}{lock}"  # noqa: S608 - constants
                     ).fetchall()
                 }
                 due: dict[str, list[RedactedRow]] = {}

@@ -167,8 +167,8 @@ async def retire(
 ) -> tuple[int, int]:
     """Tell the partners, purge the tables, destroy the key (in that order); (notices sent, keys destroyed).
 
-    A granted erasure request takes the last two steps in the hub, without notices (the partners were told by the
-    forwarded request): :mod:`schakel.streams.requests_wiring`."""
+    A granted erasure request takes the last two steps in the hub, with notices only to partners the forwarded
+    request did not reach (the others were told by it): :mod:`schakel.streams.requests_wiring`."""
     recipients = store.recipients(subject)
     at = now or datetime.now(UTC)
     pending = []

@@ -514,6 +514,20 @@ class KeyStore:
         _log.info("shredded %d data key(s) (%s)", destroyed, reason)
         return destroyed
 
+    def shred_erased(self, subject: str, *, told: Collection[str]) -> dict[str, str]:
+        """:meth:`shred_subject` for a granted erasure, whose request went to the partners ``told``: under the
+        person's write lock, the partners that received a copy about them and are not in ``told`` (each with its
+        pseudonym of the person) - then nothing is destroyed, and the caller tells them and asks again; when there
+        are none ({}), the key is destroyed in the same transaction. Unlike :meth:`shred_retired` the person's clock
+        does not matter: the person asked."""
+        with self._write_about(subject) as run:
+            untold = {r: p for r, p in self._recipients(run, subject).items() if r not in told}
+            if untold:
+                return untold
+            destroyed = self._shred(run, subject)
+        _log.info("shredded %d data key(s) (erasure)", destroyed)
+        return {}
+
     def _shred(self, run: Callable[..., Any], subject: str) -> int:
         destroyed = int(run("DELETE FROM data_keys WHERE owner = ?", (subject,)).rowcount)
         run("DELETE FROM subjects WHERE subject = ?", (subject,))

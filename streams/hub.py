@@ -146,7 +146,7 @@ class _Step:
     outputs: list[Message] = field(default_factory=list)
     decisions: Sequence[Decision] = ()
     writes: list[Callable[[], None]] = field(default_factory=list)
-    confirmed: list[Callable[[], None]] = field(default_factory=list)
+    confirmed: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """To do once the broker stored ``outputs`` (or the dead letter): a granted erasure's key destruction."""
     notice: Message | None = None
     """Sent after the dead letter, if the event ends as one: it was pending on the long path, and the person step
@@ -214,8 +214,9 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             if confirmed_book is not None:
                 step.writes.append(lambda: _keep_book(requests, key, confirmed_book))
             step.outputs += confirmation.messages  # a granted erasure: its lineage record, then the purge command
-            if confirmation.erased is not None:
-                step.confirmed.append(confirmation.erased)
+            erased = confirmation.erased
+            if erased is not None:  # told partners' notices are sent as settled notices are: retried until stored
+                step.confirmed.append(lambda: erased(notify))
             return step
         stored = subjects.get(key)
         state = SubjectState.from_json(stored) if stored is not None else SubjectState()
@@ -427,7 +428,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         else:
             _count(done.decisions)
         for then in done.confirmed:
-            then()
+            await then()
         in_order.settled(entry)
 
     async def handle(

@@ -32,26 +32,39 @@ retires the person from the hub, in this order:
    in a tombstone (another request still open stays in the book until it closes);
 3. the data key destroyed (:func:`erasure_hook`: every copy about them becomes unreadable, and who received data is
    forgotten) - only once the broker confirmed both records (:attr:`Confirmation.erased`, called by the hub when the
-   confirmation's outputs are confirmed), as the retention job does.
+   confirmation's outputs are confirmed), as the retention job does, and once every partner that received a copy
+   was told to delete (below).
 
 *Why on close and not on arrival:* the forwarded request is itself a copy on the partners' egress topics; destroying
-the key at once could make it unreadable before the partners read it. The partners were told by the forwarded request
-and confirmed it: the hub sends no ``RetentionExpired``.
+the key at once could make it unreadable before the partners read it. The partners the request went to were told by
+it and confirmed it: they get no ``RetentionExpired``.
 
-*Judgement calls.* When the broker refuses the records (the confirmation is dead-lettered), the key is destroyed all
-the same, once the dead letter is stored: the erasure was granted, and a resend of the dead letter could not purge
-again (the request is closed in the book; a confirmation of a closed request changes nothing) - the tables may then
-keep the person's (pseudonymous) entries, and the log says so, without the person. Known limit: a worker crash after
-the book's closing reached the changelog but before the broker confirmed the purge command redelivers the
-confirmation, which then confirms nothing: the key and the entries stay until the person's retention ends (the
-retention job retires them then). So does a key store that fails to destroy the key (the hub logs the failure, and
-the confirmation stays unacknowledged until the worker restarts).
+**A partner the request did not go to.** The hub goes on deciding while an erasure is open (weeks, until the last
+partner confirms) and while it waits for the broker after the closing confirmation: an event about the person may
+send a copy to a partner that had received nothing when the request was forwarded. Its copy was readable when it was
+delivered, so destroying the key does not undo it, and without a word that partner would keep the data and never be
+told to delete (AVG art. 17 and 19). The key goes all the same - the person asked, and a new event does not undo
+their request - but only once every such partner was told: :meth:`KeyStore.shred_erased` checks, under the person's
+write lock, who received a copy and was not told; while there is one, the hub sends it a ``RetentionExpired`` with
+reason ``erasure`` and its lineage record (:func:`schakel.retention.job.notice` and ``notice_record``; the event id
+is derived from the person, the partner and the request's arrival, so a repeat is dropped), waits until
+the broker stored them, and asks again. *Why not destroy first and tell after:* the key store's record of who
+received data goes with the key, and a crash between the two would leave that partner untold for good.
+
+*Judgement calls.* When the broker refuses the records (the confirmation is dead-lettered), the key is destroyed all the
+same, once the dead letter is stored: the erasure was granted, and a resend of the dead letter could not purge again
+(the request is closed in the book; a confirmation of a closed request changes nothing) - the tables may then keep the
+person's (pseudonymous) entries, and the log says so, without the person. Known limit: a worker crash after the book's
+closing reached the changelog but before the broker confirmed the purge command redelivers the confirmation, which then
+confirms nothing (so does a crash while partners are told, below): the key and the entries stay until the person's
+retention ends (the retention job retires them then). So does a key store that fails to destroy the key (the hub logs
+the failure, and the confirmation stays unacknowledged until the worker restarts).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -59,8 +72,8 @@ from schakel.consent import Decision, only_recipients, restrict
 from schakel.errors import SchakelError
 from schakel.lineage import REQUEST_CONFIRM_RECORD_NAME, REQUEST_RECORD_NAME, RecordKind, hub_record
 from schakel.retention import KeyStore
-from schakel.retention.job import purge_command
-from schakel.schemas import EventType, SubjectRequestEvent
+from schakel.retention.job import notice, notice_record, purge_command
+from schakel.schemas import EventType, RetentionReason, SubjectRequestEvent
 from schakel.streams.processor import Accepted, Processor
 from schakel.streams.records import DeadLetter, Message
 from schakel.streams.requests import CONTACT_POINT, OpenRequest, RequestBook
@@ -77,8 +90,13 @@ __all__ = [
 
 _log = logging.getLogger("schakel.streams.requests")
 
-ErasureHook = Callable[[str], None]
-"""Destroys the data key of the person with this hub pseudonym (crypto-shredding)."""
+ErasureHook = Callable[[str, Collection[str]], Mapping[str, str]]
+"""Destroys the data key of the person with this hub pseudonym (crypto-shredding) unless a partner not among those
+given (told) received a copy about them: then it returns those partners, each with its pseudonym of the person, and
+destroys nothing (:meth:`KeyStore.shred_erased`); {} once the key is destroyed."""
+
+Deliver = Callable[[Message], Awaitable[None]]
+"""Sends one record and returns once the broker stored it (the hub retries until it did)."""
 
 Adjustment = Callable[[Sequence[Decision]], Sequence[Decision]]
 
@@ -103,9 +121,10 @@ def _unknown(person: str) -> NoReturn:  # noqa: ARG001 - the pseudonym is for th
     raise RecipientsUnknownError("copies are unsealed, so no key store records who received data about a person")
 
 
-def shredding_not_wired(person: str) -> None:  # noqa: ARG001 - the pseudonym is for the real hook, never logged
+def shredding_not_wired(person: str, told: Collection[str]) -> Mapping[str, str]:  # noqa: ARG001 - never logged
     """The erasure hook without a key store (copies unsealed): says that no data key was destroyed."""
     _log.warning("an erasure request closed, but crypto-shredding is not wired: no data key was destroyed")
+    return {}
 
 
 def erasure_hook(store: KeyStore | None) -> ErasureHook:
@@ -113,12 +132,7 @@ def erasure_hook(store: KeyStore | None) -> ErasureHook:
     without a key store (copies not sealed: the benchmark's baseline only) nothing can be shredded, and it says so."""
     if store is None:
         return shredding_not_wired
-    return lambda person: _shred(store, person)
-
-
-def _shred(store: KeyStore, person: str) -> None:
-    destroyed = store.shred_subject(person, "erasure")
-    _log.info("erasure: %d data key(s) destroyed", destroyed)
+    return lambda person, told: store.shred_erased(person, told=told)
 
 
 @dataclass(frozen=True)
@@ -129,8 +143,9 @@ class Confirmation:
     """The book to store (None: unchanged)."""
     messages: list[Message]
     """The confirmation's lineage record; for a granted erasure, then the purge command."""
-    erased: Callable[[], None] | None = None
-    """A granted erasure: destroys the person's data key - to call once the broker stored ``messages``."""
+    erased: Callable[[Deliver], Awaitable[None]] | None = None
+    """A granted erasure: tells every partner that received a copy and was not told by the request, then destroys
+    the person's data key - to call once the broker stored ``messages``, with the hub's way to send."""
 
 
 class RequestDesk:
@@ -201,8 +216,23 @@ class RequestDesk:
         if closed is None or closed.request != "erasure":
             return Confirmation(after.to_json(), messages)
         messages.append(purge_command(self.processor.settings, person))
-        erase = self.erase_subject_data
-        return Confirmation(after.to_json(), messages, lambda: erase(person))
+
+        async def erased(deliver: Deliver) -> None:
+            await self._erase(person, closed, deliver)
+
+        return Confirmation(after.to_json(), messages, erased)
+
+    async def _erase(self, person: str, request: OpenRequest, deliver: Deliver) -> None:
+        """Destroy the person's data key once every partner that received a copy about them was told to delete: by
+        the request, or by a ``RetentionExpired`` (reason ``erasure``) sent here (see the module's docstring)."""
+        told = {*request.forwarded, *request.pending, CONTACT_POINT.value}  # the contact point made the request
+        settings, reason, at = self.processor.settings, RetentionReason.ERASURE, self.processor.clock()
+        while untold := self.erase_subject_data(person, frozenset(told)):
+            _log.warning("erasure: %d partner(s) received data the request did not reach; telling them", len(untold))
+            for recipient, pseudonym in sorted(untold.items()):
+                await deliver(notice(settings, person, recipient, pseudonym, reason, request.received, at))
+                await deliver(notice_record(settings, person, recipient, reason, request.received, at))
+            told |= set(untold)
 
     # -- lineage ------------------------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from schakel.lineage.retention import lineage_periods, prune_lineage
 from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import SQLITE_FILE
 from schakel.settings import Settings
+from tests.conftest import drop_database
 from tests.lineage.conftest import BACKENDS
 from tests.lineage.factory import SUBJECT_A, SUBJECT_B, T0, decision
 from tests.lineage.test_tamper_evidence import _EDITABLE, _edited, _Raw
@@ -471,3 +474,78 @@ def test_prune_command_prunes_the_store_and_verify_says_so(tmp_path: Path, monke
         assert f"pruning {_TOPIC}#0: 1 prunings" in verified.output
     finally:
         cached_settings.cache_clear()
+
+
+@pytest.mark.postgres
+def test_a_pruning_locks_the_chains_in_the_order_an_append_does_whatever_the_databases_collation(
+    postgres_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append locks its chains in code point order (Python's ``sorted``); a pruning locked every chain in the
+    database's collation order, which for an ``en-US`` database sorts ``schakel_acc.lineage#0`` (a second hub's
+    prefix) before ``schakel.lineage#0``. An append of both that waits between them while a pruning runs beside
+    it: PostgreSQL found a deadlock and aborted one of them. Now both finish."""
+    name = f"icu_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' "
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        )
+    url = _database_url(postgres_server, name)
+    first, second = "schakel.lineage", "schakel_acc.lineage"
+    cutoffs = _periods(short=3).cutoffs(T0 + 8 * _DAY)
+    try:
+        with (
+            open_store(url, tmp_path) as ingest,
+            open_store(url, tmp_path) as pruner,
+            psycopg.connect(url, autocommit=True) as watch,
+        ):
+            ingest.append([(_record(_SHORT, 0), LineagePosition(topic, 0, 0)) for topic in (first, second)])
+            chains = [str(row[0]) for row in watch.execute("SELECT chain FROM lineage_chain ORDER BY chain")]
+            assert chains == [f"{second}#0", f"{first}#0"] != sorted(chains), "the collation orders them otherwise"
+
+            holding, go = threading.Event(), threading.Event()
+            lock_current = ingest._lock_current
+
+            def lock_then_wait(base: str) -> Any:
+                found = lock_current(base)
+                if not holding.is_set():  # the first chain is locked: let the pruning come
+                    holding.set()
+                    assert go.wait(30)
+                return found
+
+            monkeypatch.setattr(ingest, "_lock_current", lock_then_wait)
+            results: dict[str, Any] = {}
+
+            def run(what: str, call: Callable[[], Any]) -> None:
+                try:
+                    results[what] = call()
+                except Exception as error:  # the test reads it
+                    results[what] = error
+
+            batch = [(_record(_SHORT, 1), LineagePosition(topic, 0, 1)) for topic in (first, second)]
+            appending = threading.Thread(target=run, args=("append", lambda: ingest.append(batch)))
+            appending.start()
+            assert holding.wait(30)
+            pruning = threading.Thread(target=run, args=("prune", lambda: pruner.prune(cutoffs)))
+            pruning.start()
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s"
+            deadline = time.monotonic() + 30
+            while watch.execute(waiting, (name,)).fetchone() == (0,):  # the pruning waits for the append's chain
+                assert time.monotonic() < deadline, "the pruning never waited for the append"
+                time.sleep(0.05)
+            go.set()
+            appending.join(60)
+            pruning.join(60)
+            assert not isinstance(results["append"], Exception), results["append"]
+            assert not isinstance(results["prune"], Exception), results["prune"]
+            assert results["append"].appended == 2
+            assert ingest.count() + ingest.redacted_count() == 4
+            assert ingest.verify().ok
+    finally:
+        drop_database(postgres_server, _database_url(postgres_server, name))
+
+
+def _database_url(server: str, name: str) -> str:
+    base, _, rest = server.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")

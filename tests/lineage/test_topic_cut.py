@@ -151,3 +151,64 @@ def test_prune_cuts_the_topic_behind_the_store_and_ingest_goes_on(configured: Se
         replay = ingest(store, topic=topic, kafka_config=lineage_config, group_id=f"{group}-replay")
         assert (replay.appended, replay.duplicates) == (0, 5)
         assert store.verify().ok
+
+
+def test_a_recreated_topic_is_not_cut_at_the_old_topics_offsets_by_a_store_that_never_learnt_topic_ids(
+    configured: Settings, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that ingested and pruned the old topic without knowing its topic id (a consumer that did not say,
+    or a store written before ids were kept) cannot tell the recreated topic from the one it read: it does not cut
+    it - the new topic's first records were never read."""
+    from typer.testing import CliRunner
+
+    from schakel.lineage.cli import app
+
+    topic = HubTopics.of(configured).lineage
+    _produce(configured, [(0, decision(at=T0.replace(year=T0.year - 1))) for _ in range(4)])
+    monkeypatch.setattr("schakel.lineage.ingest._topic_id", lambda *_: None)  # the consumer knows no topic ids
+    with open_store(None, configured.data_dir) as store:
+        read = ingest(
+            store,
+            topic=topic,
+            kafka_config=configured.kafka_client_config(LINEAGE),
+            group_id=f"{DEFAULT_GROUP_ID}-{unique}",
+        )
+        assert read.appended == 4
+    pruned = CliRunner().invoke(app, ["prune", "--older-than", "20", "--store-only"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "pruned 4 records" in pruned.output
+
+    # The topic is deleted and created again; the hub writes six records the store has not read.
+    admin = KafkaAdminClient(**configured.kafka_client_config(ADMIN))
+    try:
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 60
+    while not _created(configured, topic):
+        assert time.monotonic() < deadline, "the lineage topic was not created again"
+        time.sleep(0.5)  # the deletion is still under way
+    _produce(configured, [(0, decision(at=datetime.now(UTC))) for _ in range(6)])
+    assert _starts(configured) == {0: 0, 1: 0}
+
+    with open_store(None, configured.data_dir) as store:
+        cut = cut_lineage_topic(configured, store)
+    assert _starts(configured) == {0: 0, 1: 0}, "nothing of the new topic is deleted"
+    assert "recreated" in cut.skipped.get(0, "")
+    monkeypatch.undo()
+    with open_store(None, configured.data_dir) as store:
+        after = ingest(
+            store,
+            topic=topic,
+            kafka_config=configured.kafka_client_config(LINEAGE),
+            group_id=f"{DEFAULT_GROUP_ID}-{unique}-new",
+        )
+        assert after.appended == 6, "the store reads every record of the new topic"
+        assert store.verify().ok
+
+
+def _created(settings: Settings, topic: str) -> bool:
+    try:
+        return create_topics(settings, [topic]) == [topic]
+    except KafkaError:
+        return False

@@ -3,6 +3,8 @@ who received data about a person), and the request book itself."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +13,13 @@ from typing import Any
 import pytest
 
 from schakel.consent import Outcome, Reason, SubjectState, load_policy
-from schakel.lineage import LineageRecord, RequestState, records_from_bytes, request_deadline
+from schakel.lineage import (
+    RETENTION_NOTICE_RECORD_NAME,
+    LineageRecord,
+    RequestState,
+    records_from_bytes,
+    request_deadline,
+)
 from schakel.lineage.requests import request_statuses
 from schakel.retention import KeyStore, Opener, Sealer
 from schakel.schemas import Event, EventType, Organisation, Theme
@@ -41,6 +49,10 @@ class _Steps:
     dead: list[DeadLetter] = field(default_factory=list)
     purges: list[Message] = field(default_factory=list)
     offset: int = 0
+    hold: bool = False
+    """Keep a granted erasure's key destruction in ``held`` instead of doing it at once (the broker has not yet
+    confirmed the closing confirmation's records: the hub goes on deciding meanwhile)."""
+    held: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def handle(self, event: Event) -> list[Any]:
         message = ingress_message(event, self.processor.settings)
@@ -56,9 +68,12 @@ class _Steps:
                 return []
             confirmation = self.desk.confirmation(accepted, accepted.pseudonym, self.table.get(key))
             book, messages = confirmation.book, confirmation.messages
-            if confirmation.erased is not None:
+            erased = confirmation.erased
+            if erased is not None:
                 self.purges.extend(m for m in messages if m.topic == self.processor.topics.purge)
-                confirmation.erased()  # as the hub does once the broker stored the messages
+                self.held.append(lambda: erased(self.deliver))  # as the hub does once the broker stored the messages
+                if not self.hold:
+                    self.confirm()
             decisions: list[Any] = []
         else:
             stored = self.table.get(key)
@@ -70,15 +85,30 @@ class _Steps:
         if book is not None:
             self.table[key] = book
         for out in messages:
-            if out.topic == self.processor.topics.purge:
-                continue
-            if out.topic == self.processor.topics.lineage:
-                self.lineage.extend(records_from_bytes(out.value))  # every record lineage would accept
-            else:
-                recipient = out.topic.rsplit(".", 1)[-1]
-                plain = Opener(self.keeper.sealer.store).open_copy(out.value, out.headers)
-                self.copies.setdefault(recipient, []).append(self.processor.codec.decode_json(plain))
+            if out.topic != self.processor.topics.purge:
+                self.send(out)
         return decisions
+
+    def send(self, out: Message) -> None:
+        if out.topic == self.processor.topics.lineage:
+            self.lineage.extend(records_from_bytes(out.value))  # every record lineage would accept
+        else:
+            recipient = out.topic.rsplit(".", 1)[-1]
+            plain = Opener(self.keeper.sealer.store).open_copy(out.value, out.headers)
+            self.copies.setdefault(recipient, []).append(self.processor.codec.decode_json(plain))
+
+    async def deliver(self, out: Message) -> None:
+        """The hub's way to send a granted erasure's notices: returns once the broker stored the record."""
+        self.send(out)
+
+    def confirm(self) -> None:
+        """The broker stored the held erasures' records: the hub destroys the keys."""
+
+        async def destroy() -> None:
+            while self.held:
+                await self.held.pop(0)()
+
+        asyncio.run(destroy())
 
     def person(self, event: Event) -> str:
         return (ingress_message(event, self.processor.settings).key or b"").decode()
@@ -99,9 +129,11 @@ def steps(tmp_path: Path, erased: list[str]) -> _Steps:
     processor = Processor(settings, policy, clock=lambda: NOW)
     shred = erasure_hook(store)
 
-    def erase(person: str) -> None:
-        erased.append(person)
-        shred(person)
+    def erase(person: str, told: Collection[str]) -> Mapping[str, str]:
+        untold = shred(person, told)
+        if not untold:
+            erased.append(person)
+        return untold
 
     desk = RequestDesk(processor, erase_subject_data=erase, recipients=recipients_of(store))
     return _Steps(processor, desk, RetentionKeeper(settings, policy, Sealer(store), processor.clock))
@@ -182,6 +214,50 @@ def test_an_erasure_goes_to_exactly_the_partners_that_received_data_and_closes_o
     assert (purge.key, purge.value) == (steps.person(erasure).encode(), PURGE), "and the tables purge the person"
     assert steps.keeper.sealer.store is not None
     assert steps.keeper.sealer.store.recipients(steps.person(erasure)) == {}, "and who received data is forgotten"
+
+
+def _signal_about(person: dict[str, Any], theme: Theme) -> Event:
+    return example_event(EventType.SIGNAL, theme, source=Organisation.POLITIE.value, **person)
+
+
+@pytest.mark.parametrize("meanwhile", ["while the request was open", "while the broker confirmed the closing"])
+def test_a_partner_that_received_data_the_erasure_did_not_reach_is_told_before_the_key_goes(
+    steps: _Steps, erased: list[str], meanwhile: str
+) -> None:
+    """A copy that went to a partner after the erasure was forwarded (it had received nothing then): once the erasure
+    is granted, that partner is told to delete too - a ``RetentionExpired`` with reason ``erasure`` and its lineage
+    record - and the key goes all the same."""
+    person = _person()
+    partners = _delivered(steps.handle(_signal_about(person, Theme.LVB))) - {"zvh"}
+    erasure = _request(person, kind="erasure")
+    assert _delivered(steps.handle(erasure)) == partners
+    later = _signal_about(person, Theme.CTER)
+    first, *rest = sorted(partners)
+    if meanwhile == "while the request was open":
+        newcomers = _delivered(steps.handle(later)) - partners - {"zvh"}
+    for partner in rest:
+        steps.handle(_confirmation(person, erasure, partner))
+    steps.hold = True
+    steps.handle(_confirmation(person, erasure, first))  # closes the erasure; the broker has not confirmed yet
+    if meanwhile == "while the broker confirmed the closing":
+        newcomers = _delivered(steps.handle(later)) - partners - {"zvh"}
+    assert newcomers, "the later signal must reach a partner the erasure did not, or the test proves nothing"
+    assert all(any(c["id"] == str(later.id) for c in steps.copies[p]) for p in newcomers), "they read their copy"
+    steps.confirm()
+
+    def told(partner: str) -> list[dict[str, Any]]:
+        return [c for c in steps.copies.get(partner, []) if c["type"] == EventType.RETENTION_EXPIRED.value]
+
+    for partner in newcomers:
+        (notice,) = told(partner)
+        assert notice["payload"]["reason"] == "erasure"
+    assert all(told(partner) == [] for partner in partners | {"zvh"}), "the others were told by the request"
+    records = [r for r in steps.lineage if r.name == RETENTION_NOTICE_RECORD_NAME]
+    assert sorted(r.recipient for r in records) == sorted(newcomers)
+    assert all(r.reasons == ("erasure",) for r in records)
+    assert erased == [steps.person(erasure)], "and the key is destroyed"
+    assert steps.keeper.sealer.store is not None
+    assert steps.keeper.sealer.store.recipients(steps.person(erasure)) == {}
 
 
 def test_a_restriction_stops_deliveries_until_lifted(steps: _Steps) -> None:
