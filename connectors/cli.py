@@ -166,5 +166,8 @@ def resend(
     """Put a recipient's dead-lettered copies back on its egress topic (its sink drops what was delivered since)."""
     from schakel.connectors.deadletter import resend as resend_copies
 
-    report = asyncio.run(resend_copies(settings(), to, event_id=event_id))
+    try:
+        report = asyncio.run(resend_copies(settings(), to, event_id=event_id))
+    except ConnectorError as error:  # not every dead letter was read: say so, and fail
+        raise _fail(error) from error
     _out.print(f"resent {len(report.resent)} of {report.scanned} dead letters to {to}", highlight=False)

@@ -23,7 +23,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
+
 from schakel.connectors import _kafka
+from schakel.connectors.errors import ConnectorError
 from schakel.settings import Settings
 from schakel.streams.records import DEAD_LETTER_HEADERS, DeadLetter, Message, header
 from schakel.streams.topics import ADMIN, HubTopics
@@ -78,7 +81,10 @@ async def resend(
     """Put every dead-lettered copy for ``recipient`` (or only ``event_id``) back on ``egress.<recipient>``.
 
     Reads the ``dlq`` topic from its beginning up to its end as of the call (no consumer group: resending commits
-    nothing and does not disturb other readers).
+    nothing and does not disturb other readers). When a fetch brings nothing for ``timeout`` seconds while a
+    partition is still short of its end (a slow broker, a big topic), :class:`ConnectorError` says how far it got -
+    what it found until then is put back all the same, and running it again is harmless (the sink drops a copy
+    delivered meanwhile) - rather than a report that reads as if every dead letter had been looked at.
     """
     topics = HubTopics.of(settings)
     egress = topics.egress(recipient)
@@ -89,6 +95,7 @@ async def resend(
     await producer.start()
     resent: list[str] = []
     scanned = 0
+    stalled: set[TopicPartition] = set()
     try:
         partitions = await _kafka.partitions(consumer, topics.dlq, timeout)
         consumer.assign(partitions)
@@ -97,9 +104,8 @@ async def resend(
         remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
         futures = []
         while remaining:
+            before = {tp: await consumer.position(tp) for tp in remaining}
             batch = await consumer.getmany(*remaining, timeout_ms=int(timeout * 1000))
-            if not batch:
-                break
             for tp, records in batch.items():
                 for record in records:
                     if record.offset >= ends[tp]:
@@ -116,11 +122,19 @@ async def resend(
                     original.append((RESENT_HEADER, f"{tp.partition}:{record.offset}".encode()))
                     futures.append(await producer.send(egress, key=record.key, value=record.value, headers=original))
                     resent.append(letter_event or "")
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+            positions = {tp: await consumer.position(tp) for tp in remaining}
+            remaining = {tp for tp in remaining if positions[tp] < ends[tp]}
+            if remaining and not batch and all(positions[tp] == before[tp] for tp in remaining):
+                stalled = remaining  # nothing came, and no partition moved on: the broker is too slow for the wait
+                break
         for future in futures:
             await future
     finally:
         await producer.stop()
         await consumer.stop()
+    if stalled:
+        raise ConnectorError(
+            f"the dead letters were not all read: {len(stalled)} partition(s) of {topics.dlq} brought nothing for "
+            f"{timeout:g} s before their end ({scanned} read, {len(resent)} resent to {recipient}); run it again"
+        )
     return ResendReport(resent=tuple(resent), scanned=scanned)

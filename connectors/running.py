@@ -125,6 +125,9 @@ async def start_connector(
     ``simulate``, its simulated partner system runs too, under ``simulate/<name>``. Creates the topics it needs
     and their ACLs when the admin credentials are at hand (an operator's machine); in production the hub creates
     its topics and an operator the ACLs (``schakel kafka acls apply``).
+
+    When the start fails part way (its health port taken), whatever it started is stopped before the error is
+    raised: a process that looks failed must not go on reading or delivering.
     """
     connector = load(name) if isinstance(name, str) else name
     simulation: SimulatedPartner | None = None
@@ -157,16 +160,20 @@ async def start_connector(
         else None,
         simulation=simulation,
     )
-    if simulation is not None:
-        await simulation.start()
-    for runner in (running.source, running.sink):
-        if runner is not None:
-            running.tasks.append(asyncio.create_task(runner.run()))
-    if metrics_port is not None:
-        healths: list[Health] = [r.health for r in (running.source, running.sink) if r is not None]
-        running._web, running.metrics_port = await serve_health(
-            healths, metrics, host=str(settings.metrics_host), port=metrics_port
-        )
+    try:
+        if simulation is not None:
+            await simulation.start()
+        for runner in (running.source, running.sink):
+            if runner is not None:
+                running.tasks.append(asyncio.create_task(runner.run()))
+        if metrics_port is not None:
+            healths: list[Health] = [r.health for r in (running.source, running.sink) if r is not None]
+            running._web, running.metrics_port = await serve_health(
+                healths, metrics, host=str(settings.metrics_host), port=metrics_port
+            )
+    except BaseException:  # the health port taken, say: the caller gets the error and nothing keeps running
+        await running.stop()
+        raise
     return running
 
 

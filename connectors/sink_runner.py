@@ -14,8 +14,9 @@ Judgement calls:
 - **Receipts are not lost.** The receipt (a ``LineageRecord`` of kind RECEIPT) is produced after the partner acked;
   the batch's offsets are committed only after the broker acknowledged all its receipts, and the ledger remembers
   which were written, so a crash in between re-emits them on the re-delivery (the ``record_id`` is deterministic,
-  so the lineage store keeps one). Receipts are not awaited one by one: that would cap a sink at one broker round
-  trip per copy.
+  so the lineage store keeps one). The id holds the outcome, and a dead letter's the egress record's position
+  (:func:`~schakel.lineage.record.receipt_id`): a copy dead-lettered, resent and delivered keeps both receipts.
+  Receipts are not awaited one by one: that would cap a sink at one broker round trip per copy.
 - **No personal data in reasons.** A dead-letter reason is the sink's :class:`DeliveryError` message (the contract
   says those never carry personal data) or, for any other exception, only its class name.
 - **Grants still on their way at start.** ACLs are applied by an operator (``schakel kafka acls apply``, Strimzi's
@@ -58,7 +59,7 @@ from schakel.connectors.errors import ConnectorConfigError, DeliveryError, Perma
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.consent import ConsentError, Pseudonymizer
-from schakel.lineage import LineageRecord, RecordKind, processing_activity, record_id
+from schakel.lineage import LineageRecord, RecordKind, processing_activity, receipt_id
 from schakel.retention import Opener
 from schakel.schemas import Codec
 from schakel.settings import Settings
@@ -391,8 +392,13 @@ class SinkRunner:
             trace_id = f"{current.trace_id:032x}"
         subject = self._person(copy, record)
         receipt = LineageRecord(
-            record_id=record_id(
-                str(form.get("source")), copy.event_id, subject, str(copy.recipient), RecordKind.RECEIPT
+            record_id=receipt_id(
+                str(form.get("source")),
+                copy.event_id,
+                subject,
+                str(copy.recipient),
+                outcome,
+                (record.partition, record.offset),
             ),
             kind=RecordKind.RECEIPT,
             trace_id=trace_id,

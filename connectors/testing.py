@@ -485,14 +485,14 @@ class ConnectorContract:
             for document in received:
                 assert document.get("bsn") is None, "a BSN the hub withheld reached the partner"
                 assert json.dumps(document).count("pseudoniem") <= 1
-            from schakel.lineage import RecordKind, record_id, records_from_bytes
+            from schakel.lineage import receipt_id, records_from_bytes
 
             parsed = [record for r in receipts for record in records_from_bytes(r.value)]
             sources = {form["id"]: str(form["source"]) for form, _ in [*first, other]}
             assert {str(p.event_id) for p in parsed} == set(sources)
             for p in parsed:  # an event is its source and its id (and subject): see schakel.lineage.record_id
                 sender = sources[str(p.event_id)]
-                assert p.record_id == record_id(sender, p.event_id, p.data_subject_id, org, RecordKind.RECEIPT)
+                assert p.record_id == receipt_id(sender, p.event_id, p.data_subject_id, org, "delivered")
             assert all(p.outcome == "delivered" and p.recipient == org for p in parsed)
             assert all("description" not in p.fields_sent for p in parsed if str(p.event_id) != other[0]["id"])
             subject = Pseudonymizer(settings.pseudonym_key.get_secret_value().encode()).subject("bsn:999990019")

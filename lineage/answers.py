@@ -12,6 +12,8 @@ Judgement calls:
 - A receipt without a decision (the decision record lost or not yet ingested) is still a disclosure: the partner got
   the data, so the citizen must see it. So is a delivered receipt whose stored decision is a ``deny`` (the hub
   re-emitted a decision that came out differently, and the first one stored is kept): a delivery is a fact.
+- A copy may have several receipts: dead-lettered, resent (``schakel connectors resend``), delivered. A delivered
+  receipt counts over any dead letter, and of dead letters alone the last one.
 - The register ``--since`` lists disclosures *decided* at or after that time, each with its receipt, whenever that
   came.
 - ``link`` records (two pseudonyms of one person) are no disclosures; the report counts how many records it read per
@@ -292,8 +294,11 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
     for record in records:  # one event is its sender and its id (and, for the hub, its subject): see record_id
         if record.kind is RecordKind.LINK or record.name in REQUEST_STEPS:  # steps of a request, not disclosures
             continue
-        target = decisions if record.kind is RecordKind.DECISION else receipts
-        target[(event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)] = record
+        key = (event_key(record.sender, record.event_id, record.data_subject_id), record.recipient)
+        if record.kind is RecordKind.DECISION:
+            decisions[key] = record
+        elif key not in receipts or _later_receipt(record, receipts[key]):
+            receipts[key] = record
     result: list[Disclosure] = []
     for key in decisions.keys() | receipts.keys():
         decision, receipt = decisions.get(key), receipts.get(key)
@@ -335,6 +340,14 @@ def _disclosures(records: Iterable[LineageRecord], *, sent_only: bool) -> list[D
         )
     result.sort(key=lambda d: (d.decided_at, d.recipient, str(d.event_id)))
     return result
+
+
+def _later_receipt(record: LineageRecord, kept: LineageRecord) -> bool:
+    """Whether ``record`` says more about a copy than the receipt ``kept``: a delivery is a fact whatever dead
+    letters came before it (a copy resent after its dead letter); of two dead letters the later one counts."""
+    if (record.outcome == "delivered") != (kept.outcome == "delivered"):
+        return record.outcome == "delivered"
+    return record.end_time > kept.end_time
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -37,7 +37,10 @@ An event is its ``source`` and its ``id`` (CloudEvents): the record id is ``{sen
 {recipient}/{kind}`` (:func:`record_id`), so two partners that choose the same id never share a record. The subject's
 pseudonym is part of it because the hub detects a source reusing an id for different content only within one
 subject's partition (``schakel.streams.identity``): a source that reuses an id for another person still gets two
-distinct sets of records, and nothing is merged or suppressed.
+distinct sets of records, and nothing is merged or suppressed. A delivery receipt's id adds its outcome, and a dead
+letter's the egress record's position (:func:`receipt_id`): a copy dead-lettered, resent and then delivered has a
+receipt of each, so the delivery is never dropped as a duplicate of the dead letter; receipts stored before, without
+them, stay valid.
 
 **One Kafka record per event: the packed form.** The hub writes all lineage records of one decided event - its
 decisions and its ``link`` - as one value on the ``lineage`` topic (:func:`pack_records`, read back by
@@ -99,6 +102,7 @@ __all__ = [
     "RecordKind",
     "event_key",
     "pack_records",
+    "receipt_id",
     "record_id",
     "recordable_purpose",
     "records_from_bytes",
@@ -190,6 +194,29 @@ def record_id(sender: str, event_id: UUID | str, data_subject_id: str, recipient
     return f"{event_key(sender, event_id, data_subject_id)}/{recipient}/{kind.value}"
 
 
+def receipt_id(
+    sender: str,
+    event_id: UUID | str,
+    data_subject_id: str,
+    recipient: str,
+    outcome: str,
+    source: tuple[int, int] | None = None,
+) -> str:
+    """The deterministic id of a delivery receipt (``schakel.delivery.receipt``): the event's :func:`record_id` of
+    kind ``receipt``, then the outcome, and for a dead letter the egress record it was (``{partition}-{offset}``).
+
+    *Why the outcome:* a copy may be dead-lettered, resent (``schakel connectors resend``) and then delivered; the
+    store keeps the first record of an id, so one id for both receipts dropped the delivery and the person's report
+    kept saying "dead-lettered". A copy is delivered at most once (the sink's idempotency store), so the delivered
+    receipt needs nothing more and a re-emitted one is still a duplicate; every resend is a new egress record, so its
+    position tells the dead letters of one copy apart, and the same record read again gives the same id. Receipts
+    stored before this (``.../receipt``) stay valid (:meth:`LineageRecord._consistent`)."""
+    base = record_id(sender, event_id, data_subject_id, recipient, RecordKind.RECEIPT)
+    if outcome == "dead-lettered" and source is not None:
+        return f"{base}/{outcome}/{source[0]}-{source[1]}"
+    return f"{base}/{outcome}"
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a time zone")
@@ -206,7 +233,8 @@ class LineageRecord(BaseModel):
 
     record_id: str = Field(
         max_length=256,
-        description='Deterministic "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}": the idempotency key.',
+        description='Deterministic "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}" (a delivery receipt: '
+        "and its outcome, see receipt_id): the idempotency key.",
     )
     kind: RecordKind
     trace_id: str | None = Field(default=None, description="W3C trace id, 32 lowercase hex digits.")
@@ -323,7 +351,7 @@ class LineageRecord(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> LineageRecord:
         expected = record_id(self.sender, self.event_id, self.data_subject_id, self.recipient, self.kind)
-        if self.record_id != expected:
+        if self.record_id != expected and self.record_id != self._receipt_id():
             raise ValueError('record_id must be "{sender}/{event_id}/{data_subject_id}/{recipient}/{kind}"')
         if self.kind is RecordKind.LINK:
             if self.outcome is not None or self.linked_subject_id is None or self.linked_subject_key is None:
@@ -369,6 +397,15 @@ class LineageRecord(BaseModel):
         if self.end_time < self.start_time:
             raise ValueError("end_time is before start_time")
         return self
+
+    def _receipt_id(self) -> str | None:
+        """A delivery receipt's id with its outcome (:func:`receipt_id`); None for every other record."""
+        if self.kind is not RecordKind.RECEIPT or self.name != "schakel.delivery.receipt" or self.outcome is None:
+            return None
+        source = None
+        if self.source_partition is not None and self.source_offset is not None:
+            source = (self.source_partition, self.source_offset)
+        return receipt_id(self.sender, self.event_id, self.data_subject_id, self.recipient, self.outcome, source)
 
     def _check_request_records(self, request: bool) -> None:
         """A request record is the contact point's own decision record of a SubjectRequest, without an outcome; a

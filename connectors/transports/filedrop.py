@@ -7,9 +7,12 @@ name while the first is still in flight never replaces it), and moves it to ``pr
 acknowledged by the broker, or to ``failed/`` with a ``<name>.reason.txt`` when it could not be read at all (or every
 record in it was refused). Refused records of an otherwise good file are listed in ``processed/<name>.rejected.json``
 (record numbers, codes and reasons, no values). A name already taken in ``processed/`` or ``failed/`` gets a random
-suffix: nothing there is ever replaced. A file found in ``work/`` at start-up was claimed before a crash: it is
-processed again, and its records' deterministic event ids make that harmless. A file the broker could not take stays
-in ``work/`` and is offered again after a growing wait (:class:`~schakel.connectors.retry.Backoff`), never at once.
+suffix: nothing there is ever replaced. A file found in ``work/`` at start-up was claimed before a crash - or by a
+second reader still running (a rolling update): it is processed again, and its records' deterministic event ids make
+that harmless. A claimed file that left ``work/`` before this reader read or moved it was moved on by the other
+reader: it is skipped, not refused as unreadable (no false dead letter), and a warning says so. A file the broker
+could not take stays in ``work/`` and is offered again after a growing wait
+(:class:`~schakel.connectors.retry.Backoff`), never at once.
 
 Nothing outside the drop folder is read or written:
 
@@ -38,6 +41,7 @@ import asyncio
 import errno
 import hashlib
 import json
+import logging
 import os
 import secrets
 import stat
@@ -55,6 +59,7 @@ from schakel.connectors.retry import Backoff
 
 __all__ = ["FileDropConfig", "FileDropSink", "FileDropSource", "parse_file"]
 
+_log = logging.getLogger(__name__)
 _SEPARATOR = "~"
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -195,6 +200,10 @@ class FileDropSource(Source):
         try:
             raw = self._read_bytes(path)
             items = parse_file(_original_name(path), raw)
+        except FileNotFoundError:  # claimed, then moved on by another reader of this folder (module docstring)
+            self._backoff.settled(path)
+            _log.warning("a claimed file left work/ before it was read: another reader took it on; skipped")
+            return []
         except RecordRejected as problem:
             return [self._refused(path, raw, problem)]
         except Exception as error:  # whatever else a file can make a reader raise: refuse the file, go on
@@ -242,7 +251,13 @@ class _FileTracker:
         rejected = {n: s.problem for n, s in sorted(outcomes.items()) if s.kind == "rejected" and s.problem}
         everything_refused = len(rejected) == self.count
         target_dir = self.source.failed if everything_refused else self.source.processed
-        placed = _place(self.path, target_dir, _original_name(self.path))
+        try:
+            placed = _place(self.path, target_dir, _original_name(self.path))
+        except FileNotFoundError:
+            if os.path.lexists(self.path):
+                raise
+            _log.warning("a claimed file left work/ before it was moved: another reader moved it on")
+            return
         if everything_refused:
             reasons = "".join(f"record {n}: {p.code}: {_one_line(p.reason)}\n" for n, p in rejected.items())
             _write_new(target_dir, f"{placed.name}.reason.txt", reasons.encode())
