@@ -11,6 +11,9 @@ Judgement calls:
 - Lock-out is per user name, not per address: :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` lock the
   account for :data:`LOCK_DURATION`, during which even the right password is refused. It lives in the server's memory
   (a restart forgets it; a cluster of consoles would need it shared) - enough for one console process.
+- A sign-in still being checked counts as a failure until it is known to have succeeded (:meth:`LockOut.begin`):
+  guesses sent all at once would otherwise all pass the lock check before the first had failed. So while
+  :data:`MAX_FAILURES` attempts are under way, a further one is refused as locked, the right password included.
 """
 
 from __future__ import annotations
@@ -147,6 +150,28 @@ class LockOut:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _failures: dict[str, list[datetime]] = field(default_factory=dict)
     _locked_until: dict[str, datetime] = field(default_factory=dict)
+    _trying: dict[str, int] = field(default_factory=dict)
+
+    def begin(self, username: str) -> bool:
+        """Start a sign-in attempt; False (refuse it as locked) when the account is locked or when the failures so
+        far plus the attempts still under way reach :data:`MAX_FAILURES`. End it with :meth:`failed`,
+        :meth:`succeeded` or :meth:`abandoned`."""
+        if self.locked(username):
+            return False
+        now = self.clock()
+        recent = [t for t in self._failures.get(username, []) if now - t < FAILURE_WINDOW]
+        if len(recent) + self._trying.get(username, 0) >= MAX_FAILURES:
+            return False
+        self._trying[username] = self._trying.get(username, 0) + 1
+        return True
+
+    def abandoned(self, username: str) -> None:
+        """An attempt that ended without an answer (the check itself failed): neither a failure nor a success."""
+        left = self._trying.get(username, 0) - 1
+        if left > 0:
+            self._trying[username] = left
+        else:
+            self._trying.pop(username, None)
 
     def locked(self, username: str) -> bool:
         until = self._locked_until.get(username)
@@ -158,6 +183,7 @@ class LockOut:
         return True
 
     def failed(self, username: str) -> None:
+        self.abandoned(username)
         now = self.clock()
         recent = [t for t in self._failures.get(username, []) if now - t < FAILURE_WINDOW] + [now]
         if len(recent) >= MAX_FAILURES:
@@ -166,4 +192,5 @@ class LockOut:
         self._failures[username] = recent
 
     def succeeded(self, username: str) -> None:
+        self.abandoned(username)
         self._failures.pop(username, None)

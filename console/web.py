@@ -240,9 +240,13 @@ async def _login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
     state = _state(request)
-    if state.lockout.locked(username):
+    if not state.lockout.begin(username):  # counts this attempt before it is checked: guesses sent at once too
         return await _page(request, "login.html.j2", 429, message="locked")
-    account = await asyncio.to_thread(state.accounts.authenticate, username, password)
+    try:
+        account = await asyncio.to_thread(state.accounts.authenticate, username, password)
+    except BaseException:
+        state.lockout.abandoned(username)
+        raise
     if account is None:
         state.lockout.failed(username)
         return await _page(request, "login.html.j2", 401, message="bad_login")

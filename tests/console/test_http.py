@@ -1,0 +1,223 @@
+"""The console's boundary over HTTP (aiohttp's test client; no broker, no browser): what an attacker with an account
+of one organisation - or with none - tries, and what the server answers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientResponse, DummyCookieJar
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
+
+from schakel.console.access import Role
+from schakel.console.accounts import MAX_FAILURES, Account, AccountsFile
+from schakel.console.feed import Feed
+from schakel.console.inbox import item_from_copy
+from schakel.console.web import ConsoleState, create_app
+from schakel.lineage import open_store
+from schakel.schemas import EventType, Organisation, Theme
+from schakel.schemas.examples import example_form
+from schakel.settings import Settings
+
+PASSWORD = "correct horse battery"
+ACCOUNTS = {
+    "zvh-cm": (Organisation.ZVH, [Role.CASE_MANAGER]),
+    "politie-cm": (Organisation.POLITIE, [Role.CASE_MANAGER]),
+    "zvh-compliance": (Organisation.ZVH, [Role.COMPLIANCE]),
+}
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class _SlowAccounts(AccountsFile):
+    """The accounts file, with each password check counted and taking a while (argon2 does)."""
+
+    checks = 0
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        type(self).checks += 1
+        time.sleep(0.2)
+        return super().authenticate(username, password)
+
+
+class Visitor:
+    """One browser: its own session cookie, sent by hand (the test client's jar would not keep a Secure cookie)."""
+
+    def __init__(self, client: TestClient[Request, Application]) -> None:
+        self.client = client
+        self.cookie: str | None = None
+        self.csrf = ""
+        self._text = ""
+
+    def _keep(self, response: ClientResponse) -> None:
+        if "schakel_session" in response.cookies:
+            self.cookie = response.cookies["schakel_session"].value or None
+        found = _CSRF.search(self._text)
+        if found:
+            self.csrf = found.group(1)
+
+    async def get(self, path: str, **kwargs: Any) -> ClientResponse:
+        response = await self.client.get(path, headers=self._headers(), allow_redirects=False, **kwargs)
+        self._text = await response.text() if response.content_type == "text/html" else ""
+        self._keep(response)
+        return response
+
+    async def post(self, path: str, data: dict[str, str]) -> ClientResponse:
+        response = await self.client.post(
+            path, data={"csrf": self.csrf, **data}, headers=self._headers(), allow_redirects=False
+        )
+        self._text = await response.text() if response.content_type == "text/html" else ""
+        self._keep(response)
+        return response
+
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": f"schakel_session={self.cookie}"} if self.cookie else {}
+
+    async def sign_in(self, username: str, password: str = PASSWORD) -> ClientResponse:
+        await self.get("/login")
+        return await self.post("/login", {"username": username, "password": password})
+
+
+Scenario = Callable[[TestClient[Request, Application], ConsoleState], Awaitable[None]]
+
+
+def _run(tmp_path: Path, scenario: Scenario, accounts: AccountsFile | None = None) -> None:
+    accounts = accounts or AccountsFile(tmp_path / "accounts.json")
+    for username, (org, roles) in ACCOUNTS.items():
+        accounts.add(username, org, roles, PASSWORD)
+    store = open_store(None, tmp_path / "lineage")
+    state = ConsoleState(feed=Feed(Settings(topic_prefix="h.")), store=store, accounts=accounts)
+
+    async def main() -> None:
+        app = create_app(state, secrets.token_bytes(32), manage_feed=False)
+        async with TestClient(TestServer(app), cookie_jar=DummyCookieJar()) as client:
+            await scenario(client, state)
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+
+
+def _deliver(state: ConsoleState, organisation: str, **changes: Any) -> str:
+    """A copy the hub delivered to ``organisation``, as the feed publishes it."""
+    form = example_form(EventType.REFERRAL, theme=Theme.CTER) | changes
+    state.feed._publish(item_from_copy(organisation, form, datetime.now(UTC)))
+    return str(form["id"])
+
+
+@asynccontextmanager
+async def _stream(visitor: Visitor, path: str) -> AsyncIterator[ClientResponse]:
+    response = await visitor.client.get(path, headers=visitor._headers(), allow_redirects=False)
+    try:
+        assert response.status == 200
+        assert await response.content.readline() == b": connected\n"
+        yield response
+    finally:
+        response.close()
+
+
+async def _events(response: ClientResponse, wait: float) -> str:
+    """What the stream sends within ``wait`` seconds (or until it ends)."""
+    received = b""
+    deadline = asyncio.get_running_loop().time() + wait
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            line = await asyncio.wait_for(response.content.readline(), left)
+        except TimeoutError:
+            break
+        if not line:
+            break
+        received += line
+    return received.decode()
+
+
+# -- sign-in ------------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_guesses_cannot_outrun_the_lock_out(tmp_path: Path) -> None:
+    """Guesses sent at once all passed the lock check before the first one had failed: 3x the allowed guesses."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        attacker = Visitor(client)
+        await attacker.get("/login")
+        _SlowAccounts.checks = 0
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/login",
+                    data={"csrf": attacker.csrf, "username": "zvh-cm", "password": f"guess number {n}"},
+                    headers=attacker._headers(),
+                    allow_redirects=False,
+                )
+                for n in range(3 * MAX_FAILURES)
+            )
+        )
+        assert _SlowAccounts.checks <= MAX_FAILURES
+        assert sorted(answer.status for answer in answers) == [401] * MAX_FAILURES + [429] * 2 * MAX_FAILURES
+        assert (await attacker.post("/login", {"username": "zvh-cm", "password": PASSWORD})).status == 429
+
+    _run(tmp_path, scenario, _SlowAccounts(tmp_path / "accounts.json"))
+
+
+# -- the boundary that holds (kept as regression tests) -------------------------------------------------------------
+
+
+def test_another_organisations_items_are_refused_by_every_route(tmp_path: Path) -> None:
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        ggz_item = _deliver(state, "ggz")
+        politie = Visitor(client)
+        await politie.sign_in("politie-cm")
+        for path in (
+            "/inbox/ggz",
+            "/inbox/ggz/cases",
+            f"/inbox/ggz/items/{ggz_item}",
+            "/inbox/ggz/items/00000000-0000-0000-0000-000000000000",
+            "/inbox/ggz/stream",
+            "/inbox/GGZ",
+            "/inbox/ggz%20",
+            "/board",
+            "/compliance/trace",
+            "/compliance/subject",
+        ):
+            answer = await politie.get(path)
+            assert answer.status in {403, 404}, path
+            assert f'id="item-{ggz_item}"' not in politie._text, path
+        assert ggz_item not in await (await politie.get("/inbox/politie")).text()
+        # The stream of one's own organisation carries nothing of another's.
+        async with _stream(politie, "/inbox/politie/stream") as stream:
+            _deliver(state, "ggz")
+            assert "event: item" not in await _events(stream, 0.5)
+        nobody = Visitor(client)
+        for path in ("/inbox/ggz", f"/inbox/ggz/items/{ggz_item}", "/inbox/ggz/stream", "/compliance/verify"):
+            answer = await nobody.get(path)
+            assert (answer.status, answer.headers.get("Location")) == (303, "/login"), path
+        assert (await nobody.post("/compliance/subject", {"bsn": "111222333"})).status in {303, 400}
+
+    _run(tmp_path, scenario)
+
+
+def test_every_post_needs_the_sessions_csrf_token(tmp_path: Path) -> None:
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        officer = Visitor(client)
+        await officer.sign_in("zvh-compliance")
+        token = officer.csrf
+        for forged in ({}, {"csrf": ""}, {"csrf": "forged"}, {"csrf": token[:-1]}, {"csrf": token + "x"}):
+            for path, form in (("/compliance/subject", {"bsn": "111222333"}), ("/logout", {})):
+                answer = await client.post(path, data=form | forged, headers=officer._headers(), allow_redirects=False)
+                assert answer.status == 400, (path, forged)
+        assert (await officer.get("/compliance/verify")).status == 200  # the forged sign-out did nothing
+        # Another session's token is no good either.
+        other = Visitor(client)
+        await other.get("/login")
+        other.csrf = token
+        assert (await other.post("/login", {"username": "zvh-cm", "password": PASSWORD})).status == 400
+
+    _run(tmp_path, scenario)
