@@ -139,6 +139,70 @@ async def _events(response: ClientResponse, wait: float) -> str:
     return received.decode()
 
 
+# -- sessions -----------------------------------------------------------------------------------------------------
+
+
+def test_a_session_cookie_is_worthless_after_sign_out(tmp_path: Path) -> None:
+    """Someone who copied the cookie (a shared computer, a proxy log) cannot use it once its user signed out."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        anna = Visitor(client)
+        assert (await anna.sign_in("zvh-cm")).headers["Location"] == "/"
+        assert (await anna.get("/inbox/zvh")).status == 200
+        copied = anna.cookie
+        assert (await anna.post("/logout", {})).headers["Location"] == "/login"
+        thief = Visitor(client)
+        thief.cookie = copied
+        answer = await thief.get("/inbox/zvh")
+        assert (answer.status, answer.headers.get("Location")) == (303, "/login")
+
+    _run(tmp_path, scenario)
+
+
+def test_a_password_change_ends_the_sessions_opened_with_the_old_password(tmp_path: Path) -> None:
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        anna = Visitor(client)
+        await anna.sign_in("zvh-cm")
+        assert (await anna.get("/inbox/zvh")).status == 200
+        await asyncio.to_thread(state.accounts.passwd, "zvh-cm", "a brand new password")
+        answer = await anna.get("/inbox/zvh")
+        assert (answer.status, answer.headers.get("Location")) == (303, "/login")
+        fresh = Visitor(client)
+        await fresh.sign_in("zvh-cm", "a brand new password")
+        assert (await fresh.get("/inbox/zvh")).status == 200
+
+    _run(tmp_path, scenario)
+
+
+def test_the_live_stream_ends_for_a_removed_account_while_items_keep_coming(tmp_path: Path) -> None:
+    """The keep-alive re-checks the account only when the stream is idle; a busy inbox must not keep it open."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        anna = Visitor(client)
+        await anna.sign_in("zvh-cm")
+        async with _stream(anna, "/inbox/zvh/stream") as stream:
+            before = _deliver(state, "zvh")
+            assert before in await _events(stream, 1.0)
+            await asyncio.to_thread(state.accounts.remove, "zvh-cm")
+            after = _deliver(state, "zvh")
+            assert after not in await _events(stream, 1.0)
+
+    _run(tmp_path, scenario)
+
+
+def test_the_live_stream_ends_at_sign_out(tmp_path: Path) -> None:
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        anna = Visitor(client)
+        await anna.sign_in("zvh-cm")
+        await anna.get("/inbox/zvh")
+        async with _stream(anna, "/inbox/zvh/stream") as stream:
+            await anna.post("/logout", {})
+            after = _deliver(state, "zvh")
+            assert after not in await _events(stream, 1.0)
+
+    _run(tmp_path, scenario)
+
+
 # -- sign-in ------------------------------------------------------------------------------------------------------
 
 
