@@ -295,7 +295,9 @@ async def _logout(request: web.Request) -> web.StreamResponse:
 async def _set_language(request: web.Request) -> web.StreamResponse:
     language = request.match_info["lang"]
     target = request.query.get("next", "/")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # A browser drops tabs and line breaks from a URL ("/\t/evil.example" is "//evil.example", another site), and
+    # so does the Location header's own parsing: only a printable path of this site is followed.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not target.isprintable():
         target = "/"
     response = web.HTTPSeeOther(target)
     if language in LANGUAGES:
@@ -318,7 +320,7 @@ async def _inbox(request: web.Request) -> web.StreamResponse:
         filters=filters,
         themes=[str(t) for t in Theme],
         types=[str(t) for t in EventType],
-        stream=f"/inbox/{organisation}/stream?{request.query_string}",
+        stream=f"/inbox/{organisation}/stream?{filters.query()}",
     )
 
 
@@ -427,11 +429,11 @@ async def _disclosures(request: web.Request) -> web.StreamResponse:
         try:
             since = parse_since(since_text)
             until = parse_since(until_text)
-        except ValueError:
+            end = until + timedelta(days=1) if until is not None else None  # the period includes its last day
+        except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
             raise web.HTTPBadRequest() from None
         register = await asyncio.to_thread(_state(request).store.disclosures, recipient, since)
-        if until is not None:  # the period includes its last day
-            end = until + timedelta(days=1)
+        if end is not None:
             register = register.model_copy(
                 update={"disclosures": tuple(d for d in register.disclosures if d.decided_at < end)}
             )

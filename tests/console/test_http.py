@@ -10,17 +10,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse, DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
+from yarl import URL
 
 from schakel.console.access import Role
 from schakel.console.accounts import MAX_FAILURES, Account, AccountsFile
 from schakel.console.feed import Feed
-from schakel.console.inbox import item_from_copy
+from schakel.console.inbox import Filters, item_from_copy
 from schakel.console.web import ConsoleState, create_app
 from schakel.lineage import open_store
 from schakel.schemas import EventType, Organisation, Theme
@@ -229,6 +232,60 @@ def test_concurrent_guesses_cannot_outrun_the_lock_out(tmp_path: Path) -> None:
         assert (await attacker.post("/login", {"username": "zvh-cm", "password": PASSWORD})).status == 429
 
     _run(tmp_path, scenario, _SlowAccounts(tmp_path / "accounts.json"))
+
+
+# -- redirects, filters, malformed input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\r\n/evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+        "/%09/evil.example/",
+    ],
+)
+def test_the_language_switch_never_sends_anyone_off_site(tmp_path: Path, target: str) -> None:
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        answer = await client.get("/lang/en", params={"next": target}, allow_redirects=False)
+        assert answer.status == 303
+        # What a browser makes of it (it drops tabs and line breaks from a URL, then resolves it against the page).
+        location = re.sub(r"[\t\r\n]", "", answer.headers["Location"])
+        assert URL("https://console.example/lang/en").join(URL(location)).host == "console.example"
+
+    _run(tmp_path, scenario)
+
+
+def test_the_live_stream_filters_are_the_page_filters(tmp_path: Path) -> None:
+    """A case id holding '&' or '#' must not change or cut off the filters the live stream is opened with."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        anna = Visitor(client)
+        await anna.sign_in("zvh-cm")
+        await anna.get("/inbox/zvh", params={"case": "A&theme=LVB#x", "type": "Referral"})
+        found = re.search(r'data-stream="([^"]+)"', anna._text)
+        assert found is not None
+        stream = URL(unescape(found.group(1)))
+        assert stream.path == "/inbox/zvh/stream"
+        assert not stream.fragment
+        assert Filters.of(stream.query) == Filters(case="A&theme=LVB#x", event_type="Referral")
+
+    _run(tmp_path, scenario)
+
+
+def test_a_date_beyond_the_calendar_is_a_bad_request_not_a_crash(tmp_path: Path) -> None:
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        officer = Visitor(client)
+        await officer.sign_in("zvh-compliance")
+        for query in ({"to": "zvh", "until": "9999-12-31"}, {"to": "zvh", "since": "not a date"}):
+            assert (await officer.get("/compliance/disclosures", params=query)).status == 400, query
+        assert (await officer.get("/compliance/disclosures", params={"to": "zvh", "until": "2026-12-31"})).status == 200
+
+    _run(tmp_path, scenario)
 
 
 # -- the boundary that holds (kept as regression tests) -------------------------------------------------------------
