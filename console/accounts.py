@@ -14,6 +14,10 @@ Judgement calls:
 - A sign-in still being checked counts as a failure until it is known to have succeeded (:meth:`LockOut.begin`):
   guesses sent all at once would otherwise all pass the lock check before the first had failed. So while
   :data:`MAX_FAILURES` attempts are under way, a further one is refused as locked, the right password included.
+- The lock-out's memory is bounded: a name no account can have (:func:`is_username`) is answered "unknown user name
+  or wrong password" at once - no argon2 work, nothing remembered (the rule for names is no secret) - and failures
+  older than :data:`FAILURE_WINDOW` are dropped once many names are remembered. Before, every failed sign-in kept
+  its user name for good: up to a megabyte each, from anyone who could load the sign-in page.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from schakel.console.access import Principal, Role, role_allowed
 from schakel.console.errors import AccountError
 from schakel.schemas import Organisation
 
-__all__ = ["FAILURE_WINDOW", "LOCK_DURATION", "MAX_FAILURES", "Account", "AccountsFile", "LockOut"]
+__all__ = ["FAILURE_WINDOW", "LOCK_DURATION", "MAX_FAILURES", "Account", "AccountsFile", "LockOut", "is_username"]
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -44,6 +48,7 @@ MIN_PASSWORD_LENGTH = 12
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
+_PRUNE_AT = 1024
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
@@ -137,6 +142,11 @@ class AccountsFile:
         return account
 
 
+def is_username(text: str) -> bool:
+    """Could an account have this user name (2-64 characters: lowercase letters, digits, '.', '_' or '-')?"""
+    return _USERNAME.fullmatch(text) is not None
+
+
 def _hash(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
@@ -151,6 +161,19 @@ class LockOut:
     _failures: dict[str, list[datetime]] = field(default_factory=dict)
     _locked_until: dict[str, datetime] = field(default_factory=dict)
     _trying: dict[str, int] = field(default_factory=dict)
+    _prune_at: int = _PRUNE_AT
+
+    def remembered(self) -> int:
+        """How many user names it keeps failures or a lock for."""
+        return len(self._failures.keys() | self._locked_until.keys())
+
+    def _prune(self, now: datetime) -> None:
+        """Forget failures out of the window and locks that ended, once many names are remembered (amortised)."""
+        if len(self._failures) + len(self._locked_until) < self._prune_at:
+            return
+        self._failures = {name: ts for name, ts in self._failures.items() if ts and now - ts[-1] < FAILURE_WINDOW}
+        self._locked_until = {name: until for name, until in self._locked_until.items() if until > now}
+        self._prune_at = max(_PRUNE_AT, 2 * (len(self._failures) + len(self._locked_until)))
 
     def begin(self, username: str) -> bool:
         """Start a sign-in attempt; False (refuse it as locked) when the account is locked or when the failures so
@@ -190,6 +213,7 @@ class LockOut:
             self._locked_until[username] = now + LOCK_DURATION
             recent = []
         self._failures[username] = recent
+        self._prune(now)
 
     def succeeded(self, username: str) -> None:
         self.abandoned(username)

@@ -45,7 +45,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from schakel.console import caseboard, denials
 from schakel.console.access import Page, Principal, may_reach, may_read_inbox, reachable_pages
-from schakel.console.accounts import Account, AccountsFile, LockOut
+from schakel.console.accounts import Account, AccountsFile, LockOut, is_username
 from schakel.console.agenda import agenda_proposals
 from schakel.console.feed import Feed
 from schakel.console.i18n import LANGUAGES, translate
@@ -261,6 +261,8 @@ async def _login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
     state = _state(request)
+    if not is_username(username):  # no account has it: nothing to check, nothing to remember
+        return await _page(request, "login.html.j2", 401, message="bad_login")
     if not state.lockout.begin(username):  # counts this attempt before it is checked: guesses sent at once too
         return await _page(request, "login.html.j2", 429, message="locked")
     try:

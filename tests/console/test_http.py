@@ -234,6 +234,21 @@ def test_concurrent_guesses_cannot_outrun_the_lock_out(tmp_path: Path) -> None:
     _run(tmp_path, scenario, _SlowAccounts(tmp_path / "accounts.json"))
 
 
+def test_sign_ins_with_names_no_account_can_have_leave_nothing_behind(tmp_path: Path) -> None:
+    """Anyone can load the sign-in page; a failed sign-in with a megabyte-long name must not cost a megabyte."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        attacker = Visitor(client)
+        for n in range(3):
+            answer = await attacker.sign_in(f"{n}" + "x" * 500_000)
+            assert answer.status == 401
+            assert "Onbekende gebruikersnaam of onjuist wachtwoord." in attacker._text
+        assert state.lockout.remembered() == 0
+        assert (await attacker.sign_in("zvh-cm")).headers["Location"] == "/"
+
+    _run(tmp_path, scenario)
+
+
 # -- redirects, filters, malformed input ---------------------------------------------------------------------------
 
 
