@@ -222,7 +222,11 @@ async def _csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         form = await request.post()
         sent = form.get("csrf")
         expected = (await get_session(request)).get("csrf")
-        if not isinstance(sent, str) or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        if (
+            not isinstance(sent, str)
+            or not isinstance(expected, str)
+            or not hmac.compare_digest(sent.encode(), expected.encode())  # as str, a non-ASCII one raises TypeError
+        ):
             raise web.HTTPBadRequest()
     return await handler(request)
 

@@ -345,7 +345,14 @@ def test_every_post_needs_the_sessions_csrf_token(tmp_path: Path) -> None:
         officer = Visitor(client)
         await officer.sign_in("zvh-compliance")
         token = officer.csrf
-        for forged in ({}, {"csrf": ""}, {"csrf": "forged"}, {"csrf": token[:-1]}, {"csrf": token + "x"}):
+        for forged in (
+            {},
+            {"csrf": ""},
+            {"csrf": "forged"},
+            {"csrf": token[:-1]},
+            {"csrf": token + "x"},
+            {"csrf": "é"},
+        ):
             for path, form in (("/compliance/subject", {"bsn": "111222333"}), ("/logout", {})):
                 answer = await client.post(path, data=form | forged, headers=officer._headers(), allow_redirects=False)
                 assert answer.status == 400, (path, forged)
