@@ -11,6 +11,13 @@ Judgement calls:
 - Lock-out is per user name, not per address: :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` lock the
   account for :data:`LOCK_DURATION`, during which even the right password is refused. It lives in the server's memory
   (a restart forgets it; a cluster of consoles would need it shared) - enough for one console process.
+- A sign-in still being checked counts as a failure until it is known to have succeeded (:meth:`LockOut.begin`):
+  guesses sent all at once would otherwise all pass the lock check before the first had failed. So while
+  :data:`MAX_FAILURES` attempts are under way, a further one is refused as locked, the right password included.
+- The lock-out's memory is bounded: a name no account can have (:func:`is_username`) is answered "unknown user name
+  or wrong password" at once - no argon2 work, nothing remembered (the rule for names is no secret) - and failures
+  older than :data:`FAILURE_WINDOW` are dropped once many names are remembered. Before, every failed sign-in kept
+  its user name for good: up to a megabyte each, from anyone who could load the sign-in page.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from schakel.console.access import Principal, Role, role_allowed
 from schakel.console.errors import AccountError
 from schakel.schemas import Organisation
 
-__all__ = ["FAILURE_WINDOW", "LOCK_DURATION", "MAX_FAILURES", "Account", "AccountsFile", "LockOut"]
+__all__ = ["FAILURE_WINDOW", "LOCK_DURATION", "MAX_FAILURES", "Account", "AccountsFile", "LockOut", "is_username"]
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -41,6 +48,7 @@ MIN_PASSWORD_LENGTH = 12
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
+_PRUNE_AT = 1024
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
@@ -134,6 +142,11 @@ class AccountsFile:
         return account
 
 
+def is_username(text: str) -> bool:
+    """Could an account have this user name (2-64 characters: lowercase letters, digits, '.', '_' or '-')?"""
+    return _USERNAME.fullmatch(text) is not None
+
+
 def _hash(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
@@ -147,6 +160,41 @@ class LockOut:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _failures: dict[str, list[datetime]] = field(default_factory=dict)
     _locked_until: dict[str, datetime] = field(default_factory=dict)
+    _trying: dict[str, int] = field(default_factory=dict)
+    _prune_at: int = _PRUNE_AT
+
+    def remembered(self) -> int:
+        """How many user names it keeps failures or a lock for."""
+        return len(self._failures.keys() | self._locked_until.keys())
+
+    def _prune(self, now: datetime) -> None:
+        """Forget failures out of the window and locks that ended, once many names are remembered (amortised)."""
+        if len(self._failures) + len(self._locked_until) < self._prune_at:
+            return
+        self._failures = {name: ts for name, ts in self._failures.items() if ts and now - ts[-1] < FAILURE_WINDOW}
+        self._locked_until = {name: until for name, until in self._locked_until.items() if until > now}
+        self._prune_at = max(_PRUNE_AT, 2 * (len(self._failures) + len(self._locked_until)))
+
+    def begin(self, username: str) -> bool:
+        """Start a sign-in attempt; False (refuse it as locked) when the account is locked or when the failures so
+        far plus the attempts still under way reach :data:`MAX_FAILURES`. End it with :meth:`failed`,
+        :meth:`succeeded` or :meth:`abandoned`."""
+        if self.locked(username):
+            return False
+        now = self.clock()
+        recent = [t for t in self._failures.get(username, []) if now - t < FAILURE_WINDOW]
+        if len(recent) + self._trying.get(username, 0) >= MAX_FAILURES:
+            return False
+        self._trying[username] = self._trying.get(username, 0) + 1
+        return True
+
+    def abandoned(self, username: str) -> None:
+        """An attempt that ended without an answer (the check itself failed): neither a failure nor a success."""
+        left = self._trying.get(username, 0) - 1
+        if left > 0:
+            self._trying[username] = left
+        else:
+            self._trying.pop(username, None)
 
     def locked(self, username: str) -> bool:
         until = self._locked_until.get(username)
@@ -158,12 +206,15 @@ class LockOut:
         return True
 
     def failed(self, username: str) -> None:
+        self.abandoned(username)
         now = self.clock()
         recent = [t for t in self._failures.get(username, []) if now - t < FAILURE_WINDOW] + [now]
         if len(recent) >= MAX_FAILURES:
             self._locked_until[username] = now + LOCK_DURATION
             recent = []
         self._failures[username] = recent
+        self._prune(now)
 
     def succeeded(self, username: str) -> None:
+        self.abandoned(username)
         self._failures.pop(username, None)

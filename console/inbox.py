@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from schakel.console.agenda import AgendaProposal, proposal_of
 from schakel.guidance import copy_reference
@@ -135,6 +136,11 @@ class Filters:
             event_type=query.get("type", "").strip(),
             case=query.get("case", "").strip(),
         )
+
+    def query(self) -> str:
+        """The query string :meth:`of` reads back as these filters (for the live stream's URL)."""
+        pairs = (("theme", self.theme), ("type", self.event_type), ("case", self.case))
+        return urlencode({name: value for name, value in pairs if value})
 
     def matches(self, item: InboxItem) -> bool:
         return (

@@ -6,8 +6,13 @@ Security choices (issue 13, items 1 and 5):
   items, cases and live stream carry the organisation in the path and are refused (403) for any other organisation -
   checked before the item is looked up, so a 403 says nothing about whether an item exists.
 - Sessions live in an encrypted, authenticated cookie (aiohttp-session's ``EncryptedCookieStorage``: Fernet) that is
-  ``Secure``, ``HttpOnly`` and ``SameSite=Strict``; sign-in starts a new session. The session holds the user name;
-  the account is read again on every request, so a removed account is signed out at once.
+  ``Secure``, ``HttpOnly`` and ``SameSite=Strict``; sign-in starts a new session. The session holds the user name, a
+  random session id and a mark of the password hash it was opened with; the account is read again on every request
+  (and before every item a live stream sends), so a removed account, a changed password or a signed-out session is
+  refused at once. A cookie is valid by itself, so sign-out remembers the session's id until the cookie would have
+  expired (:attr:`ConsoleState.signed_out`): a copy of the cookie cannot be replayed. *Limit*: that memory is the
+  process's; a restart forgets it (a cookie copied before its sign-out works again until its 8 hours are over) -
+  deleting ``session.key`` before the restart ends every session.
 - Every POST carries the session's CSRF token (compared in constant time), or it is refused with 400.
 - Values from events are escaped by Jinja2's autoescape wherever they are rendered, and the Content-Security-Policy
   allows scripts, styles and connections from the console's own origin only (no inline script or style, no third
@@ -20,9 +25,11 @@ Security choices (issue 13, items 1 and 5):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,7 +45,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from schakel.console import caseboard, denials
 from schakel.console.access import Page, Principal, may_reach, may_read_inbox, reachable_pages
-from schakel.console.accounts import AccountsFile, LockOut
+from schakel.console.accounts import Account, AccountsFile, LockOut, is_username
 from schakel.console.agenda import agenda_proposals
 from schakel.console.feed import Feed
 from schakel.console.i18n import LANGUAGES, translate
@@ -83,6 +90,8 @@ class ConsoleState:
     """The courses of action an item's reference is looked up in (the console never chooses one itself)."""
     pseudonymise: Callable[[str], Sequence[str]] = subject_pseudonyms
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
+    signed_out: dict[str, float] = field(default_factory=dict)
+    """The ids of signed-out sessions, each until its cookie expires (``time.time()``), so its cookie is refused."""
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("schakel.console", "templates"),
@@ -111,13 +120,25 @@ def _language(request: web.Request) -> str:
     return chosen if chosen in LANGUAGES else "nl"
 
 
+def _password_mark(account: Account) -> str:
+    """What a session remembers of the password it was opened with: changing the password ends the session."""
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()
+
+
 async def _principal(request: web.Request) -> Principal | None:
     session = await get_session(request)
-    username = session.get("user")
+    username, session_id, mark = session.get("user"), session.get("sid"), session.get("password")
     if not isinstance(username, str):
         return None
-    account = await asyncio.to_thread(lambda: _state(request).accounts.load().get(username))
-    if account is None:
+    state = _state(request)
+    account = await asyncio.to_thread(lambda: state.accounts.load().get(username))
+    if (
+        account is None
+        or not isinstance(session_id, str)
+        or session_id in state.signed_out
+        or not isinstance(mark, str)
+        or not hmac.compare_digest(mark, _password_mark(account))
+    ):
         session.invalidate()
         return None
     return account.principal()
@@ -201,7 +222,11 @@ async def _csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         form = await request.post()
         sent = form.get("csrf")
         expected = (await get_session(request)).get("csrf")
-        if not isinstance(sent, str) or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        if (
+            not isinstance(sent, str)
+            or not isinstance(expected, str)
+            or not hmac.compare_digest(sent.encode(), expected.encode())  # as str, a non-ASCII one raises TypeError
+        ):
             raise web.HTTPBadRequest()
     return await handler(request)
 
@@ -240,28 +265,45 @@ async def _login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
     state = _state(request)
-    if state.lockout.locked(username):
+    if not is_username(username):  # no account has it: nothing to check, nothing to remember
+        return await _page(request, "login.html.j2", 401, message="bad_login")
+    if not state.lockout.begin(username):  # counts this attempt before it is checked: guesses sent at once too
         return await _page(request, "login.html.j2", 429, message="locked")
-    account = await asyncio.to_thread(state.accounts.authenticate, username, password)
+    try:
+        account = await asyncio.to_thread(state.accounts.authenticate, username, password)
+    except BaseException:
+        state.lockout.abandoned(username)
+        raise
     if account is None:
         state.lockout.failed(username)
         return await _page(request, "login.html.j2", 401, message="bad_login")
     state.lockout.succeeded(username)
     session = await new_session(request)
     session["user"] = account.username
+    session["sid"] = secrets.token_urlsafe(18)
+    session["password"] = _password_mark(account)
     session["csrf"] = secrets.token_urlsafe(32)
     raise web.HTTPSeeOther("/")
 
 
 async def _logout(request: web.Request) -> web.StreamResponse:
-    (await get_session(request)).invalidate()
+    session = await get_session(request)
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        signed_out, now = _state(request).signed_out, time.time()
+        for expired in [key for key, until in signed_out.items() if until <= now]:
+            del signed_out[expired]
+        signed_out[session_id] = now + _SESSION_SECONDS
+    session.invalidate()
     raise web.HTTPSeeOther("/login")
 
 
 async def _set_language(request: web.Request) -> web.StreamResponse:
     language = request.match_info["lang"]
     target = request.query.get("next", "/")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # A browser drops tabs and line breaks from a URL ("/\t/evil.example" is "//evil.example", another site), and
+    # so does the Location header's own parsing: only a printable path of this site is followed.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not target.isprintable():
         target = "/"
     response = web.HTTPSeeOther(target)
     if language in LANGUAGES:
@@ -284,7 +326,7 @@ async def _inbox(request: web.Request) -> web.StreamResponse:
         filters=filters,
         themes=[str(t) for t in Theme],
         types=[str(t) for t in EventType],
-        stream=f"/inbox/{organisation}/stream?{request.query_string}",
+        stream=f"/inbox/{organisation}/stream?{filters.query()}",
     )
 
 
@@ -319,18 +361,24 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     task = asyncio.current_task()
     assert task is not None
     state.streams.add(task)
+
+    async def still_allowed() -> bool:  # asked again before anything is sent: a busy stream is never idle
+        principal = await _principal(request)
+        return principal is not None and may_read_inbox(principal, organisation)
+
     try:
         await response.write(b": connected\n\n")
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), _KEEP_ALIVE)
             except TimeoutError:
-                principal = await _principal(request)
-                if principal is None or not may_read_inbox(principal, organisation):
+                if not await still_allowed():
                     break
                 await response.write(b": keep-alive\n\n")
                 continue
             if item.recipient == organisation and filters.matches(item):
+                if not await still_allowed():
+                    break
                 await response.write(_event(item, request, organisation))
     except (asyncio.CancelledError, ConnectionResetError):
         pass
@@ -387,11 +435,11 @@ async def _disclosures(request: web.Request) -> web.StreamResponse:
         try:
             since = parse_since(since_text)
             until = parse_since(until_text)
-        except ValueError:
+            end = until + timedelta(days=1) if until is not None else None  # the period includes its last day
+        except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
             raise web.HTTPBadRequest() from None
         register = await asyncio.to_thread(_state(request).store.disclosures, recipient, since)
-        if until is not None:  # the period includes its last day
-            end = until + timedelta(days=1)
+        if end is not None:
             register = register.model_copy(
                 update={"disclosures": tuple(d for d in register.disclosures if d.decided_at < end)}
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from schakel.console.access import Role
-from schakel.console.accounts import LOCK_DURATION, MAX_FAILURES, AccountsFile, LockOut
+from schakel.console.accounts import FAILURE_WINDOW, LOCK_DURATION, MAX_FAILURES, AccountsFile, LockOut
 from schakel.console.errors import AccountError
 from schakel.errors import SchakelError
 from schakel.schemas import Organisation
@@ -108,4 +108,21 @@ def test_old_failures_expire() -> None:
         lockout.failed("anna")
     clock.now += timedelta(hours=1)
     lockout.failed("anna")
+    assert not lockout.locked("anna")
+
+
+def test_the_lock_out_forgets_names_whose_failures_are_old() -> None:
+    """Every failed name was kept for good: guessed names (or junk) filled the server's memory."""
+    clock = _Clock()
+    lockout = LockOut(clock=clock)
+    for n in range(3000):
+        lockout.failed(f"guessed-name-{n}")
+    clock.now += FAILURE_WINDOW
+    for _ in range(MAX_FAILURES):
+        lockout.failed("anna")
+    for n in range(3000):
+        lockout.failed(f"other-guess-{n}")
+    assert lockout.remembered() < 4000
+    assert lockout.locked("anna")  # a lock lasts its time, however many names come by
+    clock.now += LOCK_DURATION
     assert not lockout.locked("anna")
