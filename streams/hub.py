@@ -36,9 +36,10 @@ reading only its own partition's table entries:
    event pending and forward it to ``hub-link`` keyed by the case (*the long path*, a case's first event, or one
    behind a pending one). Rules and limits: ``schakel.streams.shortpath``.
 2. ``link`` (``hub-link``, keyed by the case): read ``links`` for the case; conflict -> dead letter; a new link is
-   written, and whatever state the case had as its own person until now travels along to be merged. If the case is
-   its own person (no BSN known), decide here (the key is that person); otherwise forward to ``hub-person`` keyed by
-   the person.
+   written, and whatever state the case had as its own person travels along to be merged - with every event of the
+   case this step forwards, not only the one that writes the link (``schakel.streams.shortpath.case_link``). If the
+   case is its own person (no BSN known), decide here (the key is that person); otherwise forward to ``hub-person``
+   keyed by the person.
 3. ``person`` (``hub-person``, keyed by the person): merge what came along, decide on the person's state; whatever
    the outcome, the event is no longer pending. An event dead-lettered at the link step (a conflict) or whose forward
    the broker refused sends a notice here, keyed by the person, that clears its pending mark.
@@ -105,6 +106,7 @@ from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
 from schakel.streams.shortpath import (
+    case_link,
     decided_at_ingress,
     is_notice,
     pending_positions,
@@ -251,11 +253,10 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         if isinstance(person, DeadLetter):
             step.dead = person
             return step
-        merge: SubjectState | None = None
-        if linked is None and person != case:
+        found = case_link(linked, person, case, subjects.get(case.encode()))  # the case's state, every time
+        if found.write:
             step.writes.append(lambda: links.__setitem__(case.encode(), person))
-            kept = subjects.get(case.encode())
-            merge = SubjectState.from_json(kept) if kept is not None else None
+        merge = found.merge
         if person == case:
             return decide(step, accepted, person)
         step.outputs.append(processor.forward(accepted, topics.person, person, merge))

@@ -39,7 +39,8 @@ keeping it would keep the person in the table past their retention. (Who receive
 forgotten when the person's key is destroyed.)
 
 *Carried out* (:func:`carry_out`): the cases are told first, each command confirmed by the broker (a crash after that
-repeats the command, which is acknowledged only once carried out); while the worker waits for the broker its agents go
+repeats the command, which is acknowledged only once carried out; a command the broker refuses is sent again until it
+is stored, the purge waiting - never abandoned half-way); while the worker waits for the broker its agents go
 on, so what the tables hold is read again after the last wait and the deletes are made from that reading with no
 wait in between - a request the person opened meanwhile stays in the book, a case linked meanwhile is told too,
 instead of both being overwritten by what was read before the waits.
@@ -51,6 +52,8 @@ per purge command, on the retention job's schedule, never on the event path.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +72,8 @@ __all__ = [
     "purge_steps",
     "with_case",
 ]
+
+_log = logging.getLogger("schakel.streams")
 
 PURGE = b"purge"
 """The retention job's command: purge the person with this key (and, through their reverse link, their cases)."""
@@ -179,8 +184,11 @@ async def carry_out(
     tell_case: Callable[[str], Awaitable[None]],
 ) -> PurgeSteps:
     """Carry out ``command`` on the worker that owns its key: ``tell_case`` sends a case its :func:`linked_command`
-    and returns once the broker stored it; then the deletes of :func:`purge_steps`, read from the tables as they are
-    after the last wait. Returns the steps made."""
+    and returns once the broker stored it (raises if it did not: tried again until it is, the command unacknowledged
+    meanwhile, as the hub's dead letters and notices are - a raise out of the purge agent abandoned the command
+    half-way until the partition was next taken up, the person's entries kept though their key was destroyed); then
+    the deletes of :func:`purge_steps`, read from the tables as they are after the last wait. Returns the steps
+    made."""
     key = command.key.encode()
     told: set[str] = set()
     while True:
@@ -196,7 +204,7 @@ async def carry_out(
         if not untold:
             break
         for case in untold:  # the agents go on meanwhile: read the tables again after
-            await tell_case(case)
+            await _until_stored(tell_case, case)
             told.add(case)
     if steps.keep_book is not None:
         tables["subject-requests"][key] = steps.keep_book
@@ -204,3 +212,22 @@ async def carry_out(
         for gone in keys:
             del tables[table][gone]
     return steps
+
+
+async def _until_stored(tell_case: Callable[[str], Awaitable[None]], case: str) -> None:
+    """``tell_case(case)``, tried again until the broker stored it (the error's class logged, never the case)."""
+    attempt = 0
+    while True:
+        try:
+            await tell_case(case)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            attempt += 1
+            _log.error(
+                "a case's purge command was not produced (%s), attempt %d; the purge waits",
+                type(error).__name__,
+                attempt,
+            )
+            await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))

@@ -39,14 +39,18 @@ in flight), so the entry stays small.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from schakel.consent import SubjectState
 from schakel.streams.processor import Record
 from schakel.streams.purge import linked_cases
 from schakel.streams.records import ORIGIN_HEADERS, Message
 
 __all__ = [
     "SETTLED_HEADER",
+    "CaseLink",
+    "case_link",
     "decided_at_ingress",
     "is_notice",
     "pending_positions",
@@ -99,6 +103,32 @@ def without_pending(entry: Any, at: str) -> dict[str, Any] | None:
     else:
         kept.pop(_PENDING, None)
     return kept or None
+
+
+@dataclass(frozen=True)
+class CaseLink:
+    """What the link step does with an event of a case found to be about another person (:func:`case_link`)."""
+
+    write: bool
+    """Write the case's link to the person (it has none yet)."""
+    merge: SubjectState | None
+    """The state the case had as its own person, carried to the person step to be merged into the person's."""
+
+
+def case_link(linked: str | None, person: str, case: str, case_state: Mapping[str, Any] | None) -> CaseLink:
+    """At the link step, an event of ``case`` found to be about ``person`` (``linked``: the person the case's link
+    names, None: no link yet; ``case_state``: the case's own ``subjects`` entry, None: none).
+
+    The case's state is carried along whenever it has one, not only with the event that writes the link: that write is
+    kept when the forward carrying the state is refused (the event is dead-lettered) or when the worker stops before
+    the broker stored it (the record is delivered again), and a state carried only the first time was then lost for
+    good - a consent withdrawal recorded under the case id before its first BSN event never reached the person's
+    decisions, and their copies went out as if it had not been made. The merge is a union (a change counted once by
+    its event id), so carrying it again changes nothing."""
+    if person == case:
+        return CaseLink(write=False, merge=None)
+    merge = SubjectState.from_json(dict(case_state)) if case_state is not None else None
+    return CaseLink(write=linked is None, merge=merge)
 
 
 def settled_notice(topic: str, origin: Record) -> Message | None:

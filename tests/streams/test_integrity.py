@@ -23,6 +23,7 @@ from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.records import DeadLetter, header, ingress_message
+from schakel.streams.shortpath import case_link
 from tests.consent.helpers import BSN, OTHER_BSN, consent_change, full_event
 
 Org = Organisation
@@ -134,6 +135,44 @@ def test_a_withdrawal_by_case_id_stops_the_lvb_indication_to_the_police(processo
     state = processor.decide(case_only, state, person.pseudonym).state
     after = processor.decide(_ok(processor, signal), state, person.pseudonym)
     assert "lvb_indication" not in _sent(after, Org.POLITIE)
+    assert "consent-withdrawn" in _reasons(after, Org.POLITIE)
+
+
+def test_a_withdrawal_by_case_id_reaches_the_person_when_the_first_forward_from_the_link_step_was_lost(
+    processor: Processor,
+) -> None:
+    """A withdrawal recorded under the case id alone, before the case's first BSN event: the link step writes the
+    case's link and carries the case's state to the person step. When that forward is refused (the event is
+    dead-lettered, the link write kept) or the worker stops before the broker stored it (the record comes again), the
+    link step's next pass - the redelivery, the dead letter's resend - finds the link written and must still carry the
+    case's state: otherwise the person's decisions never see the withdrawal and the police get the LVB indication."""
+    given = consent_change(Org.ZVH, [Org.POLITIE], LVB)  # BSN and case id: the case's first BSN event
+    withdrawn = consent_change(Org.ZVH, [Org.POLITIE], LVB, change="withdrawn", bsn=None, time=NOW)
+    signal = full_event(EventType.SIGNAL, Org.GEMEENTE_SOCIAAL, LVB)
+    first, case_only = _ok(processor, given), _ok(processor, withdrawn)
+    person, case = first.pseudonym, first.case
+    assert case is not None
+    assert case_only.case == case
+    # The withdrawal is decided on the case as its own person (no BSN known): the hub's `subjects` table holds it.
+    subjects: dict[str, Any] = {case: processor.decide(case_only, SubjectState(), case).state.to_json()}
+    links: dict[str, str] = {}
+
+    def link_step() -> SubjectState | None:
+        """The hub's link step for ``given`` (streams/hub.py ``link``): the merge it forwards to the person step."""
+        linked = links.get(case)
+        assert processor.link(first, linked) == person
+        found = case_link(linked, person, case, subjects.get(case))
+        if found.write:
+            links[case] = person  # written when the event is processed, before the forward is confirmed
+        return found.merge
+
+    link_step()  # the forward carrying the case's state is refused, or the worker stops before it is stored
+    assert links == {case: person}, "the link write is kept (hub.py's judgement call)"
+    merge = link_step()  # the same event again: redelivered, or its dead letter resent
+    state = SubjectState() if merge is None else SubjectState().merge(merge)
+    state = processor.decide(first, state, person).state
+    after = processor.decide(_ok(processor, signal), state, person)
+    assert "lvb_indication" not in _sent(after, Org.POLITIE), "the withdrawal under the case id was lost"
     assert "consent-withdrawn" in _reasons(after, Org.POLITIE)
 
 

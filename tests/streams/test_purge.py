@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import KafkaTimeoutError
+
 from schakel.streams.purge import (
     PURGE,
     PurgeCommand,
@@ -140,3 +142,32 @@ def test_a_purge_keeps_what_the_worker_wrote_while_it_waited_for_the_broker() ->
     assert person not in tables["links"]
     assert tables["event-ids"].keys() == set(IDS) - {f"{PERSON}/politie/1".encode()}
     assert CASE.encode() in tables["links"], "a case's own entries go with its own command, on its own worker"
+
+
+def test_a_purge_whose_case_command_the_broker_refused_is_tried_again_not_abandoned() -> None:
+    """The broker refuses a case's purge command once (a timeout, a leader moving). The purge must go on once it is
+    stored - the case told, the person's entries gone - instead of raising out of the purge agent, which dropped the
+    command unacknowledged and undone until the partition was next taken up (the person's key already destroyed)."""
+    person = PERSON.encode()
+    tables: dict[str, dict[bytes, Any]] = {
+        "subjects": {person: {"consent": {}}},
+        "agenda": {person: {}},
+        "links": {person: {"cases": [CASE]}},
+        "event-ids": {key: "digest" for key in IDS},
+        "subject-requests": {},
+    }
+    tries: list[str] = []
+
+    async def tell_case(case: str) -> None:
+        tries.append(case)
+        if len(tries) == 1:
+            raise KafkaTimeoutError  # the broker did not store it
+        await asyncio.sleep(0)
+
+    asyncio.run(carry_out(PurgeCommand(PERSON), tables, tell_case))
+
+    assert tries == [CASE, CASE], "the refused command is sent again"
+    assert person not in tables["subjects"]
+    assert person not in tables["agenda"]
+    assert person not in tables["links"]
+    assert not any(key.startswith(person + b"/") for key in tables["event-ids"])
