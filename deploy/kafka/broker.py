@@ -10,7 +10,9 @@ Secured by default (``--insecure`` keeps a PLAINTEXT broker): clients speak SASL
 ``StandardAuthorizer`` denies what no ACL allows, ``admin`` is the operators' super user. ``up`` makes, once and
 under ``<data_dir>/kafka``: the TLS material (``tls/``, see :mod:`.tls`), a random password per principal
 (``credentials/<principal>``, mode 0600, the directory a client's settings read by default), the broker's own
-passwords (``broker/``), and ``client.json`` (how clients reach it: protocol and mechanism, no secret).
+passwords (``broker/``), and ``client.json`` (how clients reach it: protocol and mechanism, no secret). The
+directory itself is mode 0700 and the broker runs with umask 077: its data (every topic's records, the metadata log
+with the SCRAM verifiers) and logs are files no ACL guards from another local user.
 
 SCRAM users live in the metadata log, and the broker itself authenticates with SCRAM, so they must exist before the
 first secured start. Judgement call: rather than a second way in (``format --add-scram``) for fresh storage, the
@@ -50,6 +52,8 @@ from schakel.settings import KafkaIdentityError, SecurityProtocol, Settings
 __all__ = ["BrokerError", "BrokerStatus", "LocalBroker", "NodeStatus", "kafka_version"]
 
 MINIMUM_JAVA = 17
+_PRIVATE_UMASK = 0o077
+"""The broker's umask: what it writes (segments, checkpoints, logs) is its owner's only."""
 _LOG_TAIL_LINES = 25
 
 
@@ -439,7 +443,9 @@ class LocalBroker:
             java, node, "kafka.tools.StorageTool", "format", f"--cluster-id={self._cluster_id()}",
             "-c", str(node.properties), *standalone,
         )  # fmt: skip
-        formatted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        formatted = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, umask=_PRIVATE_UMASK
+        )
         if formatted.returncode != 0:
             raise BrokerError(f"formatting the storage of {node.name} failed:\n{formatted.stdout}{formatted.stderr}")
 
@@ -456,6 +462,7 @@ class LocalBroker:
         """Start the broker's nodes unless they run already; return a sentence saying what happened. On a cluster
         with some nodes running, only the others are started (a node restarted after a crash rejoins)."""
         self._refuse_other_layout()
+        self._keep_private()
         recorded = {node.node_id: self._recorded_pid(node) for node in self.nodes}
         missing = [node for node in self.nodes if recorded[node.node_id][0] is None]
         mode = "secured" if self.recorded_protocol() == "SASL_SSL" else "insecure"
@@ -494,6 +501,13 @@ class LocalBroker:
         said = self._start(java, missing, timeout)
         self._provision()
         return f"{said}, secured (SASL_SSL, SCRAM-SHA-512, ACLs)"
+
+    def _keep_private(self) -> None:
+        """Make ``<data_dir>/kafka`` its owner's only (0700), also when an older installation made it 0755: beneath
+        it are every topic's records (the partners' ingress events, the hub's tables), the metadata log (SCRAM
+        verifiers) and the broker's logs, which no ACL guards from another local user reading the files."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home.chmod(0o700)
 
     @property
     def _registered(self) -> Path:
@@ -540,6 +554,7 @@ class LocalBroker:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    umask=_PRIVATE_UMASK,
                 )
             node.pid_file.write_text(str(process.pid))
             started[node.node_id] = process.pid

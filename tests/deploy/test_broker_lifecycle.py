@@ -188,3 +188,32 @@ def test_up_status_down_for_real_secured_then_insecure(second_broker: LocalBroke
         assert insecure.status().answering
     finally:
         insecure.down(timeout=30)
+
+
+@pytest.mark.kafka
+def test_another_local_user_cannot_read_the_brokers_files(kafka_admin_config: dict[str, object]) -> None:
+    """A local user who reads the broker's files bypasses every ACL: the segments hold every topic's records, the
+    metadata log the SCRAM verifiers. The broker's home is its owner's only, and what the broker writes there too."""
+    import uuid
+
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewTopic
+
+    broker = LocalBroker(Settings())
+    assert stat.S_IMODE(broker.home.stat().st_mode) & 0o077 == 0, f"{broker.home} is open to other local users"
+    topic = f"private-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(**kafka_admin_config)
+    try:
+        admin.create_topics([NewTopic(topic, 1, -1)])
+        producer = KafkaProducer(**kafka_admin_config, acks="all")
+        try:
+            producer.send(topic, value=b"a partner's event").get(timeout=30)
+        finally:
+            producer.close()
+        written = [path for node in broker.nodes for path in (node.data_dir / f"{topic}-0").iterdir()]
+        assert written
+        loose = [f"{oct(stat.S_IMODE(path.stat().st_mode))} {path}" for path in written if path.stat().st_mode & 0o077]
+        assert not loose, "the broker wrote files other local users may read"
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
