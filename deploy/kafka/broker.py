@@ -101,12 +101,25 @@ def kafka_version() -> str:
     return match.group(1)
 
 
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+"""A host name or address as it may stand in ``listeners=`` (nothing that could end the line or the value)."""
+
+
 def _host_port(bootstrap: str) -> tuple[str, int]:
     first = bootstrap.split(",")[0].strip()
     host, _, port = first.rpartition(":")
-    if not host or not port.isdigit():
+    if not _HOST.fullmatch(host) or not port.isdigit():
         raise BrokerError(f"bootstrap address {first!r} is not host:port")
     return host, int(port)
+
+
+def _property(value: object, what: str) -> str:
+    """``value`` as it is written into server.properties, refused when it could change the file's meaning: a line
+    break would start a property of its own (``super.users=...``), a backslash escapes, a quote ends a JAAS value."""
+    text = str(value)
+    if not text.isprintable() or any(char in text for char in '\\"'):
+        raise BrokerError(f"{what} {text!r} cannot go into the broker's configuration (a control character, \\ or \")")
+    return text
 
 
 def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -405,7 +418,7 @@ class LocalBroker:
             host=node.host,
             port=node.port,
             controller_port=node.controller_port,
-            log_dirs=node.data_dir,
+            log_dirs=_property(node.data_dir, "the data directory"),
             listener="SASL_SSL" if secured else "PLAINTEXT",
             controller_protocol="SASL_PLAINTEXT" if secured else "PLAINTEXT",
             replication=replication.factor,
@@ -414,10 +427,12 @@ class LocalBroker:
         if secured:
             tls = ensure_tls(self.tls_dir, node.host, node.name)
             text += _resource("secured.properties").format(
-                broker_password=self._passwords()["broker"],
-                controller_password=self._password(self.secrets_dir / "controller-plain"),
-                keystore=tls.keystore,
-                truststore=tls.ca,
+                broker_password=_property(self._passwords()["broker"], "the broker's password"),
+                controller_password=_property(
+                    self._password(self.secrets_dir / "controller-plain"), "the controller's password"
+                ),
+                keystore=_property(tls.keystore, "the key store"),
+                truststore=_property(tls.ca, "the trust store"),
             )
         write_private(node.properties, text.encode())
         (node.home / "log4j2.properties").write_text(_resource("log4j2.properties"), encoding="utf-8")
