@@ -10,7 +10,9 @@ Secured by default (``--insecure`` keeps a PLAINTEXT broker): clients speak SASL
 ``StandardAuthorizer`` denies what no ACL allows, ``admin`` is the operators' super user. ``up`` makes, once and
 under ``<data_dir>/kafka``: the TLS material (``tls/``, see :mod:`.tls`), a random password per principal
 (``credentials/<principal>``, mode 0600, the directory a client's settings read by default), the broker's own
-passwords (``broker/``), and ``client.json`` (how clients reach it: protocol and mechanism, no secret).
+passwords (``broker/``), and ``client.json`` (how clients reach it: protocol and mechanism, no secret). The
+directory itself is mode 0700 and the broker runs with umask 077: its data (every topic's records, the metadata log
+with the SCRAM verifiers) and logs are files no ACL guards from another local user.
 
 SCRAM users live in the metadata log, and the broker itself authenticates with SCRAM, so they must exist before the
 first secured start. Judgement call: rather than a second way in (``format --add-scram``) for fresh storage, the
@@ -50,6 +52,8 @@ from schakel.settings import KafkaIdentityError, SecurityProtocol, Settings
 __all__ = ["BrokerError", "BrokerStatus", "LocalBroker", "NodeStatus", "kafka_version"]
 
 MINIMUM_JAVA = 17
+_PRIVATE_UMASK = 0o077
+"""The broker's umask: what it writes (segments, checkpoints, logs) is its owner's only."""
 _LOG_TAIL_LINES = 25
 
 
@@ -97,12 +101,25 @@ def kafka_version() -> str:
     return match.group(1)
 
 
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+"""A host name or address as it may stand in ``listeners=`` (nothing that could end the line or the value)."""
+
+
 def _host_port(bootstrap: str) -> tuple[str, int]:
     first = bootstrap.split(",")[0].strip()
     host, _, port = first.rpartition(":")
-    if not host or not port.isdigit():
+    if not _HOST.fullmatch(host) or not port.isdigit():
         raise BrokerError(f"bootstrap address {first!r} is not host:port")
     return host, int(port)
+
+
+def _property(value: object, what: str) -> str:
+    """``value`` as it is written into server.properties, refused when it could change the file's meaning: a line
+    break would start a property of its own (``super.users=...``), a backslash escapes, a quote ends a JAAS value."""
+    text = str(value)
+    if not text.isprintable() or any(char in text for char in '\\"'):
+        raise BrokerError(f"{what} {text!r} cannot go into the broker's configuration (a control character, \\ or \")")
+    return text
 
 
 def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -401,7 +418,7 @@ class LocalBroker:
             host=node.host,
             port=node.port,
             controller_port=node.controller_port,
-            log_dirs=node.data_dir,
+            log_dirs=_property(node.data_dir, "the data directory"),
             listener="SASL_SSL" if secured else "PLAINTEXT",
             controller_protocol="SASL_PLAINTEXT" if secured else "PLAINTEXT",
             replication=replication.factor,
@@ -410,10 +427,12 @@ class LocalBroker:
         if secured:
             tls = ensure_tls(self.tls_dir, node.host, node.name)
             text += _resource("secured.properties").format(
-                broker_password=self._passwords()["broker"],
-                controller_password=self._password(self.secrets_dir / "controller-plain"),
-                keystore=tls.keystore,
-                truststore=tls.ca,
+                broker_password=_property(self._passwords()["broker"], "the broker's password"),
+                controller_password=_property(
+                    self._password(self.secrets_dir / "controller-plain"), "the controller's password"
+                ),
+                keystore=_property(tls.keystore, "the key store"),
+                truststore=_property(tls.ca, "the trust store"),
             )
         write_private(node.properties, text.encode())
         (node.home / "log4j2.properties").write_text(_resource("log4j2.properties"), encoding="utf-8")
@@ -439,7 +458,9 @@ class LocalBroker:
             java, node, "kafka.tools.StorageTool", "format", f"--cluster-id={self._cluster_id()}",
             "-c", str(node.properties), *standalone,
         )  # fmt: skip
-        formatted = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        formatted = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, umask=_PRIVATE_UMASK
+        )
         if formatted.returncode != 0:
             raise BrokerError(f"formatting the storage of {node.name} failed:\n{formatted.stdout}{formatted.stderr}")
 
@@ -456,6 +477,7 @@ class LocalBroker:
         """Start the broker's nodes unless they run already; return a sentence saying what happened. On a cluster
         with some nodes running, only the others are started (a node restarted after a crash rejoins)."""
         self._refuse_other_layout()
+        self._keep_private()
         recorded = {node.node_id: self._recorded_pid(node) for node in self.nodes}
         missing = [node for node in self.nodes if recorded[node.node_id][0] is None]
         mode = "secured" if self.recorded_protocol() == "SASL_SSL" else "insecure"
@@ -494,6 +516,13 @@ class LocalBroker:
         said = self._start(java, missing, timeout)
         self._provision()
         return f"{said}, secured (SASL_SSL, SCRAM-SHA-512, ACLs)"
+
+    def _keep_private(self) -> None:
+        """Make ``<data_dir>/kafka`` its owner's only (0700), also when an older installation made it 0755: beneath
+        it are every topic's records (the partners' ingress events, the hub's tables), the metadata log (SCRAM
+        verifiers) and the broker's logs, which no ACL guards from another local user reading the files."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home.chmod(0o700)
 
     @property
     def _registered(self) -> Path:
@@ -540,6 +569,7 @@ class LocalBroker:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    umask=_PRIVATE_UMASK,
                 )
             node.pid_file.write_text(str(process.pid))
             started[node.node_id] = process.pid

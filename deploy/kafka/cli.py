@@ -3,6 +3,7 @@ operator's view of a broker's users and ACLs (as ``admin``)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import typer
@@ -33,6 +34,28 @@ def _broker(insecure: bool = False, nodes: int | None = None) -> LocalBroker:
 def _fail(error: SchakelError) -> typer.Exit:
     _err.print(f"[red]error:[/red] {error}", highlight=False)
     return typer.Exit(1)
+
+
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_BROKER_USER = "broker"
+"""The broker's own SCRAM identity (a super user): ``schakel kafka up`` keeps its password in ``broker/``, beside
+the broker's configuration, never in the clients' credentials directory."""
+
+
+def _user_name(name: str) -> str:
+    """``name`` when it may name a user of ``users add|remove``; else the command fails. The name becomes a file in
+    the credentials directory: a ``/`` or ``..`` would put a password elsewhere. The broker's own identity is not an
+    operator's to set or remove: a password set here would not be the one its configuration holds, and the broker
+    would fail to authenticate to itself at its next start."""
+    if not _USER_NAME.fullmatch(name):
+        raise _fail(
+            SchakelError(
+                f"{name!r} is not a user name: letters, digits, '.', '_' and '-', starting with a letter or digit"
+            )
+        )
+    if name == _BROKER_USER:
+        raise _fail(SchakelError("'broker' is the broker's own identity, managed by `schakel kafka up`"))
+    return name
 
 
 @app.command()
@@ -109,6 +132,7 @@ def users_add(
     from schakel.deploy.kafka.tls import write_private
     from schakel.streams.access import add_user
 
+    name = _user_name(name)
     config = settings()
     if password_file is not None:
         password = password_file.read().strip()
@@ -147,6 +171,7 @@ def users_remove(name: str = typer.Argument(...)) -> None:
     """Remove a user's SCRAM credentials (its ACLs stay until the layout drops them)."""
     from schakel.streams.access import remove_user
 
+    name = _user_name(name)
     try:
         removed = remove_user(settings(), name)
     except SchakelError as error:

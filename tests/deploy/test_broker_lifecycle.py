@@ -131,6 +131,31 @@ def test_broker_that_exits_during_start_up_shows_the_log(tmp_path: Path) -> None
         LocalBroker(settings, java=java).up(timeout=20)
 
 
+def test_a_line_break_in_a_setting_never_becomes_a_property_of_the_broker(tmp_path: Path) -> None:
+    """A value written into server.properties unescaped could add a property of its own - a super user, say."""
+    injected = "super.users=User:politie"
+    with pytest.raises(BrokerError, match="not host:port"):
+        LocalBroker(
+            _settings(tmp_path, _free_port_pair()).model_copy(update={"kafka_bootstrap": f"127.0.0.1\n{injected}:9092"})
+        )
+
+    java = _script(
+        tmp_path / "java",
+        'case "$*" in\n'
+        "  *-version*) echo 'openjdk version \"17.0.9\"' >&2 ;;\n"
+        "  *StorageTool*) exit 0 ;;\n"
+        "  *kafka.Kafka*) exec sleep 300 ;;\n"
+        "esac\n",
+    )
+    settings = _settings(tmp_path, _free_port_pair()).model_copy(update={"data_dir": tmp_path / f"data\n{injected}"})
+    _with_cached_jars(settings)
+    broker = LocalBroker(settings, java=java)
+    with pytest.raises(BrokerError, match="cannot go into the broker's configuration"):
+        broker.up(timeout=2)
+    written = [path.read_text() for path in tmp_path.rglob("server.properties")]
+    assert not [text for text in written if injected in text.splitlines()]
+
+
 def test_stale_pid_file_is_handled(tmp_path: Path) -> None:
     broker = LocalBroker(_settings(tmp_path, _free_port_pair()))
     broker.pid_file.parent.mkdir(parents=True)
@@ -188,3 +213,32 @@ def test_up_status_down_for_real_secured_then_insecure(second_broker: LocalBroke
         assert insecure.status().answering
     finally:
         insecure.down(timeout=30)
+
+
+@pytest.mark.kafka
+def test_another_local_user_cannot_read_the_brokers_files(kafka_admin_config: dict[str, object]) -> None:
+    """A local user who reads the broker's files bypasses every ACL: the segments hold every topic's records, the
+    metadata log the SCRAM verifiers. The broker's home is its owner's only, and what the broker writes there too."""
+    import uuid
+
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewTopic
+
+    broker = LocalBroker(Settings())
+    assert stat.S_IMODE(broker.home.stat().st_mode) & 0o077 == 0, f"{broker.home} is open to other local users"
+    topic = f"private-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(**kafka_admin_config)
+    try:
+        admin.create_topics([NewTopic(topic, 1, -1)])
+        producer = KafkaProducer(**kafka_admin_config, acks="all")
+        try:
+            producer.send(topic, value=b"a partner's event").get(timeout=30)
+        finally:
+            producer.close()
+        written = [path for node in broker.nodes for path in (node.data_dir / f"{topic}-0").iterdir()]
+        assert written
+        loose = [f"{oct(stat.S_IMODE(path.stat().st_mode))} {path}" for path in written if path.stat().st_mode & 0o077]
+        assert not loose, "the broker wrote files other local users may read"
+    finally:
+        admin.delete_topics([topic])
+        admin.close()

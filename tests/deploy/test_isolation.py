@@ -2,9 +2,11 @@
 
 For every organisation X (one parametrised test class, run once per organisation): X writes ``ingress.X`` and reads
 ``egress.X`` with its own group; for every other organisation Y it is refused writing ``ingress.Y`` and reading
-``egress.Y`` and committing in Y's group; it may not read ``lineage`` or ``dlq``, create a topic or delete one; and a
-wrong password gets it nowhere. The ACLs come from ``schakel.streams.topics.access_grants`` and are applied the way
-``schakel kafka acls apply`` does. The hub's, lineage ingest's and the console's own reach are checked at the end.
+``egress.Y`` and committing in Y's group; it may not read ``lineage`` or ``dlq``, create a topic or delete one, write
+the hub's internal steps and tables' changelogs, alter a topic's configuration, commit in the hub's, the console's or
+the lineage store's group, or take a transactional id; and a wrong password gets it nowhere. The ACLs come from
+``schakel.streams.topics.access_grants`` and are applied the way ``schakel kafka acls apply`` does. The hub's, lineage
+ingest's and the console's own reach are checked at the end.
 
 A refused read, in kafka-python 3.0: on a topic the principal may describe but not read (it may write ``lineage``),
 ``assign`` + ``poll`` raises ``TopicAuthorizationFailedError``; on a topic it may not even describe, the broker
@@ -24,11 +26,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AioKafkaError
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import (
     GroupAuthorizationFailedError,
     KafkaError,
     TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailedError,
 )
 from kafka.structs import OffsetAndMetadata
 
@@ -174,6 +177,47 @@ class TestPartnerIsolation:
                     admin.delete_topics([victim])
         finally:
             admin.close()
+
+    def test_cannot_touch_the_hubs_internals_configs_groups_or_transactions(
+        self, layout: Layout, org: Organisation
+    ) -> None:
+        """A compromised connector aims at what the hub trusts: its internal steps and tables, the topics' configs,
+        the hub's, console's and lineage store's groups, and a transactional id."""
+        topics = layout.topics
+        producer = KafkaProducer(**layout.settings.kafka_client_config(org.value), acks="all", max_block_ms=15_000)
+        try:
+            for internal in (topics.link, topics.person, *topics.changelogs, topics.purge):
+                with pytest.raises(TopicAuthorizationFailedError):
+                    producer.send(internal, key=b"k", value=b"forged").get(timeout=30)
+        finally:
+            producer.close()
+        admin = KafkaAdminClient(**layout.settings.kafka_client_config(org.value))
+        try:
+            for victim in (topics.ingress(org), topics.lineage, topics.dlq):
+                said = admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, victim, configs={"retention.ms": "1"})],
+                    raise_on_unknown=False,
+                )
+                assert "TopicAuthorizationFailed" in str(said["topic"][victim]), said
+        finally:
+            admin.close()
+        egress = TopicPartition(topics.egress(org), 0)
+        for group in (topics.hub_app_id, topics.console_group, LINEAGE_GROUP):
+            consumer = _consumer(layout.settings, org.value, group)
+            try:
+                consumer.assign([egress])
+                with pytest.raises(GroupAuthorizationFailedError):
+                    consumer.commit({egress: OffsetAndMetadata(0, "", -1)})
+            finally:
+                consumer.close()
+        transactional = KafkaProducer(
+            **layout.settings.kafka_client_config(org.value), transactional_id=topics.hub_app_id, max_block_ms=15_000
+        )
+        try:
+            with pytest.raises(TransactionalIdAuthorizationFailedError):
+                transactional.init_transactions()
+        finally:
+            transactional.close()
 
     def test_a_wrong_password_is_refused(self, layout: Layout, org: Organisation) -> None:
         config = {**layout.settings.kafka_client_config(org.value), "sasl_plain_password": "not-the-password"}

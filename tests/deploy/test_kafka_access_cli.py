@@ -51,6 +51,29 @@ def test_users_add_list_remove_never_shows_the_password(kafka_bootstrap: str) ->
     assert name not in _schakel("users", "list").stdout.split()
 
 
+def test_users_add_refuses_a_name_that_leaves_the_credentials_directory_or_is_the_brokers_own(
+    kafka_bootstrap: str,
+) -> None:
+    credentials = Settings().kafka_credentials_path
+    escape = f"../escaped-{uuid.uuid4().hex[:8]}"
+    outside = credentials / escape
+    try:
+        added = _schakel("users", "add", escape)
+        assert added.returncode == 1
+        assert not outside.exists(), "a password was written outside the credentials directory"
+        assert escape not in _schakel("users", "list").stdout.split()
+        # The broker's own super user: a password set here is not the one its configuration holds.
+        for command in (("users", "add", "broker"), ("users", "remove", "broker")):
+            refused = _schakel(*command)
+            assert refused.returncode == 1
+            assert "the broker's own identity" in refused.stderr
+        assert not (credentials / "broker").exists()
+        assert "broker" in _schakel("users", "list").stdout.split()
+    finally:
+        outside.unlink(missing_ok=True)
+        _schakel("users", "remove", escape)
+
+
 def test_acls_apply_is_idempotent_and_show_finds_them_all(kafka_bootstrap: str) -> None:
     prefix = f"acl{uuid.uuid4().hex[:8]}."
     missing = _schakel("acls", "show", prefix=prefix)
