@@ -8,7 +8,10 @@ work per event (a copy per recipient, a lineage record per decision), and packin
 meant to close the gap to it. The watchers count *lineage records* (a pack's inner records), so both runs end at the
 same count;
 (b) *hub*: a real ``schakel run`` worker; (c) *hub x2*: ``schakel run --workers 2`` (two worker processes sharing the
-partitions through their group).
+partitions through their group); (d) *lean*: the hub's own work per event in the leanest wiring Python allows - one
+process, tables in dicts, no Faust, batches of 500 as the bare program reads them (:mod:`tests.bench._lean`, which
+says what it leaves out): an upper bound of what any wiring of the hub's code reaches, so lean/bare is the ceiling of
+the hub/bare ratio.
 
 CPU: the hub's processes' own CPU time (user + system, from ``/proc``, summed over the process group) while the
 backlog is processed, divided by the events: the figure the capacity model in ``deploy/README.md`` rests on. It does
@@ -21,7 +24,7 @@ measured backlog (:class:`_PySpy`): its raw stacks go to ``DIR/hub-<workload>.fo
 inclusive time, the main thread by what its event loop runs) to ``DIR/hub-profile-<workload>.txt``. A sampling
 profiler, not cProfile: cProfile slowed the worker 2-6x, most in call-heavy code, and saw only the main thread.
 
-Quick: with ``SCHAKEL_BENCH_QUICK=1`` only what the goals rest on - bare and one-worker throughput, and the hub's
+Quick: with ``SCHAKEL_BENCH_QUICK=1`` only what the goals rest on - bare, lean and one-worker throughput, and the hub's
 latency at half its own maximum (for comparing a change against main in minutes, not for the closing figures); with
 ``SCHAKEL_BENCH_GOALS_ONLY=1`` besides, only for the goals' workload (a case's life).
 
@@ -64,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from schakel.consent import ConsentState, Outcome, Pseudonymizer, SubjectState, load_policy, subject_key
 from schakel.deploy.kafka.broker import LocalBroker
@@ -75,6 +78,8 @@ from schakel.settings import Settings
 from schakel.streams.access import provision
 from schakel.streams.records import Message, ingress_message
 from schakel.streams.topics import ADMIN, HubTopics
+from tests.bench._lean import own_work_ms
+from tests.bench._lean import run as lean_run
 from tests.bench._profile import write_report
 
 EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
@@ -346,6 +351,20 @@ def _measure(
         return Result(rate, float("nan"), float("nan"), cpu * 1000 / len(backlog), _long_path(settings))
     finally:
         running.stop()
+        _clean_up(settings)
+
+
+def _clean_up(settings: Settings) -> None:
+    """Delete the run's topics (its prefix's, Faust's changelogs included) and its data directory: a broker kept
+    for days would otherwise hold every run's partitions - thousands - and take minutes to start."""
+    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id="schakel-bench")
+    try:
+        ours = [name for name in admin.list_topics() if name.startswith(settings.topic_prefix)]
+        if ours:
+            admin.delete_topics(ours)
+    finally:
+        admin.close()
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
 async def _watch_after(
@@ -392,6 +411,7 @@ def _latency(
         return _latencies(sent, asyncio.run(run()))
     finally:
         running.stop()
+        _clean_up(settings)
 
 
 def _start_bare(settings: Settings, per_event: float) -> Callable[[], Running]:
@@ -401,6 +421,16 @@ def _start_bare(settings: Settings, per_event: float) -> Callable[[], Running]:
             env={**os.environ, **settings.kafka_environment()},
             start_new_session=True,
         )
+        return Running(process)
+
+    return start
+
+
+def _start_lean(settings: Settings) -> Callable[[], Running]:
+    def start() -> Running:
+        env = {**os.environ, **settings.kafka_environment(), "SCHAKEL_DATA_DIR": str(settings.data_dir)}
+        command = [sys.executable, "-m", "tests.bench.streams", "lean", settings.topic_prefix]
+        process = subprocess.Popen(command, env=env, start_new_session=True)
         return Running(process)
 
     return start
@@ -518,11 +548,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     results: dict[tuple[str, str], Result] = {}
     for workload in WORKLOADS:
-        for name, workers in (("bare", 0), ("hub", 1), ("hub x2", 2))[: 2 if QUICK else 3]:
+        for name, workers in (("bare", 0), ("lean", 0), ("hub", 1), ("hub x2", 2))[: 3 if QUICK else 4]:
             settings = _settings(name.replace(" ", ""))
             messages, outputs = _messages(settings, EVENTS, workload)
             per_event = outputs / len(messages)
-            start = _start_bare(settings, per_event) if not workers else _start_hub(settings, workers)
+            if workers:
+                start = _start_hub(settings, workers)
+            else:
+                start = _start_bare(settings, per_event) if name == "bare" else _start_lean(settings)
             warm_up = _warm_up(workload, EVENTS)
             result = results[(workload, name)] = _measure(settings, messages, outputs, start, warm_up)
             long_path = f"; {result.long_path} of {len(messages)} events through hub-link" if workers else ""
@@ -585,6 +618,22 @@ def main() -> None:
         goal = " - the goals' workload" if workload == CASE_LIFE else " - beside it, not the goals' workload"
         print(f"[{workload}]{goal}:")
         print(f"  hub/bare throughput ratio: {hub.events_per_second / bare.events_per_second:.2f} (goal >= 0.6)")
+        lean = results[(workload, "lean")]
+        print(
+            f"  the hub's own work in the leanest wiring (tests/bench/_lean.py) / bare: "
+            f"{lean.events_per_second / bare.events_per_second:.2f} - the ceiling of the ratio above; "
+            f"CPU per event lean {lean.cpu_ms_per_event:.2f}, hub {hub.cpu_ms_per_event:.2f}, "
+            f"bare {bare.cpu_ms_per_event:.2f} ms"
+        )
+        settings = _settings("own")
+        messages, _ = _messages(settings, EVENTS, workload)
+        own = own_work_ms(settings, messages, _warm_up(workload, EVENTS))
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
+        print(
+            f"  the hub's own work with no Kafka at all: {own:.2f} ms of CPU per event, the bare program's whole work "
+            f"{bare.cpu_ms_per_event:.2f} ms: a ratio of {bare.cpu_ms_per_event / own:.2f} at best even if reading "
+            "and writing Kafka cost the hub nothing"
+        )
         print(f"  hub p99 at half its own maximum rate: {own_p99[workload]:.1f} ms (goal <= 250 ms)")
     if QUICK:
         return
@@ -667,14 +716,17 @@ def _lineage_keeps_up(pipeline_rate: float) -> None:
     )
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
-    prefix, per = sys.argv[2], float(sys.argv[3])
+if __name__ == "__main__" and sys.argv[1:2] in (["bare"], ["lean"]):
+    prefix = sys.argv[2]
     stop_event = asyncio.Event()
     bench_settings = Settings().model_copy(update={"topic_prefix": prefix})  # the parent passed the broker's reach
 
-    async def _run_bare() -> None:
+    async def _run_consumer() -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop_event.set)
-        await _bare(bench_settings, per, stop_event)
+        if sys.argv[1] == "bare":
+            await _bare(bench_settings, float(sys.argv[3]), stop_event)
+        else:
+            await lean_run(bench_settings, stop_event)
 
-    asyncio.run(_run_bare())
+    asyncio.run(_run_consumer())
