@@ -67,6 +67,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     ),
     "error": ("Fout", "Error"),
     "error.text": ("Er ging iets mis. De fout is vastgelegd.", "Something went wrong. The error was logged."),
+    "request_id": ("Kenmerk van de fout", "Error reference"),
     "event_id": ("Bericht-id", "Event id"),
     "search": ("Zoeken", "Search"),
     "trace.none": ("Geen herleiding gevonden voor dit bericht.", "No lineage found for this event."),

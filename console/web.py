@@ -19,7 +19,9 @@ Security choices (issue 13, items 1 and 5):
   party), and no framing.
 - The BSN of an art. 15 request travels only in a POST body; it is pseudonymised at once, never echoed into the page,
   never logged. URLs hold organisation codes, event ids, filter values and page names, never a personal value; error
-  pages and log lines name the error class, never a value.
+  pages and log lines name the error class, never a value. A failure's log line names the route's template
+  (``/inbox/{org}/items/{event_id}``) and a random request id shown on the error page, never the path or query
+  that was asked: whatever a user typed into the address bar (a BSN, a name in a filter) stays out of the logs.
 """
 
 from __future__ import annotations
@@ -211,8 +213,17 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        _log.error("%s %s failed: %s", request.method, request.path, type(error).__name__)
-        return await _page(request, "error.html.j2", 500, key="error")
+        # The route's template, never the path or the query: those hold event ids, filter values, whatever a user
+        # typed into the address bar (a BSN, a name). The request id on the error page finds this line.
+        request_id = secrets.token_hex(8)
+        _log.error("%s %s failed: %s (request %s)", request.method, _route(request), type(error).__name__, request_id)
+        return await _page(request, "error.html.j2", 500, key="error", request_id=request_id)
+
+
+def _route(request: web.Request) -> str:
+    """The template of the route that matched (``/inbox/{org}/items/{event_id}``), not the path that was asked."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 @web.middleware

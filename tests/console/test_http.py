@@ -4,6 +4,7 @@ of one organisation - or with none - tries, and what the server answers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import time
@@ -299,6 +300,34 @@ def test_a_date_beyond_the_calendar_is_a_bad_request_not_a_crash(tmp_path: Path)
         for query in ({"to": "zvh", "until": "9999-12-31"}, {"to": "zvh", "since": "not a date"}):
             assert (await officer.get("/compliance/disclosures", params=query)).status == 400, query
         assert (await officer.get("/compliance/disclosures", params={"to": "zvh", "until": "2026-12-31"})).status == 200
+
+    _run(tmp_path, scenario)
+
+
+def test_a_failing_page_logs_its_route_and_a_reference_never_what_was_asked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A case manager pastes a BSN into the address bar and a name into a filter; the page fails. The log line an
+    operator reads names the route and a reference the user sees on the error page, never the BSN or the name."""
+    bsn, name = "123456782", "Jansen"
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        def broken(organisation: str, event_id: str) -> None:
+            raise RuntimeError("the feed failed")
+
+        state.feed.item = broken  # type: ignore[method-assign]
+        manager = Visitor(client)
+        await manager.sign_in("zvh-cm")
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            answer = await manager.get(f"/inbox/zvh/items/{bsn}", params={"q": name})
+        assert answer.status == 500
+        assert bsn not in caplog.text
+        assert name not in caplog.text
+        reference = re.search(r"<code>([0-9a-f]{16})</code>", manager._text)
+        assert reference is not None, "the error page shows no reference"
+        failed = [record.getMessage() for record in caplog.records if "failed" in record.getMessage()]
+        assert failed == [f"GET /inbox/{{org}}/items/{{event_id}} failed: RuntimeError (request {reference.group(1)})"]
 
     _run(tmp_path, scenario)
 
