@@ -6,7 +6,14 @@ Security choices (issue 13, items 1 and 5):
   items, cases and live stream carry the organisation in the path and are refused (403) for any other organisation -
   checked before the item is looked up, so a 403 says nothing about whether an item exists.
 - Sessions live in an encrypted, authenticated cookie (aiohttp-session's ``EncryptedCookieStorage``: Fernet) that is
-  ``Secure``, ``HttpOnly`` and ``SameSite=Strict``; sign-in starts a new session. The session holds the user name, a
+  ``Secure``, ``HttpOnly`` and ``SameSite=Strict``, named with the ``__Host-`` prefix (so also ``Path=/`` and no
+  ``Domain``): a browser keeps it only when this host set it over a secure connection, so a sibling subdomain or a
+  plain-HTTP page on the same name cannot plant or overwrite it (session fixation). *Judgement call*: the prefix is
+  always on, not only behind HTTPS - the cookie was ``Secure`` already, and browsers treat a loopback address
+  (``http://127.0.0.1``, ``http://localhost``: the demo, local development, the browser tests) as a secure origin
+  for both, so nothing that worked before stops working. Served over plain HTTP on any other address the console
+  never kept a session (the ``Secure`` cookie is dropped); ``schakel console --host`` says to put TLS in front.
+  Sign-in starts a new session. The session holds the user name, a
   random session id and a mark of the password hash it was opened with; the account is read again on every request
   (and before every item a live stream sends), so a removed account, a changed password or a signed-out session is
   refused at once. A cookie is valid by itself, so sign-out remembers the session's id until the cookie would have
@@ -75,7 +82,7 @@ _SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 _LANG_COOKIE = "schakel_lang"
-_SESSION_COOKIE = "schakel_session"
+_SESSION_COOKIE = "__Host-schakel_session"
 _SESSION_SECONDS = 8 * 3600
 _KEEP_ALIVE = 15.0
 

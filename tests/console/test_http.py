@@ -37,6 +37,7 @@ ACCOUNTS = {
     "politie-cm": (Organisation.POLITIE, [Role.CASE_MANAGER]),
     "zvh-compliance": (Organisation.ZVH, [Role.COMPLIANCE]),
 }
+SESSION_COOKIE = "__Host-schakel_session"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -61,8 +62,8 @@ class Visitor:
         self._text = ""
 
     def _keep(self, response: ClientResponse) -> None:
-        if "schakel_session" in response.cookies:
-            self.cookie = response.cookies["schakel_session"].value or None
+        if SESSION_COOKIE in response.cookies:
+            self.cookie = response.cookies[SESSION_COOKIE].value or None
         found = _CSRF.search(self._text)
         if found:
             self.csrf = found.group(1)
@@ -82,7 +83,7 @@ class Visitor:
         return response
 
     def _headers(self) -> dict[str, str]:
-        return {"Cookie": f"schakel_session={self.cookie}"} if self.cookie else {}
+        return {"Cookie": f"{SESSION_COOKIE}={self.cookie}"} if self.cookie else {}
 
     async def sign_in(self, username: str, password: str = PASSWORD) -> ClientResponse:
         await self.get("/login")
@@ -144,6 +145,36 @@ async def _events(response: ClientResponse, wait: float) -> str:
 
 
 # -- sessions -----------------------------------------------------------------------------------------------------
+
+
+def test_the_session_cookie_is_host_only_secure_http_only_and_strict(tmp_path: Path) -> None:
+    """The ``__Host-`` prefix: a browser keeps the cookie only from this host over a secure origin, with Path=/ and
+    no Domain, so a sibling subdomain or a plain-HTTP page cannot plant a session (fixation)."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        login = await client.get("/login")
+        csrf = _CSRF.search(await login.text())
+        assert csrf is not None
+        cookie = {"Cookie": "; ".join(f"{key}={morsel.value}" for key, morsel in login.cookies.items())}
+        answer = await client.post(
+            "/login",
+            data={"csrf": csrf.group(1), "username": "zvh-cm", "password": PASSWORD},
+            headers=cookie,
+            allow_redirects=False,
+        )
+        assert answer.status == 303
+        set_cookies = answer.headers.getall("Set-Cookie")
+        assert len(set_cookies) == 1
+        name, _, attributes = set_cookies[0].partition("=")
+        assert name == "__Host-schakel_session"
+        flags = {part.strip().split("=")[0].lower(): part.strip() for part in attributes.split(";")[1:]}
+        assert "secure" in flags
+        assert "httponly" in flags
+        assert flags["samesite"].lower() == "samesite=strict"
+        assert flags["path"] == "Path=/"
+        assert "domain" not in flags
+
+    _run(tmp_path, scenario)
 
 
 def test_a_session_cookie_is_worthless_after_sign_out(tmp_path: Path) -> None:
