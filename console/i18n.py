@@ -20,6 +20,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Te veel mislukte pogingen: dit account is tijdelijk geblokkeerd.",
         "Too many failed attempts: this account is locked for a while.",
     ),
+    "busy": (
+        "Aanmelden is op dit moment druk. Probeer het over enkele seconden opnieuw.",
+        "Signing in is busy right now. Please try again in a few seconds.",
+    ),
     "signed_in_as": ("Aangemeld als", "Signed in as"),
     "page.inbox": ("Inbox", "Inbox"),
     "page.board": ("Casusbord", "Case board"),

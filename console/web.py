@@ -54,7 +54,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from schakel.console import caseboard, denials
 from schakel.console.access import Page, Principal, may_reach, may_read_inbox, reachable_pages
-from schakel.console.accounts import Account, AccountsFile, LockOut, is_username
+from schakel.console.accounts import Account, AccountsFile, LockOut, SignInBusyError, Verifications, is_username
 from schakel.console.agenda import agenda_proposals
 from schakel.console.feed import Feed
 from schakel.console.i18n import LANGUAGES, translate
@@ -85,6 +85,8 @@ _LANG_COOKIE = "schakel_lang"
 _SESSION_COOKIE = "__Host-schakel_session"
 _SESSION_SECONDS = 8 * 3600
 _KEEP_ALIVE = 15.0
+_RETRY_BUSY = "2"
+"""Seconds a sign-in answered "busy" (too many password checks under way) is told to wait."""
 
 
 @dataclass
@@ -95,6 +97,8 @@ class ConsoleState:
     store: LineageStore
     accounts: AccountsFile
     lockout: LockOut = field(default_factory=LockOut)
+    verifications: Verifications = field(default_factory=Verifications)
+    """The threads that check passwords, and the bound on checks under way (see :mod:`schakel.console.accounts`)."""
     guidance: Guidance = field(default_factory=load_guidance)
     """The courses of action an item's reference is looked up in (the console never chooses one itself)."""
     pseudonymise: Callable[[str], Sequence[str]] = subject_pseudonyms
@@ -288,7 +292,12 @@ async def _login(request: web.Request) -> web.StreamResponse:
     if not state.lockout.begin(username):  # counts this attempt before it is checked: guesses sent at once too
         return await _page(request, "login.html.j2", 429, message="locked")
     try:
-        account = await asyncio.to_thread(state.accounts.authenticate, username, password)
+        account = await state.verifications.check(state.accounts, username, password)
+    except SignInBusyError:  # too many checks under way: not checked, not counted against the name
+        state.lockout.abandoned(username)
+        busy = await _page(request, "login.html.j2", 503, message="busy")
+        busy.headers["Retry-After"] = _RETRY_BUSY
+        return busy
     except BaseException:
         state.lockout.abandoned(username)
         raise
@@ -539,6 +548,10 @@ async def _stop_streams(app: web.Application) -> None:
         task.cancel()
 
 
+async def _stop_verifications(app: web.Application) -> None:
+    app[_STATE].verifications.close()
+
+
 def create_app(state: ConsoleState, secret_key: bytes, *, manage_feed: bool = True) -> web.Application:
     """The console over ``state``; ``secret_key`` (32 bytes) encrypts the session cookies. With ``manage_feed`` the
     app starts and stops the feed with itself."""
@@ -558,6 +571,7 @@ def create_app(state: ConsoleState, secret_key: bytes, *, manage_feed: bool = Tr
     app[_STATE] = state
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_stop_streams)
+    app.on_cleanup.append(_stop_verifications)
     if manage_feed:
 
         async def _feed(_: web.Application) -> Any:

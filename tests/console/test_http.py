@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -50,6 +51,31 @@ class _SlowAccounts(AccountsFile):
         type(self).checks += 1
         time.sleep(0.2)
         return super().authenticate(username, password)
+
+
+class _HeldAccounts(AccountsFile):
+    """The accounts file, each password check counted (how many at once, on which thread) and held until released."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+        self.release.set()
+        self._lock = threading.Lock()
+        self.running = self.most = self.started = 0
+        self.threads: set[str] = set()
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        with self._lock:
+            self.started += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
+        try:
+            self.release.wait(60)
+            return super().authenticate(username, password)
+        finally:
+            with self._lock:
+                self.running -= 1
 
 
 class Visitor:
@@ -264,6 +290,60 @@ def test_concurrent_guesses_cannot_outrun_the_lock_out(tmp_path: Path) -> None:
         assert (await attacker.post("/login", {"username": "zvh-cm", "password": PASSWORD})).status == 429
 
     _run(tmp_path, scenario, _SlowAccounts(tmp_path / "accounts.json"))
+
+
+def test_a_flood_of_sign_ins_is_bounded_and_signed_in_users_keep_working(tmp_path: Path) -> None:
+    """Anyone who can load the sign-in page can ask for argon2 checks (64 MiB and a core each) with a new user name
+    each time. While a flood's checks are under way: at most the bound of them run, on threads of their own; the
+    excess is answered "busy" (503, Retry-After) at once, unchecked and not counted against the name; and a user
+    already signed in can still open the inbox."""
+    accounts = _HeldAccounts(tmp_path / "accounts.json")
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        manager = Visitor(client)
+        assert (await manager.sign_in("zvh-cm")).status == 303
+        accounts.release.clear()  # every check from here on takes until released
+        accounts.started = 0
+        attacker = Visitor(client)
+        await attacker.get("/login")
+        bound = state.verifications.verifying + state.verifications.waiting
+        flood = [
+            asyncio.create_task(
+                client.post(
+                    "/login",
+                    data={"csrf": attacker.csrf, "username": f"guess-{n}", "password": "wrong password!!"},
+                    headers=attacker._headers(),
+                    allow_redirects=False,
+                )
+            )
+            for n in range(3 * bound)
+        ]
+        try:
+            try:  # generous: on the old code it hangs until the flood's checks are done
+                inbox = await asyncio.wait_for(manager.get("/inbox/zvh"), 30)
+            except TimeoutError:
+                pytest.fail("a flood of sign-ins stalled the inbox of a user already signed in")
+            assert inbox.status == 200
+            deadline = asyncio.get_running_loop().time() + 30
+            while sum(task.done() for task in flood) < 2 * bound and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            held = [task for task in flood if not task.done()]
+            answered = [task.result() for task in flood if task.done()]
+            assert len(answered) == 2 * bound, "the sign-ins beyond the bound were not answered at once"
+            assert {answer.status for answer in answered} == {503}
+            assert all(answer.headers.get("Retry-After", "").isdigit() for answer in answered)
+            assert "Aanmelden is op dit moment druk." in await answered[0].text()
+        finally:
+            accounts.release.set()
+        rest = await asyncio.gather(*held)
+        assert [answer.status for answer in rest] == [401] * bound
+        assert accounts.started == bound  # the refused ones were never checked
+        assert accounts.most <= state.verifications.verifying
+        assert all(name.startswith("schakel-console-verify") for name in accounts.threads), accounts.threads
+        assert state.lockout.remembered() == bound  # nor counted against their names
+        assert (await Visitor(client).sign_in("zvh-cm")).status == 303
+
+    _run(tmp_path, scenario, accounts)
 
 
 def test_sign_ins_with_names_no_account_can_have_leave_nothing_behind(tmp_path: Path) -> None:
