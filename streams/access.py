@@ -11,6 +11,11 @@ Judgement calls:
   not deleted: removing access from a running component is an operator's decision, not a side effect.
 - A password is set only for a principal that has none (``ensure_users``); ``users add`` of an existing user
   replaces its password (a rotation).
+- ``add_user`` says which of three states a failure left: refused (:class:`AccessError`: nothing changed), accepted
+  but not confirmed enforced in time (:class:`NotInForceError`: the broker has the new password, or will in a
+  moment), or unknown (:class:`UnconfirmedChangeError`: the connection failed after the request was sent). ``schakel
+  kafka users add`` writes the password file in the second state and not in the other two, and says so.
+- A Kafka client error (the broker unreachable, a request timed out) becomes an :class:`AccessError` too.
 - A change is done when the broker *enforces* it, not when the controller accepted it. In KRaft the controller
   commits a new ACL or SCRAM credential and answers; each broker applies it when it has read the metadata log, a
   moment later (seconds on a loaded machine). A client that connected in between was refused: the demo's connectors
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessError",
     "AccessReport",
+    "NotInForceError",
+    "UnconfirmedChangeError",
     "add_user",
     "apply_grants",
     "ensure_users",
@@ -58,6 +65,14 @@ class AccessError(SchakelError):
     """The broker refused or failed a change to its users or ACLs."""
 
 
+class NotInForceError(AccessError):
+    """The broker accepted a change but did not show it enforced within ``_IN_FORCE_WITHIN`` seconds."""
+
+
+class UnconfirmedChangeError(AccessError):
+    """The request for a change was sent and the connection failed before an answer: it may or may not be made."""
+
+
 @dataclass(frozen=True)
 class AccessReport:
     """What ``acls apply`` did, or what ``acls show`` found, for one topic prefix."""
@@ -70,11 +85,20 @@ class AccessReport:
 
 @contextmanager
 def _admin(settings: Settings, client_id: str = "schakel-access") -> Iterator[KafkaAdminClient]:
+    """An admin client; a Kafka client error in the block (the broker unreachable, a timeout) is an AccessError."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id=client_id)
+    try:
+        admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id=client_id)
+    except KafkaError as error:
+        raise AccessError(
+            f"cannot reach the broker at {settings.kafka_bootstrap} as {ADMIN}: {type(error).__name__}"
+        ) from error
     try:
         yield admin
+    except KafkaError as error:
+        raise AccessError(f"the broker did not answer: {type(error).__name__}") from error
     finally:
         admin.close()
 
@@ -228,15 +252,30 @@ def _check(said: dict[str, str | None], action: str) -> None:
 
 
 def add_user(settings: Settings, name: str, password: str) -> None:
-    """Set ``name``'s SCRAM-SHA-512 password (a new user, or a rotation)."""
+    """Set ``name``'s SCRAM-SHA-512 password (a new user, or a rotation). Raises :class:`AccessError` when the broker
+    refused it or could not be reached (nothing changed), :class:`UnconfirmedChangeError` when the connection failed
+    after the request was sent, :class:`NotInForceError` when the broker accepted it but did not confirm it in time."""
     from kafka.admin import UserScramCredentialUpsertion
+    from kafka.errors import KafkaError
 
     with _admin(settings) as admin:
-        said = admin.alter_user_scram_credentials(
-            [UserScramCredentialUpsertion(name, _MECHANISM, password, iterations=_ITERATIONS)]
-        )
+        try:
+            said = admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(name, _MECHANISM, password, iterations=_ITERATIONS)]
+            )
+        except KafkaError as error:
+            raise UnconfirmedChangeError(
+                f"the request to set the password of {name!r} was sent but not answered ({type(error).__name__}): "
+                "the broker may or may not have the new password"
+            ) from error
         _check(said, "set")
-        _until_in_force(lambda: {name} - _known_users(admin), "the password")
+        try:
+            _until_in_force(lambda: {name} - _known_users(admin), "the password")
+        except (AccessError, KafkaError) as error:
+            reason = str(error) if isinstance(error, AccessError) else type(error).__name__
+            raise NotInForceError(
+                f"the broker accepted the password of {name!r} but did not confirm enforcing it ({reason})"
+            ) from error
 
 
 def remove_user(settings: Settings, name: str) -> bool:
