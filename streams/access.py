@@ -10,7 +10,12 @@ Judgement calls:
 - ``apply`` only adds. A grant the layout no longer names is shown by ``schakel kafka acls show`` as *extra* but
   not deleted: removing access from a running component is an operator's decision, not a side effect.
 - A password is set only for a principal that has none (``ensure_users``); ``users add`` of an existing user
-  replaces its password (a rotation).
+  replaces its password (a rotation). Kafka has no "set unless present" for SCRAM credentials: two processes
+  ensuring a new user at once both found it missing and both set their password - the second silently replaced
+  the first's, and both reported it added. So ``ensure_users`` (and ``users add`` when it writes a password file)
+  holds :func:`users_lock`, an flock on the credentials directory, from looking to setting: the processes of a
+  machine that hand out passwords from one directory take turns. *Limit*: processes on different machines with
+  their own credentials directories are not serialised; they must not ensure the same new user at once.
 - ``add_user`` says which of three states a failure left: refused (:class:`AccessError`: nothing changed), accepted
   but not confirmed enforced in time (:class:`NotInForceError`: the broker has the new password, or will in a
   moment), or unknown (:class:`UnconfirmedChangeError`: the connection failed after the request was sent). ``schakel
@@ -27,6 +32,7 @@ Judgement calls:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -53,6 +59,7 @@ __all__ = [
     "remove_user",
     "revoke_grants",
     "show_grants",
+    "users_lock",
 ]
 
 _MECHANISM = "SCRAM-SHA-512"
@@ -296,12 +303,32 @@ def list_users(settings: Settings) -> list[str]:
         return sorted(_known_users(admin))
 
 
+@contextmanager
+def users_lock(settings: Settings) -> Iterator[None]:
+    """Held while users are looked up and set from the settings' credentials directory (see the module's notes)."""
+    import fcntl
+
+    directory = settings.kafka_credentials_path
+    try:  # the directory itself is locked: no lock file among the passwords, and a read-only directory will do
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise AccessError(f"cannot lock the credentials directory {directory}: {error.strerror}") from error
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def ensure_users(admin_settings: Settings, passwords: Iterable[tuple[str, str]]) -> list[str]:
-    """Give every (name, password) that has no SCRAM credentials on the broker its password; return those added."""
+    """Give every (name, password) that has no SCRAM credentials on the broker its password; return those added.
+    Holds :func:`users_lock`: of processes ensuring the same new user at once, one sets its password, the others
+    find it present."""
     from kafka.admin import UserScramCredentialUpsertion
 
     wanted = dict(passwords)
-    with _admin(admin_settings) as admin:
+    with users_lock(admin_settings), _admin(admin_settings) as admin:
         new = sorted(set(wanted) - _known_users(admin))
         if new:
             said = admin.alter_user_scram_credentials(

@@ -3,6 +3,7 @@ operator's view of a broker's users and ACLs (as ``admin``)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import secrets
@@ -136,46 +137,51 @@ def users_add(
     a directory that cannot take it fails before the broker changes), and moved into place only once the broker
     accepted it. A failure says whether the broker changed; a rerun sets a new password and writes it, which
     repairs any half-done add."""
-    from schakel.streams.access import NotInForceError, UnconfirmedChangeError, add_user
+    from schakel.streams.access import NotInForceError, UnconfirmedChangeError, add_user, users_lock
 
     name = _user_name(name)
     config = settings()
-    if password_file is not None:
-        password = password_file.read().strip()
-        if not password:
-            raise _fail(SchakelError("the password file is empty"))
-        stored = staged = None
-        again = f"run `schakel kafka users add {name} --password-file ...` again with the same password"
-    else:
-        password = secrets.token_urlsafe(32)
-        stored = config.kafka_credentials_path / name
-        staged = stored.with_name(f".{name}.new")  # a user name starts with a letter or digit: never a user's file
-        again = f"run `schakel kafka users add {name}` again: it sets a new password and writes it to {stored}"
+    with contextlib.ExitStack() as held:
+        if password_file is not None:
+            password = password_file.read().strip()
+            if not password:
+                raise _fail(SchakelError("the password file is empty"))
+            stored = staged = None
+            again = f"run `schakel kafka users add {name} --password-file ...` again with the same password"
+        else:
+            password = secrets.token_urlsafe(32)
+            stored = config.kafka_credentials_path / name
+            staged = stored.with_name(f".{name}.new")  # a user name starts with a letter or digit: no user's file
+            again = f"run `schakel kafka users add {name}` again: it sets a new password and writes it to {stored}"
+            try:
+                held.enter_context(users_lock(config))  # a `kafka up` ensuring this user waits, and then finds it
+                if stored.exists() and not stored.is_file():
+                    raise IsADirectoryError(errno.EISDIR, "not a regular file", str(stored))
+                _write_private(staged, password)
+            except (OSError, SchakelError) as error:
+                reason = error.strerror if isinstance(error, OSError) else str(error)
+                raise _fail(
+                    SchakelError(
+                        f"cannot write the password file {stored} ({reason}); nothing was changed on the broker"
+                    )
+                ) from error
         try:
-            if stored.exists() and not stored.is_file():
-                raise IsADirectoryError(errno.EISDIR, "not a regular file", str(stored))
-            _write_private(staged, password)
-        except OSError as error:
+            add_user(config, name, password)
+        except NotInForceError as error:  # the broker has it, or will in a moment: the file must hold it
+            _place(staged, stored, name, again)
+            kept = f"; {stored} holds the new password" if stored is not None else ""
+            raise _fail(SchakelError(f"{error}{kept}. If clients are still refused in a minute, {again}")) from error
+        except UnconfirmedChangeError as error:
+            _discard(staged)
+            unchanged = f"; {stored} was not changed" if stored is not None else ""
             raise _fail(
-                SchakelError(
-                    f"cannot write the password file {stored} ({error.strerror}); nothing was changed on the broker"
-                )
+                SchakelError(f"{error}{unchanged}. To be sure which password the broker has, {again}")
             ) from error
-    try:
-        add_user(config, name, password)
-    except NotInForceError as error:  # the broker has it, or will in a moment: the file must hold it
+        except SchakelError as error:
+            _discard(staged)
+            unchanged = f"; {stored} still holds the password the broker has, if any" if stored is not None else ""
+            raise _fail(SchakelError(f"{error}. Nothing was changed on the broker{unchanged}")) from error
         _place(staged, stored, name, again)
-        kept = f"; {stored} holds the new password" if stored is not None else ""
-        raise _fail(SchakelError(f"{error}{kept}. If clients are still refused in a minute, {again}")) from error
-    except UnconfirmedChangeError as error:
-        _discard(staged)
-        unchanged = f"; {stored} was not changed" if stored is not None else ""
-        raise _fail(SchakelError(f"{error}{unchanged}. To be sure which password the broker has, {again}")) from error
-    except SchakelError as error:
-        _discard(staged)
-        unchanged = f"; {stored} still holds the password the broker has, if any" if stored is not None else ""
-        raise _fail(SchakelError(f"{error}. Nothing was changed on the broker{unchanged}")) from error
-    _place(staged, stored, name, again)
     if stored is not None:
         _out.print(f"user {name} set; its password is in {stored}", highlight=False)
     else:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -87,13 +90,14 @@ def test_users_add_refuses_a_name_that_leaves_the_credentials_directory_or_is_th
         _schakel("users", "remove", escape)
 
 
-def _authenticates(name: str, within: float = 30.0) -> bool:
-    """Does the password in ``name``'s credentials file open a connection to the broker (within ``within`` s: the
-    broker enforces a new password a moment after it accepted it)?"""
+def _authenticates(name: str, within: float = 30.0, password: str | None = None) -> bool:
+    """Does ``password`` (default: the one in ``name``'s credentials file) open a connection to the broker (within
+    ``within`` s: the broker enforces a new password a moment after it accepted it)?"""
     deadline = time.monotonic() + within
+    config = Settings(kafka_sasl_username=name, kafka_sasl_password=SecretStr(password)) if password else Settings()
     while True:
         try:
-            KafkaAdminClient(**Settings().kafka_client_config(name), request_timeout_ms=5000).close()
+            KafkaAdminClient(**config.kafka_client_config(name), request_timeout_ms=5000).close()
             return True
         except Exception:  # any refusal: the password in the file is not the broker's
             if time.monotonic() >= deadline:
@@ -182,6 +186,31 @@ def test_users_add_whose_request_went_unanswered_says_to_run_it_again(
     finally:
         settings.cache_clear()
         stored.unlink(missing_ok=True)
+
+
+def test_two_processes_ensuring_a_new_user_at_once_set_one_password_and_say_so(kafka_bootstrap: str) -> None:
+    """Two ``ensure_users`` at once (two ``kafka up``), each with its own password for a new user: both found it
+    missing and both set theirs - the second silently replaced the first, and both said they added it. Now one sets
+    its password (which then works), the other finds the user present. (Threads: the lock is an flock on the
+    credentials directory, opened by each call itself: it holds between threads as between processes.)"""
+    admin = Settings()
+    for _ in range(4):
+        name = f"operator-test-{uuid.uuid4().hex[:8]}"
+        passwords = [secrets.token_urlsafe(24), secrets.token_urlsafe(24)]
+        start = threading.Barrier(2)
+
+        def ensure(password: str, name: str = name, start: threading.Barrier = start) -> list[str]:
+            start.wait()
+            return access.ensure_users(admin, [(name, password)])
+
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                added = [future.result() for future in [pool.submit(ensure, password) for password in passwords]]
+            assert sorted(added) == [[], [name]], "both set a password: one of them no longer works"
+            winner = passwords[added.index([name])]
+            assert _authenticates(name, password=winner)
+        finally:
+            access.remove_user(admin, name)
 
 
 def test_acls_apply_is_idempotent_and_show_finds_them_all(kafka_bootstrap: str) -> None:
