@@ -14,6 +14,14 @@ Judgement calls:
 - A sign-in still being checked counts as a failure until it is known to have succeeded (:meth:`LockOut.begin`):
   guesses sent all at once would otherwise all pass the lock check before the first had failed. So while
   :data:`MAX_FAILURES` attempts are under way, a further one is refused as locked, the right password included.
+- Password checks are bounded (:class:`Verifications`): argon2id takes about 64 MiB and a good part of a core for
+  each check, and anyone who can load the sign-in page can ask for one with a new user name each time (the lock-out
+  is per name). The checks run on threads of their own - never on the event loop, nor on the default executor the
+  other pages read their accounts and the lineage store through, so a flood of sign-ins does not stall the pages of
+  users already signed in - at most :data:`VERIFYING` at once, with at most :data:`WAITING` more waiting for a
+  thread; a sign-in beyond that is answered at once "busy, try again" (503, ``Retry-After``), unchecked and not
+  counted against the user name. *Judgement call*: during a flood a real user may be answered "busy" too; the
+  alternative, an unbounded queue, answers everyone after minutes and holds every request's memory meanwhile.
 - The lock-out's memory is bounded: a name no account can have (:func:`is_username`) is answered "unknown user name
   or wrong password" at once - no argon2 work, nothing remembered (the rule for names is no secret) - and failures
   older than :data:`FAILURE_WINDOW` are dropped once many names are remembered. Before, every failed sign-in kept
@@ -22,11 +30,14 @@ Judgement calls:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,15 +47,31 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schakel.console.access import Principal, Role, role_allowed
-from schakel.console.errors import AccountError
+from schakel.console.errors import AccountError, SignInBusyError
 from schakel.schemas import Organisation
 
-__all__ = ["FAILURE_WINDOW", "LOCK_DURATION", "MAX_FAILURES", "Account", "AccountsFile", "LockOut", "is_username"]
+__all__ = [
+    "FAILURE_WINDOW",
+    "LOCK_DURATION",
+    "MAX_FAILURES",
+    "VERIFYING",
+    "WAITING",
+    "Account",
+    "AccountsFile",
+    "LockOut",
+    "SignInBusyError",
+    "Verifications",
+    "is_username",
+]
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_DURATION = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
+VERIFYING = min(4, os.cpu_count() or 1)
+"""Password checks at once (each argon2id check takes about 64 MiB and a core for a moment)."""
+WAITING = 4 * VERIFYING
+"""Password checks that may wait for a thread; a sign-in beyond these is answered "busy" at once."""
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
@@ -218,3 +245,48 @@ class LockOut:
     def succeeded(self, username: str) -> None:
         self.abandoned(username)
         self._failures.pop(username, None)
+
+
+class Verifications:
+    """Password checks on ``verifying`` threads of their own, at most ``waiting`` more queued (see the module's notes).
+
+    :meth:`check` is called on the event loop; a check counts until its thread is done with it, also when the
+    sign-in that asked for it was abandoned, so a client that disconnects at once cannot grow the queue."""
+
+    def __init__(self, verifying: int = VERIFYING, waiting: int = WAITING) -> None:
+        self.verifying = verifying
+        self.waiting = waiting
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._admitted = 0
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.verifying, thread_name_prefix="schakel-console-verify")
+        return self._executor
+
+    def _done(self, _: Future[Account | None]) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    async def check(self, accounts: AccountsFile, username: str, password: str) -> Account | None:
+        """``accounts.authenticate(username, password)`` on a verification thread; raises :class:`SignInBusyError`,
+        unchecked, when ``verifying + waiting`` checks are under way already."""
+        with self._lock:
+            if self._admitted >= self.verifying + self.waiting:
+                raise SignInBusyError("too many sign-ins are being checked; try again in a moment")
+            self._admitted += 1
+        try:
+            job = self._pool().submit(accounts.authenticate, username, password)
+        except BaseException:
+            with self._lock:
+                self._admitted -= 1
+            raise
+        job.add_done_callback(self._done)
+        return await asyncio.wrap_future(job)
+
+    def close(self) -> None:
+        """Stop the threads (checks still waiting are dropped); a later :meth:`check` starts new ones."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

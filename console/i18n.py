@@ -20,6 +20,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Te veel mislukte pogingen: dit account is tijdelijk geblokkeerd.",
         "Too many failed attempts: this account is locked for a while.",
     ),
+    "busy": (
+        "Aanmelden is op dit moment druk. Probeer het over enkele seconden opnieuw.",
+        "Signing in is busy right now. Please try again in a few seconds.",
+    ),
     "signed_in_as": ("Aangemeld als", "Signed in as"),
     "page.inbox": ("Inbox", "Inbox"),
     "page.board": ("Casusbord", "Case board"),
@@ -67,6 +71,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     ),
     "error": ("Fout", "Error"),
     "error.text": ("Er ging iets mis. De fout is vastgelegd.", "Something went wrong. The error was logged."),
+    "request_id": ("Kenmerk van de fout", "Error reference"),
     "event_id": ("Bericht-id", "Event id"),
     "search": ("Zoeken", "Search"),
     "trace.none": ("Geen herleiding gevonden voor dit bericht.", "No lineage found for this event."),

@@ -6,7 +6,14 @@ Security choices (issue 13, items 1 and 5):
   items, cases and live stream carry the organisation in the path and are refused (403) for any other organisation -
   checked before the item is looked up, so a 403 says nothing about whether an item exists.
 - Sessions live in an encrypted, authenticated cookie (aiohttp-session's ``EncryptedCookieStorage``: Fernet) that is
-  ``Secure``, ``HttpOnly`` and ``SameSite=Strict``; sign-in starts a new session. The session holds the user name, a
+  ``Secure``, ``HttpOnly`` and ``SameSite=Strict``, named with the ``__Host-`` prefix (so also ``Path=/`` and no
+  ``Domain``): a browser keeps it only when this host set it over a secure connection, so a sibling subdomain or a
+  plain-HTTP page on the same name cannot plant or overwrite it (session fixation). *Judgement call*: the prefix is
+  always on, not only behind HTTPS - the cookie was ``Secure`` already, and browsers treat a loopback address
+  (``http://127.0.0.1``, ``http://localhost``: the demo, local development, the browser tests) as a secure origin
+  for both, so nothing that worked before stops working. Served over plain HTTP on any other address the console
+  never kept a session (the ``Secure`` cookie is dropped); ``schakel console --host`` says to put TLS in front.
+  Sign-in starts a new session. The session holds the user name, a
   random session id and a mark of the password hash it was opened with; the account is read again on every request
   (and before every item a live stream sends), so a removed account, a changed password or a signed-out session is
   refused at once. A cookie is valid by itself, so sign-out remembers the session's id until the cookie would have
@@ -19,7 +26,9 @@ Security choices (issue 13, items 1 and 5):
   party), and no framing.
 - The BSN of an art. 15 request travels only in a POST body; it is pseudonymised at once, never echoed into the page,
   never logged. URLs hold organisation codes, event ids, filter values and page names, never a personal value; error
-  pages and log lines name the error class, never a value.
+  pages and log lines name the error class, never a value. A failure's log line names the route's template
+  (``/inbox/{org}/items/{event_id}``) and a random request id shown on the error page, never the path or query
+  that was asked: whatever a user typed into the address bar (a BSN, a name in a filter) stays out of the logs.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from schakel.console import caseboard, denials
 from schakel.console.access import Page, Principal, may_reach, may_read_inbox, reachable_pages
-from schakel.console.accounts import Account, AccountsFile, LockOut, is_username
+from schakel.console.accounts import Account, AccountsFile, LockOut, SignInBusyError, Verifications, is_username
 from schakel.console.agenda import agenda_proposals
 from schakel.console.feed import Feed
 from schakel.console.i18n import LANGUAGES, translate
@@ -73,9 +82,11 @@ _SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 _LANG_COOKIE = "schakel_lang"
-_SESSION_COOKIE = "schakel_session"
+_SESSION_COOKIE = "__Host-schakel_session"
 _SESSION_SECONDS = 8 * 3600
 _KEEP_ALIVE = 15.0
+_RETRY_BUSY = "2"
+"""Seconds a sign-in answered "busy" (too many password checks under way) is told to wait."""
 
 
 @dataclass
@@ -86,6 +97,8 @@ class ConsoleState:
     store: LineageStore
     accounts: AccountsFile
     lockout: LockOut = field(default_factory=LockOut)
+    verifications: Verifications = field(default_factory=Verifications)
+    """The threads that check passwords, and the bound on checks under way (see :mod:`schakel.console.accounts`)."""
     guidance: Guidance = field(default_factory=load_guidance)
     """The courses of action an item's reference is looked up in (the console never chooses one itself)."""
     pseudonymise: Callable[[str], Sequence[str]] = subject_pseudonyms
@@ -211,8 +224,17 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        _log.error("%s %s failed: %s", request.method, request.path, type(error).__name__)
-        return await _page(request, "error.html.j2", 500, key="error")
+        # The route's template, never the path or the query: those hold event ids, filter values, whatever a user
+        # typed into the address bar (a BSN, a name). The request id on the error page finds this line.
+        request_id = secrets.token_hex(8)
+        _log.error("%s %s failed: %s (request %s)", request.method, _route(request), type(error).__name__, request_id)
+        return await _page(request, "error.html.j2", 500, key="error", request_id=request_id)
+
+
+def _route(request: web.Request) -> str:
+    """The template of the route that matched (``/inbox/{org}/items/{event_id}``), not the path that was asked."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 @web.middleware
@@ -270,7 +292,12 @@ async def _login(request: web.Request) -> web.StreamResponse:
     if not state.lockout.begin(username):  # counts this attempt before it is checked: guesses sent at once too
         return await _page(request, "login.html.j2", 429, message="locked")
     try:
-        account = await asyncio.to_thread(state.accounts.authenticate, username, password)
+        account = await state.verifications.check(state.accounts, username, password)
+    except SignInBusyError:  # too many checks under way: not checked, not counted against the name
+        state.lockout.abandoned(username)
+        busy = await _page(request, "login.html.j2", 503, message="busy")
+        busy.headers["Retry-After"] = _RETRY_BUSY
+        return busy
     except BaseException:
         state.lockout.abandoned(username)
         raise
@@ -521,6 +548,10 @@ async def _stop_streams(app: web.Application) -> None:
         task.cancel()
 
 
+async def _stop_verifications(app: web.Application) -> None:
+    app[_STATE].verifications.close()
+
+
 def create_app(state: ConsoleState, secret_key: bytes, *, manage_feed: bool = True) -> web.Application:
     """The console over ``state``; ``secret_key`` (32 bytes) encrypts the session cookies. With ``manage_feed`` the
     app starts and stops the feed with itself."""
@@ -540,6 +571,7 @@ def create_app(state: ConsoleState, secret_key: bytes, *, manage_feed: bool = Tr
     app[_STATE] = state
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_stop_streams)
+    app.on_cleanup.append(_stop_verifications)
     if manage_feed:
 
         async def _feed(_: web.Application) -> Any:

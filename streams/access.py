@@ -10,7 +10,17 @@ Judgement calls:
 - ``apply`` only adds. A grant the layout no longer names is shown by ``schakel kafka acls show`` as *extra* but
   not deleted: removing access from a running component is an operator's decision, not a side effect.
 - A password is set only for a principal that has none (``ensure_users``); ``users add`` of an existing user
-  replaces its password (a rotation).
+  replaces its password (a rotation). Kafka has no "set unless present" for SCRAM credentials: two processes
+  ensuring a new user at once both found it missing and both set their password - the second silently replaced
+  the first's, and both reported it added. So ``ensure_users`` (and ``users add`` when it writes a password file)
+  holds :func:`users_lock`, an flock on the credentials directory, from looking to setting: the processes of a
+  machine that hand out passwords from one directory take turns. *Limit*: processes on different machines with
+  their own credentials directories are not serialised; they must not ensure the same new user at once.
+- ``add_user`` says which of three states a failure left: refused (:class:`AccessError`: nothing changed), accepted
+  but not confirmed enforced in time (:class:`NotInForceError`: the broker has the new password, or will in a
+  moment), or unknown (:class:`UnconfirmedChangeError`: the connection failed after the request was sent). ``schakel
+  kafka users add`` writes the password file in the second state and not in the other two, and says so.
+- A Kafka client error (the broker unreachable, a request timed out) becomes an :class:`AccessError` too.
 - A change is done when the broker *enforces* it, not when the controller accepted it. In KRaft the controller
   commits a new ACL or SCRAM credential and answers; each broker applies it when it has read the metadata log, a
   moment later (seconds on a loaded machine). A client that connected in between was refused: the demo's connectors
@@ -22,6 +32,7 @@ Judgement calls:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -38,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessError",
     "AccessReport",
+    "NotInForceError",
+    "UnconfirmedChangeError",
     "add_user",
     "apply_grants",
     "ensure_users",
@@ -46,6 +59,7 @@ __all__ = [
     "remove_user",
     "revoke_grants",
     "show_grants",
+    "users_lock",
 ]
 
 _MECHANISM = "SCRAM-SHA-512"
@@ -56,6 +70,14 @@ _IN_FORCE_WITHIN = 60.0
 
 class AccessError(SchakelError):
     """The broker refused or failed a change to its users or ACLs."""
+
+
+class NotInForceError(AccessError):
+    """The broker accepted a change but did not show it enforced within ``_IN_FORCE_WITHIN`` seconds."""
+
+
+class UnconfirmedChangeError(AccessError):
+    """The request for a change was sent and the connection failed before an answer: it may or may not be made."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +92,20 @@ class AccessReport:
 
 @contextmanager
 def _admin(settings: Settings, client_id: str = "schakel-access") -> Iterator[KafkaAdminClient]:
+    """An admin client; a Kafka client error in the block (the broker unreachable, a timeout) is an AccessError."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id=client_id)
+    try:
+        admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id=client_id)
+    except KafkaError as error:
+        raise AccessError(
+            f"cannot reach the broker at {settings.kafka_bootstrap} as {ADMIN}: {type(error).__name__}"
+        ) from error
     try:
         yield admin
+    except KafkaError as error:
+        raise AccessError(f"the broker did not answer: {type(error).__name__}") from error
     finally:
         admin.close()
 
@@ -228,15 +259,30 @@ def _check(said: dict[str, str | None], action: str) -> None:
 
 
 def add_user(settings: Settings, name: str, password: str) -> None:
-    """Set ``name``'s SCRAM-SHA-512 password (a new user, or a rotation)."""
+    """Set ``name``'s SCRAM-SHA-512 password (a new user, or a rotation). Raises :class:`AccessError` when the broker
+    refused it or could not be reached (nothing changed), :class:`UnconfirmedChangeError` when the connection failed
+    after the request was sent, :class:`NotInForceError` when the broker accepted it but did not confirm it in time."""
     from kafka.admin import UserScramCredentialUpsertion
+    from kafka.errors import KafkaError
 
     with _admin(settings) as admin:
-        said = admin.alter_user_scram_credentials(
-            [UserScramCredentialUpsertion(name, _MECHANISM, password, iterations=_ITERATIONS)]
-        )
+        try:
+            said = admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(name, _MECHANISM, password, iterations=_ITERATIONS)]
+            )
+        except KafkaError as error:
+            raise UnconfirmedChangeError(
+                f"the request to set the password of {name!r} was sent but not answered ({type(error).__name__}): "
+                "the broker may or may not have the new password"
+            ) from error
         _check(said, "set")
-        _until_in_force(lambda: {name} - _known_users(admin), "the password")
+        try:
+            _until_in_force(lambda: {name} - _known_users(admin), "the password")
+        except (AccessError, KafkaError) as error:
+            reason = str(error) if isinstance(error, AccessError) else type(error).__name__
+            raise NotInForceError(
+                f"the broker accepted the password of {name!r} but did not confirm enforcing it ({reason})"
+            ) from error
 
 
 def remove_user(settings: Settings, name: str) -> bool:
@@ -257,12 +303,32 @@ def list_users(settings: Settings) -> list[str]:
         return sorted(_known_users(admin))
 
 
+@contextmanager
+def users_lock(settings: Settings) -> Iterator[None]:
+    """Held while users are looked up and set from the settings' credentials directory (see the module's notes)."""
+    import fcntl
+
+    directory = settings.kafka_credentials_path
+    try:  # the directory itself is locked: no lock file among the passwords, and a read-only directory will do
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise AccessError(f"cannot lock the credentials directory {directory}: {error.strerror}") from error
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def ensure_users(admin_settings: Settings, passwords: Iterable[tuple[str, str]]) -> list[str]:
-    """Give every (name, password) that has no SCRAM credentials on the broker its password; return those added."""
+    """Give every (name, password) that has no SCRAM credentials on the broker its password; return those added.
+    Holds :func:`users_lock`: of processes ensuring the same new user at once, one sets its password, the others
+    find it present."""
     from kafka.admin import UserScramCredentialUpsertion
 
     wanted = dict(passwords)
-    with _admin(admin_settings) as admin:
+    with users_lock(admin_settings), _admin(admin_settings) as admin:
         new = sorted(set(wanted) - _known_users(admin))
         if new:
             said = admin.alter_user_scram_credentials(

@@ -45,7 +45,7 @@ from importlib import resources
 from pathlib import Path
 
 from schakel.deploy.kafka.cluster import Node, Replication, layout, quorum_voters, replication_for
-from schakel.deploy.kafka.tls import ensure_tls, write_private
+from schakel.deploy.kafka.tls import create_private, ensure_tls, write_private
 from schakel.errors import SchakelError
 from schakel.settings import KafkaIdentityError, SecurityProtocol, Settings
 
@@ -268,9 +268,11 @@ class LocalBroker:
         return _answers_metadata(config, timeout)
 
     def _password(self, path: Path) -> str:
-        """The password in ``path``, made (random, mode 0600) when missing."""
+        """The password in ``path``, made (random, mode 0600) when missing. Two ``up`` at once make one: the first
+        file created stays, and both read it (each writing its own would leave one process registering a password
+        the file no longer holds)."""
         if not path.exists():
-            write_private(path, secrets.token_urlsafe(32).encode())
+            create_private(path, secrets.token_urlsafe(32).encode())
         return path.read_text(encoding="utf-8").strip()
 
     def _passwords(self) -> dict[str, str]:

@@ -3,8 +3,11 @@ operator's view of a broker's users and ACLs (as ``admin``)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import re
 import secrets
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -128,29 +131,87 @@ def users_add(
     ),
 ) -> None:
     """Set a user's password (a new user or a rotation). A random password is written, mode 0600, to the
-    credentials directory, never printed."""
-    from schakel.deploy.kafka.tls import write_private
-    from schakel.streams.access import add_user
+    credentials directory, never printed.
+
+    The file and the broker never disagree without a word: the new password is written beside the file first (so
+    a directory that cannot take it fails before the broker changes), and moved into place only once the broker
+    accepted it. A failure says whether the broker changed; a rerun sets a new password and writes it, which
+    repairs any half-done add."""
+    from schakel.streams.access import NotInForceError, UnconfirmedChangeError, add_user, users_lock
 
     name = _user_name(name)
     config = settings()
-    if password_file is not None:
-        password = password_file.read().strip()
-        if not password:
-            raise _fail(SchakelError("the password file is empty"))
-        stored = None
-    else:
-        password = secrets.token_urlsafe(32)
-        stored = config.kafka_credentials_path / name
-    try:
-        add_user(config, name, password)
-    except SchakelError as error:
-        raise _fail(error) from error
+    with contextlib.ExitStack() as held:
+        if password_file is not None:
+            password = password_file.read().strip()
+            if not password:
+                raise _fail(SchakelError("the password file is empty"))
+            stored = staged = None
+            again = f"run `schakel kafka users add {name} --password-file ...` again with the same password"
+        else:
+            password = secrets.token_urlsafe(32)
+            stored = config.kafka_credentials_path / name
+            staged = stored.with_name(f".{name}.new")  # a user name starts with a letter or digit: no user's file
+            again = f"run `schakel kafka users add {name}` again: it sets a new password and writes it to {stored}"
+            try:
+                held.enter_context(users_lock(config))  # a `kafka up` ensuring this user waits, and then finds it
+                if stored.exists() and not stored.is_file():
+                    raise IsADirectoryError(errno.EISDIR, "not a regular file", str(stored))
+                _write_private(staged, password)
+            except (OSError, SchakelError) as error:
+                reason = error.strerror if isinstance(error, OSError) else str(error)
+                raise _fail(
+                    SchakelError(
+                        f"cannot write the password file {stored} ({reason}); nothing was changed on the broker"
+                    )
+                ) from error
+        try:
+            add_user(config, name, password)
+        except NotInForceError as error:  # the broker has it, or will in a moment: the file must hold it
+            _place(staged, stored, name, again)
+            kept = f"; {stored} holds the new password" if stored is not None else ""
+            raise _fail(SchakelError(f"{error}{kept}. If clients are still refused in a minute, {again}")) from error
+        except UnconfirmedChangeError as error:
+            _discard(staged)
+            unchanged = f"; {stored} was not changed" if stored is not None else ""
+            raise _fail(
+                SchakelError(f"{error}{unchanged}. To be sure which password the broker has, {again}")
+            ) from error
+        except SchakelError as error:
+            _discard(staged)
+            unchanged = f"; {stored} still holds the password the broker has, if any" if stored is not None else ""
+            raise _fail(SchakelError(f"{error}. Nothing was changed on the broker{unchanged}")) from error
+        _place(staged, stored, name, again)
     if stored is not None:
-        write_private(stored, password.encode())
         _out.print(f"user {name} set; its password is in {stored}", highlight=False)
     else:
         _out.print(f"user {name} set", highlight=False)
+
+
+def _write_private(path: Path, password: str) -> None:
+    from schakel.deploy.kafka.tls import write_private
+
+    write_private(path, password.encode())
+
+
+def _discard(staged: Path | None) -> None:
+    if staged is not None:
+        staged.unlink(missing_ok=True)
+
+
+def _place(staged: Path | None, stored: Path | None, name: str, again: str) -> None:
+    """Move the staged password file into place (one rename: a reader sees the old file or the new, whole)."""
+    if staged is None or stored is None:
+        return
+    try:
+        staged.replace(stored)
+    except OSError as error:
+        raise _fail(
+            SchakelError(
+                f"the broker has the new password of {name}, but {stored} could not be replaced ({error.strerror}); "
+                f"the new password is in {staged}: move it there, or {again}"
+            )
+        ) from error
 
 
 @users_app.command("list")

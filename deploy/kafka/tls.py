@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BrokerTls", "ensure_tls", "write_private"]
+__all__ = ["BrokerTls", "create_private", "ensure_tls", "write_private"]
 
 _VALIDITY = datetime.timedelta(days=3650)
 
@@ -33,15 +34,41 @@ class BrokerTls:
     keystore: Path
 
 
+def _staged(path: Path, data: bytes) -> Path:
+    """``data`` in a new file of its own (0600) beside ``path``: a reader of ``path`` never sees it half-written, and
+    two processes writing ``path`` at once never share (and unlink) one temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` readable by its owner only (0600), replacing what was there."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
-    partial.replace(path)
+    staged = _staged(path, data)
+    try:
+        staged.replace(path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+
+
+def create_private(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` (0600) unless ``path`` exists; False when it did. Of processes creating the same
+    file at once exactly one succeeds, and every one then reads the same, whole content."""
+    staged = _staged(path, data)
+    try:
+        os.link(staged, path)
+    except FileExistsError:
+        return False
+    finally:
+        staged.unlink()
+    return True
 
 
 def _name(common_name: str) -> object:

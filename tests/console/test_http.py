@@ -4,8 +4,10 @@ of one organisation - or with none - tries, and what the server answers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +38,7 @@ ACCOUNTS = {
     "politie-cm": (Organisation.POLITIE, [Role.CASE_MANAGER]),
     "zvh-compliance": (Organisation.ZVH, [Role.COMPLIANCE]),
 }
+SESSION_COOKIE = "__Host-schakel_session"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -50,6 +53,31 @@ class _SlowAccounts(AccountsFile):
         return super().authenticate(username, password)
 
 
+class _HeldAccounts(AccountsFile):
+    """The accounts file, each password check counted (how many at once, on which thread) and held until released."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+        self.release.set()
+        self._lock = threading.Lock()
+        self.running = self.most = self.started = 0
+        self.threads: set[str] = set()
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        with self._lock:
+            self.started += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
+        try:
+            self.release.wait(60)
+            return super().authenticate(username, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
 class Visitor:
     """One browser: its own session cookie, sent by hand (the test client's jar would not keep a Secure cookie)."""
 
@@ -60,8 +88,8 @@ class Visitor:
         self._text = ""
 
     def _keep(self, response: ClientResponse) -> None:
-        if "schakel_session" in response.cookies:
-            self.cookie = response.cookies["schakel_session"].value or None
+        if SESSION_COOKIE in response.cookies:
+            self.cookie = response.cookies[SESSION_COOKIE].value or None
         found = _CSRF.search(self._text)
         if found:
             self.csrf = found.group(1)
@@ -81,7 +109,7 @@ class Visitor:
         return response
 
     def _headers(self) -> dict[str, str]:
-        return {"Cookie": f"schakel_session={self.cookie}"} if self.cookie else {}
+        return {"Cookie": f"{SESSION_COOKIE}={self.cookie}"} if self.cookie else {}
 
     async def sign_in(self, username: str, password: str = PASSWORD) -> ClientResponse:
         await self.get("/login")
@@ -143,6 +171,36 @@ async def _events(response: ClientResponse, wait: float) -> str:
 
 
 # -- sessions -----------------------------------------------------------------------------------------------------
+
+
+def test_the_session_cookie_is_host_only_secure_http_only_and_strict(tmp_path: Path) -> None:
+    """The ``__Host-`` prefix: a browser keeps the cookie only from this host over a secure origin, with Path=/ and
+    no Domain, so a sibling subdomain or a plain-HTTP page cannot plant a session (fixation)."""
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        login = await client.get("/login")
+        csrf = _CSRF.search(await login.text())
+        assert csrf is not None
+        cookie = {"Cookie": "; ".join(f"{key}={morsel.value}" for key, morsel in login.cookies.items())}
+        answer = await client.post(
+            "/login",
+            data={"csrf": csrf.group(1), "username": "zvh-cm", "password": PASSWORD},
+            headers=cookie,
+            allow_redirects=False,
+        )
+        assert answer.status == 303
+        set_cookies = answer.headers.getall("Set-Cookie")
+        assert len(set_cookies) == 1
+        name, _, attributes = set_cookies[0].partition("=")
+        assert name == "__Host-schakel_session"
+        flags = {part.strip().split("=")[0].lower(): part.strip() for part in attributes.split(";")[1:]}
+        assert "secure" in flags
+        assert "httponly" in flags
+        assert flags["samesite"].lower() == "samesite=strict"
+        assert flags["path"] == "Path=/"
+        assert "domain" not in flags
+
+    _run(tmp_path, scenario)
 
 
 def test_a_session_cookie_is_worthless_after_sign_out(tmp_path: Path) -> None:
@@ -234,6 +292,60 @@ def test_concurrent_guesses_cannot_outrun_the_lock_out(tmp_path: Path) -> None:
     _run(tmp_path, scenario, _SlowAccounts(tmp_path / "accounts.json"))
 
 
+def test_a_flood_of_sign_ins_is_bounded_and_signed_in_users_keep_working(tmp_path: Path) -> None:
+    """Anyone who can load the sign-in page can ask for argon2 checks (64 MiB and a core each) with a new user name
+    each time. While a flood's checks are under way: at most the bound of them run, on threads of their own; the
+    excess is answered "busy" (503, Retry-After) at once, unchecked and not counted against the name; and a user
+    already signed in can still open the inbox."""
+    accounts = _HeldAccounts(tmp_path / "accounts.json")
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        manager = Visitor(client)
+        assert (await manager.sign_in("zvh-cm")).status == 303
+        accounts.release.clear()  # every check from here on takes until released
+        accounts.started = 0
+        attacker = Visitor(client)
+        await attacker.get("/login")
+        bound = state.verifications.verifying + state.verifications.waiting
+        flood = [
+            asyncio.create_task(
+                client.post(
+                    "/login",
+                    data={"csrf": attacker.csrf, "username": f"guess-{n}", "password": "wrong password!!"},
+                    headers=attacker._headers(),
+                    allow_redirects=False,
+                )
+            )
+            for n in range(3 * bound)
+        ]
+        try:
+            try:  # generous: on the old code it hangs until the flood's checks are done
+                inbox = await asyncio.wait_for(manager.get("/inbox/zvh"), 30)
+            except TimeoutError:
+                pytest.fail("a flood of sign-ins stalled the inbox of a user already signed in")
+            assert inbox.status == 200
+            deadline = asyncio.get_running_loop().time() + 30
+            while sum(task.done() for task in flood) < 2 * bound and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            held = [task for task in flood if not task.done()]
+            answered = [task.result() for task in flood if task.done()]
+            assert len(answered) == 2 * bound, "the sign-ins beyond the bound were not answered at once"
+            assert {answer.status for answer in answered} == {503}
+            assert all(answer.headers.get("Retry-After", "").isdigit() for answer in answered)
+            assert "Aanmelden is op dit moment druk." in await answered[0].text()
+        finally:
+            accounts.release.set()
+        rest = await asyncio.gather(*held)
+        assert [answer.status for answer in rest] == [401] * bound
+        assert accounts.started == bound  # the refused ones were never checked
+        assert accounts.most <= state.verifications.verifying
+        assert all(name.startswith("schakel-console-verify") for name in accounts.threads), accounts.threads
+        assert state.lockout.remembered() == bound  # nor counted against their names
+        assert (await Visitor(client).sign_in("zvh-cm")).status == 303
+
+    _run(tmp_path, scenario, accounts)
+
+
 def test_sign_ins_with_names_no_account_can_have_leave_nothing_behind(tmp_path: Path) -> None:
     """Anyone can load the sign-in page; a failed sign-in with a megabyte-long name must not cost a megabyte."""
 
@@ -299,6 +411,34 @@ def test_a_date_beyond_the_calendar_is_a_bad_request_not_a_crash(tmp_path: Path)
         for query in ({"to": "zvh", "until": "9999-12-31"}, {"to": "zvh", "since": "not a date"}):
             assert (await officer.get("/compliance/disclosures", params=query)).status == 400, query
         assert (await officer.get("/compliance/disclosures", params={"to": "zvh", "until": "2026-12-31"})).status == 200
+
+    _run(tmp_path, scenario)
+
+
+def test_a_failing_page_logs_its_route_and_a_reference_never_what_was_asked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A case manager pastes a BSN into the address bar and a name into a filter; the page fails. The log line an
+    operator reads names the route and a reference the user sees on the error page, never the BSN or the name."""
+    bsn, name = "123456782", "Jansen"
+
+    async def scenario(client: TestClient[Request, Application], state: ConsoleState) -> None:
+        def broken(organisation: str, event_id: str) -> None:
+            raise RuntimeError("the feed failed")
+
+        state.feed.item = broken  # type: ignore[method-assign]
+        manager = Visitor(client)
+        await manager.sign_in("zvh-cm")
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            answer = await manager.get(f"/inbox/zvh/items/{bsn}", params={"q": name})
+        assert answer.status == 500
+        assert bsn not in caplog.text
+        assert name not in caplog.text
+        reference = re.search(r"<code>([0-9a-f]{16})</code>", manager._text)
+        assert reference is not None, "the error page shows no reference"
+        failed = [record.getMessage() for record in caplog.records if "failed" in record.getMessage()]
+        assert failed == [f"GET /inbox/{{org}}/items/{{event_id}} failed: RuntimeError (request {reference.group(1)})"]
 
     _run(tmp_path, scenario)
 

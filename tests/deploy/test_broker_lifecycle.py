@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -154,6 +156,25 @@ def test_a_line_break_in_a_setting_never_becomes_a_property_of_the_broker(tmp_pa
         broker.up(timeout=2)
     written = [path.read_text() for path in tmp_path.rglob("server.properties")]
     assert not [text for text in written if injected in text.splitlines()]
+
+
+def test_two_ups_at_once_make_one_password_per_principal(tmp_path: Path) -> None:
+    """Two ``kafka up`` at once find a principal's password file missing and both make one. Each must end up with
+    the password the file holds (else one registers a password no file has), and neither may fail."""
+    broker = LocalBroker(_settings(tmp_path, _free_port_pair()))
+    for round_ in range(10):
+        path = tmp_path / f"credentials-{round_}" / "politie"
+        start = threading.Barrier(8)
+
+        def make(path: Path = path, start: threading.Barrier = start) -> str:
+            start.wait()
+            return broker._password(path)
+
+        with ThreadPoolExecutor(8) as pool:
+            passwords = [future.result() for future in [pool.submit(make) for _ in range(8)]]
+        assert set(passwords) == {path.read_text().strip()}
+        assert path.stat().st_mode & 0o077 == 0
+        assert [p.name for p in path.parent.iterdir()] == ["politie"], "a temporary file was left behind"
 
 
 def test_stale_pid_file_is_handled(tmp_path: Path) -> None:
