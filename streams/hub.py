@@ -105,6 +105,7 @@ from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
+from schakel.streams.retry import until_stored
 from schakel.streams.shortpath import (
     case_link,
     decided_at_ingress,
@@ -364,43 +365,36 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     async def dead_letter(record: Record, dead: DeadLetter) -> None:
         """Produce ``dead`` and wait until the broker stored it. Retried until it is: the first try keeps the
         original value, later ones positions and reason only (the value may be what cannot be produced)."""
-        attempt = 0
-        while True:
-            try:
-                message = processor.dead_letter_message(record, dead, keep_value=attempt == 0)
-                await (await send(retention.seal_dead_letter(record, dead, message)))
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                _log.error(
-                    "dead letter for %s[%d]@%d not produced (%s), attempt %d; the record stays unacknowledged",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    type(error).__name__,
-                    attempt,
-                )
-                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
-                continue
-            telemetry.for_org(telemetry.DEAD_LETTERED, str(ingress_sender(record.topic, topics.prefix))).inc()
-            return
+
+        async def attempt(tries: int) -> None:
+            message = processor.dead_letter_message(record, dead, keep_value=tries == 0)
+            await (await send(retention.seal_dead_letter(record, dead, message)))
+
+        def failed(error: Exception, tries: int) -> None:
+            _log.error(
+                "dead letter for %s[%d]@%d not produced (%s), attempt %d; the record stays unacknowledged",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(error).__name__,
+                tries,
+            )
+
+        await until_stored(attempt, failed)
+        telemetry.for_org(telemetry.DEAD_LETTERED, str(ingress_sender(record.topic, topics.prefix))).inc()
 
     in_order = _InOrder()
 
     async def notify(notice: Message) -> None:
         """Produce ``notice`` and wait until the broker stored it; retried until it is, the input unacknowledged."""
-        attempt = 0
-        while True:
-            try:
-                await (await send(notice))
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                _log.error("a settled notice was not produced (%s), attempt %d", type(error).__name__, attempt)
-                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
+
+        async def attempt(_tries: int) -> None:
+            await (await send(notice))
+
+        def failed(error: Exception, tries: int) -> None:
+            _log.error("a settled notice was not produced (%s), attempt %d", type(error).__name__, tries)
+
+        await until_stored(attempt, failed)
 
     async def settle(entry: _Settling, done: _Step, pending: list[Awaitable[Any]]) -> None:
         """Settle ``entry`` once its outputs are confirmed, or once its dead letter is."""

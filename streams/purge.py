@@ -52,13 +52,13 @@ per purge command, on the retention job's schedule, never on the event path.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from schakel.streams.requests import RequestBook
+from schakel.streams.retry import until_stored
 
 __all__ = [
     "PURGE",
@@ -216,18 +216,13 @@ async def carry_out(
 
 async def _until_stored(tell_case: Callable[[str], Awaitable[None]], case: str) -> None:
     """``tell_case(case)``, tried again until the broker stored it (the error's class logged, never the case)."""
-    attempt = 0
-    while True:
-        try:
-            await tell_case(case)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            attempt += 1
-            _log.error(
-                "a case's purge command was not produced (%s), attempt %d; the purge waits",
-                type(error).__name__,
-                attempt,
-            )
-            await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
+
+    async def attempt(_tries: int) -> None:
+        await tell_case(case)
+
+    def failed(error: Exception, tries: int) -> None:
+        _log.error(
+            "a case's purge command was not produced (%s), attempt %d; the purge waits", type(error).__name__, tries
+        )
+
+    await until_stored(attempt, failed)
