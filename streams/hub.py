@@ -42,7 +42,9 @@ reading only its own partition's table entries:
    keyed by the person.
 3. ``person`` (``hub-person``, keyed by the person): merge what came along, decide on the person's state; whatever
    the outcome, the event is no longer pending. An event dead-lettered at the link step (a conflict) or whose forward
-   the broker refused sends a notice here, keyed by the person, that clears its pending mark.
+   the broker refused sends a notice here, keyed by the person, that clears its pending mark - the ingress step's by
+   way of ``hub-link``, behind the forward it settles (which the broker may have stored though it reported a
+   refusal: ``schakel.streams.shortpath``).
 
 *Why not key every ingress record by a person id:* a connector cannot know that a case id belongs to a BSN; only the
 hub's link table does. *Ordering:* events of one person under one key keep their sender's order, as before: an event
@@ -285,7 +287,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             marked = with_pending(entry, position(record.topic, record.partition, record.offset))
             step.writes.append(lambda: links.__setitem__(person, marked))
             step.outputs.append(processor.forward(outcome, topics.link, outcome.case))
-            step.notice = settled_notice(topics.person, record)
+            step.notice = settled_notice(topics.link, record, outcome.case.encode())  # behind the forward
             return step
         return link(step, outcome, outcome.case)
 
@@ -300,6 +302,13 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         return then(step, outcome, merge)
 
     def on_link(record: Record) -> _Step:
+        if is_notice(record.headers):  # the ingress step's notice, behind its refused forward: on to the person
+            step = _Step(record)
+            passed_on = on_link_dead(record)
+            if passed_on is not None:
+                step.confirmed.append(partial(notify, passed_on))  # retried until stored, this record unacknowledged
+            return step
+
         def linked(step: _Step, accepted: Accepted, _merge: SubjectState | None) -> _Step:
             if accepted.case is None:
                 raise ValueError("only events with a case id are forwarded to the link step")
