@@ -97,7 +97,7 @@ from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
-from schakel.streams.commits import acknowledge
+from schakel.streams.commits import acknowledge, holding, let_go
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.faust_app import HubApp
 from schakel.streams.partitioner import KeyPartitioner
@@ -583,7 +583,17 @@ def _retention_job(app: faust.App, settings: Settings, tables: _Tables, retentio
         async for event in cast("faust.Stream[bytes]", stream).noack().events():
             command = parse_command(event.key, event.value)
             if command is not None:
-                await carry_out(command, by_name, partial(tell_case, command))
+                steps = await carry_out(command, by_name, partial(tell_case, command), holding(event))
+                if steps is None:  # revoked while it waited: the partition's next owner carries it out
+                    message = event.message
+                    _log.warning(
+                        "purge command %s[%d]@%d left to the partition's next owner (revoked while it waited)",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                    )
+                    let_go(event)
+                    continue
             acknowledge(event)
 
     async def tell_case(command: PurgeCommand, case: str) -> None:

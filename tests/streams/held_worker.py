@@ -43,6 +43,7 @@ async def _held_send(self: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
     outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     _held.append((self, (topic, *args), kwargs, outcome))
     _state["held"] += 1
+    print(f"held_worker: holding a record for {topic}", flush=True)  # the worker log: the test waits for it
     if not _releasing:
         _releasing.append(asyncio.ensure_future(_release()))
     if _FAIL_FIRST and _state["held"] == 1:
@@ -60,6 +61,7 @@ async def _release() -> None:
         stored = asyncio.ensure_future(await _send(producer, *args, **kwargs))
         stored.add_done_callback(partial(_settle, outcome))
     _state["released"] = True
+    print("held_worker: released", flush=True)
 
 
 def _settle(outcome: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
