@@ -51,11 +51,11 @@ hub's link table does. *Ordering:* events of one person under one key keep their
 with a BSN and a case id takes the short path only when none of the person's events is pending on the long path, and
 one case's events on the long path pass the same ``hub-link`` and ``hub-person`` partitions in order. Events that
 travel different paths (a BSN-only event decided at step 1 while one with a case id is on its way to step 3; two
-cases' first events) are decided in the order they reach the person's partition - the hub's arrival order, as between
-two senders already. A
-withdrawal counts for everything decided after it is applied, whichever identifier it came under. Known limit: a
-case-only event decided before the case's first BSN event arrives is decided on the case's own state, which is then
-merged into the person's.
+cases' first events; an event of a linked case sent on the long path behind another case's pending event, which
+passes another ``hub-link`` partition and may overtake it) are decided in the order they reach the person's
+partition - the hub's arrival order, as between two senders already. A withdrawal counts for everything decided after
+it is applied, whichever identifier it came under. Known limit: a case-only event decided before the case's first
+BSN event arrives is decided on the case's own state, which is then merged into the person's.
 
 Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones) are sent as soon as an event is
 processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of

@@ -38,6 +38,10 @@ Rules, in order:
 
 Limits: (a) a BSN-only event is decided at the ingress step even while a case event of the same person is pending,
 as before this path existed - events on different paths are decided in the hub's arrival order (hub.py's docstring).
+So is an event of case ``C`` held on the long path behind a pending event of another case ``D``: it passes
+``hub-link`` partition ``C``, the pending one partition ``D``, and the two reach ``hub-person`` in whichever order the
+link step takes them (seen when a ``hub-link`` partition out of reach came back with both: a signal overtook the
+withdrawal before it).
 (b) A position whose removal is lost (e.g. the notice of a dead letter could not be produced, or the table write
 adding it reached the changelog only after a new owner of the partition had restored it) keeps ``P`` on the long
 path: slower, never out of order. The purge of the person clears it. Pending positions are few (a person's events

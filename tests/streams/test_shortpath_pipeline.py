@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
-from schakel.consent import Outcome, Pseudonymizer, SubjectState, load_policy, subject_key
+from schakel.consent import Outcome, Pseudonymizer, SubjectState, case_key, load_policy, subject_key
 from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
@@ -179,6 +180,11 @@ def test_a_conflict_at_the_link_step_does_not_keep_the_person_off_the_short_path
     assert _long_path_records(hub) == before, "B's follow-up was decided at the ingress step"
 
 
+def _partition(key: bytes, partitions: int) -> int:
+    """The partition the hub's producer gives ``key`` (Kafka's default partitioner: murmur2)."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
 def _pending(hub: Hub, person: bytes) -> list[str] | None:
     """The positions the person's reverse link holds as pending, as the changelog has it (None: no entry)."""
     tails = changelog_tails(hub.settings, ("links",))["links"]
@@ -193,13 +199,27 @@ def test_a_forward_reported_refused_but_stored_keeps_the_persons_next_event_behi
     The person's next signal, under case 1, must not overtake the withdrawal: the police must not receive it."""
     given = _consent(example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id="ZVH-2026-74001"), "given")
     payload = {"change": "withdrawn", "grantees": ["politie"], "valid_until": None}
-    withdrawn = example_event(
-        EventType.CONSENT_CHANGE,
-        theme=THEME,
-        source=SENDER,
-        subject=given.subject.model_dump(mode="json"),
-        case_id="ZVH-2026-74002",
-        payload=payload,
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+
+    def link_partition(event: Event) -> int:
+        return _partition(pseudonymizer.subject(str(case_key(event))).encode(), hub.settings.partitions)
+
+    # The new case on the first one's hub-link partition: the events of two cases may pass each other between
+    # hub-link's partitions (known limit, hub.py's docstring) - not what this test is about.
+    withdrawn = next(
+        event
+        for event in (
+            example_event(
+                EventType.CONSENT_CHANGE,
+                theme=THEME,
+                source=SENDER,
+                subject=given.subject.model_dump(mode="json"),
+                case_id=f"ZVH-2026-{number}",
+                payload=payload,
+            )
+            for number in range(74002, 74100)
+        )
+        if link_partition(event) == link_partition(given)
     )
     signal = _same_case(given)
     assert (str(signal.id), "politie") in _expected(hub, [given, signal]), "without the withdrawal, delivered"
@@ -216,7 +236,6 @@ def test_a_forward_reported_refused_but_stored_keeps_the_persons_next_event_behi
         },
     )
     sink = hub.sink()
-    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
     person = pseudonymizer.subject(subject_key(given)).encode()
     hub.send(given)
     hub.flush()
