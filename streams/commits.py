@@ -36,6 +36,12 @@ Judgement calls:
   not read yet, stops that partition's commits until the next rebalance or restart takes the partition up anew.
 - *At a revocation*, the acknowledged offsets are committed before Faust forgets them; the records still settling
   are committed when Faust waits for them, as before.
+- *A record whose partition was revoked while it was being processed* (:func:`holding` says so) may be let go
+  (:func:`let_go`) instead: Faust stops waiting for it, and it is not acknowledged - the partition's next owner
+  processes it again. Faust's revocation waits for every record an agent took, but a member that takes longer than
+  the rebalance timeout (``broker_rebalance_timeout``) is dropped from the group and its partitions go to the others
+  while it still waits; what it then writes to a table reaches the changelog the new owner keeps
+  (``schakel.streams.purge``, the one agent that writes its tables after waiting for the broker).
 
 **The tables' changes behind a commit.** An agent's table write is a record for the table's changelog, which Faust
 queues in its producer buffer (``send_soon``) and produces later; Faust's commit "flushes" that buffer first, but the
@@ -68,10 +74,11 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP, FutureMessage, Message
+from mode.utils.futures import notify
 
 from schakel.errors import SchakelError
 
-__all__ = ["ChangelogError", "ChangelogWrites", "CommitGuard", "acknowledge"]
+__all__ = ["ChangelogError", "ChangelogWrites", "CommitGuard", "acknowledge", "holding", "let_go"]
 
 _log = logging.getLogger("schakel.streams")
 
@@ -83,6 +90,7 @@ _log = logging.getLogger("schakel.streams")
 CHANGELOG_BUFFER = 1000
 
 _settling: ContextVar[bool] = ContextVar("schakel_settling", default=False)
+_letting_go: ContextVar[bool] = ContextVar("schakel_letting_go", default=False)
 
 
 @contextmanager
@@ -98,6 +106,29 @@ def acknowledge(event: Any) -> None:
     """Acknowledge a Faust event the hub has settled: the only acknowledgement :class:`CommitGuard` counts."""
     with _hub_acknowledges():
         event.ack()
+
+
+def holding(event: Any) -> Callable[[], bool]:
+    """A test of whether this worker still holds the partition of a Faust ``event``'s record: true until a rebalance
+    begins to revoke the partition after this call, then false for good (if the partition comes back, the record is
+    processed again from the committed offset)."""
+    consumer = event.app.consumer
+    if not isinstance(consumer, CommitGuard):
+        raise TypeError("the hub's consumer is a CommitGuard (schakel.streams.durability)")
+    tp = event.message.tp
+    mark = consumer.revocations(tp)
+    return lambda: consumer.revocations(tp) == mark
+
+
+def let_go(event: Any) -> None:
+    """Let go of a Faust event whose partition was revoked while the hub processed it (:func:`holding`): Faust stops
+    waiting for it, and it is not acknowledged - its offset is not committed, the partition's next owner processes it
+    again."""
+    token = _letting_go.set(True)
+    try:
+        event.ack()
+    finally:
+        _letting_go.reset(token)
 
 
 class _ReadOffsets(defaultdict[TP, int | None]):
@@ -161,18 +192,30 @@ class CommitGuard(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._floor: dict[TP, int] = {}
+        self._revocations: defaultdict[TP, int] = defaultdict(int)
         self._read_offset = _ReadOffsets(self._guarded)
         self._commit_every = None  # no commit from the fetching loop (module docstring)
 
     def _guarded(self, topic: str) -> bool:
         return bool(self.app.topics.acks_enabled_for(topic))
 
+    def revocations(self, tp: TP) -> int:
+        """How many rebalances began to revoke ``tp`` from this worker so far."""
+        return self._revocations[tp]
+
     def ack(self, message: Message) -> bool:
+        if self._guarded(message.topic) and _letting_go.get():  # let_go(): done with, never counted
+            message.acked = True
+            self._unacked_messages.discard(message)
+            notify(self._waiting_for_ack)
+            return False
         if self._guarded(message.topic) and not _settling.get():
             return False  # Faust's own acknowledgement of a record it skipped: the hub never processed it
         return bool(super().ack(message))
 
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        for tp in revoked:
+            self._revocations[tp] += 1
         await self.commit()  # what is acknowledged so far, before Faust drops it for the revoked partitions
         await super().on_partitions_revoked(revoked)
 

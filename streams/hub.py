@@ -42,18 +42,20 @@ reading only its own partition's table entries:
    keyed by the person.
 3. ``person`` (``hub-person``, keyed by the person): merge what came along, decide on the person's state; whatever
    the outcome, the event is no longer pending. An event dead-lettered at the link step (a conflict) or whose forward
-   the broker refused sends a notice here, keyed by the person, that clears its pending mark.
+   the broker refused sends a notice here, keyed by the person, that clears its pending mark - the ingress step's by
+   way of ``hub-link``, behind the forward it settles (which the broker may have stored though it reported a
+   refusal: ``schakel.streams.shortpath``).
 
 *Why not key every ingress record by a person id:* a connector cannot know that a case id belongs to a BSN; only the
 hub's link table does. *Ordering:* events of one person under one key keep their sender's order, as before: an event
 with a BSN and a case id takes the short path only when none of the person's events is pending on the long path, and
 one case's events on the long path pass the same ``hub-link`` and ``hub-person`` partitions in order. Events that
 travel different paths (a BSN-only event decided at step 1 while one with a case id is on its way to step 3; two
-cases' first events) are decided in the order they reach the person's partition - the hub's arrival order, as between
-two senders already. A
-withdrawal counts for everything decided after it is applied, whichever identifier it came under. Known limit: a
-case-only event decided before the case's first BSN event arrives is decided on the case's own state, which is then
-merged into the person's.
+cases' first events; an event of a linked case sent on the long path behind another case's pending event, which
+passes another ``hub-link`` partition and may overtake it) are decided in the order they reach the person's
+partition - the hub's arrival order, as between two senders already. A withdrawal counts for everything decided after
+it is applied, whichever identifier it came under. Known limit: a case-only event decided before the case's first
+BSN event arrives is decided on the case's own state, which is then merged into the person's.
 
 Guarantees: at-least-once, and nothing lost. Output records (and forwarded ones) are sent as soon as an event is
 processed, and the event is acknowledged (its offset may be committed) only once the broker has confirmed every one of
@@ -95,7 +97,7 @@ from schakel.retention.job import run_retention
 from schakel.settings import Settings
 from schakel.streams import telemetry
 from schakel.streams.agenda_wiring import AGENDA_EVENTS, AgendaKeeper
-from schakel.streams.commits import acknowledge
+from schakel.streams.commits import acknowledge, holding, let_go
 from schakel.streams.durability import use_idempotent_producer
 from schakel.streams.faust_app import HubApp
 from schakel.streams.partitioner import KeyPartitioner
@@ -105,6 +107,7 @@ from schakel.streams.records import MAX_REQUEST_BYTES, DeadLetter, Message
 from schakel.streams.requests import RequestBook
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
+from schakel.streams.retry import until_stored
 from schakel.streams.shortpath import (
     case_link,
     decided_at_ingress,
@@ -284,7 +287,7 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             marked = with_pending(entry, position(record.topic, record.partition, record.offset))
             step.writes.append(lambda: links.__setitem__(person, marked))
             step.outputs.append(processor.forward(outcome, topics.link, outcome.case))
-            step.notice = settled_notice(topics.person, record)
+            step.notice = settled_notice(topics.link, record, outcome.case.encode())  # behind the forward
             return step
         return link(step, outcome, outcome.case)
 
@@ -299,6 +302,13 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
         return then(step, outcome, merge)
 
     def on_link(record: Record) -> _Step:
+        if is_notice(record.headers):  # the ingress step's notice, behind its refused forward: on to the person
+            step = _Step(record)
+            passed_on = on_link_dead(record)
+            if passed_on is not None:
+                step.confirmed.append(partial(notify, passed_on))  # retried until stored, this record unacknowledged
+            return step
+
         def linked(step: _Step, accepted: Accepted, _merge: SubjectState | None) -> _Step:
             if accepted.case is None:
                 raise ValueError("only events with a case id are forwarded to the link step")
@@ -364,43 +374,36 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
     async def dead_letter(record: Record, dead: DeadLetter) -> None:
         """Produce ``dead`` and wait until the broker stored it. Retried until it is: the first try keeps the
         original value, later ones positions and reason only (the value may be what cannot be produced)."""
-        attempt = 0
-        while True:
-            try:
-                message = processor.dead_letter_message(record, dead, keep_value=attempt == 0)
-                await (await send(retention.seal_dead_letter(record, dead, message)))
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                _log.error(
-                    "dead letter for %s[%d]@%d not produced (%s), attempt %d; the record stays unacknowledged",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    type(error).__name__,
-                    attempt,
-                )
-                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
-                continue
-            telemetry.for_org(telemetry.DEAD_LETTERED, str(ingress_sender(record.topic, topics.prefix))).inc()
-            return
+
+        async def attempt(tries: int) -> None:
+            message = processor.dead_letter_message(record, dead, keep_value=tries == 0)
+            await (await send(retention.seal_dead_letter(record, dead, message)))
+
+        def failed(error: Exception, tries: int) -> None:
+            _log.error(
+                "dead letter for %s[%d]@%d not produced (%s), attempt %d; the record stays unacknowledged",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(error).__name__,
+                tries,
+            )
+
+        await until_stored(attempt, failed)
+        telemetry.for_org(telemetry.DEAD_LETTERED, str(ingress_sender(record.topic, topics.prefix))).inc()
 
     in_order = _InOrder()
 
     async def notify(notice: Message) -> None:
         """Produce ``notice`` and wait until the broker stored it; retried until it is, the input unacknowledged."""
-        attempt = 0
-        while True:
-            try:
-                await (await send(notice))
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                attempt += 1
-                _log.error("a settled notice was not produced (%s), attempt %d", type(error).__name__, attempt)
-                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
+
+        async def attempt(_tries: int) -> None:
+            await (await send(notice))
+
+        def failed(error: Exception, tries: int) -> None:
+            _log.error("a settled notice was not produced (%s), attempt %d", type(error).__name__, tries)
+
+        await until_stored(attempt, failed)
 
     async def settle(entry: _Settling, done: _Step, pending: list[Awaitable[Any]]) -> None:
         """Settle ``entry`` once its outputs are confirmed, or once its dead letter is."""
@@ -580,7 +583,17 @@ def _retention_job(app: faust.App, settings: Settings, tables: _Tables, retentio
         async for event in cast("faust.Stream[bytes]", stream).noack().events():
             command = parse_command(event.key, event.value)
             if command is not None:
-                await carry_out(command, by_name, partial(tell_case, command))
+                steps = await carry_out(command, by_name, partial(tell_case, command), holding(event))
+                if steps is None:  # revoked while it waited: the partition's next owner carries it out
+                    message = event.message
+                    _log.warning(
+                        "purge command %s[%d]@%d left to the partition's next owner (revoked while it waited)",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                    )
+                    let_go(event)
+                    continue
             acknowledge(event)
 
     async def tell_case(command: PurgeCommand, case: str) -> None:

@@ -43,7 +43,10 @@ repeats the command, which is acknowledged only once carried out; a command the 
 is stored, the purge waiting - never abandoned half-way); while the worker waits for the broker its agents go
 on, so what the tables hold is read again after the last wait and the deletes are made from that reading with no
 wait in between - a request the person opened meanwhile stays in the book, a case linked meanwhile is told too,
-instead of both being overwritten by what was read before the waits.
+instead of both being overwritten by what was read before the waits. And if the partition is revoked while the
+purge waits (``held``), it makes no deletes and stops telling cases: the partition's next owner may already have
+carried the command out and recorded the person's later events, which the deletes would remove from the changelog it
+keeps (the command, left unacknowledged, is carried out by that owner).
 
 Keys are pseudonyms (HMAC) and ``pseudonym/organisation code/UUID``: no personal data. *Cost:* the ``event-ids``
 entries of ``X`` are found by a scan of the keys the worker holds (the in-memory store has no prefix index): one pass
@@ -52,13 +55,13 @@ per purge command, on the retention job's schedule, never on the event path.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from schakel.streams.requests import RequestBook
+from schakel.streams.retry import until_stored
 
 __all__ = [
     "PURGE",
@@ -182,13 +185,15 @@ async def carry_out(
     command: PurgeCommand,
     tables: Mapping[str, MutableMapping[bytes, Any]],
     tell_case: Callable[[str], Awaitable[None]],
-) -> PurgeSteps:
+    held: Callable[[], bool] = lambda: True,
+) -> PurgeSteps | None:
     """Carry out ``command`` on the worker that owns its key: ``tell_case`` sends a case its :func:`linked_command`
     and returns once the broker stored it (raises if it did not: tried again until it is, the command unacknowledged
     meanwhile, as the hub's dead letters and notices are - a raise out of the purge agent abandoned the command
     half-way until the partition was next taken up, the person's entries kept though their key was destroyed); then
     the deletes of :func:`purge_steps`, read from the tables as they are after the last wait. Returns the steps
-    made."""
+    made; None, with nothing deleted, when ``held`` (whether the worker still holds the command's partition) turned
+    false during a wait - the command is then the partition's next owner's to carry out."""
     key = command.key.encode()
     told: set[str] = set()
     while True:
@@ -204,7 +209,9 @@ async def carry_out(
         if not untold:
             break
         for case in untold:  # the agents go on meanwhile: read the tables again after
-            await _until_stored(tell_case, case)
+            await _until_stored(tell_case, case, held)
+            if not held():
+                return None
             told.add(case)
     if steps.keep_book is not None:
         tables["subject-requests"][key] = steps.keep_book
@@ -214,20 +221,17 @@ async def carry_out(
     return steps
 
 
-async def _until_stored(tell_case: Callable[[str], Awaitable[None]], case: str) -> None:
-    """``tell_case(case)``, tried again until the broker stored it (the error's class logged, never the case)."""
-    attempt = 0
-    while True:
-        try:
+async def _until_stored(tell_case: Callable[[str], Awaitable[None]], case: str, held: Callable[[], bool]) -> None:
+    """``tell_case(case)``, tried again until the broker stored it (the error's class logged, never the case), or
+    until the partition is no longer ``held``."""
+
+    async def attempt(_tries: int) -> None:
+        if held():
             await tell_case(case)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            attempt += 1
-            _log.error(
-                "a case's purge command was not produced (%s), attempt %d; the purge waits",
-                type(error).__name__,
-                attempt,
-            )
-            await asyncio.sleep(min(30.0, 0.25 * 2 ** min(attempt, 7)))
+
+    def failed(error: Exception, tries: int) -> None:
+        _log.error(
+            "a case's purge command was not produced (%s), attempt %d; the purge waits", type(error).__name__, tries
+        )
+
+    await until_stored(attempt, failed)

@@ -21,7 +21,15 @@ Rules, in order:
    of ``hub-person``, which Faust assigns together with ingress partition ``P`` (co-partitioned topics), so both
    steps read and write the same table entry on the same worker. An event dead-lettered before it reaches the
    person step - a conflict at the link step, or a forward the broker refused - sends a small
-   :func:`settled_notice` to ``hub-person`` keyed by ``P`` that removes its position. The short path is taken only
+   :func:`settled_notice` to ``hub-person`` keyed by ``P`` that removes its position. *The notice follows the
+   forward it settles:* a refusal can be ambiguous - the forward stored all the same (aiokafka's idempotent producer
+   fails a batch it sent once and could not resend while the partition had no leader for the whole producer
+   timeout, though the old leader may have taken it) - and a notice that overtook the forward would let ``P``'s
+   later events take the short path while the forwarded one is still to be decided (a withdrawal overtaken by the
+   signal behind it). So the ingress step sends its notice to ``hub-link`` keyed by ``C``, behind the forward on the
+   same partition, and the link step passes it on to ``hub-person`` keyed by ``P`` (behind the forward it made of
+   that event, if any); the link step's own notice goes to ``hub-person``, the partition its refused forward was
+   for. The short path is taken only
    when nothing of ``P`` is pending; otherwise the event takes the long path too, behind the pending ones (one case's
    events travel through the same ``hub-link`` partition, in order).
 3. *Crashes and rebalances.* The entry is in a changelogged table, so it moves with the partition. It is a set of
@@ -30,6 +38,10 @@ Rules, in order:
 
 Limits: (a) a BSN-only event is decided at the ingress step even while a case event of the same person is pending,
 as before this path existed - events on different paths are decided in the hub's arrival order (hub.py's docstring).
+So is an event of case ``C`` held on the long path behind a pending event of another case ``D``: it passes
+``hub-link`` partition ``C``, the pending one partition ``D``, and the two reach ``hub-person`` in whichever order the
+link step takes them (seen when a ``hub-link`` partition out of reach came back with both: a signal overtook the
+withdrawal before it).
 (b) A position whose removal is lost (e.g. the notice of a dead letter could not be produced, or the table write
 adding it reached the changelog only after a new owner of the partition had restored it) keeps ``P`` on the long
 path: slower, never out of order. The purge of the person clears it. Pending positions are few (a person's events
@@ -131,10 +143,11 @@ def case_link(linked: str | None, person: str, case: str, case_state: Mapping[st
     return CaseLink(write=linked is None, merge=merge)
 
 
-def settled_notice(topic: str, origin: Record) -> Message | None:
+def settled_notice(topic: str, origin: Record, key: bytes | None = None) -> Message | None:
     """The notice to the person step (``topic``, keyed by the person: the ``origin`` record's key) that the ingress
     record ``origin``, forwarded on the long path, was dead-lettered before it reached that step; None without a key
-    (then nothing of it was pending)."""
+    (then nothing of it was pending). ``key``: another key to send it under - the case's, when it goes to the person
+    step by way of ``hub-link`` (the ingress step's notice, see the module docstring)."""
     if not origin.key:
         return None
     headers = [
@@ -144,7 +157,7 @@ def settled_notice(topic: str, origin: Record) -> Message | None:
         (ORIGIN_HEADERS[3], origin.key),
         (SETTLED_HEADER, b"1"),
     ]
-    return Message(topic, origin.key, b"", headers)
+    return Message(topic, key or origin.key, b"", headers)
 
 
 def is_notice(headers: Sequence[tuple[str, bytes]]) -> bool:

@@ -40,11 +40,13 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
 
     metrics_port: int = 0
+    module: str = "schakel.cli"
+    """What runs ``run``: the CLI, or a test's variant of it (``tests/streams/held_worker.py``)."""
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "schakel.cli", "run", "--metrics-port", str(self.metrics_port)],
+                [sys.executable, "-m", self.module, "run", "--metrics-port", str(self.metrics_port)],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -172,8 +174,12 @@ class Hub:
     producer: KafkaProducer
     workers: list[Worker] = field(default_factory=list)
 
-    def worker(self, metrics_port: int = 0) -> Worker:
-        worker = Worker(self.env, self.tmp / f"worker-{len(self.workers)}.log", metrics_port=metrics_port)
+    def worker(
+        self, metrics_port: int = 0, *, module: str = "schakel.cli", env: dict[str, str] | None = None
+    ) -> Worker:
+        """Start a worker (``module``: what runs it, ``env``: settings beside the hub's)."""
+        log = self.tmp / f"worker-{len(self.workers)}.log"
+        worker = Worker({**self.env, **(env or {})}, log, metrics_port=metrics_port, module=module)
         self.workers.append(worker)
         worker.start()
         return worker

@@ -134,6 +134,7 @@ def test_a_purge_keeps_what_the_worker_wrote_while_it_waited_for_the_broker() ->
 
     steps = asyncio.run(carry_out(PurgeCommand(PERSON), tables, tell_case))
 
+    assert steps is not None
     assert told == [CASE, "c2"], "a case linked while the purge waited is purged too"
     book = RequestBook.from_json(tables["subject-requests"][person])
     assert book.open == RequestBook.from_json(_open_book()).open, "the request opened meanwhile stays open"
@@ -171,3 +172,31 @@ def test_a_purge_whose_case_command_the_broker_refused_is_tried_again_not_abando
     assert person not in tables["agenda"]
     assert person not in tables["links"]
     assert not any(key.startswith(person + b"/") for key in tables["event-ids"])
+
+
+def test_a_purge_whose_partition_was_revoked_while_it_waited_deletes_nothing() -> None:
+    """The worker loses the person's partition while the purge waits for the broker (the broker test:
+    test_purge_rebalance.py): the purge stops there - no more cases told, nothing deleted - and says so, leaving the
+    command to the partition's next owner."""
+    person = PERSON.encode()
+    tables: dict[str, dict[bytes, Any]] = {
+        "subjects": {person: {"consent": {}}},
+        "agenda": {},
+        "links": {person: {"cases": [CASE, "c2"]}},
+        "event-ids": {key: "digest" for key in IDS},
+        "subject-requests": {},
+    }
+    before = {name: dict(entries) for name, entries in tables.items()}
+    told: list[str] = []
+    held = [True]
+
+    async def tell_case(case: str) -> None:
+        await asyncio.sleep(0)
+        told.append(case)
+        held[0] = False  # a rebalance revoked the partition meanwhile
+
+    steps = asyncio.run(carry_out(PurgeCommand(PERSON), tables, tell_case, lambda: held[0]))
+
+    assert steps is None
+    assert told == [CASE], "no case told after the partition was revoked"
+    assert tables == before, "nothing deleted"
