@@ -1,12 +1,14 @@
 """``schakel lineage ingest``: the consumer loop that feeds the lineage store from the ``lineage`` topic and the
 partners' ``receipts.<org>`` topics (one consumer, one group, several topics; each partition is a chain of its own).
 
-**A receipts topic holds only its partner's delivery receipts.** Kafka does not tell the store who wrote a record,
-but the broker lets only partner ``<org>`` write ``receipts.<org>`` (:func:`schakel.streams.topics.access_grants`),
-and ``lineage`` only the hub. So from ``receipts.<org>`` the ingest takes a message only when every record of it is
-a sink's delivery receipt (``schakel.delivery.receipt``, delivered or dead-lettered) of which ``<org>`` is the
-recipient; a decision, a ``link`` or a receipt naming another partner is rejected like any other message the store
-cannot take (below): a compromised connector cannot add a decision to anyone's answers, nor join two people's.
+**A receipts topic holds only its partner's own receipts.** Kafka does not tell the store who wrote a record, but
+the broker lets only partner ``<org>`` write ``receipts.<org>`` (:func:`schakel.streams.topics.access_grants`), and
+``lineage`` only the hub. So from ``receipts.<org>`` the ingest takes a message only when every record of it is a
+receipt of which ``<org>`` is the recipient and that a partner writes: its sink's delivery receipt
+(``schakel.delivery.receipt``, delivered or dead-lettered) or - the contact point's, ``zvh`` - the answer to an access
+request (``schakel.subject.request.answer``, which names ``zvh`` as sender and recipient: ``schakel subject report``).
+A decision, a ``link`` or a receipt naming another partner is rejected like any other message the store cannot take
+(below): a compromised connector cannot add a decision to anyone's answers, nor join two people's.
 
 At-least-once plus an idempotent store gives effectively-once: a batch is appended to the store in one transaction,
 and only after that commit are the Kafka offsets committed. A crash between the two replays the batch, and the store
@@ -47,6 +49,7 @@ from schakel.lineage.chain import LineagePosition
 from schakel.lineage.record import (
     DELIVERY_OUTCOMES,
     DELIVERY_RECEIPT_NAME,
+    REQUEST_ANSWER_RECORD_NAME,
     InvalidRecordError,
     LineageError,
     LineageRecord,
@@ -65,6 +68,8 @@ PRINCIPAL = "lineage"
 """Lineage ingest's Kafka identity: the broker lets it read the lineage and receipts topics with its group, nothing
 else."""
 _log = logging.getLogger(__name__)
+_PARTNER_RECEIPTS = {DELIVERY_RECEIPT_NAME: DELIVERY_OUTCOMES, REQUEST_ANSWER_RECORD_NAME: frozenset({"answered"})}
+"""The receipts a partner writes to its own receipts topic, by name, with the outcomes each may have."""
 
 
 @dataclass
@@ -218,8 +223,7 @@ def ingest_batch(
     give_up_after: float | None = None,
 ) -> IngestResult | None:
     """One polled batch of lineage messages into the store: every message is stored, a duplicate or rejected. A
-    message on one of the ``receipts`` topics is rejected unless it holds only delivery receipts to that topic's
-    partner.
+    message on one of the ``receipts`` topics is rejected unless it holds only that topic's partner's own receipts.
 
     Waits for an unreachable store (``give_up_after`` seconds at most, None: until ``stop``); None when stopped.
     """
@@ -255,16 +259,13 @@ def ingest_batch(
 
 
 def _only_receipts_to(partner: str, records: Sequence[LineageRecord]) -> None:
-    """Refuse (:class:`InvalidRecordError`) records other than a sink's delivery receipts to ``partner``: what its
-    receipts topic may hold. The reason names the record's position, its name and recipient (codes, never content)."""
+    """Refuse (:class:`InvalidRecordError`) records other than ``partner``'s own receipts: what its receipts topic may
+    hold (the module's notes). The reason names the record's position, its name and recipient (codes, never
+    content)."""
     for index, record in enumerate(records):
-        if (
-            record.kind is not RecordKind.RECEIPT
-            or record.name != DELIVERY_RECEIPT_NAME
-            or record.outcome not in DELIVERY_OUTCOMES
-        ):
+        if record.kind is not RecordKind.RECEIPT or record.outcome not in _PARTNER_RECEIPTS.get(record.name, ()):
             raise InvalidRecordError(
-                f"not a delivery receipt on the receipts topic of {partner} (records[{index}]: {record.name})"
+                f"not a receipt a partner writes, on the receipts topic of {partner} (records[{index}]: {record.name})"
             )
         if record.recipient != partner:
             raise InvalidRecordError(

@@ -173,7 +173,8 @@ class LineageError(SchakelError):
 
 
 class InvalidRecordError(LineageError):
-    """Bytes on the ``lineage`` topic are not a valid lineage record (the message names where, never what)."""
+    """Bytes on a lineage topic are not a valid lineage record, or not one that topic may carry (a partner's receipts
+    topic: :mod:`schakel.lineage.ingest`); the message names where, never what."""
 
 
 class RecordKind(StrEnum):

@@ -5,17 +5,18 @@ may receive) and a ``receipts.<org>`` topic (its sink's delivery receipts). ``li
 per decision, links, bundles, subject requests, retention notices; ``dlq`` holds what could not be processed, with the
 reason in its headers. All carry the configured prefix (default ``schakel.``). The lineage store is fed from
 ``lineage`` and every ``receipts.<org>`` topic (:meth:`HubTopics.lineage_sources`); from ``receipts.<org>`` it
-takes only delivery receipts of which ``<org>`` is the recipient (:mod:`schakel.lineage.ingest`).
+takes only receipts of which ``<org>`` is the recipient (:mod:`schakel.lineage.ingest`).
 
 The topic layout is also the single source of truth for who may do what on the broker (:func:`access_grants`): one
 Kafka identity per component, and the grants below are all it has (the broker denies everything else):
 
 - a partner's connector (principal = its organisation code) WRITEs its own ``ingress.<org>``, READs its own
   ``egress.<org>`` with its own consumer group ``<prefix>-sink-<org>``, and WRITEs (never reads) its own
-  ``receipts.<org>`` and ``dlq``: its sink writes delivery receipts and dead letters there. It may not write
-  ``lineage``. *Why a topic per partner:* Kafka does not tell the store who wrote a record; the topic does. A
-  compromised connector can write only receipts naming its own organisation as recipient - the ingest keeps
-  anything else out - never a decision or a ``link`` joining two people's answers.
+  ``receipts.<org>`` and ``dlq``: its sink writes delivery receipts and dead letters there (and the contact point,
+  ``zvh``, its answers to access requests: ``schakel subject report``). It may not write ``lineage``. *Why a topic per
+  partner:* Kafka does not tell the store who wrote a record; the topic does. A compromised connector can write only
+  receipts naming its own organisation as recipient - the ingest keeps anything else out - never a decision or a
+  ``link`` joining two people's answers.
 - ``hub`` READs every ingress topic, WRITEs every egress topic, ``lineage`` and ``dlq``, may CREATE the hub's topics
   (it creates them at start-up, the receipts topics too) and set the retention of ``dlq``, ``lineage`` and the
   receipts topics, and has ALL on the topics prefixed with its Faust app id plus READ on its group (Faust creates
@@ -33,13 +34,13 @@ Kafka identity per component, and the grants below are all it has (the broker de
 - ``admin`` is a super user on the broker: operators (``schakel topics``, ``schakel kafka users|acls``) only.
 
 *Upgrading from a layout where partners wrote ``lineage``:* receipts already on ``lineage`` stay valid (the store
-holds them, and the ingest still takes every kind of record from ``lineage``). The order: create the receipts
-topics and add the new grants (``schakel topics`` as admin, or apply the regenerated Strimzi manifests); restart
-``lineage ingest`` (it now reads the receipts topics too); then the connectors (they now write their receipts
-topic); then, on a broker of your own, take the partners' WRITE on ``lineage`` away (``schakel kafka acls show``
-lists it as *extra*; ``acls apply`` never deletes a grant). Strimzi's User Operator takes it away when the manifests
-are applied: a sink of the old version is then refused its receipts, commits nothing and reads its batch again
-until its new version runs - deliveries pause, nothing is lost.
+holds them, and the ingest still takes every kind of record from ``lineage``). The order: create the receipts topics
+and add the new grants (``schakel topics`` as admin, or apply the regenerated Strimzi manifests); restart ``lineage
+ingest`` (it now reads the receipts topics too); then the connectors and the contact point's ``schakel subject
+report`` (they now write their receipts topic); then, on a broker of your own, take the partners' WRITE on
+``lineage`` away (``schakel kafka acls show`` lists it as *extra*; ``acls apply`` never deletes a grant). Strimzi's
+User Operator takes it away when the manifests are applied: a sink of the old version is then refused its receipts,
+commits nothing and reads its batch again until its new version runs - deliveries pause, nothing is lost.
 
 All ingress topics have the same partition count as the consent table's changelog, and every ingress record is keyed
 by the subject's pseudonym: the same person lands on the same partition number of every ingress topic, so one worker

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
@@ -24,11 +26,12 @@ from schakel.lineage.chain import LineagePosition
 from schakel.lineage.cli import app
 from schakel.lineage.ingest import ingest_batch
 from schakel.lineage.record import pack_records
+from schakel.lineage.requests import answer_record
 from schakel.lineage.store import LineageStore
 from schakel.settings import Settings, settings
 from schakel.streams.access import provision
 from schakel.streams.topics import ADMIN, HUB, HubTopics
-from tests.lineage.factory import SUBJECT_B, decision, link, receipt
+from tests.lineage.factory import SUBJECT_B, T0, decision, link, receipt, request_received
 
 BSN = "111222333"
 
@@ -85,10 +88,10 @@ def test_a_receipts_topic_gives_the_store_only_its_partners_delivery_receipts(
     said = [r.getMessage() for r in caplog.records if "rejected a message" in r.getMessage()]
     receipts = topics.receipts("politie")
     assert said == [
-        f"rejected a message on {receipts} partition 0 offset 0: not a delivery receipt on the receipts topic of "
-        "politie (records[0]: schakel.consent.decide)",
-        f"rejected a message on {receipts} partition 0 offset 1: not a delivery receipt on the receipts topic of "
-        "politie (records[0]: schakel.subject.link)",
+        f"rejected a message on {receipts} partition 0 offset 0: not a receipt a partner writes, on the receipts "
+        "topic of politie (records[0]: schakel.consent.decide)",
+        f"rejected a message on {receipts} partition 0 offset 1: not a receipt a partner writes, on the receipts "
+        "topic of politie (records[0]: schakel.subject.link)",
         f"rejected a message on {receipts} partition 0 offset 2: a receipt on the receipts topic of politie names "
         "another recipient (records[0]: om)",
     ]
@@ -111,8 +114,10 @@ def test_a_receipts_topic_gives_the_store_only_its_partners_delivery_receipts(
 
 def test_a_pack_on_a_receipts_topic_is_taken_whole_or_not_at_all(store: LineageStore) -> None:
     """A pack of proper receipts (delivered, dead-lettered) is stored; one forged record in a pack keeps it all out;
-    the hub's own ``lineage`` topic takes any kind of record."""
-    receipts = {"rc.receipts.politie": "politie"}
+    the contact point's answer to an access request is taken from its own receipts topic only; the hub's own
+    ``lineage`` topic takes any kind of record."""
+    receipts = {"rc.receipts.politie": "politie", "rc.receipts.zvh": "zvh"}
+    answer = answer_record(request_received(uuid4(), T0, "access"), T0 + timedelta(days=3)).to_bytes()
     sent = decision(recipient="politie")
     failed = decision(recipient="politie")
     proper = pack_records([receipt(sent).to_bytes(), receipt(failed, outcome="dead-lettered").to_bytes()])
@@ -122,10 +127,13 @@ def test_a_pack_on_a_receipts_topic_is_taken_whole_or_not_at_all(store: LineageS
         [
             (LineagePosition("rc.receipts.politie", 0, 0), proper),
             (LineagePosition("rc.receipts.politie", 0, 1), mixed),
+            (LineagePosition("rc.receipts.politie", 0, 2), answer),
+            (LineagePosition("rc.receipts.zvh", 0, 0), answer),
             (LineagePosition("rc.lineage", 0, 0), decision(recipient="om").to_bytes()),
         ],
         receipts=receipts,
     )
     assert result is not None
-    assert (result.appended, result.rejected) == (3, 1)
-    assert {r.outcome for r in store.records() if r.kind.value == "receipt"} == {"delivered", "dead-lettered"}
+    assert (result.appended, result.rejected) == (4, 2)
+    assert [r.name for r in store.records() if r.recipient == "zvh"] == ["schakel.subject.request.answer"]
+    assert {r.outcome for r in store.records() if r.recipient == "politie"} == {"delivered", "dead-lettered"}
