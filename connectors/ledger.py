@@ -62,7 +62,7 @@ class DeliveryLedger:
         )
 
     def mark_receipt(self, event_key: str, recipient: str) -> None:
-        """Remember that the receipt for the recorded outcome is on the lineage topic."""
+        """Remember that the receipt for the recorded outcome is on the sink's receipts topic."""
         self._db.execute("UPDATE copies SET receipt = 1 WHERE event_key = ? AND recipient = ?", (event_key, recipient))
 
     def receipt_written(self, event_key: str, recipient: str) -> bool:

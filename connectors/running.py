@@ -147,7 +147,12 @@ async def start_connector(
         await asyncio.to_thread(
             provision,
             settings,
-            [topics.ingress(connector.organisation), topics.egress(connector.organisation), topics.dlq, topics.lineage],
+            [
+                topics.ingress(connector.organisation),
+                topics.egress(connector.organisation),
+                topics.dlq,
+                topics.receipts(connector.organisation),
+            ],
         )
     metrics = ConnectorMetrics(connector.name, connector.organisation)
     running = RunningConnector(

@@ -11,7 +11,8 @@ Judgement calls:
   of the subject) are delivered one after another in offset order; different subjects go in parallel, at most
   ``max_in_flight`` at a time. A copy that is finally dead-lettered does not block that subject's later copies:
   the dead letter records it and ``schakel connectors resend`` puts it back.
-- **Receipts are not lost.** The receipt (a ``LineageRecord`` of kind RECEIPT) is produced after the partner acked;
+- **Receipts are not lost.** The receipt (a ``LineageRecord`` of kind RECEIPT) is produced to the partner's own
+  ``receipts.<org>`` topic (the one lineage topic its identity may write) after the partner acked;
   the batch's offsets are committed only after the broker acknowledged all its receipts, and the ledger remembers
   which were written, so a crash in between re-emits them on the re-delivery (the ``record_id`` is deterministic,
   so the lineage store keeps one). The id holds the outcome, and a dead letter's the egress record's position
@@ -59,7 +60,7 @@ from schakel.connectors.errors import ConnectorConfigError, DeliveryError, Perma
 from schakel.connectors.ledger import DeliveryLedger
 from schakel.connectors.metrics import ConnectorMetrics, Health
 from schakel.consent import ConsentError, Pseudonymizer
-from schakel.lineage import LineageRecord, RecordKind, processing_activity, receipt_id
+from schakel.lineage import DELIVERY_RECEIPT_NAME, LineageRecord, RecordKind, processing_activity, receipt_id
 from schakel.retention import Opener
 from schakel.schemas import Codec
 from schakel.settings import Settings
@@ -404,7 +405,7 @@ class SinkRunner:
             trace_id=trace_id,
             span_id=span_id,
             parent_span_id=parent_span_id,
-            name="schakel.delivery.receipt",
+            name=DELIVERY_RECEIPT_NAME,
             status="ok" if outcome == "delivered" else "error",
             start_time=started,
             end_time=datetime.now(UTC),
@@ -423,7 +424,9 @@ class SinkRunner:
             source_partition=record.partition,
             source_offset=record.offset,
         )
-        message = Message(topic=self.topics.lineage, key=subject.encode(), value=receipt.to_bytes(), headers=[])
+        message = Message(
+            topic=self.topics.receipts(self.organisation), key=subject.encode(), value=receipt.to_bytes(), headers=[]
+        )
         future = await producer.send(message.topic, key=message.key, value=message.value, headers=message.headers)
         self._receipts.append((future, copy.event_key, str(copy.recipient)))
 

@@ -376,7 +376,7 @@ class ConnectorContract:
         topics = HubTopics.of(settings)
         org = self.the_connector().organisation
         # The connector runs as its organisation, with the ACLs of this prefix.
-        provision(settings, [topics.ingress(org), topics.egress(org), topics.dlq, topics.lineage])
+        provision(settings, [topics.ingress(org), topics.egress(org), topics.dlq, topics.receipts(org)])
         return settings
 
     def the_connector(self) -> Connector[Any]:
@@ -475,7 +475,7 @@ class ConnectorContract:
                 partner = running.simulation
                 assert partner is not None
                 received = await eventually(lambda: len(partner.received()) >= 4 and partner.received())
-                receipts = await read_topic(settings, HubTopics.of(settings).lineage, 4)
+                receipts = await read_topic(settings, HubTopics.of(settings).receipts(org), 4)
                 assert running.metrics.value("delivered") == 4
             ids = [str(document.get("event_id")) for document in received]
             assert len(ids) == 4
@@ -588,7 +588,7 @@ class ConnectorContract:
             for value in headers.values():
                 assert b"999990056" not in value
                 assert str(form["subject"]["name"]).encode() not in value
-            receipts = await read_topic(settings, topics.lineage, 1)
+            receipts = await read_topic(settings, topics.receipts(org), 1)
             from schakel.lineage import records_from_bytes
 
             assert [r.outcome for r in records_from_bytes(receipts[0].value)] == ["dead-lettered"]

@@ -9,7 +9,7 @@ What counts as wrong (exit code 1), each with what to do about it:
 1. the broker does not answer, or does not answer the questions about groups and topics;
 2. no hub worker is a member of the hub's consumer group;
 3. the covenants do not load, or none is in force;
-4. the lineage store cannot be opened; or the lineage topic holds records the store has not ingested while no
+4. the lineage store cannot be opened; or the lineage topics hold records the store has not ingested while no
    ``lineage ingest`` runs (its consumer group has no member);
 5. a connector that announced itself is gone (its process ended without a clean stop), or its ``/healthz`` says
    down or does not answer.
@@ -119,7 +119,7 @@ def problems(status: Status) -> list[Problem]:
         found.append(
             Problem(
                 "lineage",
-                f"the lineage store is {behind} records behind the lineage topic and no ingest runs",
+                f"the lineage store is {behind} records behind the lineage topics and no ingest runs",
                 "start it: schakel lineage ingest --follow",
             )
         )

@@ -130,7 +130,7 @@ def gather(settings: Settings) -> Status:
             ingest = Group(
                 DEFAULT_GROUP_ID,
                 group_members(settings, DEFAULT_GROUP_ID),
-                group_lag(settings, DEFAULT_GROUP_ID, [topics.lineage]),
+                group_lag(settings, DEFAULT_GROUP_ID, topics.lineage_sources()),
             )
             dlq, last_hour = positions(settings, topics.dlq, since=datetime.now(UTC) - timedelta(hours=1))
         except (KafkaError, OSError) as error:

@@ -264,7 +264,7 @@ class Demo:
 
     async def follow_lineage(self) -> None:
         consumer = AIOKafkaConsumer(
-            self.topics.lineage,
+            *self.topics.lineage_sources(),  # the hub's decisions and the sinks' receipts
             **self.settings.kafka_client_config(ADMIN),  # the demo's own view of every decision
             group_id=f"schakel-demo-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="latest",

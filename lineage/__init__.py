@@ -1,7 +1,8 @@
 """Lineage: the tamper-evident record of every decision and delivery, and the answers compliance needs.
 
-The hub writes one :class:`LineageRecord` per (event, candidate recipient) decision and the sink connectors one per
-delivery receipt to the ``lineage`` topic; ``schakel lineage ingest`` feeds them into a :class:`LineageStore`
+The hub writes one :class:`LineageRecord` per (event, candidate recipient) decision to the ``lineage`` topic and each
+sink connector one per delivery receipt to its partner's ``receipts.<org>`` topic; ``schakel lineage ingest`` feeds
+them into a :class:`LineageStore`
 (:func:`open_store`: SQLite by default, PostgreSQL when ``SCHAKEL_LINEAGE_URL`` says so), where each record is
 hash-chained per topic partition (:mod:`schakel.lineage.chain` says why). The store answers a trace, the AVG art. 15
 report (in words, for the person: :mod:`schakel.lineage.readable`, as a page, a PDF letter and a JSON record) and
@@ -41,6 +42,7 @@ from schakel.lineage.readable import (
 )
 from schakel.lineage.record import (
     BUNDLE_RECORD_NAME,
+    DELIVERY_RECEIPT_NAME,
     REQUEST_ANSWER_RECORD_NAME,
     REQUEST_CONFIRM_RECORD_NAME,
     REQUEST_RECORD_NAME,
@@ -80,6 +82,7 @@ __getattr__ = deferred(
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "DELIVERY_RECEIPT_NAME",
     "REQUEST_ANSWER_RECORD_NAME",
     "REQUEST_CONFIRM_RECORD_NAME",
     "REQUEST_RECORD_NAME",

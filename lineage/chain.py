@@ -1,12 +1,12 @@
 """The hash chain that makes the lineage store tamper-evident.
 
-**One chain per partition of the lineage topic, not one global chain.** The store is fed from a Kafka topic, and
-Kafka orders records only within a partition: the interleaving of partitions as a consumer sees them differs from
-run to run. A global chain would therefore depend on consumer timing, and replaying the topic into a fresh store
-would give another chain. A chain per partition is a pure function of the topic's content - anyone can recompute it
-from the topic and get the same hashes - and it lets several ingest workers write different partitions without a
-global lock. The price: the chain orders records within a partition, not across partitions; across partitions,
-records are ordered by their own times, which the chain protects as part of each record.
+**One chain per partition of each lineage topic, not one global chain.** The store is fed from Kafka topics (``lineage``
+and the partners' ``receipts.<org>``), and Kafka orders records only within a partition: the interleaving of partitions
+as a consumer sees them differs from run to run. A global chain would therefore depend on consumer timing, and replaying
+the topic into a fresh store would give another chain. A chain per partition is a pure function of the topic's content -
+anyone can recompute it from the topic and get the same hashes - and it lets several ingest workers write different
+partitions without a global lock. The price: the chain orders records within a partition, not across partitions; across
+partitions, records are ordered by their own times, which the chain protects as part of each record.
 
 **The store links the chain, not the hub.** Hub workers run in parallel and restart; a hash over "the previous
 record" computed in the hub would need a coordinated, crash-safe notion of "previous" across workers. Kafka already
@@ -48,7 +48,7 @@ _VERSION = b"schakel-lineage-v2"
 
 
 class LineagePosition(NamedTuple):
-    """Where a lineage record sits on the ``lineage`` topic."""
+    """Where a lineage record sits on the topic it was read from (``lineage`` or a ``receipts.<org>``)."""
 
     topic: str
     partition: int

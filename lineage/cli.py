@@ -26,7 +26,9 @@ from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
 from schakel.offsets import group_lag, positions
 from schakel.output import Advance, is_terminal, print_rows, progress
+from schakel.schemas import Organisation
 from schakel.settings import KafkaIdentityError, settings
+from schakel.streams.topics import HubTopics
 
 if TYPE_CHECKING:
     from schakel.lineage.answers import TraceReport
@@ -93,7 +95,7 @@ _DISCLOSURE_COLUMNS = (
 
 
 def _say_if_behind(store: LineageStore) -> None:
-    """Say (on standard error) when the store is empty or behind the lineage topic, and how to fill it.
+    """Say (on standard error) when the store is empty or behind the lineage topics, and how to fill it.
 
     The answers come from the store, which only ``schakel lineage ingest`` fills: without it, "no lineage" may only
     mean "not ingested yet". When no broker answers, only the empty store can be told.
@@ -108,13 +110,13 @@ def _say_if_behind(store: LineageStore) -> None:
     host, _, port = config.kafka_bootstrap.split(",")[0].strip().rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=0.5).close()
-        lag = group_lag(config, DEFAULT_GROUP_ID, [config.topic("lineage")])
+        lag = group_lag(config, DEFAULT_GROUP_ID, HubTopics.of(config).lineage_sources())
     except (OSError, ValueError, KafkaError):
         return
     behind = sum(value or 0 for value in lag.values())
     if behind or None in lag.values():
         how_far = f"{behind} records" if behind else "records"
-        _err.print(f"note: the lineage store is {how_far} behind the lineage topic; {fill}")
+        _err.print(f"note: the lineage store is {how_far} behind the lineage topics; {fill}")
 
 
 def _backlog(group_id: str) -> int | None:
@@ -123,12 +125,10 @@ def _backlog(group_id: str) -> int | None:
 
     config = settings()
     try:
-        lag = group_lag(config, group_id, [config.topic("lineage")])
-        if None in lag.values():
-            return positions(config, config.topic("lineage"))[0].held
+        lag = group_lag(config, group_id, HubTopics.of(config).lineage_sources())
+        return sum(positions(config, topic)[0].held if value is None else value for topic, value in lag.items())
     except (OSError, KafkaError):
         return None
-    return sum(value or 0 for value in lag.values())
 
 
 class _Counted:
@@ -159,8 +159,10 @@ def ingest_command(
     follow: bool = typer.Option(False, "--follow", help="Keep running; without it, stop once caught up."),
     group_id: str = typer.Option(DEFAULT_GROUP_ID, "--group", help="Kafka consumer group."),
 ) -> None:
-    """Read the lineage topic into the store (offsets committed after each store commit)."""
+    """Read the lineage topic and the partners' receipts topics into the store (offsets committed after each store
+    commit)."""
     config = settings()
+    topics = HubTopics.of(config)
     backlog = _backlog(group_id)
     with open_cli_store() as store, progress("ingesting lineage", backlog) as advance:
         done = 0
@@ -174,7 +176,8 @@ def ingest_command(
         try:
             result = ingest(
                 store,
-                topic=config.topic("lineage"),
+                topic=topics.lineage,
+                receipts={topics.receipts(org): org.value for org in Organisation},
                 kafka_config=config.kafka_client_config(PRINCIPAL),
                 group_id=group_id,
                 follow=follow,
@@ -191,7 +194,7 @@ def ingest_command(
             f"the store holds {store.count()} records"
         )
         for chain in result.segments:
-            _out.print(f"the lineage topic was recreated (offsets went back): started chain segment {chain}")
+            _out.print(f"a lineage topic was recreated (offsets went back): started chain segment {chain}")
 
 
 @app.command()
@@ -234,11 +237,12 @@ def prune(
         ),
     ] = None,
     store_only: Annotated[
-        bool, typer.Option("--store-only", help="Prune the store only; leave the lineage topic as it is.")
+        bool, typer.Option("--store-only", help="Prune the store only; leave the lineage topics as they are.")
     ] = False,
 ) -> None:
     """Prune every lineage record past its covenant's lineage period (the hub's own for records without one): its
-    body goes, its link stays, so every chain stays verifiable. Then cut the lineage topic behind the store."""
+    body goes, its link stays, so every chain stays verifiable. Then cut each topic the store is fed from (lineage,
+    the receipts topics) behind the store; one that cannot be cut is named and the rest are cut (exit 1)."""
     from kafka.errors import KafkaError
 
     config = settings()
@@ -252,18 +256,23 @@ def prune(
         _out.print(f"  {chain}: {count}")
     if store_only:
         return
-    try:
-        with open_cli_store() as store:
-            cut = cut_lineage_topic(config, store)
-    except (LineageError, KafkaIdentityError, KafkaError) as error:
-        _err.print(f"[red]error:[/red] the store is pruned, but the lineage topic was not cut: {error}")
-        raise typer.Exit(1) from error
-    _out.print(f"lineage topic {cut.topic}: {cut.deleted} records deleted from the topic")
-    for partition in sorted(cut.after):
-        moved = cut.after[partition] != cut.before[partition]
-        if moved or partition in cut.skipped:
-            why = f" (left alone: {cut.skipped[partition]})" if partition in cut.skipped else ""
-            _out.print(f"  partition {partition}: starts at offset {cut.after[partition]}{why}")
+    uncut = 0
+    with open_cli_store() as store:
+        for topic in HubTopics.of(config).lineage_sources():
+            try:
+                cut = cut_lineage_topic(config, store, topic=topic)
+            except (LineageError, KafkaIdentityError, KafkaError) as error:
+                _err.print(f"[red]error:[/red] the store is pruned, but topic {topic} was not cut: {error}")
+                uncut += 1
+                continue
+            _out.print(f"topic {cut.topic}: {cut.deleted} records deleted from the topic")
+            for partition in sorted(cut.after):
+                moved = cut.after[partition] != cut.before[partition]
+                if moved or partition in cut.skipped:
+                    why = f" (left alone: {cut.skipped[partition]})" if partition in cut.skipped else ""
+                    _out.print(f"  partition {partition}: starts at offset {cut.after[partition]}{why}")
+    if uncut:
+        raise typer.Exit(1)
 
 
 @app.command()

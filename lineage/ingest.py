@@ -1,4 +1,14 @@
-"""``schakel lineage ingest``: the consumer loop that feeds the lineage store from the ``lineage`` topic.
+"""``schakel lineage ingest``: the consumer loop that feeds the lineage store from the ``lineage`` topic and the
+partners' ``receipts.<org>`` topics (one consumer, one group, several topics; each partition is a chain of its own).
+
+**A receipts topic holds only its partner's own receipts.** Kafka does not tell the store who wrote a record, but
+the broker lets only partner ``<org>`` write ``receipts.<org>`` (:func:`schakel.streams.topics.access_grants`), and
+``lineage`` only the hub. So from ``receipts.<org>`` the ingest takes a message only when every record of it is a
+receipt of which ``<org>`` is the recipient and that a partner writes: its sink's delivery receipt
+(``schakel.delivery.receipt``, delivered or dead-lettered) or - the contact point's, ``zvh`` - the answer to an access
+request (``schakel.subject.request.answer``, which names ``zvh`` as sender and recipient: ``schakel subject report``).
+A decision, a ``link`` or a receipt naming another partner is rejected like any other message the store cannot take
+(below): a compromised connector cannot add a decision to anyone's answers, nor join two people's.
 
 At-least-once plus an idempotent store gives effectively-once: a batch is appended to the store in one transaction,
 and only after that commit are the Kafka offsets committed. A crash between the two replays the batch, and the store
@@ -6,9 +16,9 @@ skips what it already holds (by chain offset and by record id), so neither the s
 
 **Ingest never stops on a record.** A message is a lineage record or a packed value of several
 (:func:`~schakel.lineage.record.records_from_bytes`), taken whole or not at all. A message that is neither - any way
-it can fail: bytes, JSON, a field, a range, any record of a pack, a value the database refuses - is counted as
-rejected and logged by topic, partition, offset and
-the record's own field names that failed (never its content, never a key it brought along), and the loop goes on
+it can fail: bytes, JSON, a field, a range, any record of a pack, a record its receipts topic may not carry, a value
+the database refuses - is counted as rejected and logged by topic, partition, offset and the record's own field
+names that failed (never its content, never a key it brought along), and the loop goes on
 with the rest of the batch: one bad message must not stop compliance logging for everyone. It does not enter the
 chain (judgement call: a rejection marker in the chain would record nothing the topic does not hold already, and
 rejection is a pure function of the bytes, so a replay rejects the same messages again); the topic itself still
@@ -31,12 +41,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from schakel.lineage.chain import LineagePosition
-from schakel.lineage.record import InvalidRecordError, LineageError, LineageRecord, records_from_bytes
+from schakel.lineage.record import (
+    DELIVERY_OUTCOMES,
+    DELIVERY_RECEIPT_NAME,
+    REQUEST_ANSWER_RECORD_NAME,
+    InvalidRecordError,
+    LineageError,
+    LineageRecord,
+    RecordKind,
+    records_from_bytes,
+)
 from schakel.lineage.store import AppendResult, LineageStore, StoreUnavailableError, UnstorableRecordError
 
 if TYPE_CHECKING:
@@ -46,8 +65,11 @@ __all__ = ["DEFAULT_GROUP_ID", "PRINCIPAL", "IngestResult", "ingest", "ingest_ba
 
 DEFAULT_GROUP_ID = "schakel-lineage-store"
 PRINCIPAL = "lineage"
-"""Lineage ingest's Kafka identity: the broker lets it read the lineage topic with its group, nothing else."""
+"""Lineage ingest's Kafka identity: the broker lets it read the lineage and receipts topics with its group, nothing
+else."""
 _log = logging.getLogger(__name__)
+_PARTNER_RECEIPTS = {DELIVERY_RECEIPT_NAME: DELIVERY_OUTCOMES, REQUEST_ANSWER_RECORD_NAME: frozenset({"answered"})}
+"""The receipts a partner writes to its own receipts topic, by name, with the outcomes each may have."""
 
 
 @dataclass
@@ -84,6 +106,7 @@ def ingest(
     store: LineageStore,
     *,
     topic: str,
+    receipts: Mapping[str, str] | None = None,
     kafka_config: Mapping[str, Any],
     group_id: str = DEFAULT_GROUP_ID,
     follow: bool = False,
@@ -93,13 +116,15 @@ def ingest(
     store_retry: float = 120.0,
     on_batch: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Read ``topic`` into ``store``, committing offsets after each store commit (then ``on_batch(messages)``)."""
+    """Read ``topic`` (the hub's: every kind of record) and the ``receipts`` topics (each with the partner whose sink
+    writes it) into ``store``, committing offsets after each store commit (then ``on_batch(messages)``)."""
     from kafka import KafkaConsumer  # here: `schakel lineage --help` and the store's readers need no Kafka client
 
     stop = stop or threading.Event()
     result = IngestResult()
+    topics = [topic, *(receipts or {})]
     consumer = KafkaConsumer(
-        topic,
+        *topics,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -111,14 +136,18 @@ def ingest(
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=500, max_records=max_batch)
-            topic_id = _topic_id(consumer, topic) if polled else None
+            topic_ids = {tp.topic: _topic_id(consumer, tp.topic) for tp in polled}
             batch = ingest_batch(
                 store,
                 (
-                    (LineagePosition(message.topic, message.partition, message.offset, topic_id), message.value)
+                    (
+                        LineagePosition(message.topic, message.partition, message.offset, topic_ids[message.topic]),
+                        message.value,
+                    )
                     for messages in polled.values()
                     for message in messages
                 ),
+                receipts=receipts,
                 stop=stop,
                 give_up_after=None if follow else store_retry,
             )
@@ -135,7 +164,9 @@ def ingest(
             assignment = consumer.assignment()
             if not assignment:
                 if time.monotonic() > deadline:
-                    raise LineageError(f"no partition of {topic} was assigned within {assignment_timeout:.0f}s")
+                    raise LineageError(
+                        f"no partition of {', '.join(topics)} was assigned within {assignment_timeout:.0f}s"
+                    )
                 continue
             missing = [tp for tp in assignment if tp not in ends]
             if missing:
@@ -187,10 +218,12 @@ def ingest_batch(
     store: LineageStore,
     messages: Iterable[tuple[LineagePosition, bytes | None]],
     *,
+    receipts: Mapping[str, str] | None = None,
     stop: threading.Event | None = None,
     give_up_after: float | None = None,
 ) -> IngestResult | None:
-    """One polled batch of lineage messages into the store: every message is stored, a duplicate or rejected.
+    """One polled batch of lineage messages into the store: every message is stored, a duplicate or rejected. A
+    message on one of the ``receipts`` topics is rejected unless it holds only that topic's partner's own receipts.
 
     Waits for an unreachable store (``give_up_after`` seconds at most, None: until ``stop``); None when stopped.
     """
@@ -200,6 +233,9 @@ def ingest_batch(
         result.messages += 1
         try:
             records = records_from_bytes(value or b"")
+            partner = (receipts or {}).get(position.topic)
+            if partner is not None:
+                _only_receipts_to(partner, records)
         except InvalidRecordError as error:
             result.rejected += 1
             _log.warning(
@@ -220,6 +256,22 @@ def ingest_batch(
         for chain in appended.segments:
             _log.warning("the lineage topic was recreated (offsets went back): started chain segment %s", chain)
     return result
+
+
+def _only_receipts_to(partner: str, records: Sequence[LineageRecord]) -> None:
+    """Refuse (:class:`InvalidRecordError`) records other than ``partner``'s own receipts: what its receipts topic may
+    hold (the module's notes). The reason names the record's position, its name and recipient (codes, never
+    content)."""
+    for index, record in enumerate(records):
+        if record.kind is not RecordKind.RECEIPT or record.outcome not in _PARTNER_RECEIPTS.get(record.name, ()):
+            raise InvalidRecordError(
+                f"not a receipt a partner writes, on the receipts topic of {partner} (records[{index}]: {record.name})"
+            )
+        if record.recipient != partner:
+            raise InvalidRecordError(
+                f"a receipt on the receipts topic of {partner} names another recipient (records[{index}]: "
+                f"{record.recipient})"
+            )
 
 
 def _append(

@@ -89,6 +89,8 @@ from schakel.schemas import SUBJECT_REQUEST_CODES, BundleReason, EventType, Orga
 
 __all__ = [
     "BUNDLE_RECORD_NAME",
+    "DELIVERY_OUTCOMES",
+    "DELIVERY_RECEIPT_NAME",
     "MAX_PACKED_BYTES",
     "MAX_PACKED_RECORDS",
     "PACK_VERSION",
@@ -131,6 +133,9 @@ _INT64 = 2**63 - 1
 
 DECISION_OUTCOMES = frozenset({"permit", "partial", "deny"})
 RECEIPT_OUTCOMES = frozenset({"delivered", "dead-lettered", "confirmed", "answered"})
+DELIVERY_RECEIPT_NAME = "schakel.delivery.receipt"
+"""A sink's receipt of one copy: delivered to its partner system, or dead-lettered (:func:`receipt_id`)."""
+DELIVERY_OUTCOMES = frozenset({"delivered", "dead-lettered"})
 BUNDLE_RECORD_NAME = "schakel.agenda.bundle"
 """The name of the decision record of a ``SignalBundle`` the hub proposes to the ZVH (issue 15)."""
 REQUEST_RECORD_NAME = "schakel.subject.request"
@@ -146,7 +151,7 @@ hub's decision record of the notice, outcome ``permit``, the reason of the reten
 RECORD_NAMES = frozenset(
     {
         "schakel.consent.decide",
-        "schakel.delivery.receipt",
+        DELIVERY_RECEIPT_NAME,
         "schakel.subject.link",
         BUNDLE_RECORD_NAME,
         REQUEST_RECORD_NAME,
@@ -168,7 +173,8 @@ class LineageError(SchakelError):
 
 
 class InvalidRecordError(LineageError):
-    """Bytes on the ``lineage`` topic are not a valid lineage record (the message names where, never what)."""
+    """Bytes on a lineage topic are not a valid lineage record, or not one that topic may carry (a partner's receipts
+    topic: :mod:`schakel.lineage.ingest`); the message names where, never what."""
 
 
 class RecordKind(StrEnum):
@@ -400,7 +406,7 @@ class LineageRecord(BaseModel):
 
     def _receipt_id(self) -> str | None:
         """A delivery receipt's id with its outcome (:func:`receipt_id`); None for every other record."""
-        if self.kind is not RecordKind.RECEIPT or self.name != "schakel.delivery.receipt" or self.outcome is None:
+        if self.kind is not RecordKind.RECEIPT or self.name != DELIVERY_RECEIPT_NAME or self.outcome is None:
             return None
         source = None
         if self.source_partition is not None and self.source_offset is not None:

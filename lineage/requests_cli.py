@@ -10,8 +10,9 @@ cron: 0 when no open request is past its deadline, 1 when one is (``--json`` for
 request's id - the BSN is not needed again: the request's lineage names the person's pseudonym.
 
 **The answer is in lineage.** Before ``report`` hands the report out it writes
-``schakel.subject.request.answer`` (:func:`schakel.lineage.requests.answer_record`) to the ``lineage`` topic, as the
-contact point (principal ``zvh``: it may write lineage, as its sink does), and waits for the broker to store it; when
+``schakel.subject.request.answer`` (:func:`schakel.lineage.requests.answer_record`) to ``receipts.zvh``, as the
+contact point (principal ``zvh``: the one lineage topic it may write, beside its sink's receipts; the ingest takes an
+answer from there and from no other topic but the hub's), and waits for the broker to store it; when
 it cannot, there is no report (fail closed: an answer lineage does not know of is a disclosure without a trace). The
 store has it once ``schakel lineage ingest`` ran, and the person's next report says when they were answered.
 """
@@ -31,6 +32,7 @@ from schakel.lineage.record import LineageRecord
 from schakel.lineage.requests import RequestState, RequestStatus, answer_record
 from schakel.output import is_terminal, print_rows
 from schakel.settings import settings
+from schakel.streams.topics import HubTopics
 
 __all__ = ["app"]
 
@@ -135,8 +137,8 @@ _CONTACT_POINT = "zvh"
 
 
 def _record_answer(record: LineageRecord) -> None:
-    """Write the answer's record to the lineage topic as the contact point and wait until the broker stored it; exit
-    1 (no report) when it cannot."""
+    """Write the answer's record to the contact point's receipts topic as the contact point and wait until the broker
+    stored it; exit 1 (no report) when it cannot."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
@@ -147,7 +149,8 @@ def _record_answer(record: LineageRecord) -> None:
         _err.print(f"[red]error:[/red] the answer cannot be recorded in lineage, so no report ({error})")
         raise typer.Exit(1) from error
     try:
-        future = producer.send(config.topic("lineage"), key=record.data_subject_id.encode(), value=record.to_bytes())
+        topic = HubTopics.of(config).receipts(_CONTACT_POINT)
+        future = producer.send(topic, key=record.data_subject_id.encode(), value=record.to_bytes())
         future.get(timeout=30)
     except KafkaError as error:
         _err.print(f"[red]error:[/red] the answer cannot be recorded in lineage, so no report ({type(error).__name__})")

@@ -1,16 +1,17 @@
-"""The lineage store's retention (wiring): each record pruned after its covenant's lineage period, and the
-``lineage`` topic cut behind the store.
+"""The lineage store's retention (wiring): each record pruned after its covenant's lineage period, and the topics
+the store is fed from (``lineage`` and the partners' ``receipts.<org>``) cut behind the store.
 
 :func:`lineage_periods` reads the periods from the covenants and the settings; :func:`prune_lineage` is what
-``schakel lineage prune`` and the retention job call; :func:`cut_lineage_topic` deletes from the topic what the
-store has ingested and pruned. How a pruned chain stays verifiable is :mod:`schakel.lineage.pruning`'s business.
+``schakel lineage prune`` and the retention job call; :func:`cut_lineage_topic` deletes from one of those topics what
+the store has ingested and pruned (``schakel lineage prune`` cuts each). How a pruned chain stays verifiable is
+:mod:`schakel.lineage.pruning`'s business.
 
-*Who cuts the topic:* ``delete_records`` needs DELETE on the ``lineage`` topic, which only the ``lineage`` identity
-(the store's ingest, the one component that knows what the store holds) and ``admin`` have
+*Who cuts the topics:* ``delete_records`` needs DELETE on the topic, which only the ``lineage`` identity (the store's
+ingest, the one component that knows what the store holds) and ``admin`` have
 (:func:`schakel.streams.topics.access_grants`). The hub's retention job runs as ``hub``, which may write lineage but
 not delete it, so it prunes the store only; ``schakel lineage prune`` (run beside ``lineage ingest``, as
-``lineage``) prunes the store and then cuts the topic. The topic's ``retention.ms`` - the longest lineage period -
-bounds what a run that never comes would leave.
+``lineage``) prunes the store and then cuts the topics. Their ``retention.ms`` - the longest lineage period - bounds
+what a run that never comes would leave.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def prune_lineage(
 
 @dataclass(frozen=True)
 class TopicCut:
-    """What one cut of the ``lineage`` topic did, per partition: the log start offset before and after."""
+    """What one cut of a lineage topic did, per partition: the log start offset before and after."""
 
     topic: str
     before: dict[int, int]
@@ -83,9 +84,9 @@ class TopicCut:
 def cut_lineage_topic(
     settings: Settings, store: LineageStore, *, topic: str | None = None, principal: str = PRINCIPAL
 ) -> TopicCut:
-    """Delete from the ``lineage`` topic (or ``topic``) the records the store has ingested and pruned: below
-    :meth:`LineageStore.topic_cut` in each partition, and never past what any lineage store's consumer group
-    (``schakel-lineage-store*``: this store's, a second store's) has committed - a store that lags still needs
+    """Delete from the ``lineage`` topic (or ``topic``: a receipts topic) the records the store has ingested and
+    pruned: below :meth:`LineageStore.topic_cut` in each partition, and never past what any lineage store's consumer
+    group (``schakel-lineage-store*``: this store's, a second store's) has committed - a store that lags still needs
     what it has not read. A partition is left alone when the store has not read the topic it has now (a recreated
     topic: another topic id), when it does not know which topic it read (no topic id: it ingested that partition's
     last record without one - its offsets could be a deleted topic's, and a cut at them would delete a new topic's

@@ -465,7 +465,7 @@ class LineageStore:
     # -- writing ---------------------------------------------------------------------------------------------------
 
     def append(self, items: Iterable[tuple[LineageRecord, LineagePosition | None]]) -> AppendResult:
-        """Store records with their position on the ``lineage`` topic (None when they did not come from it).
+        """Store records with their position on the topic they were read from (None when they came from none).
 
         Within a chain, records are chained in offset order.
 

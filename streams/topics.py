@@ -1,30 +1,46 @@
 """The hub's topics, and creating them.
 
-Every partner has an ``ingress.<org>`` topic (its connector writes there) and an ``egress.<org>`` topic (what it
-may receive). ``lineage`` holds one record per decision and per delivery receipt; ``dlq`` holds what could not be
-processed, with the reason in its headers. All carry the configured prefix (default ``schakel.``).
+Every partner has an ``ingress.<org>`` topic (its connector writes there), an ``egress.<org>`` topic (what it
+may receive) and a ``receipts.<org>`` topic (its sink's delivery receipts). ``lineage`` holds the hub's records: one
+per decision, links, bundles, subject requests, retention notices; ``dlq`` holds what could not be processed, with the
+reason in its headers. All carry the configured prefix (default ``schakel.``). The lineage store is fed from
+``lineage`` and every ``receipts.<org>`` topic (:meth:`HubTopics.lineage_sources`); from ``receipts.<org>`` it
+takes only receipts of which ``<org>`` is the recipient (:mod:`schakel.lineage.ingest`).
 
 The topic layout is also the single source of truth for who may do what on the broker (:func:`access_grants`): one
 Kafka identity per component, and the grants below are all it has (the broker denies everything else):
 
 - a partner's connector (principal = its organisation code) WRITEs its own ``ingress.<org>``, READs its own
-  ``egress.<org>`` with its own consumer group ``<prefix>-sink-<org>``, and WRITEs (never reads) ``lineage`` and
-  ``dlq``: its sink writes delivery receipts and dead letters there. *Why not less:* without them a sink could not
-  record a delivery; the receipt is checked against the hub's own decision records in the lineage store.
+  ``egress.<org>`` with its own consumer group ``<prefix>-sink-<org>``, and WRITEs (never reads) its own
+  ``receipts.<org>`` and ``dlq``: its sink writes delivery receipts and dead letters there (and the contact point,
+  ``zvh``, its answers to access requests: ``schakel subject report``). It may not write ``lineage``. *Why a topic per
+  partner:* Kafka does not tell the store who wrote a record; the topic does. A compromised connector can write only
+  receipts naming its own organisation as recipient - the ingest keeps anything else out - never a decision or a
+  ``link`` joining two people's answers.
 - ``hub`` READs every ingress topic, WRITEs every egress topic, ``lineage`` and ``dlq``, may CREATE the hub's topics
-  (it creates them at start-up), and has ALL on the topics prefixed with its Faust app id plus READ on its group
-  (Faust creates ``<app id>-__assignor-__leader`` and the table changelogs; the hub's own steps ``hub-link`` and
-  ``hub-person`` are ``<prefix>hub-...`` too, so this grant covers them).
-- ``lineage`` READs only ``lineage``, with the lineage store's consumer group (or one named after it:
-  ``schakel-lineage-store-<name>`` for a second store), and may DELETE records from it: ``schakel lineage prune``
-  cuts the topic behind the store, below what the store has ingested and pruned (:mod:`schakel.lineage.retention`).
-  *Why this identity:* it is the store's, the one component that knows what the store holds; the hub and the
-  partners, who write lineage, may not delete it.
+  (it creates them at start-up, the receipts topics too) and set the retention of ``dlq``, ``lineage`` and the
+  receipts topics, and has ALL on the topics prefixed with its Faust app id plus READ on its group (Faust creates
+  ``<app id>-__assignor-__leader`` and the table changelogs; the hub's own steps ``hub-link`` and ``hub-person`` are
+  ``<prefix>hub-...`` too, so this grant covers them).
+- ``lineage`` READs ``lineage`` and every ``receipts.<org>``, with the lineage store's consumer group (or one named
+  after it: ``schakel-lineage-store-<name>`` for a second store), and may DELETE records from them: ``schakel
+  lineage prune`` cuts each topic behind the store, below what the store has ingested and pruned
+  (:mod:`schakel.lineage.retention`). *Why this identity:* it is the store's, the one component that knows what the
+  store holds; the hub and the partners, who write lineage, may not delete it.
 - ``console`` (the web console) READs every egress topic and ``dlq`` (the inboxes, the dead-letter page), ``lineage``
-  (the decision behind each inbox item) and ``ingress.zvh`` (the ZVH's own triage and plans for its case board), with
-  its own group ``<prefix>-console``. It shows each user only their organisation's items: that rule is the console's
-  (``schakel.console.access``), on the server.
+  (the decision behind each inbox item; it reads no receipts, so it has no receipts topic) and ``ingress.zvh`` (the
+  ZVH's own triage and plans for its case board), with its own group ``<prefix>-console``. It shows each user only
+  their organisation's items: that rule is the console's (``schakel.console.access``), on the server.
 - ``admin`` is a super user on the broker: operators (``schakel topics``, ``schakel kafka users|acls``) only.
+
+*Upgrading from a layout where partners wrote ``lineage``:* receipts already on ``lineage`` stay valid (the store
+holds them, and the ingest still takes every kind of record from ``lineage``). The order: create the receipts topics
+and add the new grants (``schakel topics`` as admin, or apply the regenerated Strimzi manifests); restart ``lineage
+ingest`` (it now reads the receipts topics too); then the connectors and the contact point's ``schakel subject
+report`` (they now write their receipts topic); then, on a broker of your own, take the partners' WRITE on
+``lineage`` away (``schakel kafka acls show`` lists it as *extra*; ``acls apply`` never deletes a grant). Strimzi's
+User Operator takes it away when the manifests are applied: a sink of the old version is then refused its receipts,
+commits nothing and reads its batch again until its new version runs - deliveries pause, nothing is lost.
 
 All ingress topics have the same partition count as the consent table's changelog, and every ingress record is keyed
 by the subject's pseudonym: the same person lands on the same partition number of every ingress topic, so one worker
@@ -74,6 +90,7 @@ _INGRESS = "ingress."
 _GRANT_WAIT_SECONDS = 60.0
 """How long a starting worker waits for a grant on a topic it must read (an operator's ``acls apply`` under way)."""
 _EGRESS = "egress."
+_RECEIPTS = "receipts."
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,10 @@ class HubTopics:
 
     def egress(self, org: Organisation | str) -> str:
         return f"{self.prefix}{_EGRESS}{org}"
+
+    def receipts(self, org: Organisation | str) -> str:
+        """The partner's own lineage topic: its sink's delivery receipts (the partner alone may write it)."""
+        return f"{self.prefix}{_RECEIPTS}{org}"
 
     @property
     def lineage(self) -> str:
@@ -116,8 +137,22 @@ class HubTopics:
     def all_egress(self) -> list[str]:
         return [self.egress(org) for org in Organisation]
 
+    def all_receipts(self) -> list[str]:
+        return [self.receipts(org) for org in Organisation]
+
+    def lineage_sources(self) -> list[str]:
+        """The topics the lineage store is fed from (and cuts behind itself): ``lineage`` and every receipts topic."""
+        return [self.lineage, *self.all_receipts()]
+
     def all(self) -> list[str]:
-        return [*self.all_ingress(), *self.all_egress(), self.lineage, self.dlq, self.link, self.person]
+        return [
+            *self.all_ingress(),
+            *self.all_egress(),
+            *self.lineage_sources(),
+            self.dlq,
+            self.link,
+            self.person,
+        ]
 
     @property
     def hub_app_id(self) -> str:
@@ -175,21 +210,25 @@ def access_grants(topics: HubTopics) -> list[Grant]:
             Grant(org.value, "TOPIC", topics.ingress(org), "WRITE"),
             Grant(org.value, "TOPIC", topics.egress(org), "READ"),
             Grant(org.value, "GROUP", topics.sink_group(org), "READ"),
-            Grant(org.value, "TOPIC", topics.lineage, "WRITE"),
+            Grant(org.value, "TOPIC", topics.receipts(org), "WRITE"),
             Grant(org.value, "TOPIC", topics.dlq, "WRITE"),
         ]
     grants += [Grant(HUB, "TOPIC", name, "READ") for name in topics.all_ingress()]
     grants += [Grant(HUB, "TOPIC", name, "WRITE") for name in (*topics.all_egress(), topics.lineage, topics.dlq)]
     grants += [Grant(HUB, "TOPIC", name, "CREATE") for name in topics.all()]
-    # create_topics sets the retention of an existing dlq and lineage topic
-    grants += [Grant(HUB, "TOPIC", name, "ALTER_CONFIGS") for name in (topics.dlq, topics.lineage)]
+    # create_topics sets the retention of an existing dlq, lineage and receipts topic
+    grants += [Grant(HUB, "TOPIC", name, "ALTER_CONFIGS") for name in (topics.dlq, *topics.lineage_sources())]
     grants += [
         Grant(HUB, "TOPIC", f"{topics.hub_app_id}-", "ALL", prefixed=True),
         Grant(HUB, "GROUP", topics.hub_app_id, "READ"),
-        Grant(LINEAGE, "TOPIC", topics.lineage, "READ"),
-        Grant(LINEAGE, "TOPIC", topics.lineage, "DELETE"),  # the topic cut behind the store
-        Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ", prefixed=True),  # a second store: --group <this>-<name>
     ]
+    for name in topics.lineage_sources():
+        grants += [
+            Grant(LINEAGE, "TOPIC", name, "READ"),
+            Grant(LINEAGE, "TOPIC", name, "DELETE"),  # the topic cut behind the store
+        ]
+    # a second store: --group <this>-<name>
+    grants.append(Grant(LINEAGE, "GROUP", LINEAGE_GROUP, "READ", prefixed=True))
     grants += [
         Grant(CONSOLE, "TOPIC", name, "READ")
         for name in (*topics.all_egress(), topics.dlq, topics.lineage, topics.ingress(Organisation.ZVH))
@@ -214,21 +253,22 @@ def ingress_sender(topic: str, prefix: str) -> Organisation | None:
 
 
 def lineage_retention_ms(settings: Settings) -> int:
-    """The ``lineage`` topic's ``retention.ms``: the longest lineage period of any covenant or of the hub
-    (:meth:`schakel.lineage.pruning.LineagePeriods.longest`), so that the topic keeps no record longer than the store
-    may; ``schakel lineage prune`` cuts it sooner, behind the store."""
+    """The ``retention.ms`` of ``lineage`` and the receipts topics: the longest lineage period of any covenant or of
+    the hub (:meth:`schakel.lineage.pruning.LineagePeriods.longest`), so that a topic keeps no record longer than the
+    store may; ``schakel lineage prune`` cuts it sooner, behind the store."""
     from schakel.lineage.retention import lineage_periods
 
     return int(lineage_periods(settings).longest().total_seconds() * 1000)
 
 
 def topic_retention(settings: Settings) -> dict[str, dict[str, str]]:
-    """The topic configurations that differ from the broker's defaults: lineage for the longest lineage period
-    (:func:`lineage_retention_ms`), dead letters for a while, the tables' changelogs compacted (as Faust makes
-    them)."""
+    """The topic configurations that differ from the broker's defaults: lineage and the receipts topics for the
+    longest lineage period (:func:`lineage_retention_ms`), dead letters for a while, the tables' changelogs compacted
+    (as Faust makes them)."""
     topics = HubTopics.of(settings)
+    lineage = {"retention.ms": str(lineage_retention_ms(settings))}
     return {
-        topics.lineage: {"retention.ms": str(lineage_retention_ms(settings))},
+        **{name: lineage for name in topics.lineage_sources()},
         topics.dlq: {"retention.ms": str(settings.dlq_retention_days * 24 * 3600 * 1000)},
         **{name: {"cleanup.policy": "compact"} for name in topics.changelogs},
     }
@@ -291,10 +331,10 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
     """Create the hub's topics (or ``names``) that do not exist yet, as ``principal``; return those created.
 
     Partitions come from the settings; the replication factor from the settings when set, else from the cluster
-    (see :func:`cluster_replication`). ``lineage`` keeps its records for the longest lineage period
-    (:func:`lineage_retention_ms`; the store is the evidence once it ingested them). ``dlq`` keeps a dead letter - and
-    the original value it carries for a resend, which may hold personal data - for ``SCHAKEL_DLQ_RETENTION_DAYS``
-    only; an existing ``dlq`` or ``lineage`` topic gets its retention too.
+    (see :func:`cluster_replication`). ``lineage`` and the receipts topics keep their records for the longest lineage
+    period (:func:`lineage_retention_ms`; the store is the evidence once it ingested them). ``dlq`` keeps a dead
+    letter - and the original value it carries for a resend, which may hold personal data - for
+    ``SCHAKEL_DLQ_RETENTION_DAYS`` only; an existing ``dlq``, ``lineage`` or receipts topic gets its retention too.
     The hub may create its own topics and set the dlq's retention (``principal=HUB``); anything else is an operator's
     job (``admin``).
     """
@@ -312,7 +352,7 @@ def create_topics(settings: Settings, names: list[str] | None = None, *, princip
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         retention = topic_retention(settings)
-        present = [name for name in (topics.dlq, topics.lineage) if name in wanted and name in existing]
+        present = [name for name in (topics.dlq, *topics.lineage_sources()) if name in wanted and name in existing]
         if present:
             configs = [ConfigResource(ConfigResourceType.TOPIC, name, retention[name]) for name in present]
             altered = admin.alter_configs(configs, raise_on_unknown=False)

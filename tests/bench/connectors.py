@@ -1,7 +1,7 @@
 """Connector runtime throughput against the real broker, each as a ratio against a bare aiokafka loop in the same run.
 
-- sink: SinkRunner (decode, idempotency store, per-subject ordering, receipt to lineage, manual commit) delivering to
-  a no-op sink, against a bare consumer that decodes each egress record and commits per batch;
+- sink: SinkRunner (decode, idempotency store, per-subject ordering, receipt to its receipts topic, manual commit)
+  delivering to a no-op sink, against a bare consumer that decodes each egress record and commits per batch;
 - source: SourceRunner (mapping, validation, Avro encoding, acks awaited before settling) from an in-memory partner,
   against a bare producer sending the same events already mapped.
 """
@@ -142,7 +142,9 @@ def main() -> None:
             update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}.", "partitions": 4, "data_dir": Path(data)}
         )
         topics = HubTopics.of(settings)
-        provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.lineage, topics.dlq])
+        provision(
+            settings, [topics.egress("politie"), topics.ingress("politie"), topics.receipts("politie"), topics.dlq]
+        )
         bare, runtime = asyncio.run(_sink(settings))
         print(
             f"sink   {_COPIES} copies: runtime {_COPIES / runtime:8.0f}/s, bare consumer {_COPIES / bare:8.0f}/s, "

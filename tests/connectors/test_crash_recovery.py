@@ -68,7 +68,7 @@ def test_a_killed_sink_loses_nothing_and_delivers_nothing_twice(
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"crash-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("politie"), topics.ingress("politie"), topics.dlq, topics.receipts("politie")])
     state = tmp_path / "simulation"
     partner = simulation_for("politie", state)
     assert isinstance(partner, SimulatedHttpPartner)
@@ -121,7 +121,7 @@ def test_a_killed_file_drop_source_loses_no_record(kafka_bootstrap: str, unique:
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"crashsrc-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    provision(settings, [topics.egress("rvdk"), topics.ingress("rvdk"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("rvdk"), topics.ingress("rvdk"), topics.dlq, topics.receipts("rvdk")])
     state = tmp_path / "simulation"
     partner = simulation_for("rvdk", state)
     assert isinstance(partner, SimulatedFileDropPartner)

@@ -48,7 +48,7 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rs-{unique}.", partitions=1, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    provision(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("politie"), topics.dlq, topics.receipts("politie")])
     return settings
 
 
@@ -74,14 +74,15 @@ def test_a_resent_copy_that_was_delivered_is_reported_delivered(hub: Settings, t
         report = await resend(hub, "politie")
         assert report.resent == (form["id"],)
         await _run_until(hub, sink, lambda: len(sink.delivered) == 1)
-        return [record.value for record in await read_topic(hub, topics.lineage, 2)]
+        return [record.value for record in await read_topic(hub, topics.receipts("politie"), 2)]
 
     values = asyncio.run(scenario())
     receipts = [receipt for value in values for receipt in records_from_bytes(value)]
     assert [r.outcome for r in receipts] == ["dead-lettered", "delivered"]
 
     with open_store(None, tmp_path / "store") as store:
-        store.append((receipt, LineagePosition(topics.lineage, 0, offset)) for offset, receipt in enumerate(receipts))
+        where = topics.receipts("politie")
+        store.append((receipt, LineagePosition(where, 0, offset)) for offset, receipt in enumerate(receipts))
         assert store.count() == 2, "the delivered receipt was dropped as a duplicate of the dead-lettered one"
         assert store.verify().ok
         person = Pseudonymizer(hub.pseudonym_key.get_secret_value().encode()).subject("bsn:999990019")

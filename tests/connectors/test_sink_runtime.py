@@ -64,7 +64,7 @@ def hub(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rt-{unique}.", partitions=3, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    provision(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
+    provision(settings, [topics.egress("politie"), topics.dlq, topics.receipts("politie")])
     return settings
 
 
@@ -123,14 +123,14 @@ def test_a_refusal_is_dead_lettered_at_once_and_a_corrupt_record_does_not_stop_t
 class _FirstReceiptRefused:
     """The runner's producer, except that the broker does not acknowledge the first receipt (a timeout)."""
 
-    def __init__(self, inner: Any, lineage: str) -> None:
-        self._inner, self._lineage, self.refused = inner, lineage, 0
+    def __init__(self, inner: Any, receipts: str) -> None:
+        self._inner, self._receipts, self.refused = inner, receipts, 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     async def send(self, topic: str, **kwargs: Any) -> Any:
-        if topic == self._lineage and not self.refused:
+        if topic == self._receipts and not self.refused:
             self.refused += 1
             failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             failed.set_exception(KafkaTimeoutError())
@@ -151,7 +151,7 @@ def test_a_receipt_written_again_after_a_broker_failure_names_the_fields_sent(
     real = _kafka.producer
 
     def producer(*args: Any, **kwargs: Any) -> Any:
-        wrapped.append(_FirstReceiptRefused(real(*args, **kwargs), topics.lineage))
+        wrapped.append(_FirstReceiptRefused(real(*args, **kwargs), topics.receipts("politie")))
         return wrapped[-1]
 
     monkeypatch.setattr(_kafka, "producer", producer)
@@ -161,7 +161,7 @@ def test_a_receipt_written_again_after_a_broker_failure_names_the_fields_sent(
         runner = SinkRunner(_CONNECTOR, ConnectorConfig(), hub, sink=sink, session_timeout_ms=6000)
         task = asyncio.create_task(runner.run())
         try:
-            receipts = await read_topic(hub, topics.lineage, 1)  # written once the batch was read again
+            receipts = await read_topic(hub, topics.receipts("politie"), 1)  # written once the batch was read again
             await eventually(lambda: runner.metrics.value("duplicates_dropped") == 1)
         finally:
             runner.stop()
@@ -186,7 +186,7 @@ def test_a_sink_started_before_its_grants_waits_for_them_and_then_delivers(
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rg-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.lineage])  # topics, no grants yet
+    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.receipts("politie")])  # topics, no grants yet
     copies = [copy_message(settings, "politie", f"bsn:{n}", seed=n) for n in range(4)]
     sink = _SlowSink()
 
@@ -218,7 +218,7 @@ def test_a_sink_whose_grants_never_come_fails_closed(
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"rn-{unique}.", partitions=2, data_dir=tmp_path / "data"
     )
     topics = HubTopics.of(settings)
-    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.lineage])
+    create_topics(settings, [topics.egress("politie"), topics.dlq, topics.receipts("politie")])
     monkeypatch.setattr(sink_runner, "_GRANTS_AT_START", 3.0)
     sink = _SlowSink()
 

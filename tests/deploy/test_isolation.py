@@ -1,14 +1,15 @@
 """The isolation matrix on the real, secured broker: each partner's Kafka identity against every topic of the layout.
 
-For every organisation X (one parametrised test class, run once per organisation): X writes ``ingress.X`` and reads
-``egress.X`` with its own group; for every other organisation Y it is refused writing ``ingress.Y`` and reading
-``egress.Y`` and committing in Y's group; it may not read ``lineage`` or ``dlq``, create a topic or delete one, write
+For every organisation X (one parametrised test class, run once per organisation): X writes ``ingress.X`` and
+``receipts.X`` and reads ``egress.X`` with its own group; for every other organisation Y it is refused writing
+``ingress.Y`` and ``receipts.Y``, reading ``egress.Y`` and committing in Y's group; it may not write ``lineage`` (only
+the hub does), read ``lineage``, ``dlq`` or its own receipts, create a topic or delete one, write
 the hub's internal steps and tables' changelogs, alter a topic's configuration, commit in the hub's, the console's or
 the lineage store's group, or take a transactional id; and a wrong password gets it nowhere. The ACLs come from
 ``schakel.streams.topics.access_grants`` and are applied the way ``schakel kafka acls apply`` does. The hub's, lineage
 ingest's and the console's own reach are checked at the end.
 
-A refused read, in kafka-python 3.0: on a topic the principal may describe but not read (it may write ``lineage``),
+A refused read, in kafka-python 3.0: on a topic the principal may describe but not read (it may write ``dlq``),
 ``assign`` + ``poll`` raises ``TopicAuthorizationFailedError``; on a topic it may not even describe, the broker
 withholds the metadata, and the consumer logs "not authorized" and returns nothing - it never fetches. There the
 proof is the broker's answer to a metadata request as that principal (TOPIC_AUTHORIZATION_FAILED, error 29; any
@@ -64,7 +65,7 @@ def layout(kafka_bootstrap: str) -> Iterator[Layout]:
     topics = HubTopics.of(settings)
     producer = KafkaProducer(**settings.kafka_client_config(ADMIN), acks="all")
     try:
-        for topic in (*topics.all_egress(), topics.lineage, topics.dlq):
+        for topic in (*topics.all_egress(), *topics.lineage_sources(), topics.dlq):
             producer.send(topic, key=b"seed", value=b"seed").get(timeout=30)
     finally:
         producer.close()
@@ -136,6 +137,23 @@ class TestPartnerIsolation:
         finally:
             producer.close()
 
+    def test_writes_receipts_to_its_own_receipts_topic_only_never_to_lineage(
+        self, layout: Layout, org: Organisation, others: list[Organisation]
+    ) -> None:
+        """The boundary the store relies on: a receipts topic was written by its partner's sink, ``lineage`` by the
+        hub - a compromised connector cannot put a decision or a link on ``lineage``, nor pose as another partner."""
+        producer = KafkaProducer(**layout.settings.kafka_client_config(org.value), acks="all", max_block_ms=15_000)
+        try:
+            written = producer.send(layout.topics.receipts(org), key=b"k", value=b"receipt").get(timeout=30)
+            assert written.topic == layout.topics.receipts(org)
+            with pytest.raises(TopicAuthorizationFailedError):
+                producer.send(layout.topics.lineage, key=b"k", value=b"forged decision").get(timeout=30)
+            for other in others:
+                with pytest.raises(TopicAuthorizationFailedError):
+                    producer.send(layout.topics.receipts(other), key=b"k", value=b"forged").get(timeout=30)
+        finally:
+            producer.close()
+
     def test_reads_its_own_egress_with_its_own_group_and_nothing_else(
         self, layout: Layout, org: Organisation, others: list[Organisation]
     ) -> None:
@@ -147,7 +165,7 @@ class TestPartnerIsolation:
             consumer.commit({TopicPartition(layout.topics.egress(org), 0): OffsetAndMetadata(1, "", -1)})
             for other in others:
                 _refused_read(consumer, admin, layout.topics.egress(other))
-            for evidence in (layout.topics.lineage, layout.topics.dlq):
+            for evidence in (layout.topics.lineage, layout.topics.dlq, layout.topics.receipts(org)):
                 _refused_read(consumer, admin, evidence)
             _refused_read(consumer, admin, layout.topics.ingress(org))
         finally:
@@ -172,7 +190,12 @@ class TestPartnerIsolation:
         try:
             with pytest.raises(TopicAuthorizationFailedError):
                 admin.create_topics([NewTopic(f"{layout.settings.topic_prefix}ingress.{org}-2", 1, 1)])
-            for victim in (layout.topics.ingress(org), layout.topics.egress(others[0]), layout.topics.lineage):
+            for victim in (
+                layout.topics.ingress(org),
+                layout.topics.egress(others[0]),
+                layout.topics.lineage,
+                layout.topics.receipts(org),
+            ):
                 with pytest.raises(TopicAuthorizationFailedError):
                     admin.delete_topics([victim])
         finally:
@@ -193,7 +216,7 @@ class TestPartnerIsolation:
             producer.close()
         admin = KafkaAdminClient(**layout.settings.kafka_client_config(org.value))
         try:
-            for victim in (topics.ingress(org), topics.lineage, topics.dlq):
+            for victim in (topics.ingress(org), topics.lineage, topics.dlq, topics.receipts(org)):
                 said = admin.alter_configs(
                     [ConfigResource(ConfigResourceType.TOPIC, victim, configs={"retention.ms": "1"})],
                     raise_on_unknown=False,
@@ -254,9 +277,13 @@ def test_kafka_python_gives_up_on_a_wrong_password_after_its_bootstrap_timeout(l
 @pytest.mark.parametrize(
     ("principal", "readable", "refused"),
     [
-        (LINEAGE, ["lineage"], ["dlq", "egress.politie", "ingress.politie"]),
-        (CONSOLE, ["egress.politie", "egress.ggz", "dlq", "lineage", "ingress.zvh"], ["ingress.politie"]),
-        (HUB, ["ingress.politie", "ingress.zvh"], ["egress.politie", "lineage", "dlq"]),
+        (LINEAGE, ["lineage", "receipts.politie", "receipts.zvh"], ["dlq", "egress.politie", "ingress.politie"]),
+        (
+            CONSOLE,
+            ["egress.politie", "egress.ggz", "dlq", "lineage", "ingress.zvh"],
+            ["ingress.politie", "receipts.politie"],
+        ),
+        (HUB, ["ingress.politie", "ingress.zvh"], ["egress.politie", "lineage", "dlq", "receipts.politie"]),
     ],
 )
 def test_the_hub_lineage_and_console_read_only_their_topics(
@@ -282,7 +309,7 @@ def test_lineage_and_console_write_nothing(layout: Layout, principal: str) -> No
         **layout.settings.kafka_client_config(principal), acks="all", enable_idempotence=False, max_block_ms=15_000
     )
     try:
-        for name in ("lineage", "dlq", "egress.politie", "ingress.politie"):
+        for name in ("lineage", "dlq", "egress.politie", "ingress.politie", "receipts.politie"):
             with pytest.raises(TopicAuthorizationFailedError):
                 producer.send(layout.settings.topic(name), value=b"forged").get(timeout=30)
     finally:

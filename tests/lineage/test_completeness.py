@@ -21,7 +21,7 @@ from schakel.consent import ConsentState, Outcome, load_policy
 from schakel.lineage import RecordKind, open_store
 from schakel.lineage.ingest import ingest
 from schakel.offsets import positions
-from schakel.schemas import Event, EventType, Theme
+from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.topics import ADMIN, HubTopics
 from tests.conftest import sized
@@ -58,6 +58,8 @@ def test_every_decision_and_every_delivery_is_on_record(
     deliveries = sum(len(recipients) for recipients in permitted.values())
     assert deliveries > EVENTS // 2
 
+    topics = HubTopics.of(hub.settings)
+
     async def run() -> dict[str, Counter[str]]:
         running = await start_simulated_partners(hub.settings, tmp_path / "partners")
         try:
@@ -77,12 +79,13 @@ def test_every_decision_and_every_delivery_is_on_record(
                 if sum(len(counter) for counter in received.values()) >= deliveries:
                     break
                 await asyncio.sleep(1.0)
-            # The last receipts follow their deliveries: wait until the lineage topic holds every message due - one
-            # per decided event (its decisions and its link, packed), a receipt per delivery.
+            # The last receipts follow their deliveries: wait until the lineage topics hold every message due - on
+            # lineage one per decided event (its decisions and its link, packed), on the receipts topics a receipt
+            # per delivery.
             due = sum(1 for e in events if candidates[str(e.id)] or (e.subject.bsn and e.case_id)) + deliveries
-            topic = HubTopics.of(hub.settings).lineage
             while time.monotonic() < deadline + 60:
-                if (await asyncio.to_thread(positions, hub.settings, topic))[0].held >= due:
+                held = [await asyncio.to_thread(positions, hub.settings, t) for t in topics.lineage_sources()]
+                if sum(found.held for found, _ in held) >= due:
                     break
                 await asyncio.sleep(0.5)
             return received
@@ -94,8 +97,13 @@ def test_every_decision_and_every_delivery_is_on_record(
 
     store = open_store(postgres_database, tmp_path)
     try:
-        topic = HubTopics.of(hub.settings).lineage
-        ingest(store, topic=topic, kafka_config=hub.settings.kafka_client_config(ADMIN), group_id="completeness")
+        ingest(
+            store,
+            topic=topics.lineage,
+            receipts={topics.receipts(org): org.value for org in Organisation},
+            kafka_config=hub.settings.kafka_client_config(ADMIN),
+            group_id="completeness",
+        )
         records = list(store.records())
         assert store.verify().ok
         exported = io.StringIO()

@@ -174,7 +174,9 @@ def test_report_answers_an_access_request_for_the_whole_network_and_lineage_says
     monkeypatch.setenv("SCHAKEL_TOPIC_PREFIX", f"t{unique}.")
     settings.cache_clear()
     config = settings()
-    provision(config, [HubTopics.of(config).lineage])  # the topic and the grants of this prefix (zvh writes lineage)
+    topics = HubTopics.of(config)
+    # The topics and the grants of this prefix: the answer goes to the contact point's receipts topic, as zvh.
+    provision(config, [topics.lineage, topics.receipts("zvh")])
     person = subject_pseudonym(BSN)
     request = uuid4()
     now = datetime.now(UTC)

@@ -1,6 +1,7 @@
 """``schakel lineage prune`` on the real broker: after the store is pruned, the ``lineage`` topic is cut behind it
 (its log start offset moves up to the first record the store still keeps whole), the store still verifies, and
-``lineage ingest --follow`` goes on reading after the cut. Only the store's own identity may cut the topic."""
+``lineage ingest --follow`` goes on reading after the cut. Only the store's own identity may cut the topic. The
+partners' receipts topics, which the store is fed from too, are cut the same way."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def configured(
     monkeypatch.delenv("SCHAKEL_LINEAGE_RETENTION_DAYS", raising=False)
     cached_settings.cache_clear()
     settings = Settings()
-    create_topics(settings, [HubTopics.of(settings).lineage])
+    create_topics(settings, HubTopics.of(settings).lineage_sources())
     apply_grants(settings)
     yield settings
     cached_settings.cache_clear()
@@ -60,8 +61,8 @@ def _produce(settings: Settings, records: list[tuple[int, LineageRecord]]) -> No
         producer.close()
 
 
-def _starts(settings: Settings) -> dict[int, int]:
-    topic = HubTopics.of(settings).lineage
+def _starts(settings: Settings, topic: str | None = None) -> dict[int, int]:
+    topic = topic or HubTopics.of(settings).lineage
     admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN))
     try:
         found = admin.list_partition_offsets({TopicPartition(topic, p): OffsetSpec.EARLIEST for p in (0, 1)})
@@ -110,7 +111,7 @@ def test_prune_cuts_the_topic_behind_the_store_and_ingest_goes_on(configured: Se
         pruned = runner.invoke(app, ["prune", "--older-than", "20"])
         assert pruned.exit_code == 0, pruned.output
         assert "pruned 0 records" in pruned.output
-        assert f"lineage topic {topic}: 3 records deleted from the topic" in pruned.output
+        assert f"topic {topic}: 3 records deleted from the topic" in pruned.output
         assert "has read only up to offset 1" in pruned.output
         assert _starts(configured) == {0: 1, 1: 2}, "the log start offsets moved, not past the lagging store"
         admin.delete_groups([lagging])
@@ -151,6 +152,38 @@ def test_prune_cuts_the_topic_behind_the_store_and_ingest_goes_on(configured: Se
         replay = ingest(store, topic=topic, kafka_config=lineage_config, group_id=f"{group}-replay")
         assert (replay.appended, replay.duplicates) == (0, 5)
         assert store.verify().ok
+
+
+def test_prune_cuts_the_receipts_topics_behind_the_store_too(configured: Settings) -> None:
+    """A partner's sink writes its receipts to its own topic; once the store has ingested and pruned them, ``prune``
+    deletes them from that topic as it does from ``lineage`` - no topic the store is fed from keeps them longer."""
+    from typer.testing import CliRunner
+
+    from schakel.lineage.cli import app
+    from tests.lineage.factory import receipt
+
+    topics = HubTopics.of(configured)
+    sent = [decision(recipient="politie", at=T0.replace(year=T0.year - 1)) for _ in range(3)]
+    _produce(configured, [(0, record) for record in sent])
+    producer = KafkaProducer(**configured.kafka_client_config("politie"))  # the police's sink writes its receipts
+    try:
+        for record in sent:
+            producer.send(topics.receipts("politie"), value=receipt(record).to_bytes(), partition=1)
+        producer.flush()
+    finally:
+        producer.close()
+    runner = CliRunner()
+    ingested = runner.invoke(app, ["ingest"])
+    assert ingested.exit_code == 0, ingested.output
+    assert "6 stored" in ingested.output
+
+    pruned = runner.invoke(app, ["prune", "--older-than", "20"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "pruned 6 records" in pruned.output
+    assert f"topic {topics.receipts('politie')}: 3 records deleted from the topic" in pruned.output
+    assert _starts(configured, topics.receipts("politie")) == {0: 0, 1: 3}
+    assert _starts(configured) == {0: 3, 1: 0}
+    assert runner.invoke(app, ["verify"]).exit_code == 0
 
 
 def test_a_recreated_topic_is_not_cut_at_the_old_topics_offsets_by_a_store_that_never_learnt_topic_ids(

@@ -16,15 +16,18 @@ def _of(principal: str) -> set[tuple[str, str, str]]:
     return {(grant.operation, grant.resource, grant.name) for grant in GRANTS if grant.principal == principal}
 
 
-def test_a_partner_writes_its_ingress_reads_its_egress_and_writes_receipts_and_dead_letters() -> None:
+def test_a_partner_writes_its_ingress_reads_its_egress_and_writes_its_own_receipts_and_dead_letters() -> None:
     for org in Organisation:
         assert _of(org.value) == {
             ("WRITE", "TOPIC", f"nh.ingress.{org}"),
             ("READ", "TOPIC", f"nh.egress.{org}"),
             ("READ", "GROUP", f"nh-sink-{org}"),
-            ("WRITE", "TOPIC", "nh.lineage"),
+            ("WRITE", "TOPIC", f"nh.receipts.{org}"),
             ("WRITE", "TOPIC", "nh.dlq"),
         }
+    assert [grant.principal for grant in GRANTS if grant.name == "nh.lineage" and grant.operation == "WRITE"] == [
+        HUB
+    ], "only the hub writes lineage"
 
 
 def test_no_grant_is_prefixed_except_the_hubs_internal_topics_and_the_lineage_stores_groups() -> None:
@@ -49,10 +52,11 @@ def test_the_hub_reads_only_ingress_and_writes_only_outputs() -> None:
 
 
 def test_lineage_reads_lineage_and_console_reads_egress_dlq_lineage_and_the_zvhs_ingress_and_neither_writes() -> None:
-    # The store's identity may also delete from the lineage topic what the store ingested and pruned.
+    # The store's identity may also delete from the lineage and receipts topics what the store ingested and pruned.
+    sources = ["nh.lineage", *(f"nh.receipts.{org}" for org in Organisation)]
     assert _of(LINEAGE) == {
-        ("READ", "TOPIC", "nh.lineage"),
-        ("DELETE", "TOPIC", "nh.lineage"),
+        *(("READ", "TOPIC", name) for name in sources),
+        *(("DELETE", "TOPIC", name) for name in sources),
         ("READ", "GROUP", "schakel-lineage-store"),
     }
     console = _of(CONSOLE)

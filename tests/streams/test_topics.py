@@ -72,19 +72,24 @@ def test_the_dlq_keeps_dead_letters_for_the_configured_days_and_lineage_for_the_
     configured: Settings,
 ) -> None:
     topics = HubTopics.of(configured)
-    create_topics(configured, [topics.dlq, topics.lineage])
+    receipts = topics.receipts("politie")
+    create_topics(configured, [topics.dlq, topics.lineage, receipts])
     dlq_before = _retention(configured, topics.dlq)
     assert dlq_before == str(14 * 24 * 3600 * 1000)
     longest = max(configured.retention_lineage_days, configured.retention_consent_days)  # the shipped covenants: P7Y
     lineage_before = _retention(configured, topics.lineage)
     assert lineage_before == str(max(longest, 7 * 365) * 24 * 3600 * 1000)
+    assert _retention(configured, receipts) == lineage_before, "a receipts topic keeps what lineage keeps"
 
     shorter = configured.model_copy(update={"dlq_retention_days": 2, "lineage_retention_days": 30})
-    assert create_topics(shorter, [topics.dlq, topics.lineage]) == [], "nothing new to create"
+    assert create_topics(shorter, [topics.dlq, topics.lineage, receipts]) == [], "nothing new to create"
     assert _retention_once_changed(configured, topics.dlq, dlq_before) == str(2 * 24 * 3600 * 1000), (
         "an existing dlq gets the retention too"
     )
     assert _retention_once_changed(configured, topics.lineage, lineage_before) == str(30 * 24 * 3600 * 1000), (
         "and an existing lineage topic"
+    )
+    assert _retention_once_changed(configured, receipts, lineage_before) == str(30 * 24 * 3600 * 1000), (
+        "and an existing receipts topic"
     )
     assert lineage_retention_ms(shorter) == 30 * 24 * 3600 * 1000

@@ -71,15 +71,15 @@ def test_every_hub_topic_has_a_kafka_topic() -> None:
 
 
 def test_kafka_topics_keep_records_as_long_as_the_hub_keeps_them_on_its_own_broker() -> None:
-    """The dead letters (which may carry a person's sealed data) and lineage expire in Kubernetes as they do where
-    the hub makes its topics itself; nothing is kept for ever."""
+    """The dead letters (which may carry a person's sealed data), lineage and the receipts topics expire in
+    Kubernetes as they do where the hub makes its topics itself; nothing is kept for ever."""
     topics = {
         topic["spec"]["topicName"]: topic
         for topic in yaml.safe_load_all((BASE / "strimzi" / "topics.yaml").read_text())
     }
     layout = HubTopics(manifests.PREFIX)
     expected = topic_retention(Settings.model_construct(topic_prefix=manifests.PREFIX))
-    for name in (layout.dlq, layout.lineage):
+    for name in (layout.dlq, *layout.lineage_sources()):
         assert str(topics[name]["spec"]["config"]["retention.ms"]) == expected[name]["retention.ms"]
     assert all(topic["spec"]["config"].get("retention.ms", 0) != -1 for topic in topics.values())
 
