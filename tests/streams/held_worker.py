@@ -1,7 +1,9 @@
 """``schakel run`` with a partition it cannot reach for a while: a hub worker whose producer holds what it sends to
 one topic until the test lets it go - run as ``python -m tests.streams.held_worker run ...``.
 
-``SCHAKEL_TEST_HOLD``: the topic. ``SCHAKEL_TEST_HOLD_AFTER``: how many records to it pass first (default 0).
+``SCHAKEL_TEST_HOLD``: the topic. ``SCHAKEL_TEST_HOLD_PARTITION``: ``<partition>/<partitions>``, only the records
+whose key the hub's producer sends to that partition are held (the topic's other partitions stay in reach; default:
+every record to the topic). ``SCHAKEL_TEST_HOLD_AFTER``: how many records to hold pass first (default 0).
 ``SCHAKEL_TEST_RELEASE``: a file; once it exists, the held records are sent, in the order they were held, and what
 follows goes out as usual. Until then each held send's result stays pending, as the real producer's does while a
 partition has no leader. ``SCHAKEL_TEST_HOLD_FIRST=failed``: the first held record is reported as not produced at
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.errors import NotLeaderForPartitionError
+from aiokafka.partitioner import murmur2
 
 from schakel.cli import main
 from schakel.streams import durability
@@ -28,6 +31,7 @@ _TOPIC = os.environ["SCHAKEL_TEST_HOLD"]
 _PASS = int(os.environ.get("SCHAKEL_TEST_HOLD_AFTER", "0"))
 _RELEASE = Path(os.environ["SCHAKEL_TEST_RELEASE"])
 _FAIL_FIRST = os.environ.get("SCHAKEL_TEST_HOLD_FIRST") == "failed"
+_PARTITION = tuple(int(n) for n in os.environ.get("SCHAKEL_TEST_HOLD_PARTITION", "").split("/") if n)
 
 _send = durability._IdempotentProducer.send
 _held: list[tuple[Any, tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
@@ -35,9 +39,19 @@ _state = {"passed": 0, "held": 0, "released": False}
 _releasing: list[asyncio.Task[None]] = []
 
 
+def _holds(topic: str, key: Any) -> bool:
+    """Whether a record to ``topic`` with ``key`` goes to the partition out of reach."""
+    if topic != _TOPIC:
+        return False
+    if not _PARTITION:
+        return True
+    return isinstance(key, bytes) and (murmur2(key) & 0x7FFFFFFF) % _PARTITION[1] == _PARTITION[0]
+
+
 async def _held_send(self: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
-    if topic != _TOPIC or _state["released"] or _state["passed"] < _PASS:
-        if topic == _TOPIC and not _state["released"]:
+    holds = _holds(topic, args[0] if args else kwargs.get("key"))
+    if not holds or _state["released"] or _state["passed"] < _PASS:
+        if holds and not _state["released"]:
             _state["passed"] += 1
         return await _send(self, topic, *args, **kwargs)
     outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

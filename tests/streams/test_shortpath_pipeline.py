@@ -261,3 +261,87 @@ def test_a_forward_reported_refused_but_stored_keeps_the_persons_next_event_behi
     sink.close()
     assert (str(signal.id), "politie") not in sink.received, "the signal overtook the withdrawal"
     assert sink.received.keys() == expected.keys(), hub.logs()
+
+
+def test_an_event_held_behind_another_cases_pending_withdrawal_does_not_overtake_it(hub: Hub, tmp_path: Path) -> None:
+    """A person's consent for the police is given under case C; their case D is linked too, and a withdrawal under D
+    is pending on the long path, held there: ``hub-link``'s partition of D is out of reach for a while, C's is not.
+    The person's next signal, under C, must wait behind the withdrawal: once D's partition is back, the police get no
+    copy of it, and its lineage shows the consent withdrawn."""
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    partitions = hub.settings.partitions
+
+    def link_key(event: Event) -> bytes:
+        return pseudonymizer.subject(str(case_key(event))).encode()
+
+    given = _consent(example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id="ZVH-2026-75001"), "given")
+    opened = next(  # case D's first event: a signal, on another hub-link partition than C's
+        event
+        for event in (
+            example_event(
+                EventType.SIGNAL,
+                theme=THEME,
+                source=SENDER,
+                subject=given.subject.model_dump(mode="json"),
+                case_id=f"ZVH-2026-{number}",
+            )
+            for number in range(75002, 75100)
+        )
+        if _partition(link_key(event), partitions) != _partition(link_key(given), partitions)
+    )
+    withdrawn = _consent(opened, "withdrawn")
+    signal = _same_case(given)
+    assert (str(signal.id), "politie") in _expected(hub, [given, opened, signal]), "without the withdrawal, delivered"
+    expected = _expected(hub, [given, opened, withdrawn, signal])
+    assert (str(signal.id), "politie") not in expected
+    release = tmp_path / "release"
+    hub.worker(
+        module="tests.streams.held_worker",
+        env={
+            "SCHAKEL_TEST_HOLD": HubTopics.of(hub.settings).link,
+            "SCHAKEL_TEST_HOLD_PARTITION": f"{_partition(link_key(opened), partitions)}/{partitions}",
+            "SCHAKEL_TEST_HOLD_AFTER": "1",  # D's first event goes through and links D
+            "SCHAKEL_TEST_RELEASE": str(release),
+        },
+    )
+    sink = hub.sink()
+    person = pseudonymizer.subject(subject_key(given)).encode()
+    hub.send(given)
+    hub.flush()
+    deadline = time.monotonic() + 90
+    while _pending(hub, person) != [] and time.monotonic() < deadline:  # C linked, nothing pending
+        time.sleep(0.5)
+    assert _pending(hub, person) == [], hub.logs()
+
+    # The withdrawal right behind D's first event: pending behind it, so on the long path, and held.
+    hub.send(opened)
+    hub.send(withdrawn)
+    hub.flush()
+    sink.drain(until=sum(1 for event_id, _ in expected if event_id in (str(given.id), str(opened.id))), quiet=2)
+    assert (str(opened.id), "politie") in sink.received, hub.logs()
+    cases = {link_key(given).decode(), link_key(opened).decode()}
+    while time.monotonic() < deadline:  # D linked too (its first event decided), the withdrawal still pending
+        tails = changelog_tails(hub.settings, ("links",))["links"]
+        entry: dict[str, Any] = next((json.loads(r.value) for (_, key), r in tails.items() if key == person), {})
+        if set(entry.get("cases", ())) == cases and len(entry.get("pending", ())) == 1:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"D not linked with the withdrawal pending\n{hub.logs()}")
+    assert not _decision_lineage(hub, withdrawn), "the withdrawal is held on hub-link"
+
+    hub.send(signal)
+    hub.flush()
+    sink.drain(until=len(expected) + 1, timeout=10)  # a signal passing C's partition would be delivered meanwhile
+
+    release.touch()  # D's hub-link partition is back, with the withdrawal in it
+    sink.drain(until=len(expected))
+    sink.close()
+    assert (str(signal.id), "politie") not in sink.received, "the signal overtook the withdrawal"
+    assert sink.received.keys() == expected.keys(), hub.logs()
+    denial = next(r for r in _decision_lineage(hub, signal) if r.recipient == "politie")
+    assert denial.outcome == "deny"
+    assert "consent-withdrawn" in denial.reasons
+    while _pending(hub, person) != [] and time.monotonic() < deadline + 30:
+        time.sleep(0.5)
+    assert _pending(hub, person) == [], "the signal passed through is no longer pending"
