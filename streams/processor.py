@@ -70,6 +70,7 @@ from schakel.streams.records import (
     ORIGIN_HEADERS,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
+    SETTLED_HEADER,
     SUBJECT_KEY_HEADER,
     SUBJECT_REF_HEADER,
     THROUGH_HEADER,
@@ -86,9 +87,10 @@ __all__ = ["Accepted", "Processor", "Record", "Routed"]
 _DECIDE_SPAN = "schakel.consent.decide"
 _MERGE_HEADER = "schakel-merge-state"
 _ORIGIN_TOPIC, _ORIGIN_PARTITION, _ORIGIN_OFFSET, _ORIGIN_KEY = ORIGIN_HEADERS
-_INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER, THROUGH_HEADER})
+_INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER, THROUGH_HEADER, SETTLED_HEADER})
 """The hub's own headers between its steps: never taken over from an ingress record (a sender's record naming a
-person to pass through to would reach that person's decisions without a link check)."""
+person to pass through to would reach that person's decisions without a link check; one marked as a settled notice
+was taken for one at the link step, acknowledged there and neither decided nor dead-lettered)."""
 _LINK_NAME = "schakel.subject.link"
 _DECODED = 4096
 """Events the processor keeps decoded for its next steps (:meth:`Processor._decode`): about as many as are in flight."""

@@ -11,7 +11,7 @@ from schakel.schemas.examples import example_event
 from schakel.settings import Settings
 from schakel.streams.processor import Accepted, Processor, Record
 from schakel.streams.purge import PurgeCommand, linked_cases, purge_steps, with_case
-from schakel.streams.records import THROUGH_HEADER, Message, ingress_message
+from schakel.streams.records import SETTLED_HEADER, THROUGH_HEADER, Message, ingress_message
 from schakel.streams.shortpath import (
     LongPath,
     decided_at_ingress,
@@ -136,3 +136,17 @@ def test_a_sender_cannot_make_its_record_pass_through(tmp_path: Path) -> None:
     assert passed_person(through.headers) == accepted.pseudonym
     back, _ = Processor.forwarded(Record(through.topic, 0, 0, through.key, through.value, through.headers))
     assert passed_person(back.headers) is None, "the person step's record carries no mark"
+
+
+def test_a_sender_cannot_make_its_record_a_settled_notice(tmp_path: Path) -> None:
+    """The settled mark is the hub's own too: an ingress record carrying it, forwarded on the long path, must reach
+    the link step as an event - taken for a notice it was acknowledged there, neither decided nor dead-lettered."""
+    processor = Processor(Settings(topic_prefix="unit.", data_dir=tmp_path), load_policy())
+    event = example_event(EventType.SIGNAL, theme=Theme.MONEY_MULE, case_id="ZVH-2026-76002")
+    message = ingress_message(event, processor.settings)
+    headers = [*message.headers, (SETTLED_HEADER, b"1")]
+    accepted = processor.accept(Record(message.topic, 0, 7, message.key, message.value, headers))
+    assert isinstance(accepted, Accepted)
+    assert accepted.case is not None
+    forward = processor.forward(accepted, "unit.hub-link", accepted.case)
+    assert not is_notice(forward.headers)
