@@ -10,7 +10,8 @@ partition has no leader. ``SCHAKEL_TEST_HOLD_FIRST=failed``: the first held reco
 once (``NotLeaderForPartitionError``) and is stored all the same on release, ahead of the rest - the ambiguous
 refusal of a record the partition's leader had taken before it went away (aiokafka's idempotent producer retries a
 send the broker may have stored until it is confirmed, except a batch that found no leader for the whole
-``producer_request_timeout``: that one fails, stored or not).
+``producer_request_timeout``: that one fails, stored or not). ``SCHAKEL_TEST_HOLD_FAIL=<n>``: the same for the n-th
+held record instead of the first (stored on release in its place among the held ones).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from schakel.streams import durability
 _TOPIC = os.environ["SCHAKEL_TEST_HOLD"]
 _PASS = int(os.environ.get("SCHAKEL_TEST_HOLD_AFTER", "0"))
 _RELEASE = Path(os.environ["SCHAKEL_TEST_RELEASE"])
-_FAIL_FIRST = os.environ.get("SCHAKEL_TEST_HOLD_FIRST") == "failed"
+_FAIL_AT = (
+    1 if os.environ.get("SCHAKEL_TEST_HOLD_FIRST") == "failed" else int(os.environ.get("SCHAKEL_TEST_HOLD_FAIL", "0"))
+)
 _PARTITION = tuple(int(n) for n in os.environ.get("SCHAKEL_TEST_HOLD_PARTITION", "").split("/") if n)
 
 _send = durability._IdempotentProducer.send
@@ -60,7 +63,7 @@ async def _held_send(self: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
     print(f"held_worker: holding a record for {topic}", flush=True)  # the worker log: the test waits for it
     if not _releasing:
         _releasing.append(asyncio.ensure_future(_release()))
-    if _FAIL_FIRST and _state["held"] == 1:
+    if _state["held"] == _FAIL_AT:
         reported: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         reported.set_exception(NotLeaderForPartitionError())
         return reported
