@@ -12,10 +12,10 @@ count, keys hashed by the same partitioner):
 
 - ``links``: case pseudonym -> person pseudonym (the BSN's), written the first time an event carries the case id
   with a BSN; a later event with that case id and another BSN is dead-lettered as a conflict, never merged. And the
-  reverse, person pseudonym -> ``{"cases": [...], "pending": [...]}``, written where the person's events are
-  decided, so that the retention job's purge finds every case of the person (``schakel.streams.purge``) and the
-  ingress step knows which cases it may decide at once (``pending``: the person's events still on the long path,
-  ``schakel.streams.shortpath``);
+  reverse, person pseudonym -> ``{"cases": [...], "pending": [...], "via": {...}}``, written where the person's
+  events are decided, so that the retention job's purge finds every case of the person (``schakel.streams.purge``)
+  and the ingress step knows which cases it may decide at once (``pending``: the person's events still on the long
+  path, ``via``: the ``hub-link`` key each went under, ``schakel.streams.shortpath``);
 - ``subjects``: person pseudonym -> :class:`~schakel.consent.SubjectState` (consent history and case invitations).
 - ``subject-requests``: person pseudonym -> whether processing is restricted, and the open subject requests
   (``schakel.streams.requests``), read and written where the person's event is decided; a partner's confirmation of a
@@ -33,9 +33,11 @@ reading only its own partition's table entries:
    A case id without a BSN: the key is the case, so the ``links`` entry is here - resolve here (step 2). A case id
    with a BSN: the key is the person, whose reverse link is here. If it names the case and none of the person's
    events is pending on the long path, decide here (*the short path*, most of a case's events); otherwise mark the
-   event pending and forward it to ``hub-link`` keyed by the case (*the long path*, a case's first event, or one
-   behind a pending one). Rules and limits: ``schakel.streams.shortpath``.
-2. ``link`` (``hub-link``, keyed by the case): read ``links`` for the case; conflict -> dead letter; a new link is
+   event pending and forward it to ``hub-link`` (*the long path*): a case's first event keyed by the case; one of a
+   linked case, behind a pending one, keyed as the person's last pending event went, so it queues behind it on the
+   same partition, marked as a pass-through to the person. Rules and limits: ``schakel.streams.shortpath``.
+2. ``link`` (``hub-link``, keyed by the case): a pass-through goes on to ``hub-person`` keyed by the person it
+   names, ``links`` unread. Otherwise read ``links`` for the case; conflict -> dead letter; a new link is
    written, and whatever state the case had as its own person travels along to be merged - with every event of the
    case this step forwards, not only the one that writes the link (``schakel.streams.shortpath.case_link``). If the
    case is its own person (no BSN known), decide here (the key is that person); otherwise forward to ``hub-person``
@@ -51,9 +53,10 @@ hub's link table does. *Ordering:* events of one person under one key keep their
 with a BSN and a case id takes the short path only when none of the person's events is pending on the long path, and
 one case's events on the long path pass the same ``hub-link`` and ``hub-person`` partitions in order. Events that
 travel different paths (a BSN-only event decided at step 1 while one with a case id is on its way to step 3; two
-cases' first events; an event of a linked case sent on the long path behind another case's pending event, which
-passes another ``hub-link`` partition and may overtake it) are decided in the order they reach the person's
-partition - the hub's arrival order, as between two senders already. A withdrawal counts for everything decided after
+cases' first events, or a case's first event and another case's pending one, which pass different ``hub-link``
+partitions) are decided in the order they reach the person's partition - the hub's arrival order, as between two
+senders already. An event of a linked case held behind another case's pending event passes that event's ``hub-link``
+partition, behind it, and does not overtake it. A withdrawal counts for everything decided after
 it is applied, whichever identifier it came under. Known limit: a case-only event decided before the case's first
 BSN event arrives is decided on the case's own state, which is then merged into the person's.
 
@@ -112,6 +115,8 @@ from schakel.streams.shortpath import (
     case_link,
     decided_at_ingress,
     is_notice,
+    long_path,
+    passed_person,
     pending_positions,
     position,
     settled_notice,
@@ -284,10 +289,13 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
             entry = links.get(person)
             if decided_at_ingress(entry, outcome.case):  # the short path: schakel.streams.shortpath
                 return decide(step, outcome, outcome.pseudonym)
-            marked = with_pending(entry, position(record.topic, record.partition, record.offset))
+            at = position(record.topic, record.partition, record.offset)
+            path = long_path(entry, outcome.case, at)  # behind the person's last pending event
+            marked = with_pending(entry, at, path.key)
             step.writes.append(lambda: links.__setitem__(person, marked))
-            step.outputs.append(processor.forward(outcome, topics.link, outcome.case))
-            step.notice = settled_notice(topics.link, record, outcome.case.encode())  # behind the forward
+            through = outcome.pseudonym if path.through else None
+            step.outputs.append(processor.forward(outcome, topics.link, path.key, through=through))
+            step.notice = settled_notice(topics.link, record, path.key.encode())  # behind the forward
             return step
         return link(step, outcome, outcome.case)
 
@@ -309,9 +317,16 @@ def create_app(settings: Settings, policy: Policy) -> faust.App:
                 step.confirmed.append(partial(notify, passed_on))  # retried until stored, this record unacknowledged
             return step
 
+        person = passed_person(record.headers)
+
         def linked(step: _Step, accepted: Accepted, _merge: SubjectState | None) -> _Step:
             if accepted.case is None:
                 raise ValueError("only events with a case id are forwarded to the link step")
+            if person is not None:  # linked to the person already, queued here behind their last pending event
+                if person != accepted.pseudonym:  # only the ingress step sets it, for the event's own person
+                    raise ValueError("a pass-through for another person than the event's")
+                step.outputs.append(processor.forward(accepted, topics.person, person))
+                return step
             return link(step, accepted, accepted.case)
 
         return forwarded(record, linked)

@@ -70,8 +70,10 @@ from schakel.streams.records import (
     ORIGIN_HEADERS,
     OUTCOME_HEADER,
     RECIPIENT_HEADER,
+    SETTLED_HEADER,
     SUBJECT_KEY_HEADER,
     SUBJECT_REF_HEADER,
+    THROUGH_HEADER,
     DeadLetter,
     Headers,
     Message,
@@ -85,7 +87,10 @@ __all__ = ["Accepted", "Processor", "Record", "Routed"]
 _DECIDE_SPAN = "schakel.consent.decide"
 _MERGE_HEADER = "schakel-merge-state"
 _ORIGIN_TOPIC, _ORIGIN_PARTITION, _ORIGIN_OFFSET, _ORIGIN_KEY = ORIGIN_HEADERS
-_INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER})
+_INTERNAL_HEADERS = frozenset({*ORIGIN_HEADERS, _MERGE_HEADER, THROUGH_HEADER, SETTLED_HEADER})
+"""The hub's own headers between its steps: never taken over from an ingress record (a sender's record naming a
+person to pass through to would reach that person's decisions without a link check; one marked as a settled notice
+was taken for one at the link step, acknowledged there and neither decided nor dead-lettered)."""
 _LINK_NAME = "schakel.subject.link"
 _DECODED = 4096
 """Events the processor keeps decoded for its next steps (:meth:`Processor._decode`): about as many as are in flight."""
@@ -283,9 +288,17 @@ class Processor:
             )
         return accepted.pseudonym
 
-    def forward(self, accepted: Accepted, topic: str, key: str, merge: SubjectState | None = None) -> Message:
+    def forward(
+        self,
+        accepted: Accepted,
+        topic: str,
+        key: str,
+        merge: SubjectState | None = None,
+        through: str | None = None,
+    ) -> Message:
         """The record that carries an accepted event to the hub's next step (keyed by ``key``), with where it came
-        from - and, when a new link makes two identifiers one person, the state kept under the case until then."""
+        from - and, when a new link makes two identifiers one person, the state kept under the case until then;
+        ``through``: the person a ``hub-link`` record passes through to (``schakel.streams.shortpath.long_path``)."""
         record = accepted.record
         headers: Headers = [(name, value) for name, value in record.headers if name not in _INTERNAL_HEADERS]
         headers += [
@@ -296,6 +309,8 @@ class Processor:
         ]
         if merge is not None:
             headers.append((_MERGE_HEADER, json.dumps(merge.to_json()).encode()))
+        if through is not None:
+            headers.append((THROUGH_HEADER, through.encode()))
         return Message(topic, key.encode(), record.value, headers)
 
     @staticmethod

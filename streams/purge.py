@@ -14,7 +14,7 @@ table              key                                       written on the part
 ``subject-requests`` ``X``                                   ``X``
 ``links``          a case ``C`` -> its person ``P``;          ``C``; ``P``
                    ``P`` -> ``{"cases": [C, ...],
-                   "pending": [...]}``
+                   "pending": [...], "via": {...}}``
 ``event-ids``      ``X/<source>/<event id>`` (``X``: the      ``X``
                    ingress record's key)
 ================== ========================================= ===================================================
@@ -26,7 +26,8 @@ reverse link (the cases linked to them) and sends one :func:`linked_command` per
 case's worker carries out - so the purge reaches the ``links`` entries and the case-keyed entries on other partitions
 and other workers too. The reverse link is written where the person's events are decided, the first time an event
 names a case of theirs (:func:`with_case`); beside the cases it holds the positions of the person's events still
-on the long path (``schakel.streams.shortpath``), which go with it: the person's events after the purge start anew.
+on the long path and the ``hub-link`` key each went under (``schakel.streams.shortpath``), which go with it: the
+person's events after the purge start anew.
 
 What goes (:func:`purge_steps`): the entries keyed by ``X`` in ``subjects``, ``agenda`` and the reverse link; the
 ``event-ids`` digests under ``X/``; a case's forward link only when the command comes from the person it links to

@@ -43,8 +43,10 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "ORIGIN_HEADERS",
     "RECIPIENT_HEADER",
+    "SETTLED_HEADER",
     "SUBJECT_KEY_HEADER",
     "SUBJECT_REF_HEADER",
+    "THROUGH_HEADER",
     "DeadLetter",
     "EgressCopy",
     "Headers",
@@ -64,6 +66,10 @@ SUBJECT_REF_HEADER = "schakel-subject-ref"
 SUBJECT_KEY_HEADER = "schakel-subject-key"
 ORIGIN_HEADERS = ("schakel-origin-topic", "schakel-origin-partition", "schakel-origin-offset", "schakel-origin-key")
 OUTCOME_HEADER = "schakel-outcome"
+SETTLED_HEADER = "schakel-settled"
+"""Marks a settled notice (``schakel.streams.shortpath``): no event, only the origin position to remove from pending."""
+THROUGH_HEADER = "schakel-through-to"
+"""Marks a ``hub-link`` record passing through to the person it names (``schakel.streams.shortpath``)."""
 
 
 @dataclass(frozen=True)

@@ -30,18 +30,32 @@ Rules, in order:
    same partition, and the link step passes it on to ``hub-person`` keyed by ``P`` (behind the forward it made of
    that event, if any); the link step's own notice goes to ``hub-person``, the partition its refused forward was
    for. The short path is taken only
-   when nothing of ``P`` is pending; otherwise the event takes the long path too, behind the pending ones (one case's
-   events travel through the same ``hub-link`` partition, in order).
+   when nothing of ``P`` is pending; otherwise the event takes the long path too, behind the pending ones.
+   *Behind means on the same partition* (:func:`long_path`): one case's events travel through the same ``hub-link``
+   partition, in order, but a signal of case ``C`` held back by a withdrawal of case ``D`` and sent keyed by ``C``
+   passed another partition, and reached the person step first whenever the link step took ``C``'s partition first
+   (``D``'s out of reach for a while): the partner got data the person had withdrawn consent for. So the reverse
+   link also remembers, beside each pending position, the ``hub-link`` key its forward went under (``via``), and an
+   event of a case the reverse link names goes keyed by the key of ``P``'s *last* pending event, marked as a
+   pass-through to ``P`` (:data:`THROUGH_HEADER`, the hub's own: never taken over from an ingress record); the link
+   step passes it on to ``hub-person`` keyed by ``P`` without reading ``links`` (the case is linked to ``P``
+   already: rule 1; and its state as its own person was merged when it was linked - it has none of its own after).
+   Its notice, if it ends as a dead letter at the ingress step, goes under that same key, behind it; at the link
+   step, to ``hub-person`` as any other. A case the reverse link does not name (its first event) still needs the
+   link step on its own partition, keyed by the case. An entry written before the reverse link kept the keys has no
+   ``via`` for its pending positions: the event then goes keyed by its own case, as before (order between two cases
+   as in limit (a)); such entries are gone once their pending events are decided.
 3. *Crashes and rebalances.* The entry is in a changelogged table, so it moves with the partition. It is a set of
    positions, not a count: a replayed forward adds the position it added before, and a repeated decision removes
    one already gone - both idempotent.
 
 Limits: (a) a BSN-only event is decided at the ingress step even while a case event of the same person is pending,
 as before this path existed - events on different paths are decided in the hub's arrival order (hub.py's docstring).
-So is an event of case ``C`` held on the long path behind a pending event of another case ``D``: it passes
-``hub-link`` partition ``C``, the pending one partition ``D``, and the two reach ``hub-person`` in whichever order the
-link step takes them (seen when a ``hub-link`` partition out of reach came back with both: a signal overtook the
-withdrawal before it).
+So is a case's *first* event (not linked yet, it needs the link step on its own partition) sent while another case's
+event is pending: the two pass different ``hub-link`` partitions and reach ``hub-person`` in whichever order the link
+step takes them - two cases' first events, as before. An event held behind such events queues behind the last of
+them only (one partition): when ``P``'s pending events went under different keys (only after a first event came while
+another case's was pending), it may still pass the earlier ones - never the last.
 (b) A position whose removal is lost (e.g. the notice of a dead letter could not be produced, or the table write
 adding it reached the changelog only after a new owner of the partition had restored it) keeps ``P`` on the long
 path: slower, never out of order. The purge of the person clears it. Pending positions are few (a person's events
@@ -57,14 +71,18 @@ from typing import Any
 from schakel.consent import SubjectState
 from schakel.streams.processor import Record
 from schakel.streams.purge import linked_cases
-from schakel.streams.records import ORIGIN_HEADERS, Message
+from schakel.streams.records import ORIGIN_HEADERS, SETTLED_HEADER, THROUGH_HEADER, Message
 
 __all__ = [
     "SETTLED_HEADER",
+    "THROUGH_HEADER",
     "CaseLink",
+    "LongPath",
     "case_link",
     "decided_at_ingress",
     "is_notice",
+    "long_path",
+    "passed_person",
     "pending_positions",
     "position",
     "settled_notice",
@@ -72,10 +90,8 @@ __all__ = [
     "without_pending",
 ]
 
-SETTLED_HEADER = "schakel-settled"
-"""Marks a :func:`settled_notice` on ``hub-person``: no event, only the origin position to remove from pending."""
-
 _PENDING = "pending"
+_VIA = "via"
 
 
 def position(topic: str, partition: int, offset: int) -> str:
@@ -98,11 +114,26 @@ def decided_at_ingress(entry: Any, case: str) -> bool:
     return case in linked_cases(entry) and not pending_positions(entry)
 
 
-def with_pending(entry: Any, at: str) -> dict[str, Any]:
-    """The reverse link once ``at`` is pending (the same entry's content when it already is)."""
+def _vias(entry: Any) -> dict[str, str]:
+    """The ``hub-link`` key each pending position's forward went under (none known for an entry written before the
+    reverse link kept them)."""
+    if not isinstance(entry, Mapping):
+        return {}
+    via = entry.get(_VIA)
+    if not isinstance(via, Mapping):
+        return {}
+    return {str(at): key for at, key in via.items() if isinstance(key, str)}
+
+
+def with_pending(entry: Any, at: str, via: str | None = None) -> dict[str, Any]:
+    """The reverse link once ``at`` is pending (the same entry's content when it already is); ``via``: the ``hub-link``
+    key its forward goes under, kept beside it (a position already pending keeps the key it has)."""
     kept = dict(entry) if isinstance(entry, Mapping) else {}
     held = pending_positions(entry)
     kept[_PENDING] = list(held) if at in held else [*held, at]
+    vias = _vias(entry)
+    if via is not None and at not in vias:
+        kept[_VIA] = {**vias, at: via}
     return kept
 
 
@@ -114,7 +145,57 @@ def without_pending(entry: Any, at: str) -> dict[str, Any] | None:
         kept[_PENDING] = rest
     else:
         kept.pop(_PENDING, None)
+    vias = {held: key for held, key in _vias(entry).items() if held in rest}
+    if vias:
+        kept[_VIA] = vias
+    else:
+        kept.pop(_VIA, None)
     return kept or None
+
+
+@dataclass(frozen=True)
+class LongPath:
+    """Where the ingress step forwards an event of a person with a case id that it does not decide at once."""
+
+    key: str
+    """The ``hub-link`` key to send the forward (and, if it ends as a dead letter, its notice) under."""
+    through: bool
+    """A pass-through: the case is linked to the person already, and the forward only queues behind the person's
+    last pending event on that event's ``hub-link`` partition; the link step passes it on to ``hub-person`` keyed
+    by the person without reading ``links`` (:data:`THROUGH_HEADER`)."""
+
+
+def long_path(entry: Any, case: str, at: str) -> LongPath:
+    """The long path of the ingress record at position ``at`` with case ``case``, of the person with reverse link
+    ``entry`` (rule 2 of the module docstring).
+
+    A case the reverse link does not name needs the link step on its own partition: keyed by the case. A linked case
+    (held back only because something of the person is pending) goes where the person's last pending event went, so
+    that it reaches the person step behind it; a record delivered again goes the way it went before. A pending
+    position whose key the entry does not hold (written before the reverse link kept them) falls back to the case's
+    own partition - the order between two cases is then the link step's, as it was."""
+    if case not in linked_cases(entry):
+        return LongPath(case, through=False)
+    vias = _vias(entry)
+    held = pending_positions(entry)
+    if at in held:
+        ahead = at
+    elif held:
+        ahead = held[-1]
+    else:  # nothing pending: decided at the ingress step, not forwarded (decided_at_ingress)
+        return LongPath(case, through=True)
+    via = vias.get(ahead)
+    if via is None:
+        return LongPath(case, through=False)
+    return LongPath(via, through=True)
+
+
+def passed_person(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The person a ``hub-link`` record passing through is for (:attr:`LongPath.through`); None: not one."""
+    for name, value in headers:
+        if name == THROUGH_HEADER:
+            return value.decode() if value else None
+    return None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from schakel.lineage import LineageRecord, RecordKind
 from schakel.schemas import Event, EventType, Organisation, Theme
 from schakel.schemas.examples import example_event
 from schakel.streams.topics import ADMIN, HubTopics
-from tests.streams.conftest import Hub, changelog_tails, dead_letters, expected_copy, lineage_records
+from tests.streams.conftest import DedupSink, Hub, changelog_tails, dead_letters, expected_copy, lineage_records
 
 pytestmark = pytest.mark.kafka
 
@@ -261,3 +262,153 @@ def test_a_forward_reported_refused_but_stored_keeps_the_persons_next_event_behi
     sink.close()
     assert (str(signal.id), "politie") not in sink.received, "the signal overtook the withdrawal"
     assert sink.received.keys() == expected.keys(), hub.logs()
+
+
+@dataclass
+class _Held:
+    """A person with consent for the police given under case C, and case D linked, whose withdrawal is pending on
+    the long path and held: ``hub-link``'s partition of D out of reach until ``release`` exists, C's in reach."""
+
+    given: Event
+    opened: Event
+    withdrawn: Event
+    person: bytes
+    release: Path
+    deadline: float
+    sink: DedupSink
+
+
+def _withdrawal_held(hub: Hub, tmp_path: Path, numbers: range, env: dict[str, str] | None = None) -> _Held:
+    """Send the events of :class:`_Held` (case numbers from ``numbers``) to a held worker, and wait until D is linked
+    with the withdrawal pending and held. ``env``: more of the held worker's settings."""
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    partitions = hub.settings.partitions
+    first = example_event(EventType.SIGNAL, theme=THEME, source=SENDER, case_id=f"ZVH-2026-{numbers[0]}")
+    given = _consent(first, "given")
+    opened = next(  # case D's first event: a signal, on another hub-link partition than C's
+        event
+        for event in (
+            example_event(
+                EventType.SIGNAL,
+                theme=THEME,
+                source=SENDER,
+                subject=given.subject.model_dump(mode="json"),
+                case_id=f"ZVH-2026-{number}",
+            )
+            for number in numbers[1:]
+        )
+        if _partition(_link_key(hub, event), partitions) != _partition(_link_key(hub, given), partitions)
+    )
+    withdrawn = _consent(opened, "withdrawn")
+    release = tmp_path / "release"
+    hub.worker(
+        module="tests.streams.held_worker",
+        env={
+            "SCHAKEL_TEST_HOLD": HubTopics.of(hub.settings).link,
+            "SCHAKEL_TEST_HOLD_PARTITION": f"{_partition(_link_key(hub, opened), partitions)}/{partitions}",
+            "SCHAKEL_TEST_HOLD_AFTER": "1",  # D's first event goes through and links D
+            "SCHAKEL_TEST_RELEASE": str(release),
+            **(env or {}),
+        },
+    )
+    sink = hub.sink()
+    person = pseudonymizer.subject(subject_key(given)).encode()
+    hub.send(given)
+    hub.flush()
+    deadline = time.monotonic() + 90
+    while _pending(hub, person) != [] and time.monotonic() < deadline:  # C linked, nothing pending
+        time.sleep(0.5)
+    assert _pending(hub, person) == [], hub.logs()
+
+    # The withdrawal right behind D's first event: pending behind it, so on the long path, and held.
+    hub.send(opened)
+    hub.send(withdrawn)
+    hub.flush()
+    copies = _expected(hub, [given, opened])
+    sink.drain(until=len(copies), quiet=2)
+    assert (str(opened.id), "politie") in sink.received, hub.logs()
+    cases = {_link_key(hub, given).decode(), _link_key(hub, opened).decode()}
+    while time.monotonic() < deadline:  # D linked too (its first event decided), the withdrawal still pending
+        tails = changelog_tails(hub.settings, ("links",))["links"]
+        entry: dict[str, Any] = next((json.loads(r.value) for (_, key), r in tails.items() if key == person), {})
+        if set(entry.get("cases", ())) == cases and len(entry.get("pending", ())) == 1:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"D not linked with the withdrawal pending\n{hub.logs()}")
+    assert not _decision_lineage(hub, withdrawn), "the withdrawal is held on hub-link"
+    return _Held(given, opened, withdrawn, person, release, deadline, sink)
+
+
+def _link_key(hub: Hub, event: Event) -> bytes:
+    """The ``hub-link`` key of the event's case (its pseudonym)."""
+    pseudonymizer = Pseudonymizer(hub.settings.pseudonym_key.get_secret_value().encode())
+    return pseudonymizer.subject(str(case_key(event))).encode()
+
+
+def _denied_for_withdrawn_consent(hub: Hub, signal: Event) -> None:
+    denial = next(r for r in _decision_lineage(hub, signal) if r.recipient == "politie")
+    assert denial.outcome == "deny"
+    assert "consent-withdrawn" in denial.reasons
+
+
+def test_an_event_held_behind_another_cases_pending_withdrawal_does_not_overtake_it(hub: Hub, tmp_path: Path) -> None:
+    """A person's consent for the police is given under case C; their case D is linked too, and a withdrawal under D
+    is pending on the long path, held there: ``hub-link``'s partition of D is out of reach for a while, C's is not.
+    The person's next signal, under C, must wait behind the withdrawal: once D's partition is back, the police get no
+    copy of it, and its lineage shows the consent withdrawn."""
+    held = _withdrawal_held(hub, tmp_path, range(75001, 75100))
+    signal = _same_case(held.given)
+    assert (str(signal.id), "politie") in _expected(hub, [held.given, held.opened, signal]), "without it, delivered"
+    expected = _expected(hub, [held.given, held.opened, held.withdrawn, signal])
+    assert (str(signal.id), "politie") not in expected
+
+    hub.send(signal)
+    hub.flush()
+    held.sink.drain(until=len(expected) + 1, timeout=10)  # a signal passing C's partition would be delivered meanwhile
+
+    held.release.touch()  # D's hub-link partition is back, with the withdrawal in it
+    held.sink.drain(until=len(expected))
+    held.sink.close()
+    assert (str(signal.id), "politie") not in held.sink.received, "the signal overtook the withdrawal"
+    assert held.sink.received.keys() == expected.keys(), hub.logs()
+    _denied_for_withdrawn_consent(hub, signal)
+    while _pending(hub, held.person) != [] and time.monotonic() < held.deadline + 30:
+        time.sleep(0.5)
+    assert _pending(hub, held.person) == [], "the signal passed through is no longer pending"
+
+
+def test_a_held_event_whose_pass_through_is_reported_refused_still_settles(hub: Hub, tmp_path: Path) -> None:
+    """As above, and the signal's forward behind the withdrawal is reported refused though stored (the partition
+    out of reach past the producer's timeout): the signal is dead-lettered, and its notice follows it on D's
+    partition. Once D's partition is back the signal still comes after the withdrawal, nothing of the person stays
+    pending, and their next signal under C is decided at the ingress step - denied for the police too."""
+    held = _withdrawal_held(hub, tmp_path, range(76001, 76100), {"SCHAKEL_TEST_HOLD_FAIL": "2"})
+    signal, follow_up = _same_case(held.given), _same_case(held.given)
+    expected = _expected(hub, [held.given, held.opened, held.withdrawn, signal, follow_up])
+    assert (str(signal.id), "politie") not in expected
+    assert (str(follow_up.id), "politie") not in expected
+
+    hub.send(signal)
+    hub.flush()
+    while not dead_letters(hub.settings, quiet=1) and time.monotonic() < held.deadline:
+        time.sleep(0.5)
+    assert [dead.event_id for dead in dead_letters(hub.settings, quiet=1)] == [str(signal.id)], hub.logs()
+    held.sink.drain(until=len(expected), timeout=10)
+    assert (str(signal.id), "politie") not in held.sink.received, "the signal overtook the withdrawal"
+    assert len(_pending(hub, held.person) or []) == 2, "the notice waits behind the withdrawal, as the forward does"
+
+    held.release.touch()  # the withdrawal, the signal's forward and its notice, in that order
+    while _pending(hub, held.person) != [] and time.monotonic() < held.deadline + 30:
+        time.sleep(0.5)
+    assert _pending(hub, held.person) == [], hub.logs()
+    before = _long_path_records(hub)
+    hub.send(follow_up)
+    hub.flush()
+    held.sink.drain(until=len(expected))
+    held.sink.close()
+    assert (str(signal.id), "politie") not in held.sink.received, "the signal overtook the withdrawal"
+    assert held.sink.received.keys() == expected.keys(), hub.logs()
+    assert _long_path_records(hub) == before, "the follow-up was decided at the ingress step"
+    _denied_for_withdrawn_consent(hub, signal)
+    _denied_for_withdrawn_consent(hub, follow_up)
