@@ -83,6 +83,8 @@ def run(
         redirect_stdouts=False,
         logging_config={"version": 1, "disable_existing_loggers": False, "root": {"level": level, "handlers": []}},
     )
+    if not sys.stdout.isatty():  # Faust's start-up spinner wrote cursor codes into a log file or a pipe
+        worker.spinner = None
     worker.execute_from_commandline()
 
 

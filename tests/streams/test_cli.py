@@ -133,3 +133,11 @@ def test_with_no_broker_answering_each_command_says_so_in_one_line_and_exits_1(h
         last = stderr.strip().splitlines()[-1]
         assert last.startswith("error: the Kafka broker at 127.0.0.1:"), (name, last)
         assert "schakel kafka status" in last, name
+
+
+def test_a_worker_writing_to_a_file_writes_no_terminal_codes_there(hub: Hub) -> None:
+    worker = hub.worker()
+    hub.await_group(1)
+    worker.stop()
+    log = worker.log.read_bytes()
+    assert b"\x1b[" not in log, log[:200]  # Faust's spinner hid and showed the cursor in the log
