@@ -143,6 +143,12 @@ class _Counted:
         return self.target.write(text)
 
 
+def cannot_write(out: Path, error: OSError) -> typer.Exit:
+    """Say that ``out`` cannot be written (a missing folder, no permission, a full disk), and fail."""
+    _err.print(f"[red]error:[/red] cannot write {out}: {error.strerror or type(error).__name__}", markup=True)
+    return typer.Exit(1)
+
+
 def _write(text: str | bytes, out: Path | None) -> None:
     data = text.encode("utf-8") if isinstance(text, str) else text
     if out is None:
@@ -150,7 +156,10 @@ def _write(text: str | bytes, out: Path | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        out.write_bytes(data)
+        try:
+            out.write_bytes(data)
+        except OSError as error:
+            raise cannot_write(out, error) from None
         _err.print(f"written to {out}")
 
 
@@ -405,7 +414,10 @@ def export(
     person = None if bsn is None else _person(bsn)
     with ExitStack() as stack:
         store = stack.enter_context(open_cli_store())
-        target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
+        try:
+            target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
+        except OSError as error:
+            raise cannot_write(out, error) from None  # type: ignore[arg-type]
         # No bar when the records themselves go to the terminal.
         shown = None if out is None and is_terminal() else store.count()
         advance = stack.enter_context(progress("exporting lineage", shown)) if shown is not None else None
