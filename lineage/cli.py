@@ -26,6 +26,7 @@ from schakel.lineage.scan import scan_for_personal_data
 from schakel.lineage.store import LineageStore, open_store
 from schakel.offsets import group_lag, positions
 from schakel.output import Advance, is_terminal, print_rows, progress
+from schakel.schemas import Organisation
 from schakel.settings import KafkaIdentityError, settings
 
 if TYPE_CHECKING:
@@ -381,7 +382,7 @@ def _person(bsn: str) -> tuple[str, ...]:
 
 @app.command()
 def disclosures(
-    to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
+    to: Organisation = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
     bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
@@ -396,7 +397,7 @@ def disclosures(
         raise typer.Exit(2) from None
     person = None if bsn is None else _person(bsn)
     with open_cli_store() as store:
-        register = store.disclosures(to, start, person=person)
+        register = store.disclosures(to.value, start, person=person)
         _say_if_behind(store)
     if not as_json:
         period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
@@ -434,7 +435,12 @@ def scan(
     ] = None,
 ) -> None:
     """Scan the store for personal data (BSN-like numbers, listed names, free text); exit 1 on any finding."""
-    names = names_file.read_text(encoding="utf-8").splitlines() if names_file else []
+    try:
+        names = names_file.read_text(encoding="utf-8").splitlines() if names_file else []
+    except (OSError, UnicodeDecodeError) as error:  # the file's lines are names: never echoed
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        _err.print(f"[red]error:[/red] cannot read the names file {names_file}: {reason}")
+        raise typer.Exit(2) from None
     with open_cli_store() as store:
         findings = scan_for_personal_data(store, names)
     for finding in findings:
