@@ -475,4 +475,17 @@ def serve(
     from schakel.lineage.api import create_app
 
     with open_cli_store() as store:
-        web.run_app(create_app(store), host=host, port=port, print=_err.print)
+        listening: list[str] = []
+
+        def listens(line: str) -> None:  # aiohttp's "Running on": every site is bound
+            listening.append(line)
+            _err.print(line)
+
+        try:
+            web.run_app(create_app(store), host=host, port=port, print=listens)
+        except OSError as error:
+            if listening:
+                raise
+            # the port taken, the address not this machine's: one line, not a traceback
+            _err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {error.strerror}")
+            raise typer.Exit(1) from None
