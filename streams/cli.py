@@ -71,7 +71,10 @@ def run(
     except SchakelError as error:
         raise _fail(str(error)) from error
     telemetry.configure_tracing()
-    telemetry.serve_metrics(metrics_port, str(config.metrics_host))
+    try:
+        telemetry.serve_metrics(metrics_port, str(config.metrics_host))
+    except OSError as error:  # the port taken, or the address not this machine's
+        raise _fail(f"cannot serve metrics on {config.metrics_host}:{metrics_port}: {error.strerror}") from None
     app = create_app(config, policy)
     level = loglevel.upper()
     # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).

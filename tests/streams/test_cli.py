@@ -141,3 +141,14 @@ def test_a_worker_writing_to_a_file_writes_no_terminal_codes_there(hub: Hub) -> 
     worker.stop()
     log = worker.log.read_bytes()
     assert b"\x1b[" not in log, log[:200]  # Faust's spinner hid and showed the cursor in the log
+
+
+def test_a_metrics_port_already_taken_is_named_in_one_line(hub: Hub) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _cli(hub, "run", "--metrics-port", str(port))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert f"error: cannot serve metrics on 127.0.0.1:{port}: Address already in use" in result.stderr
