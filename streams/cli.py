@@ -193,7 +193,7 @@ def _records(
 
 
 _COUNT = typer.Option(
-    10, "--count", "-n", help="How many of the latest to show (0: none, only new ones with --follow)."
+    10, "--count", "-n", min=0, help="How many of the latest to show (0: none, only new ones with --follow)."
 )
 _FOLLOW = typer.Option(False, "--follow", "-f", help="Keep waiting for new ones (Ctrl-C stops).")
 _FROM_BEGINNING = typer.Option(False, "--from-beginning", help="Show everything the topic still holds.")

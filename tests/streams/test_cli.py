@@ -152,3 +152,11 @@ def test_a_metrics_port_already_taken_is_named_in_one_line(hub: Hub) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     assert f"error: cannot serve metrics on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_a_negative_count_is_refused(hub: Hub) -> None:
+    """-n -5 sought five records past the end and printed nothing, exit 0, as if the topic were empty."""
+    for command in (["dlq"], ["tail", "--to", "om"]):
+        result = _cli(hub, *command, "-n", "-5")
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "Invalid value for '--count'" in result.stderr, result.stderr
