@@ -91,12 +91,12 @@ async def resend(
     # An operator's repair: it reads every partner's dead letters, so it runs as admin.
     consumer = _kafka.consumer(settings, group_id=None, client_id=f"schakel-resend-{recipient}", principal=ADMIN)
     producer = _kafka.producer(settings, client_id=f"schakel-resend-{recipient}", principal=ADMIN)
-    await consumer.start()
-    await producer.start()
     resent: list[str] = []
     scanned = 0
     stalled: set[TopicPartition] = set()
     try:
+        await consumer.start()  # in the try: a broker that does not answer leaves no client open behind it
+        await producer.start()
         partitions = await _kafka.partitions(consumer, topics.dlq, timeout)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

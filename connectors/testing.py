@@ -367,8 +367,16 @@ class ConnectorContract:
 
     @pytest.fixture
     def contract_settings(self, contract_bootstrap: str, tmp_path: Path) -> Settings:
+        # A data directory of its own, but the installation's way to the broker: how the local broker wants to be
+        # reached (protocol, CA, credentials) is recorded in the installation's data directory, not in tmp_path -
+        # a partner's package running the kit against `schakel kafka up` connected in plaintext and timed out.
+        installed = Settings()
         settings = Settings(
             kafka_bootstrap=contract_bootstrap,
+            kafka_security_protocol=installed.kafka_protocol,
+            kafka_sasl_mechanism=installed.kafka_mechanism,
+            kafka_credentials_dir=installed.kafka_credentials_path,
+            kafka_ssl_cafile=installed.kafka_cafile,
             topic_prefix=f"contract-{uuid.uuid4().hex[:10]}.",
             partitions=2,
             data_dir=tmp_path / "data",

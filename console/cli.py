@@ -44,8 +44,20 @@ def serve(
         state = build_state(config)
     except SchakelError as error:
         raise _fail(error) from error
-    typer.echo(f"schakel console on http://{host}:{port}")
-    web.run_app(create_app(state, session_key(config)), host=host, port=port, print=None)
+    listening: list[str] = []
+
+    def listens(_: str) -> None:  # aiohttp's "Running on": every site is bound
+        listening.append(host)
+        typer.echo(f"schakel console on http://{host}:{port}")
+
+    try:
+        web.run_app(create_app(state, session_key(config)), host=host, port=port, print=listens)
+    except OSError as error:
+        if listening:
+            raise
+        # the port taken, the address not this machine's: one line, not a traceback
+        _err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {error.strerror}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _password(stdin: bool) -> str:

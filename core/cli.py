@@ -9,6 +9,8 @@ Faust, aiohttp, reportlab, OpenTelemetry, the connectors' runtime) is imported i
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from schakel.connectors.cli import app as connectors_app
@@ -98,9 +100,41 @@ def demo(
     raise typer.Exit(play(config, once=once, console_port=console_port))
 
 
+def _kafka_failure(error: BaseException) -> str | None:
+    """One line for an error a Kafka client raised out of a command (the broker down or refusing), else None.
+
+    The commands turn the failures they expect into their own messages; this is the net under all of them, so that a
+    broker that does not answer ends any command with a line that says what to do, not a client's traceback. It
+    names the error's class and the bootstrap address only: a client's message can hold a topic or a record's key.
+    """
+    clients = [sys.modules.get(name) for name in ("kafka.errors", "aiokafka.errors")]
+    kinds = tuple(module.KafkaError for module in clients if module is not None)
+    if not kinds or not isinstance(error, kinds):
+        return None
+    from pydantic import ValidationError
+
+    from schakel.settings import settings
+
+    try:
+        bootstrap = settings().kafka_bootstrap
+    except ValidationError:
+        bootstrap = "the configured bootstrap address"
+    return (
+        f"the Kafka broker at {bootstrap} did not answer or refused ({type(error).__name__}): check that it runs "
+        "(`schakel kafka status`) and that SCHAKEL_KAFKA_BOOTSTRAP names it"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except Exception as error:
+        message = _kafka_failure(error)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

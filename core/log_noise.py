@@ -28,7 +28,7 @@ _CLIENT_LOGGERS = ("aiokafka", "kafka", "faust", "mode")
 _UNREACHABLE = re.compile(
     r"Unable connect to|Unable to update metadata|Unable to request metadata|connect attempt to .* failed"
     r"|Connection refused|KafkaConnectionError|NodeNotReady|Connection at .* closed|Closing connection.*error"
-    r"|Failed to connect|socket disconnected|NoBrokersAvailable",
+    r"|Failed to connect|socket disconnected|NoBrokersAvailable|Bootstrap .* not ready|Unable to bootstrap",
     re.IGNORECASE,
 )
 _TRANSIENT = re.compile(
@@ -36,7 +36,8 @@ _TRANSIENT = re.compile(
     r"|CoordinatorLoadInProgress|GroupCoordinatorNotAvailable|coordinator .*(dead|unknown|changed)"
     r"|RebalanceInProgress|Heartbeat failed|Failed fetch offsets|OffsetCommit failed.*(Rebalance|coordinator)"
     r"|UnknownMemberId|Marking the coordinator dead|Topic .* not found in cluster metadata"
-    r"|Unable to decode member_(metadata|assignment)",
+    r"|Unable to decode member_(metadata|assignment)"
+    r"|ran for .* threshold\)\. It is blocking the event loop",  # kafka-python timing its own tasks on a busy machine
     re.IGNORECASE,
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")

@@ -143,6 +143,12 @@ class _Counted:
         return self.target.write(text)
 
 
+def cannot_write(out: Path, error: OSError) -> typer.Exit:
+    """Say that ``out`` cannot be written (a missing folder, no permission, a full disk), and fail."""
+    _err.print(f"[red]error:[/red] cannot write {out}: {error.strerror or type(error).__name__}", markup=True)
+    return typer.Exit(1)
+
+
 def _write(text: str | bytes, out: Path | None) -> None:
     data = text.encode("utf-8") if isinstance(text, str) else text
     if out is None:
@@ -150,7 +156,10 @@ def _write(text: str | bytes, out: Path | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        out.write_bytes(data)
+        try:
+            out.write_bytes(data)
+        except OSError as error:
+            raise cannot_write(out, error) from None
         _err.print(f"written to {out}")
 
 
@@ -381,7 +390,7 @@ def _person(bsn: str) -> tuple[str, ...]:
 
 @app.command()
 def disclosures(
-    to: str = typer.Option(..., "--to", help="The recipient's organisation code."),
+    to: Organisation = typer.Option(..., "--to", help="The recipient's organisation code."),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (midnight UTC) or an ISO-8601 time."),
     bsn: str | None = typer.Option(None, "--bsn", help="Only about this person ('-': read it from standard input)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row (JSON lines)."),
@@ -396,7 +405,7 @@ def disclosures(
         raise typer.Exit(2) from None
     person = None if bsn is None else _person(bsn)
     with open_cli_store() as store:
-        register = store.disclosures(to, start, person=person)
+        register = store.disclosures(to.value, start, person=person)
         _say_if_behind(store)
     if not as_json:
         period = f" since {start:%Y-%m-%d %H:%M %Z}" if start else ""
@@ -414,7 +423,10 @@ def export(
     person = None if bsn is None else _person(bsn)
     with ExitStack() as stack:
         store = stack.enter_context(open_cli_store())
-        target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
+        try:
+            target: IO[str] = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
+        except OSError as error:
+            raise cannot_write(out, error) from None  # type: ignore[arg-type]
         # No bar when the records themselves go to the terminal.
         shown = None if out is None and is_terminal() else store.count()
         advance = stack.enter_context(progress("exporting lineage", shown)) if shown is not None else None
@@ -431,7 +443,12 @@ def scan(
     ] = None,
 ) -> None:
     """Scan the store for personal data (BSN-like numbers, listed names, free text); exit 1 on any finding."""
-    names = names_file.read_text(encoding="utf-8").splitlines() if names_file else []
+    try:
+        names = names_file.read_text(encoding="utf-8").splitlines() if names_file else []
+    except (OSError, UnicodeDecodeError) as error:  # the file's lines are names: never echoed
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        _err.print(f"[red]error:[/red] cannot read the names file {names_file}: {reason}")
+        raise typer.Exit(2) from None
     with open_cli_store() as store:
         findings = scan_for_personal_data(store, names)
     for finding in findings:
@@ -466,4 +483,17 @@ def serve(
     from schakel.lineage.api import create_app
 
     with open_cli_store() as store:
-        web.run_app(create_app(store), host=host, port=port, print=_err.print)
+        listening: list[str] = []
+
+        def listens(line: str) -> None:  # aiohttp's "Running on": every site is bound
+            listening.append(line)
+            _err.print(line)
+
+        try:
+            web.run_app(create_app(store), host=host, port=port, print=listens)
+        except OSError as error:
+            if listening:
+                raise
+            # the port taken, the address not this machine's: one line, not a traceback
+            _err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {error.strerror}")
+            raise typer.Exit(1) from None

@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 
 from schakel.errors import SchakelError
-from schakel.lineage.cli import open_cli_store, uuid_argument
+from schakel.lineage.cli import cannot_write, open_cli_store, uuid_argument
 from schakel.lineage.record import LineageRecord
 from schakel.lineage.requests import RequestState, RequestStatus, answer_record
 from schakel.output import is_terminal, print_rows
@@ -125,12 +125,29 @@ def report_command(
     if received is None:  # the request's own record lists it: only a store changed under us gets here
         _err.print(f"no arrival record of request {wanted} in the lineage store")
         raise typer.Exit(3)
-    _record_answer(answer_record(received, datetime.now(UTC)))
+    # The file is opened before the answer goes on record (lineage would say the person was answered, and no report
+    # would exist); opened to append, so that a file already there is only replaced once the answer is recorded.
+    existed = out is not None and out.exists()
+    try:
+        target = None if out is None else out.open("a", encoding="utf-8")
+    except OSError as error:
+        raise cannot_write(out, error) from None  # type: ignore[arg-type]
+    try:
+        _record_answer(answer_record(received, datetime.now(UTC)))
+    except BaseException:
+        if target is not None and out is not None:
+            target.close()
+            if not existed:
+                out.unlink(missing_ok=True)
+        raise
     text = report.model_dump_json(indent=2) + "\n"
-    if out is None:
+    if target is None:
         _out.print(text, end="")
-    else:
-        out.write_text(text, encoding="utf-8")
+        return
+    with target:
+        target.seek(0)
+        target.truncate()
+        target.write(text)
 
 
 _CONTACT_POINT = "zvh"

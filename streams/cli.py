@@ -71,7 +71,10 @@ def run(
     except SchakelError as error:
         raise _fail(str(error)) from error
     telemetry.configure_tracing()
-    telemetry.serve_metrics(metrics_port, str(config.metrics_host))
+    try:
+        telemetry.serve_metrics(metrics_port, str(config.metrics_host))
+    except OSError as error:  # the port taken, or the address not this machine's
+        raise _fail(f"cannot serve metrics on {config.metrics_host}:{metrics_port}: {error.strerror}") from None
     app = create_app(config, policy)
     level = loglevel.upper()
     # Faust sets logging up itself: no handlers of its own, only schakel's (quiet, optionally JSON).
@@ -83,6 +86,8 @@ def run(
         redirect_stdouts=False,
         logging_config={"version": 1, "disable_existing_loggers": False, "root": {"level": level, "handlers": []}},
     )
+    if not sys.stdout.isatty():  # Faust's start-up spinner wrote cursor codes into a log file or a pipe
+        worker.spinner = None
     worker.execute_from_commandline()
 
 
@@ -188,7 +193,7 @@ def _records(
 
 
 _COUNT = typer.Option(
-    10, "--count", "-n", help="How many of the latest to show (0: none, only new ones with --follow)."
+    10, "--count", "-n", min=0, help="How many of the latest to show (0: none, only new ones with --follow)."
 )
 _FOLLOW = typer.Option(False, "--follow", "-f", help="Keep waiting for new ones (Ctrl-C stops).")
 _FROM_BEGINNING = typer.Option(False, "--from-beginning", help="Show everything the topic still holds.")

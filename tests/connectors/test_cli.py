@@ -71,6 +71,36 @@ def test_a_scaffolded_connector_passes_its_own_contract_tests(kafka_bootstrap: s
 
 
 @pytest.mark.kafka
+def test_the_contract_kit_reaches_the_local_broker_with_only_its_address_given(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A partner's shell, as the scaffold's README has it: SCHAKEL_KAFKA_BOOTSTRAP and nothing else of Kafka's - how
+    the secured local broker is reached is what `schakel kafka up` recorded in the installation's data directory."""
+    result = CliRunner().invoke(
+        app, ["connectors", "new", "veilig-thuis", "--organisation", "gemeente-sociaal", "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "schakel-connector-veilig-thuis"
+    installed = Settings()  # the session's: its credentials directory is the broker's, under its data directory
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SCHAKEL_KAFKA_")}
+    env |= {
+        "PYTHONPATH": str(root),
+        "SCHAKEL_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SCHAKEL_DATA_DIR": str(installed.kafka_credentials_path.parent.parent),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "-k", "test_source_puts"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "1 passed" in run.stdout
+
+
+@pytest.mark.kafka
 def test_run_all_simulated_partners_as_one_process_for_the_demo(
     kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from schakel.cli import app
 from schakel.console.accounts import AccountsFile
+from schakel.settings import settings
 
 
 @pytest.fixture
@@ -48,3 +50,20 @@ def test_users_add_refuses(accounts: AccountsFile, arguments: list[str]) -> None
     )
     assert result.exit_code != 0
     assert accounts.load() == {}
+
+
+def test_a_port_already_taken_is_named_in_one_line(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHAKEL_DATA_DIR", str(tmp_path))
+    settings.cache_clear()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["console", "--port", str(port)])
+    settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # not an OSError's traceback
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.output
+    assert "schakel console on" not in result.output  # it never listened

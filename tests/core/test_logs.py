@@ -46,6 +46,18 @@ def test_client_lines_are_told_apart_from_ours() -> None:
     assert classify("aiokafka.consumer", "Consumer group rebalanced, unexpected error: KeyError") is None
 
 
+def test_kafka_pythons_bootstrap_and_slow_task_lines_are_client_weather() -> None:
+    """What every command printed on a busy machine or with the broker down, before its own one-line answer."""
+    assert classify("kafka.net.manager", "Bootstrap bootstrap-0 not ready; waiting 21.34 secs") is Noise.UNREACHABLE
+    failed = "Bootstrap failed: KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:19699"
+    assert classify("kafka.net.manager", failed) is Noise.UNREACHABLE
+    slow = (
+        "Task <kafka.net.selector.Task object at 0x7f05c8e74950> ran for 0.139s (>0.100s threshold). It is "
+        "blocking the event loop -- likely a tight sync loop inside a coroutine. Other pollers will time out."
+    )
+    assert classify("kafka.net.selector", slow) is Noise.TRANSIENT
+
+
 def test_an_outage_is_one_line_when_it_starts_and_one_summary_when_it_is_over() -> None:
     outage = OutageTracker(quiet=5.0)
     assert outage.observe(100.0) is not None

@@ -113,6 +113,31 @@ def test_subject_report_from_a_bsn_on_stdin(data_dir: Path) -> None:
     assert "123456789" not in invalid.output
 
 
+def test_a_file_that_cannot_be_written_is_named_in_one_line(data_dir: Path) -> None:
+    _fill(data_dir)
+    out = data_dir / "missing" / "inzage.html"
+    for args, given in (
+        (["subject", "--bsn", "-", "--format", "html", "--out", str(out)], BSN + "\n"),
+        (["export", "--out", str(out)], None),
+    ):
+        result = CliRunner().invoke(app, args, input=given)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert f"cannot write {out}: No such file or directory" in result.output, args
+
+
+def test_an_unknown_organisation_or_a_missing_names_file_is_refused_in_one_line(data_dir: Path) -> None:
+    _fill(data_dir)
+    unknown = CliRunner().invoke(app, ["disclosures", "--to", "interpol"])
+    assert unknown.exit_code == 2, unknown.output  # not "0 disclosures to interpol", as if it were a partner
+    assert "'interpol' is not one of" in unknown.output
+    missing = data_dir / "names.txt"
+    scan = CliRunner().invoke(app, ["scan", "--names", str(missing)])
+    assert scan.exit_code == 2, scan.output
+    assert isinstance(scan.exception, SystemExit), scan.exception
+    assert f"cannot read the names file {missing}: No such file or directory" in scan.output
+
+
 def test_export_writes_logboek_lines(data_dir: Path) -> None:
     _fill(data_dir)
     out = data_dir / "logboek.jsonl"

@@ -226,6 +226,35 @@ def test_no_report_without_its_lineage_record(data_dir: Path, monkeypatch: pytes
     assert '"partners"' not in result.stdout
 
 
+def test_a_report_file_that_cannot_be_written_stops_before_the_answer_is_recorded(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer's lineage record says the person was answered: never while the report has nowhere to go. The
+    broker is unreachable here, so only a check before the recording can name the file."""
+    monkeypatch.setenv("SCHAKEL_KAFKA_BOOTSTRAP", "127.0.0.1:9")
+    monkeypatch.setenv("SCHAKEL_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    settings.cache_clear()
+    request = uuid4()
+    with open_store(None, data_dir) as store:
+        store.append(
+            [(request_received(request, datetime.now(UTC), "access"), LineagePosition("schakel.lineage", 0, 0))]
+        )
+    out = data_dir / "missing" / "report.json"
+    result = runner.invoke(app, ["subject", "report", str(request), "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"cannot write {out}" in result.output
+    assert "no report" not in result.output  # it never got as far as the broker
+    kept = data_dir / "kept.json"
+    kept.write_text("an earlier report\n", encoding="utf-8")
+    refused = runner.invoke(app, ["subject", "report", str(request), "--out", str(kept)])
+    assert refused.exit_code == 1  # now the broker: no report, and the file already there is left as it was
+    assert "no report" in refused.output
+    assert kept.read_text(encoding="utf-8") == "an earlier report\n"
+    fresh = data_dir / "fresh.json"
+    assert runner.invoke(app, ["subject", "report", str(request), "--out", str(fresh)]).exit_code == 1
+    assert not fresh.exists()  # no empty file left behind
+
+
 def test_the_answer_is_recorded_against_the_request() -> None:
     request, now = uuid4(), datetime.now(UTC)
     answer = answer_record(request_received(request, now - timedelta(days=2), "access"), now)
