@@ -55,6 +55,7 @@ _OPERATION = {
     "READ": "Read",
     "WRITE": "Write",
     "CREATE": "Create",
+    "DESCRIBE": "Describe",
     "ALTER_CONFIGS": "AlterConfigs",
     "DELETE": "Delete",
     "ALL": "All",

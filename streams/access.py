@@ -136,6 +136,7 @@ def _grant(acl: Any) -> Grant | None:
         "READ",
         "WRITE",
         "CREATE",
+        "DESCRIBE",
         "ALTER_CONFIGS",
         "DELETE",
         "ALL",

@@ -184,7 +184,7 @@ def principals() -> list[str]:
     return [ADMIN, HUB, LINEAGE, CONSOLE, *(org.value for org in Organisation)]
 
 
-Operation = Literal["READ", "WRITE", "CREATE", "ALTER_CONFIGS", "DELETE", "ALL"]
+Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE", "ALTER_CONFIGS", "DELETE", "ALL"]
 
 
 @dataclass(frozen=True, order=True)
@@ -218,6 +218,9 @@ def access_grants(topics: HubTopics) -> list[Grant]:
     grants += [Grant(HUB, "TOPIC", name, "CREATE") for name in topics.all()]
     # create_topics sets the retention of an existing dlq, lineage and receipts topic
     grants += [Grant(HUB, "TOPIC", name, "ALTER_CONFIGS") for name in (topics.dlq, *topics.lineage_sources())]
+    # ... and must see that a receipts topic exists (it neither reads nor writes one: DESCRIBE, no more) - else it
+    # asked to create them at every start and never set their retention
+    grants += [Grant(HUB, "TOPIC", name, "DESCRIBE") for name in topics.all_receipts()]
     grants += [
         Grant(HUB, "TOPIC", f"{topics.hub_app_id}-", "ALL", prefixed=True),
         Grant(HUB, "GROUP", topics.hub_app_id, "READ"),

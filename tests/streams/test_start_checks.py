@@ -66,3 +66,10 @@ def test_the_worker_refuses_to_start_and_says_how_to_grant(
     said = " ".join(capsys.readouterr().err.split())
     assert f"the hub may not read {hidden}" in said
     assert "schakel kafka acls apply" in said
+
+
+def test_the_hub_starting_on_an_installation_sees_every_topic_it_creates(hub: Hub) -> None:
+    """What a worker does at start (``create_topics`` as the hub): every topic exists, so it creates none - a topic
+    the hub may create but not see (the receipts topics, before the hub had DESCRIBE on them) was asked for again at
+    every start, and its retention never set."""
+    assert topics.create_topics(hub.settings, principal=HUB) == []

@@ -18,6 +18,7 @@ _OPERATION: dict[str, Operation] = {
     "Read": "READ",
     "Write": "WRITE",
     "Create": "CREATE",
+    "Describe": "DESCRIBE",
     "AlterConfigs": "ALTER_CONFIGS",
     "Delete": "DELETE",
     "All": "ALL",
