@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from schakel.consent import SubjectState, load_policy
 from schakel.retention import Sealer
@@ -38,7 +38,8 @@ from schakel.streams.purge import with_case
 from schakel.streams.records import Message
 from schakel.streams.requests_wiring import RequestDesk, erasure_hook, recipients_of
 from schakel.streams.retention_wiring import RetentionKeeper
-from schakel.streams.topics import ADMIN, HubTopics
+from schakel.streams.topics import HubTopics
+from tests.bench._relay import relay
 
 
 class LeanHub:
@@ -132,35 +133,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Read the ingress topics and write what :class:`LeanHub` makes of each record, batch by batch, until ``stop``."""
     telemetry.configure_tracing()  # as `schakel run` does: no exporter unless OTEL_EXPORTER_OTLP_ENDPOINT is set
     hub = LeanHub(settings)
-    topics = HubTopics.of(settings)
-    consumer = AIOKafkaConsumer(
-        *topics.all_ingress(),
-        **settings.kafka_client_config(ADMIN),
-        group_id=f"{settings.topic_prefix}lean",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", linger_ms=5)
-    await consumer.start()
-    await producer.start()
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=100, max_records=500)
-            for records in batch.values():
-                for kafka_record in records:
-                    record = Record(
-                        kafka_record.topic,
-                        kafka_record.partition,
-                        kafka_record.offset,
-                        kafka_record.key,
-                        kafka_record.value,
-                        list(kafka_record.headers),
-                    )
-                    for message in hub.handle(record):
-                        await producer.send(message.topic, message.value, key=message.key, headers=message.headers)
-            if batch:
-                await producer.flush()
-                await consumer.commit()
-    finally:
-        await producer.stop()
-        await consumer.stop()
+
+    def outputs(record: ConsumerRecord[bytes, bytes]) -> list[Message]:
+        return hub.handle(
+            Record(record.topic, record.partition, record.offset, record.key, record.value, list(record.headers))
+        )
+
+    await relay(settings, "lean", stop, outputs)

@@ -66,8 +66,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schakel.consent import ConsentState, Outcome, Pseudonymizer, SubjectState, load_policy, subject_key
 from schakel.deploy.kafka.broker import LocalBroker
@@ -81,6 +82,8 @@ from schakel.streams.topics import ADMIN, HubTopics
 from tests.bench._lean import own_work_ms
 from tests.bench._lean import run as lean_run
 from tests.bench._profile import write_report
+from tests.bench._relay import relay
+from tests.streams.conftest import _delete_topics
 
 EVENTS = int(os.environ.get("SCHAKEL_BENCH_EVENTS", "3000"))
 LATENCY_SECONDS = float(os.environ.get("SCHAKEL_BENCH_LATENCY_SECONDS", "10"))
@@ -293,33 +296,17 @@ def _latencies(sent: dict[str, float], seen: list[tuple[str, float]]) -> tuple[f
 
 async def _bare(settings: Settings, per_event: float, stop: asyncio.Event) -> None:
     """Read every ingress record and write ``per_event`` outputs for it, copying its headers; no decoding."""
-    topics = HubTopics.of(settings)
-    consumer = AIOKafkaConsumer(
-        *topics.all_ingress(),
-        **settings.kafka_client_config(ADMIN),
-        group_id=f"{settings.topic_prefix}bare",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(**settings.kafka_client_config(ADMIN), acks="all", linger_ms=5)
-    await consumer.start()
-    await producer.start()
+    lineage = HubTopics.of(settings).lineage
     owed = 0.0
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=100, max_records=500)
-            for records in batch.values():
-                for record in records:
-                    owed += per_event
-                    while owed >= 1:
-                        owed -= 1
-                        await producer.send(topics.lineage, record.value, key=record.key, headers=list(record.headers))
-            if batch:
-                await producer.flush()
-                await consumer.commit()
-    finally:
-        await producer.stop()
-        await consumer.stop()
+
+    def outputs(record: ConsumerRecord[bytes, bytes]) -> list[Message]:
+        nonlocal owed
+        owed += per_event
+        count = int(owed)
+        owed -= count
+        return [Message(lineage, record.key, record.value or b"", list(record.headers))] * count
+
+    await relay(settings, "bare", stop, outputs)
 
 
 def _measure(
@@ -355,15 +342,9 @@ def _measure(
 
 
 def _clean_up(settings: Settings) -> None:
-    """Delete the run's topics (its prefix's, Faust's changelogs included) and its data directory: a broker kept
+    """Delete the run's topics (its prefix's, Faust's changelogs included), grants and data directory: a broker kept
     for days would otherwise hold every run's partitions - thousands - and take minutes to start."""
-    admin = KafkaAdminClient(**settings.kafka_client_config(ADMIN), client_id="schakel-bench")
-    try:
-        ours = [name for name in admin.list_topics() if name.startswith(settings.topic_prefix)]
-        if ours:
-            admin.delete_topics(ours)
-    finally:
-        admin.close()
+    _delete_topics(settings)
     shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
